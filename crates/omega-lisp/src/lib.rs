@@ -1,0 +1,1 @@
+//! The Omega Lisp (in progress).

@@ -1,0 +1,102 @@
+//! Lifecycle events, broadcast to every [`Scheduler::events`](crate::Scheduler::events)
+//! subscriber.
+//!
+//! Events are sent only while someone subscribes, so an unobserved scheduler pays one atomic
+//! load per would-be event. A slow subscriber that falls more than [`EVENT_CAPACITY`] events
+//! behind gets `RecvError::Lagged` from tokio's broadcast channel and loses the oldest ones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::task::TaskId;
+
+/// How many events a subscriber may fall behind before it starts losing the oldest.
+pub const EVENT_CAPACITY: usize = 4096;
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// The task was submitted (state `pending`).
+    Submitted,
+    /// The task was admitted (`pending → running`).
+    Started,
+    /// The task parked on something (`running → suspended`).
+    Suspended,
+    /// The task was woken (`suspended → running`).
+    Resumed,
+    /// The body returned a value.
+    Completed,
+    /// The body returned an error or panicked.
+    Failed {
+        /// The error as text.
+        error: String,
+    },
+    /// The task ended cancelled.
+    Cancelled {
+        /// The token's reason.
+        reason: Arc<str>,
+    },
+    /// The task's timeout, deadline or queue timeout expired.
+    TimedOut {
+        /// How long it had.
+        after: Duration,
+    },
+    /// A pool permit was granted to the task.
+    PoolAcquired {
+        /// The pool's name.
+        pool: Arc<str>,
+    },
+    /// A pool permit held by the task was released.
+    PoolReleased {
+        /// The pool's name.
+        pool: Arc<str>,
+    },
+}
+
+/// One lifecycle event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The task it is about (`None` for pool events outside any task).
+    pub task: Option<TaskId>,
+    /// What happened.
+    pub kind: EventKind,
+    /// When (tokio's clock, so paused-clock tests see exact times).
+    pub at: Instant,
+}
+
+/// The sending side, owned by the scheduler.
+#[derive(Debug)]
+pub(crate) struct EventBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        EventBus {
+            tx: broadcast::channel(EVENT_CAPACITY).0,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+
+    /// True when someone listens; check it before building an event.
+    pub fn active(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    pub fn send(&self, task: Option<TaskId>, kind: EventKind) {
+        if self.active() {
+            // An error only means every receiver went away meanwhile.
+            let _ = self.tx.send(Event {
+                task,
+                kind,
+                at: Instant::now(),
+            });
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Omega's cooperative task scheduler.
+//!
+//! A [`Scheduler`] runs many tasks on one thread inside a tokio runtime: it bounds how many
+//! are admitted at once (`max_concurrent_tasks`, with slot lending so nested awaits never
+//! deadlock) and how many hold a [`Pool`] permit (the built-in `"llm"` pool bounds LLM calls
+//! in flight); orders admission and polling FIFO, by priority (with aging) or round-robin
+//! ([`Fairness`]); times tasks out; cancels them through [`CancellationToken`]s that form a
+//! tree with the tasks (cancelling a parent cancels its subtree); and reports every task's
+//! state ([`TaskInfo`]), cumulative [`Stats`] and a stream of [`Event`]s. Task bodies reach
+//! the scheduler through free functions: [`current_task`], [`check_cancelled`],
+//! [`yield_now`], [`sleep`], [`shield`]. See `src/README.md` for a map of the modules.
+//!
+//! ```
+//! use std::time::Duration;
+//! use omega_sched::{Scheduler, TaskError, TaskOptions};
+//!
+//! let sched = Scheduler::builder().max_concurrent_tasks(8).build();
+//! sched.block_on({
+//!     let sched = sched.clone();
+//!     async move {
+//!         let slow = sched.submit(
+//!             async { omega_sched::sleep(Duration::from_secs(60)).await.ok(); 1 },
+//!             TaskOptions::new().name("slow").timeout(Duration::from_millis(10)),
+//!         );
+//!         assert!(matches!(slow.await, Err(TaskError::TimedOut { .. })));
+//!     }
+//! });
+//! assert_eq!(sched.stats().timed_out, 1);
+//! ```
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod config;
+mod context;
+mod core;
+mod error;
+mod events;
+mod executor;
+mod handle;
+mod pool;
+mod queue;
+mod scheduler;
+mod stats;
+mod sync;
+mod task;
+pub mod token;
+
+pub use config::{
+    ConfigPatch, SchedulerBuilder, DEFAULT_AGING, DEFAULT_CLEANUP_GRACE, DEFAULT_HISTORY_LIMIT,
+};
+pub use context::{
+    check_cancelled, current_priority, current_task, current_token, shield, sleep, yield_now,
+    Shield, SleepFuture, YieldNow,
+};
+pub use error::{ErrorKind, NoTasks, TaskError};
+pub use events::{Event, EventKind, EVENT_CAPACITY};
+pub use handle::TaskHandle;
+pub use pool::{Acquire, Pool, PoolPermit};
+pub use queue::Fairness;
+pub use scheduler::Scheduler;
+pub use stats::{Histogram, HistogramSummary, PoolStats, Stats};
+pub use task::{CancelMode, IllegalTransition, TaskId, TaskInfo, TaskOptions, TaskState};
+pub use token::{CancellationToken, Cancelled, CancelledFuture, OnCancelGuard};
+
+/// The README's embedding example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
