@@ -313,6 +313,10 @@ impl Core {
         if let Some(q) = t.queue_timeout {
             self.push_timer(now + q, key, TimerKind::Queue);
         }
+        if let Some(at) = fixed_deadline {
+            // An absolute deadline also binds while the task waits for admission.
+            self.push_timer(at, key, TimerKind::Deadline);
+        }
         if self.tasks[key].token.is_cancelled() {
             // Born cancelled (its parent was): the driver ends it without admitting it.
             self.tasks[key].queued = true;
@@ -464,7 +468,10 @@ impl Core {
                 continue;
             }
             match t.kind {
-                TimerKind::Deadline if e.deadline == Some(t.at) => {
+                TimerKind::Deadline
+                    if e.deadline == Some(t.at)
+                        || (e.state == TaskState::Pending && e.fixed_deadline == Some(t.at)) =>
+                {
                     e.timed_out = true;
                     out.push(Expired::Deadline(e.token.clone()));
                 }
@@ -558,12 +565,14 @@ impl Core {
             ),
             Ending::Stopped => {
                 let reason = e.token.reason().unwrap_or_else(|| "cancelled".into());
-                let past_deadline = e.deadline.is_some_and(|d| now >= d);
+                let past_deadline = e.deadline.or(e.fixed_deadline).is_some_and(|d| now >= d);
                 if e.timed_out || (past_deadline && &*reason == "timeout") {
-                    let after = match (e.deadline, e.started_at) {
-                        (Some(d), Some(s)) => d.saturating_duration_since(s),
-                        _ => Duration::ZERO,
-                    };
+                    // From admission, or from submission for a task that never started.
+                    let start = e.started_at.unwrap_or(e.created_at);
+                    let after = e
+                        .deadline
+                        .or(e.fixed_deadline)
+                        .map_or(Duration::ZERO, |d| d.saturating_duration_since(start));
                     (TaskState::Error, Some(TaskError::TimedOut { after }))
                 } else {
                     (TaskState::Cancelled, Some(TaskError::Cancelled { reason }))

@@ -420,6 +420,76 @@ async fn queue_timeout_ends_a_pending_task() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_deadline_binds_while_pending_too() {
+    let sched = Scheduler::builder().max_concurrent_tasks(1).build();
+    let s = sched.clone();
+    sched
+        .run_until(async move {
+            let t0 = Instant::now();
+            let blocker = s.submit(omega_sched::sleep(ms(500)), TaskOptions::new());
+            let queued = s.submit(async { 1 }, TaskOptions::new().deadline(t0 + ms(30)));
+            let id = queued.id();
+            match queued.await {
+                Err(TaskError::TimedOut { after }) => assert_eq!(after, ms(30)),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(t0.elapsed(), ms(30));
+            assert_eq!(s.task(id).unwrap().started_at, None);
+            assert_eq!(s.task(id).unwrap().state, TaskState::Error);
+            blocker.await.unwrap().unwrap();
+        })
+        .await;
+    assert_eq!(sched.stats().timed_out, 1);
+}
+
+#[test]
+fn other_threads_submit_and_cancel_while_the_driver_runs() {
+    let sched = Scheduler::builder().max_concurrent_tasks(8).build();
+    let s = sched.clone();
+    let (ok, cancelled) = sched.block_on(async move {
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    (0..250u64)
+                        .map(|i| {
+                            let h = s.submit(
+                                async move {
+                                    for _ in 0..3 {
+                                        omega_sched::yield_now().await.ok();
+                                    }
+                                    i
+                                },
+                                TaskOptions::new(),
+                            );
+                            if (i + t) % 5 == 0 {
+                                h.cancel("from another thread");
+                            }
+                            h
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut handles = Vec::new();
+        for t in threads {
+            handles.extend(t.join().unwrap());
+        }
+        let results = s.await_all_settled(handles).await;
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
+        let cancelled = results
+            .iter()
+            .filter(|r| matches!(r, Err(e) if e.is_cancelled()))
+            .count() as u64;
+        (ok, cancelled)
+    });
+    let st = sched.stats();
+    assert_eq!(ok + cancelled, 1000);
+    assert_eq!((st.completed, st.cancelled, st.live()), (ok, cancelled, 0));
+    assert!(st.peak_admitted <= 8);
+}
+
+#[tokio::test(start_paused = true)]
 async fn cancelling_a_parent_cancels_the_subtree_with_its_reason() {
     let sched = Scheduler::new();
     let s = sched.clone();
