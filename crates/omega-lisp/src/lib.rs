@@ -1,1 +1,38 @@
-//! The Omega Lisp (in progress).
+//! The Omega Lisp (SPEC §6): a reader ([`read_all`]) turns text into positioned [`Syntax`], the
+//! expander and compiler turn each top-level form into compact bytecode, and a heap-allocated VM
+//! runs it in slices ([`Fiber`], [`Step`]) with proper tail calls, `try`/`catch`/`finally`,
+//! sandbox [`Limits`], a per-step hook (step counting, host [`Interrupt`]s, yielding every
+//! `yield_interval` steps) and native calls that can suspend ([`Suspension`]) — the hooks the
+//! async scheduler builds on. [`Runtime`] is the embedding facade; errors are one rich
+//! [`LispError`] printed as in SPEC §6.5; [`Value`] converts to and from Rust and JSON.
+
+mod builtins;
+mod bytecode;
+mod compiler;
+mod convert;
+mod error;
+mod expander;
+mod fiber;
+mod ir;
+mod limits;
+mod native;
+mod printer;
+mod reader;
+mod runtime;
+mod stack_guard;
+mod state;
+mod symbol;
+mod value;
+mod vm;
+
+pub use convert::{from_json, to_json};
+pub use error::{ErrorData, ErrorKind, LispError, LispResult, Span, StackFrame};
+pub use fiber::{Fiber, Step};
+pub use limits::Limits;
+pub use native::{HostFn, Native, SuspendingFn, Suspension};
+pub use printer::{display_string, format_float, write_string};
+pub use reader::{read_all, read_one, Syntax, SyntaxKind, MAX_NESTING};
+pub use runtime::{OutputBuffer, Runtime, RuntimeBuilder};
+pub use symbol::Symbol;
+pub use value::{eq, equal, eqv, Closure, Foreign, LispMap, ListIter, MapKey, Pair, Value};
+pub use vm::{Interrupt, InterruptFn};

@@ -1,0 +1,278 @@
+//! Lists: `cons car cdr cadr cddr first rest second list list* append reverse length nth last
+//! range member apply` and the native part of `sort` (`map filter reduce foldl foldr for-each`
+//! and comparator sorts are in the Lisp prelude).
+
+use crate::builtins::{def, def_kind, index_arg, list_arg};
+use crate::error::{ErrorKind, LispError, LispResult};
+use crate::native::NativeKind;
+use crate::state::State;
+use crate::value::{self, Value};
+
+fn pair_parts<'a>(who: &str, v: &'a Value) -> LispResult<(&'a Value, &'a Value)> {
+    match v {
+        Value::Pair(p) => Ok((&p.car, &p.cdr)),
+        other => Err(LispError::type_error(who, "a pair", other)),
+    }
+}
+
+fn cons(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(Value::cons(a[0].clone(), a[1].clone()))
+}
+fn car(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(pair_parts("car", &a[0])?.0.clone())
+}
+fn cdr(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(pair_parts("cdr", &a[0])?.1.clone())
+}
+fn cadr(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let rest = pair_parts("cadr", &a[0])?.1;
+    Ok(pair_parts("cadr", rest)?.0.clone())
+}
+fn cddr(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let rest = pair_parts("cddr", &a[0])?.1;
+    Ok(pair_parts("cddr", rest)?.1.clone())
+}
+
+/// `first`/`rest`/`second` accept nil (giving nil) as well as pairs.
+fn lenient<'a>(who: &str, v: &'a Value) -> LispResult<Option<(&'a Value, &'a Value)>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Pair(p) => Ok(Some((&p.car, &p.cdr))),
+        other => Err(LispError::type_error(who, "a list", other)),
+    }
+}
+fn first(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(lenient("first", &a[0])?.map_or(Value::Nil, |p| p.0.clone()))
+}
+fn rest(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(lenient("rest", &a[0])?.map_or(Value::Nil, |p| p.1.clone()))
+}
+fn second(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let tail = lenient("second", &a[0])?.map_or(Value::Nil, |p| p.1.clone());
+    Ok(lenient("second", &tail)?.map_or(Value::Nil, |p| p.0.clone()))
+}
+
+fn list(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    st.make_list(a.to_vec())
+}
+
+fn list_star(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let (last, init) = a.split_last().expect("arity checked: at least 1");
+    st.check_list_len(init.len())?;
+    Ok(Value::list_with_tail(init.to_vec(), last.clone()))
+}
+
+fn append(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let Some((last, init)) = a.split_last() else {
+        return Ok(Value::Nil);
+    };
+    let mut items = Vec::new();
+    for l in init {
+        items.extend(list_arg("append", l)?);
+        st.check_list_len(items.len())?;
+    }
+    Ok(Value::list_with_tail(items, last.clone()))
+}
+
+fn reverse(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let mut out = Value::Nil;
+    let mut cur = &a[0];
+    loop {
+        match cur {
+            Value::Nil => return Ok(out),
+            Value::Pair(p) => {
+                out = Value::cons(p.car.clone(), out);
+                cur = &p.cdr;
+            }
+            _ => return Err(LispError::type_error("reverse", "a list", &a[0])),
+        }
+    }
+}
+
+fn length(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let mut n = 0i64;
+    let mut cur = &a[0];
+    loop {
+        match cur {
+            Value::Nil => return Ok(Value::Int(n)),
+            Value::Pair(p) => {
+                n += 1;
+                cur = &p.cdr;
+            }
+            _ => return Err(LispError::type_error("length", "a list", &a[0])),
+        }
+    }
+}
+
+fn nth(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let i = index_arg("nth", &a[1])?;
+    let mut cur = &a[0];
+    let mut k = 0usize;
+    loop {
+        match cur {
+            Value::Pair(p) if k == i => return Ok(p.car.clone()),
+            Value::Pair(p) => {
+                k += 1;
+                cur = &p.cdr;
+            }
+            Value::Nil => {
+                return Err(LispError::new(
+                    ErrorKind::Error,
+                    format!("nth: index {i} out of range for a list of length {k}"),
+                ))
+            }
+            _ => return Err(LispError::type_error("nth", "a list", &a[0])),
+        }
+    }
+}
+
+fn last(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    match &a[0] {
+        Value::Pair(_) => {
+            let mut cur = &a[0];
+            while let Value::Pair(p) = cur {
+                match &p.cdr {
+                    Value::Pair(_) => cur = &p.cdr,
+                    _ => return Ok(p.car.clone()),
+                }
+            }
+            Ok(Value::Nil)
+        }
+        Value::Nil => Err(LispError::new(ErrorKind::Error, "last: empty list")),
+        other => Err(LispError::type_error("last", "a list", other)),
+    }
+}
+
+fn range(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let all_int = a.iter().all(|v| matches!(v, Value::Int(_)));
+    let nums = a
+        .iter()
+        .map(|v| match v {
+            Value::Int(i) => Ok(*i as f64),
+            Value::Float(f) => Ok(*f),
+            other => Err(LispError::type_error("range", "numbers", other)),
+        })
+        .collect::<LispResult<Vec<f64>>>()?;
+    let (start, end, step) = match nums.as_slice() {
+        [e] => (0.0, *e, 1.0),
+        [s, e] => (*s, *e, 1.0),
+        [s, e, st] => (*s, *e, *st),
+        _ => unreachable!("arity checked"),
+    };
+    if step == 0.0 || step.is_nan() {
+        return Err(LispError::new(
+            ErrorKind::Error,
+            "range: step must not be zero",
+        ));
+    }
+    let count = ((end - start) / step).ceil();
+    let count = if count.is_finite() && count > 0.0 {
+        count
+    } else {
+        0.0
+    };
+    if count > st.limits.max_list_len as f64 {
+        return Err(LispError::limit("max_list_len", st.limits.max_list_len));
+    }
+    let count = count as usize;
+    let items: Vec<Value> = if all_int {
+        let ints: Vec<i64> = a.iter().filter_map(Value::as_int).collect();
+        let (s, stp) = match ints.as_slice() {
+            [_] => (0, 1),
+            [s, _] => (*s, 1),
+            [s, _, stp] => (*s, *stp),
+            _ => (0, 1),
+        };
+        (0..count).map(|k| Value::Int(s + stp * k as i64)).collect()
+    } else {
+        (0..count)
+            .map(|k| Value::Float(start + step * k as f64))
+            .collect()
+    };
+    Ok(Value::list(items))
+}
+
+fn member(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let mut cur = &a[1];
+    loop {
+        match cur {
+            Value::Pair(p) => {
+                if value::equal(&p.car, &a[0]) {
+                    return Ok(cur.clone());
+                }
+                cur = &p.cdr;
+            }
+            Value::Nil => return Ok(Value::Bool(false)),
+            _ => return Err(LispError::type_error("member", "a list", &a[1])),
+        }
+    }
+}
+
+/// `(%sort lst)` / `(%sort lst < or >)`: native sort of numbers or strings.
+fn native_sort(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let mut items = list_arg("sort", &a[0])?;
+    st.check_list_len(items.len())?;
+    let descending = match a.get(1) {
+        Some(Value::Native(n)) => n.name() == ">",
+        _ => false,
+    };
+    let all_num = items
+        .iter()
+        .all(|v| matches!(v, Value::Int(_) | Value::Float(_)));
+    let all_str = items.iter().all(|v| matches!(v, Value::Str(_)));
+    if !all_num && !all_str {
+        let bad = items
+            .iter()
+            .find(|v| !matches!(v, Value::Int(_) | Value::Float(_) | Value::Str(_)))
+            .or_else(|| items.iter().find(|v| matches!(v, Value::Str(_))))
+            .cloned()
+            .unwrap_or(Value::Nil);
+        return Err(LispError::type_error(
+            "sort",
+            "a list of numbers or of strings (or a comparator)",
+            &bad,
+        ));
+    }
+    items.sort_by(|x, y| {
+        let o = match (x, y) {
+            (Value::Int(p), Value::Int(q)) => p.cmp(q),
+            (Value::Str(p), Value::Str(q)) => p.cmp(q),
+            _ => {
+                let f = |v: &Value| match v {
+                    Value::Int(i) => *i as f64,
+                    Value::Float(f) => *f,
+                    _ => 0.0,
+                };
+                f(x).total_cmp(&f(y))
+            }
+        };
+        if descending {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    Ok(Value::list(items))
+}
+
+pub(crate) fn install(st: &mut State) {
+    def(st, "cons", 2, Some(2), cons);
+    def(st, "car", 1, Some(1), car);
+    def(st, "cdr", 1, Some(1), cdr);
+    def(st, "cadr", 1, Some(1), cadr);
+    def(st, "cddr", 1, Some(1), cddr);
+    def(st, "first", 1, Some(1), first);
+    def(st, "rest", 1, Some(1), rest);
+    def(st, "second", 1, Some(1), second);
+    def(st, "list", 0, None, list);
+    def(st, "list*", 1, None, list_star);
+    def(st, "append", 0, None, append);
+    def(st, "reverse", 1, Some(1), reverse);
+    def(st, "length", 1, Some(1), length);
+    def(st, "nth", 2, Some(2), nth);
+    def(st, "last", 1, Some(1), last);
+    def(st, "range", 1, Some(3), range);
+    def(st, "member", 2, Some(2), member);
+    def(st, "%sort", 1, Some(2), native_sort);
+    def_kind(st, "apply", 2, None, NativeKind::Apply);
+}

@@ -1,0 +1,126 @@
+//! Misc: `gensym error raise error-message error-kind error-irritants now-ms random assert`, and
+//! the internal helpers the expander and prelude use (`%unsupported`, `%type-error`).
+
+use crate::builtins::{def, str_arg};
+use crate::error::{ErrorKind, LispError, LispResult};
+use crate::printer::display_string;
+use crate::state::State;
+use crate::symbol::Symbol;
+use crate::value::Value;
+
+fn gensym(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let prefix = match a.first() {
+        None => "g".to_string(),
+        Some(Value::Str(s)) => s.to_string(),
+        Some(Value::Symbol(s)) => s.name().to_string(),
+        Some(other) => return Err(LispError::type_error("gensym", "a string or symbol", other)),
+    };
+    Ok(Value::Symbol(Symbol::gensym(&prefix)))
+}
+
+/// Builds an error from `(kind? message irritant…)`.
+fn make_error(a: &[Value]) -> LispError {
+    let (kind, rest) = match a.first() {
+        Some(Value::Keyword(k)) => (ErrorKind::from_name(&k.name()), &a[1..]),
+        _ => (ErrorKind::Error, a),
+    };
+    let (message, irritants) = match rest.split_first() {
+        Some((Value::Str(s), irr)) => (s.to_string(), irr.to_vec()),
+        Some((other, irr)) => (display_string(other), irr.to_vec()),
+        None => (kind.name().to_string(), Vec::new()),
+    };
+    LispError::new(kind, message).with_irritants(irritants)
+}
+
+fn error(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Err(make_error(a))
+}
+
+fn raise(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    match a {
+        [Value::Error(data)] => Err(LispError::from_data((**data).clone())),
+        _ => Err(make_error(a)),
+    }
+}
+
+fn error_arg<'a>(who: &str, v: &'a Value) -> LispResult<&'a crate::error::ErrorData> {
+    match v {
+        Value::Error(e) => Ok(e),
+        other => Err(LispError::type_error(who, "an error", other)),
+    }
+}
+
+fn error_message(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(Value::string(
+        error_arg("error-message", &a[0])?.message.clone(),
+    ))
+}
+
+fn error_kind(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(Value::keyword(error_arg("error-kind", &a[0])?.kind.name()))
+}
+
+fn error_irritants(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(Value::list(
+        error_arg("error-irritants", &a[0])?.irritants.clone(),
+    ))
+}
+
+fn now_ms(_: &mut State, _: &[Value]) -> LispResult<Value> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Ok(Value::Int(i64::try_from(ms).unwrap_or(i64::MAX)))
+}
+
+fn random(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let unit = (st.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+    match a.first() {
+        None => Ok(Value::Float(unit)),
+        Some(Value::Int(n)) if *n > 0 => Ok(Value::Int((st.next_random() % (*n as u64)) as i64)),
+        Some(Value::Float(f)) if *f > 0.0 => Ok(Value::Float(unit * f)),
+        Some(other) => Err(LispError::type_error("random", "a positive number", other)),
+    }
+}
+
+fn assert(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    if a[0].is_truthy() {
+        return Ok(Value::Bool(true));
+    }
+    let msg = match a.get(1) {
+        Some(m) => format!("assertion failed: {}", display_string(m)),
+        None => "assertion failed".to_string(),
+    };
+    Err(LispError::new(ErrorKind::Other("assertion".into()), msg))
+}
+
+fn unsupported(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Err(LispError::new(
+        ErrorKind::Unsupported,
+        display_string(&a[0]),
+    ))
+}
+
+/// `(%type-error who expected value)`: the standard type error, for the prelude.
+fn type_error(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Err(LispError::type_error(
+        str_arg("%type-error", &a[0])?,
+        str_arg("%type-error", &a[1])?,
+        &a[2],
+    ))
+}
+
+pub(crate) fn install(st: &mut State) {
+    def(st, "gensym", 0, Some(1), gensym);
+    def(st, "error", 0, None, error);
+    def(st, "raise", 1, None, raise);
+    def(st, "error-message", 1, Some(1), error_message);
+    def(st, "error-kind", 1, Some(1), error_kind);
+    def(st, "error-irritants", 1, Some(1), error_irritants);
+    def(st, "now-ms", 0, Some(0), now_ms);
+    def(st, "random", 0, Some(1), random);
+    def(st, "assert", 1, Some(2), assert);
+    def(st, "%unsupported", 1, Some(1), unsupported);
+    def(st, "%type-error", 3, Some(3), type_error);
+}

@@ -1,0 +1,91 @@
+//! The builtin procedures of SPEC §6.3, split by topic, plus the Lisp prelude (higher-order list
+//! functions written in Lisp so they can call closures, tail-call and suspend like any code).
+//!
+//! Every builtin checks its arity (in the VM, from the registered min/max) and the types of its
+//! arguments; messages name the function, the expected type and what it got.
+
+pub(crate) mod data;
+pub(crate) mod io;
+pub(crate) mod lists;
+pub(crate) mod maps;
+pub(crate) mod misc;
+pub(crate) mod numbers;
+pub(crate) mod predicates;
+pub(crate) mod strings;
+
+use std::rc::Rc;
+
+use crate::error::{LispError, LispResult};
+use crate::native::{BuiltinFn, Native, NativeKind};
+use crate::state::State;
+use crate::symbol::Symbol;
+use crate::value::Value;
+
+/// The Lisp source of the prelude (map, filter, reduce, foldl, foldr, for-each, sort).
+pub(crate) const PRELUDE: &str = include_str!("prelude.lisp");
+
+/// Registers a builtin as a global and in the expander's builtin table.
+pub(crate) fn def(
+    st: &mut State,
+    name: &'static str,
+    min: usize,
+    max: Option<usize>,
+    f: BuiltinFn,
+) {
+    def_kind(st, name, min, max, NativeKind::Builtin(f));
+}
+
+pub(crate) fn def_kind(
+    st: &mut State,
+    name: &'static str,
+    min: usize,
+    max: Option<usize>,
+    kind: NativeKind,
+) {
+    let v = Value::Native(Rc::new(Native::new(name, min, max, kind)));
+    let slot = st.global_slot(Symbol::intern(name));
+    st.globals[slot as usize] = Some(v.clone());
+    st.builtins.insert(name, v);
+}
+
+/// Installs every builtin.
+pub(crate) fn install(st: &mut State) {
+    numbers::install(st);
+    predicates::install(st);
+    lists::install(st);
+    strings::install(st);
+    maps::install(st);
+    io::install(st);
+    data::install(st);
+    misc::install(st);
+}
+
+/// An integer argument.
+pub(crate) fn int_arg(who: &str, v: &Value) -> LispResult<i64> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(LispError::type_error(who, "an integer", other)),
+    }
+}
+
+/// A non-negative integer argument usable as an index.
+pub(crate) fn index_arg(who: &str, v: &Value) -> LispResult<usize> {
+    match v {
+        Value::Int(i) if *i >= 0 => Ok(usize::try_from(*i).unwrap_or(usize::MAX)),
+        other => Err(LispError::type_error(who, "a non-negative integer", other)),
+    }
+}
+
+/// A string argument.
+pub(crate) fn str_arg<'a>(who: &str, v: &'a Value) -> LispResult<&'a str> {
+    match v {
+        Value::Str(s) => Ok(s.as_str()),
+        other => Err(LispError::type_error(who, "a string", other)),
+    }
+}
+
+/// A proper-list argument.
+pub(crate) fn list_arg(who: &str, v: &Value) -> LispResult<Vec<Value>> {
+    v.list_to_vec()
+        .ok_or_else(|| LispError::type_error(who, "a list", v))
+}

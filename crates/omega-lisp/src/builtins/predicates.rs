@@ -1,0 +1,82 @@
+//! Equality and type predicates: `eq? eqv? equal? not boolean? string? symbol? keyword? list?
+//! pair? null? procedure? map? task? error?`.
+
+use crate::builtins::def;
+use crate::error::LispResult;
+use crate::state::State;
+use crate::value::{self, Value};
+
+fn b(x: bool) -> LispResult<Value> {
+    Ok(Value::Bool(x))
+}
+
+fn eq(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(value::eq(&a[0], &a[1]))
+}
+fn eqv(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(value::eqv(&a[0], &a[1]))
+}
+fn equal(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(value::equal(&a[0], &a[1]))
+}
+fn not(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(!a[0].is_truthy())
+}
+fn is_boolean(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(matches!(a[0], Value::Bool(_)))
+}
+fn is_string(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(matches!(a[0], Value::Str(_)))
+}
+fn is_symbol(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(matches!(a[0], Value::Symbol(_)))
+}
+fn is_keyword(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(matches!(a[0], Value::Keyword(_)))
+}
+fn is_list(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let mut cur = &a[0];
+    loop {
+        match cur {
+            Value::Nil => return b(true),
+            Value::Pair(p) => cur = &p.cdr,
+            _ => return b(false),
+        }
+    }
+}
+fn is_pair(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(matches!(a[0], Value::Pair(_)))
+}
+fn is_null(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(a[0].is_nil())
+}
+fn is_procedure(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(a[0].is_procedure())
+}
+fn is_map(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(matches!(a[0], Value::Map(_)))
+}
+fn is_task(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(matches!(&a[0], Value::Foreign(f) if f.type_name() == "task"))
+}
+fn is_error(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    b(matches!(a[0], Value::Error(_)))
+}
+
+pub(crate) fn install(st: &mut State) {
+    def(st, "eq?", 2, Some(2), eq);
+    def(st, "eqv?", 2, Some(2), eqv);
+    def(st, "equal?", 2, Some(2), equal);
+    def(st, "not", 1, Some(1), not);
+    def(st, "boolean?", 1, Some(1), is_boolean);
+    def(st, "string?", 1, Some(1), is_string);
+    def(st, "symbol?", 1, Some(1), is_symbol);
+    def(st, "keyword?", 1, Some(1), is_keyword);
+    def(st, "list?", 1, Some(1), is_list);
+    def(st, "pair?", 1, Some(1), is_pair);
+    def(st, "null?", 1, Some(1), is_null);
+    def(st, "procedure?", 1, Some(1), is_procedure);
+    def(st, "map?", 1, Some(1), is_map);
+    def(st, "task?", 1, Some(1), is_task);
+    def(st, "error?", 1, Some(1), is_error);
+}

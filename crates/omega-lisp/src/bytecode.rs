@@ -1,0 +1,183 @@
+//! The compiled form: a typed [`Op`] enum (8 bytes) and function prototypes ([`Proto`]).
+//!
+//! # Implementation details
+//!
+//! * Locals live in the frame's window of the VM value stack, addressed by slot number.
+//! * Closures are flat: a closure copies the values it captures. A variable that is captured and
+//!   assigned (or bound by `letrec`/internal `define`) lives in a `Value::Cell`, so copies share it.
+//! * Globals are addressed by slot in the runtime's global table (late-bound: redefinition is
+//!   seen by code compiled earlier).
+//! * `Prim` ops are inlined arithmetic/comparison on the two top values with a small-int fast
+//!   path; if the program redefines the primitive's global, they fall back to a normal call.
+
+use std::rc::Rc;
+
+use crate::value::Value;
+
+/// An inlined primitive operation (binary unless noted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PrimOp {
+    Add,
+    Sub,
+    Mul,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+    NumEq,
+    Cons,
+    EqP,
+    /// Unary.
+    Car,
+    /// Unary.
+    Cdr,
+    /// Unary.
+    Not,
+    /// Unary.
+    NullP,
+}
+
+impl PrimOp {
+    /// Every primitive, with its global name and argument count.
+    pub(crate) const ALL: [(PrimOp, &'static str, u32); 14] = [
+        (PrimOp::Add, "+", 2),
+        (PrimOp::Sub, "-", 2),
+        (PrimOp::Mul, "*", 2),
+        (PrimOp::Lt, "<", 2),
+        (PrimOp::Gt, ">", 2),
+        (PrimOp::Le, "<=", 2),
+        (PrimOp::Ge, ">=", 2),
+        (PrimOp::NumEq, "=", 2),
+        (PrimOp::Cons, "cons", 2),
+        (PrimOp::EqP, "eq?", 2),
+        (PrimOp::Car, "car", 1),
+        (PrimOp::Cdr, "cdr", 1),
+        (PrimOp::Not, "not", 1),
+        (PrimOp::NullP, "null?", 1),
+    ];
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    #[inline]
+    pub(crate) fn argc(self) -> u32 {
+        match self {
+            PrimOp::Car | PrimOp::Cdr | PrimOp::Not | PrimOp::NullP => 1,
+            _ => 2,
+        }
+    }
+
+    /// Whether this is a numeric comparison (`< > <= >= =`).
+    pub(crate) fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            PrimOp::Lt | PrimOp::Gt | PrimOp::Le | PrimOp::Ge | PrimOp::NumEq
+        )
+    }
+
+    /// Whether this is integer-friendly arithmetic or comparison (fusable with a constant).
+    pub(crate) fn is_numeric(self) -> bool {
+        self.is_comparison() || matches!(self, PrimOp::Add | PrimOp::Sub | PrimOp::Mul)
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        PrimOp::ALL[self.index()].1
+    }
+}
+
+/// One instruction (12 bytes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Op {
+    /// Push `consts[i]`.
+    Const(u32),
+    /// Push a small integer.
+    Int(i32),
+    /// Push nil.
+    Nil,
+    /// Push `#t`.
+    True,
+    /// Push `#f`.
+    False,
+    /// Push local slot.
+    Local(u32),
+    /// Pop into local slot.
+    SetLocal(u32),
+    /// Push the contents of the cell in local slot.
+    LocalCell(u32),
+    /// Pop into the cell in local slot.
+    SetLocalCell(u32),
+    /// Wrap the value in local slot into a fresh cell.
+    MakeCell(u32),
+    /// Push captured value.
+    Free(u32),
+    /// Push the contents of the captured cell.
+    FreeCell(u32),
+    /// Pop into the captured cell.
+    SetFreeCell(u32),
+    /// Push global (`:unbound` if undefined).
+    Global(u32),
+    /// Pop into an existing global (`set!`; `:unbound` if undefined).
+    SetGlobal(u32),
+    /// Pop and define global.
+    DefGlobal(u32),
+    /// Pop a closure and make it the macro for global slot's name.
+    DefMacro(u32),
+    /// Discard the top value.
+    Pop,
+    /// Jump to absolute pc.
+    Jump(u32),
+    /// Pop; jump if falsy.
+    JumpIfFalse(u32),
+    /// If top is falsy jump (keeping it) else pop (`and`).
+    JumpIfFalseElsePop(u32),
+    /// If top is truthy jump (keeping it) else pop (`or`).
+    JumpIfTrueElsePop(u32),
+    /// Build a closure from `protos[i]`.
+    Closure(u32),
+    /// Call with argc args; the callee is below them.
+    Call(u32),
+    /// Tail call with argc args.
+    TailCall(u32),
+    /// Return top of stack to the caller.
+    Return,
+    /// Install a handler whose catch code starts at pc.
+    PushHandler(u32),
+    /// Remove the innermost handler.
+    PopHandler,
+    /// Pop a value and raise it (re-raise an error value, or raise `:error` with it).
+    Raise,
+    /// Inlined primitive.
+    Prim(PrimOp),
+    /// Push `local[slot] OP imm` (binary primitive with a local and a small constant).
+    PrimLI(PrimOp, u16, i16),
+    /// Unless `local[slot] OP imm` holds, jump to target; pushes nothing. Always followed by a
+    /// `JumpIfFalse(target)` that the slow path (primitive redefined) falls back on.
+    BranchLI(PrimOp, u16, i16, u32),
+    /// Pop b, a; unless `a OP b` holds, jump to target. Followed by `JumpIfFalse` like
+    /// `BranchLI`.
+    BranchPrim(PrimOp, u32),
+}
+
+/// What a closure captures: a slot of the enclosing frame or one of its captured values.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Capture {
+    Local(u32),
+    Free(u32),
+}
+
+/// A compiled function.
+#[derive(Debug)]
+pub(crate) struct Proto {
+    pub(crate) name: String,
+    pub(crate) nparams: u32,
+    pub(crate) rest: bool,
+    pub(crate) nlocals: u32,
+    pub(crate) code: Vec<Op>,
+    /// Source position (line, col) of each op.
+    pub(crate) pos: Vec<(u32, u32)>,
+    pub(crate) file: Rc<str>,
+    pub(crate) consts: Vec<Value>,
+    pub(crate) protos: Vec<Rc<Proto>>,
+    pub(crate) captures: Vec<Capture>,
+}

@@ -1,0 +1,495 @@
+//! The compiler: core [`Expr`] → bytecode [`Proto`].
+//!
+//! # Implementation details
+//!
+//! * Every local gets a frame slot, allocated stack-like per scope; a function's `nlocals` is the
+//!   high-water mark. Parameters occupy the first slots (the rest list last).
+//! * Variables captured by a nested lambda are copied into the closure (flat closures); those
+//!   that are also assigned or `letrec`-bound live in a cell (`MakeCell`) so every copy shares it.
+//! * Tail position is tracked explicitly; calls in tail position become `TailCall`. `try` bodies
+//!   and handlers are never in tail position (their handler frame must stay).
+//! * Recursion is bounded by [`COMPILE_LIMIT`]; deeper code is a clean `:syntax` error.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::bytecode::{Capture, Op, Proto};
+use crate::error::{LispError, LispResult, Span};
+use crate::ir::{Expr, ExprKind, Lambda, VarId, VarInfo};
+use crate::stack_guard::StackGuard;
+use crate::value::Value;
+
+/// Deepest expression nesting the compiler accepts.
+pub(crate) const COMPILE_LIMIT: usize = 4000;
+
+/// Compiles a top-level expression into a zero-argument procedure named `<top>`.
+pub(crate) fn compile_toplevel(
+    expr: &Expr,
+    vars: &[VarInfo],
+    file: Rc<str>,
+) -> LispResult<Rc<Proto>> {
+    let mut c = Compiler {
+        vars,
+        fns: vec![FnGen::new("<top>".into(), file.clone())],
+        file,
+        depth: 0,
+        guard: StackGuard::new(),
+    };
+    // Not a tail position: the `<top>` frame stays in stack traces.
+    c.expr(expr, false)?;
+    c.emit(Op::Return, expr.pos);
+    let f = c.fns.pop().expect("top function");
+    Ok(Rc::new(f.finish(0, false)))
+}
+
+struct FnGen {
+    name: String,
+    code: Vec<Op>,
+    pos: Vec<(u32, u32)>,
+    consts: Vec<Value>,
+    protos: Vec<Rc<Proto>>,
+    captures: Vec<Capture>,
+    slots: HashMap<VarId, u32>,
+    free: HashMap<VarId, u32>,
+    next_slot: u32,
+    max_slot: u32,
+    file: Rc<str>,
+}
+
+impl FnGen {
+    fn new(name: String, file: Rc<str>) -> FnGen {
+        FnGen {
+            name,
+            code: Vec::new(),
+            pos: Vec::new(),
+            consts: Vec::new(),
+            protos: Vec::new(),
+            captures: Vec::new(),
+            slots: HashMap::new(),
+            free: HashMap::new(),
+            next_slot: 0,
+            max_slot: 0,
+            file,
+        }
+    }
+
+    fn alloc(&mut self, v: VarId) -> u32 {
+        let s = self.next_slot;
+        self.next_slot += 1;
+        self.max_slot = self.max_slot.max(self.next_slot);
+        self.slots.insert(v, s);
+        s
+    }
+
+    fn finish(self, nparams: u32, rest: bool) -> Proto {
+        Proto {
+            name: self.name,
+            nparams,
+            rest,
+            nlocals: self.max_slot,
+            code: self.code,
+            pos: self.pos,
+            file: self.file,
+            consts: self.consts,
+            protos: self.protos,
+            captures: self.captures,
+        }
+    }
+}
+
+enum Access {
+    Local(u32),
+    Free(u32),
+}
+
+struct Compiler<'a> {
+    vars: &'a [VarInfo],
+    fns: Vec<FnGen>,
+    file: Rc<str>,
+    depth: usize,
+    guard: StackGuard,
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).expect("fewer than 2^32 items")
+}
+
+impl Compiler<'_> {
+    fn f(&mut self) -> &mut FnGen {
+        self.fns.last_mut().expect("a function is being compiled")
+    }
+
+    fn emit(&mut self, op: Op, pos: (u32, u32)) -> usize {
+        let f = self.f();
+        f.code.push(op);
+        f.pos.push(pos);
+        f.code.len() - 1
+    }
+
+    fn here(&mut self) -> u32 {
+        to_u32(self.f().code.len())
+    }
+
+    fn patch(&mut self, at: usize, target: u32) {
+        let op = &mut self.f().code[at];
+        *op = match *op {
+            Op::Jump(_) => Op::Jump(target),
+            Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
+            Op::JumpIfFalseElsePop(_) => Op::JumpIfFalseElsePop(target),
+            Op::JumpIfTrueElsePop(_) => Op::JumpIfTrueElsePop(target),
+            Op::PushHandler(_) => Op::PushHandler(target),
+            Op::BranchLI(p, s, k, _) => Op::BranchLI(p, s, k, target),
+            Op::BranchPrim(p, _) => Op::BranchPrim(p, target),
+            other => other,
+        };
+    }
+
+    fn constant(&mut self, v: Value, pos: (u32, u32)) {
+        let op = match v {
+            Value::Nil => Op::Nil,
+            Value::Bool(true) => Op::True,
+            Value::Bool(false) => Op::False,
+            Value::Int(i) if i32::try_from(i).is_ok() => {
+                Op::Int(i32::try_from(i).expect("checked"))
+            }
+            v => {
+                let f = self.f();
+                f.consts.push(v);
+                Op::Const(to_u32(f.consts.len() - 1))
+            }
+        };
+        self.emit(op, pos);
+    }
+
+    /// Where variable `v` lives from the current function (adding captures as needed).
+    fn access(&mut self, v: VarId) -> Access {
+        let level = self.fns.len() - 1;
+        self.access_at(level, v)
+    }
+
+    fn access_at(&mut self, level: usize, v: VarId) -> Access {
+        if let Some(&s) = self.fns[level].slots.get(&v) {
+            return Access::Local(s);
+        }
+        if let Some(&i) = self.fns[level].free.get(&v) {
+            return Access::Free(i);
+        }
+        // Captured from an enclosing function (the expander guarantees one binds it).
+        let cap = match level.checked_sub(1).map(|l| self.access_at(l, v)) {
+            Some(Access::Local(s)) => Capture::Local(s),
+            Some(Access::Free(i)) => Capture::Free(i),
+            None => Capture::Local(0),
+        };
+        let f = &mut self.fns[level];
+        f.captures.push(cap);
+        let i = to_u32(f.captures.len() - 1);
+        f.free.insert(v, i);
+        Access::Free(i)
+    }
+
+    fn boxed(&self, v: VarId) -> bool {
+        self.vars[v as usize].boxed()
+    }
+
+    fn get_var(&mut self, v: VarId, pos: (u32, u32)) {
+        let boxed = self.boxed(v);
+        let op = match (self.access(v), boxed) {
+            (Access::Local(s), false) => Op::Local(s),
+            (Access::Local(s), true) => Op::LocalCell(s),
+            (Access::Free(i), false) => Op::Free(i),
+            (Access::Free(i), true) => Op::FreeCell(i),
+        };
+        self.emit(op, pos);
+    }
+
+    /// Pops the top value into variable `v` (already bound).
+    fn set_var(&mut self, v: VarId, pos: (u32, u32)) {
+        let boxed = self.boxed(v);
+        let op = match (self.access(v), boxed) {
+            (Access::Local(s), false) => Op::SetLocal(s),
+            (Access::Local(s), true) => Op::SetLocalCell(s),
+            (Access::Free(i), true) => Op::SetFreeCell(i),
+            // An assigned captured variable is always boxed; this arm cannot be reached.
+            (Access::Free(i), false) => Op::SetFreeCell(i),
+        };
+        self.emit(op, pos);
+    }
+
+    /// Binds a new variable from the value on top of the stack.
+    fn bind_var(&mut self, v: VarId, pos: (u32, u32)) {
+        let s = self.f().alloc(v);
+        self.emit(Op::SetLocal(s), pos);
+        if self.boxed(v) {
+            self.emit(Op::MakeCell(s), pos);
+        }
+    }
+
+    fn expr(&mut self, e: &Expr, tail: bool) -> LispResult<()> {
+        self.depth += 1;
+        let r = if self.depth > COMPILE_LIMIT || !self.guard.ok() {
+            Err(LispError::syntax(
+                Span::new(self.file.clone(), e.pos.0, e.pos.1),
+                "expression nested too deeply to compile",
+            ))
+        } else {
+            self.expr_inner(e, tail)
+        };
+        self.depth -= 1;
+        r
+    }
+
+    fn expr_inner(&mut self, e: &Expr, tail: bool) -> LispResult<()> {
+        let p = e.pos;
+        match &e.kind {
+            ExprKind::Const(v) => self.constant(v.clone(), p),
+            ExprKind::Local(v) => self.get_var(*v, p),
+            ExprKind::Global(slot) => {
+                self.emit(Op::Global(*slot), p);
+            }
+            ExprKind::SetLocal(v, value) => {
+                self.expr(value, false)?;
+                self.set_var(*v, p);
+                self.emit(Op::Nil, p);
+            }
+            ExprKind::SetGlobal(slot, value) => {
+                self.expr(value, false)?;
+                self.emit(Op::SetGlobal(*slot), p);
+                self.emit(Op::Nil, p);
+            }
+            ExprKind::DefGlobal(slot, value, name) => {
+                self.expr(value, false)?;
+                self.emit(Op::DefGlobal(*slot), p);
+                self.constant(Value::Symbol(*name), p);
+            }
+            ExprKind::DefMacro(slot, value, name) => {
+                self.expr(value, false)?;
+                self.emit(Op::DefMacro(*slot), p);
+                self.constant(Value::Symbol(*name), p);
+            }
+            ExprKind::If(c, t, f) => {
+                let jumps = self.condition(c)?;
+                self.expr(t, tail)?;
+                // In tail position the next instruction would be `Return`: return directly.
+                let j = if tail {
+                    self.emit(Op::Return, p)
+                } else {
+                    self.emit(Op::Jump(0), p)
+                };
+                let else_at = self.here();
+                for jf in jumps {
+                    self.patch(jf, else_at);
+                }
+                self.expr(f, tail)?;
+                let end = self.here();
+                self.patch(j, end);
+            }
+            ExprKind::Lambda(lam) => self.lambda(lam, p)?,
+            ExprKind::Call(f, args) => {
+                self.expr(f, false)?;
+                for a in args {
+                    self.expr(a, false)?;
+                }
+                let n = to_u32(args.len());
+                self.emit(if tail { Op::TailCall(n) } else { Op::Call(n) }, p);
+            }
+            ExprKind::Prim(op, args) => {
+                if let Some((slot, imm)) = self.local_and_small_int(*op, args) {
+                    self.emit(Op::PrimLI(*op, slot, imm), p);
+                    return Ok(());
+                }
+                for a in args {
+                    self.expr(a, false)?;
+                }
+                self.emit(Op::Prim(*op), p);
+            }
+            ExprKind::Seq(items) => {
+                if items.is_empty() {
+                    self.emit(Op::Nil, p);
+                }
+                for (i, item) in items.iter().enumerate() {
+                    let last = i + 1 == items.len();
+                    self.expr(item, tail && last)?;
+                    if !last {
+                        self.emit(Op::Pop, p);
+                    }
+                }
+            }
+            ExprKind::Let(bindings, body) => {
+                for (_, init) in bindings {
+                    self.expr(init, false)?;
+                }
+                let saved = self.f().next_slot;
+                let slots: Vec<u32> = bindings.iter().map(|(v, _)| self.f().alloc(*v)).collect();
+                for ((v, _), s) in bindings.iter().zip(&slots).rev() {
+                    self.emit(Op::SetLocal(*s), p);
+                    if self.boxed(*v) {
+                        self.emit(Op::MakeCell(*s), p);
+                    }
+                }
+                self.expr(body, tail)?;
+                self.f().next_slot = saved;
+            }
+            ExprKind::Letrec(vars, body) => {
+                let saved = self.f().next_slot;
+                for v in vars {
+                    self.emit(Op::Nil, p);
+                    self.bind_var(*v, p);
+                }
+                self.expr(body, tail)?;
+                self.f().next_slot = saved;
+            }
+            ExprKind::And(items) => self.short_circuit(items, true, tail, p)?,
+            ExprKind::Or(items) => self.short_circuit(items, false, tail, p)?,
+            ExprKind::Try {
+                body,
+                catch,
+                finally,
+            } => self.try_expr(body, catch.as_ref(), finally.as_ref(), p)?,
+        }
+        Ok(())
+    }
+
+    /// `(OP local small-int)` with OP numeric and the local an unboxed slot of this frame.
+    fn local_and_small_int(
+        &mut self,
+        op: crate::bytecode::PrimOp,
+        args: &[Expr],
+    ) -> Option<(u16, i16)> {
+        if !op.is_numeric() {
+            return None;
+        }
+        let [a, b] = args else { return None };
+        let (ExprKind::Local(v), ExprKind::Const(Value::Int(k))) = (&a.kind, &b.kind) else {
+            return None;
+        };
+        if self.boxed(*v) {
+            return None;
+        }
+        let slot = *self.f().slots.get(v)?;
+        Some((u16::try_from(slot).ok()?, i16::try_from(*k).ok()?))
+    }
+
+    /// Compiles an `if` test; returns the jumps to patch to the else branch.
+    fn condition(&mut self, c: &Expr) -> LispResult<Vec<usize>> {
+        let p = c.pos;
+        if let ExprKind::Prim(op, args) = &c.kind {
+            if op.is_comparison() {
+                if let Some((slot, imm)) = self.local_and_small_int(*op, args) {
+                    let b = self.emit(Op::BranchLI(*op, slot, imm, 0), p);
+                    let j = self.emit(Op::JumpIfFalse(0), p);
+                    return Ok(vec![b, j]);
+                }
+                for a in args {
+                    self.expr(a, false)?;
+                }
+                let b = self.emit(Op::BranchPrim(*op, 0), p);
+                let j = self.emit(Op::JumpIfFalse(0), p);
+                return Ok(vec![b, j]);
+            }
+        }
+        self.expr(c, false)?;
+        Ok(vec![self.emit(Op::JumpIfFalse(0), p)])
+    }
+
+    fn short_circuit(
+        &mut self,
+        items: &[Expr],
+        is_and: bool,
+        tail: bool,
+        p: (u32, u32),
+    ) -> LispResult<()> {
+        if items.is_empty() {
+            self.emit(if is_and { Op::True } else { Op::False }, p);
+            return Ok(());
+        }
+        let mut jumps = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let last = i + 1 == items.len();
+            self.expr(item, tail && last)?;
+            if !last {
+                let op = if is_and {
+                    Op::JumpIfFalseElsePop(0)
+                } else {
+                    Op::JumpIfTrueElsePop(0)
+                };
+                jumps.push(self.emit(op, p));
+            }
+        }
+        let end = self.here();
+        for j in jumps {
+            self.patch(j, end);
+        }
+        Ok(())
+    }
+
+    fn try_expr(
+        &mut self,
+        body: &Expr,
+        catch: Option<&(VarId, Box<Expr>)>,
+        finally: Option<&(VarId, Box<Expr>)>,
+        p: (u32, u32),
+    ) -> LispResult<()> {
+        let fin_handler = finally.map(|_| self.emit(Op::PushHandler(0), p));
+        match catch {
+            Some((var, handler)) => {
+                let h = self.emit(Op::PushHandler(0), p);
+                self.expr(body, false)?;
+                self.emit(Op::PopHandler, p);
+                let j = self.emit(Op::Jump(0), p);
+                let catch_at = self.here();
+                self.patch(h, catch_at);
+                let saved = self.f().next_slot;
+                self.bind_var(*var, p);
+                self.expr(handler, false)?;
+                self.f().next_slot = saved;
+                let end = self.here();
+                self.patch(j, end);
+            }
+            None => self.expr(body, false)?,
+        }
+        if let (Some(fh), Some((tmp, fin))) = (fin_handler, finally) {
+            self.emit(Op::PopHandler, p);
+            self.expr(fin, false)?;
+            self.emit(Op::Pop, p);
+            let j = self.emit(Op::Jump(0), p);
+            let err_at = self.here();
+            self.patch(fh, err_at);
+            let saved = self.f().next_slot;
+            self.bind_var(*tmp, p);
+            self.expr(fin, false)?;
+            self.emit(Op::Pop, p);
+            self.get_var(*tmp, p);
+            self.emit(Op::Raise, p);
+            self.f().next_slot = saved;
+            let end = self.here();
+            self.patch(j, end);
+        }
+        Ok(())
+    }
+
+    fn lambda(&mut self, lam: &Lambda, p: (u32, u32)) -> LispResult<()> {
+        let file = self.file.clone();
+        self.fns.push(FnGen::new(lam.name.clone(), file));
+        let r = (|| -> LispResult<()> {
+            let mut params = lam.params.clone();
+            params.extend(lam.rest);
+            for v in &params {
+                let s = self.f().alloc(*v);
+                if self.boxed(*v) {
+                    self.emit(Op::MakeCell(s), p);
+                }
+            }
+            self.expr(&lam.body, true)?;
+            self.emit(Op::Return, p);
+            Ok(())
+        })();
+        let f = self.fns.pop().expect("lambda function");
+        r?;
+        let proto = f.finish(to_u32(lam.params.len()), lam.rest.is_some());
+        let parent = self.f();
+        parent.protos.push(Rc::new(proto));
+        let idx = to_u32(parent.protos.len() - 1);
+        self.emit(Op::Closure(idx), p);
+        Ok(())
+    }
+}

@@ -1,0 +1,963 @@
+//! The expander: [`Syntax`] → core [`Expr`]. Recognises the special forms of SPEC §6.2,
+//! expands macros (running them on the VM at compile time), desugars `let*`, named `let`, `do`,
+//! `cond`, `case`, `when`, `unless` and quasiquote, and resolves every variable to a lexical
+//! [`VarId`] or a global slot.
+//!
+//! # Implementation details
+//!
+//! * Recursion is bounded by [`EXPAND_LIMIT`] (the reader bounds nesting; the guard also stops a
+//!   macro that keeps expanding into itself).
+//! * Variables record whether a nested lambda captures them and whether they are assigned; the
+//!   compiler uses that to decide which live in cells.
+//! * `with-lock`, `with-locks` and `with-timeout` are reserved: they compile to code that raises
+//!   `:unsupported` ("… is not available in this runtime yet") until the async layer lands.
+
+use crate::bytecode::PrimOp;
+use crate::error::{LispError, LispResult, Span};
+use crate::ir::{Expr, ExprKind, Lambda, VarId, VarInfo};
+use crate::reader::{Syntax, SyntaxKind, MAX_NESTING};
+use crate::stack_guard::StackGuard;
+use crate::state::State;
+use crate::symbol::Symbol;
+use crate::value::Value;
+
+/// Deepest expansion recursion accepted.
+pub(crate) const EXPAND_LIMIT: usize = MAX_NESTING + 100;
+
+/// Expands one top-level form.
+pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr, Vec<VarInfo>)> {
+    let mut ex = Expander {
+        st,
+        vars: Vec::new(),
+        scopes: Vec::new(),
+        fn_depth: 0,
+        depth: 0,
+        guard: StackGuard::new(),
+    };
+    let e = ex.expand(form)?;
+    Ok((e, ex.vars))
+}
+
+struct Expander<'s> {
+    st: &'s mut State,
+    vars: Vec<VarInfo>,
+    scopes: Vec<Vec<(Symbol, VarId)>>,
+    fn_depth: u32,
+    depth: usize,
+    guard: StackGuard,
+}
+
+fn pos(span: &Span) -> (u32, u32) {
+    (span.line, span.col)
+}
+
+fn err(span: &Span, msg: impl Into<String>) -> LispError {
+    LispError::syntax(span.clone(), msg)
+}
+
+fn is_head(s: &Syntax, name: &str) -> bool {
+    match &s.kind {
+        SyntaxKind::List(items, _) => items
+            .first()
+            .and_then(Syntax::as_symbol)
+            .is_some_and(|h| &*h.name() == name),
+        _ => false,
+    }
+}
+
+fn list_items(s: &Syntax) -> Option<&[Syntax]> {
+    match &s.kind {
+        SyntaxKind::List(items, None) => Some(items),
+        SyntaxKind::Atom(Value::Nil) => Some(&[]),
+        _ => None,
+    }
+}
+
+impl Expander<'_> {
+    fn lookup(&self, sym: Symbol) -> Option<VarId> {
+        for scope in self.scopes.iter().rev() {
+            if let Some(&(_, id)) = scope.iter().rev().find(|(s, _)| *s == sym) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    fn new_var(&mut self, _name: Symbol, letrec: bool) -> VarId {
+        let id = u32::try_from(self.vars.len()).expect("fewer than 2^32 variables");
+        self.vars.push(VarInfo {
+            fn_depth: self.fn_depth,
+            captured: false,
+            assigned: false,
+            letrec,
+        });
+        id
+    }
+
+    fn bind(&mut self, name: Symbol, letrec: bool) -> VarId {
+        let id = self.new_var(name, letrec);
+        self.scopes
+            .last_mut()
+            .expect("a scope is open")
+            .push((name, id));
+        id
+    }
+
+    fn use_var(&mut self, id: VarId) {
+        if self.vars[id as usize].fn_depth < self.fn_depth {
+            self.vars[id as usize].captured = true;
+        }
+    }
+
+    fn builtin(&self, name: &str) -> Value {
+        self.st.builtins.get(name).cloned().unwrap_or(Value::Nil)
+    }
+
+    fn call_builtin(&self, name: &str, args: Vec<Expr>, p: (u32, u32)) -> Expr {
+        let f = Expr::new(ExprKind::Const(self.builtin(name)), p);
+        Expr::new(ExprKind::Call(Box::new(f), args), p)
+    }
+
+    fn expand(&mut self, s: &Syntax) -> LispResult<Expr> {
+        self.depth += 1;
+        let r = if self.depth > EXPAND_LIMIT || !self.guard.ok() {
+            Err(err(&s.span, "form nested too deeply to compile"))
+        } else {
+            self.expand_inner(s, None)
+        };
+        self.depth -= 1;
+        r
+    }
+
+    /// Expands `s`; a lambda gets `name` if given.
+    fn expand_named(&mut self, s: &Syntax, name: Option<Symbol>) -> LispResult<Expr> {
+        self.depth += 1;
+        let r = if self.depth > EXPAND_LIMIT || !self.guard.ok() {
+            Err(err(&s.span, "form nested too deeply to compile"))
+        } else {
+            self.expand_inner(s, name)
+        };
+        self.depth -= 1;
+        r
+    }
+
+    fn expand_inner(&mut self, s: &Syntax, name: Option<Symbol>) -> LispResult<Expr> {
+        let p = pos(&s.span);
+        match &s.kind {
+            SyntaxKind::Atom(Value::Symbol(sym)) => Ok(self.var_ref(*sym, p)),
+            SyntaxKind::Atom(v) => Ok(Expr::new(ExprKind::Const(v.clone()), p)),
+            SyntaxKind::Map(items) => {
+                let args = items
+                    .iter()
+                    .map(|i| self.expand(i))
+                    .collect::<LispResult<Vec<_>>>()?;
+                Ok(self.call_builtin("hash-map", args, p))
+            }
+            SyntaxKind::List(_, Some(_)) => {
+                Err(err(&s.span, "a dotted list is not a valid expression"))
+            }
+            SyntaxKind::List(items, None) => {
+                let head = &items[0];
+                if let Some(sym) = head.as_symbol() {
+                    if self.lookup(sym).is_none() {
+                        let hname = sym.name();
+                        if let Some(e) = self.special_form(&hname, s, items, name)? {
+                            return Ok(e);
+                        }
+                        if let Some(m) = self.st.macros.get(&sym).cloned() {
+                            return self.expand_macro(&m, s, items);
+                        }
+                        if let Some((op, _, argc)) =
+                            PrimOp::ALL.iter().find(|(_, n, _)| **n == *hname)
+                        {
+                            if *argc as usize == items.len() - 1 {
+                                let args = self.expand_all(&items[1..])?;
+                                return Ok(Expr::new(ExprKind::Prim(*op, args), p));
+                            }
+                        }
+                    }
+                }
+                let f = self.expand(head)?;
+                let args = self.expand_all(&items[1..])?;
+                Ok(Expr::new(ExprKind::Call(Box::new(f), args), p))
+            }
+        }
+    }
+
+    fn expand_all(&mut self, forms: &[Syntax]) -> LispResult<Vec<Expr>> {
+        forms.iter().map(|f| self.expand(f)).collect()
+    }
+
+    fn var_ref(&mut self, sym: Symbol, p: (u32, u32)) -> Expr {
+        match self.lookup(sym) {
+            Some(id) => {
+                self.use_var(id);
+                Expr::new(ExprKind::Local(id), p)
+            }
+            None => Expr::new(ExprKind::Global(self.st.global_slot(sym)), p),
+        }
+    }
+
+    fn seq(&mut self, forms: &[Syntax], p: (u32, u32)) -> LispResult<Expr> {
+        match forms {
+            [] => Ok(Expr::new(ExprKind::Const(Value::Nil), p)),
+            [one] => self.expand(one),
+            _ => Ok(Expr::new(ExprKind::Seq(self.expand_all(forms)?), p)),
+        }
+    }
+
+    fn expand_macro(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Expr> {
+        let args: Vec<Value> = items[1..].iter().map(Syntax::to_value).collect();
+        let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
+            if e.span().is_none() {
+                e = e.with_span(s.span.clone());
+            }
+            e
+        })?;
+        let syn = Syntax::from_value(&out, &s.span)?;
+        self.expand(&syn)
+    }
+
+    /// Returns `Some` if `head` names a special form.
+    fn special_form(
+        &mut self,
+        head: &str,
+        s: &Syntax,
+        items: &[Syntax],
+        name: Option<Symbol>,
+    ) -> LispResult<Option<Expr>> {
+        let p = pos(&s.span);
+        let args = &items[1..];
+        let need = |n: usize, what: &str| -> LispResult<()> {
+            if args.len() < n {
+                Err(err(&s.span, format!("{head}: {what}")))
+            } else {
+                Ok(())
+            }
+        };
+        let e = match head {
+            "quote" => {
+                if args.len() != 1 {
+                    return Err(err(&s.span, "quote expects exactly 1 form"));
+                }
+                Expr::new(ExprKind::Const(args[0].to_value()), p)
+            }
+            "quasiquote" => {
+                if args.len() != 1 {
+                    return Err(err(&s.span, "quasiquote expects exactly 1 form"));
+                }
+                self.quasi(&args[0], 1)?
+            }
+            "unquote" | "unquote-splicing" => {
+                return Err(err(
+                    &s.span,
+                    format!("{head} is only valid inside quasiquote"),
+                ));
+            }
+            "define" => {
+                if !self.scopes.is_empty() {
+                    return Err(err(
+                        &s.span,
+                        "define is only allowed at top level or at the start of a body",
+                    ));
+                }
+                let (sym, value) = self.define_parts(s)?;
+                let slot = self.st.global_slot(sym);
+                Expr::new(ExprKind::DefGlobal(slot, Box::new(value), sym), p)
+            }
+            "defmacro" => {
+                if !self.scopes.is_empty() || self.fn_depth > 0 {
+                    return Err(err(&s.span, "defmacro is only allowed at top level"));
+                }
+                need(3, "expects (defmacro name (params…) body…)")?;
+                let sym = args[0]
+                    .as_symbol()
+                    .ok_or_else(|| err(&args[0].span, "defmacro: name must be a symbol"))?;
+                let lam = self.lambda(sym.name().to_string(), &args[1], &args[2..], &s.span)?;
+                let slot = self.st.global_slot(sym);
+                Expr::new(ExprKind::DefMacro(slot, Box::new(lam), sym), p)
+            }
+            "set!" => {
+                if args.len() != 2 {
+                    return Err(err(&s.span, "set! expects (set! name value)"));
+                }
+                let sym = args[0]
+                    .as_symbol()
+                    .ok_or_else(|| err(&args[0].span, "set!: target must be a symbol"))?;
+                let value = Box::new(self.expand(&args[1])?);
+                match self.lookup(sym) {
+                    Some(id) => {
+                        self.use_var(id);
+                        self.vars[id as usize].assigned = true;
+                        Expr::new(ExprKind::SetLocal(id, value), p)
+                    }
+                    None => Expr::new(ExprKind::SetGlobal(self.st.global_slot(sym), value), p),
+                }
+            }
+            "lambda" | "fn" => {
+                need(2, "expects (lambda (params…) body…)")?;
+                let n = name.map_or_else(|| "<lambda>".to_string(), |n| n.name().to_string());
+                self.lambda(n, &args[0], &args[1..], &s.span)?
+            }
+            "let" => {
+                need(1, "expects (let ((name value)…) body…)")?;
+                if let Some(loop_name) = args[0].as_symbol() {
+                    need(3, "named let expects (let name ((var init)…) body…)")?;
+                    self.named_let(loop_name, &args[1], &args[2..], s)?
+                } else {
+                    need(2, "expects (let ((name value)…) body…)")?;
+                    let bindings = self.bindings(&args[0], "let")?;
+                    let mut inits = Vec::new();
+                    for (sym, init) in &bindings {
+                        inits.push(self.expand_named(init, Some(*sym))?);
+                    }
+                    self.scopes.push(Vec::new());
+                    let vars: Vec<VarId> = bindings
+                        .iter()
+                        .map(|(sym, _)| self.bind(*sym, false))
+                        .collect();
+                    let body = self.body(&args[1..], &s.span);
+                    self.scopes.pop();
+                    Expr::new(
+                        ExprKind::Let(vars.into_iter().zip(inits).collect(), Box::new(body?)),
+                        p,
+                    )
+                }
+            }
+            "let*" => {
+                need(2, "expects (let* ((name value)…) body…)")?;
+                let bindings = self.bindings(&args[0], "let*")?;
+                let mut pairs = Vec::new();
+                let mut opened = 0;
+                let result = (|| -> LispResult<Expr> {
+                    for (sym, init) in &bindings {
+                        let init = self.expand_named(init, Some(*sym))?;
+                        self.scopes.push(Vec::new());
+                        opened += 1;
+                        let v = self.bind(*sym, false);
+                        pairs.push((v, init));
+                    }
+                    if bindings.is_empty() {
+                        self.scopes.push(Vec::new());
+                        opened += 1;
+                    }
+                    self.body(&args[1..], &s.span)
+                })();
+                for _ in 0..opened {
+                    self.scopes.pop();
+                }
+                let mut body = result?;
+                for (v, init) in pairs.into_iter().rev() {
+                    body = Expr::new(ExprKind::Let(vec![(v, init)], Box::new(body)), p);
+                }
+                body
+            }
+            "letrec" | "letrec*" => {
+                need(2, "expects (letrec ((name value)…) body…)")?;
+                let bindings = self.bindings(&args[0], head)?;
+                self.scopes.push(Vec::new());
+                let r = (|| -> LispResult<Expr> {
+                    let vars: Vec<VarId> = bindings
+                        .iter()
+                        .map(|(sym, _)| self.bind(*sym, true))
+                        .collect();
+                    let mut seq = Vec::new();
+                    for ((sym, init), v) in bindings.iter().zip(&vars) {
+                        let init = self.expand_named(init, Some(*sym))?;
+                        seq.push(Expr::new(ExprKind::SetLocal(*v, Box::new(init)), p));
+                    }
+                    seq.push(self.body(&args[1..], &s.span)?);
+                    Ok(Expr::new(
+                        ExprKind::Letrec(vars, Box::new(Expr::new(ExprKind::Seq(seq), p))),
+                        p,
+                    ))
+                })();
+                self.scopes.pop();
+                r?
+            }
+            "if" => {
+                if args.len() != 2 && args.len() != 3 {
+                    return Err(err(&s.span, "if expects (if test then [else])"));
+                }
+                let c = self.expand(&args[0])?;
+                let t = self.expand(&args[1])?;
+                let e = match args.get(2) {
+                    Some(e) => self.expand(e)?,
+                    None => Expr::new(ExprKind::Const(Value::Nil), p),
+                };
+                Expr::new(ExprKind::If(Box::new(c), Box::new(t), Box::new(e)), p)
+            }
+            "cond" => self.cond(args, s)?,
+            "case" => self.case(args, s)?,
+            "when" | "unless" => {
+                need(1, "expects a test")?;
+                let c = self.expand(&args[0])?;
+                let body = self.seq(&args[1..], p)?;
+                let nil = Expr::new(ExprKind::Const(Value::Nil), p);
+                let (t, e) = if head == "when" {
+                    (body, nil)
+                } else {
+                    (nil, body)
+                };
+                Expr::new(ExprKind::If(Box::new(c), Box::new(t), Box::new(e)), p)
+            }
+            "and" => Expr::new(ExprKind::And(self.expand_all(args)?), p),
+            "or" => Expr::new(ExprKind::Or(self.expand_all(args)?), p),
+            "begin" => self.seq(args, p)?,
+            "do" => self.do_loop(args, s)?,
+            "try" => self.try_form(args, s)?,
+            "with-lock" | "with-locks" | "with-timeout" => {
+                let msg = format!(
+                    "{head} is not available in this runtime yet (it needs the async scheduler)"
+                );
+                let m = Expr::new(ExprKind::Const(Value::string(msg)), p);
+                self.call_builtin("%unsupported", vec![m], p)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(e))
+    }
+
+    /// `(define name value)`, `(define name)` or `(define (name . params) body…)`.
+    fn define_parts(&mut self, s: &Syntax) -> LispResult<(Symbol, Expr)> {
+        let SyntaxKind::List(items, _) = &s.kind else {
+            unreachable!("define is a list")
+        };
+        let p = pos(&s.span);
+        match items.get(1).map(|t| &t.kind) {
+            Some(SyntaxKind::Atom(Value::Symbol(sym))) => {
+                let value = match items.len() {
+                    2 => Expr::new(ExprKind::Const(Value::Nil), p),
+                    3 => self.expand_named(&items[2], Some(*sym))?,
+                    _ => return Err(err(&s.span, "define expects (define name value)")),
+                };
+                Ok((*sym, value))
+            }
+            Some(SyntaxKind::List(sig, tail)) => {
+                let sym = sig[0]
+                    .as_symbol()
+                    .ok_or_else(|| err(&sig[0].span, "define: function name must be a symbol"))?;
+                if items.len() < 3 {
+                    return Err(err(&s.span, format!("define: {sym} needs a body")));
+                }
+                let params = Syntax {
+                    kind: if sig.len() == 1 && tail.is_none() {
+                        SyntaxKind::Atom(Value::Nil)
+                    } else if sig.len() == 1 {
+                        tail.as_ref()
+                            .map_or(SyntaxKind::Atom(Value::Nil), |t| t.kind.clone())
+                    } else {
+                        SyntaxKind::List(sig[1..].to_vec(), tail.clone())
+                    },
+                    span: items[1].span.clone(),
+                };
+                let lam = self.lambda(sym.name().to_string(), &params, &items[2..], &s.span)?;
+                Ok((sym, lam))
+            }
+            _ => Err(err(
+                &s.span,
+                "define expects (define name value) or (define (name params…) body…)",
+            )),
+        }
+    }
+
+    fn define_name(&self, s: &Syntax) -> Option<Symbol> {
+        if !is_head(s, "define") {
+            return None;
+        }
+        let SyntaxKind::List(items, _) = &s.kind else {
+            return None;
+        };
+        let head = items[0].as_symbol()?;
+        if self.lookup(head).is_some() {
+            return None;
+        }
+        match &items.get(1)?.kind {
+            SyntaxKind::Atom(Value::Symbol(sym)) => Some(*sym),
+            SyntaxKind::List(sig, _) => sig[0].as_symbol(),
+            _ => None,
+        }
+    }
+
+    /// A body: internal defines (letrec* semantics) followed by expressions.
+    fn body(&mut self, forms: &[Syntax], span: &Span) -> LispResult<Expr> {
+        let p = pos(span);
+        if forms.is_empty() {
+            return Err(err(span, "empty body"));
+        }
+        let names: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
+        if names.is_empty() {
+            return self.seq(forms, p);
+        }
+        self.scopes.push(Vec::new());
+        let r = (|| -> LispResult<Expr> {
+            let mut vars = Vec::new();
+            for n in &names {
+                if self
+                    .scopes
+                    .last()
+                    .is_some_and(|sc| sc.iter().any(|(s, _)| s == n))
+                {
+                    continue;
+                }
+                vars.push(self.bind(*n, true));
+            }
+            let mut seq = Vec::new();
+            for f in forms {
+                if self.define_name(f).is_some() {
+                    let (sym, value) = self.define_parts(f)?;
+                    let v = self.lookup(sym).expect("bound above");
+                    seq.push(Expr::new(
+                        ExprKind::SetLocal(v, Box::new(value)),
+                        pos(&f.span),
+                    ));
+                } else {
+                    seq.push(self.expand(f)?);
+                }
+            }
+            Ok(Expr::new(
+                ExprKind::Letrec(vars, Box::new(Expr::new(ExprKind::Seq(seq), p))),
+                p,
+            ))
+        })();
+        self.scopes.pop();
+        r
+    }
+
+    fn params(&self, s: &Syntax) -> LispResult<(Vec<Symbol>, Option<Symbol>)> {
+        let sym = |x: &Syntax| {
+            x.as_symbol()
+                .ok_or_else(|| err(&x.span, "parameter must be a symbol"))
+        };
+        let (fixed, rest) = match &s.kind {
+            SyntaxKind::Atom(Value::Nil) => (Vec::new(), None),
+            SyntaxKind::Atom(Value::Symbol(r)) => (Vec::new(), Some(*r)),
+            SyntaxKind::List(items, tail) => {
+                let fixed = items.iter().map(sym).collect::<LispResult<Vec<_>>>()?;
+                let rest = tail.as_ref().map(|t| sym(t)).transpose()?;
+                (fixed, rest)
+            }
+            _ => return Err(err(&s.span, "bad parameter list")),
+        };
+        let mut all: Vec<Symbol> = fixed.clone();
+        all.extend(rest);
+        for (i, a) in all.iter().enumerate() {
+            if all[..i].contains(a) {
+                return Err(err(&s.span, format!("duplicate parameter {a}")));
+            }
+        }
+        Ok((fixed, rest))
+    }
+
+    fn lambda(
+        &mut self,
+        name: String,
+        params: &Syntax,
+        body: &[Syntax],
+        span: &Span,
+    ) -> LispResult<Expr> {
+        let (fixed, rest) = self.params(params)?;
+        if body.is_empty() {
+            return Err(err(span, "lambda needs a body"));
+        }
+        self.fn_depth += 1;
+        self.scopes.push(Vec::new());
+        let params: Vec<VarId> = fixed.iter().map(|s| self.bind(*s, false)).collect();
+        let rest = rest.map(|r| self.bind(r, false));
+        let body = self.body(body, span);
+        self.scopes.pop();
+        self.fn_depth -= 1;
+        let lam = Lambda {
+            name,
+            params,
+            rest,
+            body: body?,
+        };
+        Ok(Expr::new(ExprKind::Lambda(Box::new(lam)), pos(span)))
+    }
+
+    fn bindings<'a>(&self, s: &'a Syntax, form: &str) -> LispResult<Vec<(Symbol, &'a Syntax)>> {
+        let items = list_items(s)
+            .ok_or_else(|| err(&s.span, format!("{form}: bindings must be a list")))?;
+        items
+            .iter()
+            .map(|b| match &b.kind {
+                SyntaxKind::List(pair, None) if pair.len() == 2 => match pair[0].as_symbol() {
+                    Some(sym) => Ok((sym, &pair[1])),
+                    None => Err(err(
+                        &pair[0].span,
+                        format!("{form}: binding name must be a symbol"),
+                    )),
+                },
+                _ => Err(err(
+                    &b.span,
+                    format!("{form}: each binding must be (name value)"),
+                )),
+            })
+            .collect()
+    }
+
+    fn named_let(
+        &mut self,
+        loop_name: Symbol,
+        bindings: &Syntax,
+        body: &[Syntax],
+        s: &Syntax,
+    ) -> LispResult<Expr> {
+        let p = pos(&s.span);
+        let bindings = self.bindings(bindings, "let")?;
+        let inits = bindings
+            .iter()
+            .map(|(_, i)| self.expand(i))
+            .collect::<LispResult<Vec<_>>>()?;
+        self.scopes.push(Vec::new());
+        let r = (|| -> LispResult<Expr> {
+            let lv = self.bind(loop_name, true);
+            let names = bindings
+                .iter()
+                .map(|(sym, _)| sym.name().to_string())
+                .collect::<Vec<_>>();
+            let params_syn = if names.is_empty() {
+                Syntax::atom(Value::Nil, s.span.clone())
+            } else {
+                let items = bindings
+                    .iter()
+                    .map(|(sym, i)| Syntax::atom(Value::Symbol(*sym), i.span.clone()))
+                    .collect();
+                Syntax {
+                    kind: SyntaxKind::List(items, None),
+                    span: s.span.clone(),
+                }
+            };
+            let lam = self.lambda(loop_name.name().to_string(), &params_syn, body, &s.span)?;
+            let set = Expr::new(ExprKind::SetLocal(lv, Box::new(lam)), p);
+            let call = Expr::new(
+                ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), inits),
+                p,
+            );
+            Ok(Expr::new(
+                ExprKind::Letrec(
+                    vec![lv],
+                    Box::new(Expr::new(ExprKind::Seq(vec![set, call]), p)),
+                ),
+                p,
+            ))
+        })();
+        self.scopes.pop();
+        r
+    }
+
+    fn do_loop(&mut self, args: &[Syntax], s: &Syntax) -> LispResult<Expr> {
+        let p = pos(&s.span);
+        if args.len() < 2 {
+            return Err(err(
+                &s.span,
+                "do expects (do ((var init step)…) (test result…) body…)",
+            ));
+        }
+        let specs =
+            list_items(&args[0]).ok_or_else(|| err(&args[0].span, "do: bad variable list"))?;
+        let mut vars = Vec::new();
+        for spec in specs {
+            match list_items(spec) {
+                Some(parts) if (2..=3).contains(&parts.len()) && parts[0].as_symbol().is_some() => {
+                    vars.push((
+                        parts[0].as_symbol().expect("checked"),
+                        &parts[1],
+                        parts.get(2),
+                    ));
+                }
+                _ => {
+                    return Err(err(
+                        &spec.span,
+                        "do: each variable must be (var init [step])",
+                    ))
+                }
+            }
+        }
+        let exit = list_items(&args[1])
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| err(&args[1].span, "do: expects (test result…)"))?;
+        let inits = vars
+            .iter()
+            .map(|(_, i, _)| self.expand(i))
+            .collect::<LispResult<Vec<_>>>()?;
+        self.scopes.push(Vec::new());
+        let lv = self.bind(Symbol::gensym("do-loop"), true);
+        self.fn_depth += 1;
+        self.scopes.push(Vec::new());
+        let r = (|| -> LispResult<Expr> {
+            let params: Vec<VarId> = vars
+                .iter()
+                .map(|(sym, _, _)| self.bind(*sym, false))
+                .collect();
+            let test = self.expand(&exit[0])?;
+            let result = self.seq(&exit[1..], p)?;
+            let mut body = self.expand_all(&args[2..])?;
+            let steps = vars
+                .iter()
+                .map(|(sym, _, step)| match step {
+                    Some(st) => self.expand(st),
+                    None => Ok(self.var_ref(*sym, p)),
+                })
+                .collect::<LispResult<Vec<_>>>()?;
+            self.use_var(lv);
+            let again = Expr::new(
+                ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), steps),
+                p,
+            );
+            body.push(again);
+            let lam_body = Expr::new(
+                ExprKind::If(
+                    Box::new(test),
+                    Box::new(result),
+                    Box::new(Expr::new(ExprKind::Seq(body), p)),
+                ),
+                p,
+            );
+            Ok(Expr::new(
+                ExprKind::Lambda(Box::new(Lambda {
+                    name: "do".into(),
+                    params,
+                    rest: None,
+                    body: lam_body,
+                })),
+                p,
+            ))
+        })();
+        self.scopes.pop();
+        self.fn_depth -= 1;
+        self.scopes.pop();
+        let lam = r?;
+        let set = Expr::new(ExprKind::SetLocal(lv, Box::new(lam)), p);
+        let call = Expr::new(
+            ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), inits),
+            p,
+        );
+        Ok(Expr::new(
+            ExprKind::Letrec(
+                vec![lv],
+                Box::new(Expr::new(ExprKind::Seq(vec![set, call]), p)),
+            ),
+            p,
+        ))
+    }
+
+    fn cond(&mut self, clauses: &[Syntax], s: &Syntax) -> LispResult<Expr> {
+        let p = pos(&s.span);
+        let mut acc = Expr::new(ExprKind::Const(Value::Nil), p);
+        for (i, clause) in clauses.iter().enumerate().rev() {
+            let parts = list_items(clause)
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| err(&clause.span, "cond: each clause must be (test body…)"))?;
+            let cp = pos(&clause.span);
+            if parts[0].as_symbol().is_some_and(|h| &*h.name() == "else")
+                && self.lookup(parts[0].as_symbol().expect("symbol")).is_none()
+            {
+                if i != clauses.len() - 1 {
+                    return Err(err(&clause.span, "cond: else must be the last clause"));
+                }
+                acc = self.seq(&parts[1..], cp)?;
+                continue;
+            }
+            let test = self.expand(&parts[0])?;
+            if parts.len() == 1 {
+                acc = Expr::new(ExprKind::Or(vec![test, acc]), cp);
+            } else if parts.len() == 3 && parts[1].as_symbol().is_some_and(|a| &*a.name() == "=>") {
+                let f = self.expand(&parts[2])?;
+                let tmp = self.new_var(Symbol::intern("cond-tmp"), false);
+                let call = Expr::new(
+                    ExprKind::Call(Box::new(f), vec![Expr::new(ExprKind::Local(tmp), cp)]),
+                    cp,
+                );
+                let iff = Expr::new(
+                    ExprKind::If(
+                        Box::new(Expr::new(ExprKind::Local(tmp), cp)),
+                        Box::new(call),
+                        Box::new(acc),
+                    ),
+                    cp,
+                );
+                acc = Expr::new(ExprKind::Let(vec![(tmp, test)], Box::new(iff)), cp);
+            } else {
+                let body = self.seq(&parts[1..], cp)?;
+                acc = Expr::new(
+                    ExprKind::If(Box::new(test), Box::new(body), Box::new(acc)),
+                    cp,
+                );
+            }
+        }
+        Ok(acc)
+    }
+
+    fn case(&mut self, args: &[Syntax], s: &Syntax) -> LispResult<Expr> {
+        let p = pos(&s.span);
+        if args.is_empty() {
+            return Err(err(&s.span, "case expects (case key ((datum…) body…)…)"));
+        }
+        let key = self.expand(&args[0])?;
+        let tmp = self.new_var(Symbol::intern("case-key"), false);
+        let eqv = self.builtin("eqv?");
+        let mut acc = Expr::new(ExprKind::Const(Value::Nil), p);
+        let clauses = &args[1..];
+        for (i, clause) in clauses.iter().enumerate().rev() {
+            let parts = list_items(clause)
+                .filter(|c| c.len() >= 2)
+                .ok_or_else(|| err(&clause.span, "case: each clause must be ((datum…) body…)"))?;
+            let cp = pos(&clause.span);
+            let body = self.seq(&parts[1..], cp)?;
+            if parts[0].as_symbol().is_some_and(|h| &*h.name() == "else") {
+                if i != clauses.len() - 1 {
+                    return Err(err(&clause.span, "case: else must be the last clause"));
+                }
+                acc = body;
+                continue;
+            }
+            let data: Vec<Value> = match list_items(&parts[0]) {
+                Some(d) => d.iter().map(Syntax::to_value).collect(),
+                None => vec![parts[0].to_value()],
+            };
+            let tests = data
+                .into_iter()
+                .map(|d| {
+                    let f = Expr::new(ExprKind::Const(eqv.clone()), cp);
+                    let args = vec![
+                        Expr::new(ExprKind::Local(tmp), cp),
+                        Expr::new(ExprKind::Const(d), cp),
+                    ];
+                    Expr::new(ExprKind::Call(Box::new(f), args), cp)
+                })
+                .collect();
+            acc = Expr::new(
+                ExprKind::If(
+                    Box::new(Expr::new(ExprKind::Or(tests), cp)),
+                    Box::new(body),
+                    Box::new(acc),
+                ),
+                cp,
+            );
+        }
+        Ok(Expr::new(ExprKind::Let(vec![(tmp, key)], Box::new(acc)), p))
+    }
+
+    fn try_form(&mut self, args: &[Syntax], s: &Syntax) -> LispResult<Expr> {
+        let p = pos(&s.span);
+        let mut end = args.len();
+        let mut finally_forms = None;
+        let mut catch_clause = None;
+        if end > 0 && is_head(&args[end - 1], "finally") {
+            finally_forms = list_items(&args[end - 1]).map(|f| (&f[1..], &args[end - 1].span));
+            end -= 1;
+        }
+        if end > 0 && is_head(&args[end - 1], "catch") {
+            let c = list_items(&args[end - 1]).unwrap_or(&[]);
+            if c.len() < 3 {
+                return Err(err(&args[end - 1].span, "catch expects (catch e handler…)"));
+            }
+            let var = c[1]
+                .as_symbol()
+                .ok_or_else(|| err(&c[1].span, "catch: error variable must be a symbol"))?;
+            catch_clause = Some((var, &c[2..], &args[end - 1].span));
+            end -= 1;
+        }
+        if let Some(bad) = args[..end]
+            .iter()
+            .find(|a| is_head(a, "catch") || is_head(a, "finally"))
+        {
+            return Err(err(
+                &bad.span,
+                "try: catch and finally must come last, catch before finally",
+            ));
+        }
+        let body = self.seq(&args[..end], p)?;
+        let catch = match catch_clause {
+            Some((var, handler, span)) => {
+                self.scopes.push(Vec::new());
+                let v = self.bind(var, false);
+                let h = self.seq(handler, pos(span));
+                self.scopes.pop();
+                Some((v, Box::new(h?)))
+            }
+            None => None,
+        };
+        let finally = match finally_forms {
+            Some((forms, span)) => {
+                let tmp = self.new_var(Symbol::intern("finally-error"), false);
+                Some((tmp, Box::new(self.seq(forms, pos(span))?)))
+            }
+            None => None,
+        };
+        Ok(Expr::new(
+            ExprKind::Try {
+                body: Box::new(body),
+                catch,
+                finally,
+            },
+            p,
+        ))
+    }
+
+    fn quasi(&mut self, s: &Syntax, depth: u32) -> LispResult<Expr> {
+        let p = pos(&s.span);
+        match &s.kind {
+            SyntaxKind::Atom(v) => Ok(Expr::new(ExprKind::Const(v.clone()), p)),
+            SyntaxKind::Map(items) => {
+                let args = items
+                    .iter()
+                    .map(|i| self.quasi(i, depth))
+                    .collect::<LispResult<Vec<_>>>()?;
+                Ok(self.call_builtin("hash-map", args, p))
+            }
+            SyntaxKind::List(items, tail) => {
+                let head = items[0].as_symbol().map(|h| h.name());
+                if items.len() == 2 && tail.is_none() {
+                    match head.as_deref() {
+                        Some("unquote") if depth == 1 => return self.expand(&items[1]),
+                        Some(h @ ("unquote" | "unquote-splicing")) => {
+                            let inner = self.quasi(&items[1], depth - 1)?;
+                            return Ok(self.call_builtin(
+                                "list",
+                                vec![Expr::new(ExprKind::Const(Value::symbol(h)), p), inner],
+                                p,
+                            ));
+                        }
+                        Some("quasiquote") => {
+                            let inner = self.quasi(&items[1], depth + 1)?;
+                            let q = Expr::new(ExprKind::Const(Value::symbol("quasiquote")), p);
+                            return Ok(self.call_builtin("list", vec![q, inner], p));
+                        }
+                        _ => {}
+                    }
+                }
+                let mut acc = match tail {
+                    Some(t) => self.quasi(t, depth)?,
+                    None => Expr::new(ExprKind::Const(Value::Nil), p),
+                };
+                for item in items.iter().rev() {
+                    let ip = pos(&item.span);
+                    let splice = match &item.kind {
+                        SyntaxKind::List(parts, None)
+                            if depth == 1
+                                && parts.len() == 2
+                                && is_head(item, "unquote-splicing") =>
+                        {
+                            Some(&parts[1])
+                        }
+                        _ => None,
+                    };
+                    acc = match splice {
+                        Some(x) => {
+                            let e = self.expand(x)?;
+                            self.call_builtin("append", vec![e, acc], ip)
+                        }
+                        None => {
+                            let e = self.quasi(item, depth)?;
+                            self.call_builtin("cons", vec![e, acc], ip)
+                        }
+                    };
+                }
+                Ok(acc)
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! [`Fiber`]: one evaluation (a script or a call) that runs in slices, so a host — the async
+//! scheduler — can interleave many of them, cancel them and suspend them on I/O.
+//!
+//! # Implementation details
+//!
+//! A fiber owns a `VmCore` (value stack, frames, handlers — all on the heap) and, for scripts,
+//! the top-level forms not yet run. Each form is expanded and compiled just before it runs, so
+//! `defmacro` and `define` affect the forms after them. [`Fiber::resume`] borrows the runtime
+//! state for one slice and returns a [`Step`]:
+//!
+//! * `Done(v)`: finished, `v` is the value of the last form;
+//! * `Yield`: `yield_interval` steps passed — call `resume` again (after letting others run);
+//! * `Suspend(s)`: a native asked to wait on something; resolve `s`, then call
+//!   [`Fiber::resume_with`] and `resume` again.
+//!
+//! To wrap a fiber in a `Future`: `poll` calls `resume`; on `Yield` wake the waker and return
+//! `Pending`; on `Suspend` store the request (e.g. a boxed future taken out of the
+//! [`Suspension`]), poll it, and when it completes call `resume_with(result)`; on `Done`/`Err`
+//! return `Ready`. Cancellation: set an interrupt hook with [`Fiber::set_interrupt`] that returns
+//! `Interrupt::Cancel(reason)` once the token fires; the fiber raises `:cancelled` at its next
+//! step (running `finally` blocks). A fiber parked in `Suspend` is cancelled by
+//! `resume_with(Err(cancelled error))`.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::compiler::compile_toplevel;
+use crate::error::{ErrorKind, LispError, LispResult};
+use crate::expander::expand_toplevel;
+use crate::native::Suspension;
+use crate::reader::{Syntax, SyntaxKind};
+use crate::runtime::Shared;
+use crate::value::Value;
+use crate::vm::{Exit, Interrupt, VmCore};
+
+/// The outcome of one slice of a [`Fiber`].
+#[derive(Debug)]
+pub enum Step {
+    /// The evaluation finished with this value.
+    Done(Value),
+    /// The step budget of this slice (`yield_interval`) ran out; resume when convenient.
+    Yield,
+    /// A native function asked to suspend; resolve the request, then `resume_with`.
+    Suspend(Suspension),
+}
+
+/// One evaluation running on a runtime, resumable in slices.
+pub struct Fiber {
+    shared: Rc<Shared>,
+    core: VmCore,
+    forms: VecDeque<Syntax>,
+    file: Rc<str>,
+    last: Value,
+    done: bool,
+}
+
+impl std::fmt::Debug for Fiber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fiber")
+            .field("file", &self.file)
+            .field("core", &self.core)
+            .field("forms_left", &self.forms.len())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+fn is_toplevel_begin(s: &Syntax) -> Option<&[Syntax]> {
+    match &s.kind {
+        SyntaxKind::List(items, None)
+            if items[0].as_symbol().is_some_and(|h| &*h.name() == "begin") =>
+        {
+            Some(&items[1..])
+        }
+        _ => None,
+    }
+}
+
+impl Fiber {
+    pub(crate) fn for_forms(shared: Rc<Shared>, forms: Vec<Syntax>, file: Rc<str>) -> Fiber {
+        Fiber {
+            shared,
+            core: VmCore::new(),
+            forms: forms.into(),
+            file,
+            last: Value::Nil,
+            done: false,
+        }
+    }
+
+    pub(crate) fn for_call(shared: Rc<Shared>, f: Value, args: Vec<Value>) -> LispResult<Fiber> {
+        let mut core = VmCore::new();
+        {
+            let mut st = shared.state.try_borrow_mut().map_err(|_| busy())?;
+            core.start_call(&mut st, f, args)?;
+        }
+        Ok(Fiber {
+            shared,
+            core,
+            forms: VecDeque::new(),
+            file: Rc::from("<call>"),
+            last: Value::Nil,
+            done: false,
+        })
+    }
+
+    /// Installs the interrupt hook polled by the step hook (every `yield_interval` steps).
+    pub fn set_interrupt(&mut self, hook: impl FnMut() -> Option<Interrupt> + 'static) {
+        self.core.interrupt = Some(Box::new(hook));
+    }
+
+    /// Steps taken so far (counted at whole slices of the step hook).
+    pub fn steps(&self) -> u64 {
+        self.core.steps
+    }
+
+    /// Whether the evaluation has finished (successfully or not).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Whether it is parked on a suspension, waiting for [`Fiber::resume_with`].
+    pub fn is_suspended(&self) -> bool {
+        self.core.is_suspended()
+    }
+
+    /// Current (value stack, frame stack, handler stack) lengths — for tests and introspection.
+    pub fn stack_sizes(&self) -> (usize, usize, usize) {
+        self.core.sizes()
+    }
+
+    /// Supplies the result of the native call that suspended: the evaluation continues as if
+    /// the native had returned `Ok(v)` or raised `Err(e)` (unwinding through `finally`).
+    pub fn resume_with(&mut self, result: LispResult<Value>) {
+        self.core.resume_with(result);
+    }
+
+    /// Runs one slice. See the module docs for the protocol.
+    pub fn resume(&mut self) -> LispResult<Step> {
+        if self.done {
+            return Err(LispError::new(
+                ErrorKind::Error,
+                "this evaluation has already finished",
+            ));
+        }
+        if self.core.is_suspended() && !self.core.has_resume_value() {
+            // A host mistake, not a failure of the evaluation: it stays resumable.
+            return Err(LispError::new(
+                ErrorKind::Error,
+                "resumed a suspended evaluation without its result (call resume_with first)",
+            ));
+        }
+        let shared = self.shared.clone();
+        let mut st = shared.state.try_borrow_mut().map_err(|_| busy())?;
+        loop {
+            if !self.core.is_idle() {
+                match self.core.run(&mut st) {
+                    Ok(Exit::Returned(v)) => self.last = v,
+                    Ok(Exit::Yield) => return Ok(Step::Yield),
+                    Ok(Exit::Suspend(s)) => return Ok(Step::Suspend(s)),
+                    Err(e) => {
+                        self.finish();
+                        return Err(e);
+                    }
+                }
+            }
+            let Some(form) = self.forms.pop_front() else {
+                self.done = true;
+                return Ok(Step::Done(std::mem::take(&mut self.last)));
+            };
+            // A top-level `begin` splices its forms, so a `defmacro` inside it applies to the
+            // forms after it.
+            if let Some(items) = is_toplevel_begin(&form) {
+                for item in items.iter().rev() {
+                    self.forms.push_front(item.clone());
+                }
+                if items.is_empty() {
+                    self.last = Value::Nil;
+                }
+                continue;
+            }
+            let compiled = expand_toplevel(&mut st, &form)
+                .and_then(|(expr, vars)| compile_toplevel(&expr, &vars, self.file.clone()));
+            match compiled {
+                Ok(proto) => self.core.start_proto(proto),
+                Err(e) => {
+                    self.finish();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.forms.clear();
+    }
+
+    /// Runs to completion, treating `Yield` as "continue". Fails if a native suspends.
+    pub fn run_to_end(&mut self) -> LispResult<Value> {
+        loop {
+            match self.resume()? {
+                Step::Done(v) => return Ok(v),
+                Step::Yield => {}
+                Step::Suspend(_) => {
+                    self.finish();
+                    return Err(LispError::new(
+                        ErrorKind::Error,
+                        "a suspending function was called in a synchronous evaluation (drive a Fiber instead)",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn busy() -> LispError {
+    LispError::new(
+        ErrorKind::Error,
+        "the runtime is busy: a host function tried to re-enter it",
+    )
+}

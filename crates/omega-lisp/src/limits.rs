@@ -1,0 +1,31 @@
+//! Sandbox limits (SPEC §6.7): one struct with defaults.
+
+/// Per-runtime limits. Each, when exceeded, ends the evaluation with an uncatchable `:limit`
+/// error naming the limit (`limit exceeded: max_steps (1000)`); `max_depth` raises a catchable
+/// `:stack-overflow`. The runtime stays usable afterwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Steps one evaluation may take; `None` = unlimited. A step is one procedure call (Lisp or
+    /// native, tail calls included) — every loop is a tail call, so this bounds all work.
+    pub max_steps: Option<u64>,
+    /// Deepest Lisp call nesting (non-tail calls); default 100,000.
+    pub max_depth: usize,
+    /// Longest string a builtin may produce, in bytes; default 16 MiB.
+    pub max_string_len: usize,
+    /// Longest list a builtin may produce; default 10,000,000.
+    pub max_list_len: usize,
+    /// A fiber returns [`crate::Step::Yield`] every this many steps; default 1,000.
+    pub yield_interval: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_steps: None,
+            max_depth: 100_000,
+            max_string_len: 16 * 1024 * 1024,
+            max_list_len: 10_000_000,
+            yield_interval: 1_000,
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Native (Rust) procedures: builtins, host functions and suspending host functions.
+
+use std::any::Any;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::error::LispResult;
+use crate::state::State;
+use crate::value::Value;
+
+/// A builtin: a plain function over the interpreter state and the arguments.
+pub(crate) type BuiltinFn = fn(&mut State, &[Value]) -> LispResult<Value>;
+
+/// A host function registered with [`crate::Runtime::register_fn`].
+pub type HostFn = Rc<dyn Fn(Vec<Value>) -> LispResult<Value>>;
+
+/// A host function that asks the VM to suspend (see [`Suspension`]).
+pub type SuspendingFn = Rc<dyn Fn(Vec<Value>) -> LispResult<Suspension>>;
+
+/// An opaque request from a native function to its host: "suspend this evaluation until you have
+/// my result". The VM returns it in [`crate::Step::Suspend`]; the host resolves it (e.g. polls a
+/// boxed future stored inside) and calls [`crate::Fiber::resume_with`] with the outcome.
+pub struct Suspension(Box<dyn Any>);
+
+impl Suspension {
+    /// Wraps any request (a boxed future, a message for the host…).
+    pub fn new<T: Any>(request: T) -> Suspension {
+        Suspension(Box::new(request))
+    }
+
+    /// The request, if it has type `T`.
+    pub fn downcast<T: Any>(self) -> Result<Box<T>, Suspension> {
+        self.0.downcast::<T>().map_err(Suspension)
+    }
+
+    /// A reference to the request, if it has type `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl fmt::Debug for Suspension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Suspension(..)")
+    }
+}
+
+/// How a native is implemented.
+#[derive(Clone)]
+pub(crate) enum NativeKind {
+    Builtin(BuiltinFn),
+    Host(HostFn),
+    Suspending(SuspendingFn),
+    /// `apply`: handled by the VM itself (it must call a procedure).
+    Apply,
+}
+
+/// A native procedure: name, arity and implementation.
+pub struct Native {
+    pub(crate) name: Rc<str>,
+    pub(crate) min: usize,
+    pub(crate) max: Option<usize>,
+    pub(crate) kind: NativeKind,
+}
+
+impl Native {
+    pub(crate) fn new(name: &str, min: usize, max: Option<usize>, kind: NativeKind) -> Native {
+        Native {
+            name: Rc::from(name),
+            min,
+            max,
+            kind,
+        }
+    }
+
+    /// The name it was registered under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Describes the arity for error messages: `1 argument`, `2 to 3 arguments`, `at least 1
+    /// argument`.
+    pub(crate) fn arity_text(&self) -> String {
+        arity_text(self.min, self.max)
+    }
+}
+
+/// `1 argument`, `2 to 3 arguments`, `at least 1 argument`.
+pub(crate) fn arity_text(min: usize, max: Option<usize>) -> String {
+    let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+    match max {
+        Some(max) if max == min => format!("{min} {}", plural(min)),
+        Some(max) => format!("{min} to {max} {}", plural(max)),
+        None => format!("at least {min} {}", plural(min)),
+    }
+}
+
+impl fmt::Debug for Native {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#<procedure {}>", self.name)
+    }
+}

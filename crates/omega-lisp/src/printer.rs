@@ -1,0 +1,156 @@
+//! The printers: `write` form (readable: strings quoted, floats always with `.` or exponent) and
+//! `display` form (strings raw).
+//!
+//! # Implementation details
+//!
+//! Printing is iterative (an explicit work stack), so deeply nested data prints without native
+//! recursion; an optional character budget stops early for error messages.
+
+use crate::value::Value;
+
+enum Task {
+    Val(Value),
+    Text(&'static str),
+}
+
+/// The `write` form of `v` (`"a\nb"` with quotes and escapes).
+pub fn write_string(v: &Value) -> String {
+    print(v, true, usize::MAX)
+}
+
+/// The `display` form of `v` (strings without quotes).
+pub fn display_string(v: &Value) -> String {
+    print(v, false, usize::MAX)
+}
+
+/// The `write` form, cut after about `limit` characters with `...`.
+pub fn write_string_limited(v: &Value, limit: usize) -> String {
+    print(v, true, limit)
+}
+
+/// Formats a float in shortest round-trip form, always with a `.` or an exponent.
+pub fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        "+nan.0".to_string()
+    } else if f.is_infinite() {
+        if f > 0.0 { "+inf.0" } else { "-inf.0" }.to_string()
+    } else {
+        // `Debug` for f64 is shortest round-trip and keeps a `.0` or uses an exponent.
+        format!("{f:?}")
+    }
+}
+
+/// Appends the `write` form of a string (quoted, escaped).
+pub fn write_escaped_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn print(v: &Value, write: bool, limit: usize) -> String {
+    let mut out = String::new();
+    let mut work = vec![Task::Val(v.clone())];
+    while let Some(task) = work.pop() {
+        if out.len() > limit {
+            out.push_str("...");
+            break;
+        }
+        let v = match task {
+            Task::Text(t) => {
+                out.push_str(t);
+                continue;
+            }
+            Task::Val(v) => v,
+        };
+        match &v {
+            Value::Nil => out.push_str("nil"),
+            Value::Bool(true) => out.push_str("#t"),
+            Value::Bool(false) => out.push_str("#f"),
+            Value::Int(i) => out.push_str(&i.to_string()),
+            Value::Float(f) => out.push_str(&format_float(*f)),
+            Value::Symbol(s) => out.push_str(&s.name()),
+            Value::Keyword(s) => {
+                out.push(':');
+                out.push_str(&s.name());
+            }
+            Value::Str(s) => {
+                if write {
+                    write_escaped_str(&mut out, s);
+                } else {
+                    out.push_str(s);
+                }
+            }
+            Value::Pair(_) => {
+                out.push('(');
+                let mut items = Vec::new();
+                let mut cur = v.clone();
+                let mut dotted = false;
+                loop {
+                    match cur {
+                        Value::Pair(p) => {
+                            items.push(p.car.clone());
+                            cur = p.cdr.clone();
+                        }
+                        Value::Nil => break,
+                        tail => {
+                            work.push(Task::Text(")"));
+                            work.push(Task::Val(tail));
+                            work.push(Task::Text(" . "));
+                            dotted = true;
+                            break;
+                        }
+                    }
+                    if items.len() > limit {
+                        break;
+                    }
+                }
+                if !dotted {
+                    work.push(Task::Text(")"));
+                }
+                for (i, item) in items.into_iter().enumerate().rev() {
+                    work.push(Task::Val(item));
+                    if i > 0 {
+                        work.push(Task::Text(" "));
+                    }
+                }
+            }
+            Value::Map(m) => {
+                out.push('{');
+                work.push(Task::Text("}"));
+                let n = m.len();
+                for (i, (k, val)) in m.iter().enumerate().rev() {
+                    work.push(Task::Val(val.clone()));
+                    work.push(Task::Text(" "));
+                    work.push(Task::Val(k.0.clone()));
+                    if i > 0 && i < n {
+                        work.push(Task::Text(" "));
+                    }
+                }
+            }
+            Value::Closure(c) => out.push_str(&format!("#<procedure {}>", c.name())),
+            Value::Native(n) => out.push_str(&format!("#<procedure {}>", n.name())),
+            Value::Error(e) => {
+                out.push_str(&format!("#<error {} ", e.kind));
+                write_escaped_str(&mut out, &e.message);
+                out.push('>');
+            }
+            Value::Foreign(f) => out.push_str(&format!("#<{}>", f.type_name())),
+            Value::Cell(c) => {
+                out.push_str("#<cell ");
+                work.push(Task::Text(">"));
+                work.push(Task::Val(c.borrow().clone()));
+            }
+        }
+    }
+    out
+}

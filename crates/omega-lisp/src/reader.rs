@@ -1,0 +1,563 @@
+//! The reader: source text → [`Syntax`] (datums that carry their source position).
+//!
+//! # Implementation details
+//!
+//! The reader is iterative: open lists, maps, quote prefixes and `#;` skips live on an explicit
+//! stack, so deeply nested input ends in a clean "nesting too deep" error instead of a native
+//! stack overflow. Nesting is capped at [`MAX_NESTING`], which also bounds the recursion of the
+//! expander and compiler that walk the result.
+
+use std::rc::Rc;
+
+use crate::error::{LispError, LispResult, Span};
+use crate::symbol::Symbol;
+use crate::value::{MapKey, Value};
+
+/// Deepest nesting of lists/maps/quotes the reader (and the compiler) accept.
+pub const MAX_NESTING: usize = 1000;
+
+/// A datum with its source position.
+#[derive(Clone, Debug)]
+pub struct Syntax {
+    /// What was read.
+    pub kind: SyntaxKind,
+    /// Where it starts.
+    pub span: Span,
+}
+
+/// The shape of a [`Syntax`].
+#[derive(Clone, Debug)]
+pub enum SyntaxKind {
+    /// A number, string, symbol, keyword, boolean or `nil`/`()`.
+    Atom(Value),
+    /// A non-empty list, with an optional dotted tail (`(a b . c)`).
+    List(Vec<Syntax>, Option<Box<Syntax>>),
+    /// A map literal `{k v …}` (an even number of forms, checked by the reader).
+    Map(Vec<Syntax>),
+}
+
+impl Syntax {
+    /// An atom at `span`.
+    pub fn atom(v: Value, span: Span) -> Syntax {
+        Syntax {
+            kind: SyntaxKind::Atom(v),
+            span,
+        }
+    }
+
+    /// The symbol, if this is a symbol atom.
+    pub fn as_symbol(&self) -> Option<Symbol> {
+        match &self.kind {
+            SyntaxKind::Atom(Value::Symbol(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// The plain value of this datum (what `quote` returns). Recursion is bounded by
+    /// [`MAX_NESTING`].
+    // Map keys order by address inside interior mutability, never by contents.
+    #[allow(clippy::mutable_key_type)]
+    pub fn to_value(&self) -> Value {
+        match &self.kind {
+            SyntaxKind::Atom(v) => v.clone(),
+            SyntaxKind::List(items, tail) => {
+                let tail = tail.as_ref().map_or(Value::Nil, |t| t.to_value());
+                Value::list_with_tail(items.iter().map(Syntax::to_value).collect::<Vec<_>>(), tail)
+            }
+            SyntaxKind::Map(items) => {
+                let map = items
+                    .chunks(2)
+                    .filter(|c| c.len() == 2)
+                    .map(|c| (MapKey(c[0].to_value()), c[1].to_value()))
+                    .collect();
+                Value::Map(Rc::new(map))
+            }
+        }
+    }
+
+    /// Converts a value (e.g. a macro's output) back to syntax, giving every part `span`.
+    /// Fails on improper structures nested deeper than [`MAX_NESTING`].
+    pub fn from_value(v: &Value, span: &Span) -> LispResult<Syntax> {
+        Syntax::from_value_depth(v, span, 0)
+    }
+
+    fn from_value_depth(v: &Value, span: &Span, depth: usize) -> LispResult<Syntax> {
+        if depth > MAX_NESTING {
+            return Err(LispError::syntax(
+                span.clone(),
+                format!("form nested too deeply (more than {MAX_NESTING} levels)"),
+            ));
+        }
+        Ok(match v {
+            Value::Pair(_) => {
+                let mut items = Vec::new();
+                let mut cur = v;
+                while let Value::Pair(p) = cur {
+                    items.push(Syntax::from_value_depth(&p.car, span, depth + 1)?);
+                    cur = &p.cdr;
+                }
+                let tail = match cur {
+                    Value::Nil => None,
+                    other => Some(Box::new(Syntax::from_value_depth(other, span, depth + 1)?)),
+                };
+                Syntax {
+                    kind: SyntaxKind::List(items, tail),
+                    span: span.clone(),
+                }
+            }
+            other => Syntax::atom(other.clone(), span.clone()),
+        })
+    }
+}
+
+/// Reads every datum in `src`; `file` names the source in positions and errors.
+pub fn read_all(src: &str, file: &str) -> LispResult<Vec<Syntax>> {
+    Reader::new(src, Rc::from(file)).read_all()
+}
+
+/// Reads exactly one datum from `src` (e.g. `(read-string "(1 2)")`).
+pub fn read_one(src: &str, file: &str) -> LispResult<Value> {
+    let forms = read_all(src, file)?;
+    match forms.as_slice() {
+        [one] => Ok(one.to_value()),
+        [] => Err(LispError::syntax(
+            Span::new(Rc::from(file), 1, 1),
+            "no datum to read",
+        )),
+        [_, second, ..] => Err(LispError::syntax(
+            second.span.clone(),
+            "more than one datum",
+        )),
+    }
+}
+
+enum Frame {
+    List {
+        span: Span,
+        items: Vec<Syntax>,
+        dot: Dot,
+    },
+    Map {
+        span: Span,
+        items: Vec<Syntax>,
+    },
+    Prefix {
+        sym: &'static str,
+        span: Span,
+    },
+    Skip {
+        span: Span,
+    },
+}
+
+#[derive(PartialEq)]
+enum Dot {
+    No,
+    ExpectTail,
+    Tail(Box<Syntax>),
+}
+
+struct Reader<'a> {
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+    file: Rc<str>,
+    line: u32,
+    col: u32,
+}
+
+impl PartialEq for Syntax {
+    fn eq(&self, other: &Syntax) -> bool {
+        self.to_value() == other.to_value()
+    }
+}
+
+fn is_delimiter(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '(' | ')' | '[' | ']' | '{' | '}' | '"' | ';' | '\'' | '`' | ','
+        )
+}
+
+impl<'a> Reader<'a> {
+    fn new(src: &'a str, file: Rc<str>) -> Reader<'a> {
+        Reader {
+            chars: src.chars().peekable(),
+            file,
+            line: 1,
+            col: 1,
+        }
+    }
+
+    fn span(&self) -> Span {
+        Span::new(self.file.clone(), self.line, self.col)
+    }
+
+    fn err(&self, span: Span, msg: impl Into<String>) -> LispError {
+        LispError::syntax(span, msg)
+    }
+
+    fn peek(&mut self) -> Option<char> {
+        self.chars.peek().copied()
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let c = self.chars.next()?;
+        if c == '\n' {
+            self.line += 1;
+            self.col = 1;
+        } else {
+            self.col += 1;
+        }
+        Some(c)
+    }
+
+    fn peek2(&self) -> Option<char> {
+        let mut it = self.chars.clone();
+        it.next();
+        it.next()
+    }
+
+    /// Skips whitespace, `;` comments and nested `#| |#` comments.
+    fn skip_atmosphere(&mut self) -> LispResult<()> {
+        loop {
+            match self.peek() {
+                Some(c) if c.is_whitespace() => {
+                    self.bump();
+                }
+                Some(';') => {
+                    while let Some(c) = self.bump() {
+                        if c == '\n' {
+                            break;
+                        }
+                    }
+                }
+                Some('#') if self.peek2() == Some('|') => {
+                    let start = self.span();
+                    self.bump();
+                    self.bump();
+                    let mut depth = 1usize;
+                    while depth > 0 {
+                        match self.bump() {
+                            None => return Err(self.err(start, "unterminated block comment")),
+                            Some('|') if self.peek() == Some('#') => {
+                                self.bump();
+                                depth -= 1;
+                            }
+                            Some('#') if self.peek() == Some('|') => {
+                                self.bump();
+                                depth += 1;
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn read_all(mut self) -> LispResult<Vec<Syntax>> {
+        let mut out = Vec::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        loop {
+            self.skip_atmosphere()?;
+            let span = self.span();
+            let Some(c) = self.peek() else {
+                return match stack.pop() {
+                    None => Ok(out),
+                    Some(Frame::List { span, .. }) => {
+                        Err(self.err(span, "unclosed ( (end of input)"))
+                    }
+                    Some(Frame::Map { span, .. }) => {
+                        Err(self.err(span, "unclosed { (end of input)"))
+                    }
+                    Some(Frame::Prefix { span, sym }) => {
+                        Err(self.err(span, format!("{sym} needs a datum (end of input)")))
+                    }
+                    Some(Frame::Skip { span }) => {
+                        Err(self.err(span, "#; needs a datum (end of input)"))
+                    }
+                };
+            };
+            if stack.len() >= MAX_NESTING && matches!(c, '(' | '[' | '{' | '\'' | '`' | ',') {
+                return Err(self.err(
+                    span,
+                    format!("nesting too deep (more than {MAX_NESTING} levels)"),
+                ));
+            }
+            let datum = match c {
+                '(' | '[' => {
+                    self.bump();
+                    stack.push(Frame::List {
+                        span,
+                        items: Vec::new(),
+                        dot: Dot::No,
+                    });
+                    continue;
+                }
+                '{' => {
+                    self.bump();
+                    stack.push(Frame::Map {
+                        span,
+                        items: Vec::new(),
+                    });
+                    continue;
+                }
+                ')' | ']' => {
+                    self.bump();
+                    match stack.pop() {
+                        Some(Frame::List { span, items, dot }) => match dot {
+                            Dot::ExpectTail => {
+                                return Err(self.err(span, "expected a datum after . in list"))
+                            }
+                            Dot::Tail(t) => Syntax {
+                                kind: SyntaxKind::List(items, Some(t)),
+                                span,
+                            },
+                            Dot::No if items.is_empty() => Syntax::atom(Value::Nil, span),
+                            Dot::No => Syntax {
+                                kind: SyntaxKind::List(items, None),
+                                span,
+                            },
+                        },
+                        Some(Frame::Map { .. }) => {
+                            return Err(self.err(span, format!("unexpected {c} (expected }})")))
+                        }
+                        _ => return Err(self.err(span, format!("unexpected {c}"))),
+                    }
+                }
+                '}' => {
+                    self.bump();
+                    match stack.pop() {
+                        Some(Frame::Map { span, items }) => {
+                            if items.len() % 2 != 0 {
+                                return Err(
+                                    self.err(span, "map literal needs an even number of forms")
+                                );
+                            }
+                            Syntax {
+                                kind: SyntaxKind::Map(items),
+                                span,
+                            }
+                        }
+                        Some(Frame::List { .. }) => {
+                            return Err(self.err(span, "unexpected } (expected ))"))
+                        }
+                        _ => return Err(self.err(span, "unexpected }")),
+                    }
+                }
+                '\'' | '`' | ',' => {
+                    self.bump();
+                    let sym = match c {
+                        '\'' => "quote",
+                        '`' => "quasiquote",
+                        _ if self.peek() == Some('@') => {
+                            self.bump();
+                            "unquote-splicing"
+                        }
+                        _ => "unquote",
+                    };
+                    stack.push(Frame::Prefix { sym, span });
+                    continue;
+                }
+                '"' => self.read_string()?,
+                '#' if self.peek2() == Some(';') => {
+                    self.bump();
+                    self.bump();
+                    stack.push(Frame::Skip { span });
+                    continue;
+                }
+                _ => {
+                    let tok = self.read_token();
+                    if tok == "." {
+                        match stack.last_mut() {
+                            Some(Frame::List { items, dot, .. })
+                                if *dot == Dot::No && !items.is_empty() =>
+                            {
+                                *dot = Dot::ExpectTail;
+                                continue;
+                            }
+                            _ => return Err(self.err(span, "unexpected .")),
+                        }
+                    }
+                    Syntax::atom(self.parse_atom(&tok, &span)?, span)
+                }
+            };
+            // A datum is complete: feed it to the enclosing frames.
+            let mut datum = Some(datum);
+            while let Some(d) = datum.take() {
+                match stack.last_mut() {
+                    None => out.push(d),
+                    Some(Frame::List { items, dot, .. }) => match dot {
+                        Dot::No => items.push(d),
+                        Dot::ExpectTail => *dot = Dot::Tail(Box::new(d)),
+                        Dot::Tail(_) => {
+                            return Err(self.err(d.span, "only one datum may follow . in a list"));
+                        }
+                    },
+                    Some(Frame::Map { items, .. }) => items.push(d),
+                    Some(Frame::Prefix { .. }) => {
+                        if let Some(Frame::Prefix { sym, span }) = stack.pop() {
+                            let head = Syntax::atom(Value::symbol(sym), span.clone());
+                            datum = Some(Syntax {
+                                kind: SyntaxKind::List(vec![head, d], None),
+                                span,
+                            });
+                        }
+                    }
+                    Some(Frame::Skip { .. }) => {
+                        stack.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    fn read_token(&mut self) -> String {
+        let mut tok = String::new();
+        while let Some(c) = self.peek() {
+            if is_delimiter(c) {
+                break;
+            }
+            tok.push(c);
+            self.bump();
+        }
+        tok
+    }
+
+    fn read_string(&mut self) -> LispResult<Syntax> {
+        let span = self.span();
+        self.bump();
+        let mut s = String::new();
+        loop {
+            let esc_span = self.span();
+            match self.bump() {
+                None => return Err(self.err(span, "unterminated string")),
+                Some('"') => break,
+                Some('\\') => match self.bump() {
+                    Some('n') => s.push('\n'),
+                    Some('t') => s.push('\t'),
+                    Some('r') => s.push('\r'),
+                    Some('0') => s.push('\0'),
+                    Some('\\') => s.push('\\'),
+                    Some('"') => s.push('"'),
+                    Some('u') => {
+                        if self.bump() != Some('{') {
+                            return Err(self.err(esc_span, "bad \\u escape: expected \\u{HEX}"));
+                        }
+                        let mut hex = String::new();
+                        loop {
+                            match self.bump() {
+                                Some('}') => break,
+                                Some(c) if c.is_ascii_hexdigit() && hex.len() < 6 => hex.push(c),
+                                _ => {
+                                    return Err(
+                                        self.err(esc_span, "bad \\u escape: expected \\u{HEX}")
+                                    )
+                                }
+                            }
+                        }
+                        let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                        match ch {
+                            Some(ch) => s.push(ch),
+                            None => {
+                                return Err(self.err(
+                                    esc_span,
+                                    format!("bad \\u escape: \\u{{{hex}}} is not a character"),
+                                ))
+                            }
+                        }
+                    }
+                    None => return Err(self.err(span, "unterminated string")),
+                    Some(c) => {
+                        return Err(self.err(esc_span, format!("unknown escape \\{c} in string")))
+                    }
+                },
+                Some(c) => s.push(c),
+            }
+        }
+        Ok(Syntax::atom(Value::string(s), span))
+    }
+
+    fn parse_atom(&self, tok: &str, span: &Span) -> LispResult<Value> {
+        match tok {
+            "#t" | "true" => return Ok(Value::Bool(true)),
+            "#f" | "false" => return Ok(Value::Bool(false)),
+            "nil" => return Ok(Value::Nil),
+            "+inf.0" => return Ok(Value::Float(f64::INFINITY)),
+            "-inf.0" => return Ok(Value::Float(f64::NEG_INFINITY)),
+            "+nan.0" => return Ok(Value::Float(f64::NAN)),
+            _ => {}
+        }
+        match classify_number(tok) {
+            Some(true) => {
+                return tok.parse::<i64>().map(Value::Int).map_err(|_| {
+                    self.err(span.clone(), format!("integer literal out of range: {tok}"))
+                });
+            }
+            Some(false) => {
+                return tok
+                    .parse::<f64>()
+                    .map(Value::Float)
+                    .map_err(|_| self.err(span.clone(), format!("bad float literal: {tok}")));
+            }
+            None => {}
+        }
+        if let Some(name) = tok.strip_prefix(':') {
+            if name.is_empty() || name.starts_with(':') {
+                return Err(self.err(span.clone(), format!("bad keyword: {tok}")));
+            }
+            return Ok(Value::keyword(name));
+        }
+        if tok.starts_with('#') {
+            return Err(self.err(span.clone(), format!("unknown syntax {tok}")));
+        }
+        Ok(Value::symbol(tok))
+    }
+}
+
+/// `Some(true)` for an integer literal, `Some(false)` for a float literal, `None` otherwise.
+fn classify_number(tok: &str) -> Option<bool> {
+    let b = tok.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    let mut frac_digits = 0;
+    let mut is_float = false;
+    if i < b.len() && b[i] == b'.' {
+        is_float = true;
+        i += 1;
+        let s = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac_digits = i - s;
+    }
+    if int_digits + frac_digits == 0 {
+        return None;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        is_float = true;
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let s = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == s {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    Some(!is_float)
+}

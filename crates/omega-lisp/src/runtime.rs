@@ -1,0 +1,294 @@
+//! The embedding facade (SPEC §6.8, synchronous part): [`Runtime`], its builder, host function
+//! registration, and a capturable output sink.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+
+use crate::builtins;
+use crate::error::{LispError, LispResult};
+use crate::fiber::Fiber;
+use crate::limits::Limits;
+use crate::native::{Native, NativeKind, Suspension};
+use crate::reader;
+use crate::state::State;
+use crate::symbol::Symbol;
+use crate::value::Value;
+
+pub(crate) struct Shared {
+    pub(crate) state: RefCell<State>,
+}
+
+/// A Lisp runtime: globals, macros, builtins, limits and output sink. Single-threaded (`!Send`);
+/// run one per thread.
+///
+/// # Examples
+///
+/// ```
+/// let rt = omega_lisp::Runtime::new();
+/// let v = rt.eval_str("(+ 1 2)", "<inline>").unwrap();
+/// assert_eq!(v, omega_lisp::Value::Int(3));
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runtime { .. }")
+    }
+}
+
+/// Builds a [`Runtime`].
+pub struct RuntimeBuilder {
+    limits: Limits,
+    output: Option<Box<dyn Write>>,
+    seed: u64,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("limits", &self.limits)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+impl RuntimeBuilder {
+    /// Sets the limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> RuntimeBuilder {
+        self.limits = limits;
+        self
+    }
+
+    /// Sends `display`/`print`/`write` output to `out` (default: stdout).
+    pub fn output(mut self, out: impl Write + 'static) -> RuntimeBuilder {
+        self.output = Some(Box::new(out));
+        self
+    }
+
+    /// Seeds `random` (default: a fixed seed, so runs are reproducible).
+    pub fn seed(mut self, seed: u64) -> RuntimeBuilder {
+        self.seed = seed;
+        self
+    }
+
+    /// Builds the runtime: installs the builtins and evaluates the prelude.
+    pub fn build(self) -> Runtime {
+        let output = self.output.unwrap_or_else(|| Box::new(std::io::stdout()));
+        let mut st = State::new(self.limits.clone(), output, self.seed);
+        builtins::install(&mut st);
+        let rt = Runtime {
+            shared: Rc::new(Shared {
+                state: RefCell::new(st),
+            }),
+        };
+        // The prelude runs without limits, then the real ones apply.
+        rt.with_state(|st| {
+            st.limits = Limits {
+                max_steps: None,
+                ..Limits::default()
+            }
+        });
+        rt.eval_str(builtins::PRELUDE, "<prelude>")
+            .expect("the prelude is valid Lisp");
+        rt.with_state(|st| st.limits = self.limits);
+        rt
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime::new()
+    }
+}
+
+impl Runtime {
+    /// A builder with default limits, stdout output and a fixed random seed.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            limits: Limits::default(),
+            output: None,
+            seed: 0x005E_ED0F_0E6A,
+        }
+    }
+
+    /// A runtime with the defaults.
+    pub fn new() -> Runtime {
+        Runtime::builder().build()
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.shared.state.borrow_mut())
+    }
+
+    fn try_with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> LispResult<T> {
+        let mut st = self.shared.state.try_borrow_mut().map_err(|_| {
+            LispError::new(
+                crate::error::ErrorKind::Error,
+                "the runtime is busy: a host function tried to re-enter it",
+            )
+        })?;
+        Ok(f(&mut st))
+    }
+
+    /// Reads, compiles and runs `src` (named `name` in positions and errors) to completion and
+    /// returns the value of its last form. (The async version, which lets natives suspend, will
+    /// be `eval_str_async`; today drive a [`Fiber`] from [`Runtime::fiber`].)
+    pub fn eval_str(&self, src: &str, name: &str) -> LispResult<Value> {
+        self.fiber(src, name)?.run_to_end()
+    }
+
+    /// Reads `src` and returns a [`Fiber`] that will run it in slices. Read errors are reported
+    /// here; compile errors when the fiber reaches the faulty form.
+    pub fn fiber(&self, src: &str, name: &str) -> LispResult<Fiber> {
+        let forms = reader::read_all(src, name)?;
+        Ok(Fiber::for_forms(self.shared.clone(), forms, Rc::from(name)))
+    }
+
+    /// Reads and compiles `src` without running it (for `omega check`): returns every read or
+    /// compile error found. `defmacro` forms are run so that later forms expand; nothing else
+    /// is evaluated. A read error stops the check (the rest of the text cannot be trusted).
+    pub fn check(&self, src: &str, name: &str) -> Vec<LispError> {
+        let forms = match reader::read_all(src, name) {
+            Ok(forms) => forms,
+            Err(e) => return vec![e],
+        };
+        let mut errors = Vec::new();
+        let mut queue: std::collections::VecDeque<reader::Syntax> = forms.into();
+        while let Some(form) = queue.pop_front() {
+            if let reader::SyntaxKind::List(items, None) = &form.kind {
+                let head = items[0].as_symbol().map(|h| h.name());
+                if head.as_deref() == Some("begin") {
+                    for item in items[1..].iter().rev() {
+                        queue.push_front(item.clone());
+                    }
+                    continue;
+                }
+                if head.as_deref() == Some("defmacro") {
+                    let text = crate::printer::write_string(&form.to_value());
+                    if let Err(e) = self.eval_str(&text, name) {
+                        errors.push(e.with_span(form.span.clone()));
+                    }
+                    continue;
+                }
+            }
+            let compiled = self.try_with_state(|st| {
+                crate::expander::expand_toplevel(st, &form).and_then(|(expr, vars)| {
+                    crate::compiler::compile_toplevel(&expr, &vars, Rc::from(name))
+                })
+            });
+            match compiled {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) | Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+
+    /// Calls a Lisp procedure to completion.
+    pub fn call(&self, f: &Value, args: Vec<Value>) -> LispResult<Value> {
+        self.call_fiber(f, args)?.run_to_end()
+    }
+
+    /// A [`Fiber`] that calls `f` with `args` (e.g. a task body's thunk).
+    pub fn call_fiber(&self, f: &Value, args: Vec<Value>) -> LispResult<Fiber> {
+        Fiber::for_call(self.shared.clone(), f.clone(), args)
+    }
+
+    /// Registers a host function as global `name`. It receives the evaluated arguments and
+    /// checks them itself; a panic inside it becomes a `:panic` error.
+    pub fn register_fn(&self, name: &str, f: impl Fn(Vec<Value>) -> LispResult<Value> + 'static) {
+        self.define_native(Native::new(name, 0, None, NativeKind::Host(Rc::new(f))));
+    }
+
+    /// Registers a host function that suspends the calling evaluation: it returns a
+    /// [`Suspension`] (an opaque request), the fiber returns [`crate::Step::Suspend`] with it,
+    /// and the host later calls [`Fiber::resume_with`] with the function's result.
+    pub fn register_suspending_fn(
+        &self,
+        name: &str,
+        f: impl Fn(Vec<Value>) -> LispResult<Suspension> + 'static,
+    ) {
+        self.define_native(Native::new(
+            name,
+            0,
+            None,
+            NativeKind::Suspending(Rc::new(f)),
+        ));
+    }
+
+    fn define_native(&self, n: Native) {
+        let sym = Symbol::intern(n.name());
+        self.with_state(|st| {
+            let slot = st.global_slot(sym);
+            st.define_global(slot, Value::Native(Rc::new(n)));
+        });
+    }
+
+    /// The value of global `name`, if defined.
+    pub fn global(&self, name: &str) -> Option<Value> {
+        self.with_state(|st| st.global(Symbol::intern(name)))
+    }
+
+    /// Defines (or redefines) global `name`.
+    pub fn set_global(&self, name: &str, v: Value) {
+        self.with_state(|st| {
+            let slot = st.global_slot(Symbol::intern(name));
+            st.define_global(slot, v);
+        });
+    }
+
+    /// The current limits.
+    pub fn limits(&self) -> Limits {
+        self.with_state(|st| st.limits.clone())
+    }
+
+    /// Replaces the limits (for evaluations started afterwards; running fibers see the new
+    /// values at their next step).
+    pub fn set_limits(&self, limits: Limits) -> LispResult<()> {
+        self.try_with_state(|st| st.limits = limits)
+    }
+}
+
+/// A clonable in-memory output sink, for capturing what scripts print.
+///
+/// ```
+/// let out = omega_lisp::OutputBuffer::new();
+/// let rt = omega_lisp::Runtime::builder().output(out.clone()).build();
+/// rt.eval_str("(display \"hi\")", "<inline>").unwrap();
+/// assert_eq!(out.contents(), "hi");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct OutputBuffer(Rc<RefCell<Vec<u8>>>);
+
+impl OutputBuffer {
+    /// An empty buffer.
+    pub fn new() -> OutputBuffer {
+        OutputBuffer::default()
+    }
+
+    /// Everything written so far (lossy UTF-8).
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.borrow()).into_owned()
+    }
+
+    /// Takes and clears the contents.
+    pub fn take(&self) -> String {
+        let bytes = std::mem::take(&mut *self.0.borrow_mut());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for OutputBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! The interpreter state shared by every fiber of a runtime: globals, macros, output sink,
+//! limits and the random generator.
+//!
+//! # Invariants
+//!
+//! 1. Global slots `0..PrimOp::ALL.len()` hold the inlined primitives, in `PrimOp` order, so a
+//!    `Prim` op knows its fallback slot without a lookup.
+//! 2. `prim_intact[i]` is true until the program (re)defines or `set!`s global slot `i`.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use crate::bytecode::PrimOp;
+use crate::error::{ErrorKind, LispError, LispResult};
+use crate::limits::Limits;
+use crate::symbol::Symbol;
+use crate::value::Value;
+
+pub(crate) const PRIM_COUNT: usize = PrimOp::ALL.len();
+
+/// All mutable interpreter state that is not a fiber's own.
+pub(crate) struct State {
+    pub(crate) globals: Vec<Option<Value>>,
+    pub(crate) global_names: Vec<Symbol>,
+    global_index: HashMap<Symbol, u32>,
+    pub(crate) macros: HashMap<Symbol, Value>,
+    pub(crate) prim_intact: [bool; PRIM_COUNT],
+    /// Builtins by name, unaffected by user redefinition (used by the expander).
+    pub(crate) builtins: HashMap<&'static str, Value>,
+    pub(crate) output: Box<dyn Write>,
+    pub(crate) limits: Limits,
+    pub(crate) rng: u64,
+}
+
+impl State {
+    pub(crate) fn new(limits: Limits, output: Box<dyn Write>, seed: u64) -> State {
+        let mut st = State {
+            globals: Vec::new(),
+            global_names: Vec::new(),
+            global_index: HashMap::new(),
+            macros: HashMap::new(),
+            prim_intact: [true; PRIM_COUNT],
+            builtins: HashMap::new(),
+            output,
+            limits,
+            rng: seed | 1,
+        };
+        // Invariant 1.
+        for (_, name, _) in PrimOp::ALL {
+            st.global_slot(Symbol::intern(name));
+        }
+        st
+    }
+
+    /// The global slot for `name`, creating an undefined one.
+    pub(crate) fn global_slot(&mut self, name: Symbol) -> u32 {
+        if let Some(&i) = self.global_index.get(&name) {
+            return i;
+        }
+        let i = u32::try_from(self.globals.len()).expect("fewer than 2^32 globals");
+        self.globals.push(None);
+        self.global_names.push(name);
+        self.global_index.insert(name, i);
+        i
+    }
+
+    /// Defines (or redefines) a global.
+    pub(crate) fn define_global(&mut self, slot: u32, v: Value) {
+        let i = slot as usize;
+        if i < PRIM_COUNT {
+            // Invariant 2.
+            self.prim_intact[i] = false;
+        }
+        self.globals[i] = Some(v);
+    }
+
+    /// The value of a global, if defined.
+    pub(crate) fn global(&self, name: Symbol) -> Option<Value> {
+        let i = *self.global_index.get(&name)?;
+        self.globals[i as usize].clone()
+    }
+
+    /// An `:unbound` error for global slot.
+    pub(crate) fn unbound(&self, slot: u32) -> LispError {
+        LispError::new(
+            ErrorKind::Unbound,
+            format!("unbound variable: {}", self.global_names[slot as usize]),
+        )
+    }
+
+    /// Fails with a `:limit` error if a string of `len` bytes is too long.
+    pub(crate) fn check_str_len(&self, len: usize) -> LispResult<()> {
+        if len > self.limits.max_string_len {
+            return Err(LispError::limit(
+                "max_string_len",
+                self.limits.max_string_len,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails with a `:limit` error if a list of `len` elements is too long.
+    pub(crate) fn check_list_len(&self, len: usize) -> LispResult<()> {
+        if len > self.limits.max_list_len {
+            return Err(LispError::limit("max_list_len", self.limits.max_list_len));
+        }
+        Ok(())
+    }
+
+    /// A string value, checked against `max_string_len`.
+    pub(crate) fn make_string(&self, s: String) -> LispResult<Value> {
+        self.check_str_len(s.len())?;
+        Ok(Value::string(s))
+    }
+
+    /// A list value, checked against `max_list_len`.
+    pub(crate) fn make_list(&self, items: Vec<Value>) -> LispResult<Value> {
+        self.check_list_len(items.len())?;
+        Ok(Value::list(items))
+    }
+
+    /// Next pseudo-random u64 (xorshift64*; seeded per runtime so tests are deterministic).
+    pub(crate) fn next_random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}

@@ -1,0 +1,75 @@
+//! Interned symbols and keywords: a [`Symbol`] is a `u32` id into a per-thread table.
+//!
+//! # Implementation details
+//!
+//! Values are single-threaded (`Rc`), so one interner per thread is enough and lets a `Symbol`
+//! print itself without a runtime handle. Names are never freed (symbols are few).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::rc::Rc;
+
+/// An interned name (used by both symbols and keywords).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Symbol(u32);
+
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Rc<str>, u32>,
+    names: Vec<Rc<str>>,
+    gensym_counter: u64,
+}
+
+thread_local! {
+    static INTERNER: RefCell<Interner> = RefCell::new(Interner::default());
+}
+
+impl Symbol {
+    /// Interns `name`.
+    pub fn intern(name: &str) -> Symbol {
+        INTERNER.with(|i| {
+            let mut i = i.borrow_mut();
+            if let Some(&id) = i.ids.get(name) {
+                return Symbol(id);
+            }
+            let id = u32::try_from(i.names.len()).expect("fewer than 2^32 symbols");
+            let rc: Rc<str> = Rc::from(name);
+            i.names.push(rc.clone());
+            i.ids.insert(rc, id);
+            Symbol(id)
+        })
+    }
+
+    /// A fresh symbol that no reader input produces (`#:g12`).
+    pub fn gensym(prefix: &str) -> Symbol {
+        let n = INTERNER.with(|i| {
+            let mut i = i.borrow_mut();
+            i.gensym_counter += 1;
+            i.gensym_counter
+        });
+        Symbol::intern(&format!("#:{prefix}{n}"))
+    }
+
+    /// The symbol's name.
+    pub fn name(self) -> Rc<str> {
+        INTERNER.with(|i| i.borrow().names[self.0 as usize].clone())
+    }
+
+    /// The numeric id.
+    pub fn id(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Symbol({})", self.name())
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}

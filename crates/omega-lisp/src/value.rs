@@ -1,0 +1,480 @@
+//! The Lisp [`Value`]: a 16-byte enum; integers, floats, booleans, nil, symbols and keywords are
+//! inline, everything else is behind an `Rc`.
+//!
+//! # Invariants
+//!
+//! 1. Pairs and strings are immutable once built; sharing them is always safe.
+//! 2. Dropping a long or deep list never recurses on the native stack (see `Drop for Pair`).
+//! 3. `Value::Cell` never escapes to Lisp code: the compiler only uses it for variables that are
+//!    both captured by a closure and assigned (or bound by `letrec`).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::bytecode::Proto;
+use crate::error::{ErrorData, LispError};
+use crate::native::Native;
+use crate::symbol::Symbol;
+
+/// A Lisp value.
+#[derive(Default)]
+pub enum Value {
+    /// The empty list, `nil` / `()`. Falsy.
+    #[default]
+    Nil,
+    /// `#t` / `#f`. Only `#f` is falsy.
+    Bool(bool),
+    /// A 64-bit integer; arithmetic overflow is an `:overflow` error.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// An interned symbol.
+    Symbol(Symbol),
+    /// An interned keyword (`:name`; the symbol holds the name without the colon).
+    Keyword(Symbol),
+    /// An immutable string.
+    Str(Rc<String>),
+    /// A cons cell.
+    Pair(Rc<Pair>),
+    /// An immutable map (`{:a 1}`), ordered by key.
+    Map(Rc<LispMap>),
+    /// A Lisp closure.
+    Closure(Rc<Closure>),
+    /// A native (Rust) procedure.
+    Native(Rc<Native>),
+    /// An error value (what `catch` binds).
+    Error(Rc<ErrorData>),
+    /// A host object (tasks and other handles live here). Double-boxed so `Value` stays 16
+    /// bytes (a fat `Rc<dyn _>` would make every value 24).
+    Foreign(Rc<Box<dyn Foreign>>),
+    /// Internal: a mutable box for a captured, assigned variable. Never visible to Lisp code.
+    #[doc(hidden)]
+    Cell(Rc<RefCell<Value>>),
+}
+
+impl Clone for Value {
+    #[inline(always)]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Nil => Value::Nil,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Symbol(s) => Value::Symbol(*s),
+            Value::Keyword(s) => Value::Keyword(*s),
+            Value::Str(r) => Value::Str(Rc::clone(r)),
+            Value::Pair(r) => Value::Pair(Rc::clone(r)),
+            Value::Map(r) => Value::Map(Rc::clone(r)),
+            Value::Closure(r) => Value::Closure(Rc::clone(r)),
+            Value::Native(r) => Value::Native(Rc::clone(r)),
+            Value::Error(r) => Value::Error(Rc::clone(r)),
+            Value::Foreign(r) => Value::Foreign(Rc::clone(r)),
+            Value::Cell(r) => Value::Cell(Rc::clone(r)),
+        }
+    }
+}
+
+/// A host object stored in a [`Value`] (e.g. a task handle).
+pub trait Foreign: Any + fmt::Debug {
+    /// The type name shown by the printer and in type errors (`task`).
+    fn type_name(&self) -> &str;
+    /// Upcast for downcasting to the concrete type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A cons cell.
+pub struct Pair {
+    /// The head.
+    pub car: Value,
+    /// The tail.
+    pub cdr: Value,
+}
+
+impl fmt::Debug for Pair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::printer::write_string(&Value::cons(
+            self.car.clone(),
+            self.cdr.clone(),
+        )))
+    }
+}
+
+impl Drop for Pair {
+    // Invariant 2: unlink iteratively so dropping a million-element (or million-deep) list does
+    // not recurse once per cell.
+    fn drop(&mut self) {
+        let mut work: Vec<Value> = Vec::new();
+        for v in [std::mem::take(&mut self.car), std::mem::take(&mut self.cdr)] {
+            if matches!(v, Value::Pair(_)) {
+                work.push(v);
+            }
+        }
+        while let Some(v) = work.pop() {
+            if let Value::Pair(rc) = v {
+                if let Ok(mut p) = Rc::try_unwrap(rc) {
+                    for v in [std::mem::take(&mut p.car), std::mem::take(&mut p.cdr)] {
+                        if matches!(v, Value::Pair(_)) {
+                            work.push(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A map: keys ordered by [`compare`], so printing is deterministic.
+pub type LispMap = BTreeMap<MapKey, Value>;
+
+/// A map key: any value, ordered by [`compare`] and equal by `equal?`.
+#[derive(Clone)]
+pub struct MapKey(pub Value);
+
+impl PartialEq for MapKey {
+    fn eq(&self, other: &Self) -> bool {
+        compare(&self.0, &other.0) == Ordering::Equal
+    }
+}
+impl Eq for MapKey {}
+impl PartialOrd for MapKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for MapKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare(&self.0, &other.0)
+    }
+}
+impl fmt::Debug for MapKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// A closure: compiled code plus the values it captured.
+pub struct Closure {
+    /// The compiled function.
+    pub(crate) proto: Rc<Proto>,
+    /// Captured variables (flat closure), in the order of `proto.captures`.
+    pub(crate) free: Box<[Value]>,
+}
+
+impl Closure {
+    /// The function's name (`<lambda>` when anonymous).
+    pub fn name(&self) -> &str {
+        &self.proto.name
+    }
+}
+
+impl fmt::Debug for Closure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#<procedure {}>", self.proto.name)
+    }
+}
+
+impl Value {
+    /// A string value.
+    pub fn string(s: impl Into<String>) -> Value {
+        Value::Str(Rc::new(s.into()))
+    }
+
+    /// A symbol value.
+    pub fn symbol(name: &str) -> Value {
+        Value::Symbol(Symbol::intern(name))
+    }
+
+    /// A host object value.
+    pub fn foreign(obj: impl Foreign) -> Value {
+        Value::Foreign(Rc::new(Box::new(obj)))
+    }
+
+    /// A keyword value (`name` without the colon).
+    pub fn keyword(name: &str) -> Value {
+        Value::Keyword(Symbol::intern(name))
+    }
+
+    /// A cons cell.
+    pub fn cons(car: Value, cdr: Value) -> Value {
+        Value::Pair(Rc::new(Pair { car, cdr }))
+    }
+
+    /// A proper list of `items`.
+    pub fn list(items: impl IntoIterator<Item = Value, IntoIter: DoubleEndedIterator>) -> Value {
+        Value::list_with_tail(items, Value::Nil)
+    }
+
+    /// A list of `items` ending in `tail`.
+    pub fn list_with_tail(
+        items: impl IntoIterator<Item = Value, IntoIter: DoubleEndedIterator>,
+        tail: Value,
+    ) -> Value {
+        items
+            .into_iter()
+            .rev()
+            .fold(tail, |acc, v| Value::cons(v, acc))
+    }
+
+    /// A map from key/value pairs.
+    pub fn map(entries: impl IntoIterator<Item = (Value, Value)>) -> Value {
+        Value::Map(Rc::new(
+            entries.into_iter().map(|(k, v)| (MapKey(k), v)).collect(),
+        ))
+    }
+
+    /// An error value.
+    pub fn error(err: LispError) -> Value {
+        Value::Error(Rc::new(err.into_data()))
+    }
+
+    /// Falsy values are exactly `#f` and `nil`.
+    #[inline]
+    pub fn is_truthy(&self) -> bool {
+        !matches!(self, Value::Nil | Value::Bool(false))
+    }
+
+    /// `nil`?
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Value::Nil)
+    }
+
+    /// A procedure (closure or native)?
+    pub fn is_procedure(&self) -> bool {
+        matches!(self, Value::Closure(_) | Value::Native(_))
+    }
+
+    /// The string contents, if a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The integer, if an integer.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The elements of a proper list, or `None` if it is not one.
+    pub fn list_to_vec(&self) -> Option<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut cur = self;
+        loop {
+            match cur {
+                Value::Nil => return Some(out),
+                Value::Pair(p) => {
+                    out.push(p.car.clone());
+                    cur = &p.cdr;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Iterates over the cars of a list (stopping at the first non-pair tail).
+    pub fn iter(&self) -> ListIter<'_> {
+        ListIter { cur: self }
+    }
+
+    /// A short type name: `integer`, `string`, `list`…
+    pub fn type_name(&self) -> &str {
+        match self {
+            Value::Nil => "nil",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Symbol(_) => "symbol",
+            Value::Keyword(_) => "keyword",
+            Value::Str(_) => "string",
+            Value::Pair(_) => "list",
+            Value::Map(_) => "map",
+            Value::Closure(_) | Value::Native(_) => "procedure",
+            Value::Error(_) => "error",
+            Value::Foreign(f) => f.type_name(),
+            Value::Cell(_) => "cell",
+        }
+    }
+
+    /// The type with an article, for messages: `a string`, `an integer`, `nil`.
+    pub fn type_description(&self) -> String {
+        let name = self.type_name();
+        if name == "nil" {
+            return "nil".to_string();
+        }
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {name}")
+    }
+}
+
+/// Iterator over a list's elements.
+#[derive(Debug)]
+pub struct ListIter<'a> {
+    cur: &'a Value,
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a Value;
+    fn next(&mut self) -> Option<&'a Value> {
+        match self.cur {
+            Value::Pair(p) => {
+                self.cur = &p.cdr;
+                Some(&p.car)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::printer::write_string(self))
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::printer::display_string(self))
+    }
+}
+
+impl PartialEq for Value {
+    /// Structural equality (`equal?`).
+    fn eq(&self, other: &Value) -> bool {
+        equal(self, other)
+    }
+}
+
+/// `eq?`: identity for heap objects, value equality for immediates (ints, floats by bits).
+pub fn eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Nil, Value::Nil) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+        (Value::Symbol(x), Value::Symbol(y)) | (Value::Keyword(x), Value::Keyword(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => Rc::ptr_eq(x, y),
+        (Value::Pair(x), Value::Pair(y)) => Rc::ptr_eq(x, y),
+        (Value::Map(x), Value::Map(y)) => Rc::ptr_eq(x, y),
+        (Value::Closure(x), Value::Closure(y)) => Rc::ptr_eq(x, y),
+        (Value::Native(x), Value::Native(y)) => Rc::ptr_eq(x, y),
+        (Value::Error(x), Value::Error(y)) => Rc::ptr_eq(x, y),
+        (Value::Foreign(x), Value::Foreign(y)) => Rc::ptr_eq(x, y),
+        (Value::Cell(x), Value::Cell(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+/// `eqv?`: like `eq?`, but strings compare by contents and floats by value.
+pub fn eqv(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => x == y,
+        _ => eq(a, b),
+    }
+}
+
+/// `equal?`: structural equality, iterative (no native recursion on deep data).
+pub fn equal(a: &Value, b: &Value) -> bool {
+    compare(a, b) == Ordering::Equal
+}
+
+fn rank(v: &Value) -> u8 {
+    match v {
+        Value::Nil => 0,
+        Value::Bool(_) => 1,
+        Value::Int(_) => 2,
+        Value::Float(_) => 3,
+        Value::Str(_) => 4,
+        Value::Keyword(_) => 5,
+        Value::Symbol(_) => 6,
+        Value::Pair(_) => 7,
+        Value::Map(_) => 8,
+        Value::Closure(_) => 9,
+        Value::Native(_) => 10,
+        Value::Error(_) => 11,
+        Value::Foreign(_) => 12,
+        Value::Cell(_) => 13,
+    }
+}
+
+fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
+    Rc::as_ptr(rc).cast::<u8>() as usize
+}
+
+/// A total order on values, consistent with `equal?` (used for map keys and `equal?`).
+/// Different types order by a fixed type rank; lists lexicographically; maps by entries.
+/// Iterative: uses an explicit work stack.
+pub fn compare(a: &Value, b: &Value) -> Ordering {
+    let mut work: Vec<(Value, Value)> = Vec::new();
+    let mut next = Some((a.clone(), b.clone()));
+    while let Some((x, y)) = next.take().or_else(|| work.pop()) {
+        let o = match (&x, &y) {
+            (Value::Nil, Value::Nil) => Ordering::Equal,
+            (Value::Bool(p), Value::Bool(q)) => p.cmp(q),
+            (Value::Int(p), Value::Int(q)) => p.cmp(q),
+            (Value::Float(p), Value::Float(q)) => p.total_cmp(q),
+            (Value::Str(p), Value::Str(q)) => p.cmp(q),
+            (Value::Keyword(p), Value::Keyword(q)) | (Value::Symbol(p), Value::Symbol(q)) => {
+                if p == q {
+                    Ordering::Equal
+                } else {
+                    p.name().cmp(&q.name())
+                }
+            }
+            (Value::Pair(p), Value::Pair(q)) => {
+                if Rc::ptr_eq(p, q) {
+                    Ordering::Equal
+                } else {
+                    work.push((p.cdr.clone(), q.cdr.clone()));
+                    next = Some((p.car.clone(), q.car.clone()));
+                    Ordering::Equal
+                }
+            }
+            (Value::Map(p), Value::Map(q)) => {
+                if Rc::ptr_eq(p, q) {
+                    Ordering::Equal
+                } else if p.len() != q.len() {
+                    p.len().cmp(&q.len())
+                } else {
+                    // Push in reverse so the first entries are compared first.
+                    for ((k1, v1), (k2, v2)) in p.iter().zip(q.iter()).rev() {
+                        work.push((v1.clone(), v2.clone()));
+                        work.push((k1.0.clone(), k2.0.clone()));
+                    }
+                    Ordering::Equal
+                }
+            }
+            (Value::Error(p), Value::Error(q)) => {
+                if Rc::ptr_eq(p, q) {
+                    Ordering::Equal
+                } else {
+                    (p.kind.name(), &p.message).cmp(&(q.kind.name(), &q.message))
+                }
+            }
+            (Value::Closure(p), Value::Closure(q)) => addr(p).cmp(&addr(q)),
+            (Value::Native(p), Value::Native(q)) => addr(p).cmp(&addr(q)),
+            (Value::Foreign(p), Value::Foreign(q)) => addr(p).cmp(&addr(q)),
+            (Value::Cell(p), Value::Cell(q)) => addr(p).cmp(&addr(q)),
+            _ => rank(&x).cmp(&rank(&y)),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+// Values are copied constantly; keep them two words.
+const _: () = assert!(std::mem::size_of::<Value>() == 16);

@@ -1,0 +1,928 @@
+//! The VM core: an explicit value stack, frame stack and handler stack, all on the heap, run in
+//! slices.
+//!
+//! # Implementation details
+//!
+//! `VmCore::run` executes until the outermost frame returns ([`Exit::Returned`]), the step hook
+//! asks to yield ([`Exit::Yield`]) or a native asks to suspend ([`Exit::Suspend`]). Between
+//! slices the whole state is in `VmCore`, so the host can park it and resume it later.
+//!
+//! # Invariants
+//!
+//! 1. Frame `f` owns `stack[f.base - 1]` (the callee), `stack[f.base .. f.base + nlocals]` (its
+//!    locals) and the operand values above them up to the next frame's callee.
+//! 2. A saved `Frame::pc` points just after the instruction the frame is executing, so
+//!    `pos[pc - 1]` is that instruction's source position (used for stack traces).
+//! 3. A handler records the frame count and stack height at `PushHandler`; unwinding to it
+//!    truncates both and pushes the error value.
+//! 4. `tick` — the per-step hook — is the only place that counts steps, enforces `max_steps`,
+//!    polls the interrupt and decides to yield. It runs after each call has entered its callee
+//!    (or a native has returned), when the state is consistent between instructions.
+
+use std::rc::Rc;
+
+use crate::builtins::numbers;
+use crate::bytecode::{Capture, Op, PrimOp, Proto};
+use crate::error::{ErrorKind, LispError, LispResult, Span, StackFrame};
+use crate::native::{NativeKind, Suspension};
+use crate::state::{State, PRIM_COUNT};
+use crate::value::{Closure, Value};
+
+/// A request from the host's interrupt hook, delivered at the next step.
+#[derive(Clone, Debug)]
+pub enum Interrupt {
+    /// Raise `:cancelled` with this reason (`try`/`finally` unwind as for any error).
+    Cancel(String),
+    /// Raise `:timeout` with this message.
+    Timeout(String),
+    /// Raise this error.
+    Raise(LispError),
+}
+
+impl Interrupt {
+    fn into_error(self) -> LispError {
+        match self {
+            Interrupt::Cancel(reason) => {
+                LispError::new(ErrorKind::Cancelled, format!("cancelled: {reason}"))
+            }
+            Interrupt::Timeout(msg) => LispError::new(ErrorKind::Timeout, msg),
+            Interrupt::Raise(e) => e,
+        }
+    }
+}
+
+/// The host's interrupt hook: polled by the step hook every `yield_interval` steps.
+pub type InterruptFn = Box<dyn FnMut() -> Option<Interrupt>>;
+
+#[derive(Debug)]
+struct Frame {
+    closure: Rc<Closure>,
+    pc: usize,
+    base: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Handler {
+    frames: usize,
+    stack_len: usize,
+    pc: usize,
+}
+
+/// Why `run` stopped.
+pub(crate) enum Exit {
+    Returned(Value),
+    Yield,
+    Suspend(Suspension),
+}
+
+/// What to do with the value a suspended native eventually produces.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pending {
+    None,
+    Push,
+    PushThenReturn,
+}
+
+enum Flow {
+    /// A frame was entered or replaced: reload the current frame.
+    Reload,
+    /// A native returned and its value was pushed: continue in the same frame.
+    Continue,
+    Suspend(Suspension),
+}
+
+/// The heap-allocated execution state of one evaluation.
+pub(crate) struct VmCore {
+    stack: Vec<Value>,
+    frames: Vec<Frame>,
+    handlers: Vec<Handler>,
+    pending: Pending,
+    resume_value: Option<LispResult<Value>>,
+    countdown: u32,
+    chunk: u32,
+    since_yield: u64,
+    pub(crate) steps: u64,
+    pub(crate) interrupt: Option<InterruptFn>,
+}
+
+impl std::fmt::Debug for VmCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VmCore")
+            .field("stack_len", &self.stack.len())
+            .field("frames", &self.frames.len())
+            .field("handlers", &self.handlers.len())
+            .field("steps", &self.steps)
+            .finish()
+    }
+}
+
+/// Calls `f` with `args` to completion on a fresh core (used for macro expansion and
+/// `Runtime::call`). Yields are ignored; a suspension is an error.
+pub(crate) fn call_sync(st: &mut State, f: &Value, args: Vec<Value>) -> LispResult<Value> {
+    let mut core = VmCore::new();
+    core.start_call(st, f.clone(), args)?;
+    loop {
+        match core.run(st)? {
+            Exit::Returned(v) => return Ok(v),
+            Exit::Yield => {}
+            Exit::Suspend(_) => {
+                core.reset();
+                return Err(LispError::new(
+                    ErrorKind::Error,
+                    "a suspending function cannot be called here (macro expansion or synchronous call)",
+                ));
+            }
+        }
+    }
+}
+
+impl VmCore {
+    pub(crate) fn new() -> VmCore {
+        VmCore {
+            stack: Vec::new(),
+            frames: Vec::new(),
+            handlers: Vec::new(),
+            pending: Pending::None,
+            resume_value: None,
+            countdown: 1,
+            chunk: 1,
+            since_yield: 0,
+            steps: 0,
+            interrupt: None,
+        }
+    }
+
+    /// Current sizes (value stack, frames, handlers), for tests and introspection.
+    pub(crate) fn sizes(&self) -> (usize, usize, usize) {
+        (self.stack.len(), self.frames.len(), self.handlers.len())
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.frames.is_empty() && self.pending == Pending::None
+    }
+
+    pub(crate) fn is_suspended(&self) -> bool {
+        self.pending != Pending::None
+    }
+
+    /// Whether a suspended core has been given its result.
+    pub(crate) fn has_resume_value(&self) -> bool {
+        self.resume_value.is_some()
+    }
+
+    fn reset(&mut self) {
+        self.stack.clear();
+        self.frames.clear();
+        self.handlers.clear();
+        self.pending = Pending::None;
+        self.resume_value = None;
+    }
+
+    /// Starts running a top-level procedure (no arguments).
+    pub(crate) fn start_proto(&mut self, proto: Rc<Proto>) {
+        let closure = Rc::new(Closure {
+            proto,
+            free: Box::new([]),
+        });
+        self.stack.push(Value::Closure(closure.clone()));
+        let base = self.stack.len();
+        self.stack
+            .resize(base + closure.proto.nlocals as usize, Value::Nil);
+        self.frames.push(Frame {
+            closure,
+            pc: 0,
+            base,
+        });
+    }
+
+    /// Starts a call of `f` with `args` as the outermost frame.
+    pub(crate) fn start_call(
+        &mut self,
+        st: &mut State,
+        f: Value,
+        args: Vec<Value>,
+    ) -> LispResult<()> {
+        // A trampoline: `(f args…)` compiled by hand, returning the result.
+        thread_local! {
+            static TRAMPOLINE: Rc<Proto> = Rc::new(Proto {
+                name: "<call>".into(),
+                nparams: 0,
+                rest: false,
+                nlocals: 0,
+                code: vec![Op::Return],
+                pos: vec![(0, 0)],
+                file: Rc::from("<host>"),
+                consts: Vec::new(),
+                protos: Vec::new(),
+                captures: Vec::new(),
+            });
+        }
+        let tramp = TRAMPOLINE.with(Rc::clone);
+        self.start_proto(tramp);
+        let argc = args.len();
+        self.stack.push(f);
+        self.stack.extend(args);
+        match self.call(st, argc, false) {
+            Ok(Flow::Reload | Flow::Continue) => Ok(()),
+            Ok(Flow::Suspend(_)) => {
+                self.reset();
+                Err(LispError::new(
+                    ErrorKind::Error,
+                    "a suspending function cannot be called synchronously",
+                ))
+            }
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+        }
+    }
+
+    /// Provides the result of the native that suspended.
+    pub(crate) fn resume_with(&mut self, result: LispResult<Value>) {
+        self.resume_value = Some(result);
+    }
+
+    fn reset_countdown(&mut self, st: &State) {
+        let interval = st.limits.yield_interval.max(1);
+        let mut chunk = u64::from(interval);
+        if let Some(max) = st.limits.max_steps {
+            chunk = chunk.min(max.saturating_sub(self.steps).max(1));
+        }
+        self.chunk = u32::try_from(chunk).unwrap_or(interval);
+        self.countdown = self.chunk;
+    }
+
+    /// The per-step hook's slow path (invariant 4). `Ok(true)` means "yield now".
+    #[cold]
+    fn tick_slow(&mut self, st: &State) -> LispResult<bool> {
+        self.steps += u64::from(self.chunk);
+        self.since_yield += u64::from(self.chunk);
+        if let Some(max) = st.limits.max_steps {
+            if self.steps > max {
+                return Err(LispError::limit("max_steps", max));
+            }
+        }
+        self.reset_countdown(st);
+        if let Some(hook) = self.interrupt.as_mut() {
+            if let Some(i) = hook() {
+                return Err(i.into_error());
+            }
+        }
+        if self.since_yield >= u64::from(st.limits.yield_interval.max(1)) {
+            self.since_yield = 0;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Builds the Lisp stack trace (innermost first), eliding the middle of very deep stacks.
+    fn trace(&self) -> Vec<StackFrame> {
+        const HEAD: usize = 20;
+        const TAIL: usize = 5;
+        let frame_info = |f: &Frame| {
+            let proto = &f.closure.proto;
+            let i =
+                f.pc.saturating_sub(1)
+                    .min(proto.pos.len().saturating_sub(1));
+            let span = proto
+                .pos
+                .get(i)
+                .filter(|p| p.0 > 0)
+                .map(|&(l, c)| Span::new(proto.file.clone(), l, c));
+            StackFrame {
+                function: proto.name.clone(),
+                span,
+            }
+        };
+        let n = self.frames.len();
+        let mut out = Vec::new();
+        for (k, f) in self.frames.iter().rev().enumerate() {
+            if n > HEAD + TAIL + 1 && k == HEAD {
+                out.push(StackFrame {
+                    function: format!("... {} frames omitted", n - HEAD - TAIL),
+                    span: None,
+                });
+            }
+            if n > HEAD + TAIL + 1 && k >= HEAD && k < n - TAIL {
+                continue;
+            }
+            if f.closure.proto.name == "<call>" {
+                continue;
+            }
+            out.push(frame_info(f));
+        }
+        out
+    }
+
+    /// Raises `e`: fills in its stack and span, then unwinds to the innermost handler.
+    /// `Ok(())` means a handler took it; `Err` means it escaped (the core is reset).
+    fn throw(&mut self, mut e: LispError) -> LispResult<()> {
+        if e.stack().is_empty() {
+            let trace = self.trace();
+            if e.span().is_none() {
+                if let Some(span) = trace.first().and_then(|f| f.span.clone()) {
+                    e = e.with_span(span);
+                }
+            }
+            e.data_mut().stack = trace;
+        }
+        if e.is_catchable() {
+            if let Some(h) = self.handlers.pop() {
+                self.frames.truncate(h.frames);
+                self.stack.truncate(h.stack_len);
+                if let Some(f) = self.frames.last_mut() {
+                    f.pc = h.pc;
+                }
+                self.stack.push(Value::error(e));
+                return Ok(());
+            }
+        }
+        self.reset();
+        Err(e)
+    }
+
+    /// Checks arity, packs the rest list and sizes the locals of closure `c` whose `argc`
+    /// arguments start at `base` (the callee is at `base - 1`).
+    #[inline(always)]
+    fn prepare(
+        &mut self,
+        st: &State,
+        c: &Closure,
+        base: usize,
+        argc: usize,
+        depth: usize,
+    ) -> LispResult<()> {
+        let proto = &c.proto;
+        let np = proto.nparams as usize;
+        if !proto.rest {
+            if argc != np {
+                return Err(arity_error(proto, argc));
+            }
+        } else {
+            if argc < np {
+                return Err(arity_error(proto, argc));
+            }
+            let rest = Value::list(self.stack.drain(base + np..));
+            self.stack.push(rest);
+        }
+        // `frames` includes the outermost (top-level) frame, which does not count as depth.
+        if depth > st.limits.max_depth {
+            return Err(LispError::new(
+                ErrorKind::StackOverflow,
+                format!(
+                    "stack overflow: call depth exceeds max_depth ({})",
+                    st.limits.max_depth
+                ),
+            ));
+        }
+        let want = base + proto.nlocals as usize;
+        if self.stack.len() < want {
+            self.stack.resize(want, Value::Nil);
+        }
+        Ok(())
+    }
+
+    /// Enters closure `c` in a new frame.
+    #[inline]
+    fn enter(&mut self, st: &State, c: Rc<Closure>, base: usize, argc: usize) -> LispResult<()> {
+        self.prepare(st, &c, base, argc, self.frames.len())?;
+        self.frames.push(Frame {
+            closure: c,
+            pc: 0,
+            base,
+        });
+        Ok(())
+    }
+
+    /// Calls the procedure below the top `argc` values. In tail position the current frame is
+    /// replaced (closures) or returned from (natives).
+    fn call(&mut self, st: &mut State, mut argc: usize, tail: bool) -> LispResult<Flow> {
+        loop {
+            let fpos = self.stack.len() - argc - 1;
+            match &self.stack[fpos] {
+                Value::Closure(c) => {
+                    let c = c.clone();
+                    if tail {
+                        // Replace the current frame in place: move callee and arguments down
+                        // over it (swaps, so nothing is dropped until the truncate).
+                        let n = self.frames.len();
+                        let dst = self.frames[n - 1].base - 1;
+                        for i in 0..=argc {
+                            self.stack.swap(dst + i, fpos + i);
+                        }
+                        self.stack.truncate(dst + argc + 1);
+                        self.prepare(st, &c, dst + 1, argc, n - 1)?;
+                        let frame = &mut self.frames[n - 1];
+                        frame.closure = c;
+                        frame.pc = 0;
+                        frame.base = dst + 1;
+                    } else {
+                        self.enter(st, c, fpos + 1, argc)?;
+                    }
+                    return Ok(Flow::Reload);
+                }
+                Value::Native(n) => {
+                    let n = n.clone();
+                    if argc < n.min || n.max.is_some_and(|m| argc > m) {
+                        return Err(LispError::arity(&n.name, &n.arity_text(), argc));
+                    }
+                    let result = match &n.kind {
+                        NativeKind::Builtin(f) => f(st, &self.stack[fpos + 1..]),
+                        NativeKind::Host(f) => {
+                            let args = self.stack[fpos + 1..].to_vec();
+                            call_host(&n.name, || f(args))
+                        }
+                        NativeKind::Suspending(f) => {
+                            let args = self.stack[fpos + 1..].to_vec();
+                            match call_host(&n.name, || f(args)) {
+                                Ok(s) => {
+                                    self.stack.truncate(fpos);
+                                    self.pending = if tail {
+                                        Pending::PushThenReturn
+                                    } else {
+                                        Pending::Push
+                                    };
+                                    return Ok(Flow::Suspend(s));
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                        NativeKind::Apply => {
+                            // (apply f a … lst): spread lst and call f.
+                            let lst = self.stack.pop().expect("apply has at least 2 args");
+                            let items = lst.list_to_vec().ok_or_else(|| {
+                                LispError::type_error("apply", "a list as its last argument", &lst)
+                            })?;
+                            st.check_list_len(items.len())?;
+                            self.stack.remove(fpos);
+                            argc = argc - 2 + items.len();
+                            self.stack.extend(items);
+                            continue;
+                        }
+                    };
+                    let v = result?;
+                    self.stack.truncate(fpos);
+                    if tail {
+                        self.do_return(v);
+                        return Ok(Flow::Reload);
+                    }
+                    self.stack.push(v);
+                    return Ok(Flow::Continue);
+                }
+                other => {
+                    return Err(LispError::new(
+                        ErrorKind::TypeError,
+                        format!(
+                            "cannot call {} ({}): not a procedure",
+                            crate::printer::write_string_limited(other, 60),
+                            other.type_description()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Pops the current frame and delivers `v` to its caller (or as the result).
+    #[inline(always)]
+    fn do_return(&mut self, v: Value) {
+        let n = self.frames.len();
+        let base = self.frames[n - 1].base;
+        self.frames.truncate(n - 1);
+        self.stack.truncate(base - 1);
+        self.stack.push(v);
+    }
+
+    /// Runs until the outermost frame returns, a yield, or a suspension.
+    pub(crate) fn run(&mut self, st: &mut State) -> LispResult<Exit> {
+        if self.countdown == 0 {
+            self.reset_countdown(st);
+        }
+        if self.pending != Pending::None {
+            let pending = std::mem::replace(&mut self.pending, Pending::None);
+            match self.resume_value.take() {
+                Some(Ok(v)) => {
+                    if pending == Pending::PushThenReturn {
+                        self.do_return(v);
+                    } else {
+                        self.stack.push(v);
+                    }
+                }
+                Some(Err(e)) => self.throw(e)?,
+                None => {
+                    self.pending = pending;
+                    return Err(LispError::new(
+                        ErrorKind::Error,
+                        "resumed a suspended evaluation without a result (call resume_with first)",
+                    ));
+                }
+            }
+        }
+        'reload: loop {
+            let Some(frame) = self.frames.last() else {
+                let v = self.stack.pop().unwrap_or(Value::Nil);
+                self.stack.clear();
+                return Ok(Exit::Returned(v));
+            };
+            let closure = frame.closure.clone();
+            let proto: &Proto = &closure.proto;
+            let base = frame.base;
+            let mut pc = frame.pc;
+
+            macro_rules! throw {
+                ($e:expr) => {{
+                    let e = $e;
+                    if let Some(f) = self.frames.last_mut() {
+                        f.pc = pc;
+                    }
+                    self.throw(e)?;
+                    continue 'reload;
+                }};
+            }
+            macro_rules! tick {
+                () => {{
+                    self.countdown -= 1;
+                    if self.countdown == 0 {
+                        match self.tick_slow(st) {
+                            Ok(false) => {}
+                            Ok(true) => return Ok(Exit::Yield),
+                            Err(e) => {
+                                self.throw(e)?;
+                                continue 'reload;
+                            }
+                        }
+                    }
+                }};
+            }
+
+            // The primitive's global was redefined: call it like any procedure (its operands are
+            // on the stack), then continue at `pc`.
+            macro_rules! slow_prim {
+                ($p:expr) => {{
+                    let p: PrimOp = $p;
+                    if let Some(f) = self.frames.last_mut() {
+                        f.pc = pc;
+                    }
+                    let argc = p.argc() as usize;
+                    let at = self.stack.len() - argc;
+                    match st.globals[p.index()].clone() {
+                        Some(g) => self.stack.insert(at, g),
+                        None => throw!(st.unbound(to_slot(p))),
+                    }
+                    match self.call(st, argc, false) {
+                        Ok(Flow::Reload) => {
+                            tick!();
+                            continue 'reload;
+                        }
+                        Ok(Flow::Continue) => {
+                            tick!();
+                            continue;
+                        }
+                        Ok(Flow::Suspend(s)) => return Ok(Exit::Suspend(s)),
+                        Err(e) => throw!(e),
+                    }
+                }};
+            }
+
+            loop {
+                let op = proto.code[pc];
+                pc += 1;
+                match op {
+                    Op::Const(i) => self.stack.push(proto.consts[i as usize].clone()),
+                    Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
+                    Op::Nil => self.stack.push(Value::Nil),
+                    Op::True => self.stack.push(Value::Bool(true)),
+                    Op::False => self.stack.push(Value::Bool(false)),
+                    Op::Local(s) => {
+                        let v = self.stack[base + s as usize].clone();
+                        self.stack.push(v);
+                    }
+                    Op::SetLocal(s) => {
+                        let v = self.pop();
+                        self.stack[base + s as usize] = v;
+                    }
+                    Op::LocalCell(s) => {
+                        let v = match &self.stack[base + s as usize] {
+                            Value::Cell(c) => c.borrow().clone(),
+                            other => other.clone(),
+                        };
+                        self.stack.push(v);
+                    }
+                    Op::SetLocalCell(s) => {
+                        let v = self.pop();
+                        if let Value::Cell(c) = &self.stack[base + s as usize] {
+                            *c.borrow_mut() = v;
+                        }
+                    }
+                    Op::MakeCell(s) => {
+                        let slot = &mut self.stack[base + s as usize];
+                        let v = std::mem::take(slot);
+                        *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
+                    }
+                    Op::Free(i) => self.stack.push(closure.free[i as usize].clone()),
+                    Op::FreeCell(i) => {
+                        let v = match &closure.free[i as usize] {
+                            Value::Cell(c) => c.borrow().clone(),
+                            other => other.clone(),
+                        };
+                        self.stack.push(v);
+                    }
+                    Op::SetFreeCell(i) => {
+                        let v = self.pop();
+                        if let Value::Cell(c) = &closure.free[i as usize] {
+                            *c.borrow_mut() = v;
+                        }
+                    }
+                    Op::Global(g) => match &st.globals[g as usize] {
+                        Some(v) => self.stack.push(v.clone()),
+                        None => throw!(st.unbound(g)),
+                    },
+                    Op::SetGlobal(g) => {
+                        if st.globals[g as usize].is_none() {
+                            throw!(LispError::new(
+                                ErrorKind::Unbound,
+                                format!("set!: unbound variable: {}", st.global_names[g as usize])
+                            ));
+                        }
+                        let v = self.pop();
+                        st.define_global(g, v);
+                    }
+                    Op::DefGlobal(g) => {
+                        let v = self.pop();
+                        st.define_global(g, v);
+                    }
+                    Op::DefMacro(g) => {
+                        let v = self.pop();
+                        let name = st.global_names[g as usize];
+                        st.macros.insert(name, v);
+                    }
+                    Op::Pop => {
+                        self.stack.pop();
+                    }
+                    Op::Jump(t) => pc = t as usize,
+                    Op::JumpIfFalse(t) => {
+                        if !self.pop().is_truthy() {
+                            pc = t as usize;
+                        }
+                    }
+                    Op::JumpIfFalseElsePop(t) => {
+                        if self.stack.last().is_some_and(|v| !v.is_truthy()) {
+                            pc = t as usize;
+                        } else {
+                            self.stack.pop();
+                        }
+                    }
+                    Op::JumpIfTrueElsePop(t) => {
+                        if self.stack.last().is_some_and(Value::is_truthy) {
+                            pc = t as usize;
+                        } else {
+                            self.stack.pop();
+                        }
+                    }
+                    Op::Closure(i) => {
+                        let p = proto.protos[i as usize].clone();
+                        let free = p
+                            .captures
+                            .iter()
+                            .map(|c| match *c {
+                                Capture::Local(s) => self.stack[base + s as usize].clone(),
+                                Capture::Free(j) => closure.free[j as usize].clone(),
+                            })
+                            .collect();
+                        self.stack
+                            .push(Value::Closure(Rc::new(Closure { proto: p, free })));
+                    }
+                    Op::Call(argc) | Op::TailCall(argc) => {
+                        let tail = matches!(op, Op::TailCall(_));
+                        if let Some(f) = self.frames.last_mut() {
+                            f.pc = pc;
+                        }
+                        match self.call(st, argc as usize, tail) {
+                            Ok(Flow::Reload) => {
+                                if self.frames.is_empty() {
+                                    continue 'reload;
+                                }
+                                tick!();
+                                continue 'reload;
+                            }
+                            Ok(Flow::Continue) => {
+                                tick!();
+                            }
+                            Ok(Flow::Suspend(s)) => return Ok(Exit::Suspend(s)),
+                            Err(e) => throw!(e),
+                        }
+                    }
+                    Op::Return => {
+                        let v = self.pop();
+                        self.do_return(v);
+                        continue 'reload;
+                    }
+                    Op::PushHandler(t) => {
+                        let h = Handler {
+                            frames: self.frames.len(),
+                            stack_len: self.stack.len(),
+                            pc: t as usize,
+                        };
+                        self.handlers.push(h);
+                    }
+                    Op::PopHandler => {
+                        self.handlers.pop();
+                    }
+                    Op::Raise => {
+                        let v = self.pop();
+                        let e = match v {
+                            Value::Error(data) => LispError::from_data((*data).clone()),
+                            other => LispError::new(
+                                ErrorKind::Error,
+                                crate::printer::display_string(&other),
+                            ),
+                        };
+                        throw!(e);
+                    }
+                    Op::Prim(p) => {
+                        if !st.prim_intact[p.index()] {
+                            slow_prim!(p);
+                        }
+                        if let Err(e) = self.prim(p) {
+                            throw!(e);
+                        }
+                    }
+                    Op::PrimLI(p, slot, imm) => {
+                        let a = &self.stack[base + slot as usize];
+                        if let (Value::Int(x), true) = (a, st.prim_intact[p.index()]) {
+                            let y = i64::from(imm);
+                            let v = match p {
+                                PrimOp::Add => x.checked_add(y).map(Value::Int),
+                                PrimOp::Sub => x.checked_sub(y).map(Value::Int),
+                                PrimOp::Mul => x.checked_mul(y).map(Value::Int),
+                                PrimOp::Lt => Some(Value::Bool(*x < y)),
+                                PrimOp::Gt => Some(Value::Bool(*x > y)),
+                                PrimOp::Le => Some(Value::Bool(*x <= y)),
+                                PrimOp::Ge => Some(Value::Bool(*x >= y)),
+                                _ => Some(Value::Bool(*x == y)),
+                            };
+                            match v {
+                                Some(v) => self.stack.push(v),
+                                None => throw!(numbers::overflow(p.name())),
+                            }
+                        } else {
+                            let a = a.clone();
+                            self.stack.push(a);
+                            self.stack.push(Value::Int(i64::from(imm)));
+                            if !st.prim_intact[p.index()] {
+                                slow_prim!(p);
+                            }
+                            if let Err(e) = self.prim(p) {
+                                throw!(e);
+                            }
+                        }
+                    }
+                    Op::BranchLI(p, slot, imm, target) => {
+                        let a = &self.stack[base + slot as usize];
+                        match (a, st.prim_intact[p.index()]) {
+                            (Value::Int(x), true) => {
+                                let y = i64::from(imm);
+                                let holds = match p {
+                                    PrimOp::Lt => *x < y,
+                                    PrimOp::Gt => *x > y,
+                                    PrimOp::Le => *x <= y,
+                                    PrimOp::Ge => *x >= y,
+                                    _ => *x == y,
+                                };
+                                pc = if holds { pc + 1 } else { target as usize };
+                            }
+                            (_, intact) => {
+                                let a = a.clone();
+                                self.stack.push(a);
+                                self.stack.push(Value::Int(i64::from(imm)));
+                                if !intact {
+                                    // The next op is `JumpIfFalse(target)`: it consumes the result.
+                                    slow_prim!(p);
+                                }
+                                if let Err(e) = self.prim(p) {
+                                    throw!(e);
+                                }
+                            }
+                        }
+                    }
+                    Op::BranchPrim(p, target) => {
+                        if !st.prim_intact[p.index()] {
+                            slow_prim!(p);
+                        }
+                        let n = self.stack.len();
+                        let holds = match (&self.stack[n - 2], &self.stack[n - 1]) {
+                            (Value::Int(x), Value::Int(y)) => Some(match p {
+                                PrimOp::Lt => x < y,
+                                PrimOp::Gt => x > y,
+                                PrimOp::Le => x <= y,
+                                PrimOp::Ge => x >= y,
+                                _ => x == y,
+                            }),
+                            _ => None,
+                        };
+                        match holds {
+                            Some(h) => {
+                                self.stack.truncate(n - 2);
+                                pc = if h { pc + 1 } else { target as usize };
+                            }
+                            // Generic numbers: push the boolean for the following JumpIfFalse.
+                            None => {
+                                if let Err(e) = self.prim(p) {
+                                    throw!(e);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Value {
+        self.stack
+            .pop()
+            .expect("operand stack underflow (compiler invariant)")
+    }
+
+    /// An inlined primitive on the top of the stack.
+    #[inline]
+    fn prim(&mut self, p: PrimOp) -> LispResult<()> {
+        if p.argc() == 1 {
+            let a = self.pop();
+            let v = match p {
+                PrimOp::Car => match a {
+                    Value::Pair(c) => c.car.clone(),
+                    other => return Err(LispError::type_error("car", "a pair", &other)),
+                },
+                PrimOp::Cdr => match a {
+                    Value::Pair(c) => c.cdr.clone(),
+                    other => return Err(LispError::type_error("cdr", "a pair", &other)),
+                },
+                PrimOp::Not => Value::Bool(!a.is_truthy()),
+                _ => Value::Bool(a.is_nil()),
+            };
+            self.stack.push(v);
+            return Ok(());
+        }
+        let b = self.pop();
+        let a = self.pop();
+        let v = match (p, &a, &b) {
+            (PrimOp::Add, Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
+                Some(r) => Value::Int(r),
+                None => return Err(numbers::overflow("+")),
+            },
+            (PrimOp::Sub, Value::Int(x), Value::Int(y)) => match x.checked_sub(*y) {
+                Some(r) => Value::Int(r),
+                None => return Err(numbers::overflow("-")),
+            },
+            (PrimOp::Lt, Value::Int(x), Value::Int(y)) => Value::Bool(x < y),
+            (PrimOp::Gt, Value::Int(x), Value::Int(y)) => Value::Bool(x > y),
+            (PrimOp::Le, Value::Int(x), Value::Int(y)) => Value::Bool(x <= y),
+            (PrimOp::Ge, Value::Int(x), Value::Int(y)) => Value::Bool(x >= y),
+            (PrimOp::NumEq, Value::Int(x), Value::Int(y)) => Value::Bool(x == y),
+            (PrimOp::Cons, _, _) => Value::cons(a, b),
+            (PrimOp::EqP, _, _) => Value::Bool(crate::value::eq(&a, &b)),
+            (PrimOp::Add | PrimOp::Sub | PrimOp::Mul, _, _) => numbers::arith2(p, &a, &b)?,
+            _ => numbers::compare2(p, &a, &b)?,
+        };
+        self.stack.push(v);
+        Ok(())
+    }
+}
+
+fn to_slot(p: PrimOp) -> u32 {
+    debug_assert!(p.index() < PRIM_COUNT);
+    u32::try_from(p.index()).expect("small")
+}
+
+fn arity_error(proto: &Proto, argc: usize) -> LispError {
+    let expected = crate::native::arity_text(
+        proto.nparams as usize,
+        if proto.rest {
+            None
+        } else {
+            Some(proto.nparams as usize)
+        },
+    );
+    LispError::arity(&proto.name, &expected, argc)
+}
+
+/// Calls a host function, turning a panic into a `:panic` error.
+fn call_host<T>(name: &str, f: impl FnOnce() -> LispResult<T>) -> LispResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(LispError::new(
+                ErrorKind::Panic,
+                format!("{name} panicked: {msg}"),
+            ))
+        }
+    }
+}

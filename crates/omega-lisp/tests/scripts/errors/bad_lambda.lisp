@@ -1,0 +1,2 @@
+(lambda (a a) a)
+; expect-error: :syntax duplicate parameter a

@@ -1,0 +1,2 @@
+(set! nope 1)
+; expect-error: :unbound set!: unbound variable: nope

@@ -1,0 +1,16 @@
+(define x 5)
+(define xs '(1 2 3))
+(println `(a ,x ,@xs b))
+(println `(nested (x ,x) ,@'()))
+(println `(1 `(2 ,(3 ,x))))
+(println `(dotted . ,x))
+(println `{:k ,x})
+(println `,x)
+; expect-output: (a 5 1 2 3 b)
+; expect-output: (nested (x 5))
+; expect-output: (1 (quasiquote (2 (unquote (3 5)))))
+; expect-output: (dotted . 5)
+; expect-output: {:k 5}
+; expect-output: 5
+`(,@xs . tail)
+; expect: (1 2 3 . tail)

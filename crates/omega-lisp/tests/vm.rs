@@ -1,0 +1,372 @@
+//! VM behaviour that script files cannot express: constant-space tail calls, the depth limit,
+//! every sandbox limit (and that the runtime survives it), the step hook (yield, interrupt),
+//! suspension and resumption, host functions, conversions and hostile input.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use omega_lisp::{
+    ErrorKind, Interrupt, Limits, LispError, OutputBuffer, Runtime, Step, Suspension, Value,
+};
+
+fn rt_with(limits: Limits) -> Runtime {
+    Runtime::builder()
+        .limits(limits)
+        .output(OutputBuffer::new())
+        .build()
+}
+
+fn eval(rt: &Runtime, src: &str) -> Result<Value, LispError> {
+    rt.eval_str(src, "<test>")
+}
+
+#[test]
+fn tail_loop_of_ten_million_runs_in_constant_space() {
+    let rt = rt_with(Limits {
+        yield_interval: 10_000,
+        ..Limits::default()
+    });
+    let mut fiber = rt
+        .fiber(
+            "(define (loop i) (if (< i 10000000) (loop (+ i 1)) i)) (loop 0)",
+            "<tail>",
+        )
+        .expect("reads");
+    let mut max_sizes = (0, 0, 0);
+    let mut yields = 0;
+    let v = loop {
+        match fiber.resume().expect("no error") {
+            Step::Done(v) => break v,
+            Step::Yield => {
+                yields += 1;
+                let (s, f, h) = fiber.stack_sizes();
+                max_sizes = (max_sizes.0.max(s), max_sizes.1.max(f), max_sizes.2.max(h));
+            }
+            Step::Suspend(_) => panic!("nothing suspends"),
+        }
+    };
+    assert_eq!(v, Value::Int(10_000_000));
+    assert!(yields >= 999, "yielded {yields} times");
+    assert!(
+        max_sizes.0 <= 8 && max_sizes.1 <= 2 && max_sizes.2 == 0,
+        "sizes grew: {max_sizes:?}"
+    );
+}
+
+#[test]
+fn recursion_to_max_depth_works_and_one_more_overflows() {
+    let rt = rt_with(Limits::default());
+    eval(&rt, "(define (d n) (if (= n 1) 1 (+ 1 (d (- n 1)))))").expect("defines");
+    assert_eq!(
+        eval(&rt, "(d 100000)").expect("depth 100000 works"),
+        Value::Int(100_000)
+    );
+    let err = eval(&rt, "(d 100001)").expect_err("depth 100001 overflows");
+    assert_eq!(*err.kind(), ErrorKind::StackOverflow);
+    assert!(err.to_string().contains("frames omitted"), "{err}");
+    // Still usable afterwards.
+    assert_eq!(eval(&rt, "(d 10)").expect("works again"), Value::Int(10));
+}
+
+#[test]
+fn max_steps_is_an_uncatchable_limit_and_the_runtime_survives() {
+    let rt = rt_with(Limits {
+        max_steps: Some(10_000),
+        ..Limits::default()
+    });
+    let err = eval(&rt, "(define (f) (f)) (try (f) (catch e 'caught))").expect_err("limit");
+    assert_eq!(*err.kind(), ErrorKind::Limit);
+    assert!(
+        err.message().contains("limit exceeded: max_steps (10000)"),
+        "{err}"
+    );
+    assert_eq!(eval(&rt, "(+ 1 2)").expect("usable"), Value::Int(3));
+}
+
+#[test]
+fn max_string_len_and_max_list_len_are_limits() {
+    let rt = rt_with(Limits {
+        max_string_len: 100,
+        max_list_len: 1000,
+        ..Limits::default()
+    });
+    let err = eval(
+        &rt,
+        "(define (grow s) (grow (string-append s s))) (grow \"ab\")",
+    )
+    .expect_err("limit");
+    assert_eq!(*err.kind(), ErrorKind::Limit);
+    assert!(err.message().contains("max_string_len (100)"), "{err}");
+    let err = eval(&rt, "(range 5000)").expect_err("limit");
+    assert!(err.message().contains("max_list_len (1000)"), "{err}");
+    let err = eval(&rt, "(append (range 600) (range 600) '())").expect_err("limit");
+    assert!(err.message().contains("max_list_len"), "{err}");
+    assert_eq!(
+        eval(&rt, "(length (range 10))").expect("usable"),
+        Value::Int(10)
+    );
+}
+
+#[test]
+fn max_depth_is_configurable() {
+    let rt = rt_with(Limits {
+        max_depth: 50,
+        ..Limits::default()
+    });
+    eval(&rt, "(define (d n) (if (= n 1) 1 (+ 1 (d (- n 1)))))").expect("defines");
+    assert_eq!(eval(&rt, "(d 50)").expect("works"), Value::Int(50));
+    assert_eq!(
+        *eval(&rt, "(d 51)").expect_err("overflows").kind(),
+        ErrorKind::StackOverflow
+    );
+}
+
+#[test]
+fn fiber_yields_every_interval() {
+    let rt = rt_with(Limits {
+        yield_interval: 100,
+        ..Limits::default()
+    });
+    let mut fiber = rt
+        .fiber(
+            "(define (f n) (if (= n 0) 'done (f (- n 1)))) (f 1000)",
+            "<y>",
+        )
+        .expect("reads");
+    let mut yields = 0;
+    loop {
+        match fiber.resume().expect("ok") {
+            Step::Yield => yields += 1,
+            Step::Done(v) => {
+                assert_eq!(v, Value::symbol("done"));
+                break;
+            }
+            Step::Suspend(_) => unreachable!(),
+        }
+    }
+    assert!((9..=11).contains(&yields), "{yields} yields");
+}
+
+#[test]
+fn interrupt_cancels_and_runs_finally() {
+    let out = OutputBuffer::new();
+    let rt = Runtime::builder()
+        .output(out.clone())
+        .limits(Limits {
+            yield_interval: 50,
+            ..Limits::default()
+        })
+        .build();
+    let mut fiber = rt
+        .fiber(
+            "(define (spin) (spin)) (try (spin) (finally (println \"cleanup\")))",
+            "<c>",
+        )
+        .expect("reads");
+    let cancelled = Rc::new(Cell::new(false));
+    let flag = cancelled.clone();
+    fiber.set_interrupt(move || flag.get().then(|| Interrupt::Cancel("stop".into())));
+    for _ in 0..5 {
+        assert!(matches!(fiber.resume().expect("runs"), Step::Yield));
+    }
+    cancelled.set(true);
+    let err = fiber.resume().expect_err("cancelled");
+    assert_eq!(*err.kind(), ErrorKind::Cancelled);
+    assert_eq!(err.message(), "cancelled: stop");
+    assert_eq!(out.contents(), "cleanup\n");
+    assert!(fiber.is_done());
+}
+
+#[test]
+fn a_native_can_suspend_and_be_resumed_with_a_value_or_an_error() {
+    let out = OutputBuffer::new();
+    let rt = Runtime::builder().output(out.clone()).build();
+    rt.register_suspending_fn("fetch", |args| Ok(Suspension::new(args)));
+    let src = r#"
+        (define a (fetch 1))
+        (define b (try (fetch 2) (catch e (error-message e)) (finally (println "finally"))))
+        (define (tail) (fetch 3))
+        (list a b (+ 1 (tail)))
+    "#;
+    let mut fiber = rt.fiber(src, "<s>").expect("reads");
+    let mut requests = Vec::new();
+    let v = loop {
+        match fiber.resume().expect("runs") {
+            Step::Done(v) => break v,
+            Step::Yield => {}
+            Step::Suspend(s) => {
+                assert!(fiber.is_suspended());
+                let args = *s.downcast::<Vec<Value>>().expect("our request type");
+                let n = args[0].as_int().expect("int");
+                requests.push(n);
+                // The evaluation is parked: the host may do anything, including running others.
+                assert_eq!(
+                    rt.eval_str("(+ 40 2)", "<other>").expect("runtime free"),
+                    Value::Int(42)
+                );
+                if n == 2 {
+                    fiber.resume_with(Err(LispError::new(ErrorKind::Timeout, "too slow")));
+                } else {
+                    fiber.resume_with(Ok(Value::Int(n * 10)));
+                }
+            }
+        }
+    };
+    assert_eq!(requests, vec![1, 2, 3]);
+    assert_eq!(omega_lisp::write_string(&v), "(10 \"too slow\" 31)");
+    assert_eq!(out.contents(), "finally\n");
+}
+
+#[test]
+fn resume_without_a_value_is_an_error_not_a_panic() {
+    let rt = rt_with(Limits::default());
+    rt.register_suspending_fn("wait", |_| Ok(Suspension::new(())));
+    let mut fiber = rt.fiber("(wait)", "<w>").expect("reads");
+    assert!(matches!(fiber.resume().expect("runs"), Step::Suspend(_)));
+    assert!(fiber.resume().is_err());
+    fiber.resume_with(Ok(Value::Int(7)));
+    assert!(matches!(
+        fiber.resume().expect("runs"),
+        Step::Done(Value::Int(7))
+    ));
+    // eval_str cannot drive suspensions: a clean error.
+    assert!(eval(&rt, "(wait)").is_err());
+}
+
+#[test]
+fn host_functions_errors_and_panics() {
+    let rt = rt_with(Limits::default());
+    rt.register_fn("tool.add", |args| {
+        let a = i64::try_from(args[0].clone())?;
+        let b = i64::try_from(args[1].clone())?;
+        Ok(Value::Int(a + b))
+    });
+    rt.register_fn("tool.boom", |_| panic!("kaboom"));
+    assert_eq!(eval(&rt, "(tool.add 2 3)").expect("works"), Value::Int(5));
+    let err = eval(&rt, "(tool.add 2 \"x\")").expect_err("type");
+    assert_eq!(*err.kind(), ErrorKind::TypeError);
+    let err = eval(&rt, "(tool.boom)").expect_err("panic");
+    assert_eq!(*err.kind(), ErrorKind::Panic);
+    assert!(err.message().contains("kaboom"));
+    assert_eq!(
+        eval(&rt, "(tool.add 1 1)").expect("still works"),
+        Value::Int(2)
+    );
+}
+
+#[test]
+fn calling_lisp_from_rust_and_globals() {
+    let rt = rt_with(Limits::default());
+    eval(&rt, "(define (sq x) (* x x))").expect("defines");
+    let sq = rt.global("sq").expect("defined");
+    assert_eq!(
+        rt.call(&sq, vec![Value::Int(9)]).expect("calls"),
+        Value::Int(81)
+    );
+    rt.set_global("answer", Value::Int(42));
+    assert_eq!(eval(&rt, "answer").expect("reads global"), Value::Int(42));
+    assert!(rt.call(&Value::Int(1), vec![]).is_err());
+}
+
+#[test]
+fn redefining_an_inlined_primitive_is_honoured() {
+    let rt = rt_with(Limits::default());
+    eval(&rt, "(define (f a b) (+ a b))").expect("defines");
+    assert_eq!(eval(&rt, "(f 1 2)").expect("adds"), Value::Int(3));
+    eval(&rt, "(define (+ a b) (* a b))").expect("redefines");
+    assert_eq!(eval(&rt, "(f 3 4)").expect("uses new +"), Value::Int(12));
+}
+
+#[test]
+fn conversions_rust_and_json() {
+    let v: Value = vec![1i64, 2, 3].into();
+    assert_eq!(omega_lisp::write_string(&v), "(1 2 3)");
+    assert_eq!(i64::try_from(Value::Int(5)).expect("int"), 5);
+    assert_eq!(String::try_from(Value::string("s")).expect("str"), "s");
+    assert!(bool::try_from(Value::Int(1)).is_err());
+    let j = serde_json::json!({"a": [1, 2.5, null, true], "b": {"c": "d"}});
+    let v = Value::from(j.clone());
+    assert_eq!(serde_json::Value::try_from(&v).expect("back to json"), j);
+}
+
+#[test]
+fn hostile_input_never_panics_or_overflows() {
+    let rt = rt_with(Limits::default());
+    // A million open parens: a clean read error.
+    let deep = "(".repeat(1_000_000);
+    let err = eval(&rt, &deep).expect_err("too deep");
+    assert_eq!(*err.kind(), ErrorKind::Syntax);
+    let deep = format!("{}1{}", "(".repeat(1_000_000), ")".repeat(1_000_000));
+    assert!(eval(&rt, &deep).is_err());
+    // Nesting at the reader's limit compiles (as quoted data) and prints.
+    let ok = format!("(quote {}1{})", "(".repeat(990), ")".repeat(990));
+    assert!(eval(&rt, &ok).is_ok());
+    // Deep data built at runtime: printing, equality and dropping are iterative.
+    let v = eval(
+        &rt,
+        "(define (nest n acc) (if (= n 0) acc (nest (- n 1) (list acc)))) (nest 200000 1)",
+    )
+    .expect("builds");
+    let printed = omega_lisp::write_string(&v);
+    assert_eq!(printed.len(), 400_001);
+    assert!(
+        eval(&rt, "(equal? (nest 200000 1) (nest 200000 1))").expect("compares")
+            == Value::Bool(true)
+    );
+    drop(v);
+    let long = eval(&rt, "(range 1000000)").expect("builds");
+    drop(long);
+    // A macro that expands forever ends in a clean error.
+    let err = eval(&rt, "(defmacro m () '(m)) (m)").expect_err("expansion limit");
+    assert_eq!(*err.kind(), ErrorKind::Syntax);
+    let err = eval(&rt, "(defmacro m2 (x) `(+ 1 (m2 ,x))) (m2 1)").expect_err("expansion limit");
+    assert_eq!(*err.kind(), ErrorKind::Syntax);
+    assert_eq!(eval(&rt, "(+ 1 1)").expect("usable"), Value::Int(2));
+}
+
+#[test]
+fn error_report_has_the_spec_format() {
+    let rt = rt_with(Limits::default());
+    let src = "(define (add-one x)\n  (+ x \"a\"))\n\n\n\n\n(add-one 1)\n";
+    let err = rt
+        .eval_str(src, "lisp-examples/demo.lisp")
+        .expect_err("type error");
+    assert_eq!(
+        err.to_string(),
+        "error[:type-error]: + expects numbers, got \"a\" (a string)\n  at add-one (lisp-examples/demo.lisp:2:3)\n  at <top> (lisp-examples/demo.lisp:7:1)"
+    );
+    let err = rt
+        .eval_str("(display \"x)", "f.lisp")
+        .expect_err("read error");
+    assert_eq!(
+        err.to_string(),
+        "error[:syntax]: f.lisp:1:10: unterminated string"
+    );
+}
+
+#[test]
+fn random_is_seeded_per_runtime() {
+    let a = Runtime::builder().seed(7).build();
+    let b = Runtime::builder().seed(7).build();
+    let xs = eval(&a, "(list (random 1000) (random 1000) (random))").expect("ok");
+    let ys = eval(&b, "(list (random 1000) (random 1000) (random))").expect("ok");
+    assert_eq!(xs, ys);
+}
+
+#[test]
+fn check_reports_every_compile_error_without_running() {
+    let out = OutputBuffer::new();
+    let rt = Runtime::builder().output(out.clone()).build();
+    let src = "(println \"side effect\")\n(if)\n(defmacro twice (x) `(begin ,x ,x))\n(twice (let ((a)) a))\n(define ok 1)\n";
+    let errors = rt.check(src, "c.lisp");
+    let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2, "{texts:?}");
+    assert!(texts[0].contains("c.lisp:2:1: if expects"), "{texts:?}");
+    assert!(
+        texts[1].contains("let: each binding must be (name value)"),
+        "{texts:?}"
+    );
+    assert_eq!(out.contents(), "", "check must not run code");
+    let errors = rt.check("(display \"x)", "r.lisp");
+    assert_eq!(errors.len(), 1);
+}
