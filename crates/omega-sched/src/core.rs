@@ -89,6 +89,19 @@ pub(crate) struct TaskEntry {
     pub grace_armed: bool,
     pub group: u64,
     pub _cancel_guard: OnCancelGuard,
+    /// Priority inherited from lock waiters (see `set_inherited_priority`).
+    pub inherited: Option<i32>,
+    /// Tasks this task is awaiting through their `TaskHandle`s (key → seq), for the lock
+    /// manager's wait-for graph. Recorded once locks are in use (see `handle.rs`).
+    pub awaiting: HashMap<TaskKey, u64>,
+}
+
+impl TaskEntry {
+    /// The priority the ready queue uses: its own, or a higher inherited one.
+    pub fn effective_priority(&self) -> i32 {
+        self.inherited
+            .map_or(self.priority, |p| p.max(self.priority))
+    }
 }
 
 /// What a timer does when it fires.
@@ -235,7 +248,7 @@ impl Core {
         Item {
             key,
             seq: e.seq,
-            priority: e.priority,
+            priority: e.effective_priority(),
             group: e.group,
             since: self.since(now),
         }
@@ -304,6 +317,8 @@ impl Core {
             grace_armed: false,
             group,
             _cancel_guard: t.cancel_guard,
+            inherited: None,
+            awaiting: HashMap::new(),
         };
         let key = self.tasks.insert(entry);
         self.by_id.insert(t.id, key);
@@ -742,7 +757,55 @@ impl Core {
             pools: Vec::new(),
             queue_wait: self.queue_wait.summary(),
             run_time: self.run_time.summary(),
+            locks: Default::default(),
         }
+    }
+
+    /// Priority-inheritance hook (SPEC §3.4), called by the lock manager (lock order: core
+    /// first): task `id` holds a lock that a task of priority `inherited` waits for, so it
+    /// runs at `max(own, inherited)`; `None` restores its own priority. A task already in
+    /// the ready queue is queued again at its new priority (the old item goes stale:
+    /// whichever pops first runs it, the other is skipped, invariant 5/6).
+    pub fn set_inherited_priority(&mut self, id: TaskId, inherited: Option<i32>, now: Instant) {
+        let Some(key) = self.key_of(id) else {
+            return;
+        };
+        let e = &mut self.tasks[key];
+        let before = e.effective_priority();
+        e.inherited = inherited;
+        if e.queued && e.effective_priority() > before {
+            let item = self.item(key, now);
+            self.ready.push(item);
+        }
+    }
+
+    /// Await-edge hook (`TaskHandle::poll`): task `awaiter` awaits task `target`.
+    pub fn add_await(&mut self, awaiter: (TaskKey, u64), target: (TaskKey, u64)) {
+        if self.live(awaiter.0, awaiter.1) {
+            self.tasks[awaiter.0].awaiting.insert(target.0, target.1);
+        }
+    }
+
+    /// The await of `awaiter` on `target` is over (result taken or handle dropped).
+    pub fn remove_await(&mut self, awaiter: (TaskKey, u64), target: (TaskKey, u64)) {
+        if self.live(awaiter.0, awaiter.1) {
+            let a = &mut self.tasks[awaiter.0].awaiting;
+            if a.get(&target.0) == Some(&target.1) {
+                a.remove(&target.0);
+            }
+        }
+    }
+
+    /// The live tasks task `id` awaits (for the wait-for graph).
+    pub fn awaits_of(&self, id: TaskId) -> Vec<TaskId> {
+        let Some(key) = self.key_of(id) else {
+            return Vec::new();
+        };
+        self.tasks[key]
+            .awaiting
+            .iter()
+            .filter_map(|(k, seq)| self.tasks.get(*k).filter(|t| t.seq == *seq).map(|t| t.id))
+            .collect()
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use crate::lock::LockMode;
 use crate::task::TaskId;
 
 /// How many events a subscriber may fall behind before it starts losing the oldest.
@@ -53,6 +54,23 @@ pub enum EventKind {
     PoolReleased {
         /// The pool's name.
         pool: Arc<str>,
+    },
+    /// A lock was granted (`task`: the owning task, or for a named owner the acquiring
+    /// task, if any).
+    LockAcquired {
+        /// The resource.
+        resource: Arc<str>,
+        /// The mode granted.
+        mode: LockMode,
+        /// The grant's fencing token.
+        fence: u64,
+    },
+    /// A grant was released (guard dropped, `release_all`, task end or lease expiry).
+    LockReleased {
+        /// The resource.
+        resource: Arc<str>,
+        /// The mode of the grant released.
+        mode: LockMode,
     },
 }
 

@@ -48,6 +48,7 @@ use tokio::time::{Instant, Sleep};
 use crate::core::{Core, Ending, Expired, Popped, TaskKey};
 use crate::error::TaskError;
 use crate::events::EventBus;
+use crate::lock::LockManager;
 use crate::pool::Pool;
 use crate::task::{CancelMode, TaskId};
 use crate::token::CancellationToken;
@@ -96,6 +97,8 @@ pub(crate) struct Shared {
     pub events: Arc<EventBus>,
     pub llm: Pool,
     pub pools: Vec<Pool>,
+    /// The lock manager (SPEC §4); it holds a `Weak` back to this `Shared`.
+    pub locks: LockManager,
     injected: Mutex<Vec<Injected>>,
     has_injected: AtomicBool,
     driver_thread: Mutex<Option<ThreadId>>,
@@ -120,8 +123,15 @@ pub(crate) struct Injected {
 static NEXT_SCHED_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Shared {
-    pub fn new(core: Core, events: Arc<EventBus>, llm: Pool, pools: Vec<Pool>) -> Self {
+    pub fn new(
+        core: Core,
+        events: Arc<EventBus>,
+        llm: Pool,
+        pools: Vec<Pool>,
+        locks: LockManager,
+    ) -> Self {
         Shared {
+            locks,
             id: NEXT_SCHED_ID.fetch_add(1, Ordering::Relaxed),
             core: Mutex::new(core),
             driver: AtomicWaker::new(),
@@ -501,7 +511,11 @@ impl Driver {
                 .core
                 .lock()
                 .finish(key, ending, Instant::now(), &self.shared.events);
+        let id = entry.id;
         drop(entry);
+        // Lock-manager hook (SPEC §4): whatever the task still holds is released, however
+        // it ended, before its handle learns the ending (no lock is held here).
+        self.shared.locks.task_ended(id);
         if let Some(join) = join {
             join.publish(error);
         }

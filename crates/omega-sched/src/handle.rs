@@ -108,6 +108,27 @@ pub struct TaskHandle<T> {
     pub(crate) join: Arc<JoinCell<T>>,
     pub(crate) token: CancellationToken,
     pub(crate) shared: Arc<Shared>,
+    /// The task awaiting this handle, once its await edge is recorded in the core (for the
+    /// lock manager's wait-for graph); the edge goes when the result is taken or the
+    /// handle dropped.
+    pub(crate) awaited_by: Option<(TaskKey, u64)>,
+}
+
+impl<T> TaskHandle<T> {
+    fn forget_await(&mut self) {
+        if let Some(a) = self.awaited_by.take() {
+            self.shared
+                .core
+                .lock()
+                .remove_await(a, (self.key, self.seq));
+        }
+    }
+}
+
+impl<T> Drop for TaskHandle<T> {
+    fn drop(&mut self) {
+        self.forget_await();
+    }
 }
 
 impl<T> std::fmt::Debug for TaskHandle<T> {
@@ -165,19 +186,29 @@ impl<T> Future for TaskHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Poll::Ready(r) = this.join.poll_take(cx.waker()) {
+            this.forget_await();
             return Poll::Ready(r);
         }
         let awaiter = with_current(|c| match c {
-            Some(c) if c.sched_id == this.shared.id => Some((c.key, c.seq)),
+            Some(c) if c.sched_id == this.shared.id => Some((c.key, c.seq, c.id)),
             _ => None,
         });
-        if let Some(awaiter) = awaiter {
-            this.shared.core.lock().lend_slot(
-                awaiter,
-                (this.key, this.seq),
-                Instant::now(),
-                &this.shared.events,
-            );
+        if let Some((akey, aseq, aid)) = awaiter {
+            let target = (this.key, this.seq);
+            let mut core = this.shared.core.lock();
+            core.lend_slot((akey, aseq), target, Instant::now(), &this.shared.events);
+            // Wait-for graph hook (SPEC §4): record "awaiter awaits target" once per handle,
+            // after the first lock acquisition ever (before that no lock can be involved).
+            let mut wake = Vec::new();
+            if this.awaited_by.is_none() && this.shared.locks.tracks_awaits() {
+                core.add_await((akey, aseq), target);
+                this.awaited_by = Some((akey, aseq));
+                wake = this.shared.locks.await_started(&core, aid, this.id);
+            }
+            drop(core);
+            for w in wake {
+                w.wake();
+            }
         }
         Poll::Pending
     }

@@ -29,6 +29,7 @@
 //! ```
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod combinators;
 mod config;
 mod context;
 mod core;
@@ -36,6 +37,7 @@ mod error;
 mod events;
 mod executor;
 mod handle;
+pub mod lock;
 mod pool;
 mod queue;
 mod scheduler;
@@ -54,6 +56,11 @@ pub use context::{
 pub use error::{ErrorKind, NoTasks, TaskError};
 pub use events::{Event, EventKind, EVENT_CAPACITY};
 pub use handle::TaskHandle;
+pub use lock::{
+    Acquire as LockAcquire, AcquireAll, DeadlockCycle, HolderInfo, LeaseId, LockError, LockGuard,
+    LockManager, LockMode, LockSpec, LockStats, LockStore, LockTotals, OwnerId, ResourceLockStats,
+    StoreGuard, WaitEdge, WaitOn,
+};
 pub use pool::{Acquire, Pool, PoolPermit};
 pub use queue::Fairness;
 pub use scheduler::Scheduler;

@@ -6,19 +6,19 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::config::{Config, ConfigPatch, SchedulerBuilder};
 use crate::core::{Core, NewTask};
-use crate::error::{NoTasks, TaskError};
+use crate::error::TaskError;
 use crate::events::{Event, EventBus};
 use crate::executor::{
     driver_store, with_current, Driver, Injected, LocalBody, LocalTask, Publish, SendBody, Shared,
     TaskCtx, TaskWaker,
 };
 use crate::handle::{JoinCell, TaskHandle};
+use crate::lock::{LockManager, LockStats};
 use crate::pool::Pool;
 use crate::queue::Fairness;
 use crate::stats::Stats;
@@ -122,9 +122,11 @@ impl Scheduler {
             .map(|(name, cap)| Pool::new(name, *cap, by_priority, events.clone()))
             .collect();
         let core = Core::new(config);
-        Scheduler {
-            shared: Arc::new(Shared::new(core, events, llm, pools)),
-        }
+        let shared = Arc::new_cyclic(|weak| {
+            let locks = LockManager::new(weak.clone(), events.clone(), by_priority);
+            Shared::new(core, events, llm, pools, locks)
+        });
+        Scheduler { shared }
     }
 
     /// Submits a `Send` future as a task. Callable from any thread. From inside another
@@ -168,6 +170,12 @@ impl Scheduler {
             async move { Ok::<_, std::convert::Infallible>(fut.await) },
             opts,
         )
+    }
+
+    /// True when this thread is driving this scheduler right now (inside `run_until`,
+    /// `block_on` or one of its tasks): the condition for calling `submit_local`.
+    pub fn is_driven_here(&self) -> bool {
+        driver_store(&self.shared).is_some()
     }
 
     /// [`submit_local`](Self::submit_local) for a fallible body (see `submit_result`).
@@ -278,36 +286,21 @@ impl Scheduler {
             join,
             token,
             shared: shared.clone(),
+            awaited_by: None,
         }
     }
 
     /// Awaits every task; the first error cancels the others (reason `"sibling failed"`) and
     /// is returned (fail-fast). Values come back in the order of `handles`.
     pub async fn await_all<T>(&self, handles: Vec<TaskHandle<T>>) -> Result<Vec<T>, TaskError> {
-        let mut out: Vec<Option<T>> = (0..handles.len()).map(|_| None).collect();
-        let tokens: Vec<CancellationToken> = handles.iter().map(|h| h.token.clone()).collect();
-        let mut pending: FuturesUnordered<_> = handles
+        let tasks = handles
             .into_iter()
-            .enumerate()
-            .map(|(i, h)| async move { (i, h.await) })
+            .map(|h| {
+                let token = h.token.clone();
+                (h, token)
+            })
             .collect();
-        while let Some((i, r)) = pending.next().await {
-            match r {
-                Ok(v) => out[i] = Some(v),
-                Err(e) => {
-                    for (j, t) in tokens.iter().enumerate() {
-                        if out[j].is_none() && j != i {
-                            t.cancel("sibling failed");
-                        }
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok(out
-            .into_iter()
-            .map(|v| v.expect("every handle yielded a value"))
-            .collect())
+        crate::combinators::all_or_cancel(tasks, "sibling failed").await
     }
 
     /// Awaits every task and returns each one's result, cancelling nothing (supervised).
@@ -322,30 +315,14 @@ impl Scheduler {
     /// (reason `"another task won"`). If all fail, returns the last error; with no tasks,
     /// `TaskError::Failed(NoTasks)`.
     pub async fn await_any<T>(&self, handles: Vec<TaskHandle<T>>) -> Result<(usize, T), TaskError> {
-        if handles.is_empty() {
-            return Err(TaskError::failed(NoTasks));
-        }
-        let tokens: Vec<CancellationToken> = handles.iter().map(|h| h.token.clone()).collect();
-        let mut pending: FuturesUnordered<_> = handles
+        let tasks = handles
             .into_iter()
-            .enumerate()
-            .map(|(i, h)| async move { (i, h.await) })
+            .map(|h| {
+                let token = h.token.clone();
+                (h, token)
+            })
             .collect();
-        let mut last = None;
-        while let Some((i, r)) = pending.next().await {
-            match r {
-                Ok(v) => {
-                    for (j, t) in tokens.iter().enumerate() {
-                        if j != i {
-                            t.cancel("another task won");
-                        }
-                    }
-                    return Ok((i, v));
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.expect("at least one task ran"))
+        crate::combinators::first_ok_or_cancel(tasks, "another task won").await
     }
 
     /// Cancels the task `id` (and its subtree) with `reason`. True if it had not finished.
@@ -399,7 +376,18 @@ impl Scheduler {
             .chain(self.shared.pools.iter().map(Pool::stats))
             .collect();
         s.llm_in_flight = s.pools[0].in_use;
+        s.locks = self.shared.locks.totals();
         s
+    }
+
+    /// The lock manager (SPEC §4).
+    pub fn locks(&self) -> &LockManager {
+        &self.shared.locks
+    }
+
+    /// Lock figures, totals and per resource (SPEC §4).
+    pub fn lock_stats(&self) -> LockStats {
+        self.shared.locks.stats()
     }
 
     /// Changes settings; limits apply to later admissions (SPEC §3.2).
@@ -419,6 +407,7 @@ impl Scheduler {
             for p in std::iter::once(&self.shared.llm).chain(&self.shared.pools) {
                 p.set_priority_order(by_priority);
             }
+            self.shared.locks.set_priority_order(by_priority);
         }
         if let Some(n) = patch.max_concurrent_llm_calls {
             self.shared.llm.set_capacity(n.unwrap_or(usize::MAX));

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::lock::LockTotals;
+
 /// Sub-buckets per power of two: percentiles are exact to within 1/16 (6.25 %).
 const SUB: u32 = 16;
 const SUB_BITS: u32 = 4;
@@ -171,6 +173,8 @@ pub struct Stats {
     pub queue_wait: HistogramSummary,
     /// Time from admission to the end.
     pub run_time: HistogramSummary,
+    /// Lock manager totals (SPEC §4); per-resource figures: `Scheduler::lock_stats`.
+    pub locks: LockTotals,
 }
 
 impl Stats {
