@@ -406,7 +406,7 @@ impl Expander<'_> {
             "begin" => self.seq(args, p)?,
             "do" => self.do_loop(args, s)?,
             "try" => self.try_form(args, s)?,
-            "with-lock" | "with-locks" | "with-timeout" => {
+            "with-lock" | "with-locks" => {
                 let msg = format!(
                     "{head} is not available in this runtime yet (it needs the async scheduler)"
                 );

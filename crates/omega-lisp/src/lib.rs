@@ -6,6 +6,7 @@
 //! async scheduler builds on. [`Runtime`] is the embedding facade; errors are one rich
 //! [`LispError`] printed as in SPEC §6.5; [`Value`] converts to and from Rust and JSON.
 
+mod asyncfns;
 mod builtins;
 mod bytecode;
 mod compiler;
@@ -19,12 +20,15 @@ mod native;
 mod printer;
 mod reader;
 mod runtime;
+mod runtime_async;
 mod stack_guard;
 mod state;
 mod symbol;
+mod task;
 mod value;
 mod vm;
 
+pub use asyncfns::LlmUsage;
 pub use convert::{from_json, to_json};
 pub use error::{ErrorData, ErrorKind, LispError, LispResult, Span, StackFrame};
 pub use fiber::{Fiber, Step};
@@ -33,6 +37,8 @@ pub use native::{HostFn, Native, SuspendingFn, Suspension};
 pub use printer::{display_string, format_float, write_string};
 pub use reader::{read_all, read_one, Syntax, SyntaxKind, MAX_NESTING};
 pub use runtime::{OutputBuffer, Runtime, RuntimeBuilder};
+pub use runtime_async::ScriptTask;
 pub use symbol::Symbol;
+pub use task::{AsyncRequest, TaskValue};
 pub use value::{eq, equal, eqv, Closure, Foreign, LispMap, ListIter, MapKey, Pair, Value};
 pub use vm::{Interrupt, InterruptFn};

@@ -16,6 +16,12 @@ pub struct Limits {
     pub max_list_len: usize,
     /// A fiber returns [`crate::Step::Yield`] every this many steps; default 1,000.
     pub yield_interval: u32,
+    /// Tasks a runtime may spawn with `async` in all (`with-timeout` counts too); `None`
+    /// (the default) = unlimited. Exceeding it raises `:limit`.
+    pub max_tasks: Option<usize>,
+    /// Wall-clock time a script's top level may run (`Runtime::run_script`); `None` (the
+    /// default) = no limit. On expiry the script ends with `:timeout`.
+    pub script_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Limits {
@@ -26,6 +32,8 @@ impl Default for Limits {
             max_string_len: 16 * 1024 * 1024,
             max_list_len: 10_000_000,
             yield_interval: 1_000,
+            max_tasks: None,
+            script_timeout: None,
         }
     }
 }

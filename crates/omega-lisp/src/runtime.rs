@@ -4,7 +4,12 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
+use std::sync::Arc;
 
+use omega_llm::LlmProvider;
+use omega_sched::Scheduler;
+
+use crate::asyncfns::{self, AsyncCtx};
 use crate::builtins;
 use crate::error::{LispError, LispResult};
 use crate::fiber::Fiber;
@@ -17,6 +22,8 @@ use crate::value::Value;
 
 pub(crate) struct Shared {
     pub(crate) state: RefCell<State>,
+    /// The scheduler and LLM provider the async surface uses.
+    pub(crate) async_ctx: Rc<AsyncCtx>,
 }
 
 /// A Lisp runtime: globals, macros, builtins, limits and output sink. Single-threaded (`!Send`);
@@ -45,6 +52,8 @@ pub struct RuntimeBuilder {
     limits: Limits,
     output: Option<Box<dyn Write>>,
     seed: u64,
+    scheduler: Option<Scheduler>,
+    llm: Option<Arc<dyn LlmProvider>>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -75,16 +84,38 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Builds the runtime: installs the builtins and evaluates the prelude.
+    /// The scheduler that runs this runtime's tasks (default: a new `Scheduler` with default
+    /// settings). Tasks run on the thread that drives it.
+    pub fn scheduler(mut self, sched: Scheduler) -> RuntimeBuilder {
+        self.scheduler = Some(sched);
+        self
+    }
+
+    /// The provider `llm.infer` calls (default: [`omega_llm::MockProvider`], which echoes).
+    pub fn llm(mut self, provider: Arc<dyn LlmProvider>) -> RuntimeBuilder {
+        self.llm = Some(provider);
+        self
+    }
+
+    /// Builds the runtime: installs the builtins and the async surface, and evaluates the
+    /// preludes.
     pub fn build(self) -> Runtime {
         let output = self.output.unwrap_or_else(|| Box::new(std::io::stdout()));
         let mut st = State::new(self.limits.clone(), output, self.seed);
         builtins::install(&mut st);
+        let ctx = Rc::new(AsyncCtx::new(
+            self.scheduler.unwrap_or_default(),
+            self.llm
+                .unwrap_or_else(|| Arc::new(omega_llm::MockProvider::new())),
+            self.limits.max_tasks,
+        ));
         let rt = Runtime {
             shared: Rc::new(Shared {
                 state: RefCell::new(st),
+                async_ctx: ctx.clone(),
             }),
         };
+        asyncfns::install(&rt, Rc::downgrade(&rt.shared), &ctx);
         // The prelude runs without limits, then the real ones apply.
         rt.with_state(|st| {
             st.limits = Limits {
@@ -94,6 +125,8 @@ impl RuntimeBuilder {
         });
         rt.eval_str(builtins::PRELUDE, "<prelude>")
             .expect("the prelude is valid Lisp");
+        rt.eval_str(asyncfns::ASYNC_PRELUDE, "<async-prelude>")
+            .expect("the async prelude is valid Lisp");
         rt.with_state(|st| st.limits = self.limits);
         rt
     }
@@ -112,6 +145,8 @@ impl Runtime {
             limits: Limits::default(),
             output: None,
             seed: 0x005E_ED0F_0E6A,
+            scheduler: None,
+            llm: None,
         }
     }
 
@@ -249,7 +284,12 @@ impl Runtime {
     /// Replaces the limits (for evaluations started afterwards; running fibers see the new
     /// values at their next step).
     pub fn set_limits(&self, limits: Limits) -> LispResult<()> {
+        self.shared.async_ctx.max_tasks.set(limits.max_tasks);
         self.try_with_state(|st| st.limits = limits)
+    }
+
+    pub(crate) fn shared(&self) -> &Rc<Shared> {
+        &self.shared
     }
 }
 

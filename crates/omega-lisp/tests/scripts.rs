@@ -39,7 +39,8 @@ fn run_script(path: &str) {
     );
     let out = OutputBuffer::new();
     let rt = Runtime::builder().output(out.clone()).build();
-    let result = rt.eval_str(&src, path);
+    // Through the scheduler, as `omega run` does, so scripts can use the async surface.
+    let result = rt.run_blocking(&src, path);
     match (&expect_error, &result) {
         (Some((kind, text)), Err(e)) => {
             let report = e.to_string();

@@ -111,6 +111,12 @@ impl From<Cancelled> for TaskError {
 #[error("await_any needs at least one task")]
 pub struct NoTasks;
 
+impl From<NoTasks> for TaskError {
+    fn from(e: NoTasks) -> Self {
+        TaskError::failed(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

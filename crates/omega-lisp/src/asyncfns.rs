@@ -1,0 +1,503 @@
+//! The async surface (SPEC §6.4): `async`, `await`, `await-all`, `await-any`,
+//! `await-all-settled`, `cancel`, `cancel-all`, `task-state`, `task-id`, `task-name`,
+//! `current-task`, `cancelled?`, `check-cancelled`, `sleep`, `yield`, `stats`, `llm.infer`,
+//! and the macros `with-timeout`, `with-lock`, `with-locks` (in [`ASYNC_PRELUDE`]).
+//!
+//! Every task a runtime spawns goes through [`spawn`]: it is submitted to the runtime's
+//! scheduler as a `!Send`, cooperative task running a [`LispTask`], and Lisp gets a
+//! [`TaskValue`]. Natives that wait return an [`AsyncRequest`] (a boxed future) as their
+//! suspension; the calling task polls it (see `task.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::FutureExt;
+use omega_llm::{LlmProvider, LlmRequest};
+use omega_sched::{CancelMode, NoTasks, Scheduler, TaskId, TaskOptions};
+
+use crate::error::{ErrorKind, LispError, LispResult};
+use crate::native::Suspension;
+use crate::runtime::{Runtime, Shared};
+use crate::task::{
+    as_task, cancel_error, state_keyword, to_lisp_error, AsyncRequest, FiberStart, LispTask,
+    TaskSlot, TaskValue,
+};
+use crate::value::Value;
+
+/// Macros of the async surface, evaluated when a runtime is built.
+pub(crate) const ASYNC_PRELUDE: &str = include_str!("builtins/async_prelude.lisp");
+
+/// LLM usage counted by `llm.infer`, shown by `(stats)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LlmUsage {
+    /// Calls that returned text.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Prompt tokens, as the provider reported them.
+    pub prompt_tokens: u64,
+    /// Completion tokens, as the provider reported them.
+    pub completion_tokens: u64,
+}
+
+/// The runtime's link to its scheduler and LLM provider.
+pub(crate) struct AsyncCtx {
+    pub sched: Scheduler,
+    pub llm: Arc<dyn LlmProvider>,
+    /// Task values of tasks not known to be finished, by id (for `current-task` and for
+    /// waiting out a script's stragglers).
+    pub live: RefCell<HashMap<TaskId, Value>>,
+    pub spawned: Cell<usize>,
+    pub max_tasks: Cell<Option<usize>>,
+    pub usage: Cell<LlmUsage>,
+}
+
+impl AsyncCtx {
+    pub fn new(sched: Scheduler, llm: Arc<dyn LlmProvider>, max_tasks: Option<usize>) -> Self {
+        AsyncCtx {
+            sched,
+            llm,
+            live: RefCell::new(HashMap::new()),
+            spawned: Cell::new(0),
+            max_tasks: Cell::new(max_tasks),
+            usage: Cell::new(LlmUsage::default()),
+        }
+    }
+}
+
+/// Submits a Lisp evaluation as a task and returns its task value.
+pub(crate) fn spawn(
+    ctx: &Rc<AsyncCtx>,
+    start: FiberStart,
+    opts: TaskOptions,
+    name: Option<String>,
+    top_level: bool,
+) -> LispResult<Value> {
+    if !ctx.sched.is_driven_here() {
+        return Err(LispError::new(
+            ErrorKind::Error,
+            "tasks need a running scheduler: evaluate with Runtime::eval/run_script (or `omega run`), not eval_str",
+        ));
+    }
+    if let Some(max) = ctx.max_tasks.get() {
+        if ctx.spawned.get() >= max {
+            return Err(LispError::limit("max_tasks", max));
+        }
+    }
+    ctx.spawned.set(ctx.spawned.get() + 1);
+    let slot = Rc::new(TaskSlot::default());
+    let task = LispTask::new(start, slot.clone(), top_level);
+    let handle = ctx
+        .sched
+        .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));
+    let id = handle.id();
+    let token = handle.token().clone();
+    let weak = Rc::downgrade(ctx);
+    let done = async move {
+        let r = handle.await;
+        if let Some(ctx) = weak.upgrade() {
+            ctx.live.borrow_mut().remove(&id);
+        }
+        r
+    }
+    .boxed_local()
+    .shared();
+    let value = Value::foreign(TaskValue {
+        id,
+        name,
+        token,
+        sched: ctx.sched.clone(),
+        done,
+        slot,
+    });
+    ctx.live.borrow_mut().insert(id, value.clone());
+    Ok(value)
+}
+
+fn suspend(f: impl std::future::Future<Output = LispResult<Value>> + 'static) -> Suspension {
+    let request: AsyncRequest = Box::pin(f);
+    Suspension::new(request)
+}
+
+/// `(f positional… :key value …)`: the positional arguments and the options.
+fn split_options<'a>(
+    who: &str,
+    args: &'a [Value],
+    positional: usize,
+    allowed: &[&str],
+) -> LispResult<(&'a [Value], HashMap<String, Value>)> {
+    if args.len() < positional {
+        return Err(LispError::arity(
+            who,
+            &format!("at least {positional}"),
+            args.len(),
+        ));
+    }
+    let (pos, rest) = args.split_at(positional);
+    if rest.len() % 2 != 0 {
+        return Err(LispError::new(
+            ErrorKind::ArityError,
+            format!("{who}: options come in :key value pairs"),
+        ));
+    }
+    let mut opts = HashMap::new();
+    for pair in rest.chunks(2) {
+        let Value::Keyword(k) = &pair[0] else {
+            return Err(LispError::type_error(who, "an option keyword", &pair[0]));
+        };
+        let name = k.name();
+        if !allowed.contains(&&*name) {
+            return Err(LispError::new(
+                ErrorKind::Error,
+                format!(
+                    "{who}: unknown option :{name} (expected one of {})",
+                    allowed
+                        .iter()
+                        .map(|a| format!(":{a}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            ));
+        }
+        opts.insert(name.to_string(), pair[1].clone());
+    }
+    Ok((pos, opts))
+}
+
+fn opt_int(who: &str, opts: &HashMap<String, Value>, key: &str) -> LispResult<Option<i64>> {
+    match opts.get(key) {
+        None | Some(Value::Nil) => Ok(None),
+        Some(v) => v
+            .as_int()
+            .map(Some)
+            .ok_or_else(|| LispError::type_error(&format!("{who} :{key}"), "an integer", v)),
+    }
+}
+
+fn opt_str(who: &str, opts: &HashMap<String, Value>, key: &str) -> LispResult<Option<String>> {
+    match opts.get(key) {
+        None | Some(Value::Nil) => Ok(None),
+        Some(v) => v
+            .as_str()
+            .map(|s| Some(s.to_string()))
+            .ok_or_else(|| LispError::type_error(&format!("{who} :{key}"), "a string", v)),
+    }
+}
+
+fn millis(who: &str, n: i64) -> LispResult<Duration> {
+    u64::try_from(n).map(Duration::from_millis).map_err(|_| {
+        LispError::type_error(who, "a non-negative number of milliseconds", &Value::Int(n))
+    })
+}
+
+fn exactly(who: &str, args: &[Value], n: usize) -> LispResult<()> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(LispError::arity(who, &n.to_string(), args.len()))
+    }
+}
+
+fn tasks_of(who: &str, list: &Value) -> LispResult<Vec<Rc<Box<dyn crate::value::Foreign>>>> {
+    let items = list
+        .list_to_vec()
+        .ok_or_else(|| LispError::type_error(who, "a list of tasks", list))?;
+    items
+        .iter()
+        .map(|v| {
+            as_task(who, v)?;
+            match v {
+                Value::Foreign(f) => Ok(f.clone()),
+                _ => unreachable!("as_task accepted it"),
+            }
+        })
+        .collect()
+}
+
+fn task_ref(f: &Rc<Box<dyn crate::value::Foreign>>) -> &TaskValue {
+    f.as_any()
+        .downcast_ref::<TaskValue>()
+        .expect("tasks_of only returns task values")
+}
+
+impl From<NoTasks> for LispError {
+    fn from(_: NoTasks) -> Self {
+        LispError::new(ErrorKind::Error, "await-any needs at least one task")
+    }
+}
+
+/// Installs the async natives into `rt`.
+pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
+    let c = ctx.clone();
+    rt.register_fn("async", move |args| {
+        let (pos, opts) = split_options("async", &args, 1, &["name", "priority", "timeout"])?;
+        let thunk = pos[0].clone();
+        if !thunk.is_procedure() {
+            return Err(LispError::type_error("async", "a procedure", &thunk));
+        }
+        let name = opt_str("async", &opts, "name")?;
+        let mut o = TaskOptions::new();
+        if let Some(n) = &name {
+            o = o.name(n.as_str());
+        }
+        if let Some(p) = opt_int("async", &opts, "priority")? {
+            let p = i32::try_from(p).map_err(|_| {
+                LispError::type_error("async :priority", "a 32-bit integer", &Value::Int(p))
+            })?;
+            o = o.priority(p);
+        }
+        if let Some(ms) = opt_int("async", &opts, "timeout")? {
+            o = o.timeout(millis("async :timeout", ms)?);
+        }
+        spawn(&c, FiberStart::Call(shared.clone(), thunk), o, name, false)
+    });
+
+    rt.register_suspending_fn("await", |args| {
+        exactly("await", &args, 1)?;
+        let t = as_task("await", &args[0])?;
+        Ok(suspend(t.result()))
+    });
+
+    rt.register_suspending_fn("await-all", |args| {
+        exactly("await-all", &args, 1)?;
+        let tasks = tasks_of("await-all", &args[0])?;
+        Ok(suspend(async move {
+            let pairs = tasks
+                .iter()
+                .map(|f| (task_ref(f).result(), task_ref(f).token.clone()))
+                .collect();
+            let values = omega_sched::combinators::all_or_cancel(pairs, "sibling failed").await?;
+            Ok(Value::list(values))
+        }))
+    });
+
+    rt.register_suspending_fn("await-any", |args| {
+        exactly("await-any", &args, 1)?;
+        let tasks = tasks_of("await-any", &args[0])?;
+        Ok(suspend(async move {
+            let pairs = tasks
+                .iter()
+                .map(|f| (task_ref(f).result(), task_ref(f).token.clone()))
+                .collect();
+            let (_, v) =
+                omega_sched::combinators::first_ok_or_cancel(pairs, "another task won").await?;
+            Ok(v)
+        }))
+    });
+
+    rt.register_suspending_fn("await-all-settled", |args| {
+        exactly("await-all-settled", &args, 1)?;
+        let tasks = tasks_of("await-all-settled", &args[0])?;
+        Ok(suspend(async move {
+            let mut out = Vec::with_capacity(tasks.len());
+            for f in &tasks {
+                let t = task_ref(f);
+                let entry = match t.outcome().await {
+                    Ok(v) => vec![
+                        (Value::keyword("status"), Value::keyword("ok")),
+                        (Value::keyword("value"), v),
+                    ],
+                    Err(e) => vec![
+                        (Value::keyword("status"), Value::keyword("error")),
+                        (
+                            Value::keyword("error"),
+                            Value::error(to_lisp_error(&t.slot, &e)),
+                        ),
+                    ],
+                };
+                out.push(Value::map(entry));
+            }
+            Ok(Value::list(out))
+        }))
+    });
+
+    rt.register_fn("cancel", |args| {
+        if args.is_empty() || args.len() > 2 {
+            return Err(LispError::arity("cancel", "1 or 2", args.len()));
+        }
+        let t = as_task("cancel", &args[0])?;
+        let reason = match args.get(1) {
+            None => "cancelled".to_string(),
+            Some(v) => v
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| LispError::type_error("cancel", "a reason string", v))?,
+        };
+        Ok(Value::Bool(t.cancel(&reason)))
+    });
+
+    let c = ctx.clone();
+    rt.register_fn("cancel-all", move |args| {
+        if args.len() > 1 {
+            return Err(LispError::arity("cancel-all", "0 or 1", args.len()));
+        }
+        let reason = match args.first() {
+            None => "cancelled",
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| LispError::type_error("cancel-all", "a reason string", v))?,
+        };
+        // Every task but the caller: cancelling itself is what `(cancel (current-task))` is for.
+        let me = omega_sched::current_task();
+        let mut n = 0;
+        for info in c.sched.tasks() {
+            if !info.state.is_finished() && Some(info.id) != me && c.sched.cancel(info.id, reason) {
+                n += 1;
+            }
+        }
+        Ok(Value::Int(n))
+    });
+
+    rt.register_fn("task-state", |args| {
+        exactly("task-state", &args, 1)?;
+        Ok(state_keyword(as_task("task-state", &args[0])?.state()))
+    });
+    rt.register_fn("task-id", |args| {
+        exactly("task-id", &args, 1)?;
+        Ok(Value::string(
+            as_task("task-id", &args[0])?.id().to_string(),
+        ))
+    });
+    rt.register_fn("task-name", |args| {
+        exactly("task-name", &args, 1)?;
+        Ok(as_task("task-name", &args[0])?
+            .name()
+            .map_or(Value::Nil, Value::string))
+    });
+    let c = ctx.clone();
+    rt.register_fn("current-task", move |args| {
+        exactly("current-task", &args, 0)?;
+        Ok(omega_sched::current_task()
+            .and_then(|id| c.live.borrow().get(&id).cloned())
+            .unwrap_or(Value::Nil))
+    });
+    rt.register_fn("cancelled?", |args| {
+        exactly("cancelled?", &args, 0)?;
+        Ok(Value::Bool(omega_sched::check_cancelled().is_err()))
+    });
+    rt.register_fn("check-cancelled", |args| {
+        exactly("check-cancelled", &args, 0)?;
+        match omega_sched::check_cancelled() {
+            Ok(()) => Ok(Value::Nil),
+            Err(c) => Err(cancel_error(&c.reason)),
+        }
+    });
+
+    rt.register_suspending_fn("sleep", |args| {
+        exactly("sleep", &args, 1)?;
+        let ms = args[0]
+            .as_int()
+            .ok_or_else(|| LispError::type_error("sleep", "milliseconds (an integer)", &args[0]))?;
+        let d = millis("sleep", ms)?;
+        Ok(suspend(async move {
+            omega_sched::sleep(d)
+                .await
+                .map_err(|c| cancel_error(&c.reason))?;
+            Ok(Value::Nil)
+        }))
+    });
+    rt.register_suspending_fn("yield", |args| {
+        exactly("yield", &args, 0)?;
+        Ok(suspend(async {
+            omega_sched::yield_now()
+                .await
+                .map_err(|c| cancel_error(&c.reason))?;
+            Ok(Value::Nil)
+        }))
+    });
+
+    let c = ctx.clone();
+    rt.register_fn("stats", move |args| {
+        exactly("stats", &args, 0)?;
+        let s = c.sched.stats();
+        let u = c.usage.get();
+        let n = |x: u64| Value::Int(i64::try_from(x).unwrap_or(i64::MAX));
+        Ok(Value::map([
+            (Value::keyword("pending"), n(s.pending as u64)),
+            (Value::keyword("running"), n(s.running as u64)),
+            (Value::keyword("suspended"), n(s.suspended as u64)),
+            (Value::keyword("completed"), n(s.completed)),
+            (Value::keyword("cancelled"), n(s.cancelled)),
+            (Value::keyword("failed"), n(s.failed)),
+            (Value::keyword("timed-out"), n(s.timed_out)),
+            (Value::keyword("submitted"), n(s.submitted)),
+            (Value::keyword("llm-in-flight"), n(s.llm_in_flight as u64)),
+            (Value::keyword("llm-calls"), n(u.calls)),
+            (Value::keyword("llm-errors"), n(u.errors)),
+            (Value::keyword("prompt-tokens"), n(u.prompt_tokens)),
+            (Value::keyword("completion-tokens"), n(u.completion_tokens)),
+        ]))
+    });
+
+    let c = ctx.clone();
+    rt.register_suspending_fn("llm.infer", move |args| {
+        let (pos, opts) = split_options(
+            "llm.infer",
+            &args,
+            1,
+            &["model", "system", "temperature", "max-tokens"],
+        )?;
+        let prompt = pos[0]
+            .as_str()
+            .ok_or_else(|| LispError::type_error("llm.infer", "a prompt string", &pos[0]))?;
+        let mut req = LlmRequest::prompt(prompt);
+        req.model = opt_str("llm.infer", &opts, "model")?;
+        req.system = opt_str("llm.infer", &opts, "system")?;
+        req.temperature = match opts.get("temperature") {
+            None | Some(Value::Nil) => None,
+            Some(Value::Int(i)) => Some(*i as f64),
+            Some(Value::Float(f)) => Some(*f),
+            Some(v) => {
+                return Err(LispError::type_error(
+                    "llm.infer :temperature",
+                    "a number",
+                    v,
+                ))
+            }
+        };
+        req.max_tokens = match opt_int("llm.infer", &opts, "max-tokens")? {
+            None => None,
+            Some(n) => Some(u32::try_from(n).map_err(|_| {
+                LispError::type_error(
+                    "llm.infer :max-tokens",
+                    "a positive integer",
+                    &Value::Int(n),
+                )
+            })?),
+        };
+        let c = c.clone();
+        Ok(suspend(async move {
+            // The permit bounds calls in flight across all tasks; dropping this future (the
+            // task was cancelled or timed out) drops the call and the permit.
+            let _permit = c
+                .sched
+                .llm_pool()
+                .acquire()
+                .await
+                .map_err(|e| cancel_error(&e.reason))?;
+            let provider = c.llm.clone();
+            let result = provider.complete(req).await;
+            let mut u = c.usage.get();
+            let out = match result {
+                Ok(r) => {
+                    u.calls += 1;
+                    u.prompt_tokens += r.usage.prompt_tokens;
+                    u.completion_tokens += r.usage.completion_tokens;
+                    Ok(Value::string(r.text))
+                }
+                Err(e) => {
+                    u.errors += 1;
+                    Err(LispError::new(
+                        ErrorKind::Llm,
+                        format!("llm.infer failed ({}): {e}", e.kind()),
+                    ))
+                }
+            };
+            c.usage.set(u);
+            out
+        }))
+    });
+}

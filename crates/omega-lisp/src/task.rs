@@ -1,0 +1,345 @@
+//! Lisp evaluations as scheduler tasks (SPEC §6.4): [`LispTask`], the future that drives a
+//! [`Fiber`] on `omega-sched`, and [`TaskValue`], the task object Lisp code holds.
+//!
+//! # Implementation details
+//!
+//! A `LispTask` runs its fiber in slices. `Step::Yield` (every `yield_interval` steps) wakes
+//! the task and returns `Pending`, so the scheduler can run others: only one Lisp evaluation
+//! runs at a time, and a tight loop cannot starve anyone. `Step::Suspend` carries an
+//! [`AsyncRequest`] — a boxed future (an await, a sleep, an LLM call) — which the task polls
+//! until it completes, then hands its result to the fiber with `resume_with`.
+//!
+//! Tasks run in `CancelMode::Cooperative`: the scheduler never drops a Lisp task early.
+//! Cancellation is delivered once, either by the fiber's interrupt hook at its next step, or,
+//! when the fiber is parked on a request, by dropping the request (which drops an in-flight
+//! LLM call) and resuming the fiber with a `:cancelled` (or `:timeout`) error. The fiber then
+//! unwinds through its `finally` blocks; requests made after delivery run inside
+//! `omega_sched::shield`, so cleanup can still await, bounded by the scheduler's
+//! `cleanup_grace`.
+//!
+//! Lisp errors are rich (`Rc`-based stack traces) and stay on this thread: the task stores
+//! its `LispError` in its `TaskValue` and hands the scheduler only a `Send` summary.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
+
+use futures::future::{LocalBoxFuture, Shared};
+use omega_sched::{Scheduler, TaskError, TaskId, TaskState};
+
+use crate::error::{ErrorKind, LispError, LispResult};
+use crate::fiber::{Fiber, Step};
+use crate::runtime::Shared as RuntimeShared;
+use crate::value::{Foreign, Value};
+use crate::vm::Interrupt;
+
+/// What a suspending native asks its task to wait for.
+pub type AsyncRequest = Pin<Box<dyn Future<Output = LispResult<Value>>>>;
+
+/// The `Send` summary of a failed Lisp task, for the scheduler's records.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct LispFailure(pub String);
+
+/// The Lisp error for a cancellation reason: `:timeout` for the scheduler's timeouts,
+/// `:cancelled` otherwise.
+pub(crate) fn cancel_error(reason: &str) -> LispError {
+    if reason == "timeout" {
+        LispError::new(ErrorKind::Timeout, "timed out")
+    } else {
+        LispError::new(ErrorKind::Cancelled, format!("cancelled: {reason}"))
+    }
+}
+
+/// A scheduler-level error as a Lisp error (for tasks that never produced a Lisp error:
+/// cancelled before they ran, timed out, panicked).
+pub(crate) fn task_error_to_lisp(e: &TaskError) -> LispError {
+    match e {
+        TaskError::Cancelled { reason } => {
+            LispError::new(ErrorKind::Cancelled, format!("cancelled: {reason}"))
+        }
+        TaskError::TimedOut { after } => LispError::new(
+            ErrorKind::Timeout,
+            format!("task timed out after {after:?}"),
+        ),
+        TaskError::Panicked { message } => {
+            LispError::new(ErrorKind::Panic, format!("task panicked: {message}"))
+        }
+        TaskError::Failed(inner) => LispError::new(ErrorKind::Error, inner.to_string()),
+    }
+}
+
+/// How a task gets its fiber: ready-made (a script), or by calling a thunk on its first poll
+/// (`async`: the runtime's state is busy while the native that spawns it runs).
+pub(crate) enum FiberStart {
+    /// A script's fiber.
+    Ready(Fiber),
+    /// Call this procedure with no arguments.
+    Call(Weak<RuntimeShared>, Value),
+}
+
+/// The future a Lisp task runs: a fiber and what it is waiting for.
+pub(crate) struct LispTask {
+    start: Option<FiberStart>,
+    fiber: Option<Fiber>,
+    waiting: Option<AsyncRequest>,
+    delivered: Rc<Cell<bool>>,
+    slot: Rc<TaskSlot>,
+    top_level: bool,
+}
+
+impl LispTask {
+    pub fn new(start: FiberStart, slot: Rc<TaskSlot>, top_level: bool) -> LispTask {
+        LispTask {
+            start: Some(start),
+            fiber: None,
+            waiting: None,
+            delivered: Rc::new(Cell::new(false)),
+            slot,
+            top_level,
+        }
+    }
+
+    /// The fiber, created on first use with the cancellation interrupt installed.
+    fn fiber(&mut self) -> LispResult<&mut Fiber> {
+        if let Some(start) = self.start.take() {
+            let mut fiber = match start {
+                FiberStart::Ready(f) => f,
+                FiberStart::Call(shared, thunk) => {
+                    let shared = shared.upgrade().ok_or_else(|| {
+                        LispError::new(ErrorKind::Error, "the Lisp runtime was dropped")
+                    })?;
+                    Fiber::for_call(shared, thunk, Vec::new())?
+                }
+            };
+            install_interrupt(&mut fiber, self.delivered.clone());
+            self.fiber = Some(fiber);
+        }
+        Ok(self
+            .fiber
+            .as_mut()
+            .expect("the fiber exists once the start was taken"))
+    }
+}
+
+/// Delivers the task's cancellation to the fiber at its next step, once.
+fn install_interrupt(fiber: &mut Fiber, delivered: Rc<Cell<bool>>) {
+    let flag = delivered;
+    fiber.set_interrupt(move || {
+        if flag.get() {
+            return None;
+        }
+        let cancelled = omega_sched::check_cancelled().err()?;
+        flag.set(true);
+        Some(if &*cancelled.reason == "timeout" {
+            Interrupt::Timeout("timed out".into())
+        } else {
+            Interrupt::Cancel(cancelled.reason.to_string())
+        })
+    });
+}
+
+impl LispTask {
+    /// Ends the task: children of a script's top level are cancelled ("script finished").
+    fn finish(&mut self, result: LispResult<Value>) -> Result<Value, TaskError> {
+        if self.top_level {
+            if let Some(t) = omega_sched::current_token() {
+                t.cancel("script finished");
+            }
+        }
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let summary = e.headline();
+                let stopped = matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout)
+                    && omega_sched::current_token().is_some_and(|t| t.is_cancelled());
+                *self.slot.error.borrow_mut() = Some(e);
+                if stopped {
+                    let reason = omega_sched::current_token()
+                        .and_then(|t| t.reason())
+                        .unwrap_or_else(|| "cancelled".into());
+                    Err(TaskError::Cancelled { reason })
+                } else {
+                    Err(TaskError::failed(LispFailure(summary)))
+                }
+            }
+        }
+    }
+}
+
+impl Future for LispTask {
+    type Output = Result<Value, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            if this.waiting.is_some() && !this.delivered.get() {
+                if let Err(c) = omega_sched::check_cancelled() {
+                    this.delivered.set(true);
+                    // Dropping the request drops whatever it was doing (an LLM call, …).
+                    this.waiting = None;
+                    if let Some(f) = this.fiber.as_mut() {
+                        f.resume_with(Err(cancel_error(&c.reason)));
+                    }
+                }
+            }
+            if let Some(w) = this.waiting.as_mut() {
+                match w.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => {
+                        this.waiting = None;
+                        if let Some(f) = this.fiber.as_mut() {
+                            f.resume_with(r);
+                        }
+                    }
+                }
+            }
+            let step = match this.fiber() {
+                Ok(f) => f.resume(),
+                Err(e) => Err(e),
+            };
+            match step {
+                Ok(Step::Done(v)) => return Poll::Ready(this.finish(Ok(v))),
+                Ok(Step::Yield) => {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Ok(Step::Suspend(s)) => {
+                    let request: AsyncRequest = match s.downcast::<AsyncRequest>() {
+                        Ok(r) => *r,
+                        Err(_) => Box::pin(std::future::ready(Err(LispError::new(
+                            ErrorKind::Error,
+                            "a host function suspended with a request this runtime does not know",
+                        )))),
+                    };
+                    this.waiting = Some(if this.delivered.get() {
+                        // Cleanup after a cancel (finally blocks) must be able to await.
+                        Box::pin(omega_sched::shield(request))
+                    } else {
+                        request
+                    });
+                }
+                Err(e) => return Poll::Ready(this.finish(Err(e))),
+            }
+        }
+    }
+}
+
+/// What a task leaves for whoever awaits it: its Lisp error, if it failed with one.
+#[derive(Default)]
+pub(crate) struct TaskSlot {
+    pub error: RefCell<Option<LispError>>,
+}
+
+/// The outcome every awaiter of a task shares.
+pub(crate) type Outcome = Result<Value, TaskError>;
+
+/// A task as a Lisp value (`task?` is true): what `async` returns and `await` takes.
+pub struct TaskValue {
+    pub(crate) id: TaskId,
+    pub(crate) name: Option<String>,
+    pub(crate) token: omega_sched::CancellationToken,
+    pub(crate) sched: Scheduler,
+    pub(crate) done: Shared<LocalBoxFuture<'static, Outcome>>,
+    pub(crate) slot: Rc<TaskSlot>,
+}
+
+impl fmt::Debug for TaskValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskValue")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Foreign for TaskValue {
+    fn type_name(&self) -> &str {
+        "task"
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl TaskValue {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The task's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The task's state; a finished task that left the scheduler's history reports how its
+    /// result says it ended.
+    pub fn state(&self) -> TaskState {
+        if let Some(info) = self.sched.task(self.id) {
+            return info.state;
+        }
+        match self.done.peek() {
+            Some(Ok(_)) => TaskState::Completed,
+            Some(Err(TaskError::Cancelled { .. })) => TaskState::Cancelled,
+            _ => TaskState::Error,
+        }
+    }
+
+    /// True once the task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.done.peek().is_some()
+    }
+
+    /// Cancels the task and its subtree. True if this call stopped a task that had not
+    /// finished; false if it had finished or was already cancelled.
+    pub fn cancel(&self, reason: &str) -> bool {
+        if self.is_finished() || self.state().is_finished() {
+            return false;
+        }
+        self.token.cancel(reason)
+    }
+
+    /// A future of the task's result as Lisp sees it: the value, or its Lisp error (with
+    /// the task's own stack trace when it failed in Lisp).
+    pub fn result(&self) -> impl Future<Output = LispResult<Value>> + 'static {
+        let done = self.done.clone();
+        let slot = self.slot.clone();
+        async move { done.await.map_err(|e| to_lisp_error(&slot, &e)) }
+    }
+
+    /// The task's raw outcome (for combinators that need the scheduler's error).
+    pub(crate) fn outcome(&self) -> Shared<LocalBoxFuture<'static, Outcome>> {
+        self.done.clone()
+    }
+}
+
+/// The Lisp error for a task's failure: the one it raised, else one made from `e`.
+pub(crate) fn to_lisp_error(slot: &TaskSlot, e: &TaskError) -> LispError {
+    match (&*slot.error.borrow(), e) {
+        // A task stopped by a timeout raised `:cancelled`/`:timeout` itself; the scheduler's
+        // verdict (TimedOut) is what the awaiter should see.
+        (Some(_), TaskError::TimedOut { .. }) => task_error_to_lisp(e),
+        (Some(err), _) => err.clone(),
+        (None, _) => task_error_to_lisp(e),
+    }
+}
+
+/// The task value inside `v`, or a type error naming `who`.
+pub(crate) fn as_task<'a>(who: &str, v: &'a Value) -> LispResult<&'a TaskValue> {
+    if let Value::Foreign(f) = v {
+        if let Some(t) = f.as_any().downcast_ref::<TaskValue>() {
+            return Ok(t);
+        }
+    }
+    Err(LispError::type_error(who, "a task", v))
+}
+
+/// The TaskState as the keyword Lisp shows.
+pub(crate) fn state_keyword(s: TaskState) -> Value {
+    Value::keyword(s.as_str())
+}
