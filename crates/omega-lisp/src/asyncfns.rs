@@ -117,7 +117,9 @@ pub(crate) fn spawn(
     Ok(value)
 }
 
-fn suspend(f: impl std::future::Future<Output = LispResult<Value>> + 'static) -> Suspension {
+pub(crate) fn suspend(
+    f: impl std::future::Future<Output = LispResult<Value>> + 'static,
+) -> Suspension {
     let request: AsyncRequest = Box::pin(f);
     Suspension::new(request)
 }
@@ -231,6 +233,7 @@ impl From<NoTasks> for LispError {
 
 /// Installs the async natives into `rt`.
 pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
+    crate::locks::install(rt, ctx);
     let c = ctx.clone();
     rt.register_fn("async", move |args| {
         let (pos, opts) = split_options("async", &args, 1, &["name", "priority", "timeout"])?;

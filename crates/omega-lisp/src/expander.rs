@@ -9,8 +9,8 @@
 //!   macro that keeps expanding into itself).
 //! * Variables record whether a nested lambda captures them and whether they are assigned; the
 //!   compiler uses that to decide which live in cells.
-//! * `with-lock`, `with-locks` and `with-timeout` are reserved: they compile to code that raises
-//!   `:unsupported` ("… is not available in this runtime yet") until the async layer lands.
+//! * `with-lock`, `with-locks` and `with-timeout` are macros of the async prelude
+//!   (`builtins/async_prelude.lisp`), not special forms.
 
 use crate::bytecode::PrimOp;
 use crate::error::{LispError, LispResult, Span};
@@ -406,13 +406,6 @@ impl Expander<'_> {
             "begin" => self.seq(args, p)?,
             "do" => self.do_loop(args, s)?,
             "try" => self.try_form(args, s)?,
-            "with-lock" | "with-locks" => {
-                let msg = format!(
-                    "{head} is not available in this runtime yet (it needs the async scheduler)"
-                );
-                let m = Expr::new(ExprKind::Const(Value::string(msg)), p);
-                self.call_builtin("%unsupported", vec![m], p)
-            }
             _ => return Ok(None),
         };
         Ok(Some(e))

@@ -7,3 +7,29 @@
 ;; (with-timeout ms body…): runs body as a child task with a timeout; raises :timeout.
 (defmacro with-timeout (ms . body)
   `(%await (%async (lambda () ,@body) :timeout ,ms)))
+
+;; (with-lock name [:mode :read|:write] [:timeout ms] body…) and
+;; (with-locks (list name…) [:mode …] [:timeout ms] body…): hold the lock(s) — all or none —
+;; while body runs; released on normal exit, on error and on cancellation (the finally
+;; block runs shielded). The owner is the current task. Default mode :write.
+(define (%lock-options args)
+  (let loop ((args args) (mode :write) (timeout nil))
+    (cond ((and (pair? args) (eq? (car args) :mode) (pair? (cdr args)))
+           (loop (cddr args) (cadr args) timeout))
+          ((and (pair? args) (eq? (car args) :timeout) (pair? (cdr args)))
+           (loop (cddr args) mode (cadr args)))
+          (else (list mode timeout args)))))
+
+(defmacro with-lock (name . rest)
+  (let ((o (%lock-options rest))
+        (g (gensym "lock")))
+    `(let ((,g (%lock-acquire "with-lock" ,name ,(car o) ,(cadr o))))
+       (try (begin ,@(car (cddr o)))
+            (finally (%lock-release ,g))))))
+
+(defmacro with-locks (names . rest)
+  (let ((o (%lock-options rest))
+        (g (gensym "locks")))
+    `(let ((,g (%lock-acquire "with-locks" ,names ,(car o) ,(cadr o))))
+       (try (begin ,@(car (cddr o)))
+            (finally (%lock-release ,g))))))

@@ -1,7 +1,5 @@
-; with-timeout runs its body as a child task with a deadline; with-lock is not wired yet.
+; with-timeout runs its body as a child task with a deadline.
 (println (with-timeout 1000 (+ 1 2)))
 (println (try (with-timeout 10 (sleep 5000)) (catch e (error-kind e))))
-(println (try (with-lock "r" 1) (catch e (error-kind e))))
 ; expect-output: 3
 ; expect-output: :timeout
-; expect-output: :unsupported
