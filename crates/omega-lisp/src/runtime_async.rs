@@ -106,6 +106,21 @@ impl Runtime {
         result
     }
 
+    /// Evaluates `src` as a task for an interactive session: unlike
+    /// [`run_script`](Self::run_script), tasks it spawns and does not await live on (a later
+    /// input can await them) instead of being cancelled when it ends.
+    pub async fn eval_interactive(&self, src: &str, name: &str) -> LispResult<Value> {
+        let fiber = self.fiber(src, name)?;
+        let value = asyncfns::spawn(
+            &self.shared().async_ctx,
+            FiberStart::Ready(fiber),
+            TaskOptions::new().name(name),
+            Some(name.to_string()),
+            false,
+        )?;
+        as_task("eval", &value)?.result().await
+    }
+
     /// Waits until every task this runtime spawned has finished.
     pub async fn settle(&self) {
         loop {

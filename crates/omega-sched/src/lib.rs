@@ -67,8 +67,3 @@ pub use scheduler::Scheduler;
 pub use stats::{Histogram, HistogramSummary, PoolStats, Stats};
 pub use task::{CancelMode, IllegalTransition, TaskId, TaskInfo, TaskOptions, TaskState};
 pub use token::{CancellationToken, Cancelled, CancelledFuture, OnCancelGuard};
-
-/// The README's embedding example, compiled and run as a doctest so it stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

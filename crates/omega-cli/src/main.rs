@@ -1,0 +1,26 @@
+//! `omega`: run, evaluate, check and explore Omega Lisp scripts (SPEC §7).
+//!
+//! Exit codes: 0 success, 1 Lisp error (reported on stderr as in SPEC §6.5), 2 usage error,
+//! 3 cancelled or timed out, 130 interrupted (Ctrl-C cancels every task with reason
+//! "interrupted" and lets their `finally` blocks run).
+
+mod args;
+mod check;
+mod repl;
+mod report;
+mod session;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let code = match cli.command {
+        args::Command::Run(a) => session::run_file(&a),
+        args::Command::Eval { expr, opts } => session::eval(&expr, &opts),
+        args::Command::Check { file } => check::check(&file),
+        args::Command::Repl { opts } => repl::repl(&opts),
+    };
+    ExitCode::from(code)
+}

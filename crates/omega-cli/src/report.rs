@@ -1,0 +1,132 @@
+//! What the CLI prints besides the script's own output: exit codes, `--stats` JSON,
+//! `--trace` event lines and the `--progress` status line.
+
+use std::io::Write;
+use std::time::Duration;
+
+use omega_lisp::{ErrorKind, LispError, Runtime};
+use omega_sched::{Event, EventKind, Scheduler, Stats};
+use serde_json::json;
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// The script raised an error.
+pub const EXIT_LISP_ERROR: u8 = 1;
+/// Bad command line or unreadable input.
+pub const EXIT_USAGE: u8 = 2;
+/// The script was cancelled or timed out.
+pub const EXIT_CANCELLED: u8 = 3;
+/// Ctrl-C.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The exit code for a script's error.
+pub fn exit_code_for(e: &LispError) -> u8 {
+    match e.kind() {
+        ErrorKind::Cancelled | ErrorKind::Timeout => EXIT_CANCELLED,
+        _ => EXIT_LISP_ERROR,
+    }
+}
+
+/// Prints a usage-level problem (`omega: …`) and returns the usage exit code.
+pub fn usage_error(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("omega: {msg}");
+    EXIT_USAGE
+}
+
+fn summary(h: &omega_sched::HistogramSummary) -> serde_json::Value {
+    json!({
+        "count": h.count,
+        "mean_ms": h.mean.as_secs_f64() * 1e3,
+        "p50_ms": h.p50.as_secs_f64() * 1e3,
+        "p99_ms": h.p99.as_secs_f64() * 1e3,
+        "max_ms": h.max.as_secs_f64() * 1e3,
+    })
+}
+
+/// The final statistics as JSON (`--stats`).
+pub fn stats_json(stats: &Stats, rt: &Runtime, wall: Duration) -> serde_json::Value {
+    let usage = rt.llm_usage();
+    json!({
+        "wall_ms": wall.as_secs_f64() * 1e3,
+        "tasks": {
+            "submitted": stats.submitted,
+            "completed": stats.completed,
+            "failed": stats.failed,
+            "panicked": stats.panicked,
+            "cancelled": stats.cancelled,
+            "timed_out": stats.timed_out,
+            "pending": stats.pending,
+            "running": stats.running,
+            "suspended": stats.suspended,
+            "peak_admitted": stats.peak_admitted,
+            "queue_wait": summary(&stats.queue_wait),
+            "run_time": summary(&stats.run_time),
+        },
+        "llm": {
+            "in_flight": stats.llm_in_flight,
+            "calls": usage.calls,
+            "errors": usage.errors,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+        },
+        "pools": stats.pools.iter().map(|p| json!({
+            "name": p.name,
+            "capacity": if p.capacity == usize::MAX { serde_json::Value::Null } else { json!(p.capacity) },
+            "in_use": p.in_use,
+            "waiting": p.waiting,
+            "total_acquisitions": p.total_acquisitions,
+            "peak_in_use": p.peak_in_use,
+            "wait_time": summary(&p.wait_time),
+        })).collect::<Vec<_>>(),
+        "locks": {
+            "acquisitions_read": stats.locks.acquisitions_read,
+            "acquisitions_write": stats.locks.acquisitions_write,
+            "contended": stats.locks.contended,
+            "timeouts": stats.locks.timeouts,
+            "deadlocks": stats.locks.deadlocks,
+        },
+    })
+}
+
+/// One `--trace` line for an event.
+pub fn trace_line(e: &Event, start: tokio::time::Instant, sched: &Scheduler) -> String {
+    let at = e.at.saturating_duration_since(start).as_secs_f64() * 1e3;
+    let who = match e.task {
+        Some(id) => {
+            let short = id.to_string()[..8].to_string();
+            match sched.task(id).and_then(|t| t.name) {
+                Some(n) => format!("task {short} ({n})"),
+                None => format!("task {short}"),
+            }
+        }
+        None => "host".to_string(),
+    };
+    let what = match &e.kind {
+        EventKind::Failed { error } => format!("failed: {error}"),
+        EventKind::Cancelled { reason } => format!("cancelled: {reason}"),
+        EventKind::TimedOut { after } => format!("timed out after {after:?}"),
+        EventKind::PoolAcquired { pool } => format!("acquired a {pool} permit"),
+        EventKind::PoolReleased { pool } => format!("released a {pool} permit"),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    format!("[{at:>9.3}ms] {who}: {what}")
+}
+
+/// Redraws the `--progress` line.
+pub fn progress_line(stats: &Stats) {
+    let done = stats.finished();
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r\x1b[2Kpending {} running {} suspended {} done {} llm {}",
+        stats.pending, stats.running, stats.suspended, done, stats.llm_in_flight
+    );
+    let _ = err.flush();
+}
+
+/// Clears the `--progress` line.
+pub fn clear_progress() {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\x1b[2K");
+    let _ = err.flush();
+}

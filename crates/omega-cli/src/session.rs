@@ -1,0 +1,224 @@
+//! One CLI session: a scheduler, an LLM provider and a Lisp runtime built from the flags,
+//! driven on a single-threaded tokio runtime; and the `run` and `eval` commands on top.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use omega_lisp::{write_string, Limits, LispResult, Runtime, Value};
+use omega_llm::{LlmProvider, MockProvider};
+use omega_sched::{Fairness, Scheduler};
+
+use crate::args::{FairnessArg, LlmArg, RunArgs, RuntimeOpts};
+use crate::report::{self, EXIT_INTERRUPTED, EXIT_OK};
+
+/// How an input is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A script: its unawaited tasks are cancelled and waited out at the end.
+    Script,
+    /// A REPL input: tasks it spawns live on into later inputs.
+    Interactive,
+}
+
+/// The scheduler, runtime and tokio runtime of one invocation.
+pub struct Session {
+    pub sched: Scheduler,
+    pub rt: Runtime,
+    tokio: tokio::runtime::Runtime,
+    trace: bool,
+}
+
+/// What one evaluation produced.
+pub struct Outcome {
+    pub result: LispResult<Value>,
+    pub interrupted: bool,
+}
+
+fn provider(opts: &RuntimeOpts) -> Result<Arc<dyn LlmProvider>, String> {
+    match opts.llm {
+        LlmArg::Mock => {
+            let mut m = MockProvider::new().latency(Duration::from_millis(opts.mock_latency));
+            if let Some(path) = &opts.mock_responses {
+                m = m.replies_file(path).map_err(|e| e.to_string())?;
+            }
+            Ok(Arc::new(m))
+        }
+        LlmArg::Openai => {
+            Err("--llm openai is not available in this build yet (use --llm mock)".to_string())
+        }
+    }
+}
+
+impl Session {
+    /// Builds everything from the flags; an error is a usage error.
+    pub fn new(opts: &RuntimeOpts) -> Result<Session, String> {
+        let mut b = Scheduler::builder().fairness(match opts.fairness {
+            FairnessArg::Fifo => Fairness::Fifo,
+            FairnessArg::Priority => Fairness::Priority,
+            FairnessArg::RoundRobin => Fairness::RoundRobin,
+        });
+        if let Some(n) = opts.max_tasks {
+            if n == 0 {
+                return Err("--max-tasks must be at least 1 (the script itself is a task)".into());
+            }
+            b = b.max_concurrent_tasks(n);
+        }
+        if let Some(n) = opts.max_llm {
+            if n == 0 {
+                return Err("--max-llm must be at least 1".into());
+            }
+            b = b.max_concurrent_llm_calls(n);
+        }
+        if let Some(ms) = opts.task_timeout {
+            b = b.task_timeout(Duration::from_millis(ms));
+        }
+        let sched = b.build();
+        let rt = Runtime::builder()
+            .scheduler(sched.clone())
+            .llm(provider(opts)?)
+            .limits(Limits {
+                max_steps: opts.max_steps,
+                ..Limits::default()
+            })
+            .build();
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        if opts.trace {
+            let _ = tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("OMEGA_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .try_init();
+        }
+        Ok(Session {
+            sched,
+            rt,
+            tokio,
+            trace: opts.trace,
+        })
+    }
+
+    /// Evaluates `src` to the end. Ctrl-C cancels every task with reason "interrupted"
+    /// (their `finally` blocks run); a second Ctrl-C exits at once.
+    pub fn run(&self, src: &str, name: &str, mode: Mode, progress: bool) -> Outcome {
+        let start = tokio::time::Instant::now();
+        let mut events = self.trace.then(|| self.sched.events());
+        self.tokio.block_on(self.sched.run_until(async {
+            let mut interrupted = false;
+            let result = {
+                let work = async {
+                    match mode {
+                        Mode::Script => {
+                            let task = self.rt.spawn_str(src, name, Default::default())?;
+                            let r = task.result().await;
+                            self.rt.settle().await;
+                            r
+                        }
+                        Mode::Interactive => self.rt.eval_interactive(src, name).await,
+                    }
+                };
+                let mut work = pin!(work);
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tokio::select! {
+                        r = &mut work => break r,
+                        s = tokio::signal::ctrl_c() => {
+                            if interrupted || s.is_err() {
+                                eprintln!("\nomega: interrupted twice, exiting");
+                                std::process::exit(EXIT_INTERRUPTED.into());
+                            }
+                            interrupted = true;
+                            self.sched.cancel_all("interrupted");
+                        }
+                        _ = tick.tick(), if progress => report::progress_line(&self.sched.stats()),
+                        e = async { events.as_mut().expect("guarded by the branch condition").recv().await },
+                            if events.is_some() => match e {
+                            Ok(e) => eprintln!("{}", report::trace_line(&e, start, &self.sched)),
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                                eprintln!("[trace] {n} events dropped (stderr too slow)")
+                            }
+                            Err(_) => events = None,
+                        },
+                    }
+                }
+            };
+            if let Some(rx) = events.as_mut() {
+                while let Ok(e) = rx.try_recv() {
+                    eprintln!("{}", report::trace_line(&e, start, &self.sched));
+                }
+            }
+            if progress {
+                report::clear_progress();
+            }
+            Outcome {
+                result,
+                interrupted,
+            }
+        }))
+    }
+}
+
+fn wants_progress(a: &RunArgs) -> bool {
+    a.progress || (!a.no_progress && std::io::stderr().is_terminal())
+}
+
+/// `omega run FILE`.
+pub fn run_file(a: &RunArgs) -> u8 {
+    let src = match std::fs::read_to_string(&a.file) {
+        Ok(s) => s,
+        Err(e) => return report::usage_error(format!("cannot read {}: {e}", a.file.display())),
+    };
+    let session = match Session::new(&a.opts) {
+        Ok(s) => s,
+        Err(e) => return report::usage_error(e),
+    };
+    let t0 = std::time::Instant::now();
+    let name = display_name(&a.file);
+    let out = session.run(&src, &name, Mode::Script, wants_progress(a));
+    if a.stats {
+        let json = report::stats_json(&session.sched.stats(), &session.rt, t0.elapsed());
+        eprintln!("{json:#}");
+    }
+    finish(out, |_| {})
+}
+
+/// `omega eval EXPR`: prints the value in `write` form.
+pub fn eval(expr: &str, opts: &RuntimeOpts) -> u8 {
+    let session = match Session::new(opts) {
+        Ok(s) => s,
+        Err(e) => return report::usage_error(e),
+    };
+    let out = session.run(expr, "<eval>", Mode::Script, false);
+    finish(out, |v| println!("{}", write_string(v)))
+}
+
+/// Reports an outcome and picks the exit code.
+fn finish(out: Outcome, on_value: impl FnOnce(&Value)) -> u8 {
+    match &out.result {
+        Ok(v) if !out.interrupted => {
+            on_value(v);
+            EXIT_OK
+        }
+        Ok(_) => EXIT_INTERRUPTED,
+        Err(e) => {
+            eprintln!("{e}");
+            if out.interrupted {
+                EXIT_INTERRUPTED
+            } else {
+                report::exit_code_for(e)
+            }
+        }
+    }
+}
+
+/// The file name as given (relative paths stay relative, as in error reports).
+fn display_name(p: &Path) -> String {
+    p.display().to_string()
+}
