@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use futures::future::FutureExt;
 use omega_llm::{LlmProvider, LlmRequest};
+use omega_sched::combinators::WithToken;
 use omega_sched::{CancelMode, NoTasks, Scheduler, TaskId, TaskOptions};
 
 use crate::error::{ErrorKind, LispError, LispResult};
@@ -225,6 +226,16 @@ fn task_ref(f: &Rc<Box<dyn crate::value::Foreign>>) -> &TaskValue {
         .expect("tasks_of only returns task values")
 }
 
+/// Each task's Lisp result, paired with its token for the combinators.
+fn with_tokens(
+    tasks: &[Rc<Box<dyn crate::value::Foreign>>],
+) -> Vec<WithToken<impl std::future::Future<Output = LispResult<Value>>>> {
+    tasks
+        .iter()
+        .map(|f| WithToken::new(task_ref(f).result(), task_ref(f).token.clone()))
+        .collect()
+}
+
 impl From<NoTasks> for LispError {
     fn from(_: NoTasks) -> Self {
         LispError::new(ErrorKind::Error, "await-any needs at least one task")
@@ -268,11 +279,9 @@ pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
         exactly("await-all", &args, 1)?;
         let tasks = tasks_of("await-all", &args[0])?;
         Ok(suspend(async move {
-            let pairs = tasks
-                .iter()
-                .map(|f| (task_ref(f).result(), task_ref(f).token.clone()))
-                .collect();
-            let values = omega_sched::combinators::all_or_cancel(pairs, "sibling failed").await?;
+            let values =
+                omega_sched::combinators::all_or_cancel(with_tokens(&tasks), "sibling failed")
+                    .await?;
             Ok(Value::list(values))
         }))
     });
@@ -281,12 +290,11 @@ pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
         exactly("await-any", &args, 1)?;
         let tasks = tasks_of("await-any", &args[0])?;
         Ok(suspend(async move {
-            let pairs = tasks
-                .iter()
-                .map(|f| (task_ref(f).result(), task_ref(f).token.clone()))
-                .collect();
-            let (_, v) =
-                omega_sched::combinators::first_ok_or_cancel(pairs, "another task won").await?;
+            let (_, v) = omega_sched::combinators::first_ok_or_cancel(
+                with_tokens(&tasks),
+                "another task won",
+            )
+            .await?;
             Ok(v)
         }))
     });

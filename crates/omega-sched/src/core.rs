@@ -12,8 +12,8 @@
 //!
 //! # Invariants
 //!
-//! 1. A task is in `tasks` from submission until it finishes; finished tasks live only in
-//!    `history` (bounded by `history_limit`).
+//! 1. A task is in `tasks` from submission until it finishes, at the key its `TaskId`
+//!    carries; finished tasks live only in `history` (a ring bounded by `history_limit`).
 //! 2. `counts` equals the number of live tasks in each of pending/running/suspended.
 //! 3. `slots_in_use` equals the number of live tasks whose slot is [`Slot::Own`], and is at
 //!    most `max_concurrent_tasks` except transiently after `configure` lowers the limit.
@@ -46,7 +46,7 @@ use crate::events::{EventBus, EventKind};
 use crate::queue::{Item, TaskQueue};
 use crate::stats::{Histogram, Stats};
 use crate::task::{TaskId, TaskInfo, TaskState};
-use crate::token::{CancellationToken, OnCancelGuard};
+use crate::token::CancellationToken;
 
 /// Index of a live task in the task table.
 pub(crate) type TaskKey = usize;
@@ -88,7 +88,6 @@ pub(crate) struct TaskEntry {
     pub timed_out: bool,
     pub grace_armed: bool,
     pub group: u64,
-    pub _cancel_guard: OnCancelGuard,
     /// Priority inherited from lock waiters (see `set_inherited_priority`).
     pub inherited: Option<i32>,
     /// Tasks this task is awaiting through their `TaskHandle`s (key → seq), for the lock
@@ -156,11 +155,42 @@ pub(crate) enum Popped {
     EndPending(TaskKey),
 }
 
+/// What the bounded history keeps of a finished task (a `TaskInfo` is built on demand,
+/// so finishing a task formats nothing).
+#[derive(Debug)]
+struct Finished {
+    id: TaskId,
+    name: Option<Arc<str>>,
+    priority: i32,
+    state: TaskState,
+    parent: Option<TaskId>,
+    created_at: Instant,
+    started_at: Option<Instant>,
+    completed_at: Instant,
+    error: Option<TaskError>,
+}
+
+impl Finished {
+    fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: self.name.clone(),
+            priority: self.priority,
+            state: self.state,
+            parent: self.parent,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            completed_at: Some(self.completed_at),
+            error_kind: self.error.as_ref().map(TaskError::kind),
+            error: self.error.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
 /// The lock-protected state. See the module docs for its invariants.
 #[derive(Debug)]
 pub(crate) struct Core {
     pub tasks: Slab<TaskEntry>,
-    by_id: HashMap<TaskId, TaskKey>,
     pending: TaskQueue,
     ready: TaskQueue,
     timers: BinaryHeap<Reverse<Timer>>,
@@ -169,8 +199,7 @@ pub(crate) struct Core {
     next_seq: u64,
     epoch: Instant,
     pub config: Config,
-    history: VecDeque<TaskId>,
-    finished: HashMap<TaskId, TaskInfo>,
+    history: VecDeque<Finished>,
     completed: u64,
     cancelled: u64,
     failed: u64,
@@ -202,14 +231,12 @@ pub(crate) struct NewTask {
     pub timeout: Option<Option<Duration>>,
     pub deadline: Option<Instant>,
     pub queue_timeout: Option<Duration>,
-    pub cancel_guard: OnCancelGuard,
 }
 
 impl Core {
     pub fn new(config: Config) -> Self {
         Core {
             tasks: Slab::new(),
-            by_id: HashMap::new(),
             pending: TaskQueue::new(config.fairness, config.aging),
             ready: TaskQueue::new(ready_order(config.fairness), config.aging),
             timers: BinaryHeap::new(),
@@ -219,7 +246,6 @@ impl Core {
             epoch: Instant::now(),
             config,
             history: VecDeque::new(),
-            finished: HashMap::new(),
             completed: 0,
             cancelled: 0,
             failed: 0,
@@ -316,12 +342,11 @@ impl Core {
             timed_out: false,
             grace_armed: false,
             group,
-            _cancel_guard: t.cancel_guard,
             inherited: None,
             awaiting: HashMap::new(),
         };
         let key = self.tasks.insert(entry);
-        self.by_id.insert(t.id, key);
+        debug_assert_eq!((key, seq), (t.id.key(), t.id.seq()));
         self.counts[0] += 1;
         self.submitted += 1;
         events.send(Some(t.id), EventKind::Submitted);
@@ -607,7 +632,6 @@ impl Core {
             self.release_slot(key, now, events);
         }
         let e = self.tasks.remove(key);
-        self.by_id.remove(&e.id);
         if let Some(s) = e.started_at {
             self.run_time.record(now.saturating_duration_since(s));
         }
@@ -641,7 +665,7 @@ impl Core {
             }
         };
         events.send(Some(e.id), kind);
-        let info = TaskInfo {
+        let record = Finished {
             id: e.id,
             name: e.name.clone(),
             priority: e.priority,
@@ -649,26 +673,22 @@ impl Core {
             parent: e.parent.map(|p| p.2),
             created_at: e.created_at,
             started_at: e.started_at,
-            completed_at: Some(now),
-            error_kind: error.as_ref().map(|err| err.kind()),
-            error: error.as_ref().map(|err| err.to_string()),
+            completed_at: now,
+            error: error.clone(),
         };
-        self.remember(info);
+        self.remember(record);
         (error, e)
     }
 
-    fn remember(&mut self, info: TaskInfo) {
+    fn remember(&mut self, record: Finished) {
         let limit = self.config.history_limit;
         if limit == 0 {
             return;
         }
-        while self.history.len() >= limit {
-            if let Some(old) = self.history.pop_front() {
-                self.finished.remove(&old);
-            }
+        if self.history.len() >= limit {
+            self.history.pop_front();
         }
-        self.history.push_back(info.id);
-        self.finished.insert(info.id, info);
+        self.history.push_back(record);
     }
 
     /// Re-orders both queues after the fairness mode or aging changed.
@@ -684,15 +704,22 @@ impl Core {
         }
         self.ready = ready;
         while self.history.len() > self.config.history_limit {
-            if let Some(old) = self.history.pop_front() {
-                self.finished.remove(&old);
-            }
+            self.history.pop_front();
         }
     }
 
-    /// Looks up a live task.
+    /// Looks up a live task: its id says where it is; the entry must still be that task.
     pub fn key_of(&self, id: TaskId) -> Option<TaskKey> {
-        self.by_id.get(&id).copied()
+        let key = id.key();
+        self.tasks
+            .get(key)
+            .filter(|e| e.seq == id.seq() && e.id == id)
+            .map(|_| key)
+    }
+
+    /// A remembered finished task (most recent first: the likeliest to be asked about).
+    fn finished(&self, id: TaskId) -> Option<&Finished> {
+        self.history.iter().rev().find(|f| f.id == id)
     }
 
     /// A snapshot of a live task.
@@ -716,7 +743,7 @@ impl Core {
     pub fn find(&self, id: TaskId) -> Option<TaskInfo> {
         match self.key_of(id) {
             Some(k) => Some(self.info(k)),
-            None => self.finished.get(&id).cloned(),
+            None => self.finished(id).map(Finished::info),
         }
     }
 
@@ -724,11 +751,7 @@ impl Core {
     pub fn all(&self) -> Vec<TaskInfo> {
         let mut v: Vec<TaskInfo> = self.tasks.iter().map(|(k, _)| self.info(k)).collect();
         v.sort_by_key(|i| i.created_at);
-        v.extend(
-            self.history
-                .iter()
-                .filter_map(|id| self.finished.get(id).cloned()),
-        );
+        v.extend(self.history.iter().map(Finished::info));
         v
     }
 
@@ -736,7 +759,7 @@ impl Core {
     pub fn state_of(&self, key: TaskKey, seq: u64, id: TaskId) -> Option<TaskState> {
         match self.tasks.get(key) {
             Some(e) if e.seq == seq => Some(e.state),
-            _ => self.finished.get(&id).map(|i| i.state),
+            _ => self.finished(id).map(|f| f.state),
         }
     }
 

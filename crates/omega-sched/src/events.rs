@@ -1,10 +1,11 @@
 //! Lifecycle events, broadcast to every [`Scheduler::events`](crate::Scheduler::events)
 //! subscriber.
 //!
-//! Events are sent only while someone subscribes, so an unobserved scheduler pays one atomic
-//! load per would-be event. A slow subscriber that falls more than [`EVENT_CAPACITY`] events
+//! Events are sent only while someone subscribes; a scheduler nobody ever subscribed to pays
+//! one relaxed atomic load per would-be event. A slow subscriber that falls more than [`EVENT_CAPACITY`] events
 //! behind gets `RecvError::Lagged` from tokio's broadcast channel and loses the oldest ones.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,22 +90,27 @@ pub struct Event {
 #[derive(Debug)]
 pub(crate) struct EventBus {
     tx: broadcast::Sender<Event>,
+    /// Set by the first `subscribe`: until then `active` is one relaxed load (tokio's
+    /// `receiver_count` takes a mutex).
+    ever_subscribed: AtomicBool,
 }
 
 impl EventBus {
     pub fn new() -> Self {
         EventBus {
             tx: broadcast::channel(EVENT_CAPACITY).0,
+            ever_subscribed: AtomicBool::new(false),
         }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.ever_subscribed.store(true, Ordering::Relaxed);
         self.tx.subscribe()
     }
 
     /// True when someone listens; check it before building an event.
     pub fn active(&self) -> bool {
-        self.tx.receiver_count() > 0
+        self.ever_subscribed.load(Ordering::Relaxed) && self.tx.receiver_count() > 0
     }
 
     pub fn send(&self, task: Option<TaskId>, kind: EventKind) {

@@ -36,7 +36,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::ThreadId;
@@ -51,7 +51,7 @@ use crate::events::EventBus;
 use crate::lock::LockManager;
 use crate::pool::Pool;
 use crate::task::{CancelMode, TaskId};
-use crate::token::CancellationToken;
+use crate::token::{CancellationToken, OnCancelGuard};
 
 /// Task polls per driver turn before yielding to tokio.
 pub(crate) const BUDGET: usize = 64;
@@ -69,8 +69,11 @@ pub(crate) trait Publish {
 }
 
 /// What the current task's code can see of itself (through [`crate::current_task`] etc.).
+/// It is also the task's waker: waking it queues the task by key (a wake meant for an
+/// earlier task that had the same key is ignored, its `seq` differs).
 #[derive(Debug)]
 pub(crate) struct TaskCtx {
+    pub shared: Weak<Shared>,
     pub sched_id: u64,
     pub key: TaskKey,
     pub seq: u64,
@@ -116,7 +119,6 @@ pub(crate) struct Injected {
     pub body: SendBody,
     pub join: Arc<dyn Publish + Send + Sync>,
     pub ctx: Arc<TaskCtx>,
-    pub waker: Waker,
     pub span: tracing::Span,
 }
 
@@ -162,43 +164,14 @@ impl Shared {
     }
 }
 
-/// The waker of one task: wakes it by key, ignoring wakes meant for an earlier task that
-/// had the same key (its `seq` differs).
-#[derive(Debug)]
-pub(crate) struct TaskWaker {
-    shared: Weak<Shared>,
-    key: AtomicUsize,
-    seq: AtomicU64,
-}
-
-impl TaskWaker {
-    pub fn new(shared: &Arc<Shared>) -> Arc<Self> {
-        Arc::new(TaskWaker {
-            shared: Arc::downgrade(shared),
-            key: AtomicUsize::new(usize::MAX),
-            seq: AtomicU64::new(0),
-        })
-    }
-
-    /// Binds the waker to its task; called under the core lock before the task is visible.
-    pub fn bind(&self, key: TaskKey, seq: u64) {
-        self.key.store(key, Ordering::Release);
-        self.seq.store(seq, Ordering::Release);
-    }
-}
-
-impl Wake for TaskWaker {
+impl Wake for TaskCtx {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let seq = self.seq.load(Ordering::Acquire);
-        if seq == 0 {
-            return; // not bound yet: `Core::insert` checks the token itself.
-        }
         if let Some(shared) = self.shared.upgrade() {
-            shared.wake_task(self.key.load(Ordering::Acquire), seq);
+            shared.wake_task(self.key, self.seq);
         }
     }
 }
@@ -210,6 +183,30 @@ pub(crate) struct LocalTask {
     pub ctx: Arc<TaskCtx>,
     pub waker: Waker,
     pub span: tracing::Span,
+    /// Wakes the task when its token is cancelled; unregistered when the task ends.
+    pub _on_cancel: OnCancelGuard,
+}
+
+impl LocalTask {
+    /// Registers the cancel wake-up. Called outside the core lock: a token cancelled
+    /// already wakes the task at once, so no cancel between submission and here is lost.
+    pub fn new(
+        body: LocalBody,
+        join: Arc<dyn Publish>,
+        ctx: Arc<TaskCtx>,
+        span: tracing::Span,
+    ) -> Self {
+        let waker = Waker::from(ctx.clone());
+        let _on_cancel = ctx.token.wake_on_cancel(waker.clone());
+        LocalTask {
+            body,
+            join,
+            ctx,
+            waker,
+            span,
+            _on_cancel,
+        }
+    }
 }
 
 /// The futures of one scheduler's tasks on this thread, indexed by task key.
@@ -404,16 +401,8 @@ impl Driver {
         }
         let batch = std::mem::take(&mut *self.shared.injected.lock());
         for t in batch {
-            self.store.put(
-                t.key,
-                LocalTask {
-                    body: t.body,
-                    join: t.join,
-                    ctx: t.ctx,
-                    waker: t.waker,
-                    span: t.span,
-                },
-            );
+            self.store
+                .put(t.key, LocalTask::new(t.body, t.join, t.ctx, t.span));
         }
     }
 

@@ -15,7 +15,7 @@ use crate::error::TaskError;
 use crate::events::{Event, EventBus};
 use crate::executor::{
     driver_store, with_current, Driver, Injected, LocalBody, LocalTask, Publish, SendBody, Shared,
-    TaskCtx, TaskWaker,
+    TaskCtx,
 };
 use crate::handle::{JoinCell, TaskHandle};
 use crate::lock::{LockManager, LockStats};
@@ -205,19 +205,15 @@ impl Scheduler {
             Some(p) => p.token.child(),
             None => CancellationToken::new(),
         };
-        let id = TaskId::new();
-        let tw = TaskWaker::new(shared);
-        let waker = std::task::Waker::from(tw.clone());
-        let cancel_guard = token.on_cancel({
-            let w = waker.clone();
-            move |_| w.wake()
-        });
-        let span = tracing::info_span!("task", id = %id, name = opts.name.as_deref().unwrap_or(""));
+        let uuid = uuid::Uuid::new_v4();
+        let span =
+            tracing::info_span!("task", id = %uuid, name = opts.name.as_deref().unwrap_or(""));
         let now = Instant::now();
         let mut core = shared.core.lock();
         let (key, seq) = core.next_ids();
-        tw.bind(key, seq);
+        let id = TaskId::new(uuid, key, seq);
         let ctx = Arc::new(TaskCtx {
+            shared: Arc::downgrade(shared),
             sched_id: shared.id,
             key,
             seq,
@@ -237,7 +233,6 @@ impl Scheduler {
                 timeout: opts.timeout,
                 deadline: opts.deadline,
                 queue_timeout: opts.queue_timeout,
-                cancel_guard,
             },
             now,
             &shared.events,
@@ -250,29 +245,20 @@ impl Scheduler {
                     body,
                     join,
                     ctx,
-                    waker,
                     span,
                 });
                 None
             }
-            Body::Send(body, join) => Some(LocalTask {
-                body,
-                join,
-                ctx,
-                waker,
-                span,
-            }),
-            Body::Local(body, join) => Some(LocalTask {
-                body,
-                join,
-                ctx,
-                waker,
-                span,
-            }),
+            Body::Send(body, join) => {
+                Some((body as LocalBody, join as Arc<dyn Publish>, ctx, span))
+            }
+            Body::Local(body, join) => Some((body, join, ctx, span)),
         };
         drop(core);
         match (local, store) {
-            (Some(task), Some(store)) => store.put(key, task),
+            (Some((body, join, ctx, span)), Some(store)) => {
+                store.put(key, LocalTask::new(body, join, ctx, span))
+            }
             (Some(_), None) => panic!(
                 "omega_sched: submit_local must be called on the thread driving this scheduler \
                  (inside a task or the future given to run_until)"
@@ -293,14 +279,7 @@ impl Scheduler {
     /// Awaits every task; the first error cancels the others (reason `"sibling failed"`) and
     /// is returned (fail-fast). Values come back in the order of `handles`.
     pub async fn await_all<T>(&self, handles: Vec<TaskHandle<T>>) -> Result<Vec<T>, TaskError> {
-        let tasks = handles
-            .into_iter()
-            .map(|h| {
-                let token = h.token.clone();
-                (h, token)
-            })
-            .collect();
-        crate::combinators::all_or_cancel(tasks, "sibling failed").await
+        crate::combinators::all_or_cancel(handles, "sibling failed").await
     }
 
     /// Awaits every task and returns each one's result, cancelling nothing (supervised).
@@ -315,14 +294,7 @@ impl Scheduler {
     /// (reason `"another task won"`). If all fail, returns the last error; with no tasks,
     /// `TaskError::Failed(NoTasks)`.
     pub async fn await_any<T>(&self, handles: Vec<TaskHandle<T>>) -> Result<(usize, T), TaskError> {
-        let tasks = handles
-            .into_iter()
-            .map(|h| {
-                let token = h.token.clone();
-                (h, token)
-            })
-            .collect();
-        crate::combinators::first_ok_or_cancel(tasks, "another task won").await
+        crate::combinators::first_ok_or_cancel(handles, "another task won").await
     }
 
     /// Cancels the task `id` (and its subtree) with `reason`. True if it had not finished.

@@ -24,30 +24,76 @@ use uuid::Uuid;
 
 use crate::error::ErrorKind;
 
-/// A task's identity: a random UUID v4, unique across schedulers and processes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId(Uuid);
+/// A task's identity: a random UUID v4, unique across schedulers and processes, plus the
+/// compact internal key that finds the task in its scheduler without a hash lookup.
+/// Equality, hashing and order use the UUID only.
+#[derive(Clone, Copy)]
+pub struct TaskId {
+    uuid: Uuid,
+    key: u32,
+    seq: u64,
+}
 
 impl TaskId {
-    pub(crate) fn new() -> Self {
-        TaskId(Uuid::new_v4())
+    pub(crate) fn new(uuid: Uuid, key: usize, seq: u64) -> Self {
+        TaskId {
+            uuid,
+            key: u32::try_from(key).expect("fewer than 2^32 live tasks"),
+            seq,
+        }
     }
 
     /// The UUID behind this id.
     pub fn as_uuid(&self) -> Uuid {
-        self.0
+        self.uuid
+    }
+
+    /// The task's slot in its scheduler's table (valid while it lives).
+    pub(crate) fn key(&self) -> usize {
+        self.key as usize
+    }
+
+    /// The task's submission number in its scheduler (tells reused slots apart).
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl PartialEq for TaskId {
+    fn eq(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+    }
+}
+
+impl Eq for TaskId {}
+
+impl std::hash::Hash for TaskId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.uuid.hash(state);
+    }
+}
+
+impl PartialOrd for TaskId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TaskId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.uuid.cmp(&other.uuid)
     }
 }
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        fmt::Display::fmt(&self.uuid, f)
     }
 }
 
 impl fmt::Debug for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TaskId({})", self.0)
+        write!(f, "TaskId({})", self.uuid)
     }
 }
 
@@ -288,9 +334,10 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_display_as_uuid() {
-        let a = TaskId::new();
-        let b = TaskId::new();
-        assert_ne!(a, b);
+        let a = TaskId::new(Uuid::new_v4(), 1, 1);
+        let b = TaskId::new(Uuid::new_v4(), 1, 1);
+        assert_ne!(a, b, "same slot, different tasks");
+        assert_eq!(a, TaskId::new(a.as_uuid(), 7, 9), "identity is the UUID");
         assert_eq!(a.to_string().len(), 36);
         assert_eq!(a.as_uuid().get_version_num(), 4);
     }

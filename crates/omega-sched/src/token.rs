@@ -398,7 +398,17 @@ impl CancellationToken {
     where
         F: FnOnce(&str) + Send + 'static,
     {
-        let entry = Entry::Callback(Box::new(f));
+        self.register(Entry::Callback(Box::new(f)))
+    }
+
+    /// Wakes `waker` once when this token is cancelled (at once if it already is): the
+    /// allocation-free form of `on_cancel(move |_| waker.wake())` that the executor uses for
+    /// every task. Dropping the guard unregisters it.
+    pub fn wake_on_cancel(&self, waker: Waker) -> OnCancelGuard {
+        self.register(Entry::Waker(waker))
+    }
+
+    fn register(&self, entry: Entry) -> OnCancelGuard {
         let token = self.clone();
         let mut locked = self.node.inner.lock();
         // Invariant 2: register or run, decided under the lock.
