@@ -1,14 +1,24 @@
 //! LLM providers for Omega (SPEC §5): the object-safe [`LlmProvider`] trait, the request,
-//! response and error types every provider speaks, and the deterministic [`MockProvider`]
-//! (echo, fixed latency, scripted replies, seeded failures) that `omega run` uses by default.
-//! Concurrency limits live in the scheduler: callers hold a permit of its `"llm"` pool for
-//! the whole call, and cancelling the calling task drops the call's future.
+//! response and error types every provider speaks, the deterministic [`MockProvider`] (echo,
+//! fixed latency, scripted replies, seeded failures) that `omega run` uses by default, and
+//! [`OpenAiCompatible`], which calls any server speaking OpenAI's chat completions API with
+//! retries, deadlines, client-side rate limits and usage accounting.
+//! Concurrency limits live in the scheduler: callers either hold a permit of its `"llm"` pool
+//! for the whole call, or pass the pool as an [`AttemptGate`] through [`CallOptions`] so that
+//! a retrying provider frees the slot while it backs off. Cancelling the calling task drops
+//! the call's future, and with it the HTTP request.
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod gate;
 mod mock;
+mod openai;
 mod provider;
 mod types;
+mod usage;
 
+pub use gate::{AttemptGate, CallOptions, GateFuture, GatePermit};
 pub use mock::{MockProvider, Rule};
+pub use openai::{OpenAiCompatible, OpenAiConfig, DEFAULT_BASE_URL};
 pub use provider::{LlmFuture, LlmProvider};
 pub use types::{estimate_tokens, LlmError, LlmRequest, LlmResponse, Message, Role, Usage};
+pub use usage::ModelUsage;
