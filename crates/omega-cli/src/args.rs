@@ -106,6 +106,7 @@ pub enum FairnessArg {
 pub enum LlmArg {
     /// The deterministic mock (no network).
     Mock,
-    /// An OpenAI-compatible server (not available yet in this build).
+    /// An OpenAI-compatible server: OMEGA_LLM_BASE_URL (or OPENAI_BASE_URL), OPENAI_API_KEY,
+    /// OMEGA_LLM_MODEL.
     Openai,
 }

@@ -68,6 +68,12 @@ pub fn stats_json(stats: &Stats, rt: &Runtime, wall: Duration) -> serde_json::Va
             "errors": usage.errors,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
+            "by_model": rt.llm_usage_by_model().into_iter().map(|(m, u)| (m, json!({
+                "calls": u.calls,
+                "errors": u.errors,
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+            }))).collect::<serde_json::Map<_, _>>(),
         },
         "pools": stats.pools.iter().map(|p| json!({
             "name": p.name,

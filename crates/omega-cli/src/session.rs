@@ -47,7 +47,14 @@ fn provider(opts: &RuntimeOpts) -> Result<Arc<dyn LlmProvider>, String> {
             Ok(Arc::new(m))
         }
         LlmArg::Openai => {
-            Err("--llm openai is not available in this build yet (use --llm mock)".to_string())
+            if opts.mock_responses.is_some() || opts.mock_latency != 0 {
+                return Err("--mock-latency and --mock-responses only apply to --llm mock".into());
+            }
+            // Settings are checked here, before any task runs.
+            let p = omega_llm::OpenAiCompatible::from_env().map_err(|e| {
+                format!("{e} (set OMEGA_LLM_BASE_URL, OPENAI_API_KEY and OMEGA_LLM_MODEL)")
+            })?;
+            Ok(Arc::new(p))
         }
     }
 }

@@ -247,3 +247,73 @@ fn ctrl_c_cancels_everything_runs_finally_and_exits_130() {
         text(&out.stderr)
     );
 }
+
+/// `omega run --llm openai` against llmock (started by `.ci/run`; skipped without it):
+/// calls overlap up to `--max-llm`, a 429 is retried after its Retry-After, usage is counted.
+#[test]
+fn openai_provider_end_to_end_against_llmock() {
+    let Ok(url) = std::env::var("OMEGA_TEST_LLMOCK_URL") else {
+        eprintln!("skipped: OMEGA_TEST_LLMOCK_URL is not set (.ci/run starts llmock)");
+        return;
+    };
+    let model = format!("cli-e2e-{}", std::process::id());
+    let scenario = format!(
+        r#"{{"behaviors": [{{"type": "fail", "status": 429, "retry_after": 0.2, "times": 1, "match": {{"model": "{model}"}}}}]}}"#
+    );
+    let posted = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request as u; r = u.urlopen(u.Request(sys.argv[1], data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})); print(r.status)",
+            &format!("{url}/_llmock/scenario"),
+            &scenario,
+        ])
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        text(&posted.stdout).trim(),
+        "201",
+        "{}",
+        text(&posted.stderr)
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = script(
+        &dir,
+        "real.lisp",
+        "(for-each println (await-all (map (lambda (i) (async (lambda () (llm.infer (str \"question \" i))))) (range 4))))",
+    );
+    let out = omega()
+        .args([
+            "run",
+            "--no-progress",
+            "--llm",
+            "openai",
+            "--max-llm",
+            "2",
+            "--stats",
+            &f,
+        ])
+        .env("OMEGA_LLM_BASE_URL", format!("{url}/v1"))
+        .env("OMEGA_LLM_MODEL", &model)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        4,
+        "{}",
+        text(&out.stdout)
+    );
+    let s = stats_of(&out);
+    assert_eq!(s["llm"]["calls"], 4);
+    let peak = s["pools"][0]["peak_in_use"].as_u64().expect("a number");
+    assert!(
+        (1..=2).contains(&peak),
+        "--max-llm 2 bounds calls in flight: {peak}"
+    );
+    // 4 calls plus one retried 429: five acquisitions of the llm pool (the permit is given
+    // back while the 429 is waited out, and taken again for the retry).
+    assert_eq!(s["pools"][0]["total_acquisitions"], 5);
+}

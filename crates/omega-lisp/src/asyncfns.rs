@@ -9,13 +9,15 @@
 //! suspension; the calling task polls it (see `task.rs`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::FutureExt;
-use omega_llm::{LlmProvider, LlmRequest};
+use omega_llm::{
+    AttemptGate, CallOptions, GateFuture, GatePermit, LlmError, LlmProvider, LlmRequest,
+};
 use omega_sched::combinators::WithToken;
 use omega_sched::{CancelMode, NoTasks, Scheduler, TaskId, TaskOptions};
 
@@ -54,9 +56,42 @@ pub(crate) struct AsyncCtx {
     pub spawned: Cell<usize>,
     pub max_tasks: Cell<Option<usize>>,
     pub usage: Cell<LlmUsage>,
+    pub by_model: RefCell<BTreeMap<String, LlmUsage>>,
+}
+
+/// The scheduler's `"llm"` pool as a provider's attempt gate.
+#[derive(Debug)]
+struct PoolGate(omega_sched::Pool);
+
+impl AttemptGate for PoolGate {
+    fn enter(&self) -> GateFuture<'_> {
+        let acquire = self.0.acquire();
+        Box::pin(async move {
+            acquire
+                .await
+                .map(GatePermit::new)
+                .map_err(|c| LlmError::Cancelled {
+                    reason: c.reason.to_string(),
+                })
+        })
+    }
 }
 
 impl AsyncCtx {
+    /// Adds one call's figures to the totals and to its model's.
+    fn count(&self, model: &str, add: LlmUsage) {
+        let sum = |a: LlmUsage, b: LlmUsage| LlmUsage {
+            calls: a.calls + b.calls,
+            errors: a.errors + b.errors,
+            prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+            completion_tokens: a.completion_tokens + b.completion_tokens,
+        };
+        self.usage.set(sum(self.usage.get(), add));
+        let mut by_model = self.by_model.borrow_mut();
+        let entry = by_model.entry(model.to_string()).or_default();
+        *entry = sum(*entry, add);
+    }
+
     pub fn new(sched: Scheduler, llm: Arc<dyn LlmProvider>, max_tasks: Option<usize>) -> Self {
         AsyncCtx {
             sched,
@@ -65,6 +100,7 @@ impl AsyncCtx {
             spawned: Cell::new(0),
             max_tasks: Cell::new(max_tasks),
             usage: Cell::new(LlmUsage::default()),
+            by_model: RefCell::new(BTreeMap::new()),
         }
     }
 }
@@ -440,6 +476,20 @@ pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
             (Value::keyword("llm-errors"), n(u.errors)),
             (Value::keyword("prompt-tokens"), n(u.prompt_tokens)),
             (Value::keyword("completion-tokens"), n(u.completion_tokens)),
+            (
+                Value::keyword("llm-models"),
+                Value::map(c.by_model.borrow().iter().map(|(m, u)| {
+                    (
+                        Value::string(m.as_str()),
+                        Value::map([
+                            (Value::keyword("calls"), n(u.calls)),
+                            (Value::keyword("errors"), n(u.errors)),
+                            (Value::keyword("prompt-tokens"), n(u.prompt_tokens)),
+                            (Value::keyword("completion-tokens"), n(u.completion_tokens)),
+                        ]),
+                    )
+                })),
+            ),
         ]))
     });
 
@@ -481,34 +531,43 @@ pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
         };
         let c = c.clone();
         Ok(suspend(async move {
-            // The permit bounds calls in flight across all tasks; dropping this future (the
-            // task was cancelled or timed out) drops the call and the permit.
-            let _permit = c
-                .sched
-                .llm_pool()
-                .acquire()
-                .await
-                .map_err(|e| cancel_error(&e.reason))?;
+            // The scheduler's llm pool bounds calls in flight across all tasks. It is the
+            // provider's attempt gate: held while an attempt is on the wire, given back while
+            // a retrying provider backs off. Dropping this future (the task was cancelled or
+            // timed out) drops the call and any permit.
+            let gate: Arc<dyn AttemptGate> = Arc::new(PoolGate(c.sched.llm_pool().clone()));
             let provider = c.llm.clone();
-            let result = provider.complete(req).await;
-            let mut u = c.usage.get();
-            let out = match result {
+            let asked = req.model.clone();
+            let result = provider
+                .complete_with(req, CallOptions::new().gate(gate))
+                .await;
+            match result {
                 Ok(r) => {
-                    u.calls += 1;
-                    u.prompt_tokens += r.usage.prompt_tokens;
-                    u.completion_tokens += r.usage.completion_tokens;
+                    let u = LlmUsage {
+                        calls: 1,
+                        prompt_tokens: r.usage.prompt_tokens,
+                        completion_tokens: r.usage.completion_tokens,
+                        ..LlmUsage::default()
+                    };
+                    c.count(&r.model, u);
                     Ok(Value::string(r.text))
                 }
+                Err(LlmError::Cancelled { reason }) => Err(cancel_error(&reason)),
                 Err(e) => {
-                    u.errors += 1;
+                    let model = asked.unwrap_or_else(|| "default".into());
+                    c.count(
+                        &model,
+                        LlmUsage {
+                            errors: 1,
+                            ..LlmUsage::default()
+                        },
+                    );
                     Err(LispError::new(
                         ErrorKind::Llm,
                         format!("llm.infer failed ({}): {e}", e.kind()),
                     ))
                 }
-            };
-            c.usage.set(u);
-            out
+            }
         }))
     });
 }

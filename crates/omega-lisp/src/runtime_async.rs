@@ -60,6 +60,11 @@ impl Runtime {
         self.shared().async_ctx.usage.get()
     }
 
+    /// The same figures per model (as the provider named it in its answers).
+    pub fn llm_usage_by_model(&self) -> std::collections::BTreeMap<String, LlmUsage> {
+        self.shared().async_ctx.by_model.borrow().clone()
+    }
+
     /// Reads `src` and submits it as a top-level task: when it finishes, tasks it spawned
     /// and did not await are cancelled ("script finished"). Read errors are returned here.
     /// `opts` gets the runtime's `script_timeout` unless it sets a timeout itself.
