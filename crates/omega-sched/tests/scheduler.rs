@@ -1077,3 +1077,47 @@ fn submit_local_off_the_driver_thread_panics_clearly() {
     let sched = Scheduler::new();
     drop(sched.submit_local(async {}, TaskOptions::new()));
 }
+
+/// Every task body runs inside a `tracing` span named `task` with its id and name (SPEC §3.8).
+#[test]
+fn task_bodies_run_inside_a_tracing_span_with_id_and_name() {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    let sched = Scheduler::new();
+    let s = sched.clone();
+    let id = tracing::subscriber::with_default(subscriber, || {
+        sched.block_on(async move {
+            let h = s.submit(
+                async {
+                    tracing::info!("inside the body");
+                },
+                TaskOptions::new().name("traced"),
+            );
+            let id = h.id();
+            h.await.unwrap();
+            id
+        })
+    });
+    let out = String::from_utf8(buf.0.lock().clone()).unwrap();
+    assert!(
+        out.contains(&format!("task{{id={id} name=\"traced\"}}: "))
+            && out.contains("inside the body"),
+        "{out}"
+    );
+}
