@@ -56,7 +56,7 @@ pub fn check_cancelled() -> Result<(), Cancelled> {
 }
 
 /// What a primitive should do about cancellation right now.
-pub(crate) enum CancelCheck {
+enum CancelCheck {
     /// Not cancelled (or shielded, or not in a task): work normally.
     Proceed,
     /// Cancelled in `Drop` mode: stay pending; the executor drops the body.
@@ -65,7 +65,18 @@ pub(crate) enum CancelCheck {
     Fail(Cancelled),
 }
 
-pub(crate) fn cancel_check() -> CancelCheck {
+/// The cancellation check at the top of every primitive's `poll`: `Some(poll)` to return
+/// at once (`Pending` to park in `Drop` mode, `Ready(Err)` in `Cooperative` mode), `None` to
+/// work normally.
+pub(crate) fn cancel_poll<T>() -> Option<Poll<Result<T, Cancelled>>> {
+    match cancel_check() {
+        CancelCheck::Fail(c) => Some(Poll::Ready(Err(c))),
+        CancelCheck::Park => Some(Poll::Pending),
+        CancelCheck::Proceed => None,
+    }
+}
+
+fn cancel_check() -> CancelCheck {
     with_current(|c| match c {
         Some(c) if c.cancel_visible() => match c.cancel_mode {
             CancelMode::Drop => CancelCheck::Park,
@@ -94,10 +105,8 @@ impl Future for YieldNow {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match cancel_check() {
-            CancelCheck::Fail(c) => return Poll::Ready(Err(c)),
-            CancelCheck::Park => return Poll::Pending,
-            CancelCheck::Proceed => {}
+        if let Some(p) = cancel_poll() {
+            return p;
         }
         if self.yielded {
             return Poll::Ready(Ok(()));
@@ -127,10 +136,8 @@ impl Future for SleepFuture {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match cancel_check() {
-            CancelCheck::Fail(c) => return Poll::Ready(Err(c)),
-            CancelCheck::Park => return Poll::Pending,
-            CancelCheck::Proceed => {}
+        if let Some(p) = cancel_poll() {
+            return p;
         }
         self.inner.as_mut().poll(cx).map(Ok)
     }

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use slab::Slab;
 use tokio::time::Instant;
 
-use crate::context::{cancel_check, current_priority, current_task, CancelCheck};
+use crate::context::{cancel_poll, current_priority, current_task};
 use crate::events::{EventBus, EventKind};
 use crate::stats::{Histogram, PoolStats};
 use crate::token::Cancelled;
@@ -80,17 +80,32 @@ pub struct Pool {
 }
 
 impl PoolState {
+    /// Counts one permit taken after waiting `waited`.
+    fn take_one(&mut self, waited: std::time::Duration) {
+        self.in_use += 1;
+        self.total += 1;
+        self.peak = self.peak.max(self.in_use);
+        self.wait.record(waited);
+    }
+
+    /// Takes a permit at once if one is free and nobody waits (invariant 2: no barging).
+    fn try_take(&mut self) -> bool {
+        let free = self.order.is_empty() && self.in_use < self.capacity;
+        if free {
+            self.take_one(std::time::Duration::ZERO);
+        }
+        free
+    }
+
     fn grant(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         while self.in_use < self.capacity {
             let Some((_, key)) = self.order.pop_first() else {
                 return;
             };
+            let since = self.waiters[key].since;
+            self.take_one(now.saturating_duration_since(since));
             let w = &mut self.waiters[key];
             w.granted = true;
-            self.in_use += 1;
-            self.total += 1;
-            self.peak = self.peak.max(self.in_use);
-            self.wait.record(now.saturating_duration_since(w.since));
             if let Some(waker) = w.waker.take() {
                 wake.push(waker);
             }
@@ -182,17 +197,8 @@ impl Pool {
 
     /// A permit now if one is free and nobody waits, else `None`.
     pub fn try_acquire(&self) -> Option<PoolPermit> {
-        let mut st = self.inner.state.lock();
-        if st.order.is_empty() && st.in_use < st.capacity {
-            st.in_use += 1;
-            st.total += 1;
-            st.peak = st.peak.max(st.in_use);
-            st.wait.record(std::time::Duration::ZERO);
-            drop(st);
-            Some(self.permit())
-        } else {
-            None
-        }
+        let taken = self.inner.state.lock().try_take();
+        taken.then(|| self.permit())
     }
 
     fn permit(&self) -> PoolPermit {
@@ -263,13 +269,11 @@ impl Future for Acquire {
     type Output = Result<PoolPermit, Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match cancel_check() {
-            CancelCheck::Fail(c) => {
+        if let Some(p) = cancel_poll() {
+            if p.is_ready() {
                 self.leave();
-                return Poll::Ready(Err(c));
             }
-            CancelCheck::Park => return Poll::Pending,
-            CancelCheck::Proceed => {}
+            return p;
         }
         let inner = self.pool.inner.clone();
         let mut st = inner.state.lock();
@@ -287,11 +291,7 @@ impl Future for Acquire {
             }
             return Poll::Pending;
         }
-        if st.order.is_empty() && st.in_use < st.capacity {
-            st.in_use += 1;
-            st.total += 1;
-            st.peak = st.peak.max(st.in_use);
-            st.wait.record(std::time::Duration::ZERO);
+        if st.try_take() {
             drop(st);
             return Poll::Ready(Ok(self.pool.permit()));
         }

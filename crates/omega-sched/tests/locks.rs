@@ -1,29 +1,15 @@
 //! Behaviour of the lock manager (SPEC §4), one test per bullet, on tokio's paused clock.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use omega_sched::{
     EventKind, Fairness, LockError, LockMode, OwnerId, Scheduler, TaskError, TaskOptions, WaitOn,
 };
-use parking_lot::Mutex;
 use tokio::time::Instant;
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, s: impl Into<String>) {
-        self.0.lock().push(s.into());
-    }
-    fn get(&self) -> Vec<String> {
-        self.0.lock().clone()
-    }
-}
+use common::{ms, Log};
 
 /// Submits a task that takes `name` in `mode`, logs, holds for `hold`, then releases.
 fn holder(

@@ -2,6 +2,8 @@
 //! cancellation, panics, pools, stats, history and events. Timed tests run on tokio's
 //! paused clock, so durations are exact.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,22 +17,7 @@ use omega_sched::{
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Records the order in which tasks ran.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, s: impl Into<String>) {
-        self.0.lock().push(s.into());
-    }
-    fn get(&self) -> Vec<String> {
-        self.0.lock().clone()
-    }
-}
+use common::{ms, Log};
 
 #[tokio::test(start_paused = true)]
 async fn fifo_admits_in_submission_order() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::context::{cancel_check, current_priority, current_task, CancelCheck};
+use crate::context::{cancel_poll, current_priority, current_task};
 
 use super::error::LockError;
 use super::guard::LockGuard;
@@ -93,16 +93,16 @@ impl Request {
     }
 
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<LockGuard>, LockError>> {
-        match cancel_check() {
-            CancelCheck::Fail(c) => {
+        match cancel_poll::<()>() {
+            Some(Poll::Ready(Err(c))) => {
                 self.leave();
                 return Poll::Ready(Err(LockError::Cancelled {
                     resource: self.first(),
                     reason: c.reason,
                 }));
             }
-            CancelCheck::Park => return Poll::Pending,
-            CancelCheck::Proceed => {}
+            Some(_) => return Poll::Pending,
+            None => {}
         }
         if let Phase::Init = self.phase {
             let req = match self.req() {
