@@ -317,3 +317,44 @@ fn openai_provider_end_to_end_against_llmock() {
     // back while the 429 is waited out, and taken again for the retry).
     assert_eq!(s["pools"][0]["total_acquisitions"], 5);
 }
+
+#[test]
+fn progress_and_trace_report_on_stderr_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = script(
+        &dir,
+        "slow.lisp",
+        "(await (async (lambda () (sleep 350) (llm.infer \"x\")) :name \"worker\")) (println \"done\")",
+    );
+    let out = run(&["run", "--progress", &f]);
+    assert_eq!(
+        text(&out.stdout),
+        "done\n",
+        "the status line never touches stdout"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("pending 0 running 0 suspended 2 done 0 llm 0"),
+        "a status line while the worker sleeps: {err:?}"
+    );
+    assert!(
+        err.ends_with("\r\x1b[2K"),
+        "the line is cleared at the end: {err:?}"
+    );
+
+    let out = run(&["run", "--no-progress", "--trace", &f]);
+    assert_eq!(text(&out.stdout), "done\n");
+    let err = text(&out.stderr);
+    for needle in [
+        "(worker): submitted",
+        "(worker): started",
+        "(worker): suspended",
+        "(worker): acquired a llm permit",
+        "(worker): completed",
+    ] {
+        assert!(
+            err.contains(needle),
+            "{needle} missing from the trace: {err}"
+        );
+    }
+}
