@@ -82,7 +82,8 @@ pub struct RuntimeOpts {
     /// JSON file of scripted replies for the mock provider.
     #[arg(long, value_name = "FILE")]
     pub mock_responses: Option<PathBuf>,
-    /// Steps a script may take in all (VM instructions).
+    /// Steps (procedure calls) a script may take in all, its tasks together; exceeding it
+    /// ends the script with a :limit error.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
     /// Log scheduler and task events to stderr (tracing).

@@ -87,7 +87,9 @@ impl Session {
             .scheduler(sched.clone())
             .llm(provider(opts)?)
             .limits(Limits {
+                // The flag bounds the whole run: every task and all of them together.
                 max_steps: opts.max_steps,
+                max_total_steps: opts.max_steps,
                 ..Limits::default()
             })
             .build();

@@ -55,6 +55,9 @@ pub(crate) struct AsyncCtx {
     pub live: RefCell<HashMap<TaskId, Value>>,
     pub spawned: Cell<usize>,
     pub max_tasks: Cell<Option<usize>>,
+    /// Steps taken by all tasks so far, and the limit on them (`Limits::max_total_steps`).
+    pub total_steps: Cell<u64>,
+    pub max_total_steps: Cell<Option<u64>>,
     pub usage: Cell<LlmUsage>,
     pub by_model: RefCell<BTreeMap<String, LlmUsage>>,
 }
@@ -92,13 +95,15 @@ impl AsyncCtx {
         *entry = sum(*entry, add);
     }
 
-    pub fn new(sched: Scheduler, llm: Arc<dyn LlmProvider>, max_tasks: Option<usize>) -> Self {
+    pub fn new(sched: Scheduler, llm: Arc<dyn LlmProvider>, limits: &crate::Limits) -> Self {
         AsyncCtx {
             sched,
             llm,
             live: RefCell::new(HashMap::new()),
             spawned: Cell::new(0),
-            max_tasks: Cell::new(max_tasks),
+            max_tasks: Cell::new(limits.max_tasks),
+            total_steps: Cell::new(0),
+            max_total_steps: Cell::new(limits.max_total_steps),
             usage: Cell::new(LlmUsage::default()),
             by_model: RefCell::new(BTreeMap::new()),
         }
@@ -126,7 +131,7 @@ pub(crate) fn spawn(
     }
     ctx.spawned.set(ctx.spawned.get() + 1);
     let slot = Rc::new(TaskSlot::default());
-    let task = LispTask::new(start, slot.clone(), top_level);
+    let task = LispTask::new(start, slot.clone(), top_level, ctx.clone());
     let handle = ctx
         .sched
         .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));

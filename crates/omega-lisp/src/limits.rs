@@ -16,6 +16,10 @@ pub struct Limits {
     pub max_list_len: usize,
     /// A fiber returns [`crate::Step::Yield`] every this many steps; default 1,000.
     pub yield_interval: u32,
+    /// Steps all the runtime's tasks may take together (counted per slice of
+    /// `yield_interval` steps); `None` (the default) = unlimited. Exceeding it raises
+    /// `:limit` in the task that crosses it and in every task that runs after.
+    pub max_total_steps: Option<u64>,
     /// Tasks a runtime may spawn with `async` in all (`with-timeout` counts too); `None`
     /// (the default) = unlimited. Exceeding it raises `:limit`.
     pub max_tasks: Option<usize>,
@@ -32,6 +36,7 @@ impl Default for Limits {
             max_string_len: 16 * 1024 * 1024,
             max_list_len: 10_000_000,
             yield_interval: 1_000,
+            max_total_steps: None,
             max_tasks: None,
             script_timeout: None,
         }

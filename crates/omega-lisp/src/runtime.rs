@@ -107,7 +107,7 @@ impl RuntimeBuilder {
             self.scheduler.unwrap_or_default(),
             self.llm
                 .unwrap_or_else(|| Arc::new(omega_llm::MockProvider::new())),
-            self.limits.max_tasks,
+            &self.limits,
         ));
         let rt = Runtime {
             shared: Rc::new(Shared {
@@ -285,6 +285,10 @@ impl Runtime {
     /// values at their next step).
     pub fn set_limits(&self, limits: Limits) -> LispResult<()> {
         self.shared.async_ctx.max_tasks.set(limits.max_tasks);
+        self.shared
+            .async_ctx
+            .max_total_steps
+            .set(limits.max_total_steps);
         self.try_with_state(|st| st.limits = limits)
     }
 

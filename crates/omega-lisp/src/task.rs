@@ -30,6 +30,7 @@ use std::task::{Context, Poll};
 use futures::future::{LocalBoxFuture, Shared};
 use omega_sched::{Scheduler, TaskError, TaskId, TaskState};
 
+use crate::asyncfns::AsyncCtx;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::fiber::{Fiber, Step};
 use crate::runtime::Shared as RuntimeShared;
@@ -83,6 +84,9 @@ pub(crate) enum FiberStart {
 
 /// The future a Lisp task runs: a fiber and what it is waiting for.
 pub(crate) struct LispTask {
+    ctx: Rc<AsyncCtx>,
+    /// The fiber's step count already added to the runtime's total.
+    counted: u64,
     start: Option<FiberStart>,
     fiber: Option<Fiber>,
     waiting: Option<AsyncRequest>,
@@ -92,8 +96,15 @@ pub(crate) struct LispTask {
 }
 
 impl LispTask {
-    pub fn new(start: FiberStart, slot: Rc<TaskSlot>, top_level: bool) -> LispTask {
+    pub fn new(
+        start: FiberStart,
+        slot: Rc<TaskSlot>,
+        top_level: bool,
+        ctx: Rc<AsyncCtx>,
+    ) -> LispTask {
         LispTask {
+            ctx,
+            counted: 0,
             start: Some(start),
             fiber: None,
             waiting: None,
@@ -115,7 +126,7 @@ impl LispTask {
                     Fiber::for_call(shared, thunk, Vec::new())?
                 }
             };
-            install_interrupt(&mut fiber, self.delivered.clone());
+            install_interrupt(&mut fiber, self.delivered.clone(), self.ctx.clone());
             self.fiber = Some(fiber);
         }
         Ok(self
@@ -125,10 +136,16 @@ impl LispTask {
     }
 }
 
-/// Delivers the task's cancellation to the fiber at its next step, once.
-fn install_interrupt(fiber: &mut Fiber, delivered: Rc<Cell<bool>>) {
+/// Delivers the task's cancellation to the fiber at its next step, once; and ends the
+/// fiber when the runtime's total step budget is spent.
+fn install_interrupt(fiber: &mut Fiber, delivered: Rc<Cell<bool>>, ctx: Rc<AsyncCtx>) {
     let flag = delivered;
     fiber.set_interrupt(move || {
+        if let Some(max) = ctx.max_total_steps.get() {
+            if ctx.total_steps.get() > max {
+                return Some(Interrupt::Raise(LispError::limit("max_total_steps", max)));
+            }
+        }
         if flag.get() {
             return None;
         }
@@ -198,7 +215,14 @@ impl Future for LispTask {
                 }
             }
             let step = match this.fiber() {
-                Ok(f) => f.resume(),
+                Ok(f) => {
+                    let step = f.resume();
+                    let steps = f.steps();
+                    let delta = steps.saturating_sub(this.counted);
+                    this.counted = steps;
+                    this.ctx.total_steps.set(this.ctx.total_steps.get() + delta);
+                    step
+                }
                 Err(e) => Err(e),
             };
             match step {

@@ -326,3 +326,44 @@ fn register_async_fn_suspends_only_its_task() {
         .unwrap();
     assert_eq!(write_string(&v), r#"("fetched \"a\"" "fetched 2")"#);
 }
+
+#[tokio::test(start_paused = true)]
+async fn max_total_steps_bounds_all_tasks_together() {
+    // Each task alone stays under a per-task budget; together they cross the total.
+    let sched = Scheduler::new();
+    let rt = Runtime::builder()
+        .scheduler(sched.clone())
+        .limits(omega_lisp::Limits {
+            max_steps: Some(50_000),
+            max_total_steps: Some(100_000),
+            ..omega_lisp::Limits::default()
+        })
+        .build();
+    let err = sched
+        .run_until(rt.eval(
+            r#"(define (count-down n) (if (= n 0) :done (count-down (- n 1))))
+               (await-all (map (lambda (i) (async (lambda () (count-down 30000)))) (range 10)))"#,
+            "total.lisp",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Limit);
+    assert_eq!(err.message(), "limit exceeded: max_total_steps (100000)");
+    // The budget is the runtime's: spent, it stays spent; the runtime stays usable and a
+    // higher limit lets it go on.
+    let again = sched
+        .run_until(rt.eval("(count-down 30000)", "one.lisp"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.kind(), &ErrorKind::Limit);
+    rt.set_limits(omega_lisp::Limits {
+        max_total_steps: Some(10_000_000),
+        ..rt.limits()
+    })
+    .unwrap();
+    let v = sched
+        .run_until(rt.eval("(count-down 30000)", "one.lisp"))
+        .await
+        .unwrap();
+    assert_eq!(write_string(&v), ":done");
+}
