@@ -53,7 +53,8 @@ pub(crate) struct AsyncCtx {
     /// Task values of tasks not known to be finished, by id (for `current-task` and for
     /// waiting out a script's stragglers).
     pub live: RefCell<HashMap<TaskId, Value>>,
-    pub spawned: Cell<usize>,
+    /// Lisp tasks alive now (a `LispTask` counts itself in and, when dropped, out).
+    pub alive: Cell<usize>,
     pub max_tasks: Cell<Option<usize>>,
     /// Steps taken by all tasks so far, and the limit on them (`Limits::max_total_steps`).
     pub total_steps: Cell<u64>,
@@ -100,7 +101,7 @@ impl AsyncCtx {
             sched,
             llm,
             live: RefCell::new(HashMap::new()),
-            spawned: Cell::new(0),
+            alive: Cell::new(0),
             max_tasks: Cell::new(limits.max_tasks),
             total_steps: Cell::new(0),
             max_total_steps: Cell::new(limits.max_total_steps),
@@ -125,11 +126,10 @@ pub(crate) fn spawn(
         ));
     }
     if let Some(max) = ctx.max_tasks.get() {
-        if ctx.spawned.get() >= max {
+        if ctx.alive.get() >= max {
             return Err(LispError::limit("max_tasks", max));
         }
     }
-    ctx.spawned.set(ctx.spawned.get() + 1);
     let slot = Rc::new(TaskSlot::default());
     let task = LispTask::new(start, slot.clone(), top_level, ctx.clone());
     let handle = ctx

@@ -20,8 +20,9 @@ pub struct Limits {
     /// `yield_interval` steps); `None` (the default) = unlimited. Exceeding it raises
     /// `:limit` in the task that crosses it and in every task that runs after.
     pub max_total_steps: Option<u64>,
-    /// Tasks a runtime may spawn with `async` in all (`with-timeout` counts too); `None`
-    /// (the default) = unlimited. Exceeding it raises `:limit`.
+    /// Lisp tasks alive at once (spawned with `async`, `with-timeout` or as a script, and not
+    /// finished); default 1,000,000, a safety net against runaway spawning; `None` =
+    /// unlimited. Spawning past it raises `:limit`.
     pub max_tasks: Option<usize>,
     /// Wall-clock time a script's top level may run (`Runtime::run_script`); `None` (the
     /// default) = no limit. On expiry the script ends with `:timeout`.
@@ -37,7 +38,7 @@ impl Default for Limits {
             max_list_len: 10_000_000,
             yield_interval: 1_000,
             max_total_steps: None,
-            max_tasks: None,
+            max_tasks: Some(1_000_000),
             script_timeout: None,
         }
     }

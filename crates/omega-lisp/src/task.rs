@@ -102,6 +102,7 @@ impl LispTask {
         top_level: bool,
         ctx: Rc<AsyncCtx>,
     ) -> LispTask {
+        ctx.alive.set(ctx.alive.get() + 1);
         LispTask {
             ctx,
             counted: 0,
@@ -133,6 +134,13 @@ impl LispTask {
             .fiber
             .as_mut()
             .expect("the fiber exists once the start was taken"))
+    }
+}
+
+impl Drop for LispTask {
+    /// The scheduler drops a task's body when the task ends, however it ends.
+    fn drop(&mut self) {
+        self.ctx.alive.set(self.ctx.alive.get() - 1);
     }
 }
 

@@ -367,3 +367,37 @@ async fn max_total_steps_bounds_all_tasks_together() {
         .unwrap();
     assert_eq!(write_string(&v), ":done");
 }
+
+#[tokio::test(start_paused = true)]
+async fn runaway_spawning_ends_in_a_limit_error_and_finished_tasks_free_their_place() {
+    let sched = Scheduler::new();
+    let rt = Runtime::builder()
+        .scheduler(sched.clone())
+        .limits(omega_lisp::Limits {
+            max_tasks: Some(100),
+            ..omega_lisp::Limits::default()
+        })
+        .build();
+    let err = sched
+        .run_until(rt.eval(
+            "(define (spawn-forever) (async (lambda () (sleep 100000))) (spawn-forever)) (spawn-forever)",
+            "runaway.lisp",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "limit exceeded: max_tasks (100)");
+    assert_eq!(
+        sched.stats().live(),
+        0,
+        "the script's tasks were cancelled and waited out"
+    );
+    // 1000 tasks one after another never have more than 100 alive.
+    let v = sched
+        .run_until(rt.eval(
+            "(length (map (lambda (i) (await (async (lambda () i)))) (range 1000)))",
+            "sequential.lisp",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(write_string(&v), "1000");
+}
