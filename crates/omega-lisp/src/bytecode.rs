@@ -69,11 +69,18 @@ impl PrimOp {
     }
 
     /// Whether this is a numeric comparison (`< > <= >= =`).
+    #[inline(always)]
     pub(crate) fn is_comparison(self) -> bool {
         matches!(
             self,
             PrimOp::Lt | PrimOp::Gt | PrimOp::Le | PrimOp::Ge | PrimOp::NumEq
         )
+    }
+
+    /// Whether this is `+ - *`.
+    #[inline(always)]
+    pub(crate) fn is_arith(self) -> bool {
+        matches!(self, PrimOp::Add | PrimOp::Sub | PrimOp::Mul)
     }
 
     /// Whether this is integer-friendly arithmetic or comparison (fusable with a constant).
@@ -141,6 +148,8 @@ pub(crate) enum Op {
     TailCall(u32),
     /// Return top of stack to the caller.
     Return,
+    /// Return local slot to the caller (`Local` + `Return` fused).
+    ReturnLocal(u32),
     /// Install a handler whose catch code starts at pc.
     PushHandler(u32),
     /// Remove the innermost handler.

@@ -37,7 +37,7 @@ pub(crate) fn compile_toplevel(
     };
     // Not a tail position: the `<top>` frame stays in stack traces.
     c.expr(expr, false)?;
-    c.emit(Op::Return, expr.pos);
+    c.emit_return(expr.pos);
     let f = c.fns.pop().expect("top function");
     Ok(Rc::new(f.finish(0, false)))
 }
@@ -53,6 +53,8 @@ struct FnGen {
     free: HashMap<VarId, u32>,
     next_slot: u32,
     max_slot: u32,
+    /// The highest jump target patched so far (for the `ReturnLocal` fusion).
+    max_target: u32,
     file: Rc<str>,
 }
 
@@ -69,6 +71,7 @@ impl FnGen {
             free: HashMap::new(),
             next_slot: 0,
             max_slot: 0,
+            max_target: 0,
             file,
         }
     }
@@ -126,12 +129,26 @@ impl Compiler<'_> {
         f.code.len() - 1
     }
 
+    /// Emits `Return`, fused with a preceding `Local` into `ReturnLocal` unless a jump targets
+    /// the return itself (every jump target so far is at most `max_target`).
+    fn emit_return(&mut self, pos: (u32, u32)) -> usize {
+        let f = self.f();
+        let at = f.code.len();
+        if let (Some(&Op::Local(s)), true) = (f.code.last(), f.max_target < to_u32(at)) {
+            f.code[at - 1] = Op::ReturnLocal(s);
+            return at - 1;
+        }
+        self.emit(Op::Return, pos)
+    }
+
     fn here(&mut self) -> u32 {
         to_u32(self.f().code.len())
     }
 
     fn patch(&mut self, at: usize, target: u32) {
-        let op = &mut self.f().code[at];
+        let f = self.f();
+        f.max_target = f.max_target.max(target);
+        let op = &mut f.code[at];
         *op = match *op {
             Op::Jump(_) => Op::Jump(target),
             Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
@@ -271,7 +288,7 @@ impl Compiler<'_> {
                 self.expr(t, tail)?;
                 // In tail position the next instruction would be `Return`: return directly.
                 let j = if tail {
-                    self.emit(Op::Return, p)
+                    self.emit_return(p)
                 } else {
                     self.emit(Op::Jump(0), p)
                 };
@@ -480,7 +497,7 @@ impl Compiler<'_> {
                 }
             }
             self.expr(&lam.body, true)?;
-            self.emit(Op::Return, p);
+            self.emit_return(p);
             Ok(())
         })();
         let f = self.fns.pop().expect("lambda function");
@@ -491,5 +508,51 @@ impl Compiler<'_> {
         let idx = to_u32(parent.protos.len() - 1);
         self.emit(Op::Closure(idx), p);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Runtime, Value};
+
+    fn eval(rt: &Runtime, src: &str) -> Value {
+        rt.eval_str(src, "test").expect("evaluates")
+    }
+
+    #[test]
+    fn return_local_fusion_respects_jump_targets() {
+        let rt = Runtime::new();
+        // `x` then `Return` fuse; the `try` case ends in `Local(e)` at a jump target and must
+        // keep its `Return`.
+        eval(
+            &rt,
+            "(define (id x) x)
+             (define (t x) (try x (catch e e)))
+             (define (pick a b) (if a b a))
+             (define (loop n acc) (if (= n 0) acc (loop (- n 1) (+ acc n))))",
+        );
+        assert_eq!(eval(&rt, "(id 7)"), Value::Int(7));
+        assert_eq!(eval(&rt, "(t 5)"), Value::Int(5));
+        assert_eq!(eval(&rt, "(pick #f 3)"), Value::Bool(false));
+        assert_eq!(eval(&rt, "(pick 1 \"s\")"), Value::string("s"));
+        assert_eq!(eval(&rt, "(loop 100000 0)"), Value::Int(5_000_050_000));
+    }
+
+    #[test]
+    fn fast_paths_keep_overflow_checks_and_redefinition() {
+        let rt = Runtime::new();
+        eval(&rt, "(define (dec n) (- n 1)) (define (add a b) (+ a b))");
+        let err = rt
+            .eval_str("(dec -9223372036854775808)", "test")
+            .expect_err("overflows");
+        assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+        let err = rt
+            .eval_str("(add 9223372036854775807 1)", "test")
+            .expect_err("overflows");
+        assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+        assert_eq!(eval(&rt, "(add 1.5 2)"), Value::Float(3.5));
+        // Redefining a primitive sends the fused ops to the slow path.
+        eval(&rt, "(define (- a b) (* a b))");
+        assert_eq!(eval(&rt, "(dec 6)"), Value::Int(6));
     }
 }

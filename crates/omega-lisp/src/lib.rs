@@ -22,6 +22,7 @@ mod printer;
 mod reader;
 mod runtime;
 mod runtime_async;
+mod stack;
 mod stack_guard;
 mod state;
 mod symbol;

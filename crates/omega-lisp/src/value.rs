@@ -237,6 +237,20 @@ impl Value {
         !matches!(self, Value::Nil | Value::Bool(false))
     }
 
+    /// Whether the value is stored inline (nothing to drop or reference-count).
+    #[inline(always)]
+    pub(crate) fn is_immediate(&self) -> bool {
+        matches!(
+            self,
+            Value::Nil
+                | Value::Bool(_)
+                | Value::Int(_)
+                | Value::Float(_)
+                | Value::Symbol(_)
+                | Value::Keyword(_)
+        )
+    }
+
     /// `nil`?
     pub fn is_nil(&self) -> bool {
         matches!(self, Value::Nil)

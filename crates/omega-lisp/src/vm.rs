@@ -18,13 +18,26 @@
 //! 4. `tick` — the per-step hook — is the only place that counts steps, enforces `max_steps`,
 //!    polls the interrupt and decides to yield. It runs after each call has entered its callee
 //!    (or a native has returned), when the state is consistent between instructions.
+//! 5. Inside `run`'s dispatch loop the running frame is held in locals (`closure`, `pc`,
+//!    `base`) and is not on `frames`; it is pushed back (`spill!`) before anything that looks at
+//!    or changes the frame stack, and popped again at `'reload`. Outside the loop, invariants
+//!    1–3 hold with `frames.last()` the running frame.
+//!
+//! # Performance notes
+//!
+//! The hot paths (closure calls and tail calls with fixed arity, returns, integer primitives,
+//! builtin calls) are handled inline in the loop; everything else goes through `call`. New
+//! values are written into their stack slot field by field (see `stack.rs`), and a `Frame` is a
+//! pair of words, so neither is built in a temporary and copied (a copy of a value that was just
+//! stored field by field stalls store-to-load forwarding).
 
 use std::rc::Rc;
 
 use crate::builtins::numbers;
 use crate::bytecode::{Capture, Op, PrimOp, Proto};
 use crate::error::{ErrorKind, LispError, LispResult, Span, StackFrame};
-use crate::native::{NativeKind, Suspension};
+use crate::native::{Native, NativeKind, Suspension};
+use crate::stack::Stack;
 use crate::state::{State, PRIM_COUNT};
 use crate::value::{Closure, Value};
 
@@ -54,11 +67,39 @@ impl Interrupt {
 /// The host's interrupt hook: polled by the step hook every `yield_interval` steps.
 pub type InterruptFn = Box<dyn FnMut() -> Option<Interrupt>>;
 
+/// A frame: the closure it runs, its saved pc and its base, packed in one word so a frame is
+/// a pair of scalars (moved in registers, not through a temporary).
 #[derive(Debug)]
 struct Frame {
     closure: Rc<Closure>,
-    pc: usize,
-    base: usize,
+    /// `pc << 32 | base` (both below 2^32: stack invariant 2, code length).
+    pc_base: u64,
+}
+
+impl Frame {
+    #[inline(always)]
+    fn new(closure: Rc<Closure>, pc: usize, base: usize) -> Frame {
+        debug_assert!(pc <= u32::MAX as usize && base <= u32::MAX as usize);
+        Frame {
+            closure,
+            pc_base: ((pc as u64) << 32) | base as u64,
+        }
+    }
+
+    #[inline(always)]
+    fn pc(&self) -> usize {
+        (self.pc_base >> 32) as usize
+    }
+
+    #[inline(always)]
+    fn base(&self) -> usize {
+        (self.pc_base & 0xffff_ffff) as usize
+    }
+
+    fn set_pc(&mut self, pc: usize) {
+        debug_assert!(pc <= u32::MAX as usize);
+        self.pc_base = ((pc as u64) << 32) | (self.pc_base & 0xffff_ffff);
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +134,7 @@ enum Flow {
 
 /// The heap-allocated execution state of one evaluation.
 pub(crate) struct VmCore {
-    stack: Vec<Value>,
+    stack: Stack,
     frames: Vec<Frame>,
     handlers: Vec<Handler>,
     pending: Pending,
@@ -139,7 +180,7 @@ pub(crate) fn call_sync(st: &mut State, f: &Value, args: Vec<Value>) -> LispResu
 impl VmCore {
     pub(crate) fn new() -> VmCore {
         VmCore {
-            stack: Vec::new(),
+            stack: Stack::new(),
             frames: Vec::new(),
             handlers: Vec::new(),
             pending: Pending::None,
@@ -186,13 +227,8 @@ impl VmCore {
         });
         self.stack.push(Value::Closure(closure.clone()));
         let base = self.stack.len();
-        self.stack
-            .resize(base + closure.proto.nlocals as usize, Value::Nil);
-        self.frames.push(Frame {
-            closure,
-            pc: 0,
-            base,
-        });
+        self.stack.resize_nil(base + closure.proto.nlocals as usize);
+        self.frames.push(Frame::new(closure, 0, base));
     }
 
     /// Starts a call of `f` with `args` as the outermost frame.
@@ -282,9 +318,10 @@ impl VmCore {
         const TAIL: usize = 5;
         let frame_info = |f: &Frame| {
             let proto = &f.closure.proto;
-            let i =
-                f.pc.saturating_sub(1)
-                    .min(proto.pos.len().saturating_sub(1));
+            let i = f
+                .pc()
+                .saturating_sub(1)
+                .min(proto.pos.len().saturating_sub(1));
             let span = proto
                 .pos
                 .get(i)
@@ -332,7 +369,7 @@ impl VmCore {
                 self.frames.truncate(h.frames);
                 self.stack.truncate(h.stack_len);
                 if let Some(f) = self.frames.last_mut() {
-                    f.pc = h.pc;
+                    f.set_pc(h.pc);
                 }
                 self.stack.push(Value::error(e));
                 return Ok(());
@@ -363,7 +400,7 @@ impl VmCore {
             if argc < np {
                 return Err(arity_error(proto, argc));
             }
-            let rest = Value::list(self.stack.drain(base + np..));
+            let rest = Value::list(self.stack.split_off(base + np));
             self.stack.push(rest);
         }
         // `frames` includes the outermost (top-level) frame, which does not count as depth.
@@ -377,9 +414,7 @@ impl VmCore {
             ));
         }
         let want = base + proto.nlocals as usize;
-        if self.stack.len() < want {
-            self.stack.resize(want, Value::Nil);
-        }
+        self.stack.resize_nil(want);
         Ok(())
     }
 
@@ -387,11 +422,7 @@ impl VmCore {
     #[inline]
     fn enter(&mut self, st: &State, c: Rc<Closure>, base: usize, argc: usize) -> LispResult<()> {
         self.prepare(st, &c, base, argc, self.frames.len())?;
-        self.frames.push(Frame {
-            closure: c,
-            pc: 0,
-            base,
-        });
+        self.frames.push(Frame::new(c, 0, base));
         Ok(())
     }
 
@@ -407,16 +438,11 @@ impl VmCore {
                         // Replace the current frame in place: move callee and arguments down
                         // over it (swaps, so nothing is dropped until the truncate).
                         let n = self.frames.len();
-                        let dst = self.frames[n - 1].base - 1;
-                        for i in 0..=argc {
-                            self.stack.swap(dst + i, fpos + i);
-                        }
-                        self.stack.truncate(dst + argc + 1);
+                        let dst = self.frames[n - 1].base() - 1;
+                        self.stack.remove_range(dst, fpos);
                         self.prepare(st, &c, dst + 1, argc, n - 1)?;
                         let frame = &mut self.frames[n - 1];
-                        frame.closure = c;
-                        frame.pc = 0;
-                        frame.base = dst + 1;
+                        *frame = Frame::new(c, 0, dst + 1);
                     } else {
                         self.enter(st, c, fpos + 1, argc)?;
                     }
@@ -428,13 +454,13 @@ impl VmCore {
                         return Err(LispError::arity(&n.name, &n.arity_text(), argc));
                     }
                     let result = match &n.kind {
-                        NativeKind::Builtin(f) => f(st, &self.stack[fpos + 1..]),
+                        NativeKind::Builtin(f) => f(st, self.stack.from(fpos + 1)),
                         NativeKind::Host(f) => {
-                            let args = self.stack[fpos + 1..].to_vec();
+                            let args = self.stack.from(fpos + 1).to_vec();
                             call_host(&n.name, || f(args))
                         }
                         NativeKind::Suspending(f) => {
-                            let args = self.stack[fpos + 1..].to_vec();
+                            let args = self.stack.from(fpos + 1).to_vec();
                             match call_host(&n.name, || f(args)) {
                                 Ok(s) => {
                                     self.stack.truncate(fpos);
@@ -450,7 +476,7 @@ impl VmCore {
                         }
                         NativeKind::Apply => {
                             // (apply f a … lst): spread lst and call f.
-                            let lst = self.stack.pop().expect("apply has at least 2 args");
+                            let lst = self.stack.pop();
                             let items = lst.list_to_vec().ok_or_else(|| {
                                 LispError::type_error("apply", "a list as its last argument", &lst)
                             })?;
@@ -488,13 +514,19 @@ impl VmCore {
     #[inline(always)]
     fn do_return(&mut self, v: Value) {
         let n = self.frames.len();
-        let base = self.frames[n - 1].base;
+        let base = self.frames[n - 1].base();
         self.frames.truncate(n - 1);
         self.stack.truncate(base - 1);
         self.stack.push(v);
     }
 
     /// Runs until the outermost frame returns, a yield, or a suspension.
+    ///
+    /// Invariant 5 holds inside the dispatch loop: the running frame lives in the locals
+    /// `closure`, `pc` and `base`, not on `self.frames`. Closure calls, tail calls and returns
+    /// switch those locals directly; everything that inspects or changes the frame stack (the
+    /// generic `call`, `throw`, the step hook's slow path, exits) runs after `spill!` has pushed
+    /// the running frame back, and `'reload` pops it again.
     pub(crate) fn run(&mut self, st: &mut State) -> LispResult<Exit> {
         if self.countdown == 0 {
             self.reset_countdown(st);
@@ -520,284 +552,353 @@ impl VmCore {
             }
         }
         'reload: loop {
-            let Some(frame) = self.frames.last() else {
-                let v = self.stack.pop().unwrap_or(Value::Nil);
+            let Some(frame) = self.frames.pop() else {
+                let v = if self.stack.len() > 0 {
+                    self.stack.pop()
+                } else {
+                    Value::Nil
+                };
                 self.stack.clear();
                 return Ok(Exit::Returned(v));
             };
-            let closure = frame.closure.clone();
-            let proto: &Proto = &closure.proto;
-            let base = frame.base;
-            let mut pc = frame.pc;
+            let (mut pc, mut base) = (frame.pc(), frame.base());
+            let mut closure = frame.closure;
 
+            // Puts the running frame back on `self.frames` (invariant 5); always followed by
+            // `continue 'reload` or a return.
+            macro_rules! spill {
+                () => {
+                    self.frames.push(Frame::new(closure, pc, base))
+                };
+            }
             macro_rules! throw {
                 ($e:expr) => {{
                     let e = $e;
-                    if let Some(f) = self.frames.last_mut() {
-                        f.pc = pc;
-                    }
+                    spill!();
                     self.throw(e)?;
                     continue 'reload;
                 }};
             }
+            // The per-step hook (invariant 4) with the running frame in locals.
             macro_rules! tick {
+                () => {{
+                    self.countdown -= 1;
+                    if self.countdown == 0 {
+                        spill!();
+                        match self.tick_slow(st) {
+                            Ok(false) => {}
+                            Ok(true) => return Ok(Exit::Yield),
+                            Err(e) => self.throw(e)?,
+                        }
+                        continue 'reload;
+                    }
+                }};
+            }
+            // The per-step hook after a slow path that spilled the running frame.
+            macro_rules! tick_spilled {
                 () => {{
                     self.countdown -= 1;
                     if self.countdown == 0 {
                         match self.tick_slow(st) {
                             Ok(false) => {}
                             Ok(true) => return Ok(Exit::Yield),
-                            Err(e) => {
-                                self.throw(e)?;
-                                continue 'reload;
-                            }
+                            Err(e) => self.throw(e)?,
+                        }
+                    }
+                    continue 'reload;
+                }};
+            }
+            // The generic call path (natives, rest parameters, arity and depth errors).
+            macro_rules! slow_call {
+                ($argc:expr, $tail:expr) => {{
+                    spill!();
+                    match self.call(st, $argc, $tail) {
+                        Ok(Flow::Reload) if self.frames.is_empty() => continue 'reload,
+                        Ok(Flow::Reload | Flow::Continue) => tick_spilled!(),
+                        Ok(Flow::Suspend(s)) => return Ok(Exit::Suspend(s)),
+                        Err(e) => {
+                            self.throw(e)?;
+                            continue 'reload;
                         }
                     }
                 }};
             }
-
             // The primitive's global was redefined: call it like any procedure (its operands are
-            // on the stack), then continue at `pc`.
+            // on the stack), then continue after this instruction.
             macro_rules! slow_prim {
                 ($p:expr) => {{
                     let p: PrimOp = $p;
-                    if let Some(f) = self.frames.last_mut() {
-                        f.pc = pc;
-                    }
                     let argc = p.argc() as usize;
                     let at = self.stack.len() - argc;
                     match st.globals[p.index()].clone() {
                         Some(g) => self.stack.insert(at, g),
                         None => throw!(st.unbound(to_slot(p))),
                     }
-                    match self.call(st, argc, false) {
-                        Ok(Flow::Reload) => {
-                            tick!();
-                            continue 'reload;
-                        }
-                        Ok(Flow::Continue) => {
-                            tick!();
-                            continue;
-                        }
-                        Ok(Flow::Suspend(s)) => return Ok(Exit::Suspend(s)),
-                        Err(e) => throw!(e),
-                    }
+                    slow_call!(argc, false)
                 }};
             }
 
-            loop {
-                let op = proto.code[pc];
-                pc += 1;
-                match op {
-                    Op::Const(i) => self.stack.push(proto.consts[i as usize].clone()),
-                    Op::Int(i) => self.stack.push(Value::Int(i64::from(i))),
-                    Op::Nil => self.stack.push(Value::Nil),
-                    Op::True => self.stack.push(Value::Bool(true)),
-                    Op::False => self.stack.push(Value::Bool(false)),
-                    Op::Local(s) => {
-                        let v = self.stack[base + s as usize].clone();
-                        self.stack.push(v);
-                    }
-                    Op::SetLocal(s) => {
-                        let v = self.pop();
-                        self.stack[base + s as usize] = v;
-                    }
-                    Op::LocalCell(s) => {
-                        let v = match &self.stack[base + s as usize] {
-                            Value::Cell(c) => c.borrow().clone(),
-                            other => other.clone(),
-                        };
-                        self.stack.push(v);
-                    }
-                    Op::SetLocalCell(s) => {
-                        let v = self.pop();
-                        if let Value::Cell(c) = &self.stack[base + s as usize] {
-                            *c.borrow_mut() = v;
+            'frame: loop {
+                let proto: &Proto = &closure.proto;
+                let code: &[Op] = &proto.code;
+                loop {
+                    let op = code[pc];
+                    pc += 1;
+                    match op {
+                        Op::Const(i) => self.stack.push(proto.consts[i as usize].clone()),
+                        Op::Int(i) => self.stack.push_int(i64::from(i)),
+                        Op::Nil => {
+                            self.stack.push_slot();
                         }
-                    }
-                    Op::MakeCell(s) => {
-                        let slot = &mut self.stack[base + s as usize];
-                        let v = std::mem::take(slot);
-                        *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
-                    }
-                    Op::Free(i) => self.stack.push(closure.free[i as usize].clone()),
-                    Op::FreeCell(i) => {
-                        let v = match &closure.free[i as usize] {
-                            Value::Cell(c) => c.borrow().clone(),
-                            other => other.clone(),
-                        };
-                        self.stack.push(v);
-                    }
-                    Op::SetFreeCell(i) => {
-                        let v = self.pop();
-                        if let Value::Cell(c) = &closure.free[i as usize] {
-                            *c.borrow_mut() = v;
+                        Op::True => self.stack.push_bool(true),
+                        Op::False => self.stack.push_bool(false),
+                        Op::Local(s) => self.stack.push_copy(base + s as usize),
+                        Op::SetLocal(s) => {
+                            let v = self.pop();
+                            self.stack[base + s as usize] = v;
                         }
-                    }
-                    Op::Global(g) => match &st.globals[g as usize] {
-                        Some(v) => self.stack.push(v.clone()),
-                        None => throw!(st.unbound(g)),
-                    },
-                    Op::SetGlobal(g) => {
-                        if st.globals[g as usize].is_none() {
-                            throw!(LispError::new(
-                                ErrorKind::Unbound,
-                                format!("set!: unbound variable: {}", st.global_names[g as usize])
-                            ));
+                        Op::LocalCell(s) => {
+                            let v = match &self.stack[base + s as usize] {
+                                Value::Cell(c) => c.borrow().clone(),
+                                other => other.clone(),
+                            };
+                            self.stack.push(v);
                         }
-                        let v = self.pop();
-                        st.define_global(g, v);
-                    }
-                    Op::DefGlobal(g) => {
-                        let v = self.pop();
-                        st.define_global(g, v);
-                    }
-                    Op::DefMacro(g) => {
-                        let v = self.pop();
-                        let name = st.global_names[g as usize];
-                        st.macros.insert(name, v);
-                    }
-                    Op::Pop => {
-                        self.stack.pop();
-                    }
-                    Op::Jump(t) => pc = t as usize,
-                    Op::JumpIfFalse(t) => {
-                        if !self.pop().is_truthy() {
-                            pc = t as usize;
+                        Op::SetLocalCell(s) => {
+                            let v = self.pop();
+                            if let Value::Cell(c) = &self.stack[base + s as usize] {
+                                *c.borrow_mut() = v;
+                            }
                         }
-                    }
-                    Op::JumpIfFalseElsePop(t) => {
-                        if self.stack.last().is_some_and(|v| !v.is_truthy()) {
-                            pc = t as usize;
-                        } else {
-                            self.stack.pop();
+                        Op::MakeCell(s) => {
+                            let slot = &mut self.stack[base + s as usize];
+                            let v = std::mem::take(slot);
+                            *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
                         }
-                    }
-                    Op::JumpIfTrueElsePop(t) => {
-                        if self.stack.last().is_some_and(Value::is_truthy) {
-                            pc = t as usize;
-                        } else {
-                            self.stack.pop();
+                        Op::Free(i) => self.stack.push(closure.free[i as usize].clone()),
+                        Op::FreeCell(i) => {
+                            let v = match &closure.free[i as usize] {
+                                Value::Cell(c) => c.borrow().clone(),
+                                other => other.clone(),
+                            };
+                            self.stack.push(v);
                         }
-                    }
-                    Op::Closure(i) => {
-                        let p = proto.protos[i as usize].clone();
-                        let free = p
-                            .captures
-                            .iter()
-                            .map(|c| match *c {
-                                Capture::Local(s) => self.stack[base + s as usize].clone(),
-                                Capture::Free(j) => closure.free[j as usize].clone(),
-                            })
-                            .collect();
-                        self.stack
-                            .push(Value::Closure(Rc::new(Closure { proto: p, free })));
-                    }
-                    Op::Call(argc) | Op::TailCall(argc) => {
-                        let tail = matches!(op, Op::TailCall(_));
-                        if let Some(f) = self.frames.last_mut() {
-                            f.pc = pc;
+                        Op::SetFreeCell(i) => {
+                            let v = self.pop();
+                            if let Value::Cell(c) = &closure.free[i as usize] {
+                                *c.borrow_mut() = v;
+                            }
                         }
-                        match self.call(st, argc as usize, tail) {
-                            Ok(Flow::Reload) => {
-                                if self.frames.is_empty() {
-                                    continue 'reload;
+                        Op::Global(g) => match &st.globals[g as usize] {
+                            Some(Value::Closure(c)) => {
+                                let c = c.clone();
+                                self.stack.push_with(|| Value::Closure(c));
+                            }
+                            Some(v) => self.stack.push(v.clone()),
+                            None => throw!(st.unbound(g)),
+                        },
+                        Op::SetGlobal(g) => {
+                            if st.globals[g as usize].is_none() {
+                                throw!(LispError::new(
+                                    ErrorKind::Unbound,
+                                    format!(
+                                        "set!: unbound variable: {}",
+                                        st.global_names[g as usize]
+                                    )
+                                ));
+                            }
+                            let v = self.pop();
+                            st.define_global(g, v);
+                        }
+                        Op::DefGlobal(g) => {
+                            let v = self.pop();
+                            st.define_global(g, v);
+                        }
+                        Op::DefMacro(g) => {
+                            let v = self.pop();
+                            let name = st.global_names[g as usize];
+                            st.macros.insert(name, v);
+                        }
+                        Op::Pop => self.stack.drop_top(),
+                        Op::Jump(t) => pc = t as usize,
+                        Op::JumpIfFalse(t) => {
+                            if !self.stack.last().is_some_and(Value::is_truthy) {
+                                pc = t as usize;
+                            }
+                            self.stack.drop_top();
+                        }
+                        Op::JumpIfFalseElsePop(t) => {
+                            if self.stack.last().is_some_and(|v| !v.is_truthy()) {
+                                pc = t as usize;
+                            } else {
+                                self.stack.drop_top();
+                            }
+                        }
+                        Op::JumpIfTrueElsePop(t) => {
+                            if self.stack.last().is_some_and(Value::is_truthy) {
+                                pc = t as usize;
+                            } else {
+                                self.stack.drop_top();
+                            }
+                        }
+                        Op::Closure(i) => {
+                            let p = proto.protos[i as usize].clone();
+                            let free = p
+                                .captures
+                                .iter()
+                                .map(|c| match *c {
+                                    Capture::Local(s) => self.stack[base + s as usize].clone(),
+                                    Capture::Free(j) => closure.free[j as usize].clone(),
+                                })
+                                .collect();
+                            self.stack
+                                .push(Value::Closure(Rc::new(Closure { proto: p, free })));
+                        }
+                        Op::Call(argc) => {
+                            let argc = argc as usize;
+                            let fpos = self.stack.len() - argc - 1;
+                            // Fast path: a closure with fixed arity `argc`, within max_depth
+                            // (`frames` plus the running frame is the new frame's depth).
+                            if self.frames.len() < st.limits.max_depth {
+                                if let Some(c) = simple_closure(&self.stack[fpos], argc) {
+                                    // Cloned rather than moved out of its slot: reading the
+                                    // slot's two fields is cheaper than a 16-byte load of a
+                                    // value that was just stored field by field.
+                                    let c = c.clone();
+                                    let caller = std::mem::replace(&mut closure, c);
+                                    self.frames.push(Frame::new(caller, pc, base));
+                                    base = fpos + 1;
+                                    pc = 0;
+                                    let want = base + closure.proto.nlocals as usize;
+                                    self.stack.resize_nil(want);
+                                    tick!();
+                                    continue 'frame;
                                 }
-                                tick!();
-                                continue 'reload;
                             }
-                            Ok(Flow::Continue) => {
-                                tick!();
+                            if let Value::Native(n) = &self.stack[fpos] {
+                                if let (NativeKind::Builtin(f), true) = (&n.kind, accepts(n, argc))
+                                {
+                                    let f = *f;
+                                    match f(st, self.stack.from(fpos + 1)) {
+                                        Ok(v) => {
+                                            self.stack.truncate(fpos);
+                                            self.stack.push(v);
+                                            tick!();
+                                            continue;
+                                        }
+                                        Err(e) => throw!(e),
+                                    }
+                                }
                             }
-                            Ok(Flow::Suspend(s)) => return Ok(Exit::Suspend(s)),
-                            Err(e) => throw!(e),
+                            slow_call!(argc, false)
                         }
-                    }
-                    Op::Return => {
-                        let v = self.pop();
-                        self.do_return(v);
-                        continue 'reload;
-                    }
-                    Op::PushHandler(t) => {
-                        let h = Handler {
-                            frames: self.frames.len(),
-                            stack_len: self.stack.len(),
-                            pc: t as usize,
-                        };
-                        self.handlers.push(h);
-                    }
-                    Op::PopHandler => {
-                        self.handlers.pop();
-                    }
-                    Op::Raise => {
-                        let v = self.pop();
-                        let e = match v {
-                            Value::Error(data) => LispError::from_data((*data).clone()),
-                            other => LispError::new(
-                                ErrorKind::Error,
-                                crate::printer::display_string(&other),
-                            ),
-                        };
-                        throw!(e);
-                    }
-                    Op::Prim(p) => {
-                        if !st.prim_intact[p.index()] {
-                            slow_prim!(p);
+                        Op::TailCall(argc) => {
+                            let argc = argc as usize;
+                            let fpos = self.stack.len() - argc - 1;
+                            if let Some(c) = simple_closure(&self.stack[fpos], argc) {
+                                let c = c.clone();
+                                {
+                                    // Replace the running frame: drop its callee slot, locals
+                                    // and temporaries, sliding the callee and the arguments
+                                    // down.
+                                    self.stack.remove_range(base - 1, fpos);
+                                    closure = c;
+                                    pc = 0;
+                                    let want = base + closure.proto.nlocals as usize;
+                                    self.stack.resize_nil(want);
+                                    tick!();
+                                    continue 'frame;
+                                }
+                            }
+                            slow_call!(argc, true)
                         }
-                        if let Err(e) = self.prim(p) {
+                        Op::Return | Op::ReturnLocal(_) => {
+                            let src = match op {
+                                Op::ReturnLocal(s) => base + s as usize,
+                                _ => self.stack.len() - 1,
+                            };
+                            match self.frames.pop() {
+                                Some(caller) => {
+                                    self.stack.return_from(src, base - 1);
+                                    pc = caller.pc();
+                                    base = caller.base();
+                                    closure = caller.closure;
+                                    continue 'frame;
+                                }
+                                None => {
+                                    let v = std::mem::take(&mut self.stack[src]);
+                                    self.stack.clear();
+                                    return Ok(Exit::Returned(v));
+                                }
+                            }
+                        }
+                        Op::PushHandler(t) => {
+                            let h = Handler {
+                                // Counting the running frame (invariant 5).
+                                frames: self.frames.len() + 1,
+                                stack_len: self.stack.len(),
+                                pc: t as usize,
+                            };
+                            self.handlers.push(h);
+                        }
+                        Op::PopHandler => {
+                            self.handlers.pop();
+                        }
+                        Op::Raise => {
+                            let v = self.pop();
+                            let e = match v {
+                                Value::Error(data) => LispError::from_data((*data).clone()),
+                                other => LispError::new(
+                                    ErrorKind::Error,
+                                    crate::printer::display_string(&other),
+                                ),
+                            };
                             throw!(e);
                         }
-                    }
-                    Op::PrimLI(p, slot, imm) => {
-                        let a = &self.stack[base + slot as usize];
-                        if let (Value::Int(x), true) = (a, st.prim_intact[p.index()]) {
-                            let y = i64::from(imm);
-                            let v = match p {
-                                PrimOp::Add => x.checked_add(y).map(Value::Int),
-                                PrimOp::Sub => x.checked_sub(y).map(Value::Int),
-                                PrimOp::Mul => x.checked_mul(y).map(Value::Int),
-                                PrimOp::Lt => Some(Value::Bool(*x < y)),
-                                PrimOp::Gt => Some(Value::Bool(*x > y)),
-                                PrimOp::Le => Some(Value::Bool(*x <= y)),
-                                PrimOp::Ge => Some(Value::Bool(*x >= y)),
-                                _ => Some(Value::Bool(*x == y)),
-                            };
-                            match v {
-                                Some(v) => self.stack.push(v),
-                                None => throw!(numbers::overflow(p.name())),
-                            }
-                        } else {
-                            let a = a.clone();
-                            self.stack.push(a);
-                            self.stack.push(Value::Int(i64::from(imm)));
+                        Op::Prim(p) => {
                             if !st.prim_intact[p.index()] {
                                 slow_prim!(p);
+                            }
+                            if let [.., Value::Int(x), Value::Int(y)] = *self.stack.as_slice() {
+                                if p.is_arith() {
+                                    match int_arith(p, x, y) {
+                                        Some(r) => {
+                                            self.stack.drop_top();
+                                            let n = self.stack.len();
+                                            self.stack.set_int(n - 1, r);
+                                        }
+                                        None => throw!(numbers::overflow(p.name())),
+                                    }
+                                    continue;
+                                }
+                                if p.is_comparison() {
+                                    let n = self.stack.len();
+                                    self.stack.truncate(n - 2);
+                                    self.stack.push_bool(int_holds(p, x, y));
+                                    continue;
+                                }
                             }
                             if let Err(e) = self.prim(p) {
                                 throw!(e);
                             }
                         }
-                    }
-                    Op::BranchLI(p, slot, imm, target) => {
-                        let a = &self.stack[base + slot as usize];
-                        match (a, st.prim_intact[p.index()]) {
-                            (Value::Int(x), true) => {
-                                let y = i64::from(imm);
-                                let holds = match p {
-                                    PrimOp::Lt => *x < y,
-                                    PrimOp::Gt => *x > y,
-                                    PrimOp::Le => *x <= y,
-                                    PrimOp::Ge => *x >= y,
-                                    _ => *x == y,
-                                };
-                                pc = if holds { pc + 1 } else { target as usize };
-                            }
-                            (_, intact) => {
+                        Op::PrimLI(p, slot, imm) => {
+                            let a = &self.stack[base + slot as usize];
+                            if let (Value::Int(x), true) = (a, st.prim_intact[p.index()]) {
+                                let (x, y) = (*x, i64::from(imm));
+                                if p.is_arith() {
+                                    match int_arith(p, x, y) {
+                                        Some(r) => self.stack.push_int(r),
+                                        None => throw!(numbers::overflow(p.name())),
+                                    }
+                                } else {
+                                    self.stack.push_bool(int_holds(p, x, y));
+                                }
+                            } else {
                                 let a = a.clone();
                                 self.stack.push(a);
-                                self.stack.push(Value::Int(i64::from(imm)));
-                                if !intact {
-                                    // The next op is `JumpIfFalse(target)`: it consumes the result.
+                                self.stack.push_int(i64::from(imm));
+                                if !st.prim_intact[p.index()] {
                                     slow_prim!(p);
                                 }
                                 if let Err(e) = self.prim(p) {
@@ -805,32 +906,44 @@ impl VmCore {
                                 }
                             }
                         }
-                    }
-                    Op::BranchPrim(p, target) => {
-                        if !st.prim_intact[p.index()] {
-                            slow_prim!(p);
-                        }
-                        let n = self.stack.len();
-                        let holds = match (&self.stack[n - 2], &self.stack[n - 1]) {
-                            (Value::Int(x), Value::Int(y)) => Some(match p {
-                                PrimOp::Lt => x < y,
-                                PrimOp::Gt => x > y,
-                                PrimOp::Le => x <= y,
-                                PrimOp::Ge => x >= y,
-                                _ => x == y,
-                            }),
-                            _ => None,
-                        };
-                        match holds {
-                            Some(h) => {
-                                self.stack.truncate(n - 2);
-                                pc = if h { pc + 1 } else { target as usize };
-                            }
-                            // Generic numbers: push the boolean for the following JumpIfFalse.
-                            None => {
-                                if let Err(e) = self.prim(p) {
-                                    throw!(e);
+                        Op::BranchLI(p, slot, imm, target) => {
+                            let a = &self.stack[base + slot as usize];
+                            match (a, st.prim_intact[p.index()]) {
+                                (Value::Int(x), true) => {
+                                    let holds = int_holds(p, *x, i64::from(imm));
+                                    pc = if holds { pc + 1 } else { target as usize };
                                 }
+                                (_, intact) => {
+                                    let a = a.clone();
+                                    self.stack.push(a);
+                                    self.stack.push_int(i64::from(imm));
+                                    if !intact {
+                                        // The next op is `JumpIfFalse(target)`: it consumes the
+                                        // result.
+                                        slow_prim!(p);
+                                    }
+                                    if let Err(e) = self.prim(p) {
+                                        throw!(e);
+                                    }
+                                }
+                            }
+                        }
+                        Op::BranchPrim(p, target) => {
+                            if !st.prim_intact[p.index()] {
+                                slow_prim!(p);
+                            }
+                            if let [.., Value::Int(x), Value::Int(y)] = *self.stack.as_slice() {
+                                let n = self.stack.len();
+                                self.stack.truncate(n - 2);
+                                pc = if int_holds(p, x, y) {
+                                    pc + 1
+                                } else {
+                                    target as usize
+                                };
+                            } else if let Err(e) = self.prim(p) {
+                                // Generic numbers push the boolean for the following
+                                // `JumpIfFalse`.
+                                throw!(e);
                             }
                         }
                     }
@@ -841,9 +954,7 @@ impl VmCore {
 
     #[inline]
     fn pop(&mut self) -> Value {
-        self.stack
-            .pop()
-            .expect("operand stack underflow (compiler invariant)")
+        self.stack.pop()
     }
 
     /// An inlined primitive on the top of the stack.
@@ -890,6 +1001,48 @@ impl VmCore {
         self.stack.push(v);
         Ok(())
     }
+}
+
+/// `f` if it is a closure that the fast call path can enter with `argc` arguments: fixed
+/// arity, exactly `argc` parameters.
+#[inline(always)]
+fn simple_closure(f: &Value, argc: usize) -> Option<&Rc<Closure>> {
+    match f {
+        Value::Closure(c) if !c.proto.rest && c.proto.nparams as usize == argc => Some(c),
+        _ => None,
+    }
+}
+
+/// Whether native `n` accepts `argc` arguments.
+#[inline(always)]
+fn accepts(n: &Native, argc: usize) -> bool {
+    argc >= n.min && n.max.is_none_or(|m| argc <= m)
+}
+
+/// `x OP y` for `+ - *` on two integers; `None` on overflow.
+#[inline(always)]
+fn int_arith(p: PrimOp, x: i64, y: i64) -> Option<i64> {
+    match p {
+        PrimOp::Add => x.checked_add(y),
+        PrimOp::Sub => x.checked_sub(y),
+        _ => x.checked_mul(y),
+    }
+}
+
+/// `x OP y` for a comparison primitive on two integers (`=` for anything else). Branch-free:
+/// the ordering indexes a per-primitive bit mask (no jump table on `p`).
+#[inline(always)]
+fn int_holds(p: PrimOp, x: i64, y: i64) -> bool {
+    // Bit 0: less, bit 1: equal, bit 2: greater.
+    let mask: u8 = match p {
+        PrimOp::Lt => 0b001,
+        PrimOp::Gt => 0b100,
+        PrimOp::Le => 0b011,
+        PrimOp::Ge => 0b110,
+        _ => 0b010,
+    };
+    let bit = (x >= y) as u8 + (x > y) as u8;
+    (mask >> bit) & 1 == 1
 }
 
 fn to_slot(p: PrimOp) -> u32 {
