@@ -200,6 +200,12 @@ impl Future for LispTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if this.start.is_some() {
+            // Cancelled before it ever ran: it never starts (no side effect of its body).
+            if let Err(c) = omega_sched::check_cancelled() {
+                return Poll::Ready(Err(TaskError::Cancelled { reason: c.reason }));
+            }
+        }
         loop {
             if this.waiting.is_some() && !this.delivered.get() {
                 if let Err(c) = omega_sched::check_cancelled() {

@@ -185,6 +185,7 @@ async fn script_end_cancels_unawaited_children_and_waits_for_their_finally() {
         sched.clone(),
         0,
         r#"(async (lambda () (try (sleep 100000) (finally (println "child cleaned up")))))
+           (sleep 1) ; the child starts and parks in its sleep
            :top-done"#,
     )
     .await;
@@ -400,4 +401,18 @@ async fn runaway_spawning_ends_in_a_limit_error_and_finished_tasks_free_their_pl
         .await
         .unwrap();
     assert_eq!(write_string(&v), "1000");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_cancelled_before_it_runs_never_starts() {
+    let (r, _, out) = run(
+        Scheduler::new(),
+        0,
+        r#"(define t (async (lambda () (println "side effect") :ran)))
+           (cancel t "too late")
+           (list (try (await t) (catch e (error-message e))) (task-state t))"#,
+    )
+    .await;
+    assert_eq!(r.unwrap(), "(\"cancelled: too late\" :cancelled)");
+    assert_eq!(out, "", "the body never ran");
 }
