@@ -1,4 +1,4 @@
-//! The compiled form: a typed [`Op`] enum (8 bytes) and function prototypes ([`Proto`]).
+//! The compiled form: a typed [`Op`] enum (12 bytes) and function prototypes ([`Proto`]).
 //!
 //! # Implementation details
 //!
@@ -146,6 +146,12 @@ pub(crate) enum Op {
     Call(u32),
     /// Tail call with argc args.
     TailCall(u32),
+    /// Call the value of global slot with the top argc values as arguments (`Global` + `Call`
+    /// fused; nothing below the arguments). The callee is fetched after its arguments were
+    /// evaluated (`:unbound` if undefined).
+    CallGlobal(u32, u32),
+    /// Tail call of the value of global slot with argc args (`Global` + `TailCall` fused).
+    TailCallGlobal(u32, u32),
     /// Return top of stack to the caller.
     Return,
     /// Return local slot to the caller (`Local` + `Return` fused).
@@ -158,6 +164,8 @@ pub(crate) enum Op {
     Raise,
     /// Inlined primitive.
     Prim(PrimOp),
+    /// Inlined primitive whose result is returned to the caller (`Prim` + `Return` fused).
+    PrimReturn(PrimOp),
     /// Push `local[slot] OP imm` (binary primitive with a local and a small constant).
     PrimLI(PrimOp, u16, i16),
     /// Unless `local[slot] OP imm` holds, jump to target; pushes nothing. Always followed by a
@@ -189,4 +197,20 @@ pub(crate) struct Proto {
     pub(crate) consts: Vec<Value>,
     pub(crate) protos: Vec<Rc<Proto>>,
     pub(crate) captures: Vec<Capture>,
+    /// `(pc, (line, col))` of the operator of each `CallGlobal`/`TailCallGlobal` at `pc`, in
+    /// increasing `pc` order: the span of an unbound callee's error.
+    pub(crate) callee_pos: Vec<(u32, (u32, u32))>,
+}
+
+impl Proto {
+    /// The operator's position of the global call at `pc` (the call's own position if unknown).
+    pub(crate) fn callee_pos(&self, pc: usize) -> (u32, u32) {
+        match self
+            .callee_pos
+            .binary_search_by_key(&(pc as u64), |&(at, _)| u64::from(at))
+        {
+            Ok(i) => self.callee_pos[i].1,
+            Err(_) => self.pos.get(pc).copied().unwrap_or((0, 0)),
+        }
+    }
 }

@@ -8,6 +8,15 @@
 //!   that are also assigned or `letrec`-bound live in a cell (`MakeCell`) so every copy shares it.
 //! * Tail position is tracked explicitly; calls in tail position become `TailCall`. `try` bodies
 //!   and handlers are never in tail position (their handler frame must stay).
+//! * A call whose operator is a global variable compiles to `CallGlobal`/`TailCallGlobal`: the
+//!   arguments are evaluated first and the callee is fetched from its global slot at the call
+//!   (Scheme leaves the evaluation order of operator and operands unspecified). So an unbound
+//!   callee is reported after its arguments were evaluated (and not at all if one of them
+//!   raises); the error's message and span (the operator's position) are the same as for any
+//!   unbound variable. Every other operator is evaluated before the operands.
+//! * Fused ops: `Local` followed by `Return` becomes `ReturnLocal` and `Prim` becomes
+//!   `PrimReturn` (still followed by the `Return`) when no jump targets the `Return`; an `if` on
+//!   a numeric comparison becomes `BranchLI`/`BranchPrim`; `(OP local small-int)` is `PrimLI`.
 //! * Recursion is bounded by [`COMPILE_LIMIT`]; deeper code is a clean `:syntax` error.
 
 use std::collections::HashMap;
@@ -55,6 +64,7 @@ struct FnGen {
     max_slot: u32,
     /// The highest jump target patched so far (for the `ReturnLocal` fusion).
     max_target: u32,
+    callee_pos: Vec<(u32, (u32, u32))>,
     file: Rc<str>,
 }
 
@@ -72,6 +82,7 @@ impl FnGen {
             next_slot: 0,
             max_slot: 0,
             max_target: 0,
+            callee_pos: Vec::new(),
             file,
         }
     }
@@ -96,6 +107,7 @@ impl FnGen {
             consts: self.consts,
             protos: self.protos,
             captures: self.captures,
+            callee_pos: self.callee_pos,
         }
     }
 }
@@ -130,13 +142,21 @@ impl Compiler<'_> {
     }
 
     /// Emits `Return`, fused with a preceding `Local` into `ReturnLocal` unless a jump targets
-    /// the return itself (every jump target so far is at most `max_target`).
+    /// the return itself (every jump target so far is at most `max_target`). A preceding `Prim`
+    /// becomes `PrimReturn` under the same condition, and the `Return` stays after it for the
+    /// cases `PrimReturn` does not return itself.
     fn emit_return(&mut self, pos: (u32, u32)) -> usize {
         let f = self.f();
         let at = f.code.len();
-        if let (Some(&Op::Local(s)), true) = (f.code.last(), f.max_target < to_u32(at)) {
-            f.code[at - 1] = Op::ReturnLocal(s);
-            return at - 1;
+        if f.max_target < to_u32(at) {
+            match f.code.last() {
+                Some(&Op::Local(s)) => {
+                    f.code[at - 1] = Op::ReturnLocal(s);
+                    return at - 1;
+                }
+                Some(&Op::Prim(p)) => f.code[at - 1] = Op::PrimReturn(p),
+                _ => {}
+            }
         }
         self.emit(Op::Return, pos)
     }
@@ -145,9 +165,10 @@ impl Compiler<'_> {
         to_u32(self.f().code.len())
     }
 
+    /// Sets the target of the jump at `at` (a no-op if it is not a jump: the `Return` that
+    /// `emit_return` emits for an `if` branch in tail position).
     fn patch(&mut self, at: usize, target: u32) {
         let f = self.f();
-        f.max_target = f.max_target.max(target);
         let op = &mut f.code[at];
         *op = match *op {
             Op::Jump(_) => Op::Jump(target),
@@ -157,8 +178,10 @@ impl Compiler<'_> {
             Op::PushHandler(_) => Op::PushHandler(target),
             Op::BranchLI(p, s, k, _) => Op::BranchLI(p, s, k, target),
             Op::BranchPrim(p, _) => Op::BranchPrim(p, target),
-            other => other,
+            // Not a jump: no new jump target.
+            _ => return,
         };
+        f.max_target = f.max_target.max(target);
     }
 
     fn constant(&mut self, v: Value, pos: (u32, u32)) {
@@ -302,11 +325,25 @@ impl Compiler<'_> {
             }
             ExprKind::Lambda(lam) => self.lambda(lam, p)?,
             ExprKind::Call(f, args) => {
+                let n = to_u32(args.len());
+                if let ExprKind::Global(slot) = f.kind {
+                    // The callee is fetched at the call, after the arguments (module docs).
+                    for a in args {
+                        self.expr(a, false)?;
+                    }
+                    let op = if tail {
+                        Op::TailCallGlobal(slot, n)
+                    } else {
+                        Op::CallGlobal(slot, n)
+                    };
+                    let at = to_u32(self.emit(op, p));
+                    self.f().callee_pos.push((at, f.pos));
+                    return Ok(());
+                }
                 self.expr(f, false)?;
                 for a in args {
                     self.expr(a, false)?;
                 }
-                let n = to_u32(args.len());
                 self.emit(if tail { Op::TailCall(n) } else { Op::Call(n) }, p);
             }
             ExprKind::Prim(op, args) => {
@@ -554,5 +591,62 @@ mod tests {
         // Redefining a primitive sends the fused ops to the slow path.
         eval(&rt, "(define (- a b) (* a b))");
         assert_eq!(eval(&rt, "(dec 6)"), Value::Int(6));
+    }
+
+    #[test]
+    fn global_calls_fetch_the_callee_after_the_arguments() {
+        let rt = Runtime::new();
+        // An unbound callee: the operator's span, as for any unbound variable.
+        let err = rt
+            .eval_str("(define x 1)\n(+ x (nope 1 2))", "t.lisp")
+            .expect_err("unbound");
+        assert_eq!(*err.kind(), crate::ErrorKind::Unbound);
+        let report = err.to_string();
+        assert!(report.contains("unbound variable: nope"), "{report}");
+        assert!(report.contains("at <top> (t.lisp:2:7)"), "{report}");
+        let err = rt
+            .eval_str("(define (f) (nope))\n(f)", "t.lisp")
+            .expect_err("unbound in tail position");
+        assert!(err.to_string().contains("at f (t.lisp:1:14)"), "{err}");
+        // The arguments are evaluated first: their error wins.
+        let err = rt
+            .eval_str("(nope (car 1))", "t.lisp")
+            .expect_err("car fails");
+        assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+        // Natives, rest parameters, redefinition and tail calls through globals.
+        eval(
+            &rt,
+            "(define (r . xs) xs)
+             (define (g n) (if (= n 0) (list 1 2) (g (- n 1))))
+             (define (h n acc) (if (= n 0) acc (h (- n 1) (+ acc 1))))
+             (define (k n) (h n 0))",
+        );
+        assert_eq!(eval(&rt, "(length (g 3))"), Value::Int(2));
+        assert_eq!(eval(&rt, "(r)"), Value::Nil);
+        assert_eq!(eval(&rt, "(length (r 1 2 3))"), Value::Int(3));
+        assert_eq!(eval(&rt, "(+ 1 (k 100000))"), Value::Int(100_001));
+        eval(&rt, "(define (h n acc) -1)");
+        assert_eq!(eval(&rt, "(k 5)"), Value::Int(-1));
+        let err = rt.eval_str("(k 1 2)", "t.lisp").expect_err("arity");
+        assert_eq!(*err.kind(), crate::ErrorKind::ArityError);
+    }
+
+    #[test]
+    fn prim_return_falls_back_for_non_integers_and_redefinition() {
+        let rt = Runtime::new();
+        eval(
+            &rt,
+            "(define (add a b) (+ a b)) (define (lt a b) (< a b)) (define (pair a b) (cons a b))",
+        );
+        assert_eq!(eval(&rt, "(add 2 3)"), Value::Int(5));
+        assert_eq!(eval(&rt, "(add 2 0.5)"), Value::Float(2.5));
+        assert_eq!(eval(&rt, "(lt 2 3)"), Value::Bool(true));
+        assert_eq!(eval(&rt, "(car (pair 1 2))"), Value::Int(1));
+        let err = rt
+            .eval_str("(add 9223372036854775807 1)", "t.lisp")
+            .expect_err("overflows");
+        assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+        eval(&rt, "(define (+ a b) (* a b))");
+        assert_eq!(eval(&rt, "(add 2 3)"), Value::Int(6));
     }
 }

@@ -139,9 +139,13 @@ impl Stack {
     /// Drops the values above `n` (none if `n >= len`).
     #[inline(always)]
     pub(crate) fn truncate(&mut self, n: usize) {
-        while self.sp > n {
-            self.sp -= 1;
-            let slot = &mut self.slots[self.sp];
+        let top = self.sp;
+        if top <= n {
+            return;
+        }
+        self.sp = n;
+        // Top first, as popping one by one would.
+        for slot in self.slots[n..top].iter_mut().rev() {
             if slot.is_immediate() {
                 // Nothing to drop: just put `nil` back (invariant 1).
                 std::mem::forget(std::mem::take(slot));
@@ -170,16 +174,31 @@ impl Stack {
     #[inline(always)]
     pub(crate) fn return_from(&mut self, src: usize, dst: usize) {
         if let Value::Int(x) = self.slots[src] {
-            // The common numeric case, moved field by field (drops the callee kept at `dst`).
-            // (Replaced first, dropped after: an assignment would build the new value in a
-            // temporary while the old one is dropped.)
-            match std::mem::replace(&mut self.slots[dst], Value::Int(x)) {
+            // The common numeric case, moved field by field.
+            self.return_int(x, dst);
+        } else {
+            self.slots.swap(dst, src);
+            self.truncate(dst + 1);
+        }
+    }
+
+    /// Writes the integer `x` at `dst` and drops everything above `dst` (a frame's return of
+    /// an integer result).
+    #[inline(always)]
+    pub(crate) fn return_int(&mut self, x: i64, dst: usize) {
+        // Drops the callee or argument kept at `dst`. (Replaced first, dropped after: an
+        // assignment would build the new value in a temporary while the old one is dropped.)
+        let slot = &mut self.slots[dst];
+        if slot.is_immediate() {
+            // An argument of a frame without callee slot, usually: only its tag is read (a
+            // 16-byte load of the whole value, recently stored field by field, could stall).
+            std::mem::forget(std::mem::replace(slot, Value::Int(x)));
+        } else {
+            match std::mem::replace(slot, Value::Int(x)) {
                 // The callee kept in its slot: an inlined reference-count decrement.
                 Value::Closure(c) => drop(c),
                 old => drop(old),
             }
-        } else {
-            self.slots.swap(dst, src);
         }
         self.truncate(dst + 1);
     }

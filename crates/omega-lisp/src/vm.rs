@@ -9,8 +9,12 @@
 //!
 //! # Invariants
 //!
-//! 1. Frame `f` owns `stack[f.base - 1]` (the callee), `stack[f.base .. f.base + nlocals]` (its
-//!    locals) and the operand values above them up to the next frame's callee.
+//! 1. Frame `f` owns `stack[f.start() ..]` up to the next frame's first slot: the callee at
+//!    `f.base - 1` if it was entered by `Call`/`TailCall` (`nc = 0`; `start = base - 1`), no
+//!    callee slot if it was entered by `CallGlobal`/`TailCallGlobal` (`nc = 1`; `start = base`,
+//!    the callee stays in its global slot and the frame's `closure` keeps it alive), then its
+//!    locals `stack[f.base .. f.base + nlocals]` and its operand values. Its result goes to
+//!    `stack[f.start()]`.
 //! 2. A saved `Frame::pc` points just after the instruction the frame is executing, so
 //!    `pos[pc - 1]` is that instruction's source position (used for stack traces).
 //! 3. A handler records the frame count and stack height at `PushHandler`; unwinding to it
@@ -19,17 +23,18 @@
 //!    polls the interrupt and decides to yield. It runs after each call has entered its callee
 //!    (or a native has returned), when the state is consistent between instructions.
 //! 5. Inside `run`'s dispatch loop the running frame is held in locals (`closure`, `pc`,
-//!    `base`) and is not on `frames`; it is pushed back (`spill!`) before anything that looks at
-//!    or changes the frame stack, and popped again at `'reload`. Outside the loop, invariants
-//!    1–3 hold with `frames.last()` the running frame.
+//!    `base`, `nc`) and is not on `frames`; it is pushed back (`spill!`) before anything that
+//!    looks at or changes the frame stack, and popped again at `'reload`. Outside the loop,
+//!    invariants 1–3 hold with `frames.last()` the running frame.
 //!
 //! # Performance notes
 //!
 //! The hot paths (closure calls and tail calls with fixed arity, returns, integer primitives,
-//! builtin calls) are handled inline in the loop; everything else goes through `call`. New
-//! values are written into their stack slot field by field (see `stack.rs`), and a `Frame` is a
-//! pair of words, so neither is built in a temporary and copied (a copy of a value that was just
-//! stored field by field stalls store-to-load forwarding).
+//! builtin calls, also for `CallGlobal`, which saves the `Global` dispatch and the reference
+//! count of a callee on the stack) are handled inline in the loop; everything else goes through
+//! `call`. New values are written into their stack slot field by field (see `stack.rs`), and a
+//! `Frame` is a pair of words, so neither is built in a temporary and copied (a copy of a value
+//! that was just stored field by field stalls store-to-load forwarding).
 
 use std::rc::Rc;
 
@@ -67,28 +72,30 @@ impl Interrupt {
 /// The host's interrupt hook: polled by the step hook every `yield_interval` steps.
 pub type InterruptFn = Box<dyn FnMut() -> Option<Interrupt>>;
 
-/// A frame: the closure it runs, its saved pc and its base, packed in one word so a frame is
-/// a pair of scalars (moved in registers, not through a temporary).
+/// A frame: the closure it runs, its saved pc, its base and whether its callee is on the stack,
+/// packed in one word so a frame is a pair of scalars (moved in registers, not through a
+/// temporary).
 #[derive(Debug)]
 struct Frame {
     closure: Rc<Closure>,
-    /// `pc << 32 | base` (both below 2^32: stack invariant 2, code length).
+    /// `pc << 33 | nc << 32 | base` (pc below 2^31, base below 2^32: stack invariant 2, code
+    /// length); `nc` is 1 when the frame has no callee slot (entered by `CallGlobal`).
     pc_base: u64,
 }
 
 impl Frame {
     #[inline(always)]
-    fn new(closure: Rc<Closure>, pc: usize, base: usize) -> Frame {
-        debug_assert!(pc <= u32::MAX as usize && base <= u32::MAX as usize);
+    fn new(closure: Rc<Closure>, pc: usize, base: usize, nc: usize) -> Frame {
+        debug_assert!(pc < (1 << 31) && base <= u32::MAX as usize && nc <= 1);
         Frame {
             closure,
-            pc_base: ((pc as u64) << 32) | base as u64,
+            pc_base: ((pc as u64) << 33) | ((nc as u64) << 32) | base as u64,
         }
     }
 
     #[inline(always)]
     fn pc(&self) -> usize {
-        (self.pc_base >> 32) as usize
+        (self.pc_base >> 33) as usize
     }
 
     #[inline(always)]
@@ -96,9 +103,21 @@ impl Frame {
         (self.pc_base & 0xffff_ffff) as usize
     }
 
+    /// 1 if the frame has no callee slot, else 0.
+    #[inline(always)]
+    fn nc(&self) -> usize {
+        ((self.pc_base >> 32) & 1) as usize
+    }
+
+    /// The first stack slot the frame owns, where its result goes (invariant 1).
+    #[inline(always)]
+    fn start(&self) -> usize {
+        self.base() - 1 + self.nc()
+    }
+
     fn set_pc(&mut self, pc: usize) {
-        debug_assert!(pc <= u32::MAX as usize);
-        self.pc_base = ((pc as u64) << 32) | (self.pc_base & 0xffff_ffff);
+        debug_assert!(pc < (1 << 31));
+        self.pc_base = ((pc as u64) << 33) | (self.pc_base & 0x1_ffff_ffff);
     }
 }
 
@@ -228,7 +247,7 @@ impl VmCore {
         self.stack.push(Value::Closure(closure.clone()));
         let base = self.stack.len();
         self.stack.resize_nil(base + closure.proto.nlocals as usize);
-        self.frames.push(Frame::new(closure, 0, base));
+        self.frames.push(Frame::new(closure, 0, base, 0));
     }
 
     /// Starts a call of `f` with `args` as the outermost frame.
@@ -251,6 +270,7 @@ impl VmCore {
                 consts: Vec::new(),
                 protos: Vec::new(),
                 captures: Vec::new(),
+                callee_pos: Vec::new(),
             });
         }
         let tramp = TRAMPOLINE.with(Rc::clone);
@@ -379,6 +399,27 @@ impl VmCore {
         Err(e)
     }
 
+    /// The `:unbound` error of a global call's callee, with the span (and innermost stack frame
+    /// position) of the operator, as if it had been fetched by `Global` (the running frame has
+    /// been spilled).
+    #[cold]
+    #[inline(never)]
+    fn unbound_callee(&self, st: &State, g: u32) -> LispError {
+        let mut e = st.unbound(g);
+        let mut trace = self.trace();
+        if let (Some(f), Some(first)) = (self.frames.last(), trace.first_mut()) {
+            let proto = &f.closure.proto;
+            let (line, col) = proto.callee_pos(f.pc().saturating_sub(1));
+            let span = (line > 0).then(|| Span::new(proto.file.clone(), line, col));
+            first.span.clone_from(&span);
+            if let Some(span) = span {
+                e = e.with_span(span);
+            }
+        }
+        e.data_mut().stack = trace;
+        e
+    }
+
     /// Checks arity, packs the rest list and sizes the locals of closure `c` whose `argc`
     /// arguments start at `base` (the callee is at `base - 1`).
     #[inline(always)]
@@ -422,7 +463,7 @@ impl VmCore {
     #[inline]
     fn enter(&mut self, st: &State, c: Rc<Closure>, base: usize, argc: usize) -> LispResult<()> {
         self.prepare(st, &c, base, argc, self.frames.len())?;
-        self.frames.push(Frame::new(c, 0, base));
+        self.frames.push(Frame::new(c, 0, base, 0));
         Ok(())
     }
 
@@ -438,11 +479,11 @@ impl VmCore {
                         // Replace the current frame in place: move callee and arguments down
                         // over it (swaps, so nothing is dropped until the truncate).
                         let n = self.frames.len();
-                        let dst = self.frames[n - 1].base() - 1;
+                        let dst = self.frames[n - 1].start();
                         self.stack.remove_range(dst, fpos);
                         self.prepare(st, &c, dst + 1, argc, n - 1)?;
                         let frame = &mut self.frames[n - 1];
-                        *frame = Frame::new(c, 0, dst + 1);
+                        *frame = Frame::new(c, 0, dst + 1, 0);
                     } else {
                         self.enter(st, c, fpos + 1, argc)?;
                     }
@@ -514,19 +555,19 @@ impl VmCore {
     #[inline(always)]
     fn do_return(&mut self, v: Value) {
         let n = self.frames.len();
-        let base = self.frames[n - 1].base();
+        let start = self.frames[n - 1].start();
         self.frames.truncate(n - 1);
-        self.stack.truncate(base - 1);
+        self.stack.truncate(start);
         self.stack.push(v);
     }
 
     /// Runs until the outermost frame returns, a yield, or a suspension.
     ///
     /// Invariant 5 holds inside the dispatch loop: the running frame lives in the locals
-    /// `closure`, `pc` and `base`, not on `self.frames`. Closure calls, tail calls and returns
-    /// switch those locals directly; everything that inspects or changes the frame stack (the
-    /// generic `call`, `throw`, the step hook's slow path, exits) runs after `spill!` has pushed
-    /// the running frame back, and `'reload` pops it again.
+    /// `closure`, `pc`, `base` and `nc`, not on `self.frames`. Closure calls, tail calls and
+    /// returns switch those locals directly; everything that inspects or changes the frame stack
+    /// (the generic `call`, `throw`, the step hook's slow path, exits) runs after `spill!` has
+    /// pushed the running frame back, and `'reload` pops it again.
     pub(crate) fn run(&mut self, st: &mut State) -> LispResult<Exit> {
         if self.countdown == 0 {
             self.reset_countdown(st);
@@ -561,14 +602,14 @@ impl VmCore {
                 self.stack.clear();
                 return Ok(Exit::Returned(v));
             };
-            let (mut pc, mut base) = (frame.pc(), frame.base());
+            let (mut pc, mut base, mut nc) = (frame.pc(), frame.base(), frame.nc());
             let mut closure = frame.closure;
 
             // Puts the running frame back on `self.frames` (invariant 5); always followed by
             // `continue 'reload` or a return.
             macro_rules! spill {
                 () => {
-                    self.frames.push(Frame::new(closure, pc, base))
+                    self.frames.push(Frame::new(closure, pc, base, nc))
                 };
             }
             macro_rules! throw {
@@ -635,6 +676,38 @@ impl VmCore {
                         None => throw!(st.unbound(to_slot(p))),
                     }
                     slow_call!(argc, false)
+                }};
+            }
+
+            // An inlined primitive on the top of the stack (`Prim`).
+            macro_rules! prim {
+                ($p:expr) => {{
+                    let p: PrimOp = $p;
+                    if !st.prim_intact[p.index()] {
+                        slow_prim!(p);
+                    }
+                    if let [.., Value::Int(x), Value::Int(y)] = *self.stack.as_slice() {
+                        if p.is_arith() {
+                            match int_arith(p, x, y) {
+                                Some(r) => {
+                                    self.stack.drop_top();
+                                    let n = self.stack.len();
+                                    self.stack.set_int(n - 1, r);
+                                }
+                                None => throw!(numbers::overflow(p.name())),
+                            }
+                            continue;
+                        }
+                        if p.is_comparison() {
+                            let n = self.stack.len();
+                            self.stack.truncate(n - 2);
+                            self.stack.push_bool(int_holds(p, x, y));
+                            continue;
+                        }
+                    }
+                    if let Err(e) = self.prim(p) {
+                        throw!(e);
+                    }
                 }};
             }
 
@@ -766,8 +839,9 @@ impl VmCore {
                                     // value that was just stored field by field.
                                     let c = c.clone();
                                     let caller = std::mem::replace(&mut closure, c);
-                                    self.frames.push(Frame::new(caller, pc, base));
+                                    self.frames.push(Frame::new(caller, pc, base, nc));
                                     base = fpos + 1;
+                                    nc = 0;
                                     pc = 0;
                                     let want = base + closure.proto.nlocals as usize;
                                     self.stack.resize_nil(want);
@@ -792,6 +866,78 @@ impl VmCore {
                             }
                             slow_call!(argc, false)
                         }
+                        Op::CallGlobal(g, argc) => {
+                            let argc = argc as usize;
+                            let at = self.stack.len() - argc;
+                            let Some(f) = &st.globals[g as usize] else {
+                                spill!();
+                                let e = self.unbound_callee(st, g);
+                                self.throw(e)?;
+                                continue 'reload;
+                            };
+                            // The fast paths of `Call`; the new frame has no callee slot.
+                            if self.frames.len() < st.limits.max_depth {
+                                if let Some(c) = simple_closure(f, argc) {
+                                    let c = c.clone();
+                                    let caller = std::mem::replace(&mut closure, c);
+                                    self.frames.push(Frame::new(caller, pc, base, nc));
+                                    base = at;
+                                    nc = 1;
+                                    pc = 0;
+                                    let want = base + closure.proto.nlocals as usize;
+                                    self.stack.resize_nil(want);
+                                    tick!();
+                                    continue 'frame;
+                                }
+                            }
+                            if let Value::Native(n) = f {
+                                if let (NativeKind::Builtin(bf), true) = (&n.kind, accepts(n, argc))
+                                {
+                                    let bf = *bf;
+                                    match bf(st, self.stack.from(at)) {
+                                        Ok(v) => {
+                                            self.stack.truncate(at);
+                                            self.stack.push(v);
+                                            tick!();
+                                            continue;
+                                        }
+                                        Err(e) => throw!(e),
+                                    }
+                                }
+                            }
+                            // Anything else: put the callee below the arguments, as for `Call`.
+                            let f = f.clone();
+                            self.stack.insert(at, f);
+                            slow_call!(argc, false)
+                        }
+                        Op::TailCallGlobal(g, argc) => {
+                            let argc = argc as usize;
+                            let at = self.stack.len() - argc;
+                            let Some(f) = &st.globals[g as usize] else {
+                                spill!();
+                                let e = self.unbound_callee(st, g);
+                                self.throw(e)?;
+                                continue 'reload;
+                            };
+                            if let Some(c) = simple_closure(f, argc) {
+                                let c = c.clone();
+                                // Replace the running frame: drop what it owns, sliding the
+                                // arguments down to its first slot.
+                                let start = base - 1 + nc;
+                                self.stack.remove_range(start, at);
+                                base = start;
+                                nc = 1;
+                                closure = c;
+                                pc = 0;
+                                let want = base + closure.proto.nlocals as usize;
+                                self.stack.resize_nil(want);
+                                tick!();
+                                continue 'frame;
+                            }
+                            let f = f.clone();
+                            self.stack.insert(at, f);
+                            slow_call!(argc, true)
+                        }
                         Op::TailCall(argc) => {
                             let argc = argc as usize;
                             let fpos = self.stack.len() - argc - 1;
@@ -801,7 +947,9 @@ impl VmCore {
                                     // Replace the running frame: drop its callee slot, locals
                                     // and temporaries, sliding the callee and the arguments
                                     // down.
-                                    self.stack.remove_range(base - 1, fpos);
+                                    self.stack.remove_range(base - 1 + nc, fpos);
+                                    base += nc;
+                                    nc = 0;
                                     closure = c;
                                     pc = 0;
                                     let want = base + closure.proto.nlocals as usize;
@@ -819,9 +967,10 @@ impl VmCore {
                             };
                             match self.frames.pop() {
                                 Some(caller) => {
-                                    self.stack.return_from(src, base - 1);
+                                    self.stack.return_from(src, base - 1 + nc);
                                     pc = caller.pc();
                                     base = caller.base();
+                                    nc = caller.nc();
                                     closure = caller.closure;
                                     continue 'frame;
                                 }
@@ -855,32 +1004,33 @@ impl VmCore {
                             };
                             throw!(e);
                         }
-                        Op::Prim(p) => {
-                            if !st.prim_intact[p.index()] {
-                                slow_prim!(p);
-                            }
-                            if let [.., Value::Int(x), Value::Int(y)] = *self.stack.as_slice() {
-                                if p.is_arith() {
-                                    match int_arith(p, x, y) {
-                                        Some(r) => {
-                                            self.stack.drop_top();
-                                            let n = self.stack.len();
-                                            self.stack.set_int(n - 1, r);
+                        Op::Prim(p) => prim!(p),
+                        Op::PrimReturn(p) => {
+                            // Integer arithmetic returns at once; anything else is `Prim`, and
+                            // the `Return` that follows returns its result.
+                            if let ([.., Value::Int(x), Value::Int(y)], true, true) = (
+                                self.stack.as_slice(),
+                                p.is_arith(),
+                                st.prim_intact[p.index()],
+                            ) {
+                                if let Some(r) = int_arith(p, *x, *y) {
+                                    match self.frames.pop() {
+                                        Some(caller) => {
+                                            self.stack.return_int(r, base - 1 + nc);
+                                            pc = caller.pc();
+                                            base = caller.base();
+                                            nc = caller.nc();
+                                            closure = caller.closure;
+                                            continue 'frame;
                                         }
-                                        None => throw!(numbers::overflow(p.name())),
+                                        None => {
+                                            self.stack.clear();
+                                            return Ok(Exit::Returned(Value::Int(r)));
+                                        }
                                     }
-                                    continue;
-                                }
-                                if p.is_comparison() {
-                                    let n = self.stack.len();
-                                    self.stack.truncate(n - 2);
-                                    self.stack.push_bool(int_holds(p, x, y));
-                                    continue;
                                 }
                             }
-                            if let Err(e) = self.prim(p) {
-                                throw!(e);
-                            }
+                            prim!(p)
                         }
                         Op::PrimLI(p, slot, imm) => {
                             let a = &self.stack[base + slot as usize];
