@@ -128,6 +128,9 @@ impl Runtime {
 
     /// Waits until every task this runtime spawned has finished.
     pub async fn settle(&self) {
+        // One pass awaits every task known now (tasks remove themselves from `live` when
+        // their outcome is collected); another pass catches tasks spawned meanwhile. Each
+        // pass is linear in the tasks it waits for.
         loop {
             let live: Vec<Value> = self
                 .shared()
@@ -140,16 +143,16 @@ impl Runtime {
             if live.is_empty() {
                 return;
             }
-            for v in live {
-                if let Ok(t) = as_task("settle", &v) {
-                    let _ = t.outcome().await;
-                }
-                self.shared()
-                    .async_ctx
-                    .live
-                    .borrow_mut()
-                    .retain(|_, x| as_task("settle", x).is_ok_and(|t| !t.is_finished()));
-            }
+            let outcomes: Vec<_> = live
+                .iter()
+                .filter_map(|v| as_task("settle", v).ok().map(TaskValue::outcome))
+                .collect();
+            futures::future::join_all(outcomes).await;
+            self.shared()
+                .async_ctx
+                .live
+                .borrow_mut()
+                .retain(|_, x| as_task("settle", x).is_ok_and(|t| !t.is_finished()));
         }
     }
 

@@ -48,7 +48,9 @@ impl Stack {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, need: usize) {
-        let n = need.max(self.slots.len() * 2).max(256);
+        // Start small: every suspended task has its own fiber and stack (SPEC §9 asks for
+        // ≤ 1 KiB per suspended task); doubling makes growth cheap.
+        let n = need.max(self.slots.len() * 2).max(16);
         // Invariant 2 (a stack this large could not be allocated anyway: 64 GiB).
         assert!(u32::try_from(n).is_ok(), "value stack exceeds 2^32 slots");
         self.slots.resize(n, Value::Nil);

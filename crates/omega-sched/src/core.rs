@@ -93,6 +93,9 @@ pub(crate) struct TaskEntry {
     /// Tasks this task is awaiting through their `TaskHandle`s (key → seq), for the lock
     /// manager's wait-for graph. Recorded once locks are in use (see `handle.rs`).
     pub awaiting: HashMap<TaskKey, u64>,
+    /// How many live tasks record an await on this one (may over-count when an awaiter
+    /// ends mid-await: only a shortcut of the deadlock check reads it, conservatively).
+    pub awaited_by: u32,
 }
 
 impl TaskEntry {
@@ -344,6 +347,7 @@ impl Core {
             group,
             inherited: None,
             awaiting: HashMap::new(),
+            awaited_by: 0,
         };
         let key = self.tasks.insert(entry);
         debug_assert_eq!((key, seq), (t.id.key(), t.id.seq()));
@@ -804,9 +808,21 @@ impl Core {
 
     /// Await-edge hook (`TaskHandle::poll`): task `awaiter` awaits task `target`.
     pub fn add_await(&mut self, awaiter: (TaskKey, u64), target: (TaskKey, u64)) {
-        if self.live(awaiter.0, awaiter.1) {
-            self.tasks[awaiter.0].awaiting.insert(target.0, target.1);
+        if self.live(awaiter.0, awaiter.1)
+            && self.tasks[awaiter.0]
+                .awaiting
+                .insert(target.0, target.1)
+                .is_none()
+            && self.live(target.0, target.1)
+        {
+            self.tasks[target.0].awaited_by += 1;
         }
+    }
+
+    /// True if some live task may be awaiting task `id` (see `TaskEntry::awaited_by`).
+    pub fn is_awaited(&self, id: TaskId) -> bool {
+        self.key_of(id)
+            .is_some_and(|k| self.tasks[k].awaited_by > 0)
     }
 
     /// The await of `awaiter` on `target` is over (result taken or handle dropped).
@@ -815,6 +831,10 @@ impl Core {
             let a = &mut self.tasks[awaiter.0].awaiting;
             if a.get(&target.0) == Some(&target.1) {
                 a.remove(&target.0);
+                if self.live(target.0, target.1) {
+                    let t = &mut self.tasks[target.0];
+                    t.awaited_by = t.awaited_by.saturating_sub(1);
+                }
             }
         }
     }

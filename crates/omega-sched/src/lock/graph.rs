@@ -137,14 +137,24 @@ impl Graph<'_> {
 
     /// Would `req`, queued now, close a cycle? Returns the cycle, starting with its wait.
     pub fn would_deadlock(&self, req: &Req) -> Option<DeadlockCycle> {
+        let mut goals = vec![req.owner.clone()];
+        if let Some(t) = req.task {
+            goals.push(OwnerId::Task(t));
+        }
+        // A cycle must come back to a goal. Nothing waits for a goal that holds no lock and
+        // has no queued wait (the request is not queued yet) unless some task awaits it: in
+        // that common case no search is needed.
+        let reachable = goals.iter().any(|g| {
+            self.st.owners.contains_key(g)
+                || (g.task()).is_some_and(|t| self.core.is_some_and(|c| c.is_awaited(t)))
+        });
+        if !reachable {
+            return None;
+        }
         let mut starts = Vec::new();
         self.request_edges(req, self.st.newcomer_limit(req.priority), None, &mut starts);
         if starts.is_empty() {
             return None;
-        }
-        let mut goals = vec![req.owner.clone()];
-        if let Some(t) = req.task {
-            goals.push(OwnerId::Task(t));
         }
         let path = self.search(&req.owner, starts, &goals)?;
         let mut edges: Vec<WaitEdge> = path.into_iter().map(|(e, _)| e).collect();
