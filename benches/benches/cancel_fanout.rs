@@ -7,7 +7,7 @@
 //!   a fresh root (the root and the vector that keeps the children alive are set up
 //!   untimed; the children are dropped untimed).
 
-use std::time::Duration;
+mod common;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use omega_sched::CancellationToken;
@@ -94,11 +94,7 @@ fn token_children(c: &mut Criterion) {
 /// written out so that no undocumented public item is needed): small samples so that the
 /// whole suite runs in a few minutes; command-line options still override them.
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = common::criterion(2);
     cancel_fanout(&mut c);
     token_children(&mut c);
     c.final_summary();

@@ -12,8 +12,9 @@
 //! * `tokio_semaphore_joinset_local` — the baseline with `JoinSet::spawn_local` inside a
 //!   `LocalSet`.
 
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use omega_sched::{Scheduler, TaskOptions};
@@ -134,11 +135,7 @@ fn limited(c: &mut Criterion) {
 /// written out so that no undocumented public item is needed): small samples so that the
 /// whole suite runs in a few minutes; command-line options still override them.
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .configure_from_args();
+    let mut c = common::criterion(5);
     limited(&mut c);
     c.final_summary();
 }

@@ -26,6 +26,8 @@
 //! `omega_sched_100k` (Rust tasks on the scheduler in `omega_sched::sleep`) and
 //! `tokio_100k` (`spawn_local` of `tokio::time::sleep`).
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::process::Command;
 use std::rc::Rc;
@@ -494,11 +496,7 @@ fn main() {
     }
 
     let rt = runtime();
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut c = common::criterion(3);
     llm_makespan(&mut c, &rt);
     lisp_fanout(&mut c, &rt);
     c.final_summary();

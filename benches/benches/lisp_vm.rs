@@ -16,6 +16,8 @@
 //! definitions are excluded. Without `python3` on `PATH` the CPython cases are skipped with a
 //! message.
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -142,11 +144,7 @@ fn lisp_list(c: &mut Criterion, python: bool) {
 /// Criterion's entry point (what `criterion_group!` and `criterion_main!` would generate,
 /// written out so the generated items do not trip `missing_docs`).
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .configure_from_args();
+    let mut c = common::criterion(5);
     let python = have_python();
     if !python {
         eprintln!("lisp_vm: python3 not found on PATH; skipping the cpython cases");

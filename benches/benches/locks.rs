@@ -15,6 +15,8 @@
 //!   fixed order (the usual deadlock-free discipline) and drop the guards. Timed as the
 //!   uncontended case.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -248,11 +250,7 @@ fn lock_acquire_all(c: &mut Criterion, rt: &Runtime) {
 /// target runs in under a minute; command-line options still override them.
 fn main() {
     let rt = runtime();
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = common::criterion(2);
     lock_uncontended(&mut c, &rt);
     lock_contended(&mut c, &rt);
     lock_acquire_all(&mut c, &rt);

@@ -10,7 +10,7 @@
 //! * `tokio_localset` — the baseline: `LocalSet::run_until` with `spawn_local`, then each
 //!   `JoinHandle` awaited in turn.
 
-use std::time::Duration;
+mod common;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use omega_sched::{Scheduler, TaskOptions};
@@ -123,11 +123,7 @@ fn spawn_await(c: &mut Criterion) {
 /// written out so that no undocumented public item is needed): small samples so that the
 /// whole suite runs in a few minutes; command-line options still override them.
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .configure_from_args();
+    let mut c = common::criterion(5);
     spawn_await(&mut c);
     c.final_summary();
 }
