@@ -119,14 +119,7 @@ impl Expander<'_> {
     }
 
     fn expand(&mut self, s: &Syntax) -> LispResult<Expr> {
-        self.depth += 1;
-        let r = if self.depth > EXPAND_LIMIT || !self.guard.ok() {
-            Err(err(&s.span, "form nested too deeply to compile"))
-        } else {
-            self.expand_inner(s, None)
-        };
-        self.depth -= 1;
-        r
+        self.expand_named(s, None)
     }
 
     /// Expands `s`; a lambda gets `name` if given.
