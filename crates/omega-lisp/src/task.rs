@@ -210,10 +210,11 @@ impl Future for LispTask {
             if this.waiting.is_some() && !this.delivered.get() {
                 if let Err(c) = omega_sched::check_cancelled() {
                     this.delivered.set(true);
-                    // Dropping the request drops whatever it was doing (an LLM call, …).
+                    // Dropping the request drops whatever it was doing (an LLM call, …),
+                    // which may leave a note on what it was waiting for.
                     this.waiting = None;
                     if let Some(f) = this.fiber.as_mut() {
-                        f.resume_with(Err(cancel_error(&c.reason)));
+                        f.resume_with(Err(this.ctx.noted(cancel_error(&c.reason))));
                     }
                 }
             }

@@ -9,16 +9,20 @@
 //! the call's future, and with it the HTTP request.
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod activity;
 mod gate;
 mod mock;
 mod openai;
 mod provider;
+mod stream;
 mod types;
 mod usage;
 
+pub use activity::Activity;
 pub use gate::{AttemptGate, CallOptions, GateFuture, GatePermit};
 pub use mock::{MockProvider, Rule};
 pub use openai::{OpenAiCompatible, OpenAiConfig, DEFAULT_BASE_URL};
 pub use provider::{LlmFuture, LlmProvider};
+pub use stream::{LlmStream, StreamEvent};
 pub use types::{estimate_tokens, LlmError, LlmRequest, LlmResponse, Message, Role, Usage};
 pub use usage::ModelUsage;
