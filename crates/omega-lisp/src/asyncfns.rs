@@ -82,15 +82,13 @@ impl AsyncCtx {
         *entry = sum(*entry, add);
     }
 
-    /// `e` with the note the current task's dropped request left, if any:
-    /// `timed out (queued 118.2s for an llm slot)`.
-    pub(crate) fn noted(&self, e: LispError) -> LispError {
+    /// The note the current task's dropped request left, if any (`queued 118.2s for an
+    /// llm slot`).
+    pub(crate) fn take_cancel_note(&self) -> Option<String> {
         let note = self.cancel_note.borrow_mut().take();
         match note {
-            Some((task, note)) if Some(task) == omega_sched::current_task() => {
-                LispError::new(e.kind().clone(), format!("{} ({note})", e.message()))
-            }
-            _ => e,
+            Some((task, note)) if Some(task) == omega_sched::current_task() => Some(note),
+            _ => None,
         }
     }
 

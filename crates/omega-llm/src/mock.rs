@@ -18,7 +18,7 @@
 //! ]
 //! ```
 //!
-//! `reply` may use `{prompt}`; `error` is one of `rate-limited`, `timeout`, `transport`,
+//! `reply` may use `{prompt}`; `error` is one of `rate-limited`, `timeout`, `connect`, `transport`,
 //! `server`, `bad-request`, `invalid-response`. Prompts no rule matches get the echo.
 
 use std::path::Path;
@@ -356,5 +356,52 @@ mod tests {
         let r = mock.complete(req).await.unwrap();
         assert_eq!(r.text, "echo: a b");
         assert_eq!(r.usage.completion_tokens, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn streams_word_by_word_holding_the_gate_to_the_end() {
+        let mock = Arc::new(MockProvider::new().latency(Duration::from_millis(40)));
+        let pool = Arc::new(tokio::sync::Semaphore::new(1));
+        let t0 = Instant::now();
+        let mut s = mock.clone().stream_with(
+            LlmRequest::prompt("x y"),
+            CallOptions::new().gate(pool.clone()),
+        );
+        assert_eq!(
+            pool.available_permits(),
+            1,
+            "nothing happens before the first poll"
+        );
+        assert_eq!(s.next().await, Some(Ok("echo: ".to_string())));
+        assert_eq!(t0.elapsed(), Duration::from_millis(40));
+        assert_eq!(pool.available_permits(), 0, "held while pieces remain");
+        assert_eq!(s.next().await, Some(Ok("x ".to_string())));
+        assert_eq!(s.next().await, Some(Ok("y".to_string())));
+        assert_eq!(s.next().await, None);
+        assert_eq!(pool.available_permits(), 1);
+        let r = s.response().unwrap();
+        assert_eq!(
+            (r.text.as_str(), r.usage.completion_tokens),
+            ("echo: x y", 3)
+        );
+
+        let s = mock.clone().stream_with(
+            LlmRequest::prompt("late"),
+            CallOptions::new().timeout(Duration::from_millis(10)),
+        );
+        assert_eq!(
+            s.collect().await,
+            Err(LlmError::Timeout {
+                after: Duration::from_millis(10)
+            })
+        );
+        let failing = Arc::new(
+            MockProvider::new()
+                .replies_json(r#"[{"error": "connect", "message": "down"}]"#)
+                .unwrap(),
+        );
+        let mut s = failing.stream_with(LlmRequest::prompt("x"), CallOptions::new());
+        assert_eq!(s.next().await, Some(Err(LlmError::Connect("down".into()))));
+        assert_eq!(s.next().await, None);
     }
 }

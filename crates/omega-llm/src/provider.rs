@@ -172,4 +172,59 @@ mod tests {
             "the earlier end wins"
         );
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn default_complete_with_starts_the_clock_when_it_gets_the_gate() {
+        let mock = MockProvider::new().latency(Duration::from_millis(100));
+        let pool = Arc::new(Semaphore::new(1));
+        let busy = pool.clone().acquire_owned().await.unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            drop(busy);
+        });
+        let t0 = Instant::now();
+        let options = CallOptions::new()
+            .gate(pool.clone())
+            .timeout(Duration::from_millis(150));
+        let r = mock.complete_with(LlmRequest::prompt("a"), options).await;
+        assert_eq!(
+            r.unwrap().text,
+            "echo: a",
+            "3 s queued, then 100 ms of its 150"
+        );
+        assert_eq!(t0.elapsed(), Duration::from_millis(3100));
+
+        let _busy = pool.clone().acquire_owned().await.unwrap();
+        let options = CallOptions::new()
+            .gate(pool)
+            .queue_timeout(Duration::from_secs(2));
+        let r = mock.complete_with(LlmRequest::prompt("b"), options).await;
+        assert_eq!(
+            r,
+            Err(LlmError::QueueTimeout {
+                waited: Duration::from_secs(2),
+                waiting_for: "an llm slot".into()
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_that_cannot_stream_gives_one_piece() {
+        /// A provider with only `complete`.
+        struct Plain;
+        impl LlmProvider for Plain {
+            fn complete(&self, req: LlmRequest) -> LlmFuture<'_> {
+                Box::pin(async move { MockProvider::new().complete(req).await })
+            }
+            fn name(&self) -> &str {
+                "plain"
+            }
+        }
+        let p: Arc<dyn LlmProvider> = Arc::new(Plain);
+        assert_eq!(p.default_model(), "plain");
+        let mut s = p.stream_with(LlmRequest::prompt("a b"), CallOptions::new());
+        assert_eq!(s.next().await, Some(Ok("echo: a b".to_string())));
+        assert_eq!(s.next().await, None);
+        assert_eq!(s.response().unwrap().text, "echo: a b");
+    }
 }
