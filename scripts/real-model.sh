@@ -7,8 +7,8 @@
 #   scripts/real-model.sh serve        set up, then serve in the foreground and print the
 #                                      variables that point `omega run --llm openai` at it
 #   scripts/real-model.sh test         set up, start the server, run the real-model suite
-#                                      (the ignored `real_model` tests and every
-#                                      lisp-examples/ script that calls the model), stop it
+#                                      (the ignored tests in crates/omega-cli/tests/
+#                                      real_model.rs), stop it
 #   scripts/real-model.sh run ARGS...  set up, start the server, `omega run --llm openai
 #                                      ARGS...` against it, stop it
 #
@@ -116,30 +116,20 @@ start_server() {
   return 1
 }
 
-# The lisp-examples/ scripts that call the model (they mention llm.infer or llm.stream).
-model_examples() {
-  grep -lE 'llm\.(infer|stream)' "$REPO"/lisp-examples/*.lisp
-}
-
+# The real-model suite: the ignored `real_model_*` tests of crates/omega-cli/tests/
+# real_model.rs (a single call, a fan-out under --max-llm counted at the server, streaming,
+# timeouts and cancels closing the connection, a killed server, every lisp-examples/
+# script that calls the model). One at a time: the server answers one request at a time,
+# and the timing tests must not queue behind another test's requests.
 run_suite() {
   cd "$REPO"
   log "real-model tests"
   if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast --run-ignored ignored-only -E 'test(/real_model/)'
+    cargo nextest run -p omega-cli --test real_model --run-ignored ignored-only \
+      --test-threads 1 --no-fail-fast
   else
-    cargo test --workspace -- --ignored real_model
+    cargo test -p omega-cli --test real_model -- --ignored --test-threads 1
   fi
-  log "lisp-examples against the real model"
-  cargo build -q -p omega-cli
-  local failed=0 f
-  for f in $(model_examples); do
-    if timeout 300 "$REPO/target/debug/omega" run --llm openai "$f" >/dev/null; then
-      log "ok   $(basename "$f")"
-    else
-      log "FAIL $(basename "$f") (exit $?)"; failed=1
-    fi
-  done
-  return "$failed"
 }
 
 cmd="${1:-test}"

@@ -579,6 +579,27 @@ async fn a_server_that_is_down_fails_fast_and_says_so() {
 }
 
 #[tokio::test]
+async fn a_connection_reset_before_any_answer_is_retried_like_a_refused_one() {
+    // A dead server's kept-alive connection, or one reset unread: the request never ran.
+    let server = Server::start(sequence(vec![Reply::Reset, Reply::ok("fresh")])).await;
+    let llm = provider(&server);
+    assert_eq!(
+        llm.complete(LlmRequest::prompt("x")).await.unwrap().text,
+        "fresh"
+    );
+    assert_eq!(server.seen().len(), 2);
+    let server = Server::start(|_| Reply::Reset).await;
+    let llm = provider(&server);
+    let e = llm.complete(LlmRequest::prompt("x")).await.unwrap_err();
+    assert_eq!(e.kind(), "connect", "{e}");
+    assert!(
+        e.to_string().contains("gave up after 2 connect retries"),
+        "{e}"
+    );
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[tokio::test]
 async fn a_base_url_without_v1_names_the_url_in_the_404() {
     let server = Server::start(|_| Reply::json(404, r#"{"detail":"Not Found"}"#)).await;
     let root = server.base_url.trim_end_matches("/v1").to_string();

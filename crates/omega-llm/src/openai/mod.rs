@@ -234,10 +234,11 @@ impl OpenAiCompatible {
     /// * **Retries**: requests that surely did not reach the model (429, 408, 503 with
     ///   `Retry-After`, a connection attempt that timed out) are retried up to
     ///   [`OpenAiConfig::max_retries`] times; a server that cannot be reached (connection
-    ///   refused, unknown host) only [`OpenAiConfig::connect_retries`] times, quickly, then
-    ///   the call fails with [`LlmError::Connect`]; other 5xx and connections lost after
-    ///   sending only with [`OpenAiConfig::retry_sent`]; other 4xx and undecodable answers
-    ///   never. Waits follow `retry-after-ms`, else `Retry-After`, else full-jitter
+    ///   refused, unknown host, or a connection reset before any answer, as a dead server's
+    ///   kept-alive connections are) only [`OpenAiConfig::connect_retries`] times, quickly,
+    ///   then the call fails with [`LlmError::Connect`]; other 5xx and connections lost
+    ///   or closed after sending only with [`OpenAiConfig::retry_sent`]; other 4xx and
+    ///   undecodable answers never. Waits follow `retry-after-ms`, else `Retry-After`, else full-jitter
     ///   exponential backoff ([`OpenAiConfig::backoff`]). Every retry is logged (`tracing`,
     ///   target `omega_llm`) and shown in [`activity`](Self::activity). Errors say what
     ///   happened, how many attempts were made and why the call stopped: `server error
@@ -358,7 +359,10 @@ impl Inner {
         if let Some(auth) = &self.auth {
             request = request.header(AUTHORIZATION, auth.clone());
         }
-        let mut response = request.send().await.map_err(|e| self.transport(e))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.transport(e, Phase::Sending))?;
         self.limiter.observe(response.headers(), Instant::now());
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
@@ -396,7 +400,11 @@ impl Inner {
     async fn read_body(&self, response: &mut reqwest::Response) -> Result<Vec<u8>, Failure> {
         let max = self.config.max_response_bytes;
         let mut body = Vec::new();
-        while let Some(piece) = response.chunk().await.map_err(|e| self.transport(e))? {
+        while let Some(piece) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport(e, Phase::Reading))?
+        {
             if body.len() + piece.len() > max {
                 return Err(Failure::fatal(LlmError::InvalidResponse(format!(
                     "the answer is larger than {max} bytes (OpenAiConfig::max_response_bytes)"
@@ -407,24 +415,30 @@ impl Inner {
         Ok(body)
     }
 
-    /// A transport error, classified by whether the request can have reached the server.
-    fn transport(&self, e: reqwest::Error) -> Failure {
+    /// A transport error, classified by whether the request can have reached the model.
+    fn transport(&self, e: reqwest::Error, phase: Phase) -> Failure {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, TimedOut};
         let text = chain(&e);
-        if e.is_connect() {
-            let causes = text
-                .split_once(": ")
-                .map_or(text.as_str(), |(_, rest)| rest);
-            if e.is_timeout() || has_io_kind(&e, std::io::ErrorKind::TimedOut) {
-                // Slow to accept: busy or far, not down.
-                return Failure::new(
-                    LlmError::Transport(format!(
-                        "{}: connecting timed out after {}: {causes}",
-                        self.endpoint,
-                        crate::types::human_duration(self.config.connect_timeout)
-                    )),
-                    Retry::Unsent,
-                );
-            }
+        let causes = text
+            .split_once(": ")
+            .map_or(text.as_str(), |(_, rest)| rest);
+        if e.is_connect() && (e.is_timeout() || has_io_kind(&e, &[TimedOut])) {
+            // Slow to accept: busy or far, not down.
+            return Failure::new(
+                LlmError::Transport(format!(
+                    "{}: connecting timed out after {}: {causes}",
+                    self.endpoint,
+                    crate::types::human_duration(self.config.connect_timeout)
+                )),
+                Retry::Unsent,
+            );
+        }
+        // Refused, unknown host, no route; or a connection reset before any answer (a
+        // kept-alive connection the server dropped, or a server that died): the server
+        // is not there to run the request.
+        let reset_unanswered =
+            phase == Phase::Sending && has_io_kind(&e, &[ConnectionReset, ConnectionAborted]);
+        if e.is_connect() || reset_unanswered {
             return Failure::new(
                 LlmError::Connect(format!("{}: {causes}", self.endpoint)),
                 Retry::Down,
@@ -432,6 +446,15 @@ impl Inner {
         }
         Failure::new(LlmError::Transport(text), Retry::Sent)
     }
+}
+
+/// Where in an attempt a transport error happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Before any byte of the answer.
+    Sending,
+    /// Reading the answer's body.
+    Reading,
 }
 
 impl LlmProvider for OpenAiCompatible {
@@ -460,12 +483,12 @@ impl LlmProvider for OpenAiCompatible {
     }
 }
 
-/// True if one of `e`'s causes is an I/O error of `kind`.
-fn has_io_kind(e: &reqwest::Error, kind: std::io::ErrorKind) -> bool {
+/// True if one of `e`'s causes is an I/O error of one of `kinds`.
+fn has_io_kind(e: &reqwest::Error, kinds: &[std::io::ErrorKind]) -> bool {
     let mut source = e.source();
     while let Some(s) = source {
         if s.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == kind)
+            .is_some_and(|io| kinds.contains(&io.kind()))
         {
             return true;
         }

@@ -50,6 +50,8 @@ pub enum Reply {
     },
     /// Close the connection without answering.
     Drop,
+    /// Reset the connection (RST) without answering.
+    Reset,
     /// Never answer; report [`Event::Closed`] when the client closes the connection.
     Hang,
     /// Answer 200 with server-sent events: each `data` payload after `gap`; then, if
@@ -225,6 +227,12 @@ async fn serve(
     let _ = tx.send(Event::Received(seen.n));
     match script(&seen) {
         Reply::Drop => {}
+        Reply::Reset => {
+            // A zero linger makes the close an RST and never blocks (the deprecation is
+            // about non-zero lingers).
+            #[allow(deprecated)]
+            let _ = socket.set_linger(Some(Duration::ZERO));
+        }
         Reply::Hang => wait_for_close(&mut socket, &seen, tx).await,
         Reply::Sse { events, gap, hang } => {
             let head =
