@@ -419,9 +419,8 @@ impl Inner {
     fn transport(&self, e: reqwest::Error, phase: Phase) -> Failure {
         use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, TimedOut};
         let text = chain(&e);
-        let causes = text
-            .split_once(": ")
-            .map_or(text.as_str(), |(_, rest)| rest);
+        // Without reqwest's "error sending request for url (…)": the URL is said once.
+        let causes = causes(&e)[1..].join(": ");
         if e.is_connect() && (e.is_timeout() || has_io_kind(&e, &[TimedOut])) {
             // Slow to accept: busy or far, not down.
             return Failure::new(
@@ -499,14 +498,20 @@ fn has_io_kind(e: &reqwest::Error, kinds: &[std::io::ErrorKind]) -> bool {
 
 /// An error and its sources, `: `-separated, without repeats.
 fn chain(e: &reqwest::Error) -> String {
+    causes(e).join(": ")
+}
+
+/// An error's message and its sources' (without repeats, nor hyper's bare
+/// `client error (Connect)` labels).
+fn causes(e: &reqwest::Error) -> Vec<String> {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
+        if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         source = s.source();
     }
-    parts.join(": ")
+    parts
 }

@@ -398,9 +398,9 @@ where
             model = call.label,
             attempt = attempts,
             wait_ms = wait.as_millis() as u64,
-            error = %failure.error,
-            "{}: attempt {attempts} failed; {note}",
+            "{}: attempt {attempts} failed ({}); {note}",
             call.label,
+            failure.error,
         );
         let _backing_off = tracker.backing_off(note);
         tokio::time::sleep(wait).await;
