@@ -1,8 +1,10 @@
-//! LLM providers for Omega (SPEC §5): the object-safe [`LlmProvider`] trait, the request,
-//! response and error types every provider speaks, the deterministic [`MockProvider`] (echo,
-//! fixed latency, scripted replies, seeded failures) that `omega run` uses by default, and
-//! [`OpenAiCompatible`], which calls any server speaking OpenAI's chat completions API with
-//! retries, deadlines, client-side rate limits and usage accounting.
+//! LLM providers for Omega (SPEC §5): the object-safe [`LlmProvider`] trait (complete a
+//! request, or stream its reply as an [`LlmStream`]), the request, response and error types
+//! every provider speaks, the deterministic [`MockProvider`] (echo, fixed latency, scripted
+//! replies, seeded failures) that `omega run` uses by default, and [`OpenAiCompatible`],
+//! which calls any server speaking OpenAI's chat completions API with retries that never
+//! resend what may have run, deadlines, client-side rate limits, streaming, usage
+//! accounting and a live [`Activity`] view.
 //! Concurrency limits live in the scheduler: callers either hold a permit of its `"llm"` pool
 //! for the whole call, or pass the pool as an [`AttemptGate`] through [`CallOptions`] so that
 //! a retrying provider frees the slot while it backs off. Cancelling the calling task drops
