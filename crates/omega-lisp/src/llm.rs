@@ -12,8 +12,8 @@
 //! Every call takes a slot of the scheduler's `"llm"` pool through the provider's attempt
 //! gate ([`PoolGate`]), so `--max-llm` bounds requests on the wire. Usage is counted under
 //! the model asked for, or the provider's configured model ([`AsyncCtx::count`]). Every
-//! reply, and a stream's text so far, passes [`reply_len_ok`], which holds it to the
-//! runtime's `max_string_len`.
+//! string an LLM call hands to Lisp is made by [`reply_value`], which holds it (for a
+//! streamed piece: the stream's text so far) to the runtime's `max_string_len`.
 //!
 //! A task cancelled or timed out while its call is still queued for a pool slot gets an
 //! error saying so (`timed out (queued 118.2s for an llm slot)`): the call's
@@ -105,14 +105,16 @@ fn queue_note(ctx: &Rc<AsyncCtx>, entered: &Arc<AtomicBool>) -> QueueNote {
     }
 }
 
-/// Holds a reply of `len` bytes to the runtime's `max_string_len` (`:limit` otherwise).
-/// Every LLM reply and streamed piece passes here: the one place to bound them.
-pub(crate) fn reply_len_ok(ctx: &AsyncCtx, len: usize) -> LispResult<()> {
+/// Makes the Lisp string of text an LLM call produced: a reply, a streamed piece, a
+/// stream's whole text. `held` bytes (for a piece, the stream's text so far, since the
+/// pieces add up to one reply) must fit `max_string_len`, or the call ends with `:limit`.
+/// The one place where LLM output enters the heap.
+pub(crate) fn reply_value(ctx: &AsyncCtx, text: String, held: usize) -> LispResult<Value> {
     let max = ctx.max_string_len.get();
-    if len > max {
+    if held.max(text.len()) > max {
         return Err(LispError::limit("max_string_len", max));
     }
-    Ok(())
+    Ok(Value::string(text))
 }
 
 /// The request `(who prompt :key value …)` asks for.
@@ -249,8 +251,8 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
             match result {
                 Ok(r) => {
                     completed(&c, &model, &r);
-                    reply_len_ok(&c, r.text.len())?;
-                    Ok(Value::string(r.text))
+                    let len = r.text.len();
+                    reply_value(&c, r.text, len)
                 }
                 Err(e) => Err(failed(&c, "llm.infer", &model, e)),
             }
@@ -297,11 +299,11 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
                 Some(Ok(piece)) => {
                     let len = h.len.get() + piece.len();
                     // Over the limit: the stream is dropped here, closing its connection.
-                    reply_len_ok(&c, len)?;
+                    let value = reply_value(&c, piece, len)?;
                     h.len.set(len);
                     h.over.set(false);
                     *h.stream.borrow_mut() = Some(stream);
-                    Ok(Value::string(piece))
+                    Ok(value)
                 }
                 Some(Err(e)) => Err(failed(&c, "llm.stream", &h.model, e)),
                 None => {
@@ -315,9 +317,17 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
         }))
     });
 
-    rt.register_fn("%llm-stream-text", |args| {
+    let c = ctx.clone();
+    rt.register_fn("%llm-stream-text", move |args| {
         let h = handle("%llm-stream-text", &args)?;
-        Ok(h.text.borrow().clone().map_or(Value::Nil, Value::string))
+        let text = h.text.borrow().clone();
+        match text {
+            Some(text) => {
+                let len = text.len();
+                reply_value(&c, text, len)
+            }
+            None => Ok(Value::Nil),
+        }
     });
 
     rt.register_fn("%llm-stream-close", |args| {
