@@ -65,6 +65,8 @@ pub(crate) struct AsyncCtx {
     /// What a task's dropped request was waiting for, for its cancellation error: left by
     /// an LLM call dropped while queued (`llm.rs`), taken by the task (`task.rs`).
     pub cancel_note: RefCell<Option<(TaskId, String)>>,
+    /// `"llm"` pool slots held by each task's open streams (`llm.rs`).
+    pub stream_slots: RefCell<HashMap<TaskId, usize>>,
 }
 
 impl AsyncCtx {
@@ -105,6 +107,7 @@ impl AsyncCtx {
             by_model: RefCell::new(BTreeMap::new()),
             max_string_len: Cell::new(limits.max_string_len),
             cancel_note: RefCell::new(None),
+            stream_slots: RefCell::new(HashMap::new()),
         }
     }
 }

@@ -20,7 +20,7 @@
 //! [`QueueNote`] leaves that note for the task when it is dropped unsent.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -117,6 +117,28 @@ pub(crate) fn reply_value(ctx: &AsyncCtx, text: String, held: usize) -> LispResu
     Ok(Value::string(text))
 }
 
+/// Fails at once if the current task's own open streams hold every `"llm"` slot: a call
+/// would wait for a slot forever (the model called from `llm.stream`'s on-chunk under
+/// `--max-llm 1`, say).
+fn check_not_self_blocked(ctx: &AsyncCtx, who: &str) -> LispResult<()> {
+    let Some(task) = omega_sched::current_task() else {
+        return Ok(());
+    };
+    let held = ctx.stream_slots.borrow().get(&task).copied().unwrap_or(0);
+    let capacity = ctx.sched.llm_pool().capacity();
+    if held > 0 && held >= capacity {
+        return Err(LispError::new(
+            ErrorKind::Llm,
+            format!(
+                "{who}: this task's open llm.stream calls hold all {capacity} llm slots \
+                 (--max-llm), so it would wait for one forever: call the model once the \
+                 stream has ended, or allow more calls at once"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The request `(who prompt :key value …)` asks for.
 fn request(who: &str, args: &[Value]) -> LispResult<LlmRequest> {
     let (pos, opts) = split_options(who, args, 1, OPTIONS)?;
@@ -199,6 +221,61 @@ pub struct LlmStreamHandle {
     text: RefCell<Option<String>>,
     /// Closed, ended or failed: nothing more to read.
     over: Cell<bool>,
+    /// The task whose count in `AsyncCtx::stream_slots` this stream's slot is in.
+    holder: Cell<Option<omega_sched::TaskId>>,
+    ctx: Weak<AsyncCtx>,
+}
+
+impl LlmStreamHandle {
+    /// Counts the stream's slot under the current task, once it has one.
+    fn hold(&self) {
+        if self.holder.get().is_none() && self.entered.load(Ordering::SeqCst) {
+            if let (Some(task), Some(ctx)) = (omega_sched::current_task(), self.ctx.upgrade()) {
+                *ctx.stream_slots.borrow_mut().entry(task).or_default() += 1;
+                self.holder.set(Some(task));
+            }
+        }
+    }
+
+    /// The stream is over: nothing more to read, its slot no longer counted.
+    fn end(&self) {
+        self.over.set(true);
+        if let (Some(task), Some(ctx)) = (self.holder.take(), self.ctx.upgrade()) {
+            let mut slots = ctx.stream_slots.borrow_mut();
+            if let Some(n) = slots.get_mut(&task) {
+                *n -= 1;
+                if *n == 0 {
+                    slots.remove(&task);
+                }
+            }
+        }
+    }
+}
+
+/// Ends a stream's handle if dropped armed: its stream was dropped with a `%llm-stream-next`
+/// that did not finish.
+struct EndOnDrop(Option<Value>);
+
+impl EndOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        if let Some(v) = self.0.take() {
+            if let Ok(h) = handle("%llm-stream-next", std::slice::from_ref(&v)) {
+                h.end();
+            }
+        }
+    }
+}
+
+impl Drop for LlmStreamHandle {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 impl std::fmt::Debug for LlmStreamHandle {
@@ -237,6 +314,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
     let c = ctx.clone();
     rt.register_suspending_fn("llm.infer", move |args| {
         let req = request("llm.infer", &args)?;
+        check_not_self_blocked(&c, "llm.infer")?;
         let c = c.clone();
         Ok(suspend(async move {
             // The pool is the provider's attempt gate: held while an attempt is on the
@@ -272,12 +350,17 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
             len: Cell::new(0),
             text: RefCell::new(None),
             over: Cell::new(false),
+            holder: Cell::new(None),
+            ctx: Rc::downgrade(&c),
         }))
     });
 
     let c = ctx.clone();
     rt.register_suspending_fn("%llm-stream-next", move |args| {
         let h = handle("%llm-stream-next", &args)?;
+        if h.holder.get().is_none() {
+            check_not_self_blocked(&c, "llm.stream")?;
+        }
         let Some(mut stream) = h.stream.borrow_mut().take() else {
             if h.over.get() {
                 return Ok(suspend(std::future::ready(Ok(Value::Nil))));
@@ -290,23 +373,34 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
         let (c, value, entered) = (c.clone(), args[0].clone(), h.entered.clone());
         Ok(suspend(async move {
             let note = queue_note(&c, &entered);
+            // Dropped here (the task was cancelled), the stream goes with this future.
+            let over = EndOnDrop(Some(value.clone()));
             let next = stream.next().await;
+            over.disarm();
             note.disarm();
             let h = handle("%llm-stream-next", std::slice::from_ref(&value))?;
-            // Unless the stream is put back below, it is over.
-            h.over.set(true);
             match next {
                 Some(Ok(piece)) => {
                     let len = h.len.get() + piece.len();
-                    // Over the limit: the stream is dropped here, closing its connection.
-                    let value = reply_value(&c, piece, len)?;
+                    let value = match reply_value(&c, piece, len) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            // Over the limit: the stream is dropped, closing its connection.
+                            h.end();
+                            return Err(e);
+                        }
+                    };
                     h.len.set(len);
-                    h.over.set(false);
+                    h.hold();
                     *h.stream.borrow_mut() = Some(stream);
                     Ok(value)
                 }
-                Some(Err(e)) => Err(failed(&c, "llm.stream", &h.model, e)),
+                Some(Err(e)) => {
+                    h.end();
+                    Err(failed(&c, "llm.stream", &h.model, e))
+                }
                 None => {
+                    h.end();
                     if let Some(r) = stream.response() {
                         completed(&c, &h.model, r);
                         *h.text.borrow_mut() = Some(r.text.clone());
@@ -332,7 +426,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
 
     rt.register_fn("%llm-stream-close", |args| {
         let h = handle("%llm-stream-close", &args)?;
-        h.over.set(true);
+        h.end();
         drop(h.stream.borrow_mut().take());
         Ok(Value::Nil)
     });

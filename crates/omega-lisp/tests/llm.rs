@@ -185,6 +185,36 @@ async fn a_task_timed_out_while_queued_for_an_llm_slot_is_told_so() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn calling_the_model_from_a_stream_that_holds_every_slot_fails_instead_of_hanging() {
+    let src = r#"(define got '())
+                 (llm.stream "a b" (lambda (p) (set! got (cons (llm.infer p) got))))
+                 (list (reverse got) (get (stats) :llm-in-flight))"#;
+    let one_slot = Scheduler::builder().max_concurrent_llm_calls(1).build();
+    let (r, _, _) = run(&one_slot, MockProvider::new(), Limits::default(), src).await;
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Llm);
+    assert_eq!(
+        e.message(),
+        "llm.infer: this task's open llm.stream calls hold all 1 llm slots (--max-llm), so it \
+         would wait for one forever: call the model once the stream has ended, or allow more \
+         calls at once"
+    );
+    assert_eq!(one_slot.stats().llm_in_flight, 0);
+    // With a slot to spare it works, and a stream closed is no longer counted.
+    let two_slots = Scheduler::builder().max_concurrent_llm_calls(2).build();
+    let (r, _, _) = run(&two_slots, MockProvider::new(), Limits::default(), src).await;
+    assert_eq!(r.unwrap(), r#"(("echo: echo: " "echo: a " "echo: b") 0)"#);
+    let (r, _, _) = run(
+        &Scheduler::builder().max_concurrent_llm_calls(1).build(),
+        MockProvider::new(),
+        Limits::default(),
+        r#"(llm.stream "a" (lambda (p) p)) (llm.stream "b" (lambda (p) p)) (llm.infer "c")"#,
+    )
+    .await;
+    assert_eq!(r.unwrap(), r#""echo: c""#);
+}
+
+#[tokio::test(start_paused = true)]
 async fn bad_stream_arguments_are_clear_errors() {
     for (src, kind, msg) in [
         (
