@@ -381,3 +381,37 @@ fn llm_stream_prints_pieces_as_they_come() {
         "piece: echo: \npiece: a \npiece: b\nwhole: echo: a b\n"
     );
 }
+
+#[test]
+fn time_queued_for_a_slot_does_not_count_against_the_llm_timeout() {
+    // 4 calls of 400 ms one at a time take 1.6 s; each has 1 s from when it is sent. They
+    // used to share a clock started when they were made, so the last ones timed out unsent.
+    let (url, seen) = serve(|_, _| {
+        std::thread::sleep(Duration::from_millis(400));
+        http("200 OK", &[], &completion("ok", "m"))
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = script(
+        &dir,
+        "(println (await-all (map (lambda (i) (async (lambda () (llm.infer \"q\")))) (range 4))))",
+    );
+    let out = omega()
+        .args([
+            "run",
+            "--no-progress",
+            "--llm",
+            "openai",
+            "--max-llm",
+            "1",
+            "--llm-timeout",
+            "1",
+        ])
+        .arg(&f)
+        .env("OMEGA_LLM_BASE_URL", &url)
+        .env("OMEGA_LLM_MODEL", "m")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "(ok ok ok ok)\n");
+    assert_eq!(seen.lock().expect("log").len(), 4);
+}

@@ -206,6 +206,12 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_stream_can_be_handed_to_another_task_or_thread() {
+        fn owned_and_sendable<T: Send + 'static>() {}
+        owned_and_sendable::<LlmStream>();
+    }
+
     #[tokio::test]
     async fn from_future_is_one_piece() {
         let s = LlmStream::from_future(async { Ok(response("whole")) });
