@@ -18,8 +18,9 @@
 //! ]
 //! ```
 //!
-//! `reply` may use `{prompt}`; `error` is one of `rate-limited`, `timeout`, `connect`, `transport`,
-//! `server`, `bad-request`, `invalid-response`. Prompts no rule matches get the echo.
+//! `reply` may use `{prompt}`; `error` is one of `rate-limited`, `timeout`, `connect`,
+//! `transport`, `server`, `bad-request`, `invalid-response`. Prompts no rule matches get the
+//! echo. Streamed calls ([`LlmProvider::stream_with`]) get the same answer word by word.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -238,11 +238,12 @@ impl OpenAiCompatible {
     ///   kept-alive connections are) only [`OpenAiConfig::connect_retries`] times, quickly,
     ///   then the call fails with [`LlmError::Connect`]; other 5xx and connections lost
     ///   or closed after sending only with [`OpenAiConfig::retry_sent`]; other 4xx and
-    ///   undecodable answers never. Waits follow `retry-after-ms`, else `Retry-After`, else full-jitter
-    ///   exponential backoff ([`OpenAiConfig::backoff`]). Every retry is logged (`tracing`,
-    ///   target `omega_llm`) and shown in [`activity`](Self::activity). Errors say what
-    ///   happened, how many attempts were made and why the call stopped: `server error
-    ///   503: overloaded (after 4 attempts over 2.1s; gave up after 3 retries)`.
+    ///   undecodable answers never. Waits follow `retry-after-ms`, else `Retry-After`,
+    ///   else full-jitter exponential backoff ([`OpenAiConfig::backoff`]). Every retry is
+    ///   logged (`tracing`, target `omega_llm`) and shown in [`activity`](Self::activity).
+    ///   Errors say what happened, how many attempts were made and why the call stopped:
+    ///   `server error 503: overloaded (after 4 attempts over 2.1s; gave up after 3
+    ///   retries)`.
     /// * **Gate**: `options.gate`, else the provider's [`with_gate`](Self::with_gate), is
     ///   entered for each attempt and left before any wait, so a pool slot is free while
     ///   the call backs off.
