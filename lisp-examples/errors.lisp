@@ -23,7 +23,7 @@
   (await-all-settled
     (list (async (lambda () (validate 3)))
           (async (lambda () (validate -1)))
-          (async (lambda () (llm.infer "fine"))))))
+          (async (lambda () (llm.infer "Say fine." :max-tokens 8))))))
 (for-each (lambda (r)
             (if (eq? (get r :status) :ok)
                 (println "ok:    " (get r :value))

@@ -9,7 +9,7 @@
            (sleep delay-ms)
            (if fail?
                (error :llm (str name " is overloaded"))
-               (str name ": " (llm.infer "What is the capital of France?"))))
+               (str name ": " (llm.infer "What is the capital of France?" :max-tokens 16))))
          :name name))
 
 (define a (replica "replica-a" 5 #t))

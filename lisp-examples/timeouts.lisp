@@ -5,7 +5,7 @@
 ;;
 ;;   omega run lisp-examples/timeouts.lisp
 
-(define (slow-llm prompt ms) (sleep ms) (llm.infer prompt))
+(define (slow-llm prompt ms) (sleep ms) (llm.infer prompt :max-tokens 32))
 
 (println "1. with-timeout:")
 (println "  " (try (with-timeout 50 (slow-llm "a long essay, please" 500))

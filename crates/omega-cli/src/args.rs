@@ -64,9 +64,10 @@ pub struct RuntimeOpts {
     /// Tasks admitted at once (the script's top level counts as one).
     #[arg(long, value_name = "N")]
     pub max_tasks: Option<usize>,
-    /// LLM calls in flight at once.
-    #[arg(long, value_name = "N")]
-    pub max_llm: Option<usize>,
+    /// LLM requests on the wire at once; other calls queue for a slot (a local model
+    /// server usually answers one at a time: more only makes them wait there instead).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LLM)]
+    pub max_llm: usize,
     /// Admission and polling order.
     #[arg(long, value_enum, default_value_t = FairnessArg::Fifo)]
     pub fairness: FairnessArg,
@@ -86,9 +87,56 @@ pub struct RuntimeOpts {
     /// ends the script with a :limit error.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
-    /// Log scheduler and task events to stderr (tracing).
+    /// Log scheduler and task events, and LLM retries, to stderr (tracing).
     #[arg(long)]
     pub trace: bool,
+    /// Settings of `--llm openai`.
+    #[command(flatten)]
+    pub llm_opts: LlmOpts,
+}
+
+/// The default of `--max-llm`.
+pub const DEFAULT_MAX_LLM: usize = 4;
+
+/// Settings of the OpenAI-compatible provider (`--llm openai`). Each overrides its
+/// environment variable; unset, the variable (or the default) applies.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "LLM provider (--llm openai)")]
+pub struct LlmOpts {
+    /// A call's time limit in seconds, retries included, from its first request (time
+    /// queued for a slot is not counted) [env: OMEGA_LLM_TIMEOUT] [default: 120]
+    #[arg(long, value_name = "SECS")]
+    pub llm_timeout: Option<f64>,
+    /// Client-side requests-per-minute limit [env: OMEGA_LLM_RPM]
+    #[arg(long, value_name = "N")]
+    pub llm_rpm: Option<u32>,
+    /// Client-side tokens-per-minute limit [env: OMEGA_LLM_TPM]
+    #[arg(long, value_name = "N")]
+    pub llm_tpm: Option<u32>,
+    /// Retries per call of requests that did not reach the model (429, 408, 503 with
+    /// Retry-After) [env: OMEGA_LLM_MAX_RETRIES] [default: 8]
+    #[arg(long, value_name = "N")]
+    pub llm_retries: Option<u32>,
+    /// Retries per call when the server cannot be reached (connection refused, unknown
+    /// host) [env: OMEGA_LLM_CONNECT_RETRIES] [default: 2]
+    #[arg(long, value_name = "N")]
+    pub llm_connect_retries: Option<u32>,
+    /// Also retry requests that may have reached the model (other 5xx, connection lost
+    /// mid-answer); a paid API may bill them twice [env: OMEGA_LLM_RETRY_SENT=1]
+    #[arg(long)]
+    pub llm_retry_sent: bool,
+}
+
+impl LlmOpts {
+    /// True if any flag is given.
+    pub fn any(&self) -> bool {
+        self.llm_timeout.is_some()
+            || self.llm_rpm.is_some()
+            || self.llm_tpm.is_some()
+            || self.llm_retries.is_some()
+            || self.llm_connect_retries.is_some()
+            || self.llm_retry_sent
+    }
 }
 
 /// `--fairness`.
@@ -107,7 +155,7 @@ pub enum FairnessArg {
 pub enum LlmArg {
     /// The deterministic mock (no network).
     Mock,
-    /// An OpenAI-compatible server: OMEGA_LLM_BASE_URL (or OPENAI_BASE_URL), OPENAI_API_KEY,
-    /// OMEGA_LLM_MODEL.
+    /// An OpenAI-compatible server: OMEGA_LLM_BASE_URL (or OPENAI_BASE_URL, with /v1),
+    /// OPENAI_API_KEY (not needed on loopback), OMEGA_LLM_MODEL.
     Openai,
 }

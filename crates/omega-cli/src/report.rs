@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use omega_lisp::{ErrorKind, LispError, Runtime};
+use omega_llm::Activity;
 use omega_sched::{Event, EventKind, Scheduler, Stats};
 use serde_json::json;
 
@@ -118,16 +119,33 @@ pub fn trace_line(e: &Event, start: tokio::time::Instant, sched: &Scheduler) -> 
     format!("[{at:>9.3}ms] {who}: {what}")
 }
 
-/// Redraws the `--progress` line.
-pub fn progress_line(stats: &Stats) {
-    let done = stats.finished();
+/// Redraws the `--progress` line: tasks, LLM calls in flight, and what the provider is
+/// doing when it says (calls queued for a slot, a retry it is waiting to make).
+pub fn progress_line(stats: &Stats, llm: &Activity) {
     let mut err = std::io::stderr().lock();
-    let _ = write!(
-        err,
-        "\r\x1b[2Kpending {} running {} suspended {} done {} llm {}",
-        stats.pending, stats.running, stats.suspended, done, stats.llm_in_flight
-    );
+    let _ = write!(err, "\r\x1b[2K{}", status_text(stats, llm));
     let _ = err.flush();
+}
+
+/// The text of the status line.
+fn status_text(stats: &Stats, llm: &Activity) -> String {
+    let mut line = format!(
+        "pending {} running {} suspended {} done {} llm {}",
+        stats.pending,
+        stats.running,
+        stats.suspended,
+        stats.finished(),
+        stats.llm_in_flight
+    );
+    if llm.queued > 0 {
+        line.push_str(&format!(" (+{} queued)", llm.queued));
+    }
+    if llm.backing_off > 0 {
+        if let Some(note) = &llm.last_retry {
+            line.push_str(&format!(" · {note}"));
+        }
+    }
+    line
 }
 
 /// Clears the `--progress` line.

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omega_lisp::{write_string, Limits, LispResult, Runtime, Value};
-use omega_llm::{LlmProvider, MockProvider};
+use omega_llm::{LlmProvider, MockProvider, OpenAiCompatible, OpenAiConfig};
 use omega_sched::{Fairness, Scheduler};
 
-use crate::args::{FairnessArg, LlmArg, RunArgs, RuntimeOpts};
+use crate::args::{FairnessArg, LlmArg, LlmOpts, RunArgs, RuntimeOpts};
 use crate::report::{self, EXIT_INTERRUPTED, EXIT_OK};
 
 /// How an input is evaluated.
@@ -27,6 +27,8 @@ pub enum Mode {
 pub struct Session {
     pub sched: Scheduler,
     pub rt: Runtime,
+    /// The provider the runtime calls, for the progress line.
+    llm: Arc<dyn LlmProvider>,
     tokio: tokio::runtime::Runtime,
     trace: bool,
 }
@@ -40,6 +42,9 @@ pub struct Outcome {
 fn provider(opts: &RuntimeOpts) -> Result<Arc<dyn LlmProvider>, String> {
     match opts.llm {
         LlmArg::Mock => {
+            if opts.llm_opts.any() {
+                return Err("the --llm-* settings only apply to --llm openai".into());
+            }
             let mut m = MockProvider::new().latency(Duration::from_millis(opts.mock_latency));
             if let Some(path) = &opts.mock_responses {
                 m = m.replies_file(path).map_err(|e| e.to_string())?;
@@ -51,12 +56,41 @@ fn provider(opts: &RuntimeOpts) -> Result<Arc<dyn LlmProvider>, String> {
                 return Err("--mock-latency and --mock-responses only apply to --llm mock".into());
             }
             // Settings are checked here, before any task runs.
-            let p = omega_llm::OpenAiCompatible::from_env().map_err(|e| {
-                format!("{e} (set OMEGA_LLM_BASE_URL, OPENAI_API_KEY and OMEGA_LLM_MODEL)")
-            })?;
+            let hint = "(set OMEGA_LLM_BASE_URL, OPENAI_API_KEY and OMEGA_LLM_MODEL)";
+            let config = OpenAiConfig::from_env().map_err(|e| format!("{e} {hint}"))?;
+            let p = OpenAiCompatible::new(with_flags(config, &opts.llm_opts)?)
+                .map_err(|e| e.to_string())?;
             Ok(Arc::new(p))
         }
     }
+}
+
+/// The environment's configuration with the `--llm-*` flags on top.
+fn with_flags(mut c: OpenAiConfig, f: &LlmOpts) -> Result<OpenAiConfig, String> {
+    if let Some(secs) = f.llm_timeout {
+        if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+            return Err(format!(
+                "--llm-timeout must be a positive number of seconds, not {secs}"
+            ));
+        }
+        c = c.timeout(Duration::from_secs_f64(secs));
+    }
+    if let Some(n) = f.llm_rpm {
+        c = c.requests_per_minute(n);
+    }
+    if let Some(n) = f.llm_tpm {
+        c = c.tokens_per_minute(n);
+    }
+    if let Some(n) = f.llm_retries {
+        c = c.max_retries(n);
+    }
+    if let Some(n) = f.llm_connect_retries {
+        c = c.connect_retries(n);
+    }
+    if f.llm_retry_sent {
+        c = c.retry_sent(true);
+    }
+    Ok(c)
 }
 
 impl Session {
@@ -73,19 +107,18 @@ impl Session {
             }
             b = b.max_concurrent_tasks(n);
         }
-        if let Some(n) = opts.max_llm {
-            if n == 0 {
-                return Err("--max-llm must be at least 1".into());
-            }
-            b = b.max_concurrent_llm_calls(n);
+        if opts.max_llm == 0 {
+            return Err("--max-llm must be at least 1".into());
         }
+        b = b.max_concurrent_llm_calls(opts.max_llm);
         if let Some(ms) = opts.task_timeout {
             b = b.task_timeout(Duration::from_millis(ms));
         }
         let sched = b.build();
+        let llm = provider(opts)?;
         let rt = Runtime::builder()
             .scheduler(sched.clone())
-            .llm(provider(opts)?)
+            .llm(llm.clone())
             .limits(Limits {
                 // The flag bounds the whole run: every task and all of them together.
                 max_steps: opts.max_steps,
@@ -100,6 +133,8 @@ impl Session {
         if opts.trace {
             let _ = tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
+                // Colour codes only for a terminal: a log file or a pipe gets plain text.
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_env("OMEGA_LOG")
                         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -109,6 +144,7 @@ impl Session {
         Ok(Session {
             sched,
             rt,
+            llm,
             tokio,
             trace: opts.trace,
         })
@@ -146,7 +182,7 @@ impl Session {
                             interrupted = true;
                             self.sched.cancel_all("interrupted");
                         }
-                        _ = tick.tick(), if progress => report::progress_line(&self.sched.stats()),
+                        _ = tick.tick(), if progress => report::progress_line(&self.sched.stats(), &self.llm.activity()),
                         e = async { events.as_mut().expect("guarded by the branch condition").recv().await },
                             if events.is_some() => match e {
                             Ok(e) => eprintln!("{}", report::trace_line(&e, start, &self.sched)),

@@ -1,7 +1,8 @@
 //! The async surface (SPEC §6.4): `async`, `await`, `await-all`, `await-any`,
 //! `await-all-settled`, `cancel`, `cancel-all`, `task-state`, `task-id`, `task-name`,
-//! `current-task`, `cancelled?`, `check-cancelled`, `sleep`, `yield`, `stats`, `llm.infer`,
-//! and the macros `with-timeout`, `with-lock`, `with-locks` (in [`ASYNC_PRELUDE`]).
+//! `current-task`, `cancelled?`, `check-cancelled`, `sleep`, `yield`, `stats` (`llm.infer`
+//! and `llm.stream` are in `llm.rs`), and the macros `with-timeout`, `with-lock`,
+//! `with-locks` (in [`ASYNC_PRELUDE`]).
 //!
 //! Every task a runtime spawns goes through [`spawn`]: it is submitted to the runtime's
 //! scheduler as a `!Send`, cooperative task running a [`LispTask`], and Lisp gets a
@@ -15,9 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::FutureExt;
-use omega_llm::{
-    AttemptGate, CallOptions, GateFuture, GatePermit, LlmError, LlmProvider, LlmRequest,
-};
+use omega_llm::LlmProvider;
 use omega_sched::combinators::WithToken;
 use omega_sched::{CancelMode, NoTasks, Scheduler, TaskId, TaskOptions};
 
@@ -61,29 +60,18 @@ pub(crate) struct AsyncCtx {
     pub max_total_steps: Cell<Option<u64>>,
     pub usage: Cell<LlmUsage>,
     pub by_model: RefCell<BTreeMap<String, LlmUsage>>,
-}
-
-/// The scheduler's `"llm"` pool as a provider's attempt gate.
-#[derive(Debug)]
-struct PoolGate(omega_sched::Pool);
-
-impl AttemptGate for PoolGate {
-    fn enter(&self) -> GateFuture<'_> {
-        let acquire = self.0.acquire();
-        Box::pin(async move {
-            acquire
-                .await
-                .map(GatePermit::new)
-                .map_err(|c| LlmError::Cancelled {
-                    reason: c.reason.to_string(),
-                })
-        })
-    }
+    /// `Limits::max_string_len`, which LLM replies are held to (see `llm.rs`).
+    pub max_string_len: Cell<usize>,
+    /// What a task's dropped request was waiting for, for its cancellation error: left by
+    /// an LLM call dropped while queued (`llm.rs`), taken by the task (`task.rs`).
+    pub cancel_note: RefCell<Option<(TaskId, String)>>,
+    /// `"llm"` pool slots held by each task's open streams (`llm.rs`).
+    pub stream_slots: RefCell<HashMap<TaskId, usize>>,
 }
 
 impl AsyncCtx {
     /// Adds one call's figures to the totals and to its model's.
-    fn count(&self, model: &str, add: LlmUsage) {
+    pub(crate) fn count(&self, model: &str, add: LlmUsage) {
         let sum = |a: LlmUsage, b: LlmUsage| LlmUsage {
             calls: a.calls + b.calls,
             errors: a.errors + b.errors,
@@ -94,6 +82,16 @@ impl AsyncCtx {
         let mut by_model = self.by_model.borrow_mut();
         let entry = by_model.entry(model.to_string()).or_default();
         *entry = sum(*entry, add);
+    }
+
+    /// The note the current task's dropped request left, if any (`queued 118.2s for an
+    /// llm slot`).
+    pub(crate) fn take_cancel_note(&self) -> Option<String> {
+        let note = self.cancel_note.borrow_mut().take();
+        match note {
+            Some((task, note)) if Some(task) == omega_sched::current_task() => Some(note),
+            _ => None,
+        }
     }
 
     pub fn new(sched: Scheduler, llm: Arc<dyn LlmProvider>, limits: &crate::Limits) -> Self {
@@ -107,6 +105,9 @@ impl AsyncCtx {
             max_total_steps: Cell::new(limits.max_total_steps),
             usage: Cell::new(LlmUsage::default()),
             by_model: RefCell::new(BTreeMap::new()),
+            max_string_len: Cell::new(limits.max_string_len),
+            cancel_note: RefCell::new(None),
+            stream_slots: RefCell::new(HashMap::new()),
         }
     }
 }
@@ -167,7 +168,7 @@ pub(crate) fn suspend(
 }
 
 /// `(f positional… :key value …)`: the positional arguments and the options.
-fn split_options<'a>(
+pub(crate) fn split_options<'a>(
     who: &str,
     args: &'a [Value],
     positional: usize,
@@ -211,7 +212,11 @@ fn split_options<'a>(
     Ok((pos, opts))
 }
 
-fn opt_int(who: &str, opts: &HashMap<String, Value>, key: &str) -> LispResult<Option<i64>> {
+pub(crate) fn opt_int(
+    who: &str,
+    opts: &HashMap<String, Value>,
+    key: &str,
+) -> LispResult<Option<i64>> {
     match opts.get(key) {
         None | Some(Value::Nil) => Ok(None),
         Some(v) => v
@@ -221,7 +226,11 @@ fn opt_int(who: &str, opts: &HashMap<String, Value>, key: &str) -> LispResult<Op
     }
 }
 
-fn opt_str(who: &str, opts: &HashMap<String, Value>, key: &str) -> LispResult<Option<String>> {
+pub(crate) fn opt_str(
+    who: &str,
+    opts: &HashMap<String, Value>,
+    key: &str,
+) -> LispResult<Option<String>> {
     match opts.get(key) {
         None | Some(Value::Nil) => Ok(None),
         Some(v) => v
@@ -286,6 +295,7 @@ impl From<NoTasks> for LispError {
 /// Installs the async natives into `rt`.
 pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
     crate::locks::install(rt, ctx);
+    crate::llm::install(rt, ctx);
     let c = ctx.clone();
     rt.register_fn("async", move |args| {
         let (pos, opts) = split_options("async", &args, 1, &["name", "priority", "timeout"])?;
@@ -496,83 +506,5 @@ pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
                 })),
             ),
         ]))
-    });
-
-    let c = ctx.clone();
-    rt.register_suspending_fn("llm.infer", move |args| {
-        let (pos, opts) = split_options(
-            "llm.infer",
-            &args,
-            1,
-            &["model", "system", "temperature", "max-tokens"],
-        )?;
-        let prompt = pos[0]
-            .as_str()
-            .ok_or_else(|| LispError::type_error("llm.infer", "a prompt string", &pos[0]))?;
-        let mut req = LlmRequest::prompt(prompt);
-        req.model = opt_str("llm.infer", &opts, "model")?;
-        req.system = opt_str("llm.infer", &opts, "system")?;
-        req.temperature = match opts.get("temperature") {
-            None | Some(Value::Nil) => None,
-            Some(Value::Int(i)) => Some(*i as f64),
-            Some(Value::Float(f)) => Some(*f),
-            Some(v) => {
-                return Err(LispError::type_error(
-                    "llm.infer :temperature",
-                    "a number",
-                    v,
-                ))
-            }
-        };
-        req.max_tokens = match opt_int("llm.infer", &opts, "max-tokens")? {
-            None => None,
-            Some(n) => Some(u32::try_from(n).map_err(|_| {
-                LispError::type_error(
-                    "llm.infer :max-tokens",
-                    "a positive integer",
-                    &Value::Int(n),
-                )
-            })?),
-        };
-        let c = c.clone();
-        Ok(suspend(async move {
-            // The scheduler's llm pool bounds calls in flight across all tasks. It is the
-            // provider's attempt gate: held while an attempt is on the wire, given back while
-            // a retrying provider backs off. Dropping this future (the task was cancelled or
-            // timed out) drops the call and any permit.
-            let gate: Arc<dyn AttemptGate> = Arc::new(PoolGate(c.sched.llm_pool().clone()));
-            let provider = c.llm.clone();
-            let asked = req.model.clone();
-            let result = provider
-                .complete_with(req, CallOptions::new().gate(gate))
-                .await;
-            match result {
-                Ok(r) => {
-                    let u = LlmUsage {
-                        calls: 1,
-                        prompt_tokens: r.usage.prompt_tokens,
-                        completion_tokens: r.usage.completion_tokens,
-                        ..LlmUsage::default()
-                    };
-                    c.count(&r.model, u);
-                    Ok(Value::string(r.text))
-                }
-                Err(LlmError::Cancelled { reason }) => Err(cancel_error(&reason)),
-                Err(e) => {
-                    let model = asked.unwrap_or_else(|| "default".into());
-                    c.count(
-                        &model,
-                        LlmUsage {
-                            errors: 1,
-                            ..LlmUsage::default()
-                        },
-                    );
-                    Err(LispError::new(
-                        ErrorKind::Llm,
-                        format!("llm.infer failed ({}): {e}", e.kind()),
-                    ))
-                }
-            }
-        }))
     });
 }

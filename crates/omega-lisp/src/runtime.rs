@@ -289,6 +289,10 @@ impl Runtime {
             .async_ctx
             .max_total_steps
             .set(limits.max_total_steps);
+        self.shared
+            .async_ctx
+            .max_string_len
+            .set(limits.max_string_len);
         self.try_with_state(|st| st.limits = limits)
     }
 

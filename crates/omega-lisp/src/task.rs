@@ -55,6 +55,15 @@ pub(crate) fn cancel_error(reason: &str) -> LispError {
     }
 }
 
+/// `e` with what the task was waiting for when it was stopped, if known:
+/// `timed out (queued 118.2s for an llm slot)`.
+pub(crate) fn with_note(e: LispError, note: Option<&str>) -> LispError {
+    match note {
+        Some(note) => LispError::new(e.kind().clone(), format!("{} ({note})", e.message())),
+        None => e,
+    }
+}
+
 /// A scheduler-level error as a Lisp error (for tasks that never produced a Lisp error:
 /// cancelled before they ran, timed out, panicked).
 pub(crate) fn task_error_to_lisp(e: &TaskError) -> LispError {
@@ -210,10 +219,14 @@ impl Future for LispTask {
             if this.waiting.is_some() && !this.delivered.get() {
                 if let Err(c) = omega_sched::check_cancelled() {
                     this.delivered.set(true);
-                    // Dropping the request drops whatever it was doing (an LLM call, …).
+                    // Dropping the request drops whatever it was doing (an LLM call, …),
+                    // which may leave a note on what it was waiting for.
                     this.waiting = None;
+                    let note = this.ctx.take_cancel_note();
+                    let e = with_note(cancel_error(&c.reason), note.as_deref());
+                    *this.slot.note.borrow_mut() = note;
                     if let Some(f) = this.fiber.as_mut() {
-                        f.resume_with(Err(cancel_error(&c.reason)));
+                        f.resume_with(Err(e));
                     }
                 }
             }
@@ -270,6 +283,8 @@ impl Future for LispTask {
 #[derive(Default)]
 pub(crate) struct TaskSlot {
     pub error: RefCell<Option<LispError>>,
+    /// What the task was waiting for when it was cancelled or timed out, if known.
+    pub note: RefCell<Option<String>>,
 }
 
 /// The outcome every awaiter of a task shares.
@@ -361,7 +376,9 @@ pub(crate) fn to_lisp_error(slot: &TaskSlot, e: &TaskError) -> LispError {
     match (&*slot.error.borrow(), e) {
         // A task stopped by a timeout raised `:cancelled`/`:timeout` itself; the scheduler's
         // verdict (TimedOut) is what the awaiter should see.
-        (Some(_), TaskError::TimedOut { .. }) => task_error_to_lisp(e),
+        (Some(_), TaskError::TimedOut { .. }) => {
+            with_note(task_error_to_lisp(e), slot.note.borrow().as_deref())
+        }
         (Some(err), _) => err.clone(),
         (None, _) => task_error_to_lisp(e),
     }

@@ -18,17 +18,21 @@
 //! ]
 //! ```
 //!
-//! `reply` may use `{prompt}`; `error` is one of `rate-limited`, `timeout`, `transport`,
-//! `server`, `bad-request`, `invalid-response`. Prompts no rule matches get the echo.
+//! `reply` may use `{prompt}`; `error` is one of `rate-limited`, `timeout`, `connect`,
+//! `transport`, `server`, `bad-request`, `invalid-response`. Prompts no rule matches get the
+//! echo. Streamed calls ([`LlmProvider::stream_with`]) get the same answer word by word.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde::Deserialize;
-use tokio::time::Instant;
 
-use crate::provider::{LlmFuture, LlmProvider};
+use crate::gate::CallOptions;
+use crate::provider::{bounded, enter_whole_call, LlmFuture, LlmProvider};
+use crate::stream::{LlmStream, StreamEvent};
 use crate::types::{estimate_tokens, LlmError, LlmRequest, LlmResponse, Usage};
 
 /// One scripted reply.
@@ -153,6 +157,59 @@ impl MockProvider {
     }
 }
 
+impl MockProvider {
+    /// Decides a call's answer (or error) and how long it takes, counting the call.
+    fn plan(&self, req: &LlmRequest) -> (Duration, Result<LlmResponse, LlmError>) {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        let prompt = req.last_user_text().to_string();
+        let rule = self.rule_for(&prompt).cloned().unwrap_or_default();
+        let latency = rule.latency_ms.map_or(self.latency, Duration::from_millis);
+        if self.failure_rate > 0.0 {
+            let draw = splitmix64(self.seed ^ n) as f64 / u64::MAX as f64;
+            if draw < self.failure_rate {
+                let e = LlmError::Server {
+                    status: 503,
+                    message: format!("mock failure (call {n}, seed {})", self.seed),
+                };
+                return (latency, Err(e));
+            }
+        }
+        if let Some(kind) = &rule.error {
+            let message = rule.message.as_deref().unwrap_or("scripted failure");
+            if let Some(e) = LlmError::from_kind(kind, message) {
+                return (latency, Err(e));
+            }
+        }
+        let mut text = match &rule.reply {
+            Some(r) => r.replace("{prompt}", &prompt),
+            None => format!("echo: {prompt}"),
+        };
+        if let Some(max) = req.max_tokens {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            if words.len() > max as usize {
+                text = words[..max as usize].join(" ");
+            }
+        }
+        let prompt_tokens = req
+            .messages
+            .iter()
+            .map(|m| estimate_tokens(&m.content))
+            .sum::<u64>()
+            + req.system.as_deref().map_or(0, estimate_tokens);
+        let response = LlmResponse {
+            usage: Usage {
+                prompt_tokens,
+                completion_tokens: estimate_tokens(&text),
+            },
+            text,
+            model: req.model.clone().unwrap_or_else(|| "mock".into()),
+            latency,
+            finish_reason: "stop".into(),
+        };
+        (latency, Ok(response))
+    }
+}
+
 impl LlmProvider for MockProvider {
     fn name(&self) -> &str {
         "mock"
@@ -160,62 +217,56 @@ impl LlmProvider for MockProvider {
 
     fn complete(&self, req: LlmRequest) -> LlmFuture<'_> {
         Box::pin(async move {
-            let start = Instant::now();
-            let n = self.calls.fetch_add(1, Ordering::Relaxed);
-            let prompt = req.last_user_text().to_string();
-            let rule = self.rule_for(&prompt).cloned().unwrap_or_default();
-            let latency = rule.latency_ms.map_or(self.latency, Duration::from_millis);
+            let (latency, answer) = self.plan(&req);
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
-            if self.failure_rate > 0.0 {
-                let draw = splitmix64(self.seed ^ n) as f64 / u64::MAX as f64;
-                if draw < self.failure_rate {
-                    return Err(LlmError::Server {
-                        status: 503,
-                        message: format!("mock failure (call {n}, seed {})", self.seed),
-                    });
-                }
-            }
-            if let Some(kind) = &rule.error {
-                let message = rule.message.as_deref().unwrap_or("scripted failure");
-                if let Some(e) = LlmError::from_kind(kind, message) {
-                    return Err(e);
-                }
-            }
-            let text = match &rule.reply {
-                Some(r) => r.replace("{prompt}", &prompt),
-                None => format!("echo: {prompt}"),
-            };
-            let prompt_tokens = req
-                .messages
-                .iter()
-                .map(|m| estimate_tokens(&m.content))
-                .sum::<u64>()
-                + req.system.as_deref().map_or(0, estimate_tokens);
-            let mut text = text;
-            if let Some(max) = req.max_tokens {
-                let words: Vec<&str> = text.split_whitespace().collect();
-                if words.len() > max as usize {
-                    text = words[..max as usize].join(" ");
-                }
-            }
-            Ok(LlmResponse {
-                usage: Usage {
-                    prompt_tokens,
-                    completion_tokens: estimate_tokens(&text),
-                },
-                text,
-                model: req.model.unwrap_or_else(|| "mock".into()),
-                latency: start.elapsed(),
-                finish_reason: "stop".into(),
-            })
+            answer
         })
+    }
+
+    /// Streams the reply word by word (each piece keeps its trailing space): the first
+    /// piece after the latency, the others right after it. The gate is held, and the
+    /// deadline runs, as in [`complete_with`](LlmProvider::complete_with).
+    fn stream_with(self: Arc<Self>, req: LlmRequest, options: CallOptions) -> LlmStream {
+        let (latency, answer) = self.plan(&req);
+        let events = async move {
+            let (permit, deadline, sent) = enter_whole_call(&options).await?;
+            bounded(deadline, sent, async {
+                if !latency.is_zero() {
+                    tokio::time::sleep(latency).await;
+                }
+                Ok(())
+            })
+            .await?;
+            let response = answer?;
+            let mut events: Vec<Result<StreamEvent, LlmError>> = response
+                .text
+                .split_inclusive(' ')
+                .map(|piece| Ok(StreamEvent::Delta(piece.to_string())))
+                .collect();
+            events.push(Ok(StreamEvent::Done(response)));
+            Ok::<_, LlmError>((permit, events))
+        };
+        LlmStream::new(futures::stream::once(events).flat_map(|r| {
+            match r {
+                // The permit is held until the stream is dropped (at its end, or abandoned).
+                Ok((permit, events)) => futures::stream::iter(events)
+                    .map(move |e| {
+                        let _held = &permit;
+                        e
+                    })
+                    .left_stream(),
+                Err(e) => futures::stream::iter(vec![Err(e)]).right_stream(),
+            }
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::time::Instant;
+
     use super::*;
 
     #[tokio::test(start_paused = true)]
@@ -306,5 +357,52 @@ mod tests {
         let r = mock.complete(req).await.unwrap();
         assert_eq!(r.text, "echo: a b");
         assert_eq!(r.usage.completion_tokens, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn streams_word_by_word_holding_the_gate_to_the_end() {
+        let mock = Arc::new(MockProvider::new().latency(Duration::from_millis(40)));
+        let pool = Arc::new(tokio::sync::Semaphore::new(1));
+        let t0 = Instant::now();
+        let mut s = mock.clone().stream_with(
+            LlmRequest::prompt("x y"),
+            CallOptions::new().gate(pool.clone()),
+        );
+        assert_eq!(
+            pool.available_permits(),
+            1,
+            "nothing happens before the first poll"
+        );
+        assert_eq!(s.next().await, Some(Ok("echo: ".to_string())));
+        assert_eq!(t0.elapsed(), Duration::from_millis(40));
+        assert_eq!(pool.available_permits(), 0, "held while pieces remain");
+        assert_eq!(s.next().await, Some(Ok("x ".to_string())));
+        assert_eq!(s.next().await, Some(Ok("y".to_string())));
+        assert_eq!(s.next().await, None);
+        assert_eq!(pool.available_permits(), 1);
+        let r = s.response().unwrap();
+        assert_eq!(
+            (r.text.as_str(), r.usage.completion_tokens),
+            ("echo: x y", 3)
+        );
+
+        let s = mock.clone().stream_with(
+            LlmRequest::prompt("late"),
+            CallOptions::new().timeout(Duration::from_millis(10)),
+        );
+        assert_eq!(
+            s.collect().await,
+            Err(LlmError::Timeout {
+                after: Duration::from_millis(10)
+            })
+        );
+        let failing = Arc::new(
+            MockProvider::new()
+                .replies_json(r#"[{"error": "connect", "message": "down"}]"#)
+                .unwrap(),
+        );
+        let mut s = failing.stream_with(LlmRequest::prompt("x"), CallOptions::new());
+        assert_eq!(s.next().await, Some(Err(LlmError::Connect("down".into()))));
+        assert_eq!(s.next().await, None);
     }
 }

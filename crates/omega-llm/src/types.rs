@@ -108,7 +108,21 @@ pub enum LlmError {
         /// How long the call had.
         after: Duration,
     },
-    /// The connection failed.
+    /// The call queued too long before its first request was sent (see
+    /// [`CallOptions::queue_timeout`](crate::CallOptions::queue_timeout)).
+    #[error("LLM call timed out: queued {} for {waiting_for} without being sent", human_duration(*waited))]
+    QueueTimeout {
+        /// How long it queued.
+        waited: Duration,
+        /// What it queued for: `an llm slot`, `a requests-per-minute slot`, …
+        waiting_for: String,
+    },
+    /// The server could not be reached: connection refused, unknown host, no route. The
+    /// request was never sent.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The connection failed after it was opened (reset, closed mid-answer), or a
+    /// connection attempt timed out.
     #[error("transport error: {0}")]
     Transport(String),
     /// The server failed (HTTP 5xx).
@@ -142,12 +156,13 @@ pub enum LlmError {
 }
 
 impl LlmError {
-    /// A short kind name: `rate-limited`, `timeout`, `transport`, `server`, `bad-request`,
-    /// `cancelled`, `invalid-response`, `config`.
+    /// A short kind name: `rate-limited`, `timeout` (also for queue timeouts), `connect`,
+    /// `transport`, `server`, `bad-request`, `cancelled`, `invalid-response`, `config`.
     pub fn kind(&self) -> &'static str {
         match self {
             LlmError::RateLimited { .. } => "rate-limited",
-            LlmError::Timeout { .. } => "timeout",
+            LlmError::Timeout { .. } | LlmError::QueueTimeout { .. } => "timeout",
+            LlmError::Connect(_) => "connect",
             LlmError::Transport(_) => "transport",
             LlmError::Server { .. } => "server",
             LlmError::BadRequest { .. } => "bad-request",
@@ -157,15 +172,32 @@ impl LlmError {
         }
     }
 
-    /// True for errors a retry may cure: rate limits, timeouts, transport and 5xx.
+    /// True for errors a later retry may cure: rate limits, timeouts, connection trouble
+    /// and 5xx. (Whether a provider retries on its own is narrower: see
+    /// [`OpenAiCompatible::complete_with`](crate::OpenAiCompatible::complete_with).)
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             LlmError::RateLimited { .. }
                 | LlmError::Timeout { .. }
+                | LlmError::QueueTimeout { .. }
+                | LlmError::Connect(_)
                 | LlmError::Transport(_)
                 | LlmError::Server { .. }
         )
+    }
+
+    /// A few words for progress lines and retry logs: `429`, `503`, `connection refused`…
+    pub fn short(&self) -> String {
+        match self {
+            LlmError::RateLimited { .. } => "429".into(),
+            LlmError::Server { status, .. } | LlmError::BadRequest { status, .. } => {
+                status.to_string()
+            }
+            LlmError::Connect(_) => "cannot connect".into(),
+            LlmError::Transport(_) => "connection lost".into(),
+            other => other.kind().into(),
+        }
     }
 
     /// Parses a kind name as used in mock reply files (`"server"`, `"rate-limited"`, …)
@@ -180,6 +212,7 @@ impl LlmError {
             "timeout" => LlmError::Timeout {
                 after: Duration::ZERO,
             },
+            "connect" => LlmError::Connect(message),
             "transport" => LlmError::Transport(message),
             "server" => LlmError::Server {
                 status: 500,
@@ -192,6 +225,15 @@ impl LlmError {
             "invalid-response" => LlmError::InvalidResponse(message),
             _ => return None,
         })
+    }
+}
+
+/// A duration for messages: `850ms`, `2.1s`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
     }
 }
 
@@ -224,6 +266,21 @@ mod tests {
             Some("server error 500: down".into())
         );
         assert_eq!(LlmError::from_kind("nope", ""), None);
+        let e = LlmError::QueueTimeout {
+            waited: Duration::from_millis(118_200),
+            waiting_for: "an llm slot".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "LLM call timed out: queued 118.2s for an llm slot without being sent"
+        );
+        assert_eq!(e.kind(), "timeout");
+        let e = LlmError::Connect("connection refused".into());
+        assert_eq!((e.kind(), e.short()), ("connect", "cannot connect".into()));
+        assert_eq!(
+            LlmError::from_kind("connect", "down"),
+            Some(LlmError::Connect("down".into()))
+        );
     }
 
     #[test]

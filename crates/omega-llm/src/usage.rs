@@ -1,7 +1,7 @@
 //! Usage accounting per model: calls, attempts and tokens, as a provider saw them.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::types::Usage;
 
@@ -78,16 +78,17 @@ impl Ledger {
     }
 }
 
-/// Counts a call as cancelled unless it was finished: dropped futures are counted too.
+/// Counts a call as cancelled unless it was finished: dropped futures (and streams) are
+/// counted too.
 #[derive(Debug)]
-pub(crate) struct CallRecord<'a> {
-    ledger: &'a Ledger,
-    model: &'a str,
+pub(crate) struct CallRecord {
+    ledger: Arc<Ledger>,
+    model: String,
     ended: bool,
 }
 
-impl<'a> CallRecord<'a> {
-    pub(crate) fn new(ledger: &'a Ledger, model: &'a str) -> Self {
+impl CallRecord {
+    pub(crate) fn new(ledger: Arc<Ledger>, model: String) -> Self {
         CallRecord {
             ledger,
             model,
@@ -96,19 +97,19 @@ impl<'a> CallRecord<'a> {
     }
 
     pub(crate) fn attempt(&self) {
-        self.ledger.attempt(self.model);
+        self.ledger.attempt(&self.model);
     }
 
     pub(crate) fn finish(mut self, ending: Ending) {
         self.ended = true;
-        self.ledger.finish(self.model, ending);
+        self.ledger.finish(&self.model, ending);
     }
 }
 
-impl Drop for CallRecord<'_> {
+impl Drop for CallRecord {
     fn drop(&mut self) {
         if !self.ended {
-            self.ledger.finish(self.model, Ending::Cancelled);
+            self.ledger.finish(&self.model, Ending::Cancelled);
         }
     }
 }
@@ -119,16 +120,16 @@ mod tests {
 
     #[test]
     fn every_call_ends_once() {
-        let ledger = Ledger::default();
-        let r = CallRecord::new(&ledger, "m");
+        let ledger = Arc::new(Ledger::default());
+        let r = CallRecord::new(ledger.clone(), "m".into());
         r.attempt();
         r.attempt();
         r.finish(Ending::Completed(Usage {
             prompt_tokens: 3,
             completion_tokens: 4,
         }));
-        CallRecord::new(&ledger, "m").finish(Ending::Failed);
-        drop(CallRecord::new(&ledger, "m"));
+        CallRecord::new(ledger.clone(), "m".into()).finish(Ending::Failed);
+        drop(CallRecord::new(ledger.clone(), "m".into()));
         let m = ledger.snapshot()["m"];
         assert_eq!((m.calls, m.failed, m.cancelled, m.attempts), (1, 1, 1, 2));
         assert_eq!((m.prompt_tokens, m.completion_tokens), (3, 4));

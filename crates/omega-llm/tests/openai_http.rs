@@ -148,11 +148,46 @@ async fn retry_after_in_seconds_is_honoured() {
 }
 
 #[tokio::test]
-async fn server_error_then_success() {
-    let server = Server::start(sequence(vec![Reply::error(500, "boom"), Reply::ok("fine")])).await;
-    let llm = provider(&server);
+async fn server_errors_are_retried_only_when_the_request_surely_did_not_run() {
+    // A 500 may come after the model ran (and billed): not retried unless allowed.
+    let replies = || sequence(vec![Reply::error(500, "boom"), Reply::ok("fine")]);
+    let server = Server::start(replies()).await;
+    let e = provider(&server)
+        .complete(LlmRequest::prompt("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(server.seen().len(), 1);
+    assert!(
+        e.to_string()
+            .starts_with("server error 500: boom (after 1 attempt over ")
+            && e.to_string()
+                .contains("not retried: the request may have reached the model"),
+        "{e}"
+    );
+    let server = Server::start(replies()).await;
+    let llm = OpenAiCompatible::new(
+        OpenAiConfig::new(&server.base_url, "m")
+            .backoff(10 * MS, 50 * MS)
+            .retry_sent(true),
+    )
+    .unwrap();
     assert_eq!(
         llm.complete(LlmRequest::prompt("x")).await.unwrap().text,
+        "fine"
+    );
+    assert_eq!(server.seen().len(), 2);
+    // A 503 with Retry-After is load shedding before the model: retried by default.
+    let server = Server::start(sequence(vec![
+        Reply::error(503, "overloaded").header("retry-after-ms", "20"),
+        Reply::ok("fine"),
+    ]))
+    .await;
+    assert_eq!(
+        provider(&server)
+            .complete(LlmRequest::prompt("x"))
+            .await
+            .unwrap()
+            .text,
         "fine"
     );
     assert_eq!(server.seen().len(), 2);
@@ -214,15 +249,31 @@ async fn malformed_json_is_an_invalid_response_and_not_retried() {
     assert_eq!(server.seen().len(), 1);
 }
 
+/// A provider that also retries requests that may have reached the model.
+fn retrying_sent(server: &Server) -> OpenAiCompatible {
+    OpenAiCompatible::new(
+        OpenAiConfig::new(&server.base_url, "test-model")
+            .backoff(10 * MS, 50 * MS)
+            .retry_sent(true),
+    )
+    .unwrap()
+}
+
 #[tokio::test]
-async fn dropped_connections_are_retried() {
-    let server = Server::start(sequence(vec![
-        Reply::Drop,
-        Reply::Drop,
-        Reply::ok("third time"),
-    ]))
-    .await;
-    let llm = provider(&server);
+async fn connections_lost_after_sending_are_retried_only_when_allowed() {
+    // The server read the request, then hung up: it may have run it.
+    let replies = || sequence(vec![Reply::Drop, Reply::Drop, Reply::ok("third time")]);
+    let server = Server::start(replies()).await;
+    let e = provider(&server)
+        .complete(LlmRequest::prompt("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "transport");
+    assert!(e.to_string().contains("not retried"), "{e}");
+    assert_eq!(server.seen().len(), 1, "sent once");
+
+    let server = Server::start(replies()).await;
+    let llm = retrying_sent(&server);
     assert_eq!(
         llm.complete(LlmRequest::prompt("x")).await.unwrap().text,
         "third time"
@@ -230,7 +281,7 @@ async fn dropped_connections_are_retried() {
     assert_eq!(server.seen().len(), 3);
 
     let server = Server::start(|_| Reply::Drop).await;
-    let llm = provider(&server);
+    let llm = retrying_sent(&server);
     let e = llm
         .complete_with(
             LlmRequest::prompt("x"),
@@ -264,11 +315,16 @@ async fn refused_requests_are_never_retried() {
         let server = Server::start(move |_| Reply::error(status, message)).await;
         let llm = provider(&server);
         let e = llm.complete(LlmRequest::prompt("x")).await.unwrap_err();
+        // A 404 names the URL asked (it may be a wrong base URL rather than a wrong model).
+        let url = match status {
+            404 => format!(" (POST {}/chat/completions)", server.base_url),
+            _ => String::new(),
+        };
         assert_eq!(
             e,
             LlmError::BadRequest {
                 status,
-                message: format!("{message} (after 1 attempt over {})", elapsed_of(&e)),
+                message: format!("{message}{url} (after 1 attempt over {})", elapsed_of(&e)),
             }
         );
         assert!(!e.is_retryable());
@@ -340,9 +396,9 @@ struct CountingGate {
     log: Mutex<Vec<(Instant, &'static str)>>,
 }
 
-struct Held<'a>(&'a CountingGate);
+struct Held(Arc<CountingGate>);
 
-impl Drop for Held<'_> {
+impl Drop for Held {
     fn drop(&mut self) {
         self.0.held.fetch_sub(1, Ordering::SeqCst);
         self.0.log.lock().unwrap().push((Instant::now(), "leave"));
@@ -350,7 +406,7 @@ impl Drop for Held<'_> {
 }
 
 impl AttemptGate for CountingGate {
-    fn enter(&self) -> GateFuture<'_> {
+    fn enter(self: Arc<Self>) -> GateFuture {
         Box::pin(async move {
             assert_eq!(self.held.fetch_add(1, Ordering::SeqCst), 0);
             self.log.lock().unwrap().push((Instant::now(), "enter"));
@@ -450,8 +506,8 @@ async fn server_rate_limit_headers_pace_the_next_request() {
 #[tokio::test]
 async fn client_rpm_limit_fails_fast_when_no_slot_comes_in_time() {
     // One request per minute: the second call's next slot is 60 s away, past its 5 s
-    // deadline, so it fails at once without sending (the bucket's timing is unit-tested in
-    // ratelimit.rs).
+    // queue limit, so it fails at once without sending (the bucket's timing is unit-tested
+    // in ratelimit.rs). (Its call timeout would not do: it starts when the call is sent.)
     let server = Server::start(|_| Reply::ok("x")).await;
     let llm =
         OpenAiCompatible::new(OpenAiConfig::new(&server.base_url, "m").requests_per_minute(1))
@@ -461,7 +517,7 @@ async fn client_rpm_limit_fails_fast_when_no_slot_comes_in_time() {
     let e = llm
         .complete_with(
             LlmRequest::prompt("x"),
-            CallOptions::new().timeout(Duration::from_secs(5)),
+            CallOptions::new().queue_timeout(Duration::from_secs(5)),
         )
         .await
         .unwrap_err();
@@ -481,4 +537,263 @@ async fn a_missing_key_fails_before_any_call() {
         OpenAiCompatible::new(OpenAiConfig::new("https://api.example.com/v1", "m")).unwrap_err();
     assert_eq!(e.kind(), "config");
     assert!(e.to_string().contains("OPENAI_API_KEY is not set"), "{e}");
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_fails_fast_and_says_so() {
+    // A port nobody listens on: connection refused. The default 120 s deadline must not be
+    // waited out (it was: 19 silent attempts over 118 s).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let llm = OpenAiCompatible::new(OpenAiConfig::new(&url, "m")).unwrap();
+    let t0 = Instant::now();
+    let e = llm.complete(LlmRequest::prompt("x")).await.unwrap_err();
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "gave up after {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(e.kind(), "connect");
+    let m = e.to_string();
+    assert!(
+        m.starts_with(&format!("cannot connect: {url}/chat/completions: ")),
+        "{m}"
+    );
+    assert!(m.contains("(after 3 attempts over "), "{m}");
+    assert!(m.contains("gave up after 2 connect retries"), "{m}");
+    let a = llm.activity();
+    assert_eq!(
+        (a.retries, a.on_wire, a.queued, a.backing_off),
+        (2, 0, 0, 0)
+    );
+    assert_eq!(
+        a.last_retry
+            .as_deref()
+            .map(|n| n.ends_with("(cannot connect)")),
+        Some(true)
+    );
+    assert_eq!(llm.usage_by_model()["m"].failed, 1);
+}
+
+#[tokio::test]
+async fn a_connection_reset_before_any_answer_is_retried_like_a_refused_one() {
+    // A dead server's kept-alive connection, or one reset unread: the request never ran.
+    let server = Server::start(sequence(vec![Reply::Reset, Reply::ok("fresh")])).await;
+    let llm = provider(&server);
+    assert_eq!(
+        llm.complete(LlmRequest::prompt("x")).await.unwrap().text,
+        "fresh"
+    );
+    assert_eq!(server.seen().len(), 2);
+    let server = Server::start(|_| Reply::Reset).await;
+    let llm = provider(&server);
+    let e = llm.complete(LlmRequest::prompt("x")).await.unwrap_err();
+    assert_eq!(e.kind(), "connect", "{e}");
+    assert!(
+        e.to_string().contains("gave up after 2 connect retries"),
+        "{e}"
+    );
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn a_base_url_without_v1_names_the_url_in_the_404() {
+    let server = Server::start(|_| Reply::json(404, r#"{"detail":"Not Found"}"#)).await;
+    let root = server.base_url.trim_end_matches("/v1").to_string();
+    let llm = OpenAiCompatible::new(OpenAiConfig::new(&root, "m")).unwrap();
+    let e = llm.complete(LlmRequest::prompt("x")).await.unwrap_err();
+    assert_eq!(e.kind(), "bad-request");
+    let m = e.to_string();
+    assert!(
+        m.starts_with(&format!(
+            "bad request 404: Not Found (POST {root}/chat/completions: is the base URL right? \
+             OpenAI-compatible servers usually serve the API under /v1) (after 1 attempt"
+        )),
+        "{m}"
+    );
+}
+
+/// Reads a stream to its end, noting when each piece arrived.
+async fn pieces_of(stream: &mut omega_llm::LlmStream) -> Vec<(Instant, Result<String, LlmError>)> {
+    let mut out = Vec::new();
+    while let Some(p) = stream.next().await {
+        out.push((Instant::now(), p));
+    }
+    out
+}
+
+#[tokio::test]
+async fn streams_pieces_as_the_server_sends_them() {
+    let server = Server::start(|_| Reply::Sse {
+        events: support::sse_answer(&["Par", "is", "!"]),
+        gap: 100 * MS,
+        hang: false,
+    })
+    .await;
+    let llm = provider(&server);
+    let mut stream = llm.stream_with(LlmRequest::prompt("capital?"), CallOptions::new());
+    let pieces = pieces_of(&mut stream).await;
+    let texts: Vec<&str> = pieces.iter().map(|(_, p)| p.as_deref().unwrap()).collect();
+    assert_eq!(texts, ["Par", "is", "!"]);
+    let spread = pieces[2].0 - pieces[0].0;
+    assert!(
+        spread >= 150 * MS,
+        "pieces came as sent, not all at the end: {spread:?}"
+    );
+    let r = stream.response().unwrap();
+    assert_eq!(r.text, "Paris!");
+    assert_eq!(r.model, "served-model");
+    assert_eq!(r.finish_reason, "stop");
+    assert_eq!(
+        (r.usage.prompt_tokens, r.usage.completion_tokens),
+        (1, 3),
+        "estimated: no usage in the stream"
+    );
+    let body = &server.seen()[0].body;
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"]["include_usage"], true);
+    let m = llm.usage_by_model()["test-model"];
+    assert_eq!((m.calls, m.attempts, m.completion_tokens), (1, 1, 3));
+    assert_eq!(llm.activity().on_wire, 0);
+}
+
+#[tokio::test]
+async fn dropping_a_stream_closes_the_connection_and_frees_the_slot() {
+    let mut server = Server::start(|_| Reply::Sse {
+        events: vec![support::delta("first")],
+        gap: Duration::ZERO,
+        hang: true,
+    })
+    .await;
+    let llm = provider(&server);
+    let pool = Arc::new(tokio::sync::Semaphore::new(1));
+    let mut stream = llm.stream_with(
+        LlmRequest::prompt("x"),
+        CallOptions::new().gate(pool.clone()),
+    );
+    assert_eq!(stream.next().await, Some(Ok("first".to_string())));
+    assert_eq!(pool.available_permits(), 0, "held while the answer streams");
+    assert_eq!(llm.activity().on_wire, 1);
+    assert!(matches!(
+        server.next_event(PATIENCE).await,
+        Event::Received(0)
+    ));
+    let dropped = Instant::now();
+    drop(stream);
+    match server.next_event(PATIENCE).await {
+        Event::Closed(0, _) => assert!(
+            dropped.elapsed() < Duration::from_secs(1),
+            "closed after {:?}",
+            dropped.elapsed()
+        ),
+        other => panic!("expected the connection closed, got {other:?}"),
+    }
+    assert_eq!(pool.available_permits(), 1);
+    assert_eq!(llm.activity().on_wire, 0);
+    let m = llm.usage_by_model()["test-model"];
+    assert_eq!((m.calls, m.failed, m.cancelled), (0, 0, 1));
+}
+
+#[tokio::test]
+async fn a_stream_past_its_deadline_fails_and_closes_the_connection() {
+    let mut server = Server::start(|_| Reply::Sse {
+        events: vec![support::delta("slow")],
+        gap: Duration::ZERO,
+        hang: true,
+    })
+    .await;
+    let llm = provider(&server);
+    let mut stream = llm.stream_with(
+        LlmRequest::prompt("x"),
+        CallOptions::new().timeout(300 * MS),
+    );
+    assert_eq!(stream.next().await, Some(Ok("slow".to_string())));
+    assert_eq!(
+        stream.next().await,
+        Some(Err(LlmError::Timeout { after: 300 * MS }))
+    );
+    let failed = Instant::now();
+    assert!(matches!(
+        server.next_event(PATIENCE).await,
+        Event::Received(0)
+    ));
+    match server.next_event(PATIENCE).await {
+        Event::Closed(0, _) => assert!(failed.elapsed() < Duration::from_secs(1)),
+        other => panic!("expected the connection closed, got {other:?}"),
+    }
+    assert_eq!(stream.next().await, None);
+    assert_eq!(llm.usage_by_model()["test-model"].failed, 1);
+}
+
+#[tokio::test]
+async fn a_stream_is_retried_only_before_it_starts() {
+    let server = Server::start(sequence(vec![
+        Reply::error(429, "slow down").header("retry-after-ms", "50"),
+        Reply::Sse {
+            events: vec![support::delta("half")],
+            gap: Duration::ZERO,
+            hang: false,
+        },
+    ]))
+    .await;
+    let llm = provider(&server);
+    let mut stream = llm.stream_with(LlmRequest::prompt("x"), CallOptions::new());
+    let pieces = pieces_of(&mut stream).await;
+    assert_eq!(pieces[0].1, Ok("half".to_string()));
+    let e = pieces[1].1.clone().unwrap_err();
+    assert_eq!(e.kind(), "transport");
+    assert_eq!(
+        e.to_string(),
+        "transport error: the server closed the stream after 1 pieces, before the answer was \
+         complete"
+    );
+    assert_eq!(pieces.len(), 2);
+    assert_eq!(
+        server.seen().len(),
+        2,
+        "the 429 was retried, the cut stream was not"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_stream_true_gives_one_piece() {
+    let server = Server::start(|_| Reply::json(200, &support::ok_body("all at once", 4, 3))).await;
+    let llm = provider(&server);
+    let r = llm
+        .stream_with(LlmRequest::prompt("x"), CallOptions::new())
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(r.text, "all at once");
+    assert_eq!((r.usage.prompt_tokens, r.usage.completion_tokens), (4, 3));
+}
+
+#[tokio::test]
+async fn streamed_usage_from_the_server_is_counted() {
+    let server = Server::start(|_| {
+        let mut events = support::sse_answer(&["a", "b"]);
+        events.insert(
+            3,
+            r#"{"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 2}}"#.into(),
+        );
+        Reply::Sse {
+            events,
+            gap: Duration::ZERO,
+            hang: false,
+        }
+    })
+    .await;
+    let llm = provider(&server);
+    let r = llm
+        .stream_with(LlmRequest::prompt("x"), CallOptions::new())
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(r.text, "ab");
+    assert_eq!((r.usage.prompt_tokens, r.usage.completion_tokens), (11, 2));
+    let m = llm.usage_by_model()["test-model"];
+    assert_eq!((m.prompt_tokens, m.completion_tokens), (11, 2));
 }

@@ -33,3 +33,18 @@
     `(let ((,g (%lock-acquire "with-locks" ,names ,(car o) ,(cadr o))))
        (try (begin ,@(car (cddr o)))
             (finally (%lock-release ,g))))))
+;; (llm.stream prompt on-chunk [:model m] [:system s] [:temperature t] [:max-tokens n]):
+;; asks the model as llm.infer does, calls (on-chunk text) with each piece of the reply as
+;; it arrives, and returns the whole reply. If on-chunk raises, or the task is cancelled
+;; or times out, the connection is closed at once (a llama.cpp server stops generating).
+;; The stream holds its llm slot until it ends: a model call made from on-chunk needs
+;; another one (with every slot held by the task's own streams, it fails at once).
+(define (llm.stream prompt on-chunk . options)
+  (if (not (procedure? on-chunk))
+      (error :type-error "llm.stream expects a procedure to call with each piece" on-chunk))
+  (let ((s (apply %llm-stream-open prompt options)))
+    (try (let loop ((piece (%llm-stream-next s)))
+           (if piece
+               (begin (on-chunk piece) (loop (%llm-stream-next s)))
+               (%llm-stream-text s)))
+         (finally (%llm-stream-close s)))))

@@ -6,6 +6,12 @@
 //! | `OPENAI_BASE_URL` | the same, as the OpenAI SDKs spell it | `https://api.openai.com/v1` |
 //! | `OPENAI_API_KEY` | sent as `Authorization: Bearer …` | required, except for loopback servers |
 //! | `OMEGA_LLM_MODEL` | the model asked for when a request names none | required |
+//! | `OMEGA_LLM_TIMEOUT` | a call's time limit in seconds, from its first request | 120 |
+//! | `OMEGA_LLM_RPM` | client-side requests-per-minute limit | none |
+//! | `OMEGA_LLM_TPM` | client-side tokens-per-minute limit | none |
+//! | `OMEGA_LLM_MAX_RETRIES` | retries per call of requests that did not reach the model | 8 |
+//! | `OMEGA_LLM_CONNECT_RETRIES` | retries per call when the server cannot be reached | 2 |
+//! | `OMEGA_LLM_RETRY_SENT` | `1`: also retry requests that may have reached the model | off |
 //!
 //! Empty variables count as unset. A key is optional when the base URL's host is a loopback
 //! address (`localhost`, `127.0.0.0/8`, `::1`): local servers such as llama.cpp, vLLM or
@@ -33,6 +39,12 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// | `OPENAI_BASE_URL` | the same, as the OpenAI SDKs spell it | `https://api.openai.com/v1` |
 /// | `OPENAI_API_KEY` | sent as `Authorization: Bearer …` | required, except for loopback servers |
 /// | `OMEGA_LLM_MODEL` | the model asked for when a request names none | required |
+/// | `OMEGA_LLM_TIMEOUT` | [`timeout`](Self::timeout), in seconds | 120 |
+/// | `OMEGA_LLM_RPM` | [`requests_per_minute`](Self::requests_per_minute) | none |
+/// | `OMEGA_LLM_TPM` | [`tokens_per_minute`](Self::tokens_per_minute) | none |
+/// | `OMEGA_LLM_MAX_RETRIES` | [`max_retries`](Self::max_retries) | 8 |
+/// | `OMEGA_LLM_CONNECT_RETRIES` | [`connect_retries`](Self::connect_retries) | 2 |
+/// | `OMEGA_LLM_RETRY_SENT` | [`retry_sent`](Self::retry_sent): `1`/`true` or `0`/`false` | off |
 ///
 /// Empty variables count as unset. The key may be left out when the base URL's host is a
 /// loopback address (`localhost`, `127.0.0.0/8`, `::1`): local servers such as llama.cpp,
@@ -59,7 +71,9 @@ pub struct OpenAiConfig {
     pub api_key: Option<String>,
     /// The model asked for when a request names none.
     pub model: String,
-    /// A call's overall deadline, retries and waits included, unless the call gives its own.
+    /// A call's time limit, retries and waits included, counted from when its first request
+    /// is sent (time queued for a gate or rate-limit slot is not counted), unless the call
+    /// gives its own.
     pub timeout: Duration,
     /// How long opening a connection may take (one attempt; a failure is retried).
     pub connect_timeout: Duration,
@@ -73,6 +87,20 @@ pub struct OpenAiConfig {
     /// Client-side tokens-per-minute limit (prompt estimate plus `max_tokens`, corrected by
     /// the usage the server reports).
     pub tokens_per_minute: Option<u32>,
+    /// Retries per call of requests that surely did not reach the model: 429, 408, 503 with
+    /// `Retry-After`, a connection attempt that timed out (and, with
+    /// [`retry_sent`](Self::retry_sent), of the others). The deadline still bounds them.
+    pub max_retries: u32,
+    /// Retries per call when the server cannot be reached at all (connection refused,
+    /// unknown host, no route): a server that refuses connections is down, not busy, so
+    /// the call gives up after this many quick retries instead of waiting out its deadline.
+    pub connect_retries: u32,
+    /// Also retry requests that may have reached the model: other 5xx answers, and a
+    /// connection lost after the request was sent. Off by default, since a paid API may
+    /// bill such a request twice.
+    pub retry_sent: bool,
+    /// The largest answer body read, in bytes (a larger one fails the call).
+    pub max_response_bytes: usize,
 }
 
 impl fmt::Debug for OpenAiConfig {
@@ -87,13 +115,18 @@ impl fmt::Debug for OpenAiConfig {
             .field("backoff_cap", &self.backoff_cap)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("tokens_per_minute", &self.tokens_per_minute)
+            .field("max_retries", &self.max_retries)
+            .field("connect_retries", &self.connect_retries)
+            .field("retry_sent", &self.retry_sent)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
 
 impl OpenAiConfig {
     /// A configuration for `model` at `base_url`, no key, default timeouts and backoff
-    /// (120 s per call, 10 s to connect, backoff from 250 ms up to 20 s), no client limits.
+    /// (120 s per call, 10 s to connect, backoff from 250 ms up to 20 s, 8 retries, 2
+    /// connect retries, sent requests not retried, answers up to 64 MiB), no client limits.
     pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
         OpenAiConfig {
             base_url: base_url.into(),
@@ -105,12 +138,16 @@ impl OpenAiConfig {
             backoff_cap: Duration::from_secs(20),
             requests_per_minute: None,
             tokens_per_minute: None,
+            max_retries: 8,
+            connect_retries: 2,
+            retry_sent: false,
+            max_response_bytes: 64 << 20,
         }
     }
 
-    /// Reads `OMEGA_LLM_BASE_URL`, `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `OMEGA_LLM_MODEL`
-    /// (see [`OpenAiConfig`]) and validates the result: a missing model, a missing key for a
-    /// server not on loopback, or a bad URL is an [`LlmError::Config`] naming the variable.
+    /// Reads the variables in the table of [`OpenAiConfig`] and validates the result: a
+    /// missing model, a missing key for a server not on loopback, a bad URL or a malformed
+    /// number is an [`LlmError::Config`] naming the variable.
     pub fn from_env() -> Result<Self, LlmError> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -132,6 +169,45 @@ impl OpenAiConfig {
         };
         let mut config = OpenAiConfig::new(base_url.trim(), model.trim());
         config.api_key = var("OPENAI_API_KEY").map(|k| k.trim().to_string());
+        let number = |name: &str| -> Result<Option<u32>, LlmError> {
+            var(name)
+                .map(|v| {
+                    v.trim().parse::<u32>().map_err(|_| {
+                        LlmError::Config(format!(
+                            "{name} must be a whole number, not {:?}",
+                            v.trim()
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        if let Some(v) = var("OMEGA_LLM_TIMEOUT") {
+            config.timeout = parse_seconds(&v).ok_or_else(|| {
+                LlmError::Config(format!(
+                    "OMEGA_LLM_TIMEOUT must be a positive number of seconds, not {:?}",
+                    v.trim()
+                ))
+            })?;
+        }
+        config.requests_per_minute = number("OMEGA_LLM_RPM")?;
+        config.tokens_per_minute = number("OMEGA_LLM_TPM")?;
+        if let Some(n) = number("OMEGA_LLM_MAX_RETRIES")? {
+            config.max_retries = n;
+        }
+        if let Some(n) = number("OMEGA_LLM_CONNECT_RETRIES")? {
+            config.connect_retries = n;
+        }
+        if let Some(v) = var("OMEGA_LLM_RETRY_SENT") {
+            config.retry_sent = match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                other => {
+                    return Err(LlmError::Config(format!(
+                        "OMEGA_LLM_RETRY_SENT must be 1 or 0 (true or false), not {other:?}"
+                    )))
+                }
+            };
+        }
         match config.validate() {
             Ok(_) => Ok(config),
             Err(LlmError::Config(m)) => Err(LlmError::Config(format!("{m} (from {source})"))),
@@ -176,23 +252,53 @@ impl OpenAiConfig {
         self
     }
 
+    /// Sets how many times a call retries requests that did not reach the model.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Sets how many times a call retries when the server cannot be reached.
+    pub fn connect_retries(mut self, n: u32) -> Self {
+        self.connect_retries = n;
+        self
+    }
+
+    /// Also retries requests that may have reached the model (see the field).
+    pub fn retry_sent(mut self, yes: bool) -> Self {
+        self.retry_sent = yes;
+        self
+    }
+
+    /// Sets the largest answer body read.
+    pub fn max_response_bytes(mut self, n: usize) -> Self {
+        self.max_response_bytes = n;
+        self
+    }
+
     /// Checks the settings and returns the endpoint, `{base_url}/chat/completions`.
     ///
-    /// Fails with [`LlmError::Config`] on a URL that is not `http(s)`, an empty model, a zero
-    /// limit, or a missing key for a server that is not on a loopback address.
+    /// Fails with [`LlmError::Config`] on a URL that is not `http(s)` or names no host, an
+    /// empty model, a zero limit or timeout, or a missing key for a server that is not on a
+    /// loopback address.
     pub fn validate(&self) -> Result<Url, LlmError> {
         let base = self.base_url.trim_end_matches('/');
-        let url = Url::parse(&format!("{base}/chat/completions")).map_err(|e| {
-            LlmError::Config(format!(
-                "base URL {:?} is not a valid URL: {e}",
-                self.base_url
-            ))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(LlmError::Config(format!(
-                "base URL {:?} must start with http:// or https://",
-                self.base_url
-            )));
+        let bad = |why: String| LlmError::Config(format!("base URL {:?} {why}", self.base_url));
+        let parsed = Url::parse(base).map_err(|e| bad(format!("is not a valid URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad("must start with http:// or https://".into()));
+        }
+        // `http:///v1` parses with host "v1"; a base URL must name its host right after `//`.
+        let after_scheme = base.split_once("://").map_or("", |(_, rest)| rest);
+        if after_scheme.is_empty() || after_scheme.starts_with('/') || parsed.host_str().is_none() {
+            return Err(bad(
+                "names no host (expected e.g. http://127.0.0.1:8080/v1)".into(),
+            ));
+        }
+        let url = Url::parse(&format!("{base}/chat/completions"))
+            .map_err(|e| bad(format!("is not a valid URL: {e}")))?;
+        if self.timeout.is_zero() {
+            return Err(LlmError::Config("the call timeout must be positive".into()));
         }
         if self.model.trim().is_empty() {
             return Err(LlmError::Config("the model name is empty".into()));
@@ -212,6 +318,12 @@ impl OpenAiConfig {
         }
         Ok(url)
     }
+}
+
+/// Seconds as written in a variable or flag (`90`, `2.5`), positive and finite.
+pub(crate) fn parse_seconds(text: &str) -> Option<Duration> {
+    let secs: f64 = text.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
 }
 
 /// True when the URL's host is `localhost` or a loopback IP address.
@@ -324,5 +436,99 @@ mod tests {
             .requests_per_minute(0)
             .validate();
         assert!(e.is_err());
+    }
+
+    #[test]
+    fn a_base_url_without_a_host_is_refused() {
+        for url in ["http://", "http:///v1", "https://", "http://:8080/v1"] {
+            let e = OpenAiConfig::new(url, "m")
+                .api_key("k")
+                .validate()
+                .unwrap_err();
+            assert_eq!(e.kind(), "config", "{url}");
+            let m = e.to_string();
+            assert!(
+                m.contains("names no host") || m.contains("is not a valid URL"),
+                "{url}: {m}"
+            );
+        }
+        let m = config_error(OpenAiConfig::from_vars(vars(&[
+            ("OMEGA_LLM_BASE_URL", "http://"),
+            ("OPENAI_API_KEY", "sk-1"),
+            ("OMEGA_LLM_MODEL", "m"),
+        ])));
+        assert!(m.ends_with("(from OMEGA_LLM_BASE_URL)"), "{m}");
+    }
+
+    #[test]
+    fn knobs_from_the_environment() {
+        let base = [
+            ("OMEGA_LLM_BASE_URL", "http://127.0.0.1:9/v1"),
+            ("OMEGA_LLM_MODEL", "m"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let all: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+            OpenAiConfig::from_vars(vars(&all))
+        };
+        let c = with(&[]).unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(120));
+        assert_eq!(
+            (c.max_retries, c.connect_retries, c.retry_sent),
+            (8, 2, false)
+        );
+        assert_eq!((c.requests_per_minute, c.tokens_per_minute), (None, None));
+        let c = with(&[
+            ("OMEGA_LLM_TIMEOUT", "2.5"),
+            ("OMEGA_LLM_RPM", "60"),
+            ("OMEGA_LLM_TPM", "90000"),
+            ("OMEGA_LLM_MAX_RETRIES", "3"),
+            ("OMEGA_LLM_CONNECT_RETRIES", "0"),
+            ("OMEGA_LLM_RETRY_SENT", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert_eq!(
+            (c.requests_per_minute, c.tokens_per_minute),
+            (Some(60), Some(90000))
+        );
+        assert_eq!(
+            (c.max_retries, c.connect_retries, c.retry_sent),
+            (3, 0, true)
+        );
+        for (name, value, says) in [
+            (
+                "OMEGA_LLM_TIMEOUT",
+                "soon",
+                "OMEGA_LLM_TIMEOUT must be a positive number of seconds, not \"soon\"",
+            ),
+            (
+                "OMEGA_LLM_TIMEOUT",
+                "0",
+                "OMEGA_LLM_TIMEOUT must be a positive number",
+            ),
+            (
+                "OMEGA_LLM_RPM",
+                "-1",
+                "OMEGA_LLM_RPM must be a whole number, not \"-1\"",
+            ),
+            (
+                "OMEGA_LLM_RPM",
+                "0",
+                "requests and tokens per minute must be positive",
+            ),
+            (
+                "OMEGA_LLM_MAX_RETRIES",
+                "x",
+                "OMEGA_LLM_MAX_RETRIES must be a whole number",
+            ),
+            (
+                "OMEGA_LLM_RETRY_SENT",
+                "maybe",
+                "OMEGA_LLM_RETRY_SENT must be 1 or 0",
+            ),
+        ] {
+            let m = config_error(with(&[(name, value)]));
+            assert!(m.starts_with(says), "{name}={value}: {m}");
+        }
     }
 }

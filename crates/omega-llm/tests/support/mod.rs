@@ -50,8 +50,17 @@ pub enum Reply {
     },
     /// Close the connection without answering.
     Drop,
+    /// Reset the connection (RST) without answering.
+    Reset,
     /// Never answer; report [`Event::Closed`] when the client closes the connection.
     Hang,
+    /// Answer 200 with server-sent events: each `data` payload after `gap`; then, if
+    /// `hang`, wait (reporting [`Event::Closed`] when the client leaves), else close.
+    Sse {
+        events: Vec<String>,
+        gap: Duration,
+        hang: bool,
+    },
 }
 
 impl Reply {
@@ -89,6 +98,34 @@ impl Reply {
         }
         self
     }
+}
+
+/// The `data` of a streamed chunk adding `text`.
+pub fn delta(text: &str) -> String {
+    serde_json::json!({
+        "object": "chat.completion.chunk",
+        "model": "served-model",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}],
+    })
+    .to_string()
+}
+
+/// The `data` of a stream's last chunk, with a finish reason.
+pub fn finish(reason: &str) -> String {
+    serde_json::json!({
+        "object": "chat.completion.chunk",
+        "model": "served-model",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": reason}],
+    })
+    .to_string()
+}
+
+/// The events of a whole streamed answer: one delta per piece, a finish, `[DONE]`.
+pub fn sse_answer(pieces: &[&str]) -> Vec<String> {
+    let mut events: Vec<String> = pieces.iter().map(|p| delta(p)).collect();
+    events.push(finish("stop"));
+    events.push("[DONE]".into());
+    events
 }
 
 /// A chat completion body.
@@ -190,15 +227,35 @@ async fn serve(
     let _ = tx.send(Event::Received(seen.n));
     match script(&seen) {
         Reply::Drop => {}
-        Reply::Hang => {
-            let mut buf = [0u8; 256];
-            loop {
-                match socket.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+        Reply::Reset => {
+            // A zero linger makes the close an RST and never blocks (the deprecation is
+            // about non-zero lingers).
+            #[allow(deprecated)]
+            let _ = socket.set_linger(Some(Duration::ZERO));
+        }
+        Reply::Hang => wait_for_close(&mut socket, &seen, tx).await,
+        Reply::Sse { events, gap, hang } => {
+            let head =
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            for data in events {
+                tokio::time::sleep(gap).await;
+                if socket
+                    .write_all(format!("data: {data}\n\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    let _ = tx.send(Event::Closed(seen.n, seen.at.elapsed()));
+                    return;
                 }
             }
-            let _ = tx.send(Event::Closed(seen.n, seen.at.elapsed()));
+            if hang {
+                wait_for_close(&mut socket, &seen, tx).await;
+            } else {
+                let _ = socket.shutdown().await;
+            }
         }
         Reply::Respond {
             status,
@@ -220,6 +277,18 @@ async fn serve(
             let _ = socket.shutdown().await;
         }
     }
+}
+
+/// Reads until the client closes the connection, then reports [`Event::Closed`].
+async fn wait_for_close(socket: &mut TcpStream, seen: &Seen, tx: &mpsc::UnboundedSender<Event>) {
+    let mut buf = [0u8; 256];
+    loop {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    let _ = tx.send(Event::Closed(seen.n, seen.at.elapsed()));
 }
 
 type Request = (String, String, Vec<(String, String)>, Vec<u8>);
