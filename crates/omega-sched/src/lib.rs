@@ -56,6 +56,7 @@ pub use context::{
 pub use error::{ErrorKind, NoTasks, TaskError};
 pub use events::{Event, EventKind, EVENT_CAPACITY};
 pub use handle::TaskHandle;
+pub use lock::DynLockStore;
 pub use lock::{
     Acquire as LockAcquire, AcquireAll, DeadlockCycle, HolderInfo, LeaseId, LockError, LockGuard,
     LockManager, LockMode, LockSpec, LockStats, LockStore, LockTotals, OwnerId, ResourceLockStats,

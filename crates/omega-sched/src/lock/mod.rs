@@ -93,5 +93,6 @@ pub use error::{DeadlockCycle, LockError, WaitEdge, WaitOn};
 pub use guard::LockGuard;
 pub use manager::{HolderInfo, LockManager};
 pub use stats::{LockStats, LockTotals, ResourceLockStats, RETAINED_RESOURCE_STATS};
+pub use store::DynLockStore;
 pub use store::{LockSpec, LockStore, StoreGuard};
 pub use types::{LeaseId, LockMode, OwnerId};
