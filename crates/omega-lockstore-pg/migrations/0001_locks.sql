@@ -1,0 +1,777 @@
+-- Omega lock store, version 1: the lock table, the waiters queue, the owner registry and the
+-- functions that decide grants. Run by `migrate.rs` with search_path set to the store's
+-- schema, so every name below lives there. See `src/README.md` for the design.
+--
+-- Rules (they mirror the in-memory manager, omega-sched `lock/state.rs`):
+--  * A request (one `req` uuid: one resource or a batch) is granted when every item fits the
+--    live holders (compatible, re-entrant, or a sole holder's upgrade) and every waiter
+--    queued ahead of it on that resource may be passed: only a reader passes a reader.
+--  * Every mutation of `locks` or `waiters` happens under one transaction-level advisory
+--    lock per schema (`_serialize`), the distributed analogue of the manager's one mutex: a
+--    batch grant and a deadlock search need a consistent view of several resources.
+--  * A row whose `expires_at` has passed is dead: ignored by every decision, deleted by the
+--    next sweep. Every grant has a lease (`ttl`): `auto_renew` rows are renewed by their
+--    process's keepalive while it can reach the database; the others only by `renew`.
+--  * Fencing tokens come from the durable sequence `fences`, taken under the serializing
+--    lock: strictly increasing per resource (and globally), across every process, and after
+--    a server crash too (a sequence never hands out a value below one it logged).
+--  * `locks` and `waiters` are UNLOGGED: a grant costs no WAL flush. A server crash empties
+--    them, which releases every lock, exactly as it drops every advisory lock; holders learn
+--    it at their next keepalive (their fences are gone) and fencing tokens stay monotonic.
+
+CREATE SEQUENCE fences;
+CREATE SEQUENCE arrivals;
+
+CREATE UNLOGGED TABLE locks (
+    fence       bigint PRIMARY KEY,                    -- fencing token, also the lease id
+    resource    text NOT NULL,
+    mode        text NOT NULL CHECK (mode IN ('read', 'write')),
+    owner_id    text NOT NULL,
+    session     uuid NOT NULL,                         -- the store instance that asked
+    req         uuid NOT NULL,                         -- the request that was granted
+    acquired_at timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    ttl         interval NOT NULL,
+    auto_renew  boolean NOT NULL
+);
+CREATE INDEX locks_resource ON locks (resource);
+CREATE INDEX locks_owner ON locks (owner_id);
+CREATE INDEX locks_expires ON locks (expires_at);
+CREATE INDEX locks_req ON locks (req);
+
+CREATE UNLOGGED TABLE waiters (
+    req         uuid NOT NULL,
+    resource    text NOT NULL,
+    mode        text NOT NULL CHECK (mode IN ('read', 'write')),
+    arrival     bigint NOT NULL,                       -- one global FIFO order
+    owner_id    text NOT NULL,
+    task_id     text,                                  -- the acting task, for a named owner
+    session     uuid NOT NULL,
+    ttl         interval NOT NULL,                     -- the lease the grant will carry
+    auto_renew  boolean NOT NULL,
+    enqueued_at timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,                  -- the wait's own lease (keepalive)
+    PRIMARY KEY (req, resource)
+);
+CREATE INDEX waiters_queue ON waiters (resource, arrival);
+CREATE INDEX waiters_expires ON waiters (expires_at);
+
+CREATE TABLE owners (
+    owner_id       text PRIMARY KEY,
+    metadata       jsonb NOT NULL,
+    ttl            interval NOT NULL,
+    registered_at  timestamptz NOT NULL,
+    last_heartbeat timestamptz NOT NULL,
+    expires_at     timestamptz NOT NULL
+);
+CREATE INDEX owners_expires ON owners (expires_at);
+
+-- What a lock operation came to. `grants` lists the hand-offs it made to waiters, in the
+-- NOTIFY payload format 'g <req> <fence>,<fence>…', so the caller can complete its own
+-- process's waiters without waiting for the notification.
+CREATE TYPE outcome AS (
+    status      text,      -- granted | waiting | conflict | upgrade | deadlock | timeout | gone
+    fences      bigint[],  -- granted: one per item, items sorted by name (bytewise)
+    resource    text,      -- the first blocked resource (conflict, upgrade, waiting, timeout)
+    holder      text,      -- a conflicting holder; NULL when only waiters ahead stand in the way
+    holder_mode text,
+    position    int,       -- queue position, 1 = first
+    others      int,       -- upgrade: how many other owners hold the resource
+    expiry_us   bigint,    -- waiting: microseconds until the next lease in the way expires
+    edges       jsonb,     -- deadlock: the wait-for graph ({"start": [...], "edges": [...]})
+    grants      text[]
+);
+
+CREATE TYPE released AS (n int, grants text[]);
+
+CREATE FUNCTION _serialize() RETURNS void LANGUAGE sql AS $$
+    SELECT pg_advisory_xact_lock(1869440364, hashtext(current_schema()))
+$$;
+
+CREATE FUNCTION _channel() RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT 'omega_locks.' || current_schema()
+$$;
+
+-- How a request for `p_mode` on `p_resource` by `p_owner` fits the live holders:
+-- 'reentrant' (held already in a covering mode, or a sole holder's upgrade), 'free'
+-- (compatible with every holder), 'blocked', or 'upgrade' (read→write with other holders).
+CREATE FUNCTION _fit(p_resource text, p_owner text, p_mode text, p_now timestamptz)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_mine int; v_mine_w boolean; v_others int; v_others_w boolean;
+BEGIN
+    SELECT count(*) FILTER (WHERE owner_id = p_owner),
+           coalesce(bool_or(mode = 'write') FILTER (WHERE owner_id = p_owner), false),
+           count(*) FILTER (WHERE owner_id <> p_owner),
+           coalesce(bool_or(mode = 'write') FILTER (WHERE owner_id <> p_owner), false)
+      INTO v_mine, v_mine_w, v_others, v_others_w
+      FROM locks WHERE resource = p_resource AND expires_at > p_now;
+    IF v_mine > 0 THEN
+        IF p_mode = 'read' OR v_mine_w OR v_others = 0 THEN
+            RETURN 'reentrant';
+        END IF;
+        RETURN 'upgrade';
+    END IF;
+    IF v_others > 0 AND (p_mode = 'write' OR v_others_w) THEN
+        RETURN 'blocked';
+    END IF;
+    RETURN 'free';
+END $$;
+
+-- True when every live waiter ahead of `p_limit` on `p_resource` lets a `p_mode` request
+-- pass: only readers pass readers.
+CREATE FUNCTION _queue_allows(p_resource text, p_limit bigint, p_mode text, p_now timestamptz)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT NOT EXISTS (
+        SELECT 1 FROM waiters
+         WHERE resource = p_resource AND arrival < p_limit AND expires_at > p_now
+           AND NOT (p_mode = 'read' AND mode = 'read'))
+$$;
+
+-- Inserts one grant per item; returns the fences in item order.
+CREATE FUNCTION _grant(p_req uuid, p_session uuid, p_owner text, p_resources text[],
+                       p_modes text[], p_ttl interval, p_auto boolean, p_now timestamptz)
+RETURNS bigint[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_fences bigint[] := '{}';
+    v_fence bigint;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_resources, 1), 0) LOOP
+        v_fence := nextval('fences');
+        INSERT INTO locks (fence, resource, mode, owner_id, session, req, acquired_at,
+                           expires_at, ttl, auto_renew)
+        VALUES (v_fence, p_resources[i], p_modes[i], p_owner, p_session, p_req, p_now,
+                p_now + p_ttl, p_ttl, p_auto);
+        v_fences := v_fences || v_fence;
+    END LOOP;
+    RETURN v_fences;
+END $$;
+
+-- True when waiter `p_req` fits the holders of all its resources and, on resources other
+-- than `p_scanning` (whose queue the caller walks in order), nobody ahead blocks it.
+CREATE FUNCTION _grantable(p_req uuid, p_scanning text, p_now timestamptz)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    w record;
+    v_fit text;
+BEGIN
+    FOR w IN SELECT resource, mode, owner_id, arrival FROM waiters WHERE req = p_req LOOP
+        v_fit := _fit(w.resource, w.owner_id, w.mode, p_now);
+        IF v_fit NOT IN ('reentrant', 'free') THEN
+            RETURN false;
+        END IF;
+        IF w.resource <> p_scanning
+           AND NOT _queue_allows(w.resource, w.arrival, w.mode, p_now) THEN
+            RETURN false;
+        END IF;
+    END LOOP;
+    RETURN true;
+END $$;
+
+-- Grants every resource of waiter `p_req` at once, removes it from the queue and notifies.
+-- Returns the hand-off in payload form.
+CREATE FUNCTION _grant_waiter(p_req uuid, p_now timestamptz)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_res text[]; v_modes text[]; v_owner text; v_session uuid; v_ttl interval;
+    v_auto boolean; v_fences bigint[]; v_payload text;
+BEGIN
+    SELECT array_agg(resource ORDER BY resource COLLATE "C"),
+           array_agg(mode ORDER BY resource COLLATE "C"),
+           min(owner_id), (array_agg(session))[1], max(ttl), bool_and(auto_renew)
+      INTO v_res, v_modes, v_owner, v_session, v_ttl, v_auto
+      FROM waiters WHERE req = p_req;
+    DELETE FROM waiters WHERE req = p_req;
+    v_fences := _grant(p_req, v_session, v_owner, v_res, v_modes, v_ttl, v_auto, p_now);
+    v_payload := 'g ' || p_req::text || ' ' || array_to_string(v_fences, ',');
+    PERFORM pg_notify(_channel(), v_payload);
+    RETURN v_payload;
+END $$;
+
+-- Re-runs grants for `p_resource` after a holder left or a waiter went away: walks its
+-- queue in order, granting what fits and stopping at the first waiting writer.
+CREATE FUNCTION _regrant(p_resource text, p_now timestamptz)
+RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    w record;
+    v_reader_waiting boolean := false;
+    v_grants text[] := '{}';
+BEGIN
+    FOR w IN SELECT req, mode FROM waiters
+              WHERE resource = p_resource AND expires_at > p_now ORDER BY arrival LOOP
+        IF w.mode = 'write' AND v_reader_waiting THEN
+            EXIT;
+        END IF;
+        IF _grantable(w.req, p_resource, p_now) THEN
+            v_grants := v_grants || _grant_waiter(w.req, p_now);
+            IF w.mode = 'write' THEN
+                EXIT;
+            END IF;
+        ELSIF w.mode = 'write' THEN
+            EXIT;
+        ELSE
+            v_reader_waiting := true;
+        END IF;
+    END LOOP;
+    RETURN v_grants;
+END $$;
+
+CREATE FUNCTION _regrant_all(p_resources text[], p_now timestamptz)
+RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    r text;
+    v_grants text[] := '{}';
+BEGIN
+    FOR r IN SELECT DISTINCT x FROM unnest(p_resources) AS x ORDER BY 1 LOOP
+        v_grants := v_grants || _regrant(r, p_now);
+    END LOOP;
+    RETURN v_grants;
+END $$;
+
+-- Deletes dead rows (of `p_resources`, or everywhere when NULL) and regrants what they
+-- blocked. Returns how many leases were freed.
+CREATE FUNCTION _sweep(p_now timestamptz, p_resources text[])
+RETURNS released LANGUAGE plpgsql AS $$
+DECLARE
+    v_n int; v_locks text[]; v_waits text[];
+BEGIN
+    IF p_resources IS NULL THEN
+        WITH d AS (DELETE FROM locks WHERE expires_at <= p_now RETURNING resource)
+        SELECT count(*), array_agg(resource) INTO v_n, v_locks FROM d;
+        WITH d AS (DELETE FROM waiters WHERE expires_at <= p_now RETURNING resource)
+        SELECT array_agg(resource) INTO v_waits FROM d;
+    ELSE
+        WITH d AS (DELETE FROM locks
+                    WHERE resource = ANY (p_resources) AND expires_at <= p_now
+                   RETURNING resource)
+        SELECT count(*), array_agg(resource) INTO v_n, v_locks FROM d;
+        WITH d AS (DELETE FROM waiters
+                    WHERE resource = ANY (p_resources) AND expires_at <= p_now
+                   RETURNING resource)
+        SELECT array_agg(resource) INTO v_waits FROM d;
+    END IF;
+    IF v_locks IS NULL AND v_waits IS NULL THEN
+        RETURN (v_n, '{}'::text[]);
+    END IF;
+    RETURN (v_n, _regrant_all(coalesce(v_locks, '{}') || coalesce(v_waits, '{}'), p_now));
+END $$;
+
+-- Why `p_owner`'s items cannot all be granted now: the first blocked resource, a
+-- conflicting holder (the oldest grant) and the queue position the request has (its
+-- arrival `p_limit`) or would have (NULL: a newcomer).
+CREATE FUNCTION _blocker(p_owner text, p_resources text[], p_modes text[], p_limit bigint,
+                         p_now timestamptz, p_status text)
+RETURNS outcome LANGUAGE plpgsql AS $$
+DECLARE
+    v_limit bigint := coalesce(p_limit, 9223372036854775807);
+    v_holder text; v_holder_w boolean; v_pos int;
+    o outcome;
+BEGIN
+    o.status := p_status;
+    FOR i IN 1 .. coalesce(array_length(p_resources, 1), 0) LOOP
+        CONTINUE WHEN _fit(p_resources[i], p_owner, p_modes[i], p_now) = 'reentrant';
+        v_holder := NULL;
+        SELECT l.owner_id INTO v_holder FROM locks l
+         WHERE l.resource = p_resources[i] AND l.owner_id <> p_owner AND l.expires_at > p_now
+           AND (p_modes[i] = 'write' OR EXISTS (
+                 SELECT 1 FROM locks m WHERE m.resource = l.resource
+                    AND m.owner_id = l.owner_id AND m.mode = 'write' AND m.expires_at > p_now))
+         ORDER BY l.fence LIMIT 1;
+        CONTINUE WHEN v_holder IS NULL
+             AND _queue_allows(p_resources[i], v_limit, p_modes[i], p_now);
+        SELECT count(*) + 1 INTO v_pos FROM waiters
+         WHERE resource = p_resources[i] AND arrival < v_limit AND expires_at > p_now;
+        IF v_holder IS NOT NULL THEN
+            SELECT bool_or(mode = 'write') INTO v_holder_w FROM locks
+             WHERE resource = p_resources[i] AND owner_id = v_holder AND expires_at > p_now;
+            o.holder_mode := CASE WHEN v_holder_w THEN 'write' ELSE 'read' END;
+        END IF;
+        o.resource := p_resources[i];
+        o.holder := v_holder;
+        o.position := v_pos;
+        RETURN o;
+    END LOOP;
+    o.resource := p_resources[1];
+    o.position := 1;
+    RETURN o;
+END $$;
+
+-- The state of waiting request `p_req`, with the time until the next lease in its way
+-- expires (holders of its resources, or dead waiters ahead of it).
+CREATE FUNCTION _waiting(p_req uuid, p_now timestamptz, p_grants text[])
+RETURNS outcome LANGUAGE plpgsql AS $$
+DECLARE
+    v_res text[]; v_modes text[]; v_owner text; v_arrival bigint; v_next timestamptz;
+    o outcome;
+BEGIN
+    SELECT array_agg(resource ORDER BY resource COLLATE "C"),
+           array_agg(mode ORDER BY resource COLLATE "C"), min(owner_id), min(arrival)
+      INTO v_res, v_modes, v_owner, v_arrival
+      FROM waiters WHERE req = p_req;
+    o := _blocker(v_owner, v_res, v_modes, v_arrival, p_now, 'waiting');
+    SELECT min(t) INTO v_next FROM (
+        SELECT min(expires_at) AS t FROM locks
+         WHERE resource = ANY (v_res) AND expires_at > p_now
+        UNION ALL
+        SELECT min(expires_at) FROM waiters
+         WHERE resource = ANY (v_res) AND arrival < v_arrival AND expires_at > p_now) x;
+    o.expiry_us := (extract(epoch FROM (v_next - p_now)) * 1000000)::bigint;
+    o.grants := p_grants;
+    RETURN o;
+END $$;
+
+-- Would `p_owner` (acting task `p_task`), waiting now for these items, close a cycle of
+-- the wait-for graph? The graph is read off the tables: a waiting request's owner (and its
+-- acting task) waits for every other live holder of a requested resource in a conflicting
+-- mode, and for every waiter queued ahead of it that it may not pass. Returns the edges
+-- reachable from the request when a goal is among them (the client finds the cycle), NULL
+-- otherwise.
+CREATE FUNCTION _deadlock(p_owner text, p_task text, p_resources text[], p_modes text[],
+                          p_now timestamptz)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_goals text[] := ARRAY[p_owner];
+    v_found boolean;
+    v_graph jsonb;
+BEGIN
+    IF p_task IS NOT NULL AND p_task <> p_owner THEN
+        v_goals := v_goals || p_task;
+    END IF;
+    -- Nothing waits for a goal that holds nothing and waits for nothing.
+    IF NOT EXISTS (SELECT 1 FROM locks WHERE owner_id = ANY (v_goals) AND expires_at > p_now)
+       AND NOT EXISTS (SELECT 1 FROM waiters
+                        WHERE (owner_id = ANY (v_goals) OR task_id = ANY (v_goals))
+                          AND expires_at > p_now) THEN
+        RETURN NULL;
+    END IF;
+    WITH RECURSIVE
+    held AS (
+        SELECT resource, owner_id, bool_or(mode = 'write') AS w
+          FROM locks WHERE expires_at > p_now GROUP BY resource, owner_id),
+    live AS (SELECT * FROM waiters WHERE expires_at > p_now),
+    nodes AS (
+        SELECT resource, mode, arrival, owner_id, owner_id AS node FROM live
+        UNION ALL
+        SELECT resource, mode, arrival, owner_id, task_id FROM live
+         WHERE task_id IS NOT NULL AND task_id <> owner_id),
+    -- A request's item on a resource its owner holds is re-entrant (or failed at once as
+    -- an upgrade conflict): it makes no edge.
+    waits AS (
+        SELECT n.* FROM nodes n
+         WHERE NOT EXISTS (SELECT 1 FROM held h
+                            WHERE h.resource = n.resource AND h.owner_id = n.owner_id)),
+    edges AS (
+        SELECT w.node AS waiter, 'lock' AS kind, w.resource, h.owner_id AS holder
+          FROM waits w JOIN held h ON h.resource = w.resource AND h.owner_id <> w.owner_id
+                                  AND (w.mode = 'write' OR h.w)
+        UNION
+        SELECT w.node, 'queue', w.resource, a.owner_id
+          FROM waits w JOIN live a ON a.resource = w.resource AND a.arrival < w.arrival
+                                  AND a.owner_id <> w.owner_id
+                                  AND NOT (w.mode = 'read' AND a.mode = 'read')),
+    req AS (
+        SELECT r AS resource, m AS mode FROM unnest(p_resources, p_modes) AS t(r, m)
+         WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.resource = t.r AND h.owner_id = p_owner)),
+    start AS (
+        SELECT p_owner AS waiter, 'lock' AS kind, q.resource, h.owner_id AS holder
+          FROM req q JOIN held h ON h.resource = q.resource AND h.owner_id <> p_owner
+                                AND (q.mode = 'write' OR h.w)
+        UNION
+        SELECT p_owner, 'queue', q.resource, a.owner_id
+          FROM req q JOIN live a ON a.resource = q.resource AND a.owner_id <> p_owner
+                                AND NOT (q.mode = 'read' AND a.mode = 'read')),
+    reach(node) AS (
+        SELECT holder FROM start
+        UNION
+        SELECT e.holder FROM reach r JOIN edges e ON e.waiter = r.node)
+    SELECT EXISTS (SELECT 1 FROM reach WHERE node = ANY (v_goals)),
+           jsonb_build_object(
+               'start', (SELECT coalesce(jsonb_agg(to_jsonb(s)), '[]') FROM start s),
+               'edges', (SELECT coalesce(jsonb_agg(to_jsonb(e)), '[]') FROM edges e
+                          WHERE e.waiter IN (SELECT node FROM reach)))
+      INTO v_found, v_graph;
+    IF v_found THEN
+        RETURN v_graph;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Acquires every item (one request, all or nothing) for `p_owner`, or queues it
+-- (`p_wait`), or reports the conflict. Idempotent per `p_req`: a retry after a lost reply
+-- finds the grant or the wait already made.
+CREATE FUNCTION acquire(p_req uuid, p_session uuid, p_owner text, p_task text,
+                        p_resources text[], p_modes text[], p_ttl interval,
+                        p_auto boolean, p_wait boolean, p_wait_ttl interval,
+                        p_now timestamptz)
+RETURNS outcome LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+    v_fences bigint[];
+    v_swept released;
+    v_fit text;
+    v_wait boolean := false;
+    v_edges jsonb;
+    v_arrival bigint;
+    o outcome;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    SELECT array_agg(fence ORDER BY resource COLLATE "C") INTO v_fences
+      FROM locks WHERE req = p_req;
+    IF v_fences IS NOT NULL THEN
+        o.status := 'granted'; o.fences := v_fences; o.grants := '{}';
+        RETURN o;
+    END IF;
+    IF EXISTS (SELECT 1 FROM waiters WHERE req = p_req) THEN
+        RETURN _waiting(p_req, v_now, '{}');
+    END IF;
+    v_swept := _sweep(v_now, p_resources);
+    FOR i IN 1 .. coalesce(array_length(p_resources, 1), 0) LOOP
+        v_fit := _fit(p_resources[i], p_owner, p_modes[i], v_now);
+        IF v_fit = 'upgrade' THEN
+            o.status := 'upgrade';
+            o.resource := p_resources[i];
+            SELECT count(DISTINCT owner_id) INTO o.others FROM locks
+             WHERE resource = p_resources[i] AND owner_id <> p_owner AND expires_at > v_now;
+            o.grants := v_swept.grants;
+            RETURN o;
+        ELSIF v_fit = 'blocked' THEN
+            v_wait := true;
+        ELSIF v_fit = 'free'
+              AND NOT _queue_allows(p_resources[i], 9223372036854775807, p_modes[i], v_now) THEN
+            v_wait := true;
+        END IF;
+    END LOOP;
+    IF NOT v_wait THEN
+        o.status := 'granted';
+        o.fences := _grant(p_req, p_session, p_owner, p_resources, p_modes, p_ttl, p_auto,
+                           v_now);
+        o.grants := v_swept.grants;
+        RETURN o;
+    END IF;
+    IF NOT p_wait THEN
+        o := _blocker(p_owner, p_resources, p_modes, NULL, v_now, 'conflict');
+        o.grants := v_swept.grants;
+        RETURN o;
+    END IF;
+    -- Contended: sweep everywhere so the wait-for graph has no dead edges.
+    v_swept.grants := v_swept.grants || (_sweep(v_now, NULL)).grants;
+    v_edges := _deadlock(p_owner, p_task, p_resources, p_modes, v_now);
+    IF v_edges IS NOT NULL THEN
+        o.status := 'deadlock'; o.resource := p_resources[1]; o.edges := v_edges;
+        o.grants := v_swept.grants;
+        RETURN o;
+    END IF;
+    v_arrival := nextval('arrivals');
+    INSERT INTO waiters (req, resource, mode, arrival, owner_id, task_id, session, ttl,
+                         auto_renew, enqueued_at, expires_at)
+    SELECT p_req, r, m, v_arrival, p_owner, p_task, p_session, p_ttl, p_auto, v_now,
+           v_now + p_wait_ttl
+      FROM unnest(p_resources, p_modes) AS t(r, m);
+    RETURN _waiting(p_req, v_now, v_swept.grants);
+END $$;
+
+-- A waiting request looks at its state (woken by a timer, a poll or a reconnection): dead
+-- rows in its way are swept, its resources regranted, and it is granted, waiting or gone.
+CREATE FUNCTION check_wait(p_req uuid, p_now timestamptz)
+RETURNS outcome LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+    v_res text[];
+    v_grants text[];
+    v_fences bigint[];
+    o outcome;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    SELECT array_agg(resource) INTO v_res FROM waiters WHERE req = p_req;
+    IF v_res IS NOT NULL THEN
+        v_grants := (_sweep(v_now, v_res)).grants || _regrant_all(v_res, v_now);
+    ELSE
+        v_grants := '{}';
+    END IF;
+    SELECT array_agg(fence ORDER BY resource COLLATE "C") INTO v_fences
+      FROM locks WHERE req = p_req AND expires_at > v_now;
+    IF v_fences IS NOT NULL THEN
+        o.status := 'granted'; o.fences := v_fences; o.grants := v_grants;
+        RETURN o;
+    END IF;
+    IF EXISTS (SELECT 1 FROM waiters WHERE req = p_req) THEN
+        RETURN _waiting(p_req, v_now, v_grants);
+    END IF;
+    o.status := 'gone'; o.grants := v_grants;
+    RETURN o;
+END $$;
+
+-- A wait ran out of time: leave the queue and describe the wait (holder, position), unless
+-- the grant arrived meanwhile (then it is returned, granted).
+CREATE FUNCTION time_out(p_req uuid, p_now timestamptz)
+RETURNS outcome LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+    v_res text[]; v_modes text[]; v_owner text; v_arrival bigint;
+    v_fences bigint[];
+    o outcome;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    SELECT array_agg(fence ORDER BY resource COLLATE "C") INTO v_fences
+      FROM locks WHERE req = p_req AND expires_at > v_now;
+    IF v_fences IS NOT NULL THEN
+        o.status := 'granted'; o.fences := v_fences; o.grants := '{}';
+        RETURN o;
+    END IF;
+    SELECT array_agg(resource ORDER BY resource COLLATE "C"),
+           array_agg(mode ORDER BY resource COLLATE "C"), min(owner_id), min(arrival)
+      INTO v_res, v_modes, v_owner, v_arrival
+      FROM waiters WHERE req = p_req;
+    IF v_res IS NULL THEN
+        o.status := 'gone'; o.grants := '{}';
+        RETURN o;
+    END IF;
+    o := _blocker(v_owner, v_res, v_modes, v_arrival, v_now, 'timeout');
+    DELETE FROM waiters WHERE req = p_req;
+    o.grants := _regrant_all(v_res, v_now);
+    RETURN o;
+END $$;
+
+-- An abandoned wait (dropped or cancelled): leave the queue; a grant made meanwhile is
+-- released, which hands it on.
+CREATE FUNCTION leave(p_req uuid, p_now timestamptz)
+RETURNS released LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+    v_res text[]; v_held text[]; v_n int;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    WITH d AS (DELETE FROM waiters WHERE req = p_req RETURNING resource)
+    SELECT array_agg(resource) INTO v_res FROM d;
+    WITH d AS (DELETE FROM locks WHERE req = p_req RETURNING resource)
+    SELECT count(*), array_agg(resource) INTO v_n, v_held FROM d;
+    RETURN (v_n, _regrant_all(coalesce(v_res, '{}') || coalesce(v_held, '{}'), v_now));
+END $$;
+
+-- Releases grants by fence (guards dropped). Returns how many were still held.
+CREATE FUNCTION release(p_fences bigint[], p_now timestamptz)
+RETURNS released LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+    v_res text[]; v_n int;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    WITH d AS (DELETE FROM locks WHERE fence = ANY (p_fences) RETURNING resource)
+    SELECT count(*), array_agg(resource) INTO v_n, v_res FROM d;
+    IF v_n = 0 THEN
+        RETURN (0, '{}'::text[]);
+    END IF;
+    RETURN (v_n, _regrant_all(v_res, v_now));
+END $$;
+
+-- Releases everything `p_owner` holds (waits are not affected).
+CREATE FUNCTION release_owner(p_owner text, p_now timestamptz)
+RETURNS released LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+    v_res text[]; v_n int;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    WITH d AS (DELETE FROM locks WHERE owner_id = p_owner RETURNING resource)
+    SELECT count(*), array_agg(resource) INTO v_n, v_res FROM d;
+    IF v_n = 0 THEN
+        RETURN (0, '{}'::text[]);
+    END IF;
+    RETURN (v_n, _regrant_all(v_res, v_now));
+END $$;
+
+-- Releases everything a store instance holds or waits for (its orderly shutdown).
+CREATE FUNCTION release_session(p_session uuid, p_now timestamptz)
+RETURNS released LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+    v_res text[]; v_waits text[]; v_n int;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    WITH d AS (DELETE FROM waiters WHERE session = p_session RETURNING resource)
+    SELECT array_agg(resource) INTO v_waits FROM d;
+    WITH d AS (DELETE FROM locks WHERE session = p_session RETURNING resource)
+    SELECT count(*), array_agg(resource) INTO v_n, v_res FROM d;
+    RETURN (v_n, _regrant_all(coalesce(v_res, '{}') || coalesce(v_waits, '{}'), v_now));
+END $$;
+
+-- Frees every dead lease and wait everywhere. Returns how many leases.
+CREATE FUNCTION sweep(p_now timestamptz)
+RETURNS released LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM _serialize();
+    RETURN _sweep(coalesce(p_now, clock_timestamp()), NULL);
+END $$;
+
+-- Extends a live lease to `p_ttl` from now; it stops being renewed automatically. False
+-- when the lease is not held (released, or expired: dead rows are never revived).
+CREATE FUNCTION renew(p_fence bigint, p_ttl interval, p_now timestamptz)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := coalesce(p_now, clock_timestamp());
+BEGIN
+    UPDATE locks SET expires_at = v_now + p_ttl, ttl = p_ttl, auto_renew = false
+     WHERE fence = p_fence AND expires_at > v_now;
+    RETURN FOUND;
+END $$;
+
+-- A store instance's heartbeat: renews its auto-renewed leases among `p_fences` and its
+-- waits among `p_reqs` (only those: the server keeps nothing its holder does not claim).
+-- Returns the fences still held and the waits still queued.
+CREATE FUNCTION keepalive(p_fences bigint[], p_reqs uuid[], p_wait_ttl interval,
+                          p_now timestamptz, OUT fences bigint[], OUT reqs uuid[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := coalesce(p_now, clock_timestamp());
+BEGIN
+    UPDATE locks SET expires_at = v_now + ttl
+     WHERE fence = ANY (p_fences) AND auto_renew AND expires_at > v_now;
+    SELECT coalesce(array_agg(fence), '{}') INTO fences FROM locks
+     WHERE fence = ANY (p_fences) AND expires_at > v_now;
+    WITH u AS (UPDATE waiters SET expires_at = v_now + p_wait_ttl
+                WHERE req = ANY (p_reqs) AND expires_at > v_now RETURNING req)
+    SELECT coalesce(array_agg(DISTINCT req), '{}') INTO reqs FROM u;
+END $$;
+
+CREATE FUNCTION stale_count(p_now timestamptz)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT count(*) FROM locks WHERE expires_at <= coalesce(p_now, clock_timestamp())
+$$;
+
+-- Live holders of a resource: one row per owner, strongest mode, grant count, by age.
+CREATE FUNCTION holders(p_resource text, p_now timestamptz)
+RETURNS TABLE (owner_id text, mode text, n bigint) LANGUAGE sql STABLE AS $$
+    SELECT owner_id, CASE WHEN bool_or(mode = 'write') THEN 'write' ELSE 'read' END,
+           count(*)
+      FROM locks
+     WHERE resource = p_resource AND expires_at > coalesce(p_now, clock_timestamp())
+     GROUP BY owner_id ORDER BY min(fence)
+$$;
+
+-- ---- the owner registry --------------------------------------------------------------
+
+-- Removes owners silent past their TTL (all, or just `p_owner`), releasing their locks and
+-- notifying 'o swept <released> <owner>'.
+CREATE FUNCTION _sweep_owners(p_now timestamptz, p_owner text,
+                              OUT swept text[], OUT counts int[], OUT grants text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    o record;
+    v_n int; v_res text[];
+BEGIN
+    swept := '{}'; counts := '{}'; grants := '{}';
+    FOR o IN DELETE FROM owners
+              WHERE expires_at <= p_now AND (p_owner IS NULL OR owner_id = p_owner)
+             RETURNING owner_id LOOP
+        WITH d AS (DELETE FROM locks WHERE owner_id = o.owner_id RETURNING resource)
+        SELECT count(*), array_agg(resource) INTO v_n, v_res FROM d;
+        IF v_n > 0 THEN
+            grants := grants || _regrant_all(v_res, p_now);
+        END IF;
+        swept := swept || o.owner_id;
+        counts := counts || v_n;
+        PERFORM pg_notify(_channel(), 'o swept ' || v_n || ' ' || o.owner_id);
+    END LOOP;
+END $$;
+
+CREATE FUNCTION sweep_owners(p_now timestamptz,
+                             OUT swept text[], OUT counts int[], OUT grants text[])
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM _serialize();
+    SELECT s.swept, s.counts, s.grants INTO swept, counts, grants
+      FROM _sweep_owners(coalesce(p_now, clock_timestamp()), NULL) s;
+END $$;
+
+-- Registers an owner; false when a live owner has the name (a dead one is swept first).
+CREATE FUNCTION register_owner(p_owner text, p_metadata jsonb, p_ttl interval,
+                               p_now timestamptz, OUT ok boolean, OUT grants text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    grants := (_sweep_owners(v_now, p_owner)).grants;
+    INSERT INTO owners (owner_id, metadata, ttl, registered_at, last_heartbeat, expires_at)
+    VALUES (p_owner, p_metadata, p_ttl, v_now, v_now, v_now + p_ttl)
+    ON CONFLICT (owner_id) DO NOTHING;
+    ok := FOUND;
+    IF ok THEN
+        PERFORM pg_notify(_channel(), 'o registered 0 ' || p_owner);
+    END IF;
+END $$;
+
+-- A heartbeat; false when the owner is not registered (a dead one is swept, never revived).
+CREATE FUNCTION heartbeat_owner(p_owner text, p_now timestamptz,
+                                OUT ok boolean, OUT grants text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := coalesce(p_now, clock_timestamp());
+BEGIN
+    UPDATE owners SET last_heartbeat = v_now, expires_at = v_now + ttl
+     WHERE owner_id = p_owner AND expires_at > v_now;
+    ok := FOUND;
+    grants := '{}';
+    IF NOT ok THEN
+        PERFORM _serialize();
+        grants := (_sweep_owners(v_now, p_owner)).grants;
+    END IF;
+END $$;
+
+-- Deregisters an owner and releases its locks; n = -1 when it was not registered.
+CREATE FUNCTION deregister_owner(p_owner text, p_now timestamptz)
+RETURNS released LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz;
+    v_swept text[];
+    v_rel released;
+    r released;
+BEGIN
+    PERFORM _serialize();
+    v_now := coalesce(p_now, clock_timestamp());
+    r.grants := (_sweep_owners(v_now, p_owner)).grants;
+    DELETE FROM owners WHERE owner_id = p_owner;
+    IF NOT FOUND THEN
+        r.n := -1;
+        RETURN r;
+    END IF;
+    v_rel := release_owner(p_owner, v_now);
+    r.n := v_rel.n;
+    r.grants := r.grants || v_rel.grants;
+    PERFORM pg_notify(_channel(), 'o deregistered ' || r.n || ' ' || p_owner);
+    RETURN r;
+END $$;
+
+-- Live owners with their heartbeat age and held locks.
+CREATE FUNCTION list_owners(p_now timestamptz)
+RETURNS TABLE (owner_id text, metadata jsonb, ttl_us bigint, since_us bigint,
+               last_heartbeat timestamptz, held jsonb)
+LANGUAGE sql STABLE AS $$
+    SELECT o.owner_id, o.metadata,
+           (extract(epoch FROM o.ttl) * 1000000)::bigint,
+           (extract(epoch FROM (coalesce(p_now, clock_timestamp()) - o.last_heartbeat))
+               * 1000000)::bigint,
+           o.last_heartbeat,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('resource', h.resource,
+                                                         'mode', h.mode, 'count', h.n)
+                                      ORDER BY h.resource COLLATE "C")
+                       FROM (SELECT resource,
+                                    CASE WHEN bool_or(mode = 'write') THEN 'write'
+                                         ELSE 'read' END AS mode,
+                                    count(*) AS n
+                               FROM locks
+                              WHERE owner_id = o.owner_id
+                                AND expires_at > coalesce(p_now, clock_timestamp())
+                              GROUP BY resource) h), '[]')
+      FROM owners o
+     WHERE o.expires_at > coalesce(p_now, clock_timestamp())
+     ORDER BY o.owner_id COLLATE "C"
+$$;
