@@ -31,6 +31,8 @@ pub(crate) struct Db {
     pub times: Times,
     /// The LISTEN/NOTIFY channel: `omega_locks.<schema>`.
     pub channel: String,
+    /// The listener connection's `application_name`.
+    listener_name: String,
     migrated: OnceCell<()>,
 }
 
@@ -47,6 +49,7 @@ impl Db {
         if pg.get_application_name().is_none() {
             pg.application_name(format!("omega-lockstore {session}"));
         }
+        let listener_name = format!("{} listener", pg.get_application_name().unwrap_or_default());
         let mgr = Manager::from_config(
             pg,
             NoTls,
@@ -62,6 +65,7 @@ impl Db {
             pool,
             times: Times::new(cfg.clock),
             channel: format!("omega_locks.{}", cfg.schema),
+            listener_name,
             cfg,
             migrated: OnceCell::new(),
         })
@@ -70,9 +74,7 @@ impl Db {
     /// The connection settings of the pool (the listener connects with the same).
     pub fn pg_config(&self) -> tokio_postgres::Config {
         let mut pg = self.cfg.pg.clone();
-        if pg.get_application_name().is_none() {
-            pg.application_name("omega-lockstore listener");
-        }
+        pg.application_name(&self.listener_name);
         pg
     }
 

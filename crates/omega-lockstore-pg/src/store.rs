@@ -90,7 +90,7 @@ impl PgLockStore {
     }
 
     /// This store instance's id: it tags the rows it writes (`session` column) and names its
-    /// connections (`application_name` = `omega-lockstore <id>`).
+    /// connections (`application_name` = `omega-lockstore <id>`, the listener's with ` listener`).
     pub fn session(&self) -> Uuid {
         self.inner.shared.session
     }

@@ -105,3 +105,118 @@ impl Drop for Schema {
         admin(format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
     }
 }
+
+/// A direct connection to the test's schema (for tables the tests own and for looking at
+/// the store's), driven on the current runtime.
+pub async fn connect(schema: &Schema) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .expect("test connection");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "SET client_min_messages TO warning;
+             CREATE SCHEMA IF NOT EXISTS \"{0}\";
+             SET search_path TO \"{0}\";",
+            schema.name
+        ))
+        .await
+        .expect("test schema");
+    client
+}
+
+/// Polls `sql` (one row, one bigint column) every 10 ms until it returns `want`; panics
+/// with `what` after 20 s. A wait on an observable condition, not on time.
+pub async fn until(db: &tokio_postgres::Client, sql: &str, want: i64, what: &str) {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got: i64 = db.query_one(sql, &[]).await.expect(what).get(0);
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{what}: still {got} (want {want}) after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// An `omega-pg-worker` process on the test's schema, driven line by line.
+pub struct Worker {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// Its store's session (it names its connections).
+    pub session: String,
+}
+
+impl Worker {
+    /// Starts a worker; `args` are extra flags (`--lease-ttl-ms`, …).
+    pub async fn start(schema: &Schema, args: &[&str]) -> Worker {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_omega-pg-worker"))
+            .arg("--schema")
+            .arg(&schema.name)
+            .args(args)
+            .env("OMEGA_PG_URL", url())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start omega-pg-worker");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut w = Worker {
+            child,
+            stdin,
+            stdout,
+            session: String::new(),
+        };
+        let first = w.line().await;
+        w.session = first
+            .strip_prefix("session ")
+            .unwrap_or_else(|| panic!("worker said {first:?}"))
+            .to_string();
+        w
+    }
+
+    /// The next line the worker prints (20 s at most).
+    pub async fn line(&mut self) -> String {
+        match tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line()).await {
+            Ok(Ok(Some(l))) => l,
+            other => panic!("worker gave no answer: {other:?}"),
+        }
+    }
+
+    /// Sends a command without waiting for its answer.
+    pub async fn send(&mut self, cmd: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin
+            .write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .expect("worker stdin");
+        self.stdin.flush().await.expect("worker stdin");
+    }
+
+    /// Sends a command and returns its answer.
+    pub async fn ask(&mut self, cmd: &str) -> String {
+        self.send(cmd).await;
+        self.line().await
+    }
+
+    /// The fences of a `granted F1,F2` answer; panics on anything else.
+    pub fn fences(answer: &str) -> Vec<i64> {
+        answer
+            .strip_prefix("granted ")
+            .unwrap_or_else(|| panic!("expected a grant, got {answer:?}"))
+            .split(',')
+            .map(|f| f.parse().expect("a fence"))
+            .collect()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("kill worker");
+    }
+}
