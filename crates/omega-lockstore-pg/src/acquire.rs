@@ -160,6 +160,13 @@ pub(crate) async fn acquire(
     if items.is_empty() {
         return Ok(Vec::new());
     }
+    let first = items[0].0.clone();
+    let closed = || LockError::Store {
+        message: format!("acquiring {first:?}: the lock store was closed").into(),
+    };
+    if sh.is_closed() {
+        return Err(closed());
+    }
     let who = sh.encode_owner(&owner);
     let (auto, ttl) = match spec.ttl {
         Some(d) => (false, d),
@@ -333,6 +340,10 @@ pub(crate) async fn acquire(
                     since = sent;
                     expiry = expiry_us.map(|us| times.expiry_at(us));
                     poll_at = Instant::now() + cfg.poll;
+                }
+                Kind::Gone if sh.is_closed() => {
+                    p.armed = false;
+                    return Err(closed());
                 }
                 Kind::Gone => {
                     tracing::warn!(

@@ -117,6 +117,8 @@ pub(crate) struct Shared {
     pub listening: watch::Sender<Listening>,
     pub events: broadcast::Sender<RegistryEvent>,
     started: AtomicBool,
+    /// Set by `PgLockStore::close`: no new acquisitions.
+    closed: AtomicBool,
 }
 
 impl Shared {
@@ -131,7 +133,19 @@ impl Shared {
             listening: watch::channel(Listening::default()).0,
             events: broadcast::channel(omega_sched::REGISTRY_EVENT_CAPACITY).0,
             started: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Refuses new acquisitions and ends this process's waits (their slots close).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let slots = std::mem::take(&mut self.local.lock().waiters);
+        drop(slots);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Starts the background tasks (job worker, listener, keepalive and sweeper) on the

@@ -113,10 +113,12 @@ impl PgLockStore {
     }
 
     /// Releases everything this store instance holds or waits for, at once (an orderly
-    /// shutdown; otherwise leases run out on their own). Returns how many grants.
+    /// shutdown; otherwise leases run out on their own), and refuses acquisitions from
+    /// then on: waits in progress fail. Returns how many grants were released.
     pub async fn close(&self) -> Result<usize, LockError> {
         let sh = &self.inner.shared;
         self.inner.start()?;
+        sh.close();
         sh.jobs.settled().await;
         let now = sh.db.times.now_param();
         let r = sh

@@ -1,5 +1,6 @@
 //! Several processes on one database: `omega-pg-worker` processes (and this test process's
 //! own store) sharing locks through PostgreSQL. Each test runs on a fresh schema.
+#![allow(clippy::unwrap_used)] // test bodies: a failed step is a failed test
 
 mod common;
 

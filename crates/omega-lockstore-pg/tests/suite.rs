@@ -1,6 +1,7 @@
 //! The store-generic behavioural suite of omega-sched (`tests/store_suite/mod.rs`, the
 //! cases the in-memory manager passes), unchanged, against PostgreSQL: each case on a fresh
 //! schema, on tokio's paused clock ([`Clock::Tokio`]) so its exact timings hold.
+#![allow(clippy::unwrap_used)] // test bodies: a failed step is a failed test
 
 #[path = "../../omega-sched/tests/store_suite/mod.rs"]
 #[macro_use]

@@ -125,20 +125,32 @@ pub async fn connect(schema: &Schema) -> tokio_postgres::Client {
     client
 }
 
-/// Polls `sql` (one row, one bigint column) every 10 ms until it returns `want`; panics
-/// with `what` after 20 s. A wait on an observable condition, not on time.
+/// Runs `f` holding a paused tokio clock still (a request at the server is not virtual
+/// time: see the crate's `Clock::Tokio`); harmless on a running clock.
+pub async fn held<T>(f: impl std::future::Future<Output = T>) -> T {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    drop(tokio::task::spawn_blocking(move || {
+        let _ = rx.recv();
+    }));
+    let out = f.await;
+    drop(tx);
+    out
+}
+
+/// Polls `sql` (one row, one bigint column) until it returns `want`; panics with `what`
+/// after 20 s (real time) . A wait on an observable condition, not on time.
 pub async fn until(db: &tokio_postgres::Client, sql: &str, want: i64, what: &str) {
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let got: i64 = db.query_one(sql, &[]).await.expect(what).get(0);
+        let got: i64 = held(db.query_one(sql, &[])).await.expect(what).get(0);
         if got == want {
             return;
         }
         assert!(
-            tokio::time::Instant::now() < give_up,
+            std::time::Instant::now() < give_up,
             "{what}: still {got} (want {want}) after 20 s"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
