@@ -26,7 +26,7 @@ use crate::db::{micros, sql};
 use crate::error::Failure;
 use crate::guard::PgGuard;
 use crate::outcome::{Blocker, Kind, Outcome};
-use crate::shared::{task_text, Held, Job, Shared, TaskRef};
+use crate::shared::{task_text, Held, Job, Shared, TaskRef, Waiting};
 use crate::store::Inner;
 
 /// Items sorted by name (bytewise, as the database's `COLLATE "C"`), one per name with the
@@ -42,6 +42,8 @@ pub(crate) fn normalise(mut items: Vec<(Arc<str>, LockMode)>) -> Vec<(Arc<str>, 
 struct Pending {
     shared: Arc<Shared>,
     req: Uuid,
+    /// The request's resources.
+    items: Vec<String>,
     armed: bool,
 }
 
@@ -49,7 +51,10 @@ impl Drop for Pending {
     fn drop(&mut self) {
         self.shared.local.lock().waiters.remove(&self.req);
         if self.armed {
-            self.shared.jobs.push(Job::Leave(self.req));
+            self.shared.jobs.push(Job::Leave {
+                req: self.req,
+                items: std::mem::take(&mut self.items),
+            });
         }
     }
 }
@@ -107,6 +112,7 @@ impl Request {
             local.guards.insert(
                 fence,
                 Held {
+                    resource: resource.clone(),
                     owner: self.who.clone(),
                     auto: self.auto,
                     ttl: self.ttl,
@@ -184,7 +190,7 @@ pub(crate) async fn acquire(
     };
     let token = omega_sched::current_token();
     let deadline = spec.timeout.map(|d| Instant::now() + d);
-    let resources: Vec<&str> = r.items.iter().map(|(n, _)| &**n).collect();
+    let resources: Vec<String> = r.items.iter().map(|(n, _)| n.to_string()).collect();
     let modes: Vec<&str> = r.items.iter().map(|(_, m)| m.as_str()).collect();
     let cfg = &sh.db.cfg;
     let times = &sh.db.times;
@@ -196,7 +202,6 @@ pub(crate) async fn acquire(
         }
     };
     tokio::pin!(cancelled);
-    sh.jobs.settled().await;
     // Each round is one request; a request whose wait expired (its process could not renew
     // it) is made again, at the back of the queue.
     loop {
@@ -204,38 +209,51 @@ pub(crate) async fn acquire(
         let mut p = Pending {
             shared: sh.clone(),
             req,
+            items: resources.clone(),
             armed: true,
         };
         let mut slot: Option<oneshot::Receiver<Vec<u64>>> = None;
         if wait {
             let (tx, rx) = oneshot::channel();
-            sh.local.lock().waiters.insert(req, tx);
+            sh.local.lock().waiters.insert(
+                req,
+                Waiting {
+                    tx,
+                    items: resources.clone(),
+                },
+            );
             slot = Some(rx);
             sh.listener_ready(cfg.poll).await;
         }
+        // Releases of guards dropped since the last request go first, in this request.
+        let taken = sh.jobs.take_releases().await;
         let mut since = Instant::now();
         let now = times.now_param();
+        let (ttl, lease_ttl) = (micros(r.ttl), micros(cfg.lease_ttl));
         let out = sh
             .db
-            .one(
-                sql::ACQUIRE,
-                &[
+            .one_with(sql::ACQUIRE, |retry| {
+                vec![
                     &req,
                     &sh.session,
                     &r.who,
                     &r.acting,
                     &resources,
                     &modes,
-                    &micros(r.ttl),
+                    &ttl,
                     &r.auto,
                     &wait,
-                    &micros(cfg.lease_ttl),
+                    &lease_ttl,
                     &now,
-                ],
-            )
+                    &taken.fences,
+                    &taken.resources,
+                    if retry { &true } else { &false },
+                ]
+            })
             .await
             .and_then(|row| Outcome::from_row(&row))
             .map_err(|f| r.store_error(&f))?;
+        drop(taken);
         sh.deliver(&out.grants);
         let mut expiry = match out.kind {
             Kind::Granted(fences) => return r.guards(&mut p, fences, since),
@@ -291,7 +309,7 @@ pub(crate) async fn acquire(
                     if let Err(c) = omega_sched::check_cancelled() {
                         p.armed = false;
                         sh.local.lock().waiters.remove(&req);
-                        crate::tasks::leave(&sh, req).await;
+                        crate::tasks::leave(&sh, req, &resources).await;
                         return Err(LockError::Cancelled {
                             resource: r.first(),
                             reason: c.reason,
@@ -310,7 +328,7 @@ pub(crate) async fn acquire(
             let call = if timed_out { sql::TIME_OUT } else { sql::CHECK };
             let out = sh
                 .db
-                .one(call, &[&req, &now])
+                .one(call, &[&req, &resources, &now])
                 .await
                 .and_then(|row| Outcome::from_row(&row))
                 .map_err(|f| r.store_error(&f))?;

@@ -80,7 +80,17 @@ impl Db {
 
     /// One row of `sql`.
     pub async fn one(&self, sql: &'static str, params: &Params<'_>) -> Result<Row, Failure> {
-        let mut rows = self.rows(sql, params).await?;
+        self.one_with(sql, |_| params.to_vec()).await
+    }
+
+    /// One row of `sql`, with parameters built per attempt: `params(retry)`, where `retry`
+    /// says an earlier attempt may have reached the server (its reply was lost).
+    pub async fn one_with<'a>(
+        &self,
+        sql: &'static str,
+        params: impl Fn(bool) -> Vec<&'a (dyn ToSql + Sync)>,
+    ) -> Result<Row, Failure> {
+        let mut rows = self.rows_with(sql, params).await?;
         if rows.len() != 1 {
             return Err(Failure::Fatal(format!(
                 "expected one row from the lock store, got {}",
@@ -92,16 +102,26 @@ impl Db {
 
     /// Every row of `sql`, retrying lost connections for up to `retry_for`.
     pub async fn rows(&self, sql: &'static str, params: &Params<'_>) -> Result<Vec<Row>, Failure> {
+        self.rows_with(sql, |_| params.to_vec()).await
+    }
+
+    async fn rows_with<'a>(
+        &self,
+        sql: &'static str,
+        params: impl Fn(bool) -> Vec<&'a (dyn ToSql + Sync)>,
+    ) -> Result<Vec<Row>, Failure> {
         let give_up = Instant::now() + self.cfg.retry_for;
         let mut backoff = Duration::from_millis(20);
+        let mut retry = false;
         loop {
             let r = {
                 let _hold = self.times.hold();
-                self.attempt(sql, params).await
+                self.attempt(sql, &params(retry)).await
             };
             match r {
                 Err(Failure::Connection(m)) if Instant::now() + backoff < give_up => {
                     tracing::debug!(error = %m, "lock store request failed; retrying");
+                    retry = true;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
@@ -168,18 +188,18 @@ pub(crate) mod sql {
 
     pub const ACQUIRE: &str = outcome!(
         "acquire($1, $2, $3, $4, $5, $6, $7::bigint * interval '1 microsecond', $8, $9, \
-         $10::bigint * interval '1 microsecond', $11)"
+         $10::bigint * interval '1 microsecond', $11, $12, $13, $14)"
     );
-    pub const CHECK: &str = outcome!("check_wait($1, $2)");
-    pub const TIME_OUT: &str = outcome!("time_out($1, $2)");
-    pub const LEAVE: &str = "SELECT n, grants FROM leave($1, $2)";
-    pub const RELEASE: &str = "SELECT n, grants FROM release($1, $2)";
+    pub const CHECK: &str = outcome!("check_wait($1, $2, $3)");
+    pub const TIME_OUT: &str = outcome!("time_out($1, $2, $3)");
+    pub const LEAVE: &str = "SELECT n, grants FROM leave($1, $2, $3)";
+    pub const RELEASE: &str = "SELECT n, grants FROM release($1, $2, $3)";
     pub const RELEASE_OWNER: &str = "SELECT n, grants FROM release_owner($1, $2)";
     pub const RELEASE_SESSION: &str = "SELECT n, grants FROM release_session($1, $2)";
     pub const SWEEP: &str = "SELECT n, grants FROM sweep($1)";
-    pub const RENEW: &str = "SELECT renew($1, $2::bigint * interval '1 microsecond', $3)";
+    pub const RENEW: &str = "SELECT renew($1, $2, $3::bigint * interval '1 microsecond', $4)";
     pub const KEEPALIVE: &str = "SELECT fences, reqs FROM \
-        keepalive($1, $2, $3::bigint * interval '1 microsecond', $4)";
+        keepalive($1, $2, $3, $4, $5::bigint * interval '1 microsecond', $6)";
     pub const STALE_COUNT: &str = "SELECT stale_count($1)";
     pub const HOLDERS: &str = "SELECT owner_id, mode, n FROM holders($1, $2)";
     pub const REGISTER_OWNER: &str = "SELECT ok, grants FROM \

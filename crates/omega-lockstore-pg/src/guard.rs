@@ -89,7 +89,10 @@ impl Drop for PgGuard {
         }
         let shared = &self.inner.shared;
         if shared.local.lock().guards.remove(&self.fence).is_some() {
-            shared.jobs.push(Job::Release(self.fence));
+            shared.jobs.push(Job::Release {
+                fence: self.fence,
+                resource: self.resource.clone(),
+            });
         }
     }
 }

@@ -11,20 +11,21 @@
 //! 2. `local.waiters[req]` exists from just before a waiting request is sent until its
 //!    grant is delivered or it leaves; a hand-off for a `req` not listed belongs to another
 //!    process (or to a wait that left: its `leave` releases the grant).
-//! 3. Jobs (releases of dropped guards, leaves of abandoned waits) run in queue order;
-//!    every operation first waits for the jobs queued before it ([`Jobs::settled`]), so a
+//! 3. Every operation runs after the jobs (releases of dropped guards, leaves of abandoned
+//!    waits) queued before it: it waits for them ([`Jobs::settled`]) or, when they are all
+//!    releases, runs them first in its own transaction ([`Jobs::take_releases`]). So a
 //!    guard dropped before a call is released before that call runs.
 //! 4. The `local` mutex is never held across an `.await`, nor while a waiter is completed,
 //!    nor while a [`TaskRef`] is made, cloned or dropped (they take it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use omega_sched::{OwnerId, RegistryEvent, TaskId};
 use parking_lot::Mutex;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -35,6 +36,7 @@ use crate::outcome::parse_grant;
 /// A grant this process holds.
 #[derive(Debug)]
 pub(crate) struct Held {
+    pub resource: Arc<str>,
     /// The owner as stored.
     pub owner: String,
     /// Renewed by the keepalive (no explicit TTL).
@@ -44,11 +46,18 @@ pub(crate) struct Held {
     pub lost: bool,
 }
 
+/// A wait of this process: where to deliver its grant, and its resources.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub tx: oneshot::Sender<Vec<u64>>,
+    pub items: Vec<String>,
+}
+
 /// This process's grants, waits and task owners.
 #[derive(Debug, Default)]
 pub(crate) struct Local {
     pub guards: HashMap<u64, Held>,
-    pub waiters: HashMap<Uuid, oneshot::Sender<Vec<u64>>>,
+    pub waiters: HashMap<Uuid, Waiting>,
     /// Task owners this process encoded, by task uuid, with how many guards and
     /// acquisitions use them (decoding `task:<uuid>` back to `OwnerId::Task`).
     pub tasks: HashMap<Uuid, (TaskId, usize)>,
@@ -57,44 +66,117 @@ pub(crate) struct Local {
 /// Background work: releases of dropped guards and leaves of abandoned waits.
 #[derive(Debug)]
 pub(crate) enum Job {
-    Release(u64),
-    Leave(Uuid),
+    Release { fence: u64, resource: Arc<str> },
+    Leave { req: Uuid, items: Vec<String> },
 }
 
-/// The job queue and its progress, for the ordering of I3.
+#[derive(Debug, Default)]
+struct Queue {
+    pending: VecDeque<Job>,
+    /// Jobs queued so far.
+    queued: u64,
+}
+
+/// The job queue and its progress, for the ordering of I3. Jobs are run by the worker, or
+/// taken along by the next request of the store ([`Jobs::take_releases`]): a dropped
+/// guard's release then costs no round trip of its own.
 #[derive(Debug)]
 pub(crate) struct Jobs {
-    /// Jobs queued so far, and the queue; together, so the count and the order agree.
-    tx: Mutex<(u64, mpsc::UnboundedSender<Job>)>,
-    /// Jobs finished so far.
-    pub done: watch::Sender<u64>,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    /// Jobs finished so far (run by the worker, or by a request that took them along).
+    done: watch::Sender<u64>,
+}
+
+/// Releases a request took along: counted done when dropped (its request answered, failed
+/// or was abandoned — a release that did not happen leaves a lease that runs out).
+#[derive(Debug)]
+pub(crate) struct Taken<'a> {
+    jobs: &'a Jobs,
+    pub fences: Vec<i64>,
+    pub resources: Vec<String>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if !self.fences.is_empty() {
+            self.jobs.finish(self.fences.len() as u64);
+        }
+    }
 }
 
 impl Jobs {
-    fn new() -> (Jobs, mpsc::UnboundedReceiver<Job>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Jobs {
-                tx: Mutex::new((0, tx)),
-                done: watch::channel(0).0,
-            },
-            rx,
-        )
+    fn new() -> Jobs {
+        Jobs {
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            done: watch::channel(0).0,
+        }
     }
 
     pub fn push(&self, job: Job) {
-        let mut q = self.tx.lock();
-        if q.1.send(job).is_ok() {
-            q.0 += 1;
+        let mut q = self.queue.lock();
+        q.pending.push_back(job);
+        q.queued += 1;
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// The worker's side: waits for jobs, then takes them all.
+    pub async fn next_batch(&self) -> Vec<Job> {
+        loop {
+            let batch: Vec<Job> = self.queue.lock().pending.drain(..).collect();
+            if !batch.is_empty() {
+                return batch;
+            }
+            self.wake.notified().await;
         }
+    }
+
+    /// Jobs still pending (for the worker's last round).
+    pub fn drain(&self) -> Vec<Job> {
+        self.queue.lock().pending.drain(..).collect()
+    }
+
+    pub fn finish(&self, n: u64) {
+        self.done.send_modify(|d| *d += n);
+    }
+
+    async fn wait_done(&self, target: u64) {
+        let mut rx = self.done.subscribe();
+        // An error means the worker is gone (shutdown): nothing more will run.
+        let _ = rx.wait_for(|d| *d >= target).await;
     }
 
     /// Waits until every job queued before this call has run (I3).
     pub async fn settled(&self) {
-        let target = self.tx.lock().0;
-        let mut rx = self.done.subscribe();
-        // An error means the worker is gone (shutdown): nothing more will run.
-        let _ = rx.wait_for(|d| *d >= target).await;
+        let target = self.queue.lock().queued;
+        self.wait_done(target).await;
+    }
+
+    /// Takes the pending jobs along when they are all releases (a request runs them first,
+    /// in its own transaction), then waits until every other job queued before has run
+    /// (I3). With a leave pending, takes nothing and waits for all.
+    pub async fn take_releases(&self) -> Taken<'_> {
+        let mut taken = Taken {
+            jobs: self,
+            fences: Vec::new(),
+            resources: Vec::new(),
+        };
+        let target = {
+            let mut q = self.queue.lock();
+            if q.pending.iter().all(|j| matches!(j, Job::Release { .. })) {
+                for j in q.pending.drain(..) {
+                    if let Job::Release { fence, resource } = j {
+                        taken.fences.push(fence as i64);
+                        taken.resources.push(resource.to_string());
+                    }
+                }
+            }
+            q.queued - taken.fences.len() as u64
+        };
+        self.wait_done(target).await;
+        taken
     }
 }
 
@@ -113,7 +195,6 @@ pub(crate) struct Shared {
     pub session: Uuid,
     pub local: Mutex<Local>,
     pub jobs: Jobs,
-    jobs_rx: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
     pub listening: watch::Sender<Listening>,
     pub events: broadcast::Sender<RegistryEvent>,
     started: AtomicBool,
@@ -123,13 +204,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn new(db: Db, session: Uuid) -> Shared {
-        let (jobs, rx) = Jobs::new();
         Shared {
             db,
             session,
             local: Mutex::new(Local::default()),
-            jobs,
-            jobs_rx: Mutex::new(Some(rx)),
+            jobs: Jobs::new(),
             listening: watch::channel(Listening::default()).0,
             events: broadcast::channel(omega_sched::REGISTRY_EVENT_CAPACITY).0,
             started: AtomicBool::new(false),
@@ -160,12 +239,7 @@ impl Shared {
         if self.started.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let rx = self
-            .jobs_rx
-            .lock()
-            .take()
-            .expect("the job queue is taken once, by the first start");
-        tokio::spawn(crate::tasks::worker(self.clone(), rx, cancel.clone()));
+        tokio::spawn(crate::tasks::worker(self.clone(), cancel.clone()));
         tokio::spawn(crate::tasks::listener(self.clone(), cancel.clone()));
         tokio::spawn(crate::tasks::keepalive(self.clone(), cancel.clone()));
         Ok(())
@@ -183,9 +257,9 @@ impl Shared {
             return;
         };
         let slot = self.local.lock().waiters.remove(&req);
-        if let Some(tx) = slot {
+        if let Some(w) = slot {
             // An error means the wait was dropped meanwhile: its leave releases the grant.
-            let _ = tx.send(fences);
+            let _ = w.tx.send(fences);
         }
     }
 

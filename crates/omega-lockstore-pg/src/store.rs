@@ -152,9 +152,15 @@ impl Inner {
         let sent = Instant::now();
         let now = sh.db.times.now_param();
         let fence = lease.0 as i64;
+        let resource: Option<String> = sh
+            .local
+            .lock()
+            .guards
+            .get(&lease.0)
+            .map(|h| h.resource.to_string());
         let r = sh
             .db
-            .one(sql::RENEW, &[&fence, &micros(ttl), &now])
+            .one(sql::RENEW, &[&fence, &resource, &micros(ttl), &now])
             .await
             .and_then(|row| {
                 row.try_get::<_, bool>(0)
@@ -199,13 +205,15 @@ impl Inner {
     pub async fn release(&self, lease: LeaseId) -> Result<bool, LockError> {
         let sh = &self.shared;
         self.start()?;
+        let held = sh.local.lock().guards.remove(&lease.0);
         sh.jobs.settled().await;
-        sh.local.lock().guards.remove(&lease.0);
-        let now = sh.db.times.now_param();
         let fences = vec![lease.0 as i64];
+        // Unknown resource (a lease id without its guard here): the server scans.
+        let resources = held.map(|h| vec![h.resource.to_string()]);
+        let now = sh.db.times.now_param();
         let r = sh
             .db
-            .one(sql::RELEASE, &[&fences, &now])
+            .one(sql::RELEASE, &[&fences, &resources, &now])
             .await
             .and_then(|row| Released::from_row(&row))
             .map_err(|f| f.lock_error(&format!("releasing {lease}")))?;

@@ -29,31 +29,17 @@ use crate::outcome::Released;
 use crate::shared::{Job, Listening, Shared};
 
 /// Runs jobs until cancelled, then runs what is still queued and ends.
-pub(crate) async fn worker(
-    shared: Arc<Shared>,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    cancel: CancellationToken,
-) {
+pub(crate) async fn worker(shared: Arc<Shared>, cancel: CancellationToken) {
     loop {
-        let first = tokio::select! {
+        let batch = tokio::select! {
             biased;
-            job = rx.recv() => match job {
-                Some(job) => job,
-                None => return,
-            },
+            batch = shared.jobs.next_batch() => batch,
             _ = cancel.cancelled() => {
-                let mut rest = Vec::new();
-                while let Ok(job) = rx.try_recv() {
-                    rest.push(job);
-                }
+                let rest = shared.jobs.drain();
                 run_jobs(&shared, rest).await;
                 return;
             }
         };
-        let mut batch = vec![first];
-        while let Ok(job) = rx.try_recv() {
-            batch.push(job);
-        }
         run_jobs(&shared, batch).await;
     }
 }
@@ -62,25 +48,35 @@ pub(crate) async fn worker(
 async fn run_jobs(shared: &Shared, batch: Vec<Job>) {
     let n = batch.len() as u64;
     let mut fences: Vec<i64> = Vec::new();
+    let mut resources: Vec<String> = Vec::new();
     for job in batch {
         match job {
-            Job::Release(f) => fences.push(f as i64),
-            Job::Leave(req) => {
-                release_fences(shared, std::mem::take(&mut fences)).await;
-                leave(shared, req).await;
+            Job::Release { fence, resource } => {
+                fences.push(fence as i64);
+                resources.push(resource.to_string());
+            }
+            Job::Leave { req, items } => {
+                release_fences(
+                    shared,
+                    std::mem::take(&mut fences),
+                    std::mem::take(&mut resources),
+                )
+                .await;
+                leave(shared, req, &items).await;
             }
         }
     }
-    release_fences(shared, fences).await;
-    shared.jobs.done.send_modify(|d| *d += n);
+    release_fences(shared, fences, resources).await;
+    shared.jobs.finish(n);
 }
 
-async fn release_fences(shared: &Shared, fences: Vec<i64>) {
+async fn release_fences(shared: &Shared, fences: Vec<i64>, resources: Vec<String>) {
     if fences.is_empty() {
         return;
     }
     let now = shared.db.times.now_param();
-    match shared.db.one(sql::RELEASE, &[&fences, &now]).await {
+    let res = Some(resources);
+    match shared.db.one(sql::RELEASE, &[&fences, &res, &now]).await {
         Ok(row) => match Released::from_row(&row) {
             Ok(r) => shared.deliver(&r.grants),
             Err(e) => tracing::warn!(error = e.message(), "lock release answer unreadable"),
@@ -94,11 +90,11 @@ async fn release_fences(shared: &Shared, fences: Vec<i64>) {
     }
 }
 
-/// Leaves the queue for `req` (a dropped or cancelled wait); a grant made meanwhile is
-/// released.
-pub(crate) async fn leave(shared: &Shared, req: Uuid) {
+/// Leaves the queue for `req` (a dropped or cancelled wait on `items`); a grant made
+/// meanwhile is released.
+pub(crate) async fn leave(shared: &Shared, req: Uuid, items: &[String]) {
     let now = shared.db.times.now_param();
-    match shared.db.one(sql::LEAVE, &[&req, &now]).await {
+    match shared.db.one(sql::LEAVE, &[&req, &items, &now]).await {
         Ok(row) => {
             if let Ok(r) = Released::from_row(&row) {
                 shared.deliver(&r.grants);
@@ -234,18 +230,21 @@ pub(crate) async fn keepalive(shared: Arc<Shared>, cancel: CancellationToken) {
 }
 
 async fn renew_all(shared: &Shared) {
-    let (fences, reqs): (Vec<i64>, Vec<Uuid>) = {
+    let mut fences: Vec<i64> = Vec::new();
+    let mut resources: Vec<String> = Vec::new();
+    let mut reqs: Vec<Uuid> = Vec::new();
+    let mut wait_res: Vec<String> = Vec::new();
+    {
         let local = shared.local.lock();
-        (
-            local
-                .guards
-                .iter()
-                .filter(|(_, h)| !h.lost)
-                .map(|(f, _)| *f as i64)
-                .collect(),
-            local.waiters.keys().copied().collect(),
-        )
-    };
+        for (f, h) in local.guards.iter().filter(|(_, h)| !h.lost) {
+            fences.push(*f as i64);
+            resources.push(h.resource.to_string());
+        }
+        for (req, w) in &local.waiters {
+            reqs.push(*req);
+            wait_res.extend(w.items.iter().cloned());
+        }
+    }
     if fences.is_empty() && reqs.is_empty() {
         return;
     }
@@ -254,7 +253,10 @@ async fn renew_all(shared: &Shared) {
     let wait_ttl = micros(shared.db.cfg.lease_ttl);
     let row = match shared
         .db
-        .one(sql::KEEPALIVE, &[&fences, &reqs, &wait_ttl, &now])
+        .one(
+            sql::KEEPALIVE,
+            &[&fences, &resources, &reqs, &wait_res, &wait_ttl, &now],
+        )
         .await
     {
         Ok(row) => row,

@@ -66,7 +66,7 @@ async fn waiters_in_five_processes_get_the_lock_in_arrival_order() {
         // The next one starts only once this one stands in the queue.
         until(
             &db,
-            "SELECT count(*) FROM waiters WHERE resource = 'q'",
+            "SELECT count(*) FROM waiters WHERE resource = 'q' AND req IS NOT NULL",
             i + 1,
             "waiter queued",
         )
@@ -163,7 +163,7 @@ async fn backends_terminated_mid_hold_reconnect_and_the_waiter_still_gets_the_lo
     });
     until(
         &db,
-        "SELECT count(*) FROM waiters WHERE resource = 'b'",
+        "SELECT count(*) FROM waiters WHERE resource = 'b' AND req IS NOT NULL",
         1,
         "waiter queued",
     )
@@ -185,7 +185,10 @@ async fn backends_terminated_mid_hold_reconnect_and_the_waiter_still_gets_the_lo
     // The holder reconnects and proves its lease is live; the lock is still its own.
     assert_eq!(w.ask(&format!("renew {f} 3000")).await, "renewed");
     let owner: String = db
-        .query_one("SELECT owner_id FROM locks WHERE resource = 'b'", &[])
+        .query_one(
+            "SELECT owner_id FROM locks WHERE resource = 'b' AND fence IS NOT NULL",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -232,7 +235,7 @@ async fn an_owner_that_stops_heartbeating_is_swept_and_its_locks_freed() {
     });
     until(
         &db,
-        "SELECT count(*) FROM waiters WHERE resource = 'plan'",
+        "SELECT count(*) FROM waiters WHERE resource = 'plan' AND req IS NOT NULL",
         1,
         "waiter queued",
     )
@@ -269,7 +272,7 @@ async fn a_cross_process_deadlock_fails_the_newest_waiter() {
     a.send("acquire A write y - 15000").await;
     until(
         &db,
-        "SELECT count(*) FROM waiters WHERE resource = 'y'",
+        "SELECT count(*) FROM waiters WHERE resource = 'y' AND req IS NOT NULL",
         1,
         "A queued for y",
     )

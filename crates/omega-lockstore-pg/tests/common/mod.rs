@@ -193,9 +193,9 @@ impl Worker {
         w
     }
 
-    /// The next line the worker prints (20 s at most).
+    /// The next line the worker prints (120 s at most: a busy machine is slow).
     pub async fn line(&mut self) -> String {
-        match tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line()).await {
+        match tokio::time::timeout(Duration::from_secs(120), self.stdout.next_line()).await {
             Ok(Ok(Some(l))) => l,
             other => panic!("worker gave no answer: {other:?}"),
         }
