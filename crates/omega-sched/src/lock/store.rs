@@ -194,7 +194,7 @@ impl LockStore for LockManager {
 ///     assert_eq!(store.holders("plan:42").await.len(), 1);
 /// });
 /// ```
-pub trait DynLockStore: Send + Sync + 'static {
+pub trait DynLockStore: Send + Sync + std::fmt::Debug + 'static {
     /// [`LockStore::acquire`], guards boxed.
     fn acquire_boxed(
         &self,
@@ -234,7 +234,7 @@ fn boxed<G: StoreGuard>(
     .boxed()
 }
 
-impl<S: LockStore> DynLockStore for S {
+impl<S: LockStore + std::fmt::Debug> DynLockStore for S {
     fn acquire_boxed(
         &self,
         spec: LockSpec,
