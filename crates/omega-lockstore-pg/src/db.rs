@@ -162,9 +162,11 @@ impl Db {
         Ok(client)
     }
 
-    /// Connects (and migrates) now, retrying as requests do.
+    /// Connects (and migrates) now, once: a store that cannot be reached at start is
+    /// reported at once rather than after the retry budget.
     pub async fn ping(&self) -> Result<(), Failure> {
-        self.rows("SELECT 1", &[]).await.map(drop)
+        let _hold = self.times.hold();
+        self.attempt("SELECT 1", &[]).await.map(drop)
     }
 }
 

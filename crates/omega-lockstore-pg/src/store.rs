@@ -72,7 +72,8 @@ impl PgLockStore {
         })
     }
 
-    /// A store for `cfg`, connected (and its schema migrated) before it is returned.
+    /// A store for `cfg`, connected (and its schema migrated) before it is returned; one
+    /// attempt, so an unreachable server is reported at once.
     pub async fn connect(cfg: PgStoreConfig) -> Result<PgLockStore, LockError> {
         let url = cfg.url().to_string();
         let store = PgLockStore::new(cfg).map_err(|e| LockError::Store {
