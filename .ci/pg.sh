@@ -32,4 +32,16 @@ if ! answers; then
 fi
 
 psql "$OMEGA_PG_URL" -Atqc 'SHOW server_version' | sed 's/^/server /'
-timeout 900 cargo nextest run -p omega-lockstore-pg --run-ignored only --no-fail-fast
+started="$(date +%s)"
+status=0
+timeout 900 cargo nextest run -p omega-lockstore-pg -p omega-cli --run-ignored only \
+  --no-fail-fast || status=$?
+# Tests drop their schemas; the CLI's leave theirs (omega_t_<secs>_<pid>_cli): drop this
+# run's.
+psql "$OMEGA_PG_URL" -Atqc "SELECT nspname FROM pg_namespace
+                             WHERE nspname ~ '^omega_t_[0-9]+_'
+                               AND split_part(nspname, '_', 3)::bigint >= $started - 1" |
+  while read -r s; do
+    psql "$OMEGA_PG_URL" -qc "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS \"$s\" CASCADE"
+  done
+exit "$status"
