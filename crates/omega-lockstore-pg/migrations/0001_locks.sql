@@ -275,14 +275,33 @@ DECLARE
     w record;
     v_reader_waiting boolean := false;
     v_grants text[] := '{}';
+    v_ok boolean;
+    v_payload text;
 BEGIN
-    FOR w IN SELECT req, items, mode FROM waiters
+    FOR w IN SELECT slot, req, items, mode, owner_id, session, ttl, auto_renew FROM waiters
               WHERE resource = p_resource AND expires_at > p_now ORDER BY arrival LOOP
         IF w.mode = 'write' AND v_reader_waiting THEN
             EXIT;
         END IF;
-        IF _grantable(w.req, w.items, p_resource, p_now) THEN
-            v_grants := v_grants || _grant_waiter(w.req, w.items, p_now);
+        IF cardinality(w.items) = 1 THEN
+            -- One resource, whose queue this walks in order: the holders decide.
+            v_ok := _fit(p_resource, w.owner_id, w.mode, p_now) IN ('reentrant', 'free');
+        ELSE
+            v_ok := _grantable(w.req, w.items, p_resource, p_now);
+        END IF;
+        IF v_ok THEN
+            IF cardinality(w.items) = 1 THEN
+                UPDATE waiters SET req = NULL, owner_id = NULL, task_id = NULL,
+                                   expires_at = NULL, arrival = NULL, freed_at = p_now
+                 WHERE slot = w.slot;
+                v_payload := 'g ' || w.req::text || ' '
+                    || _grant_one(w.req, w.session, w.owner_id, p_resource, w.mode, w.ttl,
+                                  w.auto_renew, p_now);
+                PERFORM pg_notify(_channel(), v_payload);
+                v_grants := v_grants || v_payload;
+            ELSE
+                v_grants := v_grants || _grant_waiter(w.req, w.items, p_now);
+            END IF;
             IF w.mode = 'write' THEN
                 EXIT;
             END IF;
@@ -383,25 +402,24 @@ BEGIN
     RETURN o;
 END $$;
 
--- The state of waiting request `p_req`, with the time until the next lease in its way
--- expires (holders of its resources, or dead waiters ahead of it).
+-- A waiting request's answer: the time until the next lease in its way expires (holders
+-- of its resources, or waiters queued ahead of it, whose process may die). Who holds it
+-- and where it stands are worked out only when that is reported (a timeout).
 CREATE FUNCTION _waiting(p_req uuid, p_items text[], p_now timestamptz, p_grants text[])
 RETURNS outcome LANGUAGE plpgsql AS $$
 DECLARE
-    v_res text[]; v_modes text[]; v_owner text; v_arrival bigint; v_next timestamptz;
+    v_next timestamptz;
     o outcome;
 BEGIN
-    SELECT array_agg(resource ORDER BY resource COLLATE "C"),
-           array_agg(mode ORDER BY resource COLLATE "C"), min(owner_id), min(arrival)
-      INTO v_res, v_modes, v_owner, v_arrival
-      FROM waiters WHERE resource = ANY (p_items) AND req = p_req;
-    o := _blocker(v_owner, v_res, v_modes, v_arrival, p_now, 'waiting');
     SELECT min(t) INTO v_next FROM (
         SELECT min(expires_at) AS t FROM locks
-         WHERE resource = ANY (v_res) AND expires_at > p_now
+         WHERE resource = ANY (p_items) AND expires_at > p_now
         UNION ALL
-        SELECT min(expires_at) FROM waiters
-         WHERE resource = ANY (v_res) AND arrival < v_arrival AND expires_at > p_now) x;
+        SELECT min(w.expires_at) FROM waiters w
+         WHERE w.resource = ANY (p_items) AND w.expires_at > p_now AND w.req <> p_req
+           AND w.arrival < (SELECT min(arrival) FROM waiters
+                             WHERE resource = ANY (p_items) AND req = p_req)) x;
+    o.status := 'waiting';
     o.expiry_us := (extract(epoch FROM (v_next - p_now)) * 1000000)::bigint;
     o.grants := p_grants;
     RETURN o;
@@ -552,20 +570,31 @@ BEGIN
                        count(*) FILTER (WHERE expires_at > v_now
                                           AND NOT (p_modes[1] = 'read' AND mode = 'read')) AS blocks
                   FROM waiters WHERE resource = p_resources[1]) w;
-        IF v_dead = 0
-           AND ((v_mine > 0 AND (p_modes[1] = 'read' OR v_mine_w OR v_others = 0))
-                OR (v_mine = 0 AND v_blocks = 0
-                    AND (v_others = 0 OR (p_modes[1] = 'read' AND NOT v_others_w)))) THEN
-            o.status := 'granted';
-            o.fences := ARRAY[_grant_one(p_req, p_session, p_owner, p_resources[1],
-                                         p_modes[1], p_ttl, p_auto, v_now)];
-            o.grants := v_grants;
-            RETURN o;
+        IF v_dead = 0 THEN
+            IF (v_mine > 0 AND (p_modes[1] = 'read' OR v_mine_w OR v_others = 0))
+               OR (v_mine = 0 AND v_blocks = 0
+                   AND (v_others = 0 OR (p_modes[1] = 'read' AND NOT v_others_w))) THEN
+                o.status := 'granted';
+                o.fences := ARRAY[_grant_one(p_req, p_session, p_owner, p_resources[1],
+                                             p_modes[1], p_ttl, p_auto, v_now)];
+                o.grants := v_grants;
+                RETURN o;
+            END IF;
+            -- Not granted and nothing dead: an upgrade conflict, or a wait.
+            v_fit := CASE WHEN v_mine > 0 THEN 'upgrade' ELSE 'wait' END;
         END IF;
     END IF;
     -- The general path: sweep what is dead in the way, then decide item by item.
-    v_grants := v_grants || (_sweep(v_now, p_resources)).grants;
+    IF v_fit = 'wait' THEN
+        v_wait := true;
+    ELSIF v_fit IS NULL THEN
+        v_grants := v_grants || (_sweep(v_now, p_resources)).grants;
+    END IF;
     FOR i IN 1 .. coalesce(array_length(p_resources, 1), 0) LOOP
+        EXIT WHEN v_fit = 'wait';
+        IF v_fit IS NULL OR i > 1 THEN
+            v_fit := _fit(p_resources[i], p_owner, p_modes[i], v_now);
+        END IF;
         v_fit := _fit(p_resources[i], p_owner, p_modes[i], v_now);
         IF v_fit = 'upgrade' THEN
             o.status := 'upgrade';
@@ -580,6 +609,7 @@ BEGIN
               AND NOT _queue_allows(p_resources[i], 9223372036854775807, p_modes[i], v_now) THEN
             v_wait := true;
         END IF;
+        v_fit := NULL;
     END LOOP;
     IF NOT v_wait THEN
         o.status := 'granted';
@@ -593,8 +623,7 @@ BEGIN
         o.grants := v_grants;
         RETURN o;
     END IF;
-    -- Contended: sweep everywhere so the wait-for graph has no dead edges.
-    v_grants := v_grants || (_sweep(v_now, NULL)).grants;
+    -- Contended: would the wait close a cycle? (The graph ignores dead rows.)
     v_edges := _deadlock(p_owner, p_task, p_resources, p_modes, v_now);
     IF v_edges IS NOT NULL THEN
         o.status := 'deadlock'; o.resource := p_resources[1]; o.edges := v_edges;
