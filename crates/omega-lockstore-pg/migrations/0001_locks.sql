@@ -6,10 +6,16 @@
 --  * A request (one `req` uuid: one resource or a batch) is granted when every item fits the
 --    live holders (compatible, re-entrant, or a sole holder's upgrade) and every waiter
 --    queued ahead of it on that resource may be passed: only a reader passes a reader.
---  * Every mutation of `locks` or `waiters` happens under one transaction-level advisory
---    lock per schema (key 1869440364, hashtext(schema)), the distributed analogue of the
---    in-memory manager's one mutex: a batch grant and a deadlock search need a consistent
---    view of several resources.
+--  * Locking discipline (transaction-level advisory locks, released at commit). A *wide*
+--    operation takes the schema's lock (1869440364, hashtext(schema)) exclusively: batches,
+--    deadlock searches, sweeps, owner operations — whatever needs a consistent view of
+--    several resources, like the in-memory manager's one mutex. A *narrow* operation, on
+--    one resource (plus the releases it carries), takes the schema's lock shared and then
+--    each touched resource's lock (1869440366, hashtext(schema/resource)) exclusively, in
+--    key order: so operations on different resources run in parallel, and none runs while
+--    a wide one does. A narrow operation that finds it needs more (a wait that may close a
+--    cycle) answers 'wide' and the client asks again, wide; a narrow hand-off that reaches a
+--    batch waiter leaves the batch to regrant itself (notification 'c <req>': look again).
 --  * A grant whose `expires_at` has passed is dead: ignored by every decision, freed by the
 --    next sweep. Every grant has a lease (`ttl`): `auto_renew` rows are renewed by their
 --    process's keepalive while it can reach the database; the others only by `renew`.
@@ -18,24 +24,34 @@
 --    are HOT updates: no dead index entries pile up under churn (insert/delete churn made a
 --    grant three times slower within seconds). Slots idle for a minute are deleted by the
 --    sweep, so the table does not grow with the number of names ever used.
---  * Fencing tokens (and the FIFO order of waiters) come from `_next()`, taken under the
---    serializing lock: epoch × 2^40 + a counter. The counter lives in an UNLOGGED row, so
---    taking one writes no WAL; the epoch comes from the durable sequence `epochs` and is
---    drawn anew whenever that row is missing — first use, or after a crash emptied the
---    unlogged tables. So fences strictly increase per resource (and globally), across every
---    process, and across server crashes and restarts, without a WAL flush per grant (a
---    logged sequence flushes every 32 values: ~0.1 ms per grant on an ordinary disk).
---  * `locks`, `waiters` and `fence_counter` are UNLOGGED: grants and waits commit without a WAL
---    flush. A server crash empties them, which releases every lock, exactly as it drops
---    every advisory lock; holders learn it at their next keepalive (their fences are gone)
---    and fencing tokens stay monotonic (a new epoch).
+--  * Fencing tokens (and the FIFO order of waiters) come from `_next()`: epoch × 2^40 +
+--    the next value of `fence_seq`. That sequence is UNLOGGED (PostgreSQL 15 and later), so
+--    taking a value writes no WAL and, like every sequence, holds no lock; the epoch comes
+--    from the durable sequence `epochs` and is drawn anew whenever the unlogged row of
+--    `fence_epoch` is missing — first use, or after a crash reset the unlogged objects (the
+--    sequence with them). Grants on one resource are serialized by its lock, so fences
+--    strictly increase per resource, across every process, and across server crashes and
+--    restarts, without a WAL flush per grant (a logged sequence flushes every 32 values:
+--    ~0.1 ms per grant on an ordinary disk; before PostgreSQL 15 that is what it uses).
+--  * `locks`, `waiters`, `fence_epoch` and `fence_seq` are UNLOGGED: grants and waits commit
+--    without a WAL flush. A server crash empties them, which releases every lock, exactly
+--    as it drops every advisory lock; holders learn it at their next keepalive (their
+--    fences are gone) and fencing tokens stay monotonic (a new epoch).
 
 CREATE SEQUENCE epochs;
 
-CREATE UNLOGGED TABLE fence_counter (
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int >= 150000 THEN
+        EXECUTE 'CREATE UNLOGGED SEQUENCE fence_seq MAXVALUE 1099511627775';
+    ELSE
+        EXECUTE 'CREATE SEQUENCE fence_seq MAXVALUE 1099511627775';
+    END IF;
+END $$;
+
+CREATE UNLOGGED TABLE fence_epoch (
     one   boolean PRIMARY KEY DEFAULT true CHECK (one),  -- a single row
-    epoch bigint NOT NULL,
-    n     bigint NOT NULL
+    epoch bigint NOT NULL
 );
 
 CREATE UNLOGGED TABLE locks (
@@ -86,6 +102,7 @@ CREATE TABLE owners (
 -- process's waiters without waiting for the notification.
 CREATE TYPE outcome AS (
     status      text,      -- granted | waiting | conflict | upgrade | deadlock | timeout | gone
+                           -- | wide (ask again with p_wide)
     fences      bigint[],  -- granted: one per item, items sorted by name (bytewise)
     resource    text,      -- the first blocked resource (conflict, upgrade, waiting, timeout)
     holder      text,      -- a conflicting holder; NULL when only waiters ahead stand in the way
@@ -99,24 +116,45 @@ CREATE TYPE outcome AS (
 
 CREATE TYPE released AS (n int, grants text[]);
 
--- The next fencing token (or arrival): callers hold the serializing lock.
+-- The next fencing token (or arrival).
 CREATE FUNCTION _next() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
-    v bigint;
+    v_epoch bigint;
 BEGIN
-    UPDATE fence_counter SET n = n + 1 WHERE n < 1099511627775
-    RETURNING epoch * 1099511627776 + n INTO v;
-    IF v IS NULL THEN
-        -- First use, a crash emptied the row, or the counter is spent: a new epoch.
-        DELETE FROM fence_counter;
-        INSERT INTO fence_counter (epoch, n) VALUES (nextval('epochs'), 1)
-        RETURNING epoch * 1099511627776 + n INTO v;
+    SELECT epoch INTO v_epoch FROM fence_epoch;
+    IF v_epoch IS NULL THEN
+        -- First use, or a crash reset the unlogged objects: a new epoch.
+        INSERT INTO fence_epoch (epoch) VALUES (nextval('epochs')) ON CONFLICT DO NOTHING;
+        SELECT epoch INTO v_epoch FROM fence_epoch;
     END IF;
-    RETURN v;
+    RETURN v_epoch * 1099511627776 + nextval('fence_seq');
 END $$;
 
 CREATE FUNCTION _channel() RETURNS text LANGUAGE sql STABLE AS $$
     SELECT 'omega_locks.' || current_schema()
+$$;
+
+-- The locking discipline (see the header).
+CREATE FUNCTION _lock_wide() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    PERFORM set_config('omega.wide', 'on', true);
+END $$;
+
+CREATE FUNCTION _lock_narrow(p_resources text[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    k int;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(1869440364, hashtext(current_schema()));
+    PERFORM set_config('omega.wide', 'off', true);
+    FOR k IN SELECT DISTINCT hashtext(current_schema() || '/' || r)
+               FROM unnest(p_resources) AS r ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(1869440366, k);
+    END LOOP;
+END $$;
+
+CREATE FUNCTION _wide() RETURNS boolean LANGUAGE sql VOLATILE AS $$
+    SELECT coalesce(current_setting('omega.wide', true), 'on') <> 'off'
 $$;
 
 -- How a request for `p_mode` on `p_resource` by `p_owner` fits the live holders:
@@ -286,6 +324,12 @@ BEGIN
         IF cardinality(w.items) = 1 THEN
             -- One resource, whose queue this walks in order: the holders decide.
             v_ok := _fit(p_resource, w.owner_id, w.mode, p_now) IN ('reentrant', 'free');
+        ELSIF NOT _wide() THEN
+            -- A batch needs its other resources: let it look again, wide, and stop here.
+            v_payload := 'c ' || w.req::text;
+            PERFORM pg_notify(_channel(), v_payload);
+            v_grants := v_grants || v_payload;
+            EXIT;
         ELSE
             v_ok := _grantable(w.req, w.items, p_resource, p_now);
         END IF;
@@ -425,6 +469,17 @@ BEGIN
     RETURN o;
 END $$;
 
+-- True when something may wait for `p_owner` (or its acting task): it holds a live lock
+-- or waits for one. Otherwise no edge of the wait-for graph can lead back to it.
+CREATE FUNCTION _may_be_waited_for(p_owner text, p_task text, p_now timestamptz)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM locks
+                    WHERE owner_id IN (p_owner, p_task) AND expires_at > p_now)
+        OR EXISTS (SELECT 1 FROM waiters
+                    WHERE (owner_id IN (p_owner, p_task) OR task_id IN (p_owner, p_task))
+                      AND expires_at > p_now)
+$$;
+
 -- Would `p_owner` (acting task `p_task`), waiting now for these items, close a cycle of
 -- the wait-for graph? The graph is read off the tables: a waiting request's owner (and its
 -- acting task) waits for every other live holder of a requested resource in a conflicting
@@ -443,10 +498,7 @@ BEGIN
         v_goals := v_goals || p_task;
     END IF;
     -- Nothing waits for a goal that holds nothing and waits for nothing.
-    IF NOT EXISTS (SELECT 1 FROM locks WHERE owner_id = ANY (v_goals) AND expires_at > p_now)
-       AND NOT EXISTS (SELECT 1 FROM waiters
-                        WHERE (owner_id = ANY (v_goals) OR task_id = ANY (v_goals))
-                          AND expires_at > p_now) THEN
+    IF NOT _may_be_waited_for(p_owner, p_task, p_now) THEN
         RETURN NULL;
     END IF;
     WITH RECURSIVE
@@ -522,7 +574,7 @@ CREATE FUNCTION acquire(p_req uuid, p_session uuid, p_owner text, p_task text,
                         p_resources text[], p_modes text[], p_ttl interval,
                         p_auto boolean, p_wait boolean, p_wait_ttl interval,
                         p_now timestamptz, p_release bigint[], p_release_res text[],
-                        p_retry boolean)
+                        p_retry boolean, p_wide boolean)
 RETURNS outcome LANGUAGE plpgsql AS $$
 DECLARE
     v_now timestamptz;
@@ -536,7 +588,12 @@ DECLARE
     v_blocks int;
     o outcome;
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    IF p_wide OR cardinality(p_resources) <> 1
+       OR (cardinality(p_release) > 0 AND p_release_res IS NULL) THEN
+        PERFORM _lock_wide();
+    ELSE
+        PERFORM _lock_narrow(p_resources || coalesce(p_release_res, '{}'));
+    END IF;
     v_now := coalesce(p_now, clock_timestamp());
     IF cardinality(p_release) > 0 THEN
         v_grants := (_release(p_release, p_release_res, v_now)).grants;
@@ -623,8 +680,17 @@ BEGIN
         o.grants := v_grants;
         RETURN o;
     END IF;
-    -- Contended: would the wait close a cycle? (The graph ignores dead rows.)
-    v_edges := _deadlock(p_owner, p_task, p_resources, p_modes, v_now);
+    -- Contended: would the wait close a cycle? Not if nothing waits for the requester (it
+    -- holds nothing, waits for nothing): then a narrow operation may queue it. Otherwise the
+    -- search needs every resource: wide. (The graph ignores dead rows.)
+    IF NOT _wide() THEN
+        IF _may_be_waited_for(p_owner, p_task, v_now) THEN
+            o.status := 'wide'; o.grants := v_grants;
+            RETURN o;
+        END IF;
+    ELSE
+        v_edges := _deadlock(p_owner, p_task, p_resources, p_modes, v_now);
+    END IF;
     IF v_edges IS NOT NULL THEN
         o.status := 'deadlock'; o.resource := p_resources[1]; o.edges := v_edges;
         o.grants := v_grants;
@@ -660,7 +726,11 @@ DECLARE
     v_fences bigint[];
     o outcome;
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    IF cardinality(p_resources) = 1 THEN
+        PERFORM _lock_narrow(p_resources);
+    ELSE
+        PERFORM _lock_wide();
+    END IF;
     v_now := coalesce(p_now, clock_timestamp());
     v_grants := (_sweep(v_now, p_resources)).grants || _regrant_all(p_resources, v_now);
     SELECT array_agg(fence ORDER BY resource COLLATE "C") INTO v_fences
@@ -686,7 +756,11 @@ DECLARE
     v_fences bigint[];
     o outcome;
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    IF cardinality(p_resources) = 1 THEN
+        PERFORM _lock_narrow(p_resources);
+    ELSE
+        PERFORM _lock_wide();
+    END IF;
     v_now := coalesce(p_now, clock_timestamp());
     SELECT array_agg(fence ORDER BY resource COLLATE "C") INTO v_fences
       FROM locks WHERE resource = ANY (p_resources) AND req = p_req AND expires_at > v_now;
@@ -716,7 +790,11 @@ DECLARE
     v_now timestamptz;
     v_waits text[]; v_held text[];
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    IF cardinality(p_resources) = 1 THEN
+        PERFORM _lock_narrow(p_resources);
+    ELSE
+        PERFORM _lock_wide();
+    END IF;
     v_now := coalesce(p_now, clock_timestamp());
     v_waits := _free_wait(p_req, p_resources, v_now);
     WITH d AS (UPDATE locks SET fence = NULL, owner_id = NULL, req = NULL,
@@ -731,7 +809,11 @@ END $$;
 CREATE FUNCTION release(p_fences bigint[], p_resources text[], p_now timestamptz)
 RETURNS released LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    IF p_resources IS NULL THEN
+        PERFORM _lock_wide();
+    ELSE
+        PERFORM _lock_narrow(p_resources);
+    END IF;
     RETURN _release(p_fences, p_resources, coalesce(p_now, clock_timestamp()));
 END $$;
 
@@ -754,7 +836,7 @@ END $$;
 CREATE FUNCTION release_owner(p_owner text, p_now timestamptz)
 RETURNS released LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    PERFORM _lock_wide();
     RETURN _release_owner(p_owner, coalesce(p_now, clock_timestamp()));
 END $$;
 
@@ -765,7 +847,7 @@ DECLARE
     v_now timestamptz;
     v_res text[]; v_waits text[];
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    PERFORM _lock_wide();
     v_now := coalesce(p_now, clock_timestamp());
     WITH d AS (UPDATE waiters SET req = NULL, owner_id = NULL, task_id = NULL,
                                   expires_at = NULL, arrival = NULL, freed_at = v_now
@@ -786,7 +868,7 @@ DECLARE
     v_now timestamptz;
     r released;
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    PERFORM _lock_wide();
     v_now := coalesce(p_now, clock_timestamp());
     r := _sweep(v_now, NULL);
     DELETE FROM locks WHERE fence IS NULL AND freed_at < v_now - interval '1 minute';
@@ -875,7 +957,7 @@ CREATE FUNCTION sweep_owners(p_now timestamptz,
                              OUT swept text[], OUT counts int[], OUT grants text[])
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    PERFORM _lock_wide();
     SELECT s.swept, s.counts, s.grants INTO swept, counts, grants
       FROM _sweep_owners(coalesce(p_now, clock_timestamp()), NULL) s;
 END $$;
@@ -887,7 +969,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_now timestamptz;
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    PERFORM _lock_wide();
     v_now := coalesce(p_now, clock_timestamp());
     grants := (_sweep_owners(v_now, p_owner)).grants;
     INSERT INTO owners (owner_id, metadata, ttl, registered_at, last_heartbeat, expires_at)
@@ -911,7 +993,7 @@ BEGIN
     ok := FOUND;
     grants := '{}';
     IF NOT ok THEN
-        PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+        PERFORM _lock_wide();
         grants := (_sweep_owners(v_now, p_owner)).grants;
     END IF;
 END $$;
@@ -924,7 +1006,7 @@ DECLARE
     v_rel released;
     r released;
 BEGIN
-    PERFORM pg_advisory_xact_lock(1869440364, hashtext(current_schema()));
+    PERFORM _lock_wide();
     v_now := coalesce(p_now, clock_timestamp());
     r.grants := (_sweep_owners(v_now, p_owner)).grants;
     DELETE FROM owners WHERE owner_id = p_owner;

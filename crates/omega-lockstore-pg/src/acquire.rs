@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omega_sched::{LockError, LockMode, LockSpec, OwnerId};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -213,12 +213,14 @@ pub(crate) async fn acquire(
             armed: true,
         };
         let mut slot: Option<oneshot::Receiver<Vec<u64>>> = None;
+        let poke = Arc::new(Notify::new());
         if wait {
             let (tx, rx) = oneshot::channel();
             sh.local.lock().waiters.insert(
                 req,
                 Waiting {
                     tx,
+                    poke: poke.clone(),
                     items: resources.clone(),
                 },
             );
@@ -226,35 +228,53 @@ pub(crate) async fn acquire(
             sh.listener_ready(cfg.poll).await;
         }
         // Releases of guards dropped since the last request go first, in this request.
-        let taken = sh.jobs.take_releases().await;
+        let mut taken = Some(sh.jobs.take_releases().await);
         let mut since = Instant::now();
-        let now = times.now_param();
         let (ttl, lease_ttl) = (micros(r.ttl), micros(cfg.lease_ttl));
-        let out = sh
-            .db
-            .one_with(sql::ACQUIRE, |retry| {
-                vec![
-                    &req,
-                    &sh.session,
-                    &r.who,
-                    &r.acting,
-                    &resources,
-                    &modes,
-                    &ttl,
-                    &r.auto,
-                    &wait,
-                    &lease_ttl,
-                    &now,
-                    &taken.fences,
-                    &taken.resources,
-                    if retry { &true } else { &false },
-                ]
-            })
-            .await
-            .and_then(|row| Outcome::from_row(&row))
-            .map_err(|f| r.store_error(&f))?;
-        drop(taken);
-        sh.deliver(&out.grants);
+        let no_fences: Vec<i64> = Vec::new();
+        let no_resources: Vec<String> = Vec::new();
+        let mut wide = false;
+        let out = loop {
+            let now = times.now_param();
+            let (fences, fence_res) = match &taken {
+                Some(t) => (&t.fences, &t.resources),
+                None => (&no_fences, &no_resources),
+            };
+            let out = sh
+                .db
+                .one_with(sql::ACQUIRE, |retry| {
+                    vec![
+                        &req,
+                        &sh.session,
+                        &r.who,
+                        &r.acting,
+                        &resources,
+                        &modes,
+                        &ttl,
+                        &r.auto,
+                        &wait,
+                        &lease_ttl,
+                        &now,
+                        fences,
+                        fence_res,
+                        if retry { &true } else { &false },
+                        if wide { &true } else { &false },
+                    ]
+                })
+                .await
+                .and_then(|row| Outcome::from_row(&row))
+                .map_err(|f| r.store_error(&f));
+            // The releases went with the first request (or are lost with it: their
+            // leases run out).
+            taken = None;
+            let out = out?;
+            sh.deliver(&out.grants);
+            match out.kind {
+                // The wait may close a cycle: ask again, with the whole graph in view.
+                Kind::Wide if !wide => wide = true,
+                _ => break out,
+            }
+        };
         let mut expiry = match out.kind {
             Kind::Granted(fences) => return r.guards(&mut p, fences, since),
             Kind::Conflict(b) => {
@@ -282,7 +302,7 @@ pub(crate) async fn acquire(
                 return Err(LockError::Deadlock { cycle });
             }
             Kind::Waiting { expiry_us } => expiry_us.map(|us| times.expiry_at(us)),
-            Kind::Timeout(_) | Kind::Gone => {
+            Kind::Timeout(_) | Kind::Gone | Kind::Wide => {
                 return Err(r.store_error(&Failure::Fatal("unexpected answer".into())))
             }
         };
@@ -320,6 +340,7 @@ pub(crate) async fn acquire(
                     continue;
                 }
                 _ = epochs.changed() => {}
+                _ = poke.notified() => {}
                 _ = tokio::time::sleep_until(wake) => {}
             }
             let timed_out = deadline.is_some_and(|d| Instant::now() >= d);

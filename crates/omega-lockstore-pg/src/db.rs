@@ -190,7 +190,7 @@ pub(crate) mod sql {
 
     pub const ACQUIRE: &str = outcome!(
         "acquire($1, $2, $3, $4, $5, $6, $7::bigint * interval '1 microsecond', $8, $9, \
-         $10::bigint * interval '1 microsecond', $11, $12, $13, $14)"
+         $10::bigint * interval '1 microsecond', $11, $12, $13, $14, $15)"
     );
     pub const CHECK: &str = outcome!("check_wait($1, $2, $3)");
     pub const TIME_OUT: &str = outcome!("time_out($1, $2, $3)");

@@ -33,6 +33,9 @@ pub(crate) enum Kind {
     Timeout(Blocker),
     /// The request is neither queued nor granted (its wait expired, or it left).
     Gone,
+    /// Nothing was decided: ask again with `p_wide` (a wait that may close a cycle needs
+    /// the whole wait-for graph).
+    Wide,
 }
 
 /// One `outcome` row.
@@ -86,6 +89,7 @@ impl Outcome {
             },
             "deadlock" => Kind::Deadlock(get(row, "edges")?),
             "gone" => Kind::Gone,
+            "wide" => Kind::Wide,
             other => {
                 return Err(Failure::Fatal(format!(
                     "unexpected lock store status {other:?}"
@@ -117,6 +121,11 @@ impl Released {
     }
 }
 
+/// `c <req>` → a waiting batch that should look at its state again.
+pub(crate) fn parse_poke(payload: &str) -> Option<Uuid> {
+    Uuid::parse_str(payload.strip_prefix("c ")?).ok()
+}
+
 /// `g <req> <fence>,<fence>…` → the request and its fences.
 pub(crate) fn parse_grant(payload: &str) -> Option<(Uuid, Vec<u64>)> {
     let mut parts = payload.split(' ');
@@ -145,5 +154,7 @@ mod tests {
         assert_eq!(parse_grant(&format!("g {u} x")), None);
         assert_eq!(parse_grant("o swept 1 a"), None);
         assert_eq!(parse_grant(""), None);
+        assert_eq!(parse_poke(&format!("c {u}")), Some(u));
+        assert_eq!(parse_poke(&format!("g {u} 1")), None);
     }
 }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::outcome::parse_grant;
+use crate::outcome::{parse_grant, parse_poke};
 
 /// A grant this process holds.
 #[derive(Debug)]
@@ -46,10 +46,12 @@ pub(crate) struct Held {
     pub lost: bool,
 }
 
-/// A wait of this process: where to deliver its grant, and its resources.
+/// A wait of this process: where to deliver its grant, how to tell it to look again (a
+/// batch passed over by a narrow hand-off), and its resources.
 #[derive(Debug)]
 pub(crate) struct Waiting {
     pub tx: oneshot::Sender<Vec<u64>>,
+    pub poke: Arc<Notify>,
     pub items: Vec<String>,
 }
 
@@ -253,6 +255,12 @@ impl Shared {
     }
 
     pub fn deliver_one(&self, payload: &str) {
+        if let Some(req) = parse_poke(payload) {
+            if let Some(w) = self.local.lock().waiters.get(&req) {
+                w.poke.notify_one();
+            }
+            return;
+        }
         let Some((req, fences)) = parse_grant(payload) else {
             return;
         };

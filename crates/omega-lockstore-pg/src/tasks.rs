@@ -190,7 +190,7 @@ async fn listen(shared: &Shared, cancel: &CancellationToken) -> Result<(), Failu
 }
 
 fn on_notification(shared: &Shared, payload: &str) {
-    if payload.starts_with("g ") {
+    if payload.starts_with("g ") || payload.starts_with("c ") {
         shared.deliver_one(payload);
         return;
     }

@@ -51,6 +51,47 @@ async fn fenced_increments_from_four_processes_lose_no_update() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: OMEGA_PG_URL (run by .ci/pg.sh)"]
+async fn single_and_batch_acquisitions_from_four_processes_lose_no_update() {
+    // Single-resource requests run narrow (in parallel per resource), batches wide: the
+    // two disciplines must still exclude each other.
+    let schema = Schema::new();
+    let db = connect(&schema).await;
+    db.batch_execute(
+        "CREATE TABLE counter (name text PRIMARY KEY, value bigint NOT NULL, fence bigint NOT NULL);
+         INSERT INTO counter VALUES ('a', 0, 0), ('b', 0, 0), ('c', 0, 0), ('d', 0, 0);",
+    )
+    .await
+    .unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        workers.push(Worker::start(&schema, &[]).await);
+    }
+    for (i, w) in workers.iter_mut().enumerate() {
+        w.send(&format!("mixed w{i} 150 {}", i + 7)).await;
+    }
+    let mut want = [0i64; 4];
+    for w in &mut workers {
+        let a = w.line().await;
+        let fields: Vec<&str> = a.split_whitespace().collect();
+        assert_eq!(fields.first(), Some(&"mixed"), "{a}");
+        assert_eq!(fields.last(), Some(&"0"), "a stale holder was refused: {a}");
+        for (i, f) in fields[1..5].iter().enumerate() {
+            want[i] += f.split('=').nth(1).unwrap().parse::<i64>().unwrap();
+        }
+    }
+    let got: Vec<i64> = db
+        .query("SELECT value FROM counter ORDER BY name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(got, want);
+    assert!(want.iter().sum::<i64>() >= 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: OMEGA_PG_URL (run by .ci/pg.sh)"]
 async fn waiters_in_five_processes_get_the_lock_in_arrival_order() {
     let schema = Schema::new();
     let db = connect(&schema).await;

@@ -18,6 +18,7 @@
 //! | `held F` | `held true\|false` |
 //! | `increment OWNER RESOURCE N` — N fenced read-modify-write increments of the row `RESOURCE` of the table `counter` | `incremented N rejected R` |
 //! | `acquire-log OWNER RESOURCE LABEL` — wait, insert LABEL into `log`, release | `logged LABEL F` |
+//! | `mixed OWNER N SEED` — N rounds: take one or two of the rows a, b, c, d of `counter` (a batch when two; mostly a and b), increment each as `increment` does | `mixed a=A b=B c=C d=D rejected R` |
 //! | `register OWNER TTL_MS` | `registered` or `error …` |
 //! | `heartbeat OWNER EVERY_MS` / `stop-heartbeat` | `heartbeating` / `stopped` |
 //! | `close` | `closed N` |
@@ -126,6 +127,7 @@ impl Worker {
                     .is_some_and(|g| g.is_held())
             ),
             ["increment", owner, resource, n] => self.increment(owner, resource, n).await,
+            ["mixed", owner, n, seed] => self.mixed(owner, n, seed).await,
             ["acquire-log", owner, resource, label] => {
                 let g = match self
                     .store
@@ -174,8 +176,29 @@ impl Worker {
         })
     }
 
-    /// `n` read-modify-write increments of `counter[resource]`, each under the write lock and
-    /// written only if its fence is newer than the row's (a stale holder is refused).
+    /// One fenced read-modify-write increment of `counter[resource]` under `fence`: false
+    /// when the row had seen a newer fence (a stale holder is refused).
+    async fn bump(&self, resource: &str, fence: i64) -> Result<bool, String> {
+        let value: i64 = self
+            .data
+            .query_one("SELECT value FROM counter WHERE name = $1", &[&resource])
+            .await
+            .map_err(|e| format!("error data {e}"))?
+            .get(0);
+        // Let the others run between the read and the write: a broken lock shows.
+        tokio::task::yield_now().await;
+        let written = self
+            .data
+            .execute(
+                "UPDATE counter SET value = $2, fence = $3 WHERE name = $1 AND fence < $3",
+                &[&resource, &(value + 1), &fence],
+            )
+            .await
+            .map_err(|e| format!("error data {e}"))?;
+        Ok(written == 1)
+    }
+
+    /// `n` increments of `counter[resource]`, each under the write lock.
     async fn increment(&mut self, owner: &str, resource: &str, n: &str) -> String {
         let n: usize = n.parse().unwrap_or(0);
         let mut rejected = 0;
@@ -188,32 +211,67 @@ impl Worker {
                 Ok(mut g) => g.remove(0),
                 Err(e) => return error(&e),
             };
-            let fence = g.fence() as i64;
-            let value: i64 = match self
-                .data
-                .query_one("SELECT value FROM counter WHERE name = $1", &[&resource])
-                .await
-            {
-                Ok(row) => row.get(0),
-                Err(e) => return format!("error data {e}"),
-            };
-            // Let the others run between the read and the write: a broken lock shows.
-            tokio::task::yield_now().await;
-            let written = self
-                .data
-                .execute(
-                    "UPDATE counter SET value = $2, fence = $3 WHERE name = $1 AND fence < $3",
-                    &[&resource, &(value + 1), &fence],
-                )
-                .await;
-            match written {
-                Ok(1) => {}
-                Ok(_) => rejected += 1,
-                Err(e) => return format!("error data {e}"),
+            match self.bump(resource, g.fence() as i64).await {
+                Ok(true) => {}
+                Ok(false) => rejected += 1,
+                Err(e) => return e,
             }
             drop(g);
         }
         format!("incremented {n} rejected {rejected}")
+    }
+
+    /// `n` rounds over the rows a, b, c, d: one or two of them (a batch when two, pseudo-
+    /// random from `seed`, mostly a and b), each incremented under the write lock.
+    async fn mixed(&mut self, owner: &str, n: &str, seed: &str) -> String {
+        const ROWS: [&str; 4] = ["a", "b", "c", "d"];
+        let n: usize = n.parse().unwrap_or(0);
+        let mut seed: u64 = seed.parse().unwrap_or(1);
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize
+        };
+        let mut counts = [0u64; 4];
+        let mut rejected = 0;
+        for _ in 0..n {
+            // Mostly a and b, so singles and batches collide often; c and d now and then.
+            let first = if next() % 4 == 0 {
+                2 + next() % 2
+            } else {
+                next() % 2
+            };
+            let mut picked = vec![first];
+            if next() % 2 == 0 {
+                picked.push(first ^ 1);
+            }
+            let items: Vec<(&str, LockMode)> =
+                picked.iter().map(|i| (ROWS[*i], LockMode::Write)).collect();
+            let guards = match self
+                .store
+                .acquire(LockSpec::batch(&items).owner(owner))
+                .await
+            {
+                Ok(g) => g,
+                Err(e) => return error(&e),
+            };
+            for g in &guards {
+                match self.bump(g.resource(), g.fence() as i64).await {
+                    Ok(true) => {}
+                    Ok(false) => rejected += 1,
+                    Err(e) => return e,
+                }
+                if let Some(i) = ROWS.iter().position(|r| *r == g.resource()) {
+                    counts[i] += 1;
+                }
+            }
+            drop(guards);
+        }
+        format!(
+            "mixed a={} b={} c={} d={} rejected {rejected}",
+            counts[0], counts[1], counts[2], counts[3]
+        )
     }
 }
 
