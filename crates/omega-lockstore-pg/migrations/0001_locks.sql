@@ -147,6 +147,11 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(1869440364, hashtext(current_schema()));
     PERFORM set_config('omega.wide', 'off', true);
+    IF p_resources[1] = ALL (p_resources) THEN
+        -- One resource (the common case): no sorting.
+        PERFORM pg_advisory_xact_lock(1869440366, hashtext(current_schema() || '/' || p_resources[1]));
+        RETURN;
+    END IF;
     FOR k IN SELECT DISTINCT hashtext(current_schema() || '/' || r)
                FROM unnest(p_resources) AS r ORDER BY 1 LOOP
         PERFORM pg_advisory_xact_lock(1869440366, k);
@@ -203,7 +208,7 @@ BEGIN
     UPDATE locks SET fence = v_fence, mode = p_mode, owner_id = p_owner, session = p_session,
                      req = p_req, acquired_at = p_now, expires_at = p_now + p_ttl,
                      ttl = p_ttl, auto_renew = p_auto, freed_at = NULL
-     WHERE slot = (SELECT slot FROM locks
+     WHERE ctid = (SELECT ctid FROM locks
                     WHERE resource = p_resource AND fence IS NULL LIMIT 1);
     IF NOT FOUND THEN
         INSERT INTO locks (resource, fence, mode, owner_id, session, req, acquired_at,
