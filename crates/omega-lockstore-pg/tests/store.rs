@@ -428,3 +428,40 @@ async fn close_releases_everything_the_store_holds_and_waits_for() {
     assert_eq!(b.holders("e").await[0].owner, OwnerId::named("b"));
     drop(hold_b);
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: OMEGA_PG_URL (run by .ci/pg.sh)"]
+async fn after_a_crash_empties_the_unlogged_tables_fences_still_increase_and_holders_learn() {
+    let schema = Schema::new();
+    let s = PgLockStore::new(
+        schema
+            .config()
+            .lease_ttl(Duration::from_millis(900))
+            .keepalive_every(Duration::from_millis(100)),
+    )
+    .unwrap();
+    let old = s.acquire(w("k", "a")).await.unwrap().remove(0);
+    let db = connect(&schema).await;
+    // What crash recovery does to unlogged objects: emptied, sequences back to the start.
+    db.batch_execute("TRUNCATE locks, waiters, fence_epoch; ALTER SEQUENCE fence_seq RESTART;")
+        .await
+        .unwrap();
+    // The holder learns at its next keepalive that its fence is gone...
+    let t0 = Instant::now();
+    while old.is_held() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "still claimed held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        old.renew(Duration::from_secs(1)).await.unwrap_err(),
+        LockError::NotHeld { lease: old.lease() }
+    );
+    // ...and the next grant's fence is above every fence of the old epoch.
+    let new = s.acquire(w("k", "b")).await.unwrap().remove(0);
+    assert!(
+        new.fence() > old.fence(),
+        "{} <= {}",
+        new.fence(),
+        old.fence()
+    );
+}
