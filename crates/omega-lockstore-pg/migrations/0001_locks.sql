@@ -58,7 +58,7 @@ CREATE UNLOGGED TABLE locks (
     slot        bigserial PRIMARY KEY,
     resource    text NOT NULL,
     fence       bigint,          -- fencing token and lease id; NULL: a free slot
-    mode        text CHECK (mode IN ('read', 'write')),
+    mode        text,            -- 'read' or 'write' (no CHECK: it would be re-planned per statement)
     owner_id    text,
     session     uuid,            -- the store instance that asked
     req         uuid,            -- the request that was granted
@@ -75,7 +75,7 @@ CREATE UNLOGGED TABLE waiters (
     resource    text NOT NULL,
     req         uuid,            -- NULL: a free slot
     items       text[],          -- every resource of the request (sorted)
-    mode        text CHECK (mode IN ('read', 'write')),
+    mode        text,            -- 'read' or 'write' (no CHECK: it would be re-planned per statement)
     arrival     bigint,          -- one global FIFO order
     owner_id    text,
     task_id     text,            -- the acting task, for a named owner
