@@ -49,8 +49,8 @@ async fn apply(client: &Client, schema: &str) -> Result<(), Failure> {
         .query(&format!("SELECT version FROM \"{schema}\".migrations"), &[])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| crate::outcome::get(r, 0))
+        .collect::<Result<_, _>>()?;
     for (version, name, sql) in MIGRATIONS {
         if applied.contains(version) {
             continue;
@@ -65,11 +65,13 @@ async fn apply(client: &Client, schema: &str) -> Result<(), Failure> {
         );
         if let Err(e) = client.batch_execute(&script).await {
             let _ = client.batch_execute("ROLLBACK").await;
-            let f = Failure::from(e);
-            return Err(Failure::Fatal(format!(
-                "migration {version} ({name}) of schema {schema:?} failed: {}",
-                f.message()
-            )));
+            let what =
+                |m: &str| format!("migration {version} ({name}) of schema {schema:?} failed: {m}");
+            // A lost connection may be retried; anything else will fail again.
+            return Err(match Failure::from(e) {
+                Failure::Connection(m) => Failure::Connection(what(&m)),
+                Failure::Fatal(m) => Failure::Fatal(what(&m)),
+            });
         }
     }
     Ok(())

@@ -53,7 +53,13 @@ fn mode(s: Option<&str>) -> LockMode {
     }
 }
 
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, col: &str) -> Result<T, Failure> {
+/// Column `col` of an answer; a mismatch (a schema from another version) is a failure,
+/// not a panic.
+pub(crate) fn get<'a, T, I>(row: &'a Row, col: I) -> Result<T, Failure>
+where
+    T: tokio_postgres::types::FromSql<'a>,
+    I: tokio_postgres::row::RowIndex + std::fmt::Display + Copy,
+{
     row.try_get(col)
         .map_err(|e| Failure::Fatal(format!("unexpected lock store answer ({col}): {e}")))
 }
@@ -67,7 +73,7 @@ impl Outcome {
             let holder_mode: Option<String> = get(row, "holder_mode")?;
             let position: Option<i32> = get(row, "position")?;
             Ok(Blocker {
-                resource: get::<Option<String>>(row, "resource")?.unwrap_or_default(),
+                resource: get::<Option<String>, _>(row, "resource")?.unwrap_or_default(),
                 holder: holder.map(|h| (h, mode(holder_mode.as_deref()))),
                 position: position.map_or(1, |p| usize::try_from(p).unwrap_or(1)),
             })
@@ -83,8 +89,8 @@ impl Outcome {
             "conflict" => Kind::Conflict(blocker()?),
             "timeout" => Kind::Timeout(blocker()?),
             "upgrade" => Kind::Upgrade {
-                resource: get::<Option<String>>(row, "resource")?.unwrap_or_default(),
-                others: get::<Option<i32>>(row, "others")?
+                resource: get::<Option<String>, _>(row, "resource")?.unwrap_or_default(),
+                others: get::<Option<i32>, _>(row, "others")?
                     .map_or(0, |n| usize::try_from(n).unwrap_or(0)),
             },
             "deadlock" => Kind::Deadlock(get(row, "edges")?),

@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 
 use crate::db::{micros, sql};
 use crate::error::Failure;
-use crate::outcome::Released;
+use crate::outcome::{get, Released};
 use crate::store::Inner;
 
 /// The owner registry of a [`PgLockStore`](crate::PgLockStore) (from
@@ -73,8 +73,9 @@ impl PgOwnerRegistry {
             .one(sql::REGISTER_OWNER, &[&name, &meta, &micros(ttl), &now])
             .await
             .map_err(|f| store_error(&format!("registering owner {name:?}"), &f))?;
-        let ok: bool = row.get(0);
-        let grants: Vec<String> = row.get(1);
+        let (ok, grants): (bool, Vec<String>) = get(&row, 0)
+            .and_then(|ok| Ok((ok, get(&row, 1)?)))
+            .map_err(|f| store_error("registering an owner", &f))?;
         sh.deliver(&grants);
         let owner = OwnerId::named(name);
         if ok {
@@ -94,8 +95,9 @@ impl PgOwnerRegistry {
             .one(sql::HEARTBEAT_OWNER, &[&name, &now])
             .await
             .map_err(|f| store_error(&format!("heartbeat of {owner}"), &f))?;
-        let ok: bool = row.get(0);
-        let grants: Vec<String> = row.get(1);
+        let (ok, grants): (bool, Vec<String>) = get(&row, 0)
+            .and_then(|ok| Ok((ok, get(&row, 1)?)))
+            .map_err(|f| store_error(&format!("heartbeat of {owner}"), &f))?;
         sh.deliver(&grants);
         if ok {
             Ok(())
@@ -114,46 +116,47 @@ impl PgOwnerRegistry {
             .await
             .map_err(|f| store_error("listing owners", &f))?;
         let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let name: String = r.get(0);
-                let meta: serde_json::Value = r.get(1);
-                let held: serde_json::Value = r.get(5);
-                OwnerInfo {
-                    owner: OwnerId::named(name),
-                    metadata: match meta {
-                        serde_json::Value::Object(m) => m
-                            .into_iter()
-                            .map(|(k, v)| match v {
-                                serde_json::Value::String(s) => (k, s),
-                                other => (k, other.to_string()),
-                            })
-                            .collect(),
-                        _ => Metadata::new(),
-                    },
-                    ttl: micros(r.get(2)),
-                    since_heartbeat: micros(r.get(3)),
-                    last_heartbeat: r.get::<_, SystemTime>(4),
-                    held: held
-                        .as_array()
+        let info = |r: &tokio_postgres::Row| -> Result<OwnerInfo, Failure> {
+            let name: String = get(r, 0)?;
+            let meta: serde_json::Value = get(r, 1)?;
+            let held: serde_json::Value = get(r, 5)?;
+            Ok(OwnerInfo {
+                owner: OwnerId::named(name),
+                metadata: match meta {
+                    serde_json::Value::Object(m) => m
                         .into_iter()
-                        .flatten()
-                        .filter_map(|h| {
-                            Some(HeldLock {
-                                resource: h.get("resource")?.as_str()?.into(),
-                                mode: if h.get("mode")?.as_str()? == "write" {
-                                    LockMode::Write
-                                } else {
-                                    LockMode::Read
-                                },
-                                count: u32::try_from(h.get("count")?.as_u64()?).ok()?,
-                            })
+                        .map(|(k, v)| match v {
+                            serde_json::Value::String(s) => (k, s),
+                            other => (k, other.to_string()),
                         })
                         .collect(),
-                }
+                    _ => Metadata::new(),
+                },
+                ttl: micros(get(r, 2)?),
+                since_heartbeat: micros(get(r, 3)?),
+                last_heartbeat: get::<SystemTime, _>(r, 4)?,
+                held: held
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|h| {
+                        Some(HeldLock {
+                            resource: h.get("resource")?.as_str()?.into(),
+                            mode: if h.get("mode")?.as_str()? == "write" {
+                                LockMode::Write
+                            } else {
+                                LockMode::Read
+                            },
+                            count: u32::try_from(h.get("count")?.as_u64()?).ok()?,
+                        })
+                    })
+                    .collect(),
             })
-            .collect())
+        };
+        rows.iter()
+            .map(info)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|f| store_error("listing owners", &f))
     }
 
     async fn sweep_now(&self) -> Result<Vec<OwnerId>, RegistryError> {
@@ -165,8 +168,9 @@ impl PgOwnerRegistry {
             .one(sql::SWEEP_OWNERS, &[&now])
             .await
             .map_err(|f| store_error("sweeping owners", &f))?;
-        let swept: Vec<String> = row.get(0);
-        let grants: Vec<String> = row.get(2);
+        let (swept, grants): (Vec<String>, Vec<String>) = get(&row, 0)
+            .and_then(|s| Ok((s, get(&row, 2)?)))
+            .map_err(|f| store_error("sweeping owners", &f))?;
         sh.deliver(&grants);
         Ok(swept.into_iter().map(OwnerId::named).collect())
     }
@@ -181,7 +185,7 @@ impl PgOwnerRegistry {
             .one(sql::DEREGISTER_OWNER, &[&name, &now])
             .await
             .and_then(|row| {
-                let n: i32 = row.get(0);
+                let n: i32 = get(&row, 0)?;
                 Released::from_row(&row).map(|r| (n, r))
             })
             .map_err(|f| store_error(&format!("deregistering {owner}"), &f))?;

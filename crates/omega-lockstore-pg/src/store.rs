@@ -13,7 +13,7 @@ use crate::config::PgStoreConfig;
 use crate::db::{micros, sql, Db};
 use crate::error::{ConfigError, Failure};
 use crate::guard::PgGuard;
-use crate::outcome::Released;
+use crate::outcome::{get, Released};
 use crate::registry::PgOwnerRegistry;
 use crate::shared::Shared;
 
@@ -269,9 +269,7 @@ impl Inner {
             .one(sql::STALE_COUNT, &[&now])
             .await
             .map_err(|f| f.lock_error("counting stale leases"))?;
-        let n: i64 = row.try_get(0).map_err(|e| LockError::Store {
-            message: e.to_string().into(),
-        })?;
+        let n: i64 = get(&row, 0).map_err(|f| f.lock_error("counting stale leases"))?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
@@ -285,13 +283,12 @@ impl Inner {
             .rows(sql::HOLDERS, &[&resource, &now])
             .await
             .map_err(|f| f.lock_error(&format!("listing the holders of {resource:?}")))?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                let owner: String = r.get(0);
-                let mode: String = r.get(1);
-                let n: i64 = r.get(2);
-                HolderInfo {
+                let owner: String = get(r, 0)?;
+                let mode: String = get(r, 1)?;
+                let n: i64 = get(r, 2)?;
+                Ok(HolderInfo {
                     owner: sh.decode_owner(&owner),
                     mode: if mode == "write" {
                         LockMode::Write
@@ -299,9 +296,10 @@ impl Inner {
                         LockMode::Read
                     },
                     count: u32::try_from(n).unwrap_or(u32::MAX),
-                }
+                })
             })
-            .collect())
+            .collect::<Result<Vec<_>, Failure>>()
+            .map_err(|f| f.lock_error(&format!("listing the holders of {resource:?}")))
     }
 }
 
