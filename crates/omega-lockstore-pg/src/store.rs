@@ -356,3 +356,25 @@ fn logged<T>(r: Result<T, LockError>, neutral: T) -> T {
         neutral
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Outside a tokio runtime the store cannot start its tasks: a clear error, no panic.
+    #[test]
+    fn outside_a_runtime_acquire_fails_clearly() {
+        let store = PgLockStore::new(
+            PgStoreConfig::new("postgres://nobody@127.0.0.1:9/none").expect("a valid URL"),
+        )
+        .expect("valid settings");
+        let e = futures::executor::block_on(
+            store.acquire(LockSpec::new("r", LockMode::Write).owner("o")),
+        )
+        .expect_err("no runtime");
+        assert_eq!(e.kind(), "lock-store");
+        assert!(e.to_string().contains("inside a tokio runtime"), "{e}");
+        // Nothing is held, nothing hangs: the trait's infallible calls answer neutrally.
+        assert_eq!(futures::executor::block_on(store.stale_count()), 0);
+    }
+}
