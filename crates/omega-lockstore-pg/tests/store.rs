@@ -465,3 +465,63 @@ async fn after_a_crash_empties_the_unlogged_tables_fences_still_increase_and_hol
         old.fence()
     );
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: OMEGA_PG_URL (run by .ci/pg.sh)"]
+async fn a_wait_whose_lease_ran_out_queues_again_and_is_served() {
+    let schema = Schema::new();
+    let h = schema.store();
+    let held = h.acquire(w("q", "h")).await.unwrap();
+    let s = PgLockStore::new(schema.config().poll_every(Duration::from_millis(100))).unwrap();
+    let db = connect(&schema).await;
+    let waiter = tokio::spawn({
+        let s = s.clone();
+        async move {
+            s.acquire(w("q", "w").timeout(Duration::from_secs(20)))
+                .await
+        }
+    });
+    until(
+        &db,
+        "SELECT count(*) FROM waiters WHERE req IS NOT NULL",
+        1,
+        "queued",
+    )
+    .await;
+    let first: String = db
+        .query_one("SELECT req::text FROM waiters WHERE req IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // As if its process could not renew the wait for longer than its lease.
+    db.batch_execute(
+        "UPDATE waiters SET expires_at = now() - interval '1 s' WHERE req IS NOT NULL",
+    )
+    .await
+    .unwrap();
+    // Its next look finds the wait gone: it queues again, as a new request.
+    let t0 = Instant::now();
+    loop {
+        let reqs: Vec<String> = db
+            .query(
+                "SELECT req::text FROM waiters WHERE req IS NOT NULL AND expires_at > now()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if reqs.len() == 1 && reqs[0] != first {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "not queued again: {reqs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(held);
+    let g = waiter.await.unwrap().unwrap();
+    assert_eq!(g[0].owner(), &OwnerId::named("w"));
+}
