@@ -35,6 +35,7 @@ psql "$OMEGA_PG_URL" -Atqc 'SHOW server_version' | sed 's/^/server /'
 started="$(date +%s)"
 status=0
 timeout 900 cargo nextest run -p omega-lockstore-pg -p omega-cli --run-ignored only \
+  -E 'package(omega-lockstore-pg) | (package(omega-cli) & binary(lock_store))' \
   --no-fail-fast || status=$?
 # Tests drop their schemas; the CLI's leave theirs (omega_t_<secs>_<pid>_cli): drop this
 # run's.
