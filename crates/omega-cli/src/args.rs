@@ -90,6 +90,12 @@ pub struct RuntimeOpts {
     /// Log scheduler and task events, and LLM retries, to stderr (tracing).
     #[arg(long)]
     pub trace: bool,
+    /// Share locks with other processes through PostgreSQL (SPEC §8):
+    /// postgres://user@host:port/database (schema: OMEGA_LOCK_SCHEMA, default omega_locks).
+    /// Default: the OMEGA_LOCK_STORE environment variable; without either, locks are this
+    /// process's own. An unreachable store is a usage error.
+    #[arg(long, value_name = "URL")]
+    pub lock_store: Option<String>,
     /// Settings of `--llm openai`.
     #[command(flatten)]
     pub llm_opts: LlmOpts,

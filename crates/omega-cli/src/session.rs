@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use omega_lisp::{write_string, Limits, LispResult, Runtime, Value};
 use omega_llm::{LlmProvider, MockProvider, OpenAiCompatible, OpenAiConfig};
+use omega_lockstore_pg::{PgLockStore, PgStoreConfig};
 use omega_sched::{Fairness, Scheduler};
 
 use crate::args::{FairnessArg, LlmArg, LlmOpts, RunArgs, RuntimeOpts};
@@ -31,6 +32,43 @@ pub struct Session {
     llm: Arc<dyn LlmProvider>,
     tokio: tokio::runtime::Runtime,
     trace: bool,
+    /// The shared lock store (`--lock-store`), closed when the session ends.
+    store: Option<PgLockStore>,
+}
+
+/// `--lock-store` (or OMEGA_LOCK_STORE), connected on `tokio`; `None` without either.
+fn lock_store(
+    opts: &RuntimeOpts,
+    tokio: &tokio::runtime::Runtime,
+) -> Result<Option<PgLockStore>, String> {
+    let url = opts
+        .lock_store
+        .clone()
+        .or_else(|| std::env::var(omega_lockstore_pg::LOCK_STORE_ENV).ok())
+        .filter(|u| !u.is_empty());
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let mut cfg = PgStoreConfig::new(&url).map_err(|e| e.to_string())?;
+    if let Ok(schema) = std::env::var(omega_lockstore_pg::LOCK_SCHEMA_ENV) {
+        cfg = cfg.schema(&schema);
+    }
+    tokio
+        .block_on(PgLockStore::connect(cfg))
+        .map(Some)
+        .map_err(|e| format!("cannot use the lock store: {e}"))
+}
+
+impl Drop for Session {
+    /// Releases at once whatever this process still holds or waits for in the shared store
+    /// (otherwise other processes would wait for the leases to run out).
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            if let Err(e) = self.tokio.block_on(store.close()) {
+                eprintln!("omega: {e}");
+            }
+        }
+    }
 }
 
 /// What one evaluation produced.
@@ -96,6 +134,11 @@ fn with_flags(mut c: OpenAiConfig, f: &LlmOpts) -> Result<OpenAiConfig, String> 
 impl Session {
     /// Builds everything from the flags; an error is a usage error.
     pub fn new(opts: &RuntimeOpts) -> Result<Session, String> {
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let store = lock_store(opts, &tokio)?;
         let mut b = Scheduler::builder().fairness(match opts.fairness {
             FairnessArg::Fifo => Fairness::Fifo,
             FairnessArg::Priority => Fairness::Priority,
@@ -114,6 +157,9 @@ impl Session {
         if let Some(ms) = opts.task_timeout {
             b = b.task_timeout(Duration::from_millis(ms));
         }
+        if let Some(s) = &store {
+            b = b.lock_store(Arc::new(s.clone()));
+        }
         let sched = b.build();
         let llm = provider(opts)?;
         let rt = Runtime::builder()
@@ -126,10 +172,6 @@ impl Session {
                 ..Limits::default()
             })
             .build();
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         if opts.trace {
             let _ = tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
@@ -147,6 +189,7 @@ impl Session {
             llm,
             tokio,
             trace: opts.trace,
+            store,
         })
     }
 

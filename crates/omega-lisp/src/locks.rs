@@ -11,17 +11,26 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use omega_sched::{LockError, LockGuard, LockMode};
+use omega_sched::{LockError, LockMode, LockSpec, StoreGuard};
 
 use crate::asyncfns::{suspend, AsyncCtx};
 use crate::error::{ErrorKind, LispError};
 use crate::runtime::Runtime;
 use crate::value::{Foreign, Value};
 
-/// Locks held by a `with-lock`/`with-locks` form.
-#[derive(Debug)]
+/// Locks held by a `with-lock`/`with-locks` form (from the scheduler's lock store).
 pub struct LockHold {
-    guards: RefCell<Vec<LockGuard>>,
+    guards: RefCell<Vec<Box<dyn StoreGuard>>>,
+}
+
+impl std::fmt::Debug for LockHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let guards = self.guards.borrow();
+        let names: Vec<&str> = guards.iter().map(|g| g.resource()).collect();
+        f.debug_struct("LockHold")
+            .field("resources", &names)
+            .finish()
+    }
 }
 
 impl Foreign for LockHold {
@@ -109,23 +118,17 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
                     })?,
             )),
         };
-        let locks = c.sched.locks().clone();
+        // The scheduler's lock store: its in-memory manager, or the one the embedder gave
+        // (e.g. PostgreSQL shared with other processes).
+        let store = c.sched.lock_store();
+        let items: Vec<(&str, LockMode)> = names.iter().map(|n| (n.as_str(), mode)).collect();
+        let mut spec = LockSpec::batch(&items);
+        if let Some(t) = timeout {
+            spec = spec.timeout(t);
+        }
+        let acquired = store.acquire_boxed(spec);
         Ok(suspend(async move {
-            let guards = if names.len() == 1 {
-                let mut a = locks.acquire(&names[0], mode);
-                if let Some(t) = timeout {
-                    a = a.timeout(t);
-                }
-                vec![a.await.map_err(|e| lock_error(&e))?]
-            } else {
-                let items: Vec<(&str, LockMode)> =
-                    names.iter().map(|n| (n.as_str(), mode)).collect();
-                let mut a = locks.acquire_all(&items);
-                if let Some(t) = timeout {
-                    a = a.timeout(t);
-                }
-                a.await.map_err(|e| lock_error(&e))?
-            };
+            let guards = acquired.await.map_err(|e| lock_error(&e))?;
             Ok(Value::foreign(LockHold {
                 guards: RefCell::new(guards),
             }))

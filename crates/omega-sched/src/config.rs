@@ -59,6 +59,7 @@ impl Default for Config {
 #[must_use]
 pub struct SchedulerBuilder {
     config: Config,
+    lock_store: Option<std::sync::Arc<dyn crate::lock::DynLockStore>>,
 }
 
 impl SchedulerBuilder {
@@ -112,10 +113,20 @@ impl SchedulerBuilder {
         self
     }
 
+    /// The lock store that [`Scheduler::lock_store`] hands out — and so the one Lisp
+    /// `with-lock`/`with-locks` use — e.g. a PostgreSQL store shared by several processes
+    /// (SPEC §8). Default: this scheduler's in-memory [`LockManager`](crate::LockManager).
+    pub fn lock_store(mut self, store: std::sync::Arc<dyn crate::lock::DynLockStore>) -> Self {
+        self.lock_store = Some(store);
+        self
+    }
+
     /// Builds the scheduler. Nothing runs until a driver runs it (see
     /// [`Scheduler::run_until`]).
     pub fn build(self) -> Scheduler {
-        Scheduler::from_config(self.config)
+        let mut sched = Scheduler::from_config(self.config);
+        sched.store = self.lock_store;
+        sched
     }
 }
 

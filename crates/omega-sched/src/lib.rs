@@ -56,6 +56,11 @@ pub use context::{
 pub use error::{ErrorKind, NoTasks, TaskError};
 pub use events::{Event, EventKind, EVENT_CAPACITY};
 pub use handle::TaskHandle;
+pub use lock::DynLockStore;
+pub use lock::{
+    spawn_heartbeat, spawn_sweeper, Heartbeat, HeldLock, MemoryOwnerRegistry, Metadata, OwnerInfo,
+    OwnerRegistry, RegistryError, RegistryEvent, Sweeper, REGISTRY_EVENT_CAPACITY,
+};
 pub use lock::{
     Acquire as LockAcquire, AcquireAll, DeadlockCycle, HolderInfo, LeaseId, LockError, LockGuard,
     LockManager, LockMode, LockSpec, LockStats, LockStore, LockTotals, OwnerId, ResourceLockStats,

@@ -53,6 +53,8 @@ use crate::token::{CancellationToken, Cancelled};
 #[derive(Clone, Debug)]
 pub struct Scheduler {
     pub(crate) shared: Arc<Shared>,
+    /// The store given to [`SchedulerBuilder::lock_store`], if any.
+    pub(crate) store: Option<Arc<dyn crate::lock::DynLockStore>>,
 }
 
 impl Default for Scheduler {
@@ -126,7 +128,10 @@ impl Scheduler {
             let locks = LockManager::new(weak.clone(), events.clone(), by_priority);
             Shared::new(core, events, llm, pools, locks)
         });
-        Scheduler { shared }
+        Scheduler {
+            shared,
+            store: None,
+        }
     }
 
     /// Submits a `Send` future as a task. Callable from any thread. From inside another
@@ -355,6 +360,16 @@ impl Scheduler {
     /// The lock manager (SPEC §4).
     pub fn locks(&self) -> &LockManager {
         &self.shared.locks
+    }
+
+    /// The lock store to lock through: the one given to
+    /// [`SchedulerBuilder::lock_store`] (say, PostgreSQL shared by several processes), or
+    /// else this scheduler's in-memory [`LockManager`]. Lisp `with-lock` uses it.
+    pub fn lock_store(&self) -> Arc<dyn crate::lock::DynLockStore> {
+        match &self.store {
+            Some(s) => s.clone(),
+            None => Arc::new(self.shared.locks.clone()),
+        }
     }
 
     /// Lock figures, totals and per resource (SPEC §4).

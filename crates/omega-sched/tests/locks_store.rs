@@ -1,191 +1,42 @@
-//! The behavioural suite every [`LockStore`] must pass (SPEC §4, §8). Each case is a generic
-//! function; `store_suite!` instantiates all of them for one store. The in-memory manager
-//! runs it here; a PostgreSQL store adds one more `store_suite!` line.
+//! The store-generic behavioural suite (`store_suite/mod.rs`) run against the in-memory
+//! lock manager, directly and behind the object-safe [`DynLockStore`].
+#![allow(clippy::unwrap_used)] // test bodies: a failed step is a failed test
 
-// The suite's cases are test bodies written as generic fns (instantiated by the macro).
-#![allow(clippy::unwrap_used)]
+#[macro_use]
+mod store_suite;
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use omega_sched::{LockMode, LockSpec, LockStore, OwnerId, Scheduler, StoreGuard, TaskOptions};
-use tokio::time::Instant;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-async fn reentrant_and_conflict<S: LockStore>(store: S, _s: Scheduler) {
-    let a = OwnerId::named("a");
-    let g1 = store
-        .acquire(LockSpec::new("r", LockMode::Write).owner(a.clone()))
-        .await
-        .unwrap();
-    let g2 = store
-        .acquire(LockSpec::new("r", LockMode::Write).owner(a.clone()))
-        .await
-        .unwrap();
-    assert_eq!(store.holders("r").await[0].count, 2);
-    let e = match store
-        .try_acquire(LockSpec::new("r", LockMode::Read).owner("b"))
-        .await
-    {
-        Err(e) => e,
-        Ok(_) => panic!("granted a conflicting read"),
-    };
-    assert!(e.is_conflict());
-    assert!(e.to_string().contains("owner \"a\""), "{e}");
-    drop(g1);
-    assert_eq!(store.holders("r").await[0].count, 1);
-    drop(g2);
-    assert!(store.holders("r").await.is_empty());
-}
-
-async fn readers_share<S: LockStore>(store: S, _s: Scheduler) {
-    let r1 = store
-        .try_acquire(LockSpec::new("d", LockMode::Read).owner("1"))
-        .await
-        .unwrap();
-    let r2 = store
-        .try_acquire(LockSpec::new("d", LockMode::Read).owner("2"))
-        .await
-        .unwrap();
-    assert_eq!(store.holders("d").await.len(), 2);
-    assert!(store
-        .try_acquire(LockSpec::new("d", LockMode::Write).owner("3"))
-        .await
-        .is_err());
-    drop((r1, r2));
-    assert!(store
-        .try_acquire(LockSpec::new("d", LockMode::Write).owner("3"))
-        .await
-        .is_ok());
-}
-
-async fn timeout_is_exact<S: LockStore>(store: S, _s: Scheduler) {
-    let _g = store
-        .acquire(LockSpec::new("t", LockMode::Write).owner("h"))
-        .await
-        .unwrap();
-    let t0 = Instant::now();
-    let e = match store
-        .acquire(
-            LockSpec::new("t", LockMode::Read)
-                .owner("w")
-                .timeout(ms(40)),
-        )
-        .await
-    {
-        Err(e) => e,
-        Ok(_) => panic!("granted"),
-    };
-    assert!(e.is_timeout());
-    assert_eq!(t0.elapsed(), ms(40));
-}
-
-async fn batch_all_or_nothing<S: LockStore>(store: S, _s: Scheduler) {
-    let b = store
-        .acquire(LockSpec::new("b", LockMode::Write).owner("x"))
-        .await
-        .unwrap();
-    let r = store
-        .try_acquire(LockSpec::batch(&[("a", LockMode::Write), ("b", LockMode::Write)]).owner("y"))
-        .await;
-    assert!(r.is_err());
-    assert!(store.holders("a").await.is_empty());
-    drop(b);
-    let gs = store
-        .try_acquire(LockSpec::batch(&[("a", LockMode::Write), ("b", LockMode::Write)]).owner("y"))
-        .await
-        .unwrap();
-    assert_eq!(gs.len(), 2);
-}
-
-async fn leases_fencing_and_sweep<S: LockStore>(store: S, _s: Scheduler) {
-    let t0 = Instant::now();
-    let g = store
-        .acquire(LockSpec::new("l", LockMode::Write).owner("o").ttl(ms(100)))
-        .await
-        .unwrap()
-        .remove(0);
-    let f1 = g.fence();
-    tokio::time::sleep(ms(60)).await;
-    store.renew(g.lease(), ms(100)).await.unwrap();
-    // The waiter gets it when the renewed lease runs out: 60 + 100 ms.
-    let g2 = store
-        .acquire(LockSpec::new("l", LockMode::Write).owner("p"))
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(t0.elapsed(), ms(160));
-    assert!(g2.fence() > f1);
-    assert!(store.renew(g.lease(), ms(10)).await.is_err());
-    drop(g2);
-    let _s = store
-        .acquire(LockSpec::new("m", LockMode::Read).owner("o").ttl(ms(5)))
-        .await
-        .unwrap();
-    tokio::time::sleep(ms(10)).await;
-    assert_eq!(store.stale_count().await, 1);
-    assert_eq!(store.sweep().await, 1);
-    assert_eq!(store.stale_count().await, 0);
-}
-
-async fn release_all_and_explicit_release<S: LockStore>(store: S, _s: Scheduler) {
-    let o = OwnerId::named("agent");
-    let mut keep = Vec::new();
-    for n in ["a", "b", "c"] {
-        keep.extend(
-            store
-                .acquire(LockSpec::new(n, LockMode::Write).owner(o.clone()))
-                .await
-                .unwrap(),
-        );
-    }
-    assert!(store.release(keep[0].lease()).await);
-    assert!(!store.release(keep[0].lease()).await);
-    assert_eq!(store.release_all(o).await, 2);
-    assert!(store.holders("b").await.is_empty());
-}
-
-async fn task_owner_by_default<S: LockStore + Clone>(store: S, s: Scheduler) {
-    let st = store.clone();
-    let h = s.submit(
-        async move {
-            let g = st
-                .acquire(LockSpec::new("k", LockMode::Write))
-                .await
-                .unwrap();
-            let owner = st.holders("k").await[0].owner.clone();
-            drop(g);
-            owner
-        },
-        TaskOptions::new(),
-    );
-    let id = h.id();
-    assert_eq!(h.await.unwrap(), OwnerId::Task(id));
-}
-
-macro_rules! store_suite {
-    ($store:ident, $make:expr) => {
-        mod $store {
-            use super::*;
-            store_suite!(@case $make; reentrant_and_conflict, readers_share, timeout_is_exact,
-                batch_all_or_nothing, leases_fencing_and_sweep, release_all_and_explicit_release,
-                task_owner_by_default);
-        }
-    };
-    (@case $make:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test(start_paused = true)]
-            async fn $case() {
-                let sched = Scheduler::new();
-                let make = $make;
-                let store = make(&sched);
-                let s = sched.clone();
-                sched.run_until(super::$case(store, s)).await;
-            }
-        )*
-    };
-}
+use omega_sched::{DynLockStore, Scheduler};
+use store_suite::*;
 
 store_suite!(in_memory, |s: &Scheduler| s.locks().clone());
+store_suite!(in_memory_dyn, |s: &Scheduler| {
+    Arc::new(s.locks().clone()) as Arc<dyn DynLockStore>
+});
+
+/// `SchedulerBuilder::lock_store` is the store `Scheduler::lock_store` hands out; without
+/// one it is the scheduler's own manager.
+#[tokio::test]
+async fn the_builder_s_store_is_the_one_handed_out() {
+    use omega_sched::{LockMode, LockSpec, LockStore};
+    let shared = Scheduler::new();
+    let sched = Scheduler::builder()
+        .lock_store(Arc::new(shared.locks().clone()))
+        .build();
+    let g = sched
+        .lock_store()
+        .acquire(LockSpec::new("r", LockMode::Write).owner("o"))
+        .await
+        .unwrap();
+    assert_eq!(shared.locks().holders("r").len(), 1);
+    assert!(sched.locks().holders("r").is_empty());
+    drop(g);
+    let own = Scheduler::new();
+    let _g = own
+        .lock_store()
+        .acquire(LockSpec::new("r", LockMode::Write).owner("o"))
+        .await
+        .unwrap();
+    assert_eq!(own.locks().holders("r").len(), 1);
+}

@@ -164,6 +164,13 @@ pub enum LockError {
         /// The lease.
         lease: LeaseId,
     },
+    /// A shared lock store (SPEC §8) could not do it: unreachable, or it failed. The message
+    /// says what was attempted and why it failed.
+    #[error("lock store: {message}")]
+    Store {
+        /// What was attempted, and the store's error.
+        message: Arc<str>,
+    },
 }
 
 impl LockError {
@@ -184,7 +191,7 @@ impl LockError {
         matches!(self, LockError::Cancelled { .. })
     }
     /// The stable kind name used by the Lisp layer: `lock-conflict`, `lock-timeout`,
-    /// `deadlock`, `lock-upgrade`, `cancelled`, `lock-owner`, `lock-not-held`.
+    /// `deadlock`, `lock-upgrade`, `cancelled`, `lock-owner`, `lock-not-held`, `lock-store`.
     pub fn kind(&self) -> &'static str {
         match self {
             LockError::Conflict { .. } => "lock-conflict",
@@ -194,6 +201,7 @@ impl LockError {
             LockError::Cancelled { .. } => "cancelled",
             LockError::NoOwner { .. } => "lock-owner",
             LockError::NotHeld { .. } => "lock-not-held",
+            LockError::Store { .. } => "lock-store",
         }
     }
 }

@@ -22,6 +22,8 @@
 //! * `manager.rs` — the public [`LockManager`]; `acquire.rs` — the [`Acquire`] /
 //!   [`AcquireAll`] builder-futures; `guard.rs` — [`LockGuard`]; `store.rs` — the
 //!   [`LockStore`] trait; `stats.rs` — figures; `error.rs` — [`LockError`].
+//! * `registry.rs` — the owner registry (SPEC §8): [`OwnerRegistry`], the in-process
+//!   [`MemoryOwnerRegistry`] built on the manager's public API, heartbeat and sweep loops.
 //! * **Grant rule.** A request is granted when, for every resource, it fits the holders
 //!   (compatible, or re-entrant, or a sole holder's upgrade) and every waiter queued ahead
 //!   of it may be passed — only a reader passes a reader. Re-entrant requests and upgrades
@@ -83,6 +85,7 @@ mod error;
 mod graph;
 mod guard;
 mod manager;
+mod registry;
 mod state;
 mod stats;
 mod store;
@@ -92,6 +95,11 @@ pub use acquire::{Acquire, AcquireAll};
 pub use error::{DeadlockCycle, LockError, WaitEdge, WaitOn};
 pub use guard::LockGuard;
 pub use manager::{HolderInfo, LockManager};
+pub use registry::{
+    spawn_heartbeat, spawn_sweeper, Heartbeat, HeldLock, MemoryOwnerRegistry, Metadata, OwnerInfo,
+    OwnerRegistry, RegistryError, RegistryEvent, Sweeper, REGISTRY_EVENT_CAPACITY,
+};
 pub use stats::{LockStats, LockTotals, ResourceLockStats, RETAINED_RESOURCE_STATS};
+pub use store::DynLockStore;
 pub use store::{LockSpec, LockStore, StoreGuard};
 pub use types::{LeaseId, LockMode, OwnerId};

@@ -172,3 +172,148 @@ impl LockStore for LockManager {
         Box::pin(future::ready(LockManager::holders(self, resource)))
     }
 }
+
+/// A [`LockStore`] behind a pointer: the object-safe face of every store, so a scheduler,
+/// the Lisp runtime or a host can hold "some store" (in memory, PostgreSQL, …) as
+/// `Arc<dyn DynLockStore>` and choose it at run time. Every [`LockStore`] is one (blanket
+/// implementation); guards come boxed. `Arc<dyn DynLockStore>` is itself a [`LockStore`]
+/// (with `Box<dyn StoreGuard>` guards), so generic code and the behavioural suite accept it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use omega_sched::{DynLockStore, LockMode, LockSpec, LockStore, Scheduler, StoreGuard};
+///
+/// let sched = Scheduler::new();
+/// let store: Arc<dyn DynLockStore> = Arc::new(sched.locks().clone());
+/// sched.block_on(async move {
+///     let g = store
+///         .acquire(LockSpec::new("plan:42", LockMode::Write).owner("agent-1"))
+///         .await
+///         .unwrap();
+///     assert_eq!(g[0].resource(), "plan:42");
+///     assert_eq!(store.holders("plan:42").await.len(), 1);
+/// });
+/// ```
+pub trait DynLockStore: Send + Sync + std::fmt::Debug + 'static {
+    /// [`LockStore::acquire`], guards boxed.
+    fn acquire_boxed(
+        &self,
+        spec: LockSpec,
+    ) -> BoxFuture<'static, Result<Vec<Box<dyn StoreGuard>>, LockError>>;
+    /// [`LockStore::try_acquire`], guards boxed.
+    fn try_acquire_boxed(
+        &self,
+        spec: LockSpec,
+    ) -> BoxFuture<'static, Result<Vec<Box<dyn StoreGuard>>, LockError>>;
+    /// [`LockStore::renew`].
+    fn renew_dyn(&self, lease: LeaseId, ttl: Duration)
+        -> BoxFuture<'static, Result<(), LockError>>;
+    /// [`LockStore::release`].
+    fn release_dyn(&self, lease: LeaseId) -> BoxFuture<'static, bool>;
+    /// [`LockStore::release_all`].
+    fn release_all_dyn(&self, owner: OwnerId) -> BoxFuture<'static, usize>;
+    /// [`LockStore::sweep`].
+    fn sweep_dyn(&self) -> BoxFuture<'static, usize>;
+    /// [`LockStore::stale_count`].
+    fn stale_count_dyn(&self) -> BoxFuture<'static, usize>;
+    /// [`LockStore::holders`].
+    fn holders_dyn(&self, resource: &str) -> BoxFuture<'static, Vec<HolderInfo>>;
+}
+
+fn boxed<G: StoreGuard>(
+    f: BoxFuture<'static, Result<Vec<G>, LockError>>,
+) -> BoxFuture<'static, Result<Vec<Box<dyn StoreGuard>>, LockError>> {
+    use futures::FutureExt;
+    f.map(|r| {
+        r.map(|gs| {
+            gs.into_iter()
+                .map(|g| Box::new(g) as Box<dyn StoreGuard>)
+                .collect()
+        })
+    })
+    .boxed()
+}
+
+impl<S: LockStore + std::fmt::Debug> DynLockStore for S {
+    fn acquire_boxed(
+        &self,
+        spec: LockSpec,
+    ) -> BoxFuture<'static, Result<Vec<Box<dyn StoreGuard>>, LockError>> {
+        boxed(LockStore::acquire(self, spec))
+    }
+    fn try_acquire_boxed(
+        &self,
+        spec: LockSpec,
+    ) -> BoxFuture<'static, Result<Vec<Box<dyn StoreGuard>>, LockError>> {
+        boxed(LockStore::try_acquire(self, spec))
+    }
+    fn renew_dyn(
+        &self,
+        lease: LeaseId,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<(), LockError>> {
+        LockStore::renew(self, lease, ttl)
+    }
+    fn release_dyn(&self, lease: LeaseId) -> BoxFuture<'static, bool> {
+        LockStore::release(self, lease)
+    }
+    fn release_all_dyn(&self, owner: OwnerId) -> BoxFuture<'static, usize> {
+        LockStore::release_all(self, owner)
+    }
+    fn sweep_dyn(&self) -> BoxFuture<'static, usize> {
+        LockStore::sweep(self)
+    }
+    fn stale_count_dyn(&self) -> BoxFuture<'static, usize> {
+        LockStore::stale_count(self)
+    }
+    fn holders_dyn(&self, resource: &str) -> BoxFuture<'static, Vec<HolderInfo>> {
+        LockStore::holders(self, resource)
+    }
+}
+
+impl StoreGuard for Box<dyn StoreGuard> {
+    fn lease(&self) -> LeaseId {
+        (**self).lease()
+    }
+    fn fence(&self) -> u64 {
+        (**self).fence()
+    }
+    fn resource(&self) -> &str {
+        (**self).resource()
+    }
+    fn mode(&self) -> LockMode {
+        (**self).mode()
+    }
+}
+
+impl LockStore for Arc<dyn DynLockStore> {
+    type Guard = Box<dyn StoreGuard>;
+
+    fn acquire(&self, spec: LockSpec) -> BoxFuture<'static, Result<Vec<Self::Guard>, LockError>> {
+        (**self).acquire_boxed(spec)
+    }
+    fn try_acquire(
+        &self,
+        spec: LockSpec,
+    ) -> BoxFuture<'static, Result<Vec<Self::Guard>, LockError>> {
+        (**self).try_acquire_boxed(spec)
+    }
+    fn renew(&self, lease: LeaseId, ttl: Duration) -> BoxFuture<'static, Result<(), LockError>> {
+        (**self).renew_dyn(lease, ttl)
+    }
+    fn release(&self, lease: LeaseId) -> BoxFuture<'static, bool> {
+        (**self).release_dyn(lease)
+    }
+    fn release_all(&self, owner: OwnerId) -> BoxFuture<'static, usize> {
+        (**self).release_all_dyn(owner)
+    }
+    fn sweep(&self) -> BoxFuture<'static, usize> {
+        (**self).sweep_dyn()
+    }
+    fn stale_count(&self) -> BoxFuture<'static, usize> {
+        (**self).stale_count_dyn()
+    }
+    fn holders(&self, resource: &str) -> BoxFuture<'static, Vec<HolderInfo>> {
+        (**self).holders_dyn(resource)
+    }
+}
