@@ -139,6 +139,8 @@ pub(crate) fn spawn(
     let id = handle.id();
     let token = handle.token().clone();
     let weak = Rc::downgrade(ctx);
+    // Untracked: each awaiter records its own await edge (`TaskValue::outcome`).
+    let handle = handle.untracked();
     let done = async move {
         let r = handle.await;
         if let Some(ctx) = weak.upgrade() {

@@ -79,6 +79,8 @@ pub(crate) fn task_error_to_lisp(e: &TaskError) -> LispError {
             LispError::new(ErrorKind::Panic, format!("task panicked: {message}"))
         }
         TaskError::Failed(inner) => LispError::new(ErrorKind::Error, inner.to_string()),
+        TaskError::Deadlock { .. } => LispError::new(ErrorKind::Deadlock, e.to_string()),
+        other => LispError::new(ErrorKind::Cancelled, other.to_string()),
     }
 }
 
@@ -360,14 +362,23 @@ impl TaskValue {
     /// A future of the task's result as Lisp sees it: the value, or its Lisp error (with
     /// the task's own stack trace when it failed in Lisp).
     pub fn result(&self) -> impl Future<Output = LispResult<Value>> + 'static {
-        let done = self.done.clone();
+        let outcome = self.outcome();
         let slot = self.slot.clone();
-        async move { done.await.map_err(|e| to_lisp_error(&slot, &e)) }
+        async move { outcome.await.map_err(|e| to_lisp_error(&slot, &e)) }
     }
 
-    /// The task's raw outcome (for combinators that need the scheduler's error).
-    pub(crate) fn outcome(&self) -> Shared<LocalBoxFuture<'static, Outcome>> {
-        self.done.clone()
+    /// The task's raw outcome (for combinators that need the scheduler's error). The
+    /// awaiting task's await edge is recorded while it waits (slot lending under
+    /// `max_concurrent_tasks`; an await cycle fails at once with `:deadlock`): the shared
+    /// `done` future itself tracks nothing, so one awaiter's deadlock never reaches others.
+    pub(crate) fn outcome(&self) -> impl Future<Output = Outcome> + 'static {
+        let done = self.done.clone();
+        let sched = self.sched.clone();
+        let id = self.id;
+        async move {
+            let _edge = sched.track_await(id)?;
+            done.await
+        }
     }
 }
 
@@ -376,7 +387,7 @@ pub(crate) fn to_lisp_error(slot: &TaskSlot, e: &TaskError) -> LispError {
     match (&*slot.error.borrow(), e) {
         // A task stopped by a timeout raised `:cancelled`/`:timeout` itself; the scheduler's
         // verdict (TimedOut) is what the awaiter should see.
-        (Some(_), TaskError::TimedOut { .. }) => {
+        (Some(_), TaskError::TimedOut { .. } | TaskError::Deadlock { .. }) => {
             with_note(task_error_to_lisp(e), slot.note.borrow().as_deref())
         }
         (Some(err), _) => err.clone(),

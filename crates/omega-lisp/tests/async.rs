@@ -416,3 +416,44 @@ async fn a_task_cancelled_before_it_runs_never_starts() {
     assert_eq!(r.unwrap(), "(\"cancelled: too late\" :cancelled)");
     assert_eq!(out, "", "the body never ran");
 }
+
+/// Issue 9: `await-all` under `--max-tasks 1` admits every awaited task in turn on the
+/// awaiter's slot (it used to hang).
+#[tokio::test(start_paused = true)]
+async fn await_all_under_max_tasks_1_completes() {
+    let sched = Scheduler::builder().max_concurrent_tasks(1).build();
+    let (r, elapsed, _) = run(
+        sched.clone(),
+        0,
+        r#"(list (await-all (map (lambda (i) (async (lambda () (sleep 10) i))) (list 1 2 3)))
+                 (await-any (map (lambda (i) (async (lambda () (sleep 10) i))) (list 4 5)))
+                 (map (lambda (r) (get r :value))
+                      (await-all-settled (map (lambda (i) (async (lambda () (sleep 10) i))) (list 6 7)))))"#,
+    )
+    .await;
+    assert_eq!(r.unwrap(), "((1 2 3) 4 (6 7))");
+    assert_eq!(elapsed, Duration::from_millis(60), "one at a time, in turn");
+    assert_eq!(sched.stats().peak_admitted, 1);
+}
+
+/// Issue 9: awaiting oneself, or two tasks awaiting each other, fails at once with
+/// `:deadlock` (it used to hang at 0 % CPU); other awaiters are not affected.
+#[tokio::test(start_paused = true)]
+async fn await_cycles_fail_at_once_with_deadlock() {
+    let (r, elapsed, _) = run(
+        Scheduler::new(),
+        0,
+        r#"(define self-await (try (await (current-task)) (catch e (list (error-kind e) (error-message e)))))
+           (define b nil)
+           (define a (async (lambda () (sleep 1) (try (await b) (catch e (error-kind e))))))
+           (set! b (async (lambda () (sleep 2) (try (await a) (catch e (error-kind e))))))
+           (list (car self-await) (await a) (await b))"#,
+    )
+    .await;
+    assert_eq!(r.unwrap(), "(:deadlock :deadlock :deadlock)");
+    assert_eq!(
+        elapsed,
+        Duration::from_millis(2),
+        "at once, not at a timeout"
+    );
+}

@@ -6,6 +6,12 @@
 //!
 //! When the outcome is decided, the tasks whose futures are still pending are cancelled
 //! through the futures themselves: no per-task bookkeeping, no token clones.
+//!
+//! # Cancel safety
+//!
+//! Dropping an `all_or_cancel` / `first_ok_or_cancel` future before it resolves drops the
+//! task futures it holds: for `TaskHandle`s that **detaches** the tasks (they keep running,
+//! nothing is cancelled). Cancel them yourself if the results are no longer wanted.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,7 +31,7 @@ pub trait CancelTask {
 
 impl<T> CancelTask for TaskHandle<T> {
     fn cancel_task(&self, reason: &str) {
-        self.token.cancel(reason);
+        self.cancel(reason);
     }
 }
 

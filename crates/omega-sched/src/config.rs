@@ -11,6 +11,8 @@ pub const DEFAULT_HISTORY_LIMIT: usize = 10_000;
 pub const DEFAULT_CLEANUP_GRACE: Duration = Duration::from_secs(5);
 /// Default for [`SchedulerBuilder::aging`]: a waiting task gains one priority level per second.
 pub const DEFAULT_AGING: Duration = Duration::from_secs(1);
+/// Default for [`SchedulerBuilder::turn_budget`]: a driver turn yields to tokio after 1 ms.
+pub const DEFAULT_TURN_BUDGET: Duration = Duration::from_millis(1);
 
 /// The settings a scheduler runs with.
 #[derive(Clone, Debug)]
@@ -22,6 +24,7 @@ pub(crate) struct Config {
     pub aging: Option<Duration>,
     pub history_limit: usize,
     pub cleanup_grace: Duration,
+    pub turn_budget: Duration,
     pub pools: Vec<(String, usize)>,
 }
 
@@ -35,6 +38,7 @@ impl Default for Config {
             aging: Some(DEFAULT_AGING),
             history_limit: DEFAULT_HISTORY_LIMIT,
             cleanup_grace: DEFAULT_CLEANUP_GRACE,
+            turn_budget: DEFAULT_TURN_BUDGET,
             pools: Vec::new(),
         }
     }
@@ -107,6 +111,14 @@ impl SchedulerBuilder {
         self
     }
 
+    /// How long one driver turn may poll tasks before it yields to tokio (default 1 ms), so
+    /// timers and I/O on the driver's thread keep running however busy the tasks are. A
+    /// turn also ends after 64 polls.
+    pub fn turn_budget(mut self, d: Duration) -> Self {
+        self.config.turn_budget = d;
+        self
+    }
+
     /// Defines a named pool of `capacity` permits (SPEC §3.5).
     pub fn pool(mut self, name: impl Into<String>, capacity: usize) -> Self {
         self.config.pools.push((name.into(), capacity));
@@ -122,11 +134,18 @@ impl SchedulerBuilder {
     }
 
     /// Builds the scheduler. Nothing runs until a driver runs it (see
-    /// [`Scheduler::run_until`]).
+    /// [`Scheduler::run_until`], or [`spawn_driver`](Self::spawn_driver)).
     pub fn build(self) -> Scheduler {
-        let mut sched = Scheduler::from_config(self.config);
+        let mut sched = Scheduler::build(self.config);
         sched.store = self.lock_store;
         sched
+    }
+
+    /// Builds the scheduler and starts its own driver thread (a current-thread tokio
+    /// runtime): every other thread then only holds `Send + Sync` handles. See
+    /// [`DriverHandle`](crate::DriverHandle).
+    pub fn spawn_driver(self) -> std::io::Result<crate::DriverHandle> {
+        crate::driver::DriverHandle::start(self.build())
     }
 }
 
@@ -143,6 +162,7 @@ pub struct ConfigPatch {
     pub(crate) aging: Option<Option<Duration>>,
     pub(crate) history_limit: Option<usize>,
     pub(crate) cleanup_grace: Option<Duration>,
+    pub(crate) turn_budget: Option<Duration>,
 }
 
 impl ConfigPatch {
@@ -193,7 +213,16 @@ impl ConfigPatch {
         self
     }
 
+    /// See [`SchedulerBuilder::turn_budget`].
+    pub fn turn_budget(mut self, d: Duration) -> Self {
+        self.turn_budget = Some(d);
+        self
+    }
+
     pub(crate) fn apply(&self, c: &mut Config) {
+        if let Some(v) = self.turn_budget {
+            c.turn_budget = v;
+        }
         if let Some(v) = self.max_concurrent_tasks {
             c.max_concurrent_tasks = v;
         }

@@ -5,10 +5,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::lock::DeadlockCycle;
 use crate::token::Cancelled;
 
 /// Why a task did not produce its value. Cheap to clone (shared payloads).
+///
+/// `#[non_exhaustive]`: match with a wildcard arm, or use [`TaskError::kind`].
 #[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TaskError {
     /// The task's token was cancelled (by `cancel`, a parent, a sibling's failure, …).
     #[error("task cancelled: {reason}")]
@@ -31,10 +35,25 @@ pub enum TaskError {
         /// The panic payload, if it was a string.
         message: Arc<str>,
     },
+    /// Awaiting the task would close a cycle of awaits (a task awaiting itself, or tasks
+    /// awaiting each other): the await fails at once instead of hanging (SPEC §3.9). The
+    /// awaited task is not affected.
+    #[error("deadlock: {cycle}")]
+    Deadlock {
+        /// The cycle, starting with the refused await.
+        cycle: DeadlockCycle,
+    },
+    /// The scheduler was shut down (or dropped) before the task could run or finish.
+    #[error("scheduler shut down: {reason}")]
+    Shutdown {
+        /// The reason given to `shutdown`.
+        reason: Arc<str>,
+    },
 }
 
 /// The kind of a [`TaskError`], without its payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// [`TaskError::Cancelled`].
     Cancelled,
@@ -44,6 +63,10 @@ pub enum ErrorKind {
     Failed,
     /// [`TaskError::Panicked`].
     Panic,
+    /// [`TaskError::Deadlock`].
+    Deadlock,
+    /// [`TaskError::Shutdown`].
+    Shutdown,
 }
 
 impl fmt::Display for ErrorKind {
@@ -53,6 +76,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Failed => "failed",
             ErrorKind::Panic => "panic",
+            ErrorKind::Deadlock => "deadlock",
+            ErrorKind::Shutdown => "shutdown",
         })
     }
 }
@@ -70,6 +95,8 @@ impl TaskError {
             TaskError::TimedOut { .. } => ErrorKind::Timeout,
             TaskError::Failed(_) => ErrorKind::Failed,
             TaskError::Panicked { .. } => ErrorKind::Panic,
+            TaskError::Deadlock { .. } => ErrorKind::Deadlock,
+            TaskError::Shutdown { .. } => ErrorKind::Shutdown,
         }
     }
 
@@ -86,6 +113,16 @@ impl TaskError {
     /// True for [`TaskError::Panicked`].
     pub fn is_panic(&self) -> bool {
         matches!(self, TaskError::Panicked { .. })
+    }
+
+    /// True for [`TaskError::Deadlock`].
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, TaskError::Deadlock { .. })
+    }
+
+    /// True for [`TaskError::Shutdown`].
+    pub fn is_shutdown(&self) -> bool {
+        matches!(self, TaskError::Shutdown { .. })
     }
 
     pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {

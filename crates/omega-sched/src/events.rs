@@ -113,14 +113,22 @@ impl EventBus {
         self.ever_subscribed.load(Ordering::Relaxed) && self.tx.receiver_count() > 0
     }
 
+    /// True once anyone subscribed (one relaxed load): worth collecting events.
+    pub fn maybe_active(&self) -> bool {
+        self.ever_subscribed.load(Ordering::Relaxed)
+    }
+
+    /// Sends an event stamped now. Never call with a scheduler lock held: the broadcast
+    /// wakes receivers inline, and a receiver may be a task of this scheduler.
     pub fn send(&self, task: Option<TaskId>, kind: EventKind) {
+        self.send_at(task, kind, Instant::now());
+    }
+
+    /// Sends an event that happened at `at` (collected under a lock, sent after it).
+    pub fn send_at(&self, task: Option<TaskId>, kind: EventKind, at: Instant) {
         if self.active() {
             // An error only means every receiver went away meanwhile.
-            let _ = self.tx.send(Event {
-                task,
-                kind,
-                at: Instant::now(),
-            });
+            let _ = self.tx.send(Event { task, kind, at });
         }
     }
 }

@@ -2,132 +2,156 @@
 //!
 //! # Implementation details
 //!
-//! Each task has a `JoinCell<T>` shared by its body wrapper, the executor and the handle.
-//! The body stashes its value there; the executor *publishes* the ending once the task's
-//! final state is recorded, so whoever is woken by the handle already sees the task
-//! finished in `Scheduler::task` and `stats`. The cell's mutex guards only the cell.
+//! A handle owns the `async-task` `Task` of the task's cell: the task's output is written
+//! into the cell by its body (after the ending is recorded in the core) and read from there
+//! by the handle, so a result costs no allocation of its own. Dropping the handle detaches
+//! the cell (the task runs on). Awaiting from inside another task of the same scheduler
+//! records an await edge in the core for as long as the await lasts: it lends the awaiter's
+//! slot to a pending task (SPEC §3.3), and refuses an await that closes a cycle
+//! (`TaskError::Deadlock`).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
-use parking_lot::Mutex;
-use tokio::time::Instant;
-
-use crate::core::TaskKey;
+use crate::context::{cancel_poll, current_in};
 use crate::error::TaskError;
-use crate::executor::{with_current, Publish, Shared};
+use crate::executor::{Shared, TaskTag};
 use crate::task::{TaskId, TaskInfo, TaskState};
 use crate::token::CancellationToken;
 
-struct JoinInner<T> {
-    value: Option<T>,
-    result: Option<Result<T, TaskError>>,
-    done: bool,
-    waker: Option<Waker>,
-}
+type Cell<T> = async_task::FallibleTask<Result<T, TaskError>, TaskTag>;
 
-/// Where a task's result waits for its handle.
-pub(crate) struct JoinCell<T> {
-    inner: Mutex<JoinInner<T>>,
-}
-
-impl<T> JoinCell<T> {
-    pub fn new() -> Self {
-        JoinCell {
-            inner: Mutex::new(JoinInner {
-                value: None,
-                result: None,
-                done: false,
-                waker: None,
-            }),
-        }
-    }
-
-    /// The body's value, kept until the executor publishes the ending.
-    pub fn stash(&self, value: T) {
-        self.inner.lock().value = Some(value);
-    }
-
-    fn is_done(&self) -> bool {
-        self.inner.lock().done
-    }
-
-    fn poll_take(&self, waker: &Waker) -> Poll<Result<T, TaskError>> {
-        let mut g = self.inner.lock();
-        if g.done {
-            return Poll::Ready(
-                g.result
-                    .take()
-                    .expect("a TaskHandle must not be polled after it returned its result"),
-            );
-        }
-        match &g.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => g.waker = Some(waker.clone()),
-        }
-        Poll::Pending
-    }
-}
-
-impl<T> Publish for JoinCell<T> {
-    fn publish(&self, error: Option<TaskError>) {
-        let waker = {
-            let mut g = self.inner.lock();
-            g.result = Some(match error {
-                Some(e) => Err(e),
-                None => Ok(g
-                    .value
-                    .take()
-                    .expect("a task completes only after its body stashed its value")),
-            });
-            g.done = true;
-            g.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
+/// Where a handle's result comes from.
+enum Slot<T> {
+    /// The task's cell, until the result is taken.
+    Cell(Cell<T>),
+    /// A result known before the task ran (the scheduler was closed).
+    Early(TaskError),
+    /// Taken.
+    Taken,
 }
 
 /// A submitted task: a future of its result, and a way to cancel and inspect it.
 ///
-/// Awaiting gives `Ok(value)` or the [`TaskError`] it ended with. Dropping the handle
-/// detaches the task: it keeps running. Awaiting from inside another task of the same
-/// scheduler also tells the scheduler who waits for whom, so a task still `pending` because
-/// of `max_concurrent_tasks` is admitted at once on the awaiter's slot (SPEC §3.3).
+/// Awaiting gives `Ok(value)` or the [`TaskError`] it ended with. Awaiting from inside
+/// another task of the same scheduler tells the scheduler who waits for whom: a task still
+/// `pending` because of `max_concurrent_tasks` is admitted at once on the awaiter's slot
+/// (SPEC §3.3), and awaiting a task that (through a chain of awaits) awaits the awaiter
+/// fails at once with [`TaskError::Deadlock`].
+///
+/// # Cancel safety
+///
+/// Dropping a `TaskHandle` — or a pending `.await` on it, or an `await_all` / `await_any`
+/// future holding it — **detaches** the task: it keeps running and its result is dropped
+/// when it ends. Cancel it explicitly with [`cancel`](Self::cancel) if that is what you
+/// mean. Awaiting is a checkpoint of the awaiting task: in a cancelled cooperative task it
+/// returns `TaskError::Cancelled` (level-triggered: every time).
+///
+/// If the scheduler is shut down or dropped before the task ends, the handle resolves with
+/// [`TaskError::Shutdown`] (or the task's cancellation), never hangs.
 ///
 /// # Panics
 /// Polling the handle again after it returned its result panics, like most futures.
 #[must_use = "dropping a TaskHandle detaches the task; await it or call .detach()"]
 pub struct TaskHandle<T> {
     pub(crate) id: TaskId,
-    pub(crate) key: TaskKey,
-    pub(crate) seq: u64,
-    pub(crate) join: Arc<JoinCell<T>>,
-    pub(crate) token: CancellationToken,
+    result: Slot<T>,
     pub(crate) shared: Arc<Shared>,
-    /// The task awaiting this handle, once its await edge is recorded in the core (for the
-    /// lock manager's wait-for graph); the edge goes when the result is taken or the
-    /// handle dropped.
-    pub(crate) awaited_by: Option<(TaskKey, u64)>,
+    /// The awaiting task whose await edge is recorded, until the await ends.
+    edge: Option<TaskId>,
+    /// Record await edges (see [`untracked`](Self::untracked)).
+    tracked: bool,
+    token: OnceLock<CancellationToken>,
 }
 
 impl<T> TaskHandle<T> {
-    fn forget_await(&mut self) {
-        if let Some(a) = self.awaited_by.take() {
-            self.shared
-                .core
-                .lock()
-                .remove_await(a, (self.key, self.seq));
+    pub(crate) fn new(id: TaskId, cell: Cell<T>, shared: Arc<Shared>) -> Self {
+        TaskHandle {
+            id,
+            result: Slot::Cell(cell),
+            shared,
+            edge: None,
+            tracked: true,
+            token: OnceLock::new(),
         }
+    }
+
+    /// A handle that resolves at once with `error` (a submission the scheduler refused).
+    pub(crate) fn failed(id: TaskId, error: TaskError, shared: Arc<Shared>) -> Self {
+        TaskHandle {
+            id,
+            result: Slot::Early(error),
+            shared,
+            edge: None,
+            tracked: false,
+            token: OnceLock::new(),
+        }
+    }
+
+    fn end_edge(&mut self) {
+        if let Some(awaiter) = self.edge.take() {
+            self.shared.end_await(awaiter, self.id);
+        }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The task's cancellation token (created on first use; for a task that already
+    /// finished, a fresh token that nothing listens to).
+    pub fn token(&self) -> &CancellationToken {
+        self.token
+            .get_or_init(|| self.shared.task_token(self.id).unwrap_or_default())
+    }
+
+    /// Cancels the task (and its subtree) with `reason`. Returns true if the task had not
+    /// finished yet; false if it had (nothing changes then).
+    pub fn cancel(&self, reason: &str) -> bool {
+        self.shared
+            .cancel_task(self.id, &reason.into(), crate::core::Why::Cancel)
+    }
+
+    /// True once the task has finished and its result is ready.
+    pub fn is_finished(&self) -> bool {
+        match &self.result {
+            Slot::Cell(c) => c.is_finished(),
+            Slot::Early(_) | Slot::Taken => true,
+        }
+    }
+
+    /// The task's state now (`None` once it finished and left the bounded history).
+    pub fn state(&self) -> Option<TaskState> {
+        self.shared.lock_core().state_of(self.id)
+    }
+
+    /// A snapshot of the task (`None` once it finished and left the bounded history).
+    pub fn info(&self) -> Option<TaskInfo> {
+        self.shared.lock_core().find(self.id)
+    }
+
+    /// Lets the task run on without anyone awaiting it (the same as dropping the handle).
+    pub fn detach(self) {}
+
+    /// This handle without await tracking: awaiting it from a task records no await edge
+    /// (no slot lending, no deadlock check). For wrappers that share one handle between
+    /// several awaiters (a `futures::Shared`) and record each awaiter's edge themselves
+    /// with [`Scheduler::track_await`](crate::Scheduler::track_await).
+    pub fn untracked(mut self) -> Self {
+        self.tracked = false;
+        self
     }
 }
 
 impl<T> Drop for TaskHandle<T> {
     fn drop(&mut self) {
-        self.forget_await();
+        self.end_edge();
+        if let Slot::Cell(cell) = std::mem::replace(&mut self.result, Slot::Taken) {
+            cell.detach();
+        }
     }
 }
 
@@ -137,79 +161,50 @@ impl<T> std::fmt::Debug for TaskHandle<T> {
     }
 }
 
-impl<T> TaskHandle<T> {
-    /// The task's id.
-    pub fn id(&self) -> TaskId {
-        self.id
-    }
-
-    /// The task's cancellation token.
-    pub fn token(&self) -> &CancellationToken {
-        &self.token
-    }
-
-    /// Cancels the task (and its subtree) with `reason`. Returns true if the task had not
-    /// finished yet; false if it had (nothing changes then).
-    pub fn cancel(&self, reason: &str) -> bool {
-        if self.is_finished() {
-            return false;
-        }
-        self.token.cancel(reason);
-        true
-    }
-
-    /// True once the task has finished and its result is ready.
-    pub fn is_finished(&self) -> bool {
-        self.join.is_done()
-    }
-
-    /// The task's state now (`None` once it finished and left the bounded history).
-    pub fn state(&self) -> Option<TaskState> {
-        self.shared
-            .core
-            .lock()
-            .state_of(self.key, self.seq, self.id)
-    }
-
-    /// A snapshot of the task (`None` once it finished and left the bounded history).
-    pub fn info(&self) -> Option<TaskInfo> {
-        self.shared.core.lock().find(self.id)
-    }
-
-    /// Lets the task run on without anyone awaiting it (the same as dropping the handle).
-    pub fn detach(self) {}
-}
-
 impl<T> Future for TaskHandle<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Poll::Ready(r) = this.join.poll_take(cx.waker()) {
-            this.forget_await();
-            return Poll::Ready(r);
-        }
-        let awaiter = with_current(|c| match c {
-            Some(c) if c.sched_id == this.shared.id => Some((c.key, c.seq, c.id)),
-            _ => None,
-        });
-        if let Some((akey, aseq, aid)) = awaiter {
-            let target = (this.key, this.seq);
-            let mut core = this.shared.core.lock();
-            core.lend_slot((akey, aseq), target, Instant::now(), &this.shared.events);
-            // Wait-for graph hook (SPEC §4): record "awaiter awaits target" once per handle,
-            // after the first lock acquisition ever (before that no lock can be involved).
-            let mut wake = Vec::new();
-            if this.awaited_by.is_none() && this.shared.locks.tracks_awaits() {
-                core.add_await((akey, aseq), target);
-                this.awaited_by = Some((akey, aseq));
-                wake = this.shared.locks.await_started(&core, aid, this.id);
-            }
-            drop(core);
-            for w in wake {
-                w.wake();
+        if let Slot::Early(_) = this.result {
+            if let Slot::Early(e) = std::mem::replace(&mut this.result, Slot::Taken) {
+                return Poll::Ready(Err(e));
             }
         }
-        Poll::Pending
+        // Awaiting is a checkpoint of the awaiting task.
+        match cancel_poll::<()>() {
+            Some(Poll::Ready(Err(c))) => {
+                this.end_edge();
+                return Poll::Ready(Err(c.into()));
+            }
+            Some(_) => return Poll::Pending,
+            None => {}
+        }
+        if this.tracked && this.edge.is_none() {
+            if let Some((sched, me)) = current_in() {
+                if sched == this.shared.id {
+                    match this.shared.begin_await(me, this.id) {
+                        Err(cycle) => return Poll::Ready(Err(TaskError::Deadlock { cycle })),
+                        Ok(true) => this.edge = Some(me),
+                        Ok(false) => {}
+                    }
+                }
+            }
+        }
+        let Slot::Cell(cell) = &mut this.result else {
+            panic!("a TaskHandle must not be polled after it returned its result");
+        };
+        match Pin::new(cell).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(out) => {
+                this.result = Slot::Taken;
+                this.end_edge();
+                Poll::Ready(out.unwrap_or_else(|| {
+                    Err(TaskError::Shutdown {
+                        reason: "the scheduler dropped the task before it ended".into(),
+                    })
+                }))
+            }
+        }
     }
 }

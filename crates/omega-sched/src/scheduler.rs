@@ -1,23 +1,24 @@
-//! [`Scheduler`]: the public handle — submit, await, cancel, inspect, configure, drive.
+//! [`Scheduler`]: the public handle — build, submit, await, cancel, inspect, configure,
+//! drive, shut down.
 
 use std::any::Any;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::thread::ThreadId;
 
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use crate::body::Body;
 use crate::config::{Config, ConfigPatch, SchedulerBuilder};
-use crate::core::{Core, NewTask};
+use crate::context::{current_in, scope_parent_token};
+use crate::core::{Core, NewTask, Why};
 use crate::error::TaskError;
 use crate::events::{Event, EventBus};
-use crate::executor::{
-    driver_store, with_current, Driver, Injected, LocalBody, LocalTask, Publish, SendBody, Shared,
-    TaskCtx,
-};
-use crate::handle::{JoinCell, TaskHandle};
+use crate::executor::{driving, Driver, Runnable, Shared, TaskTag};
+use crate::handle::TaskHandle;
 use crate::lock::{LockManager, LockStats};
 use crate::pool::Pool;
 use crate::queue::Fairness;
@@ -27,9 +28,14 @@ use crate::token::{CancellationToken, Cancelled};
 
 /// A cooperative task scheduler. Cheap to clone; `Send + Sync`; usable from any thread.
 ///
-/// Tasks run on one thread, the one that drives the scheduler with [`run_until`]
-/// (or [`block_on`]) inside a tokio runtime: only one task body runs at a time, tasks
+/// Tasks run on one thread at a time: the one driving the scheduler, either with
+/// [`run_until`] (or [`block_on`]) inside a tokio runtime, or the scheduler's own driver
+/// thread ([`SchedulerBuilder::spawn_driver`]). Only one task body runs at a time, tasks
 /// switch at await points, and I/O overlaps.
+///
+/// When the last `Scheduler` handle is dropped the scheduler shuts down (see
+/// [`shutdown`](Self::shutdown)); with no driver running, every task is ended at once.
+/// Task bodies that hold a `Scheduler` clone keep it alive: call `shutdown` explicitly.
 ///
 /// ```
 /// use omega_sched::{Scheduler, TaskOptions};
@@ -55,6 +61,24 @@ pub struct Scheduler {
     pub(crate) shared: Arc<Shared>,
     /// The store given to [`SchedulerBuilder::lock_store`], if any.
     pub(crate) store: Option<Arc<dyn crate::lock::DynLockStore>>,
+    _life: Arc<Life>,
+}
+
+/// Shared by the `Scheduler` handles only: its drop is the last handle going.
+#[derive(Debug)]
+struct Life(Weak<Shared>);
+
+impl Drop for Life {
+    fn drop(&mut self) {
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        shared
+            .orphaned
+            .store(true, std::sync::atomic::Ordering::Release);
+        shared.shutdown("scheduler dropped");
+        shared.end_now_if_undriven("scheduler dropped");
+    }
 }
 
 impl Default for Scheduler {
@@ -63,19 +87,13 @@ impl Default for Scheduler {
     }
 }
 
-/// The body wrapper: stash the value, or map the error.
-async fn wrap<F, T, E>(fut: F, cell: Arc<JoinCell<T>>) -> Result<(), TaskError>
+/// The body wrapper: map the error.
+async fn wrap<F, T, E>(fut: F) -> Result<T, TaskError>
 where
     F: Future<Output = Result<T, E>>,
     E: StdError + Send + Sync + 'static,
 {
-    match fut.await {
-        Ok(v) => {
-            cell.stash(v);
-            Ok(())
-        }
-        Err(e) => Err(to_task_error(e)),
-    }
+    fut.await.map_err(to_task_error)
 }
 
 /// Maps a body's error: `TaskError` and `Cancelled` keep their meaning, anything else is
@@ -93,9 +111,32 @@ fn to_task_error<E: StdError + Send + Sync + 'static>(e: E) -> TaskError {
     TaskError::failed(e)
 }
 
-enum Body {
-    Local(LocalBody, Arc<dyn Publish>),
-    Send(SendBody, Arc<dyn Publish + Send + Sync>),
+/// A task's cell, as created by one of the two `async-task` spawn functions.
+type Spawned<T> = (Runnable, async_task::Task<Result<T, TaskError>, TaskTag>);
+
+/// A submission between its two halves (see `Scheduler::reserve`).
+struct Reservation<'a> {
+    core: crate::executor::CoreGuard<'a>,
+    id: TaskId,
+    tag: TaskTag,
+    parent: Option<TaskId>,
+    token: Option<CancellationToken>,
+    now: Instant,
+}
+
+/// Removes an await edge recorded by [`Scheduler::track_await`] when dropped.
+#[derive(Debug)]
+#[must_use = "the await edge is removed when the guard is dropped"]
+pub struct AwaitGuard {
+    edge: Option<(Arc<Shared>, TaskId, TaskId)>,
+}
+
+impl Drop for AwaitGuard {
+    fn drop(&mut self) {
+        if let Some((shared, awaiter, target)) = self.edge.take() {
+            shared.end_await(awaiter, target);
+        }
+    }
 }
 
 impl Scheduler {
@@ -109,7 +150,8 @@ impl Scheduler {
         Self::builder().build()
     }
 
-    pub(crate) fn from_config(config: Config) -> Self {
+    /// Builds a scheduler from its settings (see [`SchedulerBuilder::build`]).
+    pub(crate) fn build(config: Config) -> Self {
         let events = Arc::new(EventBus::new());
         let by_priority = config.fairness == Fairness::Priority;
         let llm = Pool::new(
@@ -124,18 +166,27 @@ impl Scheduler {
             .map(|(name, cap)| Pool::new(name, *cap, by_priority, events.clone()))
             .collect();
         let core = Core::new(config);
-        let shared = Arc::new_cyclic(|weak| {
-            let locks = LockManager::new(weak.clone(), events.clone(), by_priority);
+        let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
+            let host: Weak<dyn crate::lock::TaskGraphHost> = weak.clone();
+            let locks = LockManager::new(host, events.clone(), by_priority);
             Shared::new(core, events, llm, pools, locks)
         });
+        Self::from_shared(shared)
+    }
+
+    fn from_shared(shared: Arc<Shared>) -> Self {
+        let life = Arc::new(Life(Arc::downgrade(&shared)));
         Scheduler {
             shared,
             store: None,
+            _life: life,
         }
     }
 
     /// Submits a `Send` future as a task. Callable from any thread. From inside another
-    /// task of this scheduler, the new task is that task's child (SPEC §3.3).
+    /// task of this scheduler, the new task is that task's child (SPEC §3.3). After
+    /// [`shutdown`](Self::shutdown) the handle resolves at once with
+    /// [`TaskError::Shutdown`] (see [`try_submit`](Self::try_submit) to be told directly).
     pub fn submit<F>(&self, fut: F, opts: TaskOptions) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -147,6 +198,22 @@ impl Scheduler {
         )
     }
 
+    /// [`submit`](Self::submit), or the [`TaskError::Shutdown`] that says why not.
+    pub fn try_submit<F>(
+        &self,
+        fut: F,
+        opts: TaskOptions,
+    ) -> Result<TaskHandle<F::Output>, TaskError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if let Some(reason) = self.shared.lock_core().closed.clone() {
+            return Err(TaskError::Shutdown { reason });
+        }
+        Ok(self.submit(fut, opts))
+    }
+
     /// Submits a `Send` future whose `Err` ends the task in `error` (`TaskError::Failed`;
     /// a `Cancelled` or `TaskError` keeps its meaning, so `check_cancelled()?` ends the task
     /// `cancelled`).
@@ -156,13 +223,15 @@ impl Scheduler {
         T: Send + 'static,
         E: StdError + Send + Sync + 'static,
     {
-        let cell = Arc::new(JoinCell::new());
-        let body = Box::pin(wrap(fut, cell.clone()));
-        self.spawn(opts, cell.clone(), Body::Send(body, cell))
+        self.submit_with(opts, None, wrap(fut), |tag, body, inbox| {
+            async_task::Builder::new()
+                .metadata(tag)
+                .spawn(move |_| body, move |run| inbox.push(run))
+        })
     }
 
     /// Submits a `!Send` future. Must be called on the thread driving this scheduler (from
-    /// inside a task or the future given to `run_until`).
+    /// inside a task or the future given to `run_until`); the task runs only there.
     ///
     /// # Panics
     /// When called on a thread that is not driving this scheduler.
@@ -178,9 +247,10 @@ impl Scheduler {
     }
 
     /// True when this thread is driving this scheduler right now (inside `run_until`,
-    /// `block_on` or one of its tasks): the condition for calling `submit_local`.
+    /// `block_on`, the driver thread, or one of its tasks): the condition for calling
+    /// `submit_local`.
     pub fn is_driven_here(&self) -> bool {
-        driver_store(&self.shared).is_some()
+        driving(self.shared.id).is_some()
     }
 
     /// [`submit_local`](Self::submit_local) for a fallible body (see `submit_result`).
@@ -193,101 +263,153 @@ impl Scheduler {
         T: 'static,
         E: StdError + Send + Sync + 'static,
     {
-        let cell = Arc::new(JoinCell::new());
-        let body = Box::pin(wrap(fut, cell.clone()));
-        self.spawn(opts, cell.clone(), Body::Local(body, cell))
+        assert!(
+            self.is_driven_here(),
+            "omega_sched: submit_local must be called on the thread driving this scheduler \
+             (inside a task or the future given to run_until)"
+        );
+        let home = Some(std::thread::current().id());
+        self.submit_with(opts, home, wrap(fut), |tag, body, inbox| {
+            async_task::Builder::new()
+                .metadata(tag)
+                .spawn_local(move |_| body, move |run| inbox.push(run))
+        })
     }
 
-    fn spawn<T>(&self, opts: TaskOptions, join: Arc<JoinCell<T>>, body: Body) -> TaskHandle<T> {
+    /// A submission: reserve, make the cell with `spawn` (one of `async-task`'s two spawn
+    /// functions, given the tag, the body and the inbox its schedule function feeds),
+    /// commit.
+    fn submit_with<W, T>(
+        &self,
+        opts: TaskOptions,
+        home: Option<ThreadId>,
+        fut: W,
+        spawn: impl FnOnce(TaskTag, Body<W>, Arc<crate::executor::Inbox>) -> Spawned<T>,
+    ) -> TaskHandle<T> {
+        let r = match self.reserve(&opts, home) {
+            Ok(r) => r,
+            Err(e) => return self.refused(e),
+        };
+        let body = self.body(&r, &opts, fut);
+        let cell = spawn(r.tag, body, self.shared.inbox.clone());
+        self.commit(r, opts, cell)
+    }
+
+    /// First half of a submission, under the core lock: the task's parent, token, id and
+    /// tag (the lock is held until [`commit`](Self::commit), so the key stays free).
+    fn reserve(
+        &self,
+        opts: &TaskOptions,
+        home: Option<ThreadId>,
+    ) -> Result<Reservation<'_>, TaskError> {
         let shared = &self.shared;
-        let store = driver_store(shared);
         let parent = if opts.detached {
             None
         } else {
-            with_current(|c| c.filter(|c| c.sched_id == shared.id).cloned())
+            current_in()
+                .filter(|(s, _)| *s == shared.id)
+                .map(|(_, id)| id)
         };
-        let token = match &parent {
-            Some(p) => p.token.child(),
-            None => CancellationToken::new(),
-        };
+        // A child's token descends from the innermost cancel scope, else from its parent.
+        let token = parent.and_then(|p| {
+            scope_parent_token()
+                .or_else(|| shared.task_token(p))
+                .map(|t| t.child())
+        });
         let uuid = uuid::Uuid::new_v4();
-        let span =
-            tracing::info_span!("task", id = %uuid, name = opts.name.as_deref().unwrap_or(""));
-        let now = Instant::now();
-        let mut core = shared.core.lock();
+        let now = crate::executor::now();
+        let mut core = shared.lock_core();
+        if let Some(reason) = core.closed.clone() {
+            return Err(TaskError::Shutdown { reason });
+        }
         let (key, seq) = core.next_ids();
         let id = TaskId::new(uuid, key, seq);
-        let ctx = Arc::new(TaskCtx {
-            shared: Arc::downgrade(shared),
-            sched_id: shared.id,
-            key,
+        let tag = TaskTag {
+            key: key as u32,
             seq,
+            home,
+        };
+        Ok(Reservation {
+            core,
             id,
-            token: token.clone(),
-            priority: opts.priority,
-            cancel_mode: opts.cancel_mode,
-            shield_depth: Default::default(),
-        });
-        let inserted = core.insert(
+            tag,
+            parent,
+            token,
+            now,
+        })
+    }
+
+    /// The body of a reserved task.
+    fn body<W>(&self, r: &Reservation<'_>, opts: &TaskOptions, fut: W) -> Body<W> {
+        let span = tracing::info_span!(
+            "task",
+            id = %r.id,
+            name = opts.name.as_deref().unwrap_or("")
+        );
+        Body::new(fut, Arc::downgrade(&self.shared), r.id, span)
+    }
+
+    /// Second half of a submission: the task's entry, its token link, its handle.
+    fn commit<T>(&self, r: Reservation<'_>, opts: TaskOptions, cell: Spawned<T>) -> TaskHandle<T> {
+        let Reservation {
+            mut core,
+            id,
+            parent,
+            token,
+            now,
+            ..
+        } = r;
+        let (runnable, task) = cell;
+        let waker = runnable.waker();
+        core.insert(
             NewTask {
                 id,
                 name: opts.name,
                 priority: opts.priority,
-                parent: parent.as_ref().map(|p| (p.key, p.seq, p.id)),
+                mode: opts.cancel_mode,
+                parent,
                 token: token.clone(),
                 timeout: opts.timeout,
                 deadline: opts.deadline,
                 queue_timeout: opts.queue_timeout,
             },
+            runnable,
+            waker,
             now,
-            &shared.events,
         );
-        debug_assert_eq!(inserted, (key, seq));
-        let local = match body {
-            Body::Send(body, join) if store.is_none() => {
-                shared.inject(Injected {
-                    key,
-                    body,
-                    join,
-                    ctx,
-                    span,
-                });
-                None
-            }
-            Body::Send(body, join) => {
-                Some((body as LocalBody, join as Arc<dyn Publish>, ctx, span))
-            }
-            Body::Local(body, join) => Some((body, join, ctx, span)),
-        };
         drop(core);
-        match (local, store) {
-            (Some((body, join, ctx, span)), Some(store)) => {
-                store.put(key, LocalTask::new(body, join, ctx, span))
-            }
-            (Some(_), None) => panic!(
-                "omega_sched: submit_local must be called on the thread driving this scheduler \
-                 (inside a task or the future given to run_until)"
-            ),
-            (None, _) => shared.driver.wake(),
+        let shared = &self.shared;
+        if let Some(t) = &token {
+            shared.link_token(t, id);
         }
-        TaskHandle {
-            id,
-            key,
-            seq,
-            join,
-            token,
-            shared: shared.clone(),
-            awaited_by: None,
+        if driving(shared.id).is_none() {
+            shared.inbox.driver.wake();
         }
+        TaskHandle::new(id, task.fallible(), shared.clone())
+    }
+
+    fn refused<T>(&self, e: TaskError) -> TaskHandle<T> {
+        TaskHandle::failed(
+            TaskId::new(uuid::Uuid::new_v4(), 0, 0),
+            e,
+            self.shared.clone(),
+        )
     }
 
     /// Awaits every task; the first error cancels the others (reason `"sibling failed"`) and
-    /// is returned (fail-fast). Values come back in the order of `handles`.
+    /// is returned (fail-fast). Values come back in the order of `handles`. Under
+    /// `max_concurrent_tasks`, pending tasks are admitted in turn on the awaiter's slot.
+    ///
+    /// # Cancel safety
+    /// Dropping the future detaches the tasks not finished yet (nothing is cancelled).
     pub async fn await_all<T>(&self, handles: Vec<TaskHandle<T>>) -> Result<Vec<T>, TaskError> {
         crate::combinators::all_or_cancel(handles, "sibling failed").await
     }
 
     /// Awaits every task and returns each one's result, cancelling nothing (supervised).
+    ///
+    /// # Cancel safety
+    /// Dropping the future detaches the tasks not finished yet.
     pub async fn await_all_settled<T>(
         &self,
         handles: Vec<TaskHandle<T>>,
@@ -298,45 +420,96 @@ impl Scheduler {
     /// Returns the first task to **succeed** (its index and value) and cancels the others
     /// (reason `"another task won"`). If all fail, returns the last error; with no tasks,
     /// `TaskError::Failed(NoTasks)`.
+    ///
+    /// # Cancel safety
+    /// Dropping the future detaches the tasks not finished yet (nothing is cancelled).
     pub async fn await_any<T>(&self, handles: Vec<TaskHandle<T>>) -> Result<(usize, T), TaskError> {
         crate::combinators::first_ok_or_cancel(handles, "another task won").await
     }
 
-    /// Cancels the task `id` (and its subtree) with `reason`. True if it had not finished.
-    pub fn cancel(&self, id: TaskId, reason: &str) -> bool {
-        let token = {
-            let core = self.shared.core.lock();
-            core.key_of(id).map(|k| core.tasks[k].token.clone())
+    /// Records that the running task awaits task `target` until the returned guard is
+    /// dropped, as awaiting its [`TaskHandle`] does: a pending `target` borrows the
+    /// awaiter's slot, and an await that closes a cycle fails with
+    /// [`TaskError::Deadlock`]. Outside this scheduler's tasks it records nothing. For
+    /// wrappers that await a task through something else than its handle (see
+    /// [`TaskHandle::untracked`]).
+    pub fn track_await(&self, target: TaskId) -> Result<AwaitGuard, TaskError> {
+        let Some((sched, me)) = current_in() else {
+            return Ok(AwaitGuard { edge: None });
         };
-        match token {
-            Some(t) => {
-                t.cancel(reason);
-                true
-            }
-            None => false,
+        if sched != self.shared.id {
+            return Ok(AwaitGuard { edge: None });
+        }
+        match self.shared.begin_await(me, target) {
+            Err(cycle) => Err(TaskError::Deadlock { cycle }),
+            Ok(true) => Ok(AwaitGuard {
+                edge: Some((self.shared.clone(), me, target)),
+            }),
+            Ok(false) => Ok(AwaitGuard { edge: None }),
         }
     }
 
-    /// Cancels every unfinished task with `reason`. Returns how many there were.
+    /// Cancels the task `id` (and its subtree) with `reason`. True if it had not finished.
+    pub fn cancel(&self, id: TaskId, reason: &str) -> bool {
+        self.shared.cancel_task(id, &reason.into(), Why::Cancel)
+    }
+
+    /// Cancels every unfinished task with `reason`. Returns how many this call cancelled
+    /// (tasks cancelled before are not counted again).
     pub fn cancel_all(&self, reason: &str) -> usize {
-        let tokens: Vec<CancellationToken> = {
-            let core = self.shared.core.lock();
-            core.tasks.iter().map(|(_, e)| e.token.clone()).collect()
-        };
-        for t in &tokens {
-            t.cancel(reason);
+        let reason: Arc<str> = reason.into();
+        let ids: Vec<TaskId> = self
+            .shared
+            .lock_core()
+            .tasks
+            .iter()
+            .map(|(_, e)| e.id)
+            .collect();
+        let mut n = 0;
+        for id in ids {
+            let mut core = self.shared.lock_core();
+            if let Some(k) = core.live_key(id) {
+                if core.request_cancel(k, reason.clone(), Why::Cancel, Instant::now()) {
+                    n += 1;
+                }
+            }
+            drop(core);
+            crate::context::note_cancel(id, &reason);
         }
-        tokens.len()
+        n
+    }
+
+    /// Shuts the scheduler down: later submissions fail with [`TaskError::Shutdown`], and
+    /// every task is cancelled with `reason`. With a driver running (`run_until` on some
+    /// thread, or the [`DriverHandle`](crate::DriverHandle) thread), shielded cleanups may
+    /// run for `cleanup_grace`, then every remaining body is dropped on the driver thread;
+    /// the driver thread ends once no task is left. With no driver running, nobody could
+    /// run cleanup: every body is dropped at once, on this thread (a `!Send` body of
+    /// another thread is leaked, never dropped on the wrong thread). Either way every
+    /// ending is recorded and every lock and permit released. Returns how many tasks this
+    /// call cancelled.
+    ///
+    /// Also run when the last `Scheduler` handle is dropped. Tasks that hold a clone of
+    /// their scheduler keep it alive: a host that lets them should call `shutdown`.
+    pub fn shutdown(&self, reason: &str) -> usize {
+        let n = self.shared.shutdown(reason);
+        self.shared.end_now_if_undriven(reason);
+        n
+    }
+
+    /// True once [`shutdown`](Self::shutdown) ran.
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.is_closed()
     }
 
     /// A snapshot of task `id`, live or in the bounded history.
     pub fn task(&self, id: TaskId) -> Option<TaskInfo> {
-        self.shared.core.lock().find(id)
+        self.shared.lock_core().find(id)
     }
 
     /// Snapshots of every live task (oldest first), then the remembered finished ones.
     pub fn tasks(&self) -> Vec<TaskInfo> {
-        self.shared.core.lock().all()
+        self.shared.lock_core().all()
     }
 
     /// Snapshots of the tasks in `state`.
@@ -348,7 +521,7 @@ impl Scheduler {
 
     /// Counts, pools and histograms (SPEC §3.8).
     pub fn stats(&self) -> Stats {
-        let mut s = self.shared.core.lock().stats();
+        let mut s = self.shared.lock_core().stats();
         s.pools = std::iter::once(self.shared.llm.stats())
             .chain(self.shared.pools.iter().map(Pool::stats))
             .collect();
@@ -380,7 +553,7 @@ impl Scheduler {
     /// Changes settings; limits apply to later admissions (SPEC §3.2).
     pub fn configure(&self, patch: ConfigPatch) {
         {
-            let mut core = self.shared.core.lock();
+            let mut core = self.shared.lock_core();
             let before = core.config.clone();
             patch.apply(&mut core.config);
             if before.fairness != core.config.fairness
@@ -389,8 +562,9 @@ impl Scheduler {
             {
                 core.reorder();
             }
-            core.admit_pending(Instant::now(), &self.shared.events);
+            core.admit_pending(Instant::now());
             let by_priority = core.config.fairness == Fairness::Priority;
+            drop(core);
             for p in std::iter::once(&self.shared.llm).chain(&self.shared.pools) {
                 p.set_priority_order(by_priority);
             }
@@ -399,7 +573,7 @@ impl Scheduler {
         if let Some(n) = patch.max_concurrent_llm_calls {
             self.shared.llm.set_capacity(n.unwrap_or(usize::MAX));
         }
-        self.shared.driver.wake();
+        self.shared.inbox.driver.wake();
     }
 
     /// The built-in `"llm"` pool, or a pool defined with `SchedulerBuilder::pool`.
@@ -415,7 +589,8 @@ impl Scheduler {
         &self.shared.llm
     }
 
-    /// A stream of lifecycle events from now on (SPEC §3.8).
+    /// A stream of lifecycle events from now on (SPEC §3.8). A task may read it: events
+    /// are sent with no scheduler lock held.
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.shared.events.subscribe()
     }
@@ -426,8 +601,11 @@ impl Scheduler {
     /// again. `fut` itself is not a task: it can submit and await tasks, including
     /// `submit_local` ones.
     ///
-    /// # Panics
-    /// If this scheduler is being driven already, or was driven on another thread before.
+    /// The returned future is `Send` when `fut` is, so it may be given to `tokio::spawn`
+    /// or driven from `spawn_blocking`; a `!Send` task (`submit_local`) only ever runs on
+    /// the thread that submitted it. One driver drives at a time: a second `run_until` of
+    /// the same scheduler (on any thread) only polls its own future, and takes over the
+    /// driving when the first one stops.
     pub async fn run_until<F: Future>(&self, fut: F) -> F::Output {
         let mut driver = Driver::new(self.shared.clone());
         let mut fut = pin!(fut);
@@ -438,8 +616,8 @@ impl Scheduler {
     /// scheduler on it until `fut` completes.
     ///
     /// # Panics
-    /// As [`run_until`](Self::run_until); also if called from inside a tokio runtime or if
-    /// the OS cannot provide the runtime's resources.
+    /// If called from inside a tokio runtime or if the OS cannot provide the runtime's
+    /// resources.
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

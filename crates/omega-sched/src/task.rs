@@ -183,6 +183,11 @@ impl fmt::Display for TaskState {
 }
 
 /// How cancellation reaches a task's body.
+///
+/// Either way a cancellation is **level-triggered**: from the cancel on, every checkpoint
+/// of the task ([`check_cancelled`](crate::check_cancelled), [`yield_now`](crate::yield_now),
+/// [`sleep`](crate::sleep), pool and lock waits, awaiting a handle) observes it again until
+/// the task ends, except inside a [`shield`](crate::shield), which `cleanup_grace` bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CancelMode {
     /// The executor drops the body at the await point where it is parked (after any

@@ -273,6 +273,15 @@ fn unlink(node: &sync::Arc<TreeNode>) {
 /// drop(guard); // already ran: nothing left to unregister
 /// ```
 ///
+/// # When a task observes it
+///
+/// A task's token (from [`current_token`](crate::current_token) or
+/// [`TaskHandle::token`](crate::TaskHandle::token), created on first use) is linked to the
+/// task both ways: cancelling the token cancels the task and its children, and cancelling
+/// the task cancels the token. The task observes its cancellation at every later
+/// checkpoint (level-triggered) until it ends; a token itself never "un-cancels". See the
+/// scheduler's `context` module docs for the checkpoints, `shield` and cancel scopes.
+///
 /// # Memory ordering
 ///
 /// `cancel` publishes with `Release` and `is_cancelled` reads with `Acquire`: whatever the
@@ -392,7 +401,8 @@ impl CancellationToken {
     ///
     /// Dropping the returned guard unregisters the callback (if it has not run yet), so
     /// registrations do not pile up on long-lived tokens; see
-    /// [`OnCancelGuard::disarm`] to keep it registered instead. The guard keeps the token
+    /// [`OnCancelGuard::detach`] to keep it registered instead (and beware `let _ = ..`,
+    /// which drops the guard at once). The guard keeps the token
     /// alive (it owns a handle).
     pub fn on_cancel<F>(&self, f: F) -> OnCancelGuard
     where
@@ -522,20 +532,31 @@ impl Registration {
 ///
 /// Dropping the guard unregisters the callback if it has not run yet. The guard owns a
 /// handle to the token.
-#[must_use = "dropping the guard unregisters the callback"]
+///
+/// **Beware `let _ = token.on_cancel(..)`:** `_` drops the guard at once, so the callback
+/// is unregistered before it can ever run. Bind it (`let _guard = ..`) for as long as the
+/// callback should stay, or call [`detach`](Self::detach) to keep it registered for the
+/// token's lifetime.
+#[must_use = "dropping the guard unregisters the callback at once (`let _ = ..` too): \
+              keep it in a named binding, or call `.detach()` to keep the callback"]
 pub struct OnCancelGuard {
     /// `None` once the callback ran at registration time or the guard was disarmed.
     registration: Option<Registration>,
 }
 
 impl OnCancelGuard {
-    /// Releases the guard but keeps the callback registered for the token's lifetime.
+    /// Lets go of the guard but keeps the callback registered for the token's lifetime.
     ///
     /// Unlike [`std::mem::forget`] this leaks nothing: the callback is freed when it runs,
     /// or without running when the token's last handle is dropped.
-    pub fn disarm(mut self) {
+    pub fn detach(mut self) {
         // Drops the handle (maybe the last one: then the callback is freed by `unlink`).
         drop(self.registration.take());
+    }
+
+    /// The same as [`detach`](Self::detach) (its former name).
+    pub fn disarm(self) {
+        self.detach();
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use smallvec::SmallVec;
 use tokio::time::{Instant, Sleep};
 
 use crate::context::{cancel_poll, current_priority, current_task};
@@ -14,8 +15,8 @@ use crate::context::{cancel_poll, current_priority, current_task};
 use super::error::LockError;
 use super::guard::LockGuard;
 use super::manager::{Check, LockManager, Start};
-use super::state::{Granted, Req, WaiterKey};
-use super::types::{LockMode, OwnerId};
+use super::state::{Grants, Items, Req, WaiterKey};
+use super::types::OwnerId;
 
 #[derive(Debug)]
 enum Phase {
@@ -33,7 +34,7 @@ enum Phase {
 #[derive(Debug)]
 struct Request {
     mgr: LockManager,
-    items: Vec<(Arc<str>, LockMode)>,
+    items: Items,
     owner: Option<OwnerId>,
     timeout: Option<Duration>,
     ttl: Option<Duration>,
@@ -70,7 +71,7 @@ impl Request {
         })
     }
 
-    fn try_now(&self) -> Result<Vec<LockGuard>, LockError> {
+    fn try_now(&self) -> Result<SmallVec<[LockGuard; 1]>, LockError> {
         let req = self.req()?;
         let owner = req.owner.clone();
         self.mgr.try_grant(req).map(|g| self.mgr.guards(&owner, g))
@@ -86,13 +87,16 @@ impl Request {
     fn done(
         &mut self,
         owner: &OwnerId,
-        g: Vec<Granted>,
-    ) -> Poll<Result<Vec<LockGuard>, LockError>> {
+        g: Grants,
+    ) -> Poll<Result<SmallVec<[LockGuard; 1]>, LockError>> {
         self.phase = Phase::Done;
         Poll::Ready(Ok(self.mgr.guards(owner, g)))
     }
 
-    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<LockGuard>, LockError>> {
+    fn poll_inner(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<SmallVec<[LockGuard; 1]>, LockError>> {
         match cancel_poll::<()>() {
             Some(Poll::Ready(Err(c))) => {
                 self.leave();
@@ -228,7 +232,7 @@ pub struct Acquire {
 }
 
 impl Acquire {
-    pub(crate) fn new(mgr: LockManager, items: Vec<(Arc<str>, LockMode)>) -> Self {
+    pub(crate) fn new(mgr: LockManager, items: Items) -> Self {
         Acquire {
             req: Request {
                 mgr,
@@ -269,7 +273,7 @@ pub struct AcquireAll {
 }
 
 impl AcquireAll {
-    pub(crate) fn new(mgr: LockManager, items: Vec<(Arc<str>, LockMode)>) -> Self {
+    pub(crate) fn new(mgr: LockManager, items: Items) -> Self {
         AcquireAll {
             req: Request {
                 mgr,
@@ -286,7 +290,7 @@ impl AcquireAll {
 
     /// Takes every lock now or none, failing with [`LockError::Conflict`].
     pub fn try_now(self) -> Result<Vec<LockGuard>, LockError> {
-        self.req.try_now()
+        self.req.try_now().map(SmallVec::into_vec)
     }
 }
 
@@ -294,6 +298,6 @@ impl Future for AcquireAll {
     type Output = Result<Vec<LockGuard>, LockError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.req.poll_inner(cx)
+        self.req.poll_inner(cx).map(|r| r.map(SmallVec::into_vec))
     }
 }

@@ -19,12 +19,32 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::core::Core;
+use tokio::time::Instant;
+
 use crate::task::TaskId;
 
 use super::error::{DeadlockCycle, WaitEdge, WaitOn};
 use super::state::{fit, Fit, Order, Req, State, WaiterKey};
 use super::types::{LockMode, OwnerId};
+
+/// What the lock manager needs to know of the scheduler's tasks, and may change: their
+/// await edges (the task half of the wait-for graph) and their inherited priorities.
+/// Implemented by the scheduler's core; the manager never sees the core itself.
+pub(crate) trait TaskGraph {
+    /// The live tasks task `t` awaits now.
+    fn awaits_of(&self, t: TaskId) -> Vec<TaskId>;
+    /// True if some live task awaits `t`.
+    fn is_awaited(&self, t: TaskId) -> bool;
+    /// Task `t` holds a lock a task of priority `p` waits for (`None`: no more).
+    fn set_inherited_priority(&mut self, t: TaskId, p: Option<i32>, now: Instant);
+}
+
+/// Gives the lock manager the task graph, locked, for the length of a closure. The graph's
+/// lock is always taken before the manager's own (lock order: core → lock state).
+pub(crate) trait TaskGraphHost: Send + Sync {
+    /// Runs `f` with the task graph locked.
+    fn with_graph(&self, f: &mut dyn FnMut(&mut dyn TaskGraph));
+}
 
 /// One outgoing edge: the wait that makes it (for lock edges) and its target.
 type Out = (WaitOn, OwnerId, Option<WaiterKey>);
@@ -32,7 +52,7 @@ type Out = (WaitOn, OwnerId, Option<WaiterKey>);
 /// Read-only view of both edge sources.
 pub(crate) struct Graph<'a> {
     pub st: &'a State,
-    pub core: Option<&'a Core>,
+    pub core: Option<&'a dyn TaskGraph>,
 }
 
 impl Graph<'_> {

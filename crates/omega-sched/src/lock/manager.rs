@@ -6,18 +6,17 @@ use std::task::Waker;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 use tokio::time::Instant;
 
-use crate::core::Core;
 use crate::events::EventBus;
-use crate::executor::Shared;
 use crate::task::TaskId;
 
 use super::acquire::{Acquire, AcquireAll};
 use super::error::LockError;
-use super::graph::Graph;
+use super::graph::{Graph, TaskGraphHost};
 use super::guard::LockGuard;
-use super::state::{normalise, Decision, Effects, Granted, Outcome, Req, State, WaiterKey};
+use super::state::{normalise, Decision, Effects, Grants, Outcome, Req, State, WaiterKey};
 use super::stats::{LockStats, LockTotals};
 use super::types::{LeaseId, LockMode, OwnerId};
 
@@ -34,7 +33,7 @@ pub struct HolderInfo {
 
 pub(crate) struct LockInner {
     state: Mutex<State>,
-    shared: Weak<Shared>,
+    host: Weak<dyn TaskGraphHost>,
     events: Arc<EventBus>,
     /// Set at the first acquisition: from then on task awaits are recorded (see `handle.rs`).
     used: AtomicBool,
@@ -89,24 +88,28 @@ impl std::fmt::Debug for LockManager {
 
 /// How the first poll of an acquisition went.
 pub(crate) enum Start {
-    Granted(Vec<Granted>),
+    Granted(Grants),
     Failed(LockError),
     Waiting(WaiterKey),
 }
 
 /// How a waiting acquisition stands.
 pub(crate) enum Check {
-    Granted(Vec<Granted>),
+    Granted(Grants),
     Failed(LockError),
     Waiting { next_expiry: Option<Instant> },
 }
 
 impl LockManager {
-    pub(crate) fn new(shared: Weak<Shared>, events: Arc<EventBus>, by_priority: bool) -> Self {
+    pub(crate) fn new(
+        host: Weak<dyn TaskGraphHost>,
+        events: Arc<EventBus>,
+        by_priority: bool,
+    ) -> Self {
         LockManager {
             inner: Arc::new(LockInner {
                 state: Mutex::new(State::new(by_priority)),
-                shared,
+                host,
                 events,
                 used: AtomicBool::new(false),
                 waiting: AtomicUsize::new(0),
@@ -120,11 +123,20 @@ impl LockManager {
     }
 
     /// Delivers what a locked section collected: mirrors, then events and wakers, with no
-    /// lock held (I2); then re-syncs inherited priorities (core → state order).
-    fn flush(&self, st: parking_lot::MutexGuard<'_, State>, mut fx: Effects) {
+    /// lock held (I2); then re-syncs inherited priorities (graph → state order).
+    fn flush(&self, st: parking_lot::MutexGuard<'_, State>, fx: Effects) {
+        self.mirror(&st);
+        drop(st);
+        self.deliver(fx);
+    }
+
+    fn mirror(&self, st: &State) {
         self.inner.waiting.store(st.waiting, Ordering::Relaxed);
         self.inner.owners.store(st.owners.len(), Ordering::Relaxed);
-        drop(st);
+    }
+
+    /// Events, boosts and wakers, with no lock held.
+    fn deliver(&self, mut fx: Effects) {
         for (task, kind) in fx.events.drain(..) {
             self.inner.events.send(task, kind);
         }
@@ -137,21 +149,31 @@ impl LockManager {
         }
     }
 
-    /// Recomputes inherited priorities of `tasks` and hands changes to the core, with the
-    /// core lock taken before the state lock.
+    /// Recomputes inherited priorities of `tasks` and hands changes to the task graph, with
+    /// the graph locked before the state lock.
     fn sync_boosts(&self, tasks: Vec<TaskId>) {
-        match self.inner.shared.upgrade() {
-            Some(shared) => {
+        match self.inner.host.upgrade() {
+            Some(host) => {
                 let now = Instant::now();
-                let mut core = shared.core.lock();
-                let mut st = self.inner.state.lock();
-                for (t, p) in st.update_boosts(tasks) {
-                    core.set_inherited_priority(t, p, now);
-                }
+                let mut tasks = Some(tasks);
+                host.with_graph(&mut |g| {
+                    let mut st = self.inner.state.lock();
+                    for (t, p) in st.update_boosts(tasks.take().unwrap_or_default()) {
+                        g.set_inherited_priority(t, p, now);
+                    }
+                });
             }
             None => {
                 self.inner.state.lock().update_boosts(tasks);
             }
+        }
+    }
+
+    /// Empty effects, collecting events only if anyone ever subscribed.
+    fn effects(&self) -> Effects {
+        Effects {
+            events_on: self.inner.events.maybe_active(),
+            ..Effects::default()
         }
     }
 
@@ -162,7 +184,7 @@ impl LockManager {
     /// Waits for `name` in `mode`. The returned [`Acquire`] is a builder and a future:
     /// `.timeout(d)`, `.owner(o)`, `.ttl(d)`, then `.await` (or `.try_now()`).
     pub fn acquire(&self, name: &str, mode: LockMode) -> Acquire {
-        Acquire::new(self.clone(), vec![(name.into(), mode)])
+        Acquire::new(self.clone(), smallvec::smallvec![(name.into(), mode)])
     }
 
     /// Waits for every `(name, mode)` at once: all or nothing. Nothing is held while
@@ -181,7 +203,7 @@ impl LockManager {
         self.acquire(name, mode).try_now()
     }
 
-    pub(crate) fn guards(&self, owner: &OwnerId, granted: Vec<Granted>) -> Vec<LockGuard> {
+    pub(crate) fn guards(&self, owner: &OwnerId, granted: Grants) -> SmallVec<[LockGuard; 1]> {
         granted
             .into_iter()
             .map(|g| LockGuard::new(self.clone(), g, owner.clone()))
@@ -189,11 +211,11 @@ impl LockManager {
     }
 
     /// Grants now or fails with the conflict; never queues.
-    pub(crate) fn try_grant(&self, mut req: Req) -> Result<Vec<Granted>, LockError> {
+    pub(crate) fn try_grant(&self, mut req: Req) -> Result<Grants, LockError> {
         req.items = normalise(std::mem::take(&mut req.items));
         self.inner.used.store(true, Ordering::Relaxed);
         let now = Instant::now();
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         let mut st = self.lock();
         st.sweep(now, &mut fx);
         let r = match st.decide(&req, now, &mut fx) {
@@ -210,7 +232,7 @@ impl LockManager {
         req.items = normalise(std::mem::take(&mut req.items));
         self.inner.used.store(true, Ordering::Relaxed);
         let now = Instant::now();
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         // Fast path: the state lock alone.
         {
             let mut st = self.lock();
@@ -225,48 +247,56 @@ impl LockManager {
                 return out;
             }
         }
-        // Slow path: core, then state (lock order), so the deadlock check sees task awaits
-        // and the queueing is atomic with it.
-        let shared = self.inner.shared.upgrade();
-        let mut core = shared.as_ref().map(|s| s.core.lock());
-        let mut st = self.lock();
-        let out = match st.decide(&req, now, &mut fx) {
-            Decision::Granted(g) => Start::Granted(g),
-            Decision::Fail(e) => Start::Failed(e),
-            Decision::Wait => {
-                let graph = Graph {
-                    st: &st,
-                    core: core.as_deref(),
-                };
-                match graph.would_deadlock(&req) {
-                    Some(cycle) => {
-                        st.count_deadlock(&req.items);
-                        Start::Failed(LockError::Deadlock { cycle })
+        // Slow path: graph, then state (lock order), so the deadlock check sees task
+        // awaits and the queueing is atomic with it.
+        let mut req = Some(req);
+        let mut out = None;
+        let mut decide = |graph: Option<&mut dyn super::graph::TaskGraph>| {
+            let Some(req) = req.take() else { return };
+            let mut st = self.lock();
+            let o = match st.decide(&req, now, &mut fx) {
+                Decision::Granted(g) => Start::Granted(g),
+                Decision::Fail(e) => Start::Failed(e),
+                Decision::Wait => {
+                    let cycle = Graph {
+                        st: &st,
+                        core: graph.as_deref(),
                     }
-                    None => {
-                        let key = st.enqueue(req, waker, now);
-                        // Priority inheritance: the new waiter may raise its blockers (I8).
-                        let blockers = std::mem::take(&mut fx.boost);
-                        let mut cands = blockers;
-                        for (r, _) in &st.waiters[key].req.items.clone() {
-                            if let Some(res) = st.resources.get(&**r) {
-                                cands.extend(res.holders.iter().filter_map(|h| h.owner.task()));
-                            }
+                    .would_deadlock(&req);
+                    match cycle {
+                        Some(cycle) => {
+                            st.count_deadlock(&req.items);
+                            Start::Failed(LockError::Deadlock { cycle })
                         }
-                        let changes = st.update_boosts(cands);
-                        if let Some(core) = core.as_deref_mut() {
-                            for (t, p) in changes {
-                                core.set_inherited_priority(t, p, now);
+                        None => {
+                            let key = st.enqueue(req, waker, now);
+                            // Priority inheritance: the new waiter may raise its blockers (I8).
+                            let mut cands = std::mem::take(&mut fx.boost);
+                            for (r, _) in &st.waiters[key].req.items.clone() {
+                                if let Some(res) = st.resources.get(&**r) {
+                                    cands.extend(res.holders.iter().filter_map(|h| h.owner.task()));
+                                }
                             }
+                            let changes = st.update_boosts(cands);
+                            if let Some(g) = graph {
+                                for (t, p) in changes {
+                                    g.set_inherited_priority(t, p, now);
+                                }
+                            }
+                            Start::Waiting(key)
                         }
-                        Start::Waiting(key)
                     }
                 }
-            }
+            };
+            self.mirror(&st);
+            out = Some(o);
         };
-        drop(core);
-        self.flush(st, fx);
-        out
+        match self.inner.host.upgrade() {
+            Some(host) => host.with_graph(&mut |g| decide(Some(g))),
+            None => decide(None),
+        }
+        self.deliver(fx);
+        out.expect("the decision ran")
     }
 
     /// A later poll of a waiting acquisition.
@@ -284,7 +314,7 @@ impl LockManager {
                 }
             }
             _ => {
-                let mut fx = Effects::default();
+                let mut fx = self.effects();
                 let out = match st.remove_waiter(key, Instant::now(), &mut fx) {
                     Outcome::Granted(g) => Check::Granted(g),
                     Outcome::Failed(e) => Check::Failed(e),
@@ -298,13 +328,9 @@ impl LockManager {
 
     /// The wait of `key` timed out: leave the queue and describe the wait, unless the grant
     /// arrived meanwhile (then it is returned).
-    pub(crate) fn time_out(
-        &self,
-        key: WaiterKey,
-        after: Duration,
-    ) -> Result<Vec<Granted>, LockError> {
+    pub(crate) fn time_out(&self, key: WaiterKey, after: Duration) -> Result<Grants, LockError> {
         let now = Instant::now();
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         let mut st = self.lock();
         let r = if matches!(st.waiters[key].outcome, Outcome::Waiting) {
             st.count_timeout(key);
@@ -339,7 +365,7 @@ impl LockManager {
     /// that arrived meanwhile is released, which hands it on (I7).
     pub(crate) fn leave(&self, key: WaiterKey) {
         let now = Instant::now();
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         let mut st = self.lock();
         if let Outcome::Granted(g) = st.remove_waiter(key, now, &mut fx) {
             for g in g {
@@ -351,7 +377,7 @@ impl LockManager {
 
     /// Releases one grant (a guard's drop). False if it was not held any more.
     pub(crate) fn release_fence(&self, fence: u64) -> bool {
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         let mut st = self.lock();
         let r = st.release(fence, Instant::now(), &mut fx);
         self.flush(st, fx);
@@ -372,7 +398,7 @@ impl LockManager {
     /// Releases everything `owner` holds. Returns how many grants were released. Waiting
     /// acquisitions are not affected.
     pub fn release_all(&self, owner: &OwnerId) -> usize {
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         let mut st = self.lock();
         let n = st.release_owner(owner, Instant::now(), &mut fx);
         self.flush(st, fx);
@@ -384,7 +410,7 @@ impl LockManager {
         if self.inner.owners.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         let mut st = self.lock();
         let me = OwnerId::Task(task);
         st.release_owner(&me, Instant::now(), &mut fx);
@@ -398,7 +424,7 @@ impl LockManager {
     pub fn renew(&self, lease: impl Into<LeaseId>, ttl: Duration) -> Result<Instant, LockError> {
         let lease = lease.into();
         let now = Instant::now();
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         let mut st = self.lock();
         st.sweep(now, &mut fx);
         let r = st
@@ -412,7 +438,7 @@ impl LockManager {
     /// Returns how many leases were freed. Waiting acquisitions also sweep when a lease
     /// in the way expires, and every acquisition sweeps first.
     pub fn sweep(&self) -> usize {
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         let mut st = self.lock();
         let n = st.sweep(Instant::now(), &mut fx);
         self.flush(st, fx);
@@ -481,33 +507,32 @@ impl LockManager {
         self.inner.used.load(Ordering::Relaxed)
     }
 
-    /// Hook of `TaskHandle::poll`, under the core lock (core → state order): task
+    /// Hook of a new task await (`TaskHandle::poll`, `Scheduler::track_await`): task
     /// `awaiter` starts awaiting `target`. If that closes a cycle with a queued lock wait,
-    /// the wait fails with [`LockError::Deadlock`]. Returns the wakers to wake once the
-    /// core lock is released.
-    pub(crate) fn await_started(&self, core: &Core, awaiter: TaskId, target: TaskId) -> Vec<Waker> {
+    /// the wait fails with [`LockError::Deadlock`].
+    pub(crate) fn await_started(&self, awaiter: TaskId, target: TaskId) {
         if self.inner.waiting.load(Ordering::Relaxed) == 0 {
-            return Vec::new();
+            return;
         }
-        let mut st = self.lock();
-        let found = Graph {
-            st: &st,
-            core: Some(core),
-        }
-        .await_cycle(awaiter, target);
-        let Some((cycle, key)) = found else {
-            return Vec::new();
+        let Some(host) = self.inner.host.upgrade() else {
+            return;
         };
-        let mut fx = Effects::default();
-        let items = st.waiters[key].req.items.clone();
-        st.count_deadlock(&items);
-        st.fail_waiter(key, LockError::Deadlock { cycle }, Instant::now(), &mut fx);
-        self.inner.waiting.store(st.waiting, Ordering::Relaxed);
-        drop(st);
-        for (task, kind) in fx.events.drain(..) {
-            self.inner.events.send(task, kind);
-        }
-        // Boost changes wait for the next sync: the core lock is held by the caller.
-        fx.wakers
+        let mut fx = self.effects();
+        host.with_graph(&mut |g| {
+            let mut st = self.lock();
+            let found = Graph {
+                st: &st,
+                core: Some(&*g),
+            }
+            .await_cycle(awaiter, target);
+            let Some((cycle, key)) = found else {
+                return;
+            };
+            let items = st.waiters[key].req.items.clone();
+            st.count_deadlock(&items);
+            st.fail_waiter(key, LockError::Deadlock { cycle }, Instant::now(), &mut fx);
+            self.mirror(&st);
+        });
+        self.deliver(fx);
     }
 }

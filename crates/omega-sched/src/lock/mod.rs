@@ -47,8 +47,11 @@
 //!   fail).
 //! * **Priority inheritance** (SPEC §3.4): a task holder's inherited priority is the
 //!   highest priority among waiters queued on what it holds, passed along wait chains. The
-//!   manager hands changes to the core (`Core::set_inherited_priority`), which queues the
+//!   manager hands changes to the scheduler through the `TaskGraph` trait, which queues the
 //!   task in the ready queue at `max(own, inherited)` until the waiter is gone.
+//! * **The task graph** is reached only through the crate-private `TaskGraph` /
+//!   `TaskGraphHost` traits (await edges, inherited priorities): `lock/` does not know the
+//!   scheduler's core.
 //! * **Task end.** `Driver::end` calls `task_ended(id)` after recording the ending and
 //!   before publishing it, so an awaiter sees the locks already free. Guards dropped with
 //!   the body release first; `task_ended` catches guards that escaped the body.
@@ -74,11 +77,12 @@
 //!
 //! # Lock order
 //!
-//! core → lock state (→ event bus, never held by us while sending). The manager takes the
-//! core lock only on the contended path (deadlock check + enqueue + boosts) and to re-sync
-//! inherited priorities, always *before* its own; `TaskHandle::poll` calls
-//! `await_started` with the core lock held, which then takes the state lock. Nothing takes
-//! the core lock while holding the state lock. No lock is held across an `.await`.
+//! task graph (core) → lock state (→ event bus, never held by us while sending). The
+//! manager takes the graph (`TaskGraphHost::with_graph`) only on the contended path
+//! (deadlock check + enqueue + boosts), to re-sync inherited priorities and when a new
+//! task await may close a cycle with a lock wait, always *before* its own state lock.
+//! Nothing takes the core lock while holding the state lock. No lock is held across an
+//! `.await`, and no event is sent or waker woken with either lock held.
 
 mod acquire;
 mod error;
@@ -93,6 +97,7 @@ mod types;
 
 pub use acquire::{Acquire, AcquireAll};
 pub use error::{DeadlockCycle, LockError, WaitEdge, WaitOn};
+pub(crate) use graph::{TaskGraph, TaskGraphHost};
 pub use guard::LockGuard;
 pub use manager::{HolderInfo, LockManager};
 pub use registry::{

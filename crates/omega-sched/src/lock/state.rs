@@ -12,6 +12,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 use slab::Slab;
+use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use crate::events::EventKind;
@@ -27,6 +28,12 @@ pub(crate) type WaiterKey = usize;
 pub(crate) type Fence = u64;
 /// A waiter's place in every queue it is in: `(rank, arrival)`, smaller first.
 pub(crate) type Order = (i64, u64);
+/// What one request was granted: one entry per resource (inline for a single one).
+pub(crate) type Grants = SmallVec<[Granted; 1]>;
+/// A request's resources (inline for a single one).
+pub(crate) type Items = SmallVec<[(Arc<str>, LockMode); 1]>;
+/// The maps of the table: names come from scripts, so the hasher is seeded per process.
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// One owner's hold on one resource, counted per mode (re-entrancy).
 #[derive(Debug)]
@@ -49,7 +56,7 @@ impl Holder {
 /// A resource in the table (I1: present iff it has holders or waiters).
 #[derive(Debug, Default)]
 pub(crate) struct Resource {
-    pub holders: Vec<Holder>,
+    pub holders: SmallVec<[Holder; 2]>,
     pub queue: BTreeMap<Order, WaiterKey>,
     pub counters: Counters,
 }
@@ -103,7 +110,7 @@ pub(crate) fn fit(res: Option<&Resource>, owner: &OwnerId, mode: LockMode) -> Fi
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Waiting,
-    Granted(Vec<Granted>),
+    Granted(Grants),
     Failed(LockError),
 }
 
@@ -118,7 +125,7 @@ pub(crate) struct Granted {
 /// A request, normalised: items sorted by name, one per name (the stronger mode).
 #[derive(Debug, Clone)]
 pub(crate) struct Req {
-    pub items: Vec<(Arc<str>, LockMode)>,
+    pub items: Items,
     pub owner: OwnerId,
     pub task: Option<TaskId>,
     pub priority: i32,
@@ -159,8 +166,8 @@ pub(crate) struct Grant {
 /// of named owners, so the wait-for graph sees the task blocked.
 #[derive(Debug, Default)]
 pub(crate) struct OwnerEntry {
-    pub grants: Vec<Fence>,
-    pub waits: Vec<WaiterKey>,
+    pub grants: SmallVec<[Fence; 2]>,
+    pub waits: SmallVec<[WaiterKey; 1]>,
 }
 
 /// Things to do once the lock is released.
@@ -168,6 +175,8 @@ pub(crate) struct OwnerEntry {
 pub(crate) struct Effects {
     pub wakers: Vec<Waker>,
     pub events: Vec<(Option<TaskId>, EventKind)>,
+    /// Collect events at all (someone ever subscribed): otherwise `event` does nothing.
+    pub events_on: bool,
     /// Tasks whose inherited priority may have changed.
     pub boost: Vec<TaskId>,
 }
@@ -175,10 +184,10 @@ pub(crate) struct Effects {
 /// The lock-protected state of a manager.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub resources: HashMap<Arc<str>, Resource>,
+    pub resources: Map<Arc<str>, Resource>,
     pub waiters: Slab<Waiter>,
-    pub grants: HashMap<Fence, Grant>,
-    pub owners: HashMap<OwnerId, OwnerEntry>,
+    pub grants: Map<Fence, Grant>,
+    pub owners: Map<OwnerId, OwnerEntry>,
     /// Inherited priority last handed to the core, per task (I8).
     pub boosts: HashMap<TaskId, i32>,
     leases: BinaryHeap<Reverse<(Instant, Fence)>>,
@@ -192,12 +201,21 @@ pub(crate) struct State {
 }
 
 /// Normalises a request's items: sorted by name, one entry per name with the stronger mode.
-pub(crate) fn normalise(mut items: Vec<(Arc<str>, LockMode)>) -> Vec<(Arc<str>, LockMode)> {
+pub(crate) fn normalise(mut items: Items) -> Items {
     if items.len() > 1 {
         items.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         items.dedup_by(|later, first| later.0 == first.0);
     }
     items
+}
+
+impl Effects {
+    /// Records an event to send after unlocking, if anyone listens.
+    pub fn event(&mut self, e: (Option<TaskId>, EventKind)) {
+        if self.events_on {
+            self.events.push(e);
+        }
+    }
 }
 
 impl State {
@@ -313,7 +331,7 @@ impl State {
         self.resources.get_mut(&**r).expect("inserted above")
     }
 
-    fn grant_all(&mut self, req: &Req, now: Instant, fx: &mut Effects) -> Vec<Granted> {
+    fn grant_all(&mut self, req: &Req, now: Instant, fx: &mut Effects) -> Grants {
         req.items
             .iter()
             .map(|(r, mode)| self.grant_item(r, *mode, req, now, fx))
@@ -365,7 +383,7 @@ impl State {
             .or_default()
             .grants
             .push(fence);
-        fx.events.push((
+        fx.event((
             req.owner.task().or(req.task),
             EventKind::LockAcquired {
                 resource: r.clone(),
@@ -611,7 +629,7 @@ impl State {
                 fx.boost.push(t);
             }
         }
-        fx.events.push((
+        fx.event((
             g.owner.task(),
             EventKind::LockReleased {
                 resource: g.resource.clone(),
@@ -787,7 +805,7 @@ impl State {
 /// What [`State::decide`] found.
 #[derive(Debug)]
 pub(crate) enum Decision {
-    Granted(Vec<Granted>),
+    Granted(Grants),
     Wait,
     Fail(LockError),
 }

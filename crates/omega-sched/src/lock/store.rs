@@ -120,7 +120,7 @@ impl StoreGuard for LockGuard {
 }
 
 fn build(mgr: &LockManager, spec: LockSpec) -> super::acquire::AcquireAll {
-    let mut a = super::acquire::AcquireAll::new(mgr.clone(), spec.items);
+    let mut a = super::acquire::AcquireAll::new(mgr.clone(), spec.items.into_iter().collect());
     if let Some(o) = spec.owner {
         a = a.owner(o);
     }

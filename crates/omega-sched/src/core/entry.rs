@@ -1,0 +1,269 @@
+//! One live task's record in the core: [`TaskEntry`], the driver-side [`Phase`] machine and
+//! the [`Cancel`] machine, each with the one function that moves it.
+
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::executor::Runnable;
+use crate::task::{CancelMode, TaskId, TaskState};
+use crate::token::CancellationToken;
+
+/// Index of a live task in the task table.
+pub(crate) type TaskKey = usize;
+
+/// Where an admitted task's slot comes from (core invariant 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Not admitted.
+    None,
+    /// Counted in `slots_in_use`.
+    Own,
+    /// Lent by the task at this key, which is suspended awaiting this one.
+    Borrowed(TaskKey),
+}
+
+/// Where a live task is in the driver's hands. The public [`TaskState`] is derived from it.
+///
+/// ```text
+/// Pending ──admit──▶ Ready ──pop──▶ Polling ──poll returned Pending──▶ Suspended
+///    │                 ▲              │  (woken during the poll)          │
+///    │                 └──────────────┴───────────────◀──wake─────────────┘
+///    └──cancelled / queue timeout──▶ Doomed   (polled once, only to end it)
+/// ```
+/// Finishing removes the entry, from any phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Submitted, not admitted; the runnable waits in the entry.
+    Pending,
+    /// Never admitted, queued only to be ended (cancelled or its queue timeout expired).
+    Doomed,
+    /// Admitted and queued to be polled; the runnable waits in the entry.
+    Ready,
+    /// Being polled (the runnable is out, in the driver's hands).
+    Polling,
+    /// Admitted and parked on something; a waker brings its runnable back.
+    Suspended,
+}
+
+impl Phase {
+    /// The state a snapshot shows.
+    pub fn state(self) -> TaskState {
+        match self {
+            Phase::Pending | Phase::Doomed => TaskState::Pending,
+            Phase::Ready | Phase::Polling => TaskState::Running,
+            Phase::Suspended => TaskState::Suspended,
+        }
+    }
+
+    /// The one function that moves a phase: `next` if the edge exists (see the diagram).
+    pub fn to(self, next: Phase) -> Option<Phase> {
+        use Phase::*;
+        let legal = matches!(
+            (self, next),
+            (Pending, Ready)
+                | (Pending, Doomed)
+                | (Ready, Polling)
+                | (Polling, Ready)
+                | (Polling, Suspended)
+                | (Suspended, Ready)
+        );
+        legal.then_some(next)
+    }
+}
+
+/// How far a task's cancellation has gone.
+///
+/// ```text
+/// Live ──cancel──▶ Requested ──survived a poll──▶ Grace ──cleanup_grace ran out──▶ Forced
+///   └─────────────────── force (the scheduler is dropped) ──────────────────────────▶┘
+/// ```
+/// The first reason wins; later cancels change nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// Not cancelled.
+    Live,
+    /// Cancelled: checkpoints fail (outside shields), `Drop`-mode bodies are dropped.
+    Requested(Reason),
+    /// Cancelled and still running after a poll: the cleanup grace timer is armed.
+    Grace(Reason),
+    /// The grace ran out or the scheduler is going away: the body is dropped at its next
+    /// poll, shield or not.
+    Forced(Reason),
+}
+
+/// Why a task was cancelled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Reason {
+    pub text: Arc<str>,
+    pub why: Why,
+}
+
+/// Who cancelled a task, which decides how it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// `cancel`, a parent, a sibling, shutdown: it ends `cancelled`.
+    Cancel,
+    /// Its deadline or timeout: it ends `error` with `TimedOut`.
+    Deadline,
+    /// Its queue timeout, while pending: it ends `error` with `TimedOut`.
+    QueueTimeout,
+}
+
+/// What a [`Cancel`] transition asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CancelStep {
+    Request,
+    ArmGrace,
+    Force,
+}
+
+impl Cancel {
+    /// The reason, once cancelled.
+    pub fn reason(&self) -> Option<&Reason> {
+        match self {
+            Cancel::Live => None,
+            Cancel::Requested(r) | Cancel::Grace(r) | Cancel::Forced(r) => Some(r),
+        }
+    }
+
+    /// The one function that moves a cancellation. Returns true if it changed.
+    pub fn step(&mut self, step: CancelStep, reason: impl FnOnce() -> Reason) -> bool {
+        let next = match (&*self, step) {
+            (Cancel::Live, CancelStep::Request) => Cancel::Requested(reason()),
+            (Cancel::Live, CancelStep::Force) => Cancel::Forced(reason()),
+            (Cancel::Requested(r), CancelStep::ArmGrace) => Cancel::Grace(r.clone()),
+            (Cancel::Requested(r) | Cancel::Grace(r), CancelStep::Force) => {
+                Cancel::Forced(r.clone())
+            }
+            _ => return false,
+        };
+        *self = next;
+        true
+    }
+}
+
+/// Deadlines and timeouts of one task.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Limits {
+    /// Timeout counted from admission.
+    pub timeout: Option<Duration>,
+    /// Absolute deadline: the caller's, capped by the parent's.
+    pub fixed_deadline: Option<Instant>,
+    /// Effective deadline, set at admission.
+    pub deadline: Option<Instant>,
+    /// Longest time in `pending`.
+    pub queue_timeout: Option<Duration>,
+}
+
+impl Limits {
+    /// The deadline in force now: the effective one once admitted, else the fixed one.
+    pub fn current_deadline(&self) -> Option<Instant> {
+        self.deadline.or(self.fixed_deadline)
+    }
+}
+
+/// Everything the core knows about a live task (its future lives in its `async-task` cell).
+#[derive(Debug)]
+pub(crate) struct TaskEntry {
+    pub id: TaskId,
+    pub phase: Phase,
+    pub cancel: Cancel,
+    pub mode: CancelMode,
+    /// Present while `Pending`, `Doomed`-and-queued or `Ready`-and-queued.
+    pub runnable: Option<Runnable>,
+    /// Wakes the task (cancel, grace expiry, shutdown) whatever it is parked on.
+    pub waker: Waker,
+    /// Created on demand: `current_token`, a child task, `TaskHandle::token`.
+    pub token: Option<CancellationToken>,
+    pub name: Option<Arc<str>>,
+    pub priority: i32,
+    /// Priority inherited from lock waiters (SPEC §3.4).
+    pub inherited: Option<i32>,
+    pub parent: Option<TaskId>,
+    /// Round-robin admission group: the parent's seq, 0 for root tasks.
+    pub group: u64,
+    pub created_at: Instant,
+    pub started_at: Option<Instant>,
+    /// Deadlines and timeouts; boxed only for tasks that have any (most have none).
+    pub limits: Option<Box<Limits>>,
+    pub slot: Slot,
+    pub lent_to: Option<TaskKey>,
+    /// Tasks this one awaits now (await edges: slot lending and the wait-for graph).
+    pub awaiting: Vec<TaskId>,
+    /// How many live tasks have an await edge to this one.
+    pub awaited_by: u32,
+    /// Open `shield` sections, kept between polls.
+    pub shield_depth: u32,
+}
+
+impl TaskEntry {
+    /// The task's deadlines and timeouts (all `None` when it has none).
+    pub fn limits(&self) -> Limits {
+        self.limits.as_deref().copied().unwrap_or_default()
+    }
+
+    /// The priority the ready queue uses: its own, or a higher inherited one.
+    pub fn effective_priority(&self) -> i32 {
+        self.inherited
+            .map_or(self.priority, |p| p.max(self.priority))
+    }
+
+    /// Moves the phase along a legal edge.
+    ///
+    /// # Panics
+    /// On an illegal edge: the core only asks for edges the machine has.
+    pub fn set_phase(&mut self, next: Phase) {
+        self.phase = self
+            .phase
+            .to(next)
+            .unwrap_or_else(|| panic!("illegal phase change {:?} -> {next:?}", self.phase));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_follow_the_diagram() {
+        use Phase::*;
+        let all = [Pending, Doomed, Ready, Polling, Suspended];
+        let legal = [
+            (Pending, Ready),
+            (Pending, Doomed),
+            (Ready, Polling),
+            (Polling, Ready),
+            (Polling, Suspended),
+            (Suspended, Ready),
+        ];
+        for a in all {
+            for b in all {
+                assert_eq!(a.to(b).is_some(), legal.contains(&(a, b)), "{a:?}->{b:?}");
+            }
+        }
+        assert_eq!(Doomed.state(), TaskState::Pending);
+        assert_eq!(Polling.state(), TaskState::Running);
+    }
+
+    #[test]
+    fn first_cancel_reason_wins_and_force_is_final() {
+        let r = |t: &str| Reason {
+            text: t.into(),
+            why: Why::Cancel,
+        };
+        let mut c = Cancel::Live;
+        assert!(c.step(CancelStep::Request, || r("a")));
+        assert!(!c.step(CancelStep::Request, || r("b")));
+        assert!(c.step(CancelStep::ArmGrace, || r("c")));
+        assert!(!c.step(CancelStep::ArmGrace, || r("c")));
+        assert!(c.step(CancelStep::Force, || r("d")));
+        assert_eq!(c, Cancel::Forced(r("a")));
+        assert!(!c.step(CancelStep::Force, || r("e")));
+        let mut live = Cancel::Live;
+        assert!(!live.step(CancelStep::ArmGrace, || r("x")));
+        assert!(live.step(CancelStep::Force, || r("shutdown")));
+    }
+}
