@@ -10,6 +10,7 @@
 use std::rc::Rc;
 
 use crate::error::{LispError, LispResult, Span};
+use crate::printer::CHAR_NAMES;
 use crate::symbol::Symbol;
 use crate::value::{MapKey, Value};
 
@@ -361,6 +362,7 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 '"' => self.read_string()?,
+                '#' if self.peek2() == Some('\\') => self.read_char()?,
                 '#' if self.peek2() == Some(';') => {
                     self.bump();
                     self.bump();
@@ -477,6 +479,33 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(Syntax::atom(Value::string(s), span))
+    }
+
+    /// Reads a character literal: `#\\a`, `#\\(` (any one character, even a delimiter), a name
+    /// from [`CHAR_NAMES`] (`#\\space`) or `#\\xHEX`.
+    fn read_char(&mut self) -> LispResult<Syntax> {
+        let span = self.span();
+        self.bump();
+        self.bump();
+        let Some(first) = self.bump() else {
+            return Err(self.err(span, "#\\ needs a character (end of input)"));
+        };
+        let mut tok = String::from(first);
+        tok.push_str(&self.read_token());
+        let mut chars = tok.chars();
+        let c = match (chars.next(), chars.next()) {
+            (Some(c), None) => c,
+            _ => match CHAR_NAMES.iter().find(|(name, _)| *name == tok) {
+                Some((_, c)) => *c,
+                None => tok
+                    .strip_prefix('x')
+                    .filter(|hex| hex.len() <= 6 && hex.chars().all(|h| h.is_ascii_hexdigit()))
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    .and_then(char::from_u32)
+                    .ok_or_else(|| self.err(span.clone(), format!("unknown character #\\{tok}")))?,
+            },
+        };
+        Ok(Syntax::atom(Value::Char(c), span))
     }
 
     fn parse_atom(&self, tok: &str, span: &Span) -> LispResult<Value> {
