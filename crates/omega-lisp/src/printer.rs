@@ -40,7 +40,7 @@ pub fn format_float(f: f64) -> String {
     }
 }
 
-/// The R7RS character names (`#\\space`…), shared by the reader and the printer. The printer uses
+/// The R7RS character names (`#\space`…), shared by the reader and the printer. The printer uses
 /// the first name listed for a character.
 pub(crate) const CHAR_NAMES: &[(&str, char)] = &[
     ("alarm", '\u{7}'),

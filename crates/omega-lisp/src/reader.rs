@@ -481,8 +481,8 @@ impl<'a> Reader<'a> {
         Ok(Syntax::atom(Value::string(s), span))
     }
 
-    /// Reads a character literal: `#\\a`, `#\\(` (any one character, even a delimiter), a name
-    /// from [`CHAR_NAMES`] (`#\\space`) or `#\\xHEX`.
+    /// Reads a character literal: `#\a`, `#\(` (any one character, even a delimiter), a name
+    /// from [`CHAR_NAMES`] (`#\space`) or `#\xHEX`.
     fn read_char(&mut self) -> LispResult<Syntax> {
         let span = self.span();
         self.bump();
@@ -538,11 +538,38 @@ impl<'a> Reader<'a> {
             }
             return Ok(Value::keyword(name));
         }
+        if let Some(v) = radix_integer(tok) {
+            return v
+                .map(Value::Int)
+                .ok_or_else(|| self.err(span.clone(), format!("bad integer literal: {tok}")));
+        }
         if tok.starts_with('#') {
             return Err(self.err(span.clone(), format!("unknown syntax {tok}")));
         }
         Ok(Value::symbol(tok))
     }
+}
+
+/// An R7RS radix-prefixed integer (`#x1F`, `#b-101`, `#o17`, `#d10`): `None` when `tok` has no
+/// such prefix, `Some(None)` when the digits are bad or do not fit an `i64`.
+fn radix_integer(tok: &str) -> Option<Option<i64>> {
+    let mut chars = tok.chars();
+    if chars.next() != Some('#') {
+        return None;
+    }
+    let radix = match chars.next()?.to_ascii_lowercase() {
+        'x' => 16,
+        'b' => 2,
+        'o' => 8,
+        'd' => 10,
+        _ => return None,
+    };
+    let digits = chars.as_str();
+    let unsigned = digits.strip_prefix(['+', '-']).unwrap_or(digits);
+    if unsigned.is_empty() || !unsigned.chars().all(|c| c.is_digit(radix)) {
+        return Some(None);
+    }
+    Some(i64::from_str_radix(digits, radix).ok())
 }
 
 /// `Some(true)` for an integer literal, `Some(false)` for a float literal, `None` otherwise.

@@ -152,8 +152,14 @@ fn operand(who: &str, v: &Value) -> LispResult<Operand> {
     }
 }
 
-/// `(quotient, remainder)` of `a` by `b` under `rounding`.
-fn divide(who: &str, rounding: Rounding, a: &Value, b: &Value) -> LispResult<(Value, Value)> {
+/// `(quotient, remainder)` of `a` by `b` under `rounding`. The quotient is an `:overflow` error
+/// for `i64::MIN / -1` (the remainder, 0, is still defined).
+fn divide(
+    who: &str,
+    rounding: Rounding,
+    a: &Value,
+    b: &Value,
+) -> LispResult<(LispResult<Value>, Value)> {
     let zero = || {
         LispError::new(
             ErrorKind::DivisionByZero,
@@ -165,14 +171,15 @@ fn divide(who: &str, rounding: Rounding, a: &Value, b: &Value) -> LispResult<(Va
             if d == 0 {
                 return Err(zero());
             }
-            // `i64::MIN / -1` is the only overflow.
-            let mut q = n.checked_div(d).ok_or_else(|| overflow(who))?;
-            let mut r = n - q * d;
+            // `i64::MIN / -1` is the only overflow; its remainder is 0.
+            let q = n.checked_div(d);
+            let mut r = n.checked_rem(d).unwrap_or(0);
+            let mut q = q.ok_or_else(|| overflow(who));
             if matches!(rounding, Rounding::Floor) && r != 0 && ((r < 0) != (d < 0)) {
-                q -= 1;
+                q = q.map(|q| q - 1);
                 r += d;
             }
-            Ok((Value::Int(q), Value::Int(r)))
+            Ok((q.map(Value::Int), Value::Int(r)))
         }
         (n, d) => {
             let f = |o: Operand| match o {
@@ -187,18 +194,18 @@ fn divide(who: &str, rounding: Rounding, a: &Value, b: &Value) -> LispResult<(Va
                 Rounding::Floor => (n / d).floor(),
                 Rounding::Truncate => (n / d).trunc(),
             };
-            Ok((Value::Float(q), Value::Float(n - d * q)))
+            Ok((Ok(Value::Float(q)), Value::Float(n - d * q)))
         }
     }
 }
 
-fn both(st: &mut State, q: Value, r: Value) -> LispResult<Value> {
-    st.make_list(vec![q, r])
+fn both(st: &mut State, q: LispResult<Value>, r: Value) -> LispResult<Value> {
+    st.make_list(vec![q?, r])
 }
-fn quotient_part(_: &mut State, q: Value, _: Value) -> LispResult<Value> {
-    Ok(q)
+fn quotient_part(_: &mut State, q: LispResult<Value>, _: Value) -> LispResult<Value> {
+    q
 }
-fn remainder_part(_: &mut State, _: Value, r: Value) -> LispResult<Value> {
+fn remainder_part(_: &mut State, _: LispResult<Value>, r: Value) -> LispResult<Value> {
     Ok(r)
 }
 

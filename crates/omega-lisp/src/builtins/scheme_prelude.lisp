@@ -38,7 +38,7 @@
                 (else (assoc (cdr l))))))))
 
 (define (%char-result who x)
-  (if (char? x) x (%type-error who "a procedure that returns chars, but it returned" x)))
+  (if (char? x) x (%type-error who "its procedure to return a char" x)))
 
 ;; (string-map f s1 s2 …): the string of (f c1 c2 …), as long as the shortest string.
 (define (string-map f s . more)
