@@ -11,13 +11,14 @@
 //! A string is immutable UTF-8 (`Rc<String>`); indices are **character** (Unicode scalar value)
 //! indices, never bytes, everywhere (`string-length`, `string-ref`, `substring`,
 //! `string-copy`, `string->list`). Finding character `k` means walking UTF-8 from a known
-//! position, so one `string-ref` is O(k) in the worst case. To keep the usual loop
-//! (`(string-ref s i)` for `i` from 0 up) linear rather than quadratic, `string-ref` keeps a
-//! one-entry cursor per thread ([`char_at`]): the last string it indexed (held weakly, so
-//! the cursor never keeps a string alive and a freed string's address cannot be mistaken for a
-//! live one), the last character index and its byte offset, and whether that string is all
-//! ASCII (then every index is O(1)). Indexing forward from the cursor costs the distance
-//! walked; indexing backwards restarts from the start of the string.
+//! position, so one `string-ref` is O(k) in the worst case. To keep the usual loops (`(string-ref
+//! s i)` for `i` going up or down, over one string or comparing a few) linear rather than
+//! quadratic, `string-ref` keeps cursors per thread ([`char_at`]) on the last four strings it
+//! indexed: the string (held weakly, so a cursor never keeps a string alive and a freed
+//! string's address cannot be mistaken for a live one), the last character index and its byte
+//! offset, and whether that string is all ASCII (then every index is O(1)). Otherwise an index
+//! costs the characters walked from the cursor (forwards or backwards) or from the start,
+//! whichever is nearer; the first index into a string also checks it for ASCII once (O(bytes)).
 //!
 //! # Invariants
 //!
@@ -301,7 +302,7 @@ fn format(st: &mut State, a: &[Value]) -> LispResult<Value> {
 // Characters in strings (SPEC §6.9)
 // ---------------------------------------------------------------------------------------------
 
-/// The thread's `string-ref` cursor (see "Representation and indexing cost" above).
+/// A `string-ref` cursor on one string (see "Representation and indexing cost" above).
 struct Cursor {
     string: Weak<String>,
     ascii: bool,
@@ -309,38 +310,66 @@ struct Cursor {
     byte_offset: usize,
 }
 
+/// How many strings keep a cursor at once, so a loop that compares two or three strings
+/// character by character stays linear.
+const CURSORS: usize = 4;
+
 thread_local! {
-    static CURSOR: RefCell<Option<Cursor>> = const { RefCell::new(None) };
+    /// Most recently used first.
+    static CURSOR_CACHE: RefCell<Vec<Cursor>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Character `k` of `text`, or `None` past the end. Amortised O(1) for a loop that walks one
-/// string forwards (or any index into an all-ASCII string); O(k) at worst.
+/// Character `k` of `text`, or `None` past the end. Amortised O(1) for loops that walk up to
+/// [`CURSORS`] strings forwards or backwards, and for any index into an all-ASCII string;
+/// otherwise O(distance from the cursor or the start).
 pub(crate) fn char_at(text: &Rc<String>, k: usize) -> Option<char> {
-    CURSOR.with(|cell| {
-        let mut cursor = cell.borrow_mut();
-        let same = cursor
-            .as_ref()
-            .is_some_and(|c| std::ptr::eq(c.string.as_ptr(), Rc::as_ptr(text)));
-        if !same {
-            *cursor = Some(Cursor {
-                string: Rc::downgrade(text),
-                ascii: text.is_ascii(),
-                char_index: 0,
-                byte_offset: 0,
-            });
+    CURSOR_CACHE.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        // A live `Weak` keeps its allocation, so no other string can have this address.
+        match cache
+            .iter()
+            .position(|c| std::ptr::eq(c.string.as_ptr(), Rc::as_ptr(text)))
+        {
+            Some(0) => {}
+            Some(i) => {
+                let c = cache.remove(i);
+                cache.insert(0, c);
+            }
+            None => {
+                cache.truncate(CURSORS - 1);
+                cache.insert(
+                    0,
+                    Cursor {
+                        string: Rc::downgrade(text),
+                        ascii: text.is_ascii(),
+                        char_index: 0,
+                        byte_offset: 0,
+                    },
+                );
+            }
         }
-        let c = cursor.as_mut()?;
+        let c = cache.first_mut()?;
         if c.ascii {
             return text.as_bytes().get(k).map(|&b| char::from(b));
         }
-        if k < c.char_index {
-            c.char_index = 0;
-            c.byte_offset = 0;
-        }
-        let rest = text.get(c.byte_offset..)?;
-        let (off, ch) = rest.char_indices().nth(k - c.char_index)?;
+        let back = c.char_index.checked_sub(k);
+        let (off, ch) = match back {
+            // Backwards from the cursor when that is nearer than the start.
+            Some(d) if d > 0 && d <= k => {
+                let (off, ch) = text.get(..c.byte_offset)?.char_indices().rev().nth(d - 1)?;
+                (off, ch)
+            }
+            Some(d) if d > 0 => text.char_indices().nth(k)?,
+            _ => {
+                let (off, ch) = text
+                    .get(c.byte_offset..)?
+                    .char_indices()
+                    .nth(k - c.char_index)?;
+                (c.byte_offset + off, ch)
+            }
+        };
         c.char_index = k;
-        c.byte_offset += off;
+        c.byte_offset = off;
         Some(ch)
     })
 }
