@@ -46,3 +46,8 @@
 ; expect-output: (:type-error "char<? expects a char, got 1 (an integer)")
 (p (list #x1F #xff #b-101 #o17 #d10 #X10))
 ; expect-output: (31 255 -5 15 10 16)
+; R7RS 6.3 and 6.5: boolean=? and symbol=?
+(p (list (boolean=? #t #t) (boolean=? #f #f #t) (symbol=? 'a 'a 'a) (symbol=? 'a 'b)))
+; expect-output: (#t #f #t #f)
+(p (err (lambda () (symbol=? 'a "a"))))
+; expect-output: (:type-error "symbol=? expects symbols, got \"a\" (a string)")
