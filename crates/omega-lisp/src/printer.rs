@@ -106,13 +106,6 @@ fn print(v: &Value, write: bool, limit: usize) -> String {
             Value::Bool(false) => out.push_str("#f"),
             Value::Int(i) => out.push_str(&i.to_string()),
             Value::Float(f) => out.push_str(&format_float(*f)),
-            Value::Char(c) => {
-                if write {
-                    write_char_literal(&mut out, *c);
-                } else {
-                    out.push(*c);
-                }
-            }
             Value::Symbol(s) => out.push_str(&s.name()),
             Value::Keyword(s) => {
                 out.push(':');
@@ -170,6 +163,13 @@ fn print(v: &Value, write: bool, limit: usize) -> String {
                     if i > 0 && i < n {
                         work.push(Task::Text(" "));
                     }
+                }
+            }
+            Value::Char(c) => {
+                if write {
+                    write_char_literal(&mut out, *c);
+                } else {
+                    out.push(*c);
                 }
             }
             Value::Closure(c) => out.push_str(&format!("#<procedure {}>", c.name())),

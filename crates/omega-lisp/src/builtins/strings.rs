@@ -182,15 +182,25 @@ fn int_in_radix(i: i64, radix: u32) -> String {
     digits.iter().rev().collect()
 }
 
-fn number_to_string(st: &mut State, a: &[Value]) -> LispResult<Value> {
-    let radix = radix_arg("number->string", a, 1)?;
-    match &a[0] {
-        Value::Int(i) if radix != 10 => s(st, int_in_radix(*i, radix)),
-        Value::Int(_) | Value::Float(_) if radix == 10 => s(st, write_string(&a[0])),
+/// `(number->string n radix)` for a radix other than 10: integers only.
+fn number_in_radix(st: &State, n: &Value, radix: u32) -> LispResult<Value> {
+    match n {
+        Value::Int(i) => s(st, int_in_radix(*i, radix)),
         Value::Float(_) => Err(LispError::new(
             ErrorKind::Error,
             format!("number->string: a float can only be written in radix 10, not {radix}"),
         )),
+        other => Err(LispError::type_error("number->string", "a number", other)),
+    }
+}
+
+fn number_to_string(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let radix = radix_arg("number->string", a, 1)?;
+    if radix != 10 {
+        return number_in_radix(st, &a[0], radix);
+    }
+    match &a[0] {
+        Value::Int(_) | Value::Float(_) => s(st, write_string(&a[0])),
         other => Err(LispError::type_error("number->string", "a number", other)),
     }
 }
