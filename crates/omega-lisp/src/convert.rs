@@ -52,7 +52,6 @@ fn to_json_depth(v: &Value, depth: usize) -> LispResult<serde_json::Value> {
             .map(serde_json::Value::Number)
             .ok_or_else(|| LispError::type_error("json-stringify", "a finite number", v))?,
         Value::Str(s) => serde_json::Value::String(s.to_string()),
-        Value::Char(c) => serde_json::Value::String(c.to_string()),
         Value::Keyword(k) | Value::Symbol(k) => serde_json::Value::String(k.name().to_string()),
         Value::Pair(_) => {
             let items = v

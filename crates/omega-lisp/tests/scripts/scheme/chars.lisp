@@ -34,8 +34,9 @@
 ; expect-output: (#t #t #t #f #f)
 (p (get {#\a 1 #\b 2} #\b))
 ; expect-output: 2
-(println (json-stringify (list #\a #\")))
-; expect-output: ["a","\""]
+; a character is not JSON data (convert it with string or list->string first)
+(p (err (lambda () (json-stringify (list #\a)))))
+; expect-output: (:type-error "json-stringify expects JSON-compatible data, got #\\a (a char)")
 (p (err (lambda () (char->integer "a"))))
 ; expect-output: (:type-error "char->integer expects a char, got \"a\" (a string)")
 (p (err (lambda () (integer->char #xD800))))
