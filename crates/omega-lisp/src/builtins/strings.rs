@@ -572,3 +572,43 @@ pub(crate) fn install(st: &mut State) {
     def(st, "keyword->string", 1, Some(1), keyword_to_string);
     def(st, "format", 1, None, format);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::char_at;
+
+    fn nth(s: &str, k: usize) -> Option<char> {
+        s.chars().nth(k)
+    }
+
+    #[test]
+    fn char_at_agrees_with_chars_across_more_strings_than_cursors() {
+        let strings: Vec<Rc<String>> = (0..6)
+            .map(|i| Rc::new(format!("{}é{}😀x", "a".repeat(i), "λ".repeat(7 * i))))
+            .chain([Rc::new("plain ascii".to_string())])
+            .collect();
+        // Interleave strings and jump forwards, backwards and past the end.
+        for round in 0..40usize {
+            for (i, s) in strings.iter().enumerate() {
+                let k = (round * 7 + i * 3) % (s.chars().count() + 2);
+                assert_eq!(char_at(s, k), nth(s, k), "string {i} index {k}");
+                let back = k / 2;
+                assert_eq!(char_at(s, back), nth(s, back), "string {i} index {back}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_string_made_after_a_freed_one_is_indexed_afresh() {
+        let a = Rc::new("ééééé".to_string());
+        assert_eq!(char_at(&a, 4), Some('é'));
+        drop(a);
+        // Same length in bytes, different characters: a stale cursor would misplace index 4.
+        let b = Rc::new("aaaaéaaaaa".to_string());
+        assert_eq!(char_at(&b, 4), Some('é'));
+        assert_eq!(char_at(&b, 9), Some('a'));
+        assert_eq!(char_at(&b, 10), None);
+    }
+}
