@@ -1,7 +1,8 @@
 //! The R7RS list procedures of SPEC §6.9 beside §6.3's: the `c[ad]{2,4}r` family (`cadr` and
-//! `cddr` are in `lists.rs`), `memq memv assq assv list-tail list-ref list-copy last-pair`.
-//! (`member` and `assoc` with a predicate call procedures, so they are in
-//! `scheme_prelude.lisp`.)
+//! `cddr` are in `lists.rs`), `memq memv assq assv list-tail list-ref list-copy last-pair`, and
+//! `member`/`assoc` with an optional predicate. Those two stay natives (so `assoc` on a map and
+//! the two-argument forms cost what they did); given a predicate, they hand the call to
+//! `%member-by`/`%assoc-by` in `scheme_prelude.lisp` ([`Delegate::Call`]), which can call it.
 //!
 //! # Invariants
 //!
@@ -9,9 +10,11 @@
 //! 2. A bad index names the index and the list's length; a `c…r` that runs off the list names
 //!    the step that failed and what it met.
 
-use crate::builtins::{def, index_arg};
+use crate::builtins::{def, def_kind, index_arg, maps};
 use crate::error::{ErrorKind, LispError, LispResult};
+use crate::native::{Delegate, NativeKind};
 use crate::state::State;
+use crate::symbol::Symbol;
 use crate::value::{self, Value};
 
 /// `(c…r x)`: applies the `a`/`d` letters of `who` from right to left, e.g. `caddr` takes the
@@ -189,7 +192,35 @@ fn last_pair(_: &mut State, a: &[Value]) -> LispResult<Value> {
     Ok(cur.clone())
 }
 
+/// The prelude closure `name` to hand a call to.
+fn helper(st: &State, name: &str) -> LispResult<Delegate> {
+    st.global(Symbol::intern(name))
+        .map(Delegate::Call)
+        .ok_or_else(|| LispError::new(ErrorKind::Unbound, format!("unbound variable: {name}")))
+}
+
+/// `(member x lst)` compares with `equal?`; `(member x lst same?)` calls `(same? x element)`.
+fn member(st: &mut State, a: &[Value]) -> LispResult<Delegate> {
+    if a.len() == 2 {
+        mem("member", a, value::equal).map(Delegate::Done)
+    } else {
+        helper(st, "%member-by")
+    }
+}
+
+/// `(assoc key alist)` compares with `equal?`; `(assoc key alist same?)` calls
+/// `(same? key (car entry))`; `(assoc map key value …)` is the map update of SPEC §6.3.
+fn assoc(st: &mut State, a: &[Value]) -> LispResult<Delegate> {
+    if a.len() == 3 && !matches!(a[0], Value::Map(_)) {
+        helper(st, "%assoc-by")
+    } else {
+        maps::assoc(st, a).map(Delegate::Done)
+    }
+}
+
 pub(crate) fn install(st: &mut State) {
+    def_kind(st, "member", 2, Some(3), NativeKind::Delegating(member));
+    def_kind(st, "assoc", 2, None, NativeKind::Delegating(assoc));
     install_cxrs(st);
     def(st, "memq", 2, Some(2), memq);
     def(st, "memv", 2, Some(2), memv);

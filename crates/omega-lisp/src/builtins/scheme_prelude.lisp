@@ -1,41 +1,26 @@
 ;; The Scheme-surface procedures of SPEC §6.9 that call procedures, written in Lisp (like the
-;; prelude above) so the procedures they call can tail-call, raise and suspend:
-;; `member` and `assoc` with an optional predicate, `string-map`, `string-for-each`,
-;; `string-index`. Loaded right after prelude.lisp.
+;; prelude above) so the procedures they call can tail-call, raise and suspend: the predicate
+;; forms of the natives `member` and `assoc` (which hand those calls here), `string-map`,
+;; `string-for-each`, `string-index`. Loaded right after prelude.lisp.
 
-;; The natives, for the common no-predicate case (and `assoc` on maps).
-(define %member-equal member)
-(define %assoc-native assoc)
+;; (member x lst same?): the native `member` hands its three-argument calls here.
+(define (%member-by x lst same?)
+  (%check-proc "member" same?)
+  (let member ((l lst))
+    (cond ((null? l) #f)
+          ((pair? l) (if (same? x (car l)) l (member (cdr l))))
+          (else (%type-error "member" "a list" lst)))))
 
-(define (%too-many who)
-  (error :arity-error (string-append who ": too many arguments")))
-
-;; (member x lst) uses equal?; (member x lst same?) calls (same? x element) (R7RS).
-(define (member x lst . compare)
-  (cond ((null? compare) (%member-equal x lst))
-        ((pair? (cdr compare)) (%too-many "member"))
-        (else
-         (let ((same? (car compare)))
-           (%check-proc "member" same?)
-           (let member ((l lst))
-             (cond ((null? l) #f)
-                   ((pair? l) (if (same? x (car l)) l (member (cdr l))))
-                   (else (%type-error "member" "a list" lst))))))))
-
-;; (assoc key alist) uses equal?; (assoc key alist same?) calls (same? key (car entry));
-;; (assoc map key value …) is the map update of SPEC §6.3.
-(define (assoc x . rest)
-  (if (or (map? x) (null? rest) (null? (cdr rest)) (pair? (cddr rest)))
-      (apply %assoc-native x rest)
-      (let ((alist (car rest)) (same? (cadr rest)))
-        (%check-proc "assoc" same?)
-        (let assoc ((l alist))
-          (cond ((null? l) #f)
-                ((not (pair? l)) (%type-error "assoc" "a list" alist))
-                ((not (pair? (car l)))
-                 (%type-error "assoc" "an association list (a list of pairs)" (car l)))
-                ((same? x (car (car l))) (car l))
-                (else (assoc (cdr l))))))))
+;; (assoc key alist same?): the native `assoc` hands its three-argument calls on lists here.
+(define (%assoc-by x alist same?)
+  (%check-proc "assoc" same?)
+  (let assoc ((l alist))
+    (cond ((null? l) #f)
+          ((not (pair? l)) (%type-error "assoc" "a list" alist))
+          ((not (pair? (car l)))
+           (%type-error "assoc" "an association list (a list of pairs)" (car l)))
+          ((same? x (car (car l))) (car l))
+          (else (assoc (cdr l))))))
 
 (define (%char-result who x)
   (if (char? x) x (%type-error who "its procedure to return a char" x)))

@@ -16,6 +16,10 @@
 (p (list (member (list 'a) '(b (a) c)) (member "B" '("a" "b" "c") string-ci=?) (memv 101 '(100 101 102))
          (memv 1.0 '(1 1.0)) (member 2.0 '(1 2 3) =)))
 ; expect-output: (((a) c) ("b" "c") (101 102) (1.0) (2 3))
+;; predicates that are Lisp closures, and the predicate forms called through apply and map
+(p (list (member 3 '(1 2 3 4) (lambda (x y) (< x y))) (assoc 5 '((1 . a) (7 . b)) (lambda (k x) (< k x)))
+         (apply member (list 2.0 '(1 2 3) =)) (map (lambda (k) (assoc k '((1 . one) (2 . two)) =)) '(2.0 3))))
+; expect-output: ((4) (7 . b) (2 3) ((2 . two) #f))
 (define e '((a 1) (b 2) (c 3)))
 (p (list (assq 'a e) (assq 'b e) (assq 'd e) (assq (list 'a) '(((a)) ((b)) ((c))))))
 ; expect-output: ((a 1) (b 2) #f #f)
@@ -57,6 +61,6 @@
 (p (err (lambda () (member 'x '(a b) 5))))
 ; expect-output: (:type-error "member expects a procedure, got 5 (an integer)")
 (p (err (lambda () (member 'x '(a b) eq? eq?))))
-; expect-output: (:arity-error "member: too many arguments")
+; expect-output: (:arity-error "member expects 2 to 3 arguments, got 4 arguments")
 (p (err (lambda () (last-pair '()))))
 ; expect-output: (:type-error "last-pair expects a pair, got nil (nil)")
