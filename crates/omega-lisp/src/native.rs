@@ -11,6 +11,18 @@ use crate::value::Value;
 /// A builtin: a plain function over the interpreter state and the arguments.
 pub(crate) type BuiltinFn = fn(&mut State, &[Value]) -> LispResult<Value>;
 
+/// What a [`DelegatingFn`] answers.
+pub(crate) enum Delegate {
+    /// The result.
+    Done(Value),
+    /// Tail-call this Lisp closure with the same arguments instead (for the cases that must call
+    /// a procedure, e.g. `member` with a predicate).
+    Call(Value),
+}
+
+/// A builtin that either answers or hands its call to a Lisp closure ([`Delegate`]).
+pub(crate) type DelegatingFn = fn(&mut State, &[Value]) -> LispResult<Delegate>;
+
 /// A host function registered with [`crate::Runtime::register_fn`].
 pub type HostFn = Rc<dyn Fn(Vec<Value>) -> LispResult<Value>>;
 
@@ -53,6 +65,8 @@ pub(crate) enum NativeKind {
     Suspending(SuspendingFn),
     /// `apply`: handled by the VM itself (it must call a procedure).
     Apply,
+    /// A builtin that may hand its call to a Lisp closure (the VM re-dispatches in place).
+    Delegating(DelegatingFn),
 }
 
 /// A native procedure: name, arity and implementation.

@@ -40,6 +40,34 @@ pub fn format_float(f: f64) -> String {
     }
 }
 
+/// The R7RS character names (`#\space`…), shared by the reader and the printer. The printer uses
+/// the first name listed for a character.
+pub(crate) const CHAR_NAMES: &[(&str, char)] = &[
+    ("alarm", '\u{7}'),
+    ("backspace", '\u{8}'),
+    ("delete", '\u{7f}'),
+    ("escape", '\u{1b}'),
+    ("newline", '\n'),
+    ("null", '\0'),
+    ("nul", '\0'),
+    ("return", '\r'),
+    ("space", ' '),
+    ("tab", '\t'),
+];
+
+/// Appends the `write` form of a character: `#\a`, a name (`#\space`, `#\newline`), or
+/// `#\xHEX` for other control and whitespace characters, so the reader reads it back.
+pub(crate) fn write_char_literal(out: &mut String, c: char) {
+    out.push_str("#\\");
+    if let Some((name, _)) = CHAR_NAMES.iter().find(|(_, ch)| *ch == c) {
+        out.push_str(name);
+    } else if c.is_control() || c.is_whitespace() {
+        out.push_str(&format!("x{:x}", c as u32));
+    } else {
+        out.push(c);
+    }
+}
+
 /// Appends the `write` form of a string (quoted, escaped).
 pub fn write_escaped_str(out: &mut String, s: &str) {
     out.push('"');
@@ -135,6 +163,13 @@ fn print(v: &Value, write: bool, limit: usize) -> String {
                     if i > 0 && i < n {
                         work.push(Task::Text(" "));
                     }
+                }
+            }
+            Value::Char(c) => {
+                if write {
+                    write_char_literal(&mut out, *c);
+                } else {
+                    out.push(*c);
                 }
             }
             Value::Closure(c) => out.push_str(&format!("#<procedure {}>", c.name())),

@@ -10,6 +10,7 @@
 use std::rc::Rc;
 
 use crate::error::{LispError, LispResult, Span};
+use crate::printer::CHAR_NAMES;
 use crate::symbol::Symbol;
 use crate::value::{MapKey, Value};
 
@@ -361,6 +362,7 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 '"' => self.read_string()?,
+                '#' if self.peek2() == Some('\\') => self.read_char()?,
                 '#' if self.peek2() == Some(';') => {
                     self.bump();
                     self.bump();
@@ -479,6 +481,33 @@ impl<'a> Reader<'a> {
         Ok(Syntax::atom(Value::string(s), span))
     }
 
+    /// Reads a character literal: `#\a`, `#\(` (any one character, even a delimiter), a name
+    /// from [`CHAR_NAMES`] (`#\space`) or `#\xHEX`.
+    fn read_char(&mut self) -> LispResult<Syntax> {
+        let span = self.span();
+        self.bump();
+        self.bump();
+        let Some(first) = self.bump() else {
+            return Err(self.err(span, "#\\ needs a character (end of input)"));
+        };
+        let mut tok = String::from(first);
+        tok.push_str(&self.read_token());
+        let mut chars = tok.chars();
+        let c = match (chars.next(), chars.next()) {
+            (Some(c), None) => c,
+            _ => match CHAR_NAMES.iter().find(|(name, _)| *name == tok) {
+                Some((_, c)) => *c,
+                None => tok
+                    .strip_prefix('x')
+                    .filter(|hex| hex.len() <= 6 && hex.chars().all(|h| h.is_ascii_hexdigit()))
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    .and_then(char::from_u32)
+                    .ok_or_else(|| self.err(span.clone(), format!("unknown character #\\{tok}")))?,
+            },
+        };
+        Ok(Syntax::atom(Value::Char(c), span))
+    }
+
     fn parse_atom(&self, tok: &str, span: &Span) -> LispResult<Value> {
         match tok {
             "#t" | "true" => return Ok(Value::Bool(true)),
@@ -509,11 +538,38 @@ impl<'a> Reader<'a> {
             }
             return Ok(Value::keyword(name));
         }
+        if let Some(v) = radix_integer(tok) {
+            return v
+                .map(Value::Int)
+                .ok_or_else(|| self.err(span.clone(), format!("bad integer literal: {tok}")));
+        }
         if tok.starts_with('#') {
             return Err(self.err(span.clone(), format!("unknown syntax {tok}")));
         }
         Ok(Value::symbol(tok))
     }
+}
+
+/// An R7RS radix-prefixed integer (`#x1F`, `#b-101`, `#o17`, `#d10`): `None` when `tok` has no
+/// such prefix, `Some(None)` when the digits are bad or do not fit an `i64`.
+fn radix_integer(tok: &str) -> Option<Option<i64>> {
+    let mut chars = tok.chars();
+    if chars.next() != Some('#') {
+        return None;
+    }
+    let radix = match chars.next()?.to_ascii_lowercase() {
+        'x' => 16,
+        'b' => 2,
+        'o' => 8,
+        'd' => 10,
+        _ => return None,
+    };
+    let digits = chars.as_str();
+    let unsigned = digits.strip_prefix(['+', '-']).unwrap_or(digits);
+    if unsigned.is_empty() || !unsigned.chars().all(|c| c.is_digit(radix)) {
+        return Some(None);
+    }
+    Some(i64::from_str_radix(digits, radix).ok())
 }
 
 /// `Some(true)` for an integer literal, `Some(false)` for a float literal, `None` otherwise.

@@ -32,6 +32,8 @@ pub enum Value {
     Int(i64),
     /// A 64-bit float.
     Float(f64),
+    /// A character (a Unicode scalar value, `#\a`); immediate, compared by code point.
+    Char(char),
     /// An interned symbol.
     Symbol(Symbol),
     /// An interned keyword (`:name`; the symbol holds the name without the colon).
@@ -64,6 +66,7 @@ impl Clone for Value {
             Value::Bool(b) => Value::Bool(*b),
             Value::Int(i) => Value::Int(*i),
             Value::Float(f) => Value::Float(*f),
+            Value::Char(c) => Value::Char(*c),
             Value::Symbol(s) => Value::Symbol(*s),
             Value::Keyword(s) => Value::Keyword(*s),
             Value::Str(r) => Value::Str(Rc::clone(r)),
@@ -246,6 +249,7 @@ impl Value {
                 | Value::Bool(_)
                 | Value::Int(_)
                 | Value::Float(_)
+                | Value::Char(_)
                 | Value::Symbol(_)
                 | Value::Keyword(_)
         )
@@ -305,6 +309,7 @@ impl Value {
             Value::Bool(_) => "boolean",
             Value::Int(_) => "integer",
             Value::Float(_) => "float",
+            Value::Char(_) => "char",
             Value::Symbol(_) => "symbol",
             Value::Keyword(_) => "keyword",
             Value::Str(_) => "string",
@@ -377,6 +382,7 @@ pub fn eq(a: &Value, b: &Value) -> bool {
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+        (Value::Char(x), Value::Char(y)) => x == y,
         (Value::Symbol(x), Value::Symbol(y)) | (Value::Keyword(x), Value::Keyword(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => Rc::ptr_eq(x, y),
         (Value::Pair(x), Value::Pair(y)) => Rc::ptr_eq(x, y),
@@ -420,6 +426,7 @@ fn rank(v: &Value) -> u8 {
         Value::Error(_) => 11,
         Value::Foreign(_) => 12,
         Value::Cell(_) => 13,
+        Value::Char(_) => 14,
     }
 }
 
@@ -439,6 +446,7 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
             (Value::Bool(p), Value::Bool(q)) => p.cmp(q),
             (Value::Int(p), Value::Int(q)) => p.cmp(q),
             (Value::Float(p), Value::Float(q)) => p.total_cmp(q),
+            (Value::Char(p), Value::Char(q)) => p.cmp(q),
             (Value::Str(p), Value::Str(q)) => p.cmp(q),
             (Value::Keyword(p), Value::Keyword(q)) | (Value::Symbol(p), Value::Symbol(q)) => {
                 if p == q {

@@ -41,7 +41,7 @@ use std::rc::Rc;
 use crate::builtins::numbers;
 use crate::bytecode::{Capture, Op, PrimOp, Proto};
 use crate::error::{ErrorKind, LispError, LispResult, Span, StackFrame};
-use crate::native::{Native, NativeKind, Suspension};
+use crate::native::{Delegate, Native, NativeKind, Suspension};
 use crate::stack::Stack;
 use crate::state::{State, PRIM_COUNT};
 use crate::value::{Closure, Value};
@@ -515,6 +515,19 @@ impl VmCore {
                                 Err(e) => Err(e),
                             }
                         }
+                        NativeKind::Delegating(f) => match f(st, self.stack.from(fpos + 1))? {
+                            Delegate::Done(v) => Ok(v),
+                            Delegate::Call(target @ Value::Closure(_)) => {
+                                // Same arguments, the closure in the callee's slot.
+                                self.stack[fpos] = target;
+                                continue;
+                            }
+                            Delegate::Call(other) => Err(LispError::type_error(
+                                &n.name,
+                                "its helper to be a Lisp procedure",
+                                &other,
+                            )),
+                        },
                         NativeKind::Apply => {
                             // (apply f a … lst): spread lst and call f.
                             let lst = self.stack.pop();

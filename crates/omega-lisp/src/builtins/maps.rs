@@ -44,7 +44,7 @@ fn get(_: &mut State, a: &[Value]) -> LispResult<Value> {
 // A map key's order never looks inside interior mutability (cells and procedures order by
 // address), so mutating through a key cannot reorder a map.
 #[allow(clippy::mutable_key_type)]
-fn assoc(_: &mut State, a: &[Value]) -> LispResult<Value> {
+pub(crate) fn assoc(_: &mut State, a: &[Value]) -> LispResult<Value> {
     match &a[0] {
         Value::Map(m) => {
             if a.len() % 2 != 1 || a.len() < 3 {

@@ -4,12 +4,15 @@
 //! Every builtin checks its arity (in the VM, from the registered min/max) and the types of its
 //! arguments; messages name the function, the expected type and what it got.
 
+pub(crate) mod chars;
 pub(crate) mod data;
 pub(crate) mod io;
+pub(crate) mod list_ops;
 pub(crate) mod lists;
 pub(crate) mod maps;
 pub(crate) mod misc;
 pub(crate) mod numbers;
+pub(crate) mod numeric;
 pub(crate) mod predicates;
 pub(crate) mod strings;
 
@@ -21,8 +24,14 @@ use crate::state::State;
 use crate::symbol::Symbol;
 use crate::value::Value;
 
-/// The Lisp source of the prelude (map, filter, reduce, foldl, foldr, for-each, sort).
-pub(crate) const PRELUDE: &str = include_str!("prelude.lisp");
+/// The Lisp source of the prelude (map, filter, reduce, foldl, foldr, for-each, sort), then the
+/// Scheme-surface procedures that call procedures (`scheme_prelude.lisp`: `member`/`assoc` with a
+/// predicate, `string-map`, `string-for-each`, `string-index`).
+pub(crate) const PRELUDE: &str = concat!(
+    include_str!("prelude.lisp"),
+    "\n",
+    include_str!("scheme_prelude.lisp")
+);
 
 /// Registers a builtin as a global and in the expander's builtin table.
 pub(crate) fn def(
@@ -58,6 +67,9 @@ pub(crate) fn install(st: &mut State) {
     io::install(st);
     data::install(st);
     misc::install(st);
+    chars::install(st);
+    list_ops::install(st);
+    numeric::install(st);
 }
 
 /// An integer argument.

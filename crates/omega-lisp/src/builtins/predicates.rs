@@ -1,8 +1,8 @@
 //! Equality and type predicates: `eq? eqv? equal? not boolean? string? symbol? keyword? list?
-//! pair? null? procedure? map? task? error?`.
+//! pair? null? procedure? map? task? error?`, and R7RS's `boolean=? symbol=?` (SPEC §6.9).
 
 use crate::builtins::def;
-use crate::error::LispResult;
+use crate::error::{LispError, LispResult};
 use crate::state::State;
 use crate::value::{self, Value};
 
@@ -63,7 +63,24 @@ fn is_error(_: &mut State, a: &[Value]) -> LispResult<Value> {
     b(matches!(a[0], Value::Error(_)))
 }
 
+/// `(boolean=? a b …)` / `(symbol=? a b …)`: every argument must be of the type (checked even
+/// after a mismatch), and all must be the same.
+fn all_same(who: &str, what: &str, a: &[Value], is: fn(&Value) -> bool) -> LispResult<Value> {
+    if let Some(bad) = a.iter().find(|v| !is(v)) {
+        return Err(LispError::type_error(who, what, bad));
+    }
+    b(a.windows(2).all(|w| value::eq(&w[0], &w[1])))
+}
+fn boolean_eq(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    all_same("boolean=?", "booleans", a, |v| matches!(v, Value::Bool(_)))
+}
+fn symbol_eq(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    all_same("symbol=?", "symbols", a, |v| matches!(v, Value::Symbol(_)))
+}
+
 pub(crate) fn install(st: &mut State) {
+    def(st, "boolean=?", 2, None, boolean_eq);
+    def(st, "symbol=?", 2, None, symbol_eq);
     def(st, "eq?", 2, Some(2), eq);
     def(st, "eqv?", 2, Some(2), eqv);
     def(st, "equal?", 2, Some(2), equal);

@@ -1,8 +1,37 @@
 //! Strings: `str string-append substring string-length string-upcase string-downcase
 //! string-split string-join string-contains? string-replace string-trim number->string
-//! string->number symbol->string string->symbol keyword->string format`.
+//! string->number symbol->string string->symbol keyword->string format`, and the R7RS
+//! character-level procedures of SPEC §6.9: `string-ref string=? string<? string>? string<=?
+//! string>=?` (and `-ci`), `string->list list->string make-string string string-copy`.
+//! (`string-map string-for-each string-index` call procedures, so they are in
+//! `scheme_prelude.lisp`.)
+//!
+//! # Representation and indexing cost
+//!
+//! A string is immutable UTF-8 (`Rc<String>`); indices are **character** (Unicode scalar value)
+//! indices, never bytes, everywhere (`string-length`, `string-ref`, `substring`,
+//! `string-copy`, `string->list`). Finding character `k` means walking UTF-8 from a known
+//! position, so one `string-ref` is O(k) in the worst case. To keep the usual loops (`(string-ref
+//! s i)` for `i` going up or down, over one string or comparing a few) linear rather than
+//! quadratic, `string-ref` keeps cursors per thread ([`char_at`]) on the last four strings it
+//! indexed: the string (held weakly, so a cursor never keeps a string alive and a freed
+//! string's address cannot be mistaken for a live one), the last character index and its byte
+//! offset, and whether that string is all ASCII (then every index is O(1)). Otherwise an index
+//! costs the characters walked from the cursor (forwards or backwards) or from the start,
+//! whichever is nearer; the first index into a string also checks it for ASCII once (O(bytes)).
+//!
+//! # Invariants
+//!
+//! 1. Every string a builtin here returns was checked against `max_string_len` (bytes) before it
+//!    was built; `make-string` checks `k × bytes-per-char` before allocating anything.
+//! 2. Index errors name the index and the string's length in characters.
 
-use crate::builtins::{def, index_arg, list_arg, str_arg};
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::rc::{Rc, Weak};
+
+use crate::builtins::chars::{char_arg, foldcase};
+use crate::builtins::{def, index_arg, int_arg, list_arg, str_arg};
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::printer::{display_string, write_string};
 use crate::reader;
@@ -119,15 +148,95 @@ fn trim(st: &mut State, a: &[Value]) -> LispResult<Value> {
     s(st, str_arg("string-trim", &a[0])?.trim().to_string())
 }
 
+fn radix_arg(who: &str, a: &[Value], at: usize) -> LispResult<u32> {
+    match a.get(at) {
+        None => Ok(10),
+        Some(v) => {
+            let r = int_arg(who, v)?;
+            match u32::try_from(r) {
+                Ok(r @ 2..=36) => Ok(r),
+                _ => Err(LispError::new(
+                    ErrorKind::Error,
+                    format!("{who}: radix must be an integer from 2 to 36, got {r}"),
+                )),
+            }
+        }
+    }
+}
+
+/// `i` written in `radix` (2..=36), lower-case digits, `-` for negatives.
+fn int_in_radix(i: i64, radix: u32) -> String {
+    let mut n = i.unsigned_abs();
+    let mut digits = Vec::new();
+    loop {
+        let d = u32::try_from(n % u64::from(radix)).unwrap_or(0);
+        digits.push(char::from_digit(d, radix).unwrap_or('?'));
+        n /= u64::from(radix);
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        digits.push('-');
+    }
+    digits.iter().rev().collect()
+}
+
+/// `(number->string n radix)` for a radix other than 10: integers only.
+fn number_in_radix(st: &State, n: &Value, radix: u32) -> LispResult<Value> {
+    match n {
+        Value::Int(i) => s(st, int_in_radix(*i, radix)),
+        Value::Float(_) => Err(LispError::new(
+            ErrorKind::Error,
+            format!("number->string: a float can only be written in radix 10, not {radix}"),
+        )),
+        other => Err(LispError::type_error("number->string", "a number", other)),
+    }
+}
+
 fn number_to_string(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let radix = radix_arg("number->string", a, 1)?;
+    if radix != 10 {
+        return number_in_radix(st, &a[0], radix);
+    }
     match &a[0] {
         Value::Int(_) | Value::Float(_) => s(st, write_string(&a[0])),
         other => Err(LispError::type_error("number->string", "a number", other)),
     }
 }
 
+/// `(string->number text [radix])`: the number, or `#f` when `text` is not one (or does not
+/// fit an integer). A `#x #o #b #d` prefix overrides the radix.
 fn string_to_number(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let text = str_arg("string->number", &a[0])?.trim();
+    let mut text = str_arg("string->number", &a[0])?.trim();
+    let mut radix = radix_arg("string->number", a, 1)?;
+    for (prefix, r) in [
+        ("#x", 16),
+        ("#X", 16),
+        ("#o", 8),
+        ("#O", 8),
+        ("#b", 2),
+        ("#B", 2),
+    ] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            text = rest;
+            radix = r;
+        }
+    }
+    if let Some(rest) = text.strip_prefix("#d").or_else(|| text.strip_prefix("#D")) {
+        text = rest;
+        radix = 10;
+    }
+    if radix != 10 {
+        let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return Ok(Value::Bool(false));
+        }
+        return Ok(i64::from_str_radix(text, radix).map_or(Value::Bool(false), Value::Int));
+    }
+    if text.starts_with('#') {
+        return Ok(Value::Bool(false));
+    }
     match reader::read_one(text, "<string>") {
         Ok(v @ (Value::Int(_) | Value::Float(_))) => Ok(v),
         _ => Ok(Value::Bool(false)),
@@ -199,7 +308,252 @@ fn format(st: &mut State, a: &[Value]) -> LispResult<Value> {
     s(st, out)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Characters in strings (SPEC §6.9)
+// ---------------------------------------------------------------------------------------------
+
+/// A `string-ref` cursor on one string (see "Representation and indexing cost" above).
+struct Cursor {
+    string: Weak<String>,
+    ascii: bool,
+    char_index: usize,
+    byte_offset: usize,
+}
+
+/// How many strings keep a cursor at once, so a loop that compares two or three strings
+/// character by character stays linear.
+const CURSORS: usize = 4;
+
+thread_local! {
+    /// Most recently used first.
+    static CURSOR_CACHE: RefCell<Vec<Cursor>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Character `k` of `text`, or `None` past the end. Amortised O(1) for loops that walk up to
+/// [`CURSORS`] strings forwards or backwards, and for any index into an all-ASCII string;
+/// otherwise O(distance from the cursor or the start).
+pub(crate) fn char_at(text: &Rc<String>, k: usize) -> Option<char> {
+    CURSOR_CACHE.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        // A live `Weak` keeps its allocation, so no other string can have this address.
+        match cache
+            .iter()
+            .position(|c| std::ptr::eq(c.string.as_ptr(), Rc::as_ptr(text)))
+        {
+            Some(0) => {}
+            Some(i) => {
+                let c = cache.remove(i);
+                cache.insert(0, c);
+            }
+            None => {
+                cache.truncate(CURSORS - 1);
+                cache.insert(
+                    0,
+                    Cursor {
+                        string: Rc::downgrade(text),
+                        ascii: text.is_ascii(),
+                        char_index: 0,
+                        byte_offset: 0,
+                    },
+                );
+            }
+        }
+        let c = cache.first_mut()?;
+        if c.ascii {
+            return text.as_bytes().get(k).map(|&b| char::from(b));
+        }
+        let back = c.char_index.checked_sub(k);
+        let (off, ch) = match back {
+            // Backwards from the cursor when that is nearer than the start.
+            Some(d) if d > 0 && d <= k => {
+                let (off, ch) = text.get(..c.byte_offset)?.char_indices().rev().nth(d - 1)?;
+                (off, ch)
+            }
+            Some(d) if d > 0 => text.char_indices().nth(k)?,
+            _ => {
+                let (off, ch) = text
+                    .get(c.byte_offset..)?
+                    .char_indices()
+                    .nth(k - c.char_index)?;
+                (c.byte_offset + off, ch)
+            }
+        };
+        c.char_index = k;
+        c.byte_offset = off;
+        Some(ch)
+    })
+}
+
+fn char_count(text: &str) -> usize {
+    text.chars().count()
+}
+
+fn string_ref(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let Value::Str(text) = &a[0] else {
+        return Err(LispError::type_error("string-ref", "a string", &a[0]));
+    };
+    let k = index_arg("string-ref", &a[1])?;
+    char_at(text, k).map(Value::Char).ok_or_else(|| {
+        LispError::new(
+            ErrorKind::Error,
+            format!(
+                "string-ref: index {k} out of range for a string of length {}",
+                char_count(text)
+            ),
+        )
+    })
+}
+
+/// The byte range of characters `[start, end)` of `text`, from optional arguments `a[at]` and
+/// `a[at + 1]` (default: the whole string); an error names the range and the length.
+fn char_range(who: &str, text: &str, a: &[Value], at: usize) -> LispResult<(usize, usize)> {
+    let start = a
+        .get(at)
+        .map(|v| index_arg(who, v))
+        .transpose()?
+        .unwrap_or(0);
+    let end = a.get(at + 1).map(|v| index_arg(who, v)).transpose()?;
+    let mut offsets = text.char_indices().map(|(i, _)| i).chain([text.len()]);
+    let byte_start = offsets.nth(start);
+    let byte_end = match end {
+        None => Some(text.len()),
+        Some(e) if e >= start => {
+            if e == start {
+                byte_start
+            } else {
+                offsets.nth(e - start - 1)
+            }
+        }
+        Some(_) => None,
+    };
+    match (byte_start, byte_end) {
+        (Some(s), Some(e)) => Ok((s, e)),
+        _ => Err(LispError::new(
+            ErrorKind::Error,
+            format!(
+                "{who}: range {start}..{} out of bounds for a string of length {}",
+                end.map_or_else(|| "end".to_string(), |e| e.to_string()),
+                char_count(text)
+            ),
+        )),
+    }
+}
+
+fn string_to_list(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let text = str_arg("string->list", &a[0])?;
+    let (from, to) = char_range("string->list", text, a, 1)?;
+    let chars: Vec<Value> = text[from..to].chars().map(Value::Char).collect();
+    st.make_list(chars)
+}
+
+fn list_to_string(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let mut out = String::new();
+    let mut cur = &a[0];
+    loop {
+        match cur {
+            Value::Nil => break,
+            Value::Pair(p) => {
+                match &p.car {
+                    Value::Char(c) => out.push(*c),
+                    other => {
+                        return Err(LispError::type_error(
+                            "list->string",
+                            "a list of chars",
+                            other,
+                        ))
+                    }
+                }
+                st.check_str_len(out.len())?;
+                cur = &p.cdr;
+            }
+            _ => return Err(LispError::type_error("list->string", "a list", &a[0])),
+        }
+    }
+    s(st, out)
+}
+
+fn make_string(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let k = index_arg("make-string", &a[0])?;
+    let fill = match a.get(1) {
+        Some(v) => char_arg("make-string", v)?,
+        None => ' ',
+    };
+    // Invariant 1: check before allocating.
+    st.check_str_len(k.saturating_mul(fill.len_utf8()))?;
+    s(st, std::iter::repeat_n(fill, k).collect())
+}
+
+fn string_of_chars(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let mut out = String::new();
+    for v in a {
+        out.push(char_arg("string", v)?);
+    }
+    s(st, out)
+}
+
+fn string_copy(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let text = str_arg("string-copy", &a[0])?;
+    let (from, to) = char_range("string-copy", text, a, 1)?;
+    s(st, text[from..to].to_string())
+}
+
+/// `(string<? a b c …)`: true when `holds` for every adjacent pair; strings compare by code
+/// point (which is UTF-8 byte order), the `-ci` forms after folding every character.
+fn compare_chain(
+    who: &str,
+    a: &[Value],
+    fold: bool,
+    holds: fn(Ordering) -> bool,
+) -> LispResult<Value> {
+    let texts = a
+        .iter()
+        .map(|v| {
+            str_arg(who, v).map(|t| {
+                if fold {
+                    t.chars().map(foldcase).collect::<String>()
+                } else {
+                    t.to_string()
+                }
+            })
+        })
+        .collect::<LispResult<Vec<String>>>()?;
+    Ok(Value::Bool(
+        texts.windows(2).all(|w| holds(w[0].cmp(&w[1]))),
+    ))
+}
+
+macro_rules! string_comparisons {
+    ($($f:ident $name:literal $fold:literal $($ord:ident)|+;)*) => {
+        $(fn $f(_: &mut State, a: &[Value]) -> LispResult<Value> {
+            compare_chain($name, a, $fold, |o| matches!(o, $(Ordering::$ord)|+))
+        })*
+        fn install_comparisons(st: &mut State) {
+            $(def(st, $name, 1, None, $f);)*
+        }
+    };
+}
+
+string_comparisons! {
+    string_eq "string=?" false Equal;
+    string_lt "string<?" false Less;
+    string_gt "string>?" false Greater;
+    string_le "string<=?" false Less | Equal;
+    string_ge "string>=?" false Greater | Equal;
+    string_ci_eq "string-ci=?" true Equal;
+    string_ci_lt "string-ci<?" true Less;
+    string_ci_gt "string-ci>?" true Greater;
+    string_ci_le "string-ci<=?" true Less | Equal;
+    string_ci_ge "string-ci>=?" true Greater | Equal;
+}
+
 pub(crate) fn install(st: &mut State) {
+    def(st, "string-ref", 2, Some(2), string_ref);
+    def(st, "string->list", 1, Some(3), string_to_list);
+    def(st, "list->string", 1, Some(1), list_to_string);
+    def(st, "make-string", 1, Some(2), make_string);
+    def(st, "string", 0, None, string_of_chars);
+    def(st, "string-copy", 1, Some(3), string_copy);
+    install_comparisons(st);
     def(st, "str", 0, None, str_);
     def(st, "string-append", 0, None, string_append);
     def(st, "substring", 2, Some(3), substring);
@@ -211,10 +565,50 @@ pub(crate) fn install(st: &mut State) {
     def(st, "string-contains?", 2, Some(2), contains);
     def(st, "string-replace", 3, Some(3), replace);
     def(st, "string-trim", 1, Some(1), trim);
-    def(st, "number->string", 1, Some(1), number_to_string);
-    def(st, "string->number", 1, Some(1), string_to_number);
+    def(st, "number->string", 1, Some(2), number_to_string);
+    def(st, "string->number", 1, Some(2), string_to_number);
     def(st, "symbol->string", 1, Some(1), symbol_to_string);
     def(st, "string->symbol", 1, Some(1), string_to_symbol);
     def(st, "keyword->string", 1, Some(1), keyword_to_string);
     def(st, "format", 1, None, format);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::char_at;
+
+    fn nth(s: &str, k: usize) -> Option<char> {
+        s.chars().nth(k)
+    }
+
+    #[test]
+    fn char_at_agrees_with_chars_across_more_strings_than_cursors() {
+        let strings: Vec<Rc<String>> = (0..6)
+            .map(|i| Rc::new(format!("{}é{}😀x", "a".repeat(i), "λ".repeat(7 * i))))
+            .chain([Rc::new("plain ascii".to_string())])
+            .collect();
+        // Interleave strings and jump forwards, backwards and past the end.
+        for round in 0..40usize {
+            for (i, s) in strings.iter().enumerate() {
+                let k = (round * 7 + i * 3) % (s.chars().count() + 2);
+                assert_eq!(char_at(s, k), nth(s, k), "string {i} index {k}");
+                let back = k / 2;
+                assert_eq!(char_at(s, back), nth(s, back), "string {i} index {back}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_string_made_after_a_freed_one_is_indexed_afresh() {
+        let a = Rc::new("ééééé".to_string());
+        assert_eq!(char_at(&a, 4), Some('é'));
+        drop(a);
+        // Same length in bytes, different characters: a stale cursor would misplace index 4.
+        let b = Rc::new("aaaaéaaaaa".to_string());
+        assert_eq!(char_at(&b, 4), Some('é'));
+        assert_eq!(char_at(&b, 9), Some('a'));
+        assert_eq!(char_at(&b, 10), None);
+    }
 }

@@ -1,0 +1,15 @@
+;; diviter — halves a list iteratively with cddr (r7rs-benchmarks "diviter", transliterated).
+(define (create-n n)
+  (do ((n n (- n 1))
+       (a '() (cons '() a)))
+      ((= n 0) a)))
+(define (iterative-div2 l)
+  (do ((l l (cddr l))
+       (a '() (cons (car l) a)))
+      ((null? l) a)))
+(define ll (create-n 1000))
+(define (repeat k)
+  (let loop ((k k) (r #f))
+    (if (= k 0) r (loop (- k 1) (iterative-div2 ll)))))
+(println (length (repeat 200)))
+; expect-output: 500
