@@ -14,6 +14,7 @@ pub(crate) mod misc;
 pub(crate) mod numbers;
 pub(crate) mod numeric;
 pub(crate) mod predicates;
+pub(crate) mod regex;
 pub(crate) mod strings;
 
 use std::rc::Rc;
@@ -70,6 +71,7 @@ pub(crate) fn install(st: &mut State) {
     chars::install(st);
     list_ops::install(st);
     numeric::install(st);
+    regex::install(st);
 }
 
 /// An integer argument.
