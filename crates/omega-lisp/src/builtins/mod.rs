@@ -13,6 +13,7 @@ pub(crate) mod maps;
 pub(crate) mod misc;
 pub(crate) mod numbers;
 pub(crate) mod numeric;
+pub(crate) mod ports;
 pub(crate) mod predicates;
 pub(crate) mod regex;
 pub(crate) mod strings;
@@ -72,6 +73,7 @@ pub(crate) fn install(st: &mut State) {
     list_ops::install(st);
     numeric::install(st);
     regex::install(st);
+    ports::install(st);
 }
 
 /// An integer argument.

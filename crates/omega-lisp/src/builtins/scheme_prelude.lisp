@@ -56,3 +56,10 @@
       (cond ((null? l) #f)
             ((test (car l)) i)
             (else (string-index (cdr l) (+ i 1)))))))
+
+;; (call-with-output-string f): calls (f port) with a fresh string port, returns what it wrote.
+(define (call-with-output-string f)
+  (%check-proc "call-with-output-string" f)
+  (let ((port (open-output-string)))
+    (f port)
+    (get-output-string port)))
