@@ -200,6 +200,12 @@ impl Expander<'_> {
     }
 
     fn expand_macro(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Expr> {
+        let syn = self.macro_output(m, s, items)?;
+        self.expand(&syn)
+    }
+
+    /// The syntax a macro use expands to (one step).
+    fn macro_output(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Syntax> {
         let args: Vec<Value> = items[1..].iter().map(Syntax::to_value).collect();
         let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
             if e.span().is_none() {
@@ -207,8 +213,32 @@ impl Expander<'_> {
             }
             e
         })?;
-        let syn = Syntax::from_value(&out, &s.span)?;
-        self.expand(&syn)
+        Syntax::from_value(&out, &s.span)
+    }
+
+    /// A body's forms with the macro uses at its top expanded and `begin`s spliced, so a macro
+    /// may expand to definitions (`define-values`), as in R7RS §5.3.2.
+    fn body_forms(&mut self, forms: &[Syntax]) -> LispResult<Vec<Syntax>> {
+        let mut out = Vec::new();
+        let mut work: Vec<Syntax> = forms.iter().rev().cloned().collect();
+        while let Some(f) = work.pop() {
+            if let SyntaxKind::List(items, None) = &f.kind {
+                if let Some(sym) = items[0].as_symbol() {
+                    if self.lookup(sym).is_none() {
+                        if &*sym.name() == "begin" {
+                            work.extend(items[1..].iter().rev().cloned());
+                            continue;
+                        }
+                        if let Some(m) = self.st.macros.get(&sym).cloned() {
+                            work.push(self.macro_output(&m, &f, items)?);
+                            continue;
+                        }
+                    }
+                }
+            }
+            out.push(f);
+        }
+        Ok(out)
     }
 
     /// Returns `Some` if `head` names a special form.
@@ -468,6 +498,10 @@ impl Expander<'_> {
     /// A body: internal defines (letrec* semantics) followed by expressions.
     fn body(&mut self, forms: &[Syntax], span: &Span) -> LispResult<Expr> {
         let p = pos(span);
+        if forms.is_empty() {
+            return Err(err(span, "empty body"));
+        }
+        let forms = &self.body_forms(forms)?[..];
         if forms.is_empty() {
             return Err(err(span, "empty body"));
         }

@@ -17,6 +17,7 @@ pub(crate) mod ports;
 pub(crate) mod predicates;
 pub(crate) mod regex;
 pub(crate) mod strings;
+pub(crate) mod values;
 
 use std::rc::Rc;
 
@@ -74,6 +75,7 @@ pub(crate) fn install(st: &mut State) {
     numeric::install(st);
     regex::install(st);
     ports::install(st);
+    values::install(st);
 }
 
 /// An integer argument.
