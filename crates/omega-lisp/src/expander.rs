@@ -158,7 +158,7 @@ impl Expander<'_> {
                             return Ok(e);
                         }
                         if let Some(m) = self.st.macros.get(&sym).cloned() {
-                            return self.expand_macro(&m, s, items);
+                            return self.expand_macro(&m, s, items, name);
                         }
                         if let Some((op, _, argc)) =
                             PrimOp::ALL.iter().find(|(_, n, _)| **n == *hname)
@@ -199,9 +199,17 @@ impl Expander<'_> {
         }
     }
 
-    fn expand_macro(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Expr> {
+    /// Expands a macro use; `name` (the variable a `define` binds) names a lambda it expands
+    /// to, as it would a lambda written there (`(define f (case-lambda …))`).
+    fn expand_macro(
+        &mut self,
+        m: &Value,
+        s: &Syntax,
+        items: &[Syntax],
+        name: Option<Symbol>,
+    ) -> LispResult<Expr> {
         let syn = self.macro_output(m, s, items)?;
-        self.expand(&syn)
+        self.expand_named(&syn, name)
     }
 
     /// The syntax a macro use expands to (one step).

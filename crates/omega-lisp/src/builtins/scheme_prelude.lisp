@@ -107,3 +107,33 @@
            (if (null? ns)
                (reverse acc)
                (loop (cdr ns) (+ i 1) (cons `(define ,(car ns) (list-ref ,all ,i)) acc)))))))
+
+;; (case-lambda (formals body…) …): a procedure that runs the first clause whose formals accept
+;; the number of arguments; none is an :arity-error listing the counts the clauses accept.
+(define (%formals-arity f)
+  (let loop ((f f) (k 0))
+    (cond ((null? f) (cons k #f))
+          ((symbol? f) (cons k #t))
+          ((pair? f) (loop (cdr f) (+ k 1)))
+          (else (error :syntax (str "case-lambda: bad formals " f))))))
+
+(define (%case-lambda-fail n arities)
+  (error :arity-error
+         (str "case-lambda procedure expects "
+              (string-join (map (lambda (a) (if (cdr a) (str (car a) " or more") (str (car a))))
+                                arities)
+                           ", ")
+              " arguments, got " n)))
+
+(defmacro case-lambda clauses
+  (let ((args (gensym "args"))
+        (n (gensym "n"))
+        (arities (map (lambda (c) (%formals-arity (car c))) clauses)))
+    `(lambda ,args
+       (let ((,n (length ,args)))
+         (cond ,@(map (lambda (c a)
+                        `((,(if (cdr a) '>= '=) ,n ,(car a))
+                          (apply (lambda ,(car c) ,@(cdr c)) ,args)))
+                      clauses arities)
+               ;; Not a tail call, so the report's stack names the procedure.
+               (else (%case-lambda-fail ,n ',arities) #f))))))
