@@ -225,14 +225,16 @@ impl Expander<'_> {
     }
 
     /// A body's forms with the macro uses at its top expanded and `begin`s spliced, so a macro
-    /// may expand to definitions (`define-values`), as in R7RS §5.3.2.
+    /// may expand to definitions (`define-values`), as in R7RS §5.3.2. A name the body itself
+    /// defines is not taken for a macro.
     fn body_forms(&mut self, forms: &[Syntax]) -> LispResult<Vec<Syntax>> {
+        let defined: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
         let mut out = Vec::new();
         let mut work: Vec<Syntax> = forms.iter().rev().cloned().collect();
         while let Some(f) = work.pop() {
             if let SyntaxKind::List(items, None) = &f.kind {
                 if let Some(sym) = items[0].as_symbol() {
-                    if self.lookup(sym).is_none() {
+                    if self.lookup(sym).is_none() && !defined.contains(&sym) {
                         if &*sym.name() == "begin" {
                             work.extend(items[1..].iter().rev().cloned());
                             continue;

@@ -51,3 +51,10 @@
 ; expect-output: (:arity-error "<lambda> expects 2 arguments, got 3 arguments")
 (p (err (lambda () (call-with-values 1 list))))
 ; expect-output: (:type-error "call-with-values expects a procedure, got 1 (an integer)")
+(define (shadow)
+  (define (receive a b) (list 'local a b))
+  (receive 1 2))
+(p (shadow))
+; expect-output: (local 1 2)
+(p (let () (begin (define u 1) (define w 2)) (+ u w)))
+; expect-output: 3
