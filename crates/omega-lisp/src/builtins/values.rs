@@ -18,8 +18,10 @@
 //!
 //! 1. A multiple-values object never holds exactly one value (`values` of one argument returns
 //!    the argument), so a consumer sees the same arguments whichever way they were produced.
-//! 2. Its values are fixed when it is made; it is never mutated, so it cannot close a cycle
-//!    by itself (its values can only refer to objects that existed before it).
+//! 2. Its values are fixed when it is made and never mutated. Unlike a port it does hold
+//!    [`Value`] edges, so a cycle can run through it once a mutable object points back at it
+//!    (`(set-car! p (values p 1))`); a heap walker or cycle collector must visit its values
+//!    (they are reachable through [`MultipleValues::values`]).
 
 use std::any::Any;
 
@@ -41,6 +43,13 @@ impl Foreign for MultipleValues {
     }
 }
 
+impl MultipleValues {
+    /// The values, in order (for a heap walker: these are this object's edges).
+    pub(crate) fn values(&self) -> &[Value] {
+        &self.0
+    }
+}
+
 /// `values` of `items`: the item itself when there is one, else a multiple-values object.
 pub(crate) fn values_of(mut items: Vec<Value>) -> Value {
     if items.len() == 1 {
@@ -58,7 +67,7 @@ fn values(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn values_to_list(_: &mut State, a: &[Value]) -> LispResult<Value> {
     if let Value::Foreign(f) = &a[0] {
         if let Some(mv) = f.as_any().downcast_ref::<MultipleValues>() {
-            return Ok(Value::list(mv.0.clone()));
+            return Ok(Value::list(mv.values().to_vec()));
         }
     }
     Ok(Value::list([a[0].clone()]))
