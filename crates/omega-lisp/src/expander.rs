@@ -158,7 +158,7 @@ impl Expander<'_> {
                             return Ok(e);
                         }
                         if let Some(m) = self.st.macros.get(&sym).cloned() {
-                            return self.expand_macro(&m, s, items);
+                            return self.expand_macro(&m, s, items, name);
                         }
                         if let Some((op, _, argc)) =
                             PrimOp::ALL.iter().find(|(_, n, _)| **n == *hname)
@@ -199,7 +199,21 @@ impl Expander<'_> {
         }
     }
 
-    fn expand_macro(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Expr> {
+    /// Expands a macro use; `name` (the variable a `define` binds) names a lambda it expands
+    /// to, as it would a lambda written there (`(define f (case-lambda …))`).
+    fn expand_macro(
+        &mut self,
+        m: &Value,
+        s: &Syntax,
+        items: &[Syntax],
+        name: Option<Symbol>,
+    ) -> LispResult<Expr> {
+        let syn = self.macro_output(m, s, items)?;
+        self.expand_named(&syn, name)
+    }
+
+    /// The syntax a macro use expands to (one step).
+    fn macro_output(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Syntax> {
         let args: Vec<Value> = items[1..].iter().map(Syntax::to_value).collect();
         let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
             if e.span().is_none() {
@@ -207,8 +221,34 @@ impl Expander<'_> {
             }
             e
         })?;
-        let syn = Syntax::from_value(&out, &s.span)?;
-        self.expand(&syn)
+        Syntax::from_value(&out, &s.span)
+    }
+
+    /// A body's forms with the macro uses at its top expanded and `begin`s spliced, so a macro
+    /// may expand to definitions (`define-values`), as in R7RS §5.3.2. A name the body itself
+    /// defines is not taken for a macro.
+    fn body_forms(&mut self, forms: &[Syntax]) -> LispResult<Vec<Syntax>> {
+        let defined: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
+        let mut out = Vec::new();
+        let mut work: Vec<Syntax> = forms.iter().rev().cloned().collect();
+        while let Some(f) = work.pop() {
+            if let SyntaxKind::List(items, None) = &f.kind {
+                if let Some(sym) = items[0].as_symbol() {
+                    if self.lookup(sym).is_none() && !defined.contains(&sym) {
+                        if &*sym.name() == "begin" {
+                            work.extend(items[1..].iter().rev().cloned());
+                            continue;
+                        }
+                        if let Some(m) = self.st.macros.get(&sym).cloned() {
+                            work.push(self.macro_output(&m, &f, items)?);
+                            continue;
+                        }
+                    }
+                }
+            }
+            out.push(f);
+        }
+        Ok(out)
     }
 
     /// Returns `Some` if `head` names a special form.
@@ -468,6 +508,10 @@ impl Expander<'_> {
     /// A body: internal defines (letrec* semantics) followed by expressions.
     fn body(&mut self, forms: &[Syntax], span: &Span) -> LispResult<Expr> {
         let p = pos(span);
+        if forms.is_empty() {
+            return Err(err(span, "empty body"));
+        }
+        let forms = &self.body_forms(forms)?[..];
         if forms.is_empty() {
             return Err(err(span, "empty body"));
         }

@@ -116,6 +116,23 @@ pub fn read_all(src: &str, file: &str) -> LispResult<Vec<Syntax>> {
     Reader::new(src, Rc::from(file)).read_all()
 }
 
+/// Reads the first datum of `src` (for `read` on a string port), as if `src` started at
+/// `line`:`col` of `file`; returns the datum and the number of bytes it and the atmosphere
+/// before it took, or `None` at the end of the input (only atmosphere left).
+pub(crate) fn read_first(
+    src: &str,
+    file: &str,
+    line: u32,
+    col: u32,
+) -> LispResult<Option<(Value, usize)>> {
+    let mut r = Reader::new(src, Rc::from(file));
+    r.line = line;
+    r.col = col;
+    r.one = true;
+    let forms = r.read_forms()?;
+    Ok(forms.first().map(|d| (d.to_value(), r.pos)))
+}
+
 /// Reads exactly one datum from `src` (e.g. `(read-string "(1 2)")`).
 pub fn read_one(src: &str, file: &str) -> LispResult<Value> {
     let forms = read_all(src, file)?;
@@ -163,6 +180,10 @@ struct Reader<'a> {
     file: Rc<str>,
     line: u32,
     col: u32,
+    /// Bytes consumed so far.
+    pos: usize,
+    /// Stop after the first top-level datum (`read_first`).
+    one: bool,
 }
 
 impl PartialEq for Syntax {
@@ -186,6 +207,8 @@ impl<'a> Reader<'a> {
             file,
             line: 1,
             col: 1,
+            pos: 0,
+            one: false,
         }
     }
 
@@ -203,6 +226,7 @@ impl<'a> Reader<'a> {
 
     fn bump(&mut self) -> Option<char> {
         let c = self.chars.next()?;
+        self.pos += c.len_utf8();
         if c == '\n' {
             self.line += 1;
             self.col = 1;
@@ -258,6 +282,10 @@ impl<'a> Reader<'a> {
     }
 
     fn read_all(mut self) -> LispResult<Vec<Syntax>> {
+        self.read_forms()
+    }
+
+    fn read_forms(&mut self) -> LispResult<Vec<Syntax>> {
         let mut out = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         loop {
@@ -389,6 +417,7 @@ impl<'a> Reader<'a> {
             let mut datum = Some(datum);
             while let Some(d) = datum.take() {
                 match stack.last_mut() {
+                    None if self.one => return Ok(vec![d]),
                     None => out.push(d),
                     Some(Frame::List { items, dot, .. }) => match dot {
                         Dot::No => items.push(d),

@@ -13,8 +13,11 @@ pub(crate) mod maps;
 pub(crate) mod misc;
 pub(crate) mod numbers;
 pub(crate) mod numeric;
+pub(crate) mod ports;
 pub(crate) mod predicates;
+pub(crate) mod regex;
 pub(crate) mod strings;
+pub(crate) mod values;
 
 use std::rc::Rc;
 
@@ -70,6 +73,9 @@ pub(crate) fn install(st: &mut State) {
     chars::install(st);
     list_ops::install(st);
     numeric::install(st);
+    regex::install(st);
+    ports::install(st);
+    values::install(st);
 }
 
 /// An integer argument.

@@ -10,15 +10,15 @@
 //! that does not fit an `i64` is an `:overflow` error — never a wrap and never a panic
 //! (`(floor/ i64-min -1)`, `(square 4000000000)`, `(lcm …)`).
 //!
-//! R7RS returns two values from `floor/`, `truncate/` and `exact-integer-sqrt`. Omega has no
-//! multiple values yet, so they return a two-element list `(quotient remainder)` /
-//! `(root rest)`.
+//! `floor/`, `truncate/` and `exact-integer-sqrt` return two values (`values.rs`): quotient
+//! and remainder, root and rest.
 //!
 //! The integer-division procedures also accept floats with integral values (R7RS's inexact
 //! integers) and then return floats.
 
 use crate::builtins::def;
 use crate::builtins::numbers::overflow;
+use crate::builtins::values::values_of;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::printer::format_float;
 use crate::state::State;
@@ -199,8 +199,8 @@ fn divide(
     }
 }
 
-fn both(st: &mut State, q: LispResult<Value>, r: Value) -> LispResult<Value> {
-    st.make_list(vec![q?, r])
+fn both(_: &mut State, q: LispResult<Value>, r: Value) -> LispResult<Value> {
+    Ok(values_of(vec![q?, r]))
 }
 fn quotient_part(_: &mut State, q: LispResult<Value>, _: Value) -> LispResult<Value> {
     q
@@ -271,7 +271,7 @@ fn lcm(_: &mut State, a: &[Value]) -> LispResult<Value> {
     to_int("lcm", l)
 }
 
-fn exact_integer_sqrt(st: &mut State, a: &[Value]) -> LispResult<Value> {
+fn exact_integer_sqrt(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let k = match &a[0] {
         Value::Int(k) if *k >= 0 => *k,
         other => {
@@ -290,7 +290,7 @@ fn exact_integer_sqrt(st: &mut State, a: &[Value]) -> LispResult<Value> {
     while (s + 1).checked_mul(s + 1).is_some_and(|sq| sq <= k) {
         s += 1;
     }
-    st.make_list(vec![Value::Int(s), Value::Int(k - s * s)])
+    Ok(values_of(vec![Value::Int(s), Value::Int(k - s * s)]))
 }
 
 pub(crate) fn install(st: &mut State) {

@@ -56,3 +56,84 @@
       (cond ((null? l) #f)
             ((test (car l)) i)
             (else (string-index (cdr l) (+ i 1)))))))
+
+;; (call-with-output-string f): calls (f port) with a fresh string port, returns what it wrote.
+(define (call-with-output-string f)
+  (%check-proc "call-with-output-string" f)
+  (let ((port (open-output-string)))
+    (f port)
+    (get-output-string port)))
+
+;; Multiple values (builtins/values.rs): `values` of one argument is the argument, of any other
+;; number a multiple-values object that the forms below spread into arguments.
+
+;; (call-with-values producer consumer): (consumer v…) for the values v… of (producer).
+(define (call-with-values producer consumer)
+  (%check-proc "call-with-values" producer)
+  (%check-proc "call-with-values" consumer)
+  (apply consumer (%values->list (producer))))
+
+;; (receive formals expr body…): body with formals bound to the values of expr (SRFI 8).
+(defmacro receive (formals expr . body)
+  `(apply (lambda ,formals ,@body) (%values->list ,expr)))
+
+;; (let-values (((formals) expr) …) body…): every expr is evaluated outside all the bindings.
+(defmacro let-values (bindings . body)
+  (let ((temps (map (lambda (b) (gensym "vals")) bindings)))
+    `(let ,(map (lambda (b t) (list t (list '%values->list (cadr b)))) bindings temps)
+       ,(let inner ((bs bindings) (ts temps))
+          (if (null? bs)
+              `((lambda () ,@body))
+              `(apply (lambda ,(car (car bs)) ,(inner (cdr bs) (cdr ts))) ,(car ts)))))))
+
+;; (let*-values (((formals) expr) …) body…): each expr sees the bindings before it.
+(defmacro let*-values (bindings . body)
+  (if (null? bindings)
+      `((lambda () ,@body))
+      `(apply (lambda ,(car (car bindings)) (let*-values ,(cdr bindings) ,@body))
+              (%values->list ,(cadr (car bindings))))))
+
+;; (define-values formals expr): defines each variable of formals (a list, possibly dotted, or
+;; one symbol) to the matching value of expr; a count mismatch is the lambda's arity error.
+(defmacro define-values (formals expr)
+  (let ((names (let collect ((f formals) (acc '()))
+                 (cond ((null? f) (reverse acc))
+                       ((symbol? f) (reverse (cons f acc)))
+                       (else (collect (cdr f) (cons (car f) acc))))))
+        (all (gensym "vals")))
+    `(begin
+       (define ,all (apply (lambda ,formals (list ,@names)) (%values->list ,expr)))
+       ,@(let loop ((ns names) (i 0) (acc '()))
+           (if (null? ns)
+               (reverse acc)
+               (loop (cdr ns) (+ i 1) (cons `(define ,(car ns) (list-ref ,all ,i)) acc)))))))
+
+;; (case-lambda (formals body…) …): a procedure that runs the first clause whose formals accept
+;; the number of arguments; none is an :arity-error listing the counts the clauses accept.
+(define (%formals-arity f)
+  (let loop ((f f) (k 0))
+    (cond ((null? f) (cons k #f))
+          ((symbol? f) (cons k #t))
+          ((pair? f) (loop (cdr f) (+ k 1)))
+          (else (error :syntax (str "case-lambda: bad formals " f))))))
+
+(define (%case-lambda-fail n arities)
+  (error :arity-error
+         (str "case-lambda procedure expects "
+              (string-join (map (lambda (a) (if (cdr a) (str (car a) " or more") (str (car a))))
+                                arities)
+                           ", ")
+              " arguments, got " n)))
+
+(defmacro case-lambda clauses
+  (let ((args (gensym "args"))
+        (n (gensym "n"))
+        (arities (map (lambda (c) (%formals-arity (car c))) clauses)))
+    `(lambda ,args
+       (let ((,n (length ,args)))
+         (cond ,@(map (lambda (c a)
+                        `((,(if (cdr a) '>= '=) ,n ,(car a))
+                          (apply (lambda ,(car c) ,@(cdr c)) ,args)))
+                      clauses arities)
+               ;; Not a tail call, so the report's stack names the procedure.
+               (else (%case-lambda-fail ,n ',arities) #f))))))

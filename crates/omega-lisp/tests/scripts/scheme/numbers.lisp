@@ -1,10 +1,11 @@
 ; Numbers (SPEC 6.9), from R7RS 6.2.6 where it has examples. Omega's exact numbers are i64,
-; its inexact numbers f64; floor/ truncate/ exact-integer-sqrt return a two-element list.
+; its inexact numbers f64; floor/ truncate/ exact-integer-sqrt return two values (mv lists them).
 (define (p x) (write x) (newline))
+(defmacro mv (e) `(call-with-values (lambda () ,e) list))
 (define (err thunk) (try (thunk) (catch e (list (error-kind e) (error-message e)))))
-(p (list (floor/ 5 2) (floor/ -5 2) (floor/ 5 -2) (floor/ -5 -2)))
+(p (list (mv (floor/ 5 2)) (mv (floor/ -5 2)) (mv (floor/ 5 -2)) (mv (floor/ -5 -2))))
 ; expect-output: ((2 1) (-3 1) (-3 -1) (2 -1))
-(p (list (truncate/ 5 2) (truncate/ -5 2) (truncate/ 5 -2) (truncate/ -5 -2) (truncate/ -5.0 2)))
+(p (list (mv (truncate/ 5 2)) (mv (truncate/ -5 2)) (mv (truncate/ 5 -2)) (mv (truncate/ -5 -2)) (mv (truncate/ -5.0 2))))
 ; expect-output: ((2 1) (-2 -1) (-2 1) (2 -1) (-2.0 -1.0))
 (p (list (floor-quotient -7 2) (floor-remainder -7 2) (truncate-quotient -7 2) (truncate-remainder -7 2)
          (floor-remainder -9223372036854775808 -1)))
@@ -17,7 +18,7 @@
 ; expect-output: (3.0 4.0 3.0 4.0 2.0 -2.0 7 7)
 (p (list (square 42) (square 2.0) (square -3)))
 ; expect-output: (1764 4.0 9)
-(p (list (exact-integer-sqrt 4) (exact-integer-sqrt 5) (exact-integer-sqrt 0) (exact-integer-sqrt 9223372036854775807)))
+(p (list (mv (exact-integer-sqrt 4)) (mv (exact-integer-sqrt 5)) (mv (exact-integer-sqrt 0)) (mv (exact-integer-sqrt 9223372036854775807))))
 ; expect-output: ((2 0) (2 1) (0 0) (3037000499 5928526806))
 (p (list (exact-integer? 32) (exact-integer? 32.0) (exact-integer? "32")))
 ; expect-output: (#t #f #f)
