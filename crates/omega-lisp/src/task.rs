@@ -10,17 +10,20 @@
 //! until it completes, then hands its result to the fiber with `resume_with`.
 //!
 //! Tasks run in `CancelMode::Cooperative`: the scheduler never drops a Lisp task early.
-//! Cancellation is delivered once, either by the fiber's interrupt hook at its next step, or,
-//! when the fiber is parked on a request, by dropping the request (which drops an in-flight
-//! LLM call) and resuming the fiber with a `:cancelled` (or `:timeout`) error. The fiber then
-//! unwinds through its `finally` blocks; requests made after delivery run inside
-//! `omega_sched::shield`, so cleanup can still await, bounded by the scheduler's
-//! `cleanup_grace`.
+//! Cancellation is **level-triggered** (SPEC §3.7, §6.5): once the task is cancelled (by
+//! `cancel`, a parent, its timeout, shutdown…), it is raised as `:cancelled` at every later
+//! checkpoint — the fiber's interrupt hook at each slice and at the end of each bare
+//! `catch`, and every suspension: a request the fiber is parked on is dropped (which drops
+//! an in-flight LLM call) and the fiber resumed with the error; a new request is not even
+//! started. The one exception is shielded code (`finally` blocks, `shield` forms): there
+//! nothing is raised, and requests run inside `omega_sched::shield`, so cleanup can await,
+//! bounded by the scheduler's `cleanup_grace`. A timeout raises `:cancelled` (reason
+//! `timeout`) inside the task; the awaiter sees `:timeout` (see [`to_lisp_error`]).
 //!
 //! Lisp errors are rich (`Rc`-based stack traces) and stay on this thread: the task stores
 //! its `LispError` in its `TaskValue` and hands the scheduler only a `Send` summary.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -45,11 +48,11 @@ pub type AsyncRequest = Pin<Box<dyn Future<Output = LispResult<Value>>>>;
 #[error("{0}")]
 pub(crate) struct LispFailure(pub String);
 
-/// The Lisp error for a cancellation reason: `:timeout` for the scheduler's timeouts,
-/// `:cancelled` otherwise.
+/// The Lisp error a cancelled task raises inside itself, whatever the reason (a timeout
+/// included: it becomes `:timeout` only at the task's boundary, for its awaiter).
 pub(crate) fn cancel_error(reason: &str) -> LispError {
     if reason == "timeout" {
-        LispError::new(ErrorKind::Timeout, "timed out")
+        LispError::new(ErrorKind::Cancelled, "timed out")
     } else {
         LispError::new(ErrorKind::Cancelled, format!("cancelled: {reason}"))
     }
@@ -101,7 +104,6 @@ pub(crate) struct LispTask {
     start: Option<FiberStart>,
     fiber: Option<Fiber>,
     waiting: Option<AsyncRequest>,
-    delivered: Rc<Cell<bool>>,
     slot: Rc<TaskSlot>,
     top_level: bool,
 }
@@ -120,7 +122,6 @@ impl LispTask {
             start: Some(start),
             fiber: None,
             waiting: None,
-            delivered: Rc::new(Cell::new(false)),
             slot,
             top_level,
         }
@@ -138,7 +139,7 @@ impl LispTask {
                     Fiber::for_call(shared, thunk, Vec::new())?
                 }
             };
-            install_interrupt(&mut fiber, self.delivered.clone(), self.ctx.clone());
+            install_interrupt(&mut fiber, self.ctx.clone());
             self.fiber = Some(fiber);
         }
         Ok(self
@@ -155,26 +156,17 @@ impl Drop for LispTask {
     }
 }
 
-/// Delivers the task's cancellation to the fiber at its next step, once; and ends the
-/// fiber when the runtime's total step budget is spent.
-fn install_interrupt(fiber: &mut Fiber, delivered: Rc<Cell<bool>>, ctx: Rc<AsyncCtx>) {
-    let flag = delivered;
+/// Raises the task's cancellation in the fiber for as long as it lasts (the fiber skips it
+/// in shielded code); ends the fiber when the runtime's total step budget is spent.
+fn install_interrupt(fiber: &mut Fiber, ctx: Rc<AsyncCtx>) {
     fiber.set_interrupt(move || {
         if let Some(max) = ctx.max_total_steps.get() {
             if ctx.total_steps.get() > max {
                 return Some(Interrupt::Raise(LispError::limit("max_total_steps", max)));
             }
         }
-        if flag.get() {
-            return None;
-        }
         let cancelled = omega_sched::check_cancelled().err()?;
-        flag.set(true);
-        Some(if &*cancelled.reason == "timeout" {
-            Interrupt::Timeout("timed out".into())
-        } else {
-            Interrupt::Cancel(cancelled.reason.to_string())
-        })
+        Some(Interrupt::Raise(cancel_error(&cancelled.reason)))
     });
 }
 
@@ -218,9 +210,10 @@ impl Future for LispTask {
             }
         }
         loop {
-            if this.waiting.is_some() && !this.delivered.get() {
+            let shielded = this.fiber.as_ref().is_some_and(Fiber::in_shield);
+            if this.waiting.is_some() && !shielded {
                 if let Err(c) = omega_sched::check_cancelled() {
-                    this.delivered.set(true);
+                    // Level-triggered: every wait of a cancelled task ends at once.
                     // Dropping the request drops whatever it was doing (an LLM call, …),
                     // which may leave a note on what it was waiting for.
                     this.waiting = None;
@@ -268,8 +261,9 @@ impl Future for LispTask {
                             "a host function suspended with a request this runtime does not know",
                         )))),
                     };
-                    this.waiting = Some(if this.delivered.get() {
-                        // Cleanup after a cancel (finally blocks) must be able to await.
+                    let shielded = this.fiber.as_ref().is_some_and(Fiber::in_shield);
+                    this.waiting = Some(if shielded {
+                        // Cleanup (finally blocks, shield forms) must be able to await.
                         Box::pin(omega_sched::shield(request))
                     } else {
                         request
