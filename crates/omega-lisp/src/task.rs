@@ -34,6 +34,7 @@ use futures::future::{LocalBoxFuture, Shared};
 use omega_sched::{Scheduler, TaskError, TaskId, TaskState};
 
 use crate::asyncfns::AsyncCtx;
+use crate::budget::Budget;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::fiber::{Fiber, Step};
 use crate::runtime::Shared as RuntimeShared;
@@ -106,6 +107,8 @@ pub(crate) struct LispTask {
     waiting: Option<AsyncRequest>,
     slot: Rc<TaskSlot>,
     top_level: bool,
+    /// The script's budget, shared by all its tasks (see `budget.rs`).
+    budget: Option<Rc<Budget>>,
 }
 
 impl LispTask {
@@ -114,6 +117,7 @@ impl LispTask {
         slot: Rc<TaskSlot>,
         top_level: bool,
         ctx: Rc<AsyncCtx>,
+        budget: Option<Rc<Budget>>,
     ) -> LispTask {
         ctx.alive.set(ctx.alive.get() + 1);
         LispTask {
@@ -124,6 +128,7 @@ impl LispTask {
             waiting: None,
             slot,
             top_level,
+            budget,
         }
     }
 
@@ -139,7 +144,7 @@ impl LispTask {
                     Fiber::for_call(shared, thunk, Vec::new())?
                 }
             };
-            install_interrupt(&mut fiber, self.ctx.clone());
+            install_interrupt(&mut fiber, self.ctx.clone(), self.budget.clone());
             self.fiber = Some(fiber);
         }
         Ok(self
@@ -153,13 +158,19 @@ impl Drop for LispTask {
     /// The scheduler drops a task's body when the task ends, however it ends.
     fn drop(&mut self) {
         self.ctx.alive.set(self.ctx.alive.get() - 1);
+        if let Some(b) = &self.budget {
+            b.task_ended();
+        }
     }
 }
 
 /// Raises the task's cancellation in the fiber for as long as it lasts (the fiber skips it
 /// in shielded code); ends the fiber when the runtime's total step budget is spent.
-fn install_interrupt(fiber: &mut Fiber, ctx: Rc<AsyncCtx>) {
+fn install_interrupt(fiber: &mut Fiber, ctx: Rc<AsyncCtx>, budget: Option<Rc<Budget>>) {
     fiber.set_interrupt(move || {
+        if let Some(e) = budget.as_ref().and_then(|b| b.steps_exceeded()) {
+            return Some(Interrupt::Raise(e));
+        }
         if let Some(max) = ctx.max_total_steps.get() {
             if ctx.total_steps.get() > max {
                 return Some(Interrupt::Raise(LispError::limit("max_total_steps", max)));
@@ -203,6 +214,7 @@ impl Future for LispTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        let _budget = crate::budget::enter(this.budget.clone());
         if this.start.is_some() {
             // Cancelled before it ever ran: it never starts (no side effect of its body).
             if let Err(c) = omega_sched::check_cancelled() {
@@ -243,6 +255,9 @@ impl Future for LispTask {
                     let delta = steps.saturating_sub(this.counted);
                     this.counted = steps;
                     this.ctx.total_steps.set(this.ctx.total_steps.get() + delta);
+                    if let Some(b) = &this.budget {
+                        b.add_steps(delta);
+                    }
                     step
                 }
                 Err(e) => Err(e),
