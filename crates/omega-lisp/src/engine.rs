@@ -347,7 +347,7 @@ fn start_script(
     let slot = Rc::new(TaskSlot::default());
     let ctx = rt.shared().async_ctx.clone();
     let task = LispTask::new(
-        FiberStart::Ready(fiber),
+        FiberStart::Ready(Box::new(fiber)),
         slot.clone(),
         true,
         ctx,

@@ -3,7 +3,8 @@
 //! runs it in slices ([`Fiber`], [`Step`]) with proper tail calls, `try`/`catch`/`finally`,
 //! sandbox [`Limits`], a per-step hook (step counting, host [`Interrupt`]s, yielding every
 //! `yield_interval` steps) and native calls that can suspend ([`Suspension`]) — the hooks the
-//! async scheduler builds on. [`Runtime`] is the embedding facade; errors are one rich
+//! async scheduler builds on. [`Engine`] is the `Send + Sync` front door for multi-threaded hosts
+//! (results as [`Data`], errors as [`ScriptError`]); [`Runtime`] is the single-threaded core; errors are one rich
 //! [`LispError`] printed as in SPEC §6.5; [`Value`] converts to and from Rust and JSON.
 
 mod asyncfns;

@@ -54,7 +54,12 @@ pub struct Frame {
 /// assert!(boxed.to_string().contains("index"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScriptError {
+#[serde(transparent)]
+pub struct ScriptError(Box<Body>);
+
+/// What a [`ScriptError`] holds (boxed: a `Result` with it stays small).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Body {
     kind: String,
     message: String,
     position: Option<Position>,
@@ -67,49 +72,49 @@ impl ScriptError {
     /// function returns to raise that error in the calling script.
     pub fn new(kind: &str, message: impl Into<String>) -> ScriptError {
         let message = message.into();
-        ScriptError {
+        ScriptError(Box::new(Body {
             report: format!("error[:{kind}]: {message}"),
             kind: kind.to_string(),
             message,
             position: None,
             stack: Vec::new(),
-        }
+        }))
     }
 
     /// The kind, as a keyword name without the colon (`"type-error"`, `"limit"` …).
     pub fn kind(&self) -> &str {
-        &self.kind
+        &self.0.kind
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Where the error was raised, if known.
     pub fn position(&self) -> Option<&Position> {
-        self.position.as_ref()
+        self.0.position.as_ref()
     }
 
     /// The Lisp call stack, innermost first.
     pub fn stack(&self) -> &[Frame] {
-        &self.stack
+        &self.0.stack
     }
 
     /// True for `:cancelled` and `:timeout`.
     pub fn is_cancellation(&self) -> bool {
-        self.kind == "cancelled" || self.kind == "timeout"
+        self.0.kind == "cancelled" || self.0.kind == "timeout"
     }
 
     /// The Lisp error to raise for it (inside the runtime's thread).
     pub(crate) fn to_lisp(&self) -> LispError {
-        LispError::new(ErrorKind::from_name(&self.kind), self.message.clone())
+        LispError::new(ErrorKind::from_name(&self.0.kind), self.0.message.clone())
     }
 }
 
 impl From<&LispError> for ScriptError {
     fn from(e: &LispError) -> ScriptError {
-        ScriptError {
+        ScriptError(Box::new(Body {
             kind: e.kind().name().to_string(),
             message: e.message().to_string(),
             position: e.span().map(Position::from_span),
@@ -122,13 +127,13 @@ impl From<&LispError> for ScriptError {
                 })
                 .collect(),
             report: e.to_string(),
-        }
+        }))
     }
 }
 
 impl fmt::Display for ScriptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.report)
+        f.write_str(&self.0.report)
     }
 }
 

@@ -92,7 +92,7 @@ pub(crate) fn task_error_to_lisp(e: &TaskError) -> LispError {
 /// (`async`: the runtime's state is busy while the native that spawns it runs).
 pub(crate) enum FiberStart {
     /// A script's fiber.
-    Ready(Fiber),
+    Ready(Box<Fiber>),
     /// Call this procedure with no arguments.
     Call(Weak<RuntimeShared>, Value),
 }
@@ -136,7 +136,7 @@ impl LispTask {
     fn fiber(&mut self) -> LispResult<&mut Fiber> {
         if let Some(start) = self.start.take() {
             let mut fiber = match start {
-                FiberStart::Ready(f) => f,
+                FiberStart::Ready(f) => *f,
                 FiberStart::Call(shared, thunk) => {
                     let shared = shared.upgrade().ok_or_else(|| {
                         LispError::new(ErrorKind::Error, "the Lisp runtime was dropped")
