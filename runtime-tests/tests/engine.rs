@@ -297,3 +297,40 @@ async fn shutdown_mid_flight_loses_no_lock_permit_or_result() {
     let later = engine.spawn("1", ScriptOptions::new()).await;
     assert!(later.is_err(), "spawn after shutdown must fail");
 }
+
+/// Resident memory of this process in KiB (Linux), if known.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_flat_over_ten_thousand_script_runs() {
+    let engine = engine(0);
+    // Tasks, an LLM call, a host-free await and a string per run. (Not `map`/`reduce`: the
+    // prelude's named-let loops are closure cycles, which leak until the heap collector of
+    // issue 10 reclaims cycles — with `Runtime::eval_str` just the same.)
+    let src = r#"(define q (str "q" (+ 1 2)))
+                 (define t (async (lambda () (llm.infer q))))
+                 (list (await t) (string-length q))"#;
+    let run = |n: usize| {
+        let engine = engine.clone();
+        async move {
+            for _ in 0..n {
+                let v = engine.eval(src, "m.lisp").await.expect("runs");
+                assert_eq!(v.to_string(), "(\"echo: q3\" 2)");
+            }
+        }
+    };
+    run(1_000).await; // warm up: allocator pools, history ring, symbol table
+    let Some(before) = rss_kib() else { return };
+    run(10_000).await;
+    let after = rss_kib().expect("still readable");
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 8 * 1024,
+        "RSS grew {grown} KiB over 10k runs ({before} -> {after})"
+    );
+    engine.shutdown("done").await;
+}
