@@ -256,3 +256,114 @@ fn shield_and_named_catch_evaluate_synchronously() {
         .expect("evaluates");
     assert_eq!(write_string(&v), "(2 \"x\" :cancelled)");
 }
+
+/// A random tree of code as Lisp text, and the most time its shielded parts (`finally`
+/// bodies, `shield` forms) can still sleep after a cancel.
+#[derive(Clone, Debug)]
+struct Tree {
+    src: String,
+    shielded_ms: u64,
+}
+
+fn tree() -> impl proptest::strategy::Strategy<Value = Tree> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        (1u64..40).prop_map(|ms| Tree {
+            src: format!("(sleep {ms})"),
+            shielded_ms: 0
+        }),
+        Just(Tree {
+            src: "(yield)".into(),
+            shielded_ms: 0
+        }),
+        Just(Tree {
+            src: "(llm.infer \"q\")".into(),
+            shielded_ms: 0
+        }),
+        Just(Tree {
+            src: "(error \"boom\")".into(),
+            shielded_ms: 0
+        }),
+        Just(Tree {
+            src: "(do ((i 0 (+ i 1))) ((= i 2000) i))".into(),
+            shielded_ms: 0,
+        }),
+    ];
+    leaf.prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            // A catch-all.
+            inner.clone().prop_map(|b| Tree {
+                src: format!("(try {} (catch e 0))", b.src),
+                shielded_ms: b.shielded_ms,
+            }),
+            // A finally that sleeps (shielded).
+            (inner.clone(), 1u64..30).prop_map(|(b, ms)| Tree {
+                src: format!("(try {} (finally (sleep {ms})))", b.src),
+                shielded_ms: b.shielded_ms + ms,
+            }),
+            // A catch-all whose handler awaits in a shield.
+            (inner.clone(), 1u64..30).prop_map(|(b, ms)| Tree {
+                src: format!("(try {} (catch e (shield (sleep {ms}))))", b.src),
+                shielded_ms: b.shielded_ms + ms,
+            }),
+            // A child task, awaited.
+            inner.clone().prop_map(|b| Tree {
+                src: format!("(await (async (lambda () {})))", b.src),
+                shielded_ms: b.shielded_ms,
+            }),
+            // A scope with a deadline that does not expire first.
+            inner.clone().prop_map(|b| Tree {
+                src: format!("(with-timeout 100000 {})", b.src),
+                shielded_ms: b.shielded_ms,
+            }),
+            prop::collection::vec(inner, 1..3).prop_map(|v| Tree {
+                src: format!(
+                    "(begin {})",
+                    v.iter()
+                        .map(|t| t.src.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                shielded_ms: v.iter().map(|t| t.shielded_ms).sum(),
+            }),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, .. Default::default() })]
+
+    /// Issue 16's property: a task running random trees of scopes, catch-all handlers,
+    /// finally blocks, shields and child tasks inside a retry-forever loop ends at its
+    /// cancel — plus at most what its shielded parts still sleep, never at the grace — and
+    /// the scheduler's counts stay exact.
+    #[test]
+    fn every_random_tree_ends_at_its_cancel(t in tree(), cancel_at in 1u64..200) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a tokio runtime");
+        let (r, elapsed, sched) = rt.block_on(async {
+            let sched = Scheduler::builder()
+                .cleanup_grace(Duration::from_secs(100))
+                .build();
+            let src = format!(
+                r#"(define t (async (lambda ()
+                     (let loop () (try (begin (sleep 1) {}) (catch e 0)) (loop)))))
+                   (sleep {cancel_at})
+                   (cancel t "stop")
+                   (try (await t) (catch e (error-kind e)))"#,
+                t.src
+            );
+            let (r, elapsed, _) = run_on(sched.clone(), 5, &src).await;
+            (r, elapsed, sched)
+        });
+        proptest::prop_assert_eq!(r, ":cancelled");
+        let bound = Duration::from_millis(cancel_at + t.shielded_ms);
+        proptest::prop_assert!(elapsed <= bound, "{elapsed:?} > {bound:?} for {}", t.src);
+        let s = sched.stats();
+        proptest::prop_assert_eq!(s.pending + s.running + s.suspended, 0);
+        proptest::prop_assert_eq!(s.submitted, s.completed + s.cancelled + s.failed + s.timed_out);
+    }
+}
