@@ -169,6 +169,22 @@ async fn a_script_error_arrives_typed_with_its_position_and_stack() {
         .await
         .expect("caught");
     assert_eq!(v.to_string(), "(:tool \"index down\")");
+    // A host function that tries to register another one gets an error, not a panic.
+    let e2 = engine.clone();
+    engine
+        .register_fn("tool.register", move |_| {
+            e2.register_fn("x", |_| Ok(Data::Nil))?;
+            Ok(Data::Nil)
+        })
+        .expect("registered");
+    let e = engine
+        .eval("(tool.register)", "re.lisp")
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        e.message(),
+        "host functions cannot be registered from inside a script's host function"
+    );
     engine.shutdown("done").await;
 }
 

@@ -263,6 +263,7 @@ impl Engine {
     where
         F: Fn(Vec<Data>) -> Result<Data, ScriptError> + Send + Sync + 'static,
     {
+        self.not_from_a_script()?;
         let (id, name) = (self.inner.id, name.to_string());
         self.inner
             .driver
@@ -287,6 +288,7 @@ impl Engine {
         F: Fn(Vec<Data>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Data, ScriptError>> + Send + 'static,
     {
+        self.not_from_a_script()?;
         let (id, name, host) = (self.inner.id, name.to_string(), self.inner.host.clone());
         self.inner
             .driver
@@ -313,6 +315,18 @@ impl Engine {
             .ok()
             .flatten()
             .ok_or_else(gone)
+    }
+
+    /// Registering from the driver thread (a host function called by a script) would
+    /// re-enter the runtime while it runs the script.
+    fn not_from_a_script(&self) -> Result<(), ScriptError> {
+        if self.inner.sched.is_driven_here() {
+            return Err(ScriptError::new(
+                "error",
+                "host functions cannot be registered from inside a script's host function",
+            ));
+        }
+        Ok(())
     }
 
     /// Shuts down: every script is cancelled (`reason`), shielded cleanups get the
