@@ -73,6 +73,8 @@ async fn two_hundred_scripts_from_eight_tokio_tasks_all_return_the_right_values(
     }
     assert_eq!(seen, 200);
     assert_eq!(fetched.load(Ordering::SeqCst), 200);
+    let usage = engine.llm_usage().await.expect("the engine runs");
+    assert_eq!((usage.calls, usage.errors), (600, 0));
     let s = engine.stats();
     assert_eq!(s.failed + s.cancelled + s.timed_out, 0);
     engine.shutdown("done").await;

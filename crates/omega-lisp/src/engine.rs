@@ -41,6 +41,7 @@ use omega_sched::{
     TaskOptions, TaskState,
 };
 
+use crate::asyncfns::LlmUsage;
 use crate::budget::{Budget, ScriptLimits};
 use crate::data::Data;
 use crate::limits::Limits;
@@ -208,6 +209,19 @@ impl Engine {
     /// The scheduler's statistics now.
     pub fn stats(&self) -> Stats {
         self.inner.sched.stats()
+    }
+
+    /// LLM calls and tokens counted by `llm.infer` so far, all scripts together (the
+    /// runtime's figures, fetched from the driver thread).
+    pub async fn llm_usage(&self) -> Result<LlmUsage, ScriptError> {
+        let id = self.inner.id;
+        self.inner
+            .driver
+            .call(move || with_runtime(id, Runtime::llm_usage))
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(gone)
     }
 
     /// Runs `src` (named `name` in positions and errors) to the end and returns its value.
