@@ -163,8 +163,10 @@ pub(crate) enum Op {
     /// Enter a shielded region (`finally`, `shield`): the task's cancellation is not raised
     /// until the matching `ShieldExit` (or an unwind past it).
     ShieldEnter,
-    /// Leave the innermost shielded region.
-    ShieldExit,
+    /// Leave the innermost shielded region; with `true`, leaving the last one is a
+    /// checkpoint (a cancellation that arrived meanwhile is raised). `false` on a `finally`'s
+    /// error path, which re-raises its error right after.
+    ShieldExit(bool),
     /// End of a bare `catch` handler: if the task is cancelled (and no shield masks it),
     /// raise the cancellation again, so a catch-all cannot end it.
     CheckCancel,

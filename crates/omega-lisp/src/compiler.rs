@@ -402,7 +402,7 @@ impl Compiler<'_> {
             ExprKind::Shield(body) => {
                 self.emit(Op::ShieldEnter, p);
                 self.expr(body, false)?;
-                self.emit(Op::ShieldExit, p);
+                self.emit(Op::ShieldExit(true), p);
             }
         }
         Ok(())
@@ -517,7 +517,7 @@ impl Compiler<'_> {
             self.emit(Op::ShieldEnter, p);
             self.expr(fin, false)?;
             self.emit(Op::Pop, p);
-            self.emit(Op::ShieldExit, p);
+            self.emit(Op::ShieldExit(true), p);
             let j = self.emit(Op::Jump(0), p);
             let err_at = self.here();
             self.patch(fh, err_at);
@@ -526,7 +526,7 @@ impl Compiler<'_> {
             self.emit(Op::ShieldEnter, p);
             self.expr(fin, false)?;
             self.emit(Op::Pop, p);
-            self.emit(Op::ShieldExit, p);
+            self.emit(Op::ShieldExit(false), p);
             self.get_var(*tmp, p);
             self.emit(Op::Raise, p);
             self.f().next_slot = saved;

@@ -1039,12 +1039,14 @@ impl VmCore {
                             self.handlers.pop();
                         }
                         Op::ShieldEnter => self.shield_depth += 1,
-                        Op::ShieldExit => {
+                        Op::ShieldExit(checkpoint) => {
                             // Leaving the last shield is a checkpoint: a cancellation that
                             // arrived during the cleanup goes on from here.
                             self.shield_depth = self.shield_depth.saturating_sub(1);
-                            if let Some(e) = self.cancellation() {
-                                throw!(e);
+                            if checkpoint {
+                                if let Some(e) = self.cancellation() {
+                                    throw!(e);
+                                }
                             }
                         }
                         Op::CheckCancel => {
