@@ -254,6 +254,30 @@ async fn per_script_budgets_fail_with_limit_naming_the_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_sees_itself_as_current_task() {
+    let engine = engine(0);
+    let v = engine
+        .eval(
+            r#"(define me (current-task))
+               (list (task-name me) (task-state me)
+                     (try (await me) (catch e (error-kind e))))"#,
+            "me.lisp",
+        )
+        .await
+        .expect("runs");
+    assert_eq!(v.to_string(), r#"("me.lisp" :running :deadlock)"#);
+    let e = engine
+        .eval(
+            r#"(cancel (current-task) "self") (sleep 1000) :not-reached"#,
+            "self.lisp",
+        )
+        .await
+        .expect_err("cancelled itself");
+    assert_eq!(e.message(), "cancelled: self");
+    engine.shutdown("done").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_timeout_is_timeout_at_the_boundary() {
     let engine = engine(0);
     let e = engine

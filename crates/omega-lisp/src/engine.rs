@@ -28,7 +28,7 @@ use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -41,13 +41,17 @@ use omega_sched::{
     TaskOptions, TaskState,
 };
 
+use crate::asyncfns::AsyncCtx;
 use crate::asyncfns::LlmUsage;
 use crate::budget::{Budget, ScriptLimits};
 use crate::data::Data;
 use crate::limits::Limits;
 use crate::runtime::Runtime;
 use crate::script_error::ScriptError;
-use crate::task::{task_error_to_lisp, to_lisp_error, FiberStart, LispTask, TaskSlot};
+use crate::task::{
+    task_error_to_lisp, to_lisp_error, FiberStart, LispTask, Outcome, TaskSlot, TaskValue,
+};
+use crate::value::Value;
 
 /// The runtime an engine keeps on its driver thread, and the signal its drop sends.
 struct Hosted {
@@ -378,14 +382,23 @@ fn start_script(
         FiberStart::Ready(Box::new(fiber)),
         slot.clone(),
         true,
-        ctx,
+        ctx.clone(),
         Some(budget),
     );
+    // The script's own task value, for `(current-task)`: its outcome arrives through `tx`
+    // (or, if the body is dropped unfinished, as a cancellation).
+    let (tx, rx) = futures::channel::oneshot::channel::<Outcome>();
+    let live = LiveEntry(Rc::downgrade(&ctx), Rc::new(std::cell::Cell::new(None)));
+    let live_id = live.1.clone();
+    let body_slot = slot.clone();
     let body = async move {
-        match task.await {
+        let _live = live;
+        let r = task.await;
+        let _ = tx.send(r.clone());
+        match r {
             Ok(v) => Ok(Data::from_value(&v)),
             Err(e) => {
-                let err = ScriptError::from(&to_lisp_error(&slot, &e));
+                let err = ScriptError::from(&to_lisp_error(&body_slot, &e));
                 if let Ok(mut out) = error_out.lock() {
                     *out = Some(err.clone());
                 }
@@ -396,7 +409,39 @@ fn start_script(
             }
         }
     };
-    Ok(sched.submit_local_result(body, task_opts))
+    let handle = sched.submit_local_result(body, task_opts);
+    let done = async move {
+        rx.await.unwrap_or_else(|_| {
+            Err(TaskError::Cancelled {
+                reason: "the script was dropped".into(),
+            })
+        })
+    }
+    .boxed_local()
+    .shared();
+    let value = Value::foreign(TaskValue {
+        id: handle.id(),
+        name: Some(name),
+        token: handle.token().clone(),
+        sched: sched.clone(),
+        done,
+        slot,
+    });
+    live_id.set(Some(handle.id()));
+    ctx.live.borrow_mut().insert(handle.id(), value);
+    Ok(handle)
+}
+
+/// Keeps a script's task value in the runtime's `live` table (for `(current-task)`) until
+/// its body ends or is dropped.
+struct LiveEntry(Weak<AsyncCtx>, Rc<std::cell::Cell<Option<TaskId>>>);
+
+impl Drop for LiveEntry {
+    fn drop(&mut self) {
+        if let (Some(ctx), Some(id)) = (self.0.upgrade(), self.1.get()) {
+            ctx.live.borrow_mut().remove(&id);
+        }
+    }
 }
 
 /// Aborts a spawned host future when the script stops waiting for it (invariant 3).
