@@ -8,7 +8,8 @@
 //!    follows a list longer than the runtime allows; anything deeper, and anything that is not
 //!    data (procedures, tasks, host objects), becomes [`Data::Opaque`] with its printed form.
 //! 2. `Data → Value → Data` is the identity for every variant but `Opaque` (which comes back
-//!    as a string).
+//!    as a string), for data up to [`MAX_DEPTH`] levels deep; deeper levels become `"…"`
+//!    (conversion never recurses without bound).
 
 use std::rc::Rc;
 
@@ -63,8 +64,17 @@ impl Data {
         from_value_depth(v, 0)
     }
 
-    /// The Lisp value for this data (`Opaque` becomes its text).
+    /// The Lisp value for this data (`Opaque` becomes its text; levels below [`MAX_DEPTH`]
+    /// become the string `"…"`).
     pub(crate) fn to_value(&self) -> Value {
+        self.to_value_depth(0)
+    }
+
+    fn to_value_depth(&self, depth: usize) -> Value {
+        if depth > MAX_DEPTH {
+            return Value::string("…");
+        }
+        let d = depth + 1;
         match self {
             Data::Nil => Value::Nil,
             Data::Bool(b) => Value::Bool(*b),
@@ -73,20 +83,33 @@ impl Data {
             Data::Str(s) | Data::Opaque(s) => Value::string(s.as_str()),
             Data::Symbol(s) => Value::symbol(s),
             Data::Keyword(k) => Value::keyword(k),
-            Data::List(items) => Value::list(items.iter().map(Data::to_value).collect::<Vec<_>>()),
+            Data::List(items) => Value::list(
+                items
+                    .iter()
+                    .map(|x| x.to_value_depth(d))
+                    .collect::<Vec<_>>(),
+            ),
             Data::Map(entries) => Value::Map(Rc::new(
                 entries
                     .iter()
-                    .map(|(k, v)| (MapKey(k.to_value()), v.to_value()))
+                    .map(|(k, v)| (MapKey(k.to_value_depth(d)), v.to_value_depth(d)))
                     .collect(),
             )),
         }
     }
 
     /// As JSON: maps become objects (keys by name), lists arrays, `nil` null, keywords and
-    /// symbols strings, non-finite floats null.
+    /// symbols strings, non-finite floats null; levels below [`MAX_DEPTH`] become `"…"`.
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_depth(0)
+    }
+
+    fn to_json_depth(&self, depth: usize) -> serde_json::Value {
         use serde_json::Value as J;
+        if depth > MAX_DEPTH {
+            return J::String("…".into());
+        }
+        let d = depth + 1;
         match self {
             Data::Nil => J::Null,
             Data::Bool(b) => J::Bool(*b),
@@ -95,11 +118,11 @@ impl Data {
             Data::Str(s) | Data::Symbol(s) | Data::Keyword(s) | Data::Opaque(s) => {
                 J::String(s.clone())
             }
-            Data::List(items) => J::Array(items.iter().map(Data::to_json).collect()),
+            Data::List(items) => J::Array(items.iter().map(|x| x.to_json_depth(d)).collect()),
             Data::Map(entries) => J::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.key_name(), v.to_json()))
+                    .map(|(k, v)| (k.key_name(), v.to_json_depth(d)))
                     .collect(),
             ),
         }
@@ -288,5 +311,18 @@ mod tests {
         }
         assert_eq!(levels, MAX_DEPTH + 1);
         assert_eq!(d, &Data::Opaque("…".into()));
+        // From the host side too: deep data converts without unbounded recursion.
+        let mut deep = Data::Nil;
+        for _ in 0..(MAX_DEPTH * 4) {
+            deep = Data::List(vec![deep]);
+        }
+        let mut j = &deep.to_json();
+        let mut levels = 0;
+        while let serde_json::Value::Array(items) = j {
+            j = &items[0];
+            levels += 1;
+        }
+        assert_eq!((levels, j.as_str()), (MAX_DEPTH + 1, Some("…")));
+        assert!(deep.to_string().contains('…'));
     }
 }
