@@ -386,7 +386,9 @@ fn start_script(
         Some(budget),
     );
     // The script's own task value, for `(current-task)`: its outcome arrives through `tx`
-    // (or, if the body is dropped unfinished, as a cancellation).
+    // (or, if the body is dropped unfinished, as a cancellation). Without the script's value:
+    // a value that holds the task itself would make a cycle through `done` (and the tasks
+    // that could await it — the script's children — are cancelled when it ends).
     let (tx, rx) = futures::channel::oneshot::channel::<Outcome>();
     let live = LiveEntry(Rc::downgrade(&ctx), Rc::new(std::cell::Cell::new(None)));
     let live_id = live.1.clone();
@@ -394,7 +396,7 @@ fn start_script(
     let body = async move {
         let _live = live;
         let r = task.await;
-        let _ = tx.send(r.clone());
+        let _ = tx.send(r.as_ref().map(|_| Value::Nil).map_err(Clone::clone));
         match r {
             Ok(v) => Ok(Data::from_value(&v)),
             Err(e) => {
