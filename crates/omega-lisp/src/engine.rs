@@ -529,7 +529,8 @@ impl ScriptOptions {
 }
 
 /// A running script: `Send`, awaitable (its value as [`Data`], or its [`ScriptError`]),
-/// cancellable from any thread.
+/// cancellable from any thread. Dropping the handle does not stop the script (cancel it, or
+/// let [`Engine::shutdown`] do it).
 #[derive(Debug)]
 #[must_use = "a script handle does nothing unless awaited or cancelled"]
 pub struct ScriptHandle {
