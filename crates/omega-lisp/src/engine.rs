@@ -78,6 +78,11 @@ fn gone() -> ScriptError {
 
 /// A Lisp engine usable from any thread: `Clone + Send + Sync`.
 ///
+/// All scripts of one engine run on one runtime, one Lisp evaluation at a time (their LLM
+/// calls and host futures overlap): they share its globals, so a `define` in one script is
+/// seen by the scripts after it. Hosts that need isolation between requests use an engine
+/// per tenant.
+///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let engine = omega_lisp::Engine::new().unwrap();
