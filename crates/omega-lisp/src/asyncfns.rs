@@ -131,8 +131,13 @@ pub(crate) fn spawn(
             return Err(LispError::limit("max_tasks", max));
         }
     }
+    // A task spawned from a script with a budget counts against it.
+    let budget = crate::budget::current();
+    if let Some(b) = &budget {
+        b.task_started()?;
+    }
     let slot = Rc::new(TaskSlot::default());
-    let task = LispTask::new(start, slot.clone(), top_level, ctx.clone());
+    let task = LispTask::new(start, slot.clone(), top_level, ctx.clone(), budget);
     let handle = ctx
         .sched
         .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));

@@ -160,6 +160,16 @@ pub(crate) enum Op {
     PushHandler(u32),
     /// Remove the innermost handler.
     PopHandler,
+    /// Enter a shielded region (`finally`, `shield`): the task's cancellation is not raised
+    /// until the matching `ShieldExit` (or an unwind past it).
+    ShieldEnter,
+    /// Leave the innermost shielded region; with `true`, leaving the last one is a
+    /// checkpoint (a cancellation that arrived meanwhile is raised). `false` on a `finally`'s
+    /// error path, which re-raises its error right after.
+    ShieldExit(bool),
+    /// End of a bare `catch` handler: if the task is cancelled (and no shield masks it),
+    /// raise the cancellation again, so a catch-all cannot end it.
+    CheckCancel,
     /// Pop a value and raise it (re-raise an error value, or raise `:error` with it).
     Raise,
     /// Inlined primitive.

@@ -24,7 +24,7 @@ use std::rc::Rc;
 
 use crate::bytecode::{Capture, Op, Proto};
 use crate::error::{LispError, LispResult, Span};
-use crate::ir::{Expr, ExprKind, Lambda, VarId, VarInfo};
+use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::stack_guard::StackGuard;
 use crate::value::Value;
 
@@ -399,6 +399,11 @@ impl Compiler<'_> {
                 catch,
                 finally,
             } => self.try_expr(body, catch.as_ref(), finally.as_ref(), p)?,
+            ExprKind::Shield(body) => {
+                self.emit(Op::ShieldEnter, p);
+                self.expr(body, false)?;
+                self.emit(Op::ShieldExit(true), p);
+            }
         }
         Ok(())
     }
@@ -476,16 +481,19 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// `try`: a handler for `finally` around a handler for `catch` around the body. The
+    /// `finally` code runs shielded on both paths (SPEC §6.5); a bare `catch` ends with
+    /// `CheckCancel`, so it cannot end a cancellation.
     fn try_expr(
         &mut self,
         body: &Expr,
-        catch: Option<&(VarId, Box<Expr>)>,
+        catch: Option<&Catch>,
         finally: Option<&(VarId, Box<Expr>)>,
         p: (u32, u32),
     ) -> LispResult<()> {
         let fin_handler = finally.map(|_| self.emit(Op::PushHandler(0), p));
         match catch {
-            Some((var, handler)) => {
+            Some(c) => {
                 let h = self.emit(Op::PushHandler(0), p);
                 self.expr(body, false)?;
                 self.emit(Op::PopHandler, p);
@@ -493,8 +501,11 @@ impl Compiler<'_> {
                 let catch_at = self.here();
                 self.patch(h, catch_at);
                 let saved = self.f().next_slot;
-                self.bind_var(*var, p);
-                self.expr(handler, false)?;
+                self.bind_var(c.var, p);
+                self.expr(&c.handler, false)?;
+                if !c.ends_cancel {
+                    self.emit(Op::CheckCancel, p);
+                }
                 self.f().next_slot = saved;
                 let end = self.here();
                 self.patch(j, end);
@@ -503,15 +514,19 @@ impl Compiler<'_> {
         }
         if let (Some(fh), Some((tmp, fin))) = (fin_handler, finally) {
             self.emit(Op::PopHandler, p);
+            self.emit(Op::ShieldEnter, p);
             self.expr(fin, false)?;
             self.emit(Op::Pop, p);
+            self.emit(Op::ShieldExit(true), p);
             let j = self.emit(Op::Jump(0), p);
             let err_at = self.here();
             self.patch(fh, err_at);
             let saved = self.f().next_slot;
             self.bind_var(*tmp, p);
+            self.emit(Op::ShieldEnter, p);
             self.expr(fin, false)?;
             self.emit(Op::Pop, p);
+            self.emit(Op::ShieldExit(false), p);
             self.get_var(*tmp, p);
             self.emit(Op::Raise, p);
             self.f().next_slot = saved;

@@ -14,7 +14,7 @@
 
 use crate::bytecode::PrimOp;
 use crate::error::{LispError, LispResult, Span};
-use crate::ir::{Expr, ExprKind, Lambda, VarId, VarInfo};
+use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::reader::{Syntax, SyntaxKind, MAX_NESTING};
 use crate::stack_guard::StackGuard;
 use crate::state::State;
@@ -439,6 +439,7 @@ impl Expander<'_> {
             "begin" => self.seq(args, p)?,
             "do" => self.do_loop(args, s)?,
             "try" => self.try_form(args, s)?,
+            "shield" => Expr::new(ExprKind::Shield(Box::new(self.seq(args, p)?)), p),
             _ => return Ok(None),
         };
         Ok(Some(e))
@@ -887,7 +888,11 @@ impl Expander<'_> {
             let var = c[1]
                 .as_symbol()
                 .ok_or_else(|| err(&c[1].span, "catch: error variable must be a symbol"))?;
-            catch_clause = Some((var, &c[2..], &args[end - 1].span));
+            // `(catch e :cancelled handler…)`: the handler may end a cancellation.
+            let names_cancelled = c.len() > 3
+                && matches!(&c[2].kind, SyntaxKind::Atom(Value::Keyword(k)) if &*k.name() == "cancelled");
+            let handler = if names_cancelled { &c[3..] } else { &c[2..] };
+            catch_clause = Some((var, handler, names_cancelled, &args[end - 1].span));
             end -= 1;
         }
         if let Some(bad) = args[..end]
@@ -901,12 +906,16 @@ impl Expander<'_> {
         }
         let body = self.seq(&args[..end], p)?;
         let catch = match catch_clause {
-            Some((var, handler, span)) => {
+            Some((var, handler, ends_cancel, span)) => {
                 self.scopes.push(Vec::new());
                 let v = self.bind(var, false);
                 let h = self.seq(handler, pos(span));
                 self.scopes.pop();
-                Some((v, Box::new(h?)))
+                Some(Catch {
+                    var: v,
+                    handler: Box::new(h?),
+                    ends_cancel,
+                })
             }
             None => None,
         };

@@ -17,9 +17,10 @@
 //! `Pending`; on `Suspend` store the request (e.g. a boxed future taken out of the
 //! [`Suspension`]), poll it, and when it completes call `resume_with(result)`; on `Done`/`Err`
 //! return `Ready`. Cancellation: set an interrupt hook with [`Fiber::set_interrupt`] that returns
-//! `Interrupt::Cancel(reason)` once the token fires; the fiber raises `:cancelled` at its next
-//! step (running `finally` blocks). A fiber parked in `Suspend` is cancelled by
-//! `resume_with(Err(cancelled error))`.
+//! `Interrupt::Cancel(reason)` while the token is cancelled; the fiber raises `:cancelled` at
+//! its next slice, again at every later one and at the end of every bare `catch`
+//! (level-triggered), but not inside `finally` code or `shield` forms. A fiber parked in
+//! `Suspend` is cancelled by `resume_with(Err(cancelled error))`.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -104,7 +105,10 @@ impl Fiber {
         })
     }
 
-    /// Installs the interrupt hook polled by the step hook (every `yield_interval` steps).
+    /// Installs the interrupt hook polled by the step hook (every `yield_interval` steps) and
+    /// at the end of every bare `catch` handler. The hook is level-triggered: it should keep
+    /// returning `Interrupt::Cancel` for as long as the evaluation is cancelled; the fiber
+    /// raises it again at each poll except inside `finally` code and `shield` forms.
     pub fn set_interrupt(&mut self, hook: impl FnMut() -> Option<Interrupt> + 'static) {
         self.core.interrupt = Some(Box::new(hook));
     }
@@ -117,6 +121,12 @@ impl Fiber {
     /// Whether the evaluation has finished (successfully or not).
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Whether the running code is in a shielded region (`finally`, `shield`): what it
+    /// suspends on must not be interrupted by the evaluation's cancellation.
+    pub(crate) fn in_shield(&self) -> bool {
+        self.core.in_shield()
     }
 
     /// Whether it is parked on a suspension, waiting for [`Fiber::resume_with`].

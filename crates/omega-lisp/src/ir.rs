@@ -68,9 +68,23 @@ pub(crate) enum ExprKind {
     Or(Vec<Expr>),
     Try {
         body: Box<Expr>,
-        catch: Option<(VarId, Box<Expr>)>,
+        catch: Option<Catch>,
         finally: Option<(VarId, Box<Expr>)>,
     },
+    /// `(shield body…)`: the task's cancellation is not raised while the body runs (SPEC
+    /// §6.5); the body is not in tail position.
+    Shield(Box<Expr>),
+}
+
+/// A `catch` clause: `(catch e handler…)` or `(catch e :cancelled handler…)`.
+#[derive(Debug)]
+pub(crate) struct Catch {
+    /// The variable bound to the error.
+    pub var: VarId,
+    pub handler: Box<Expr>,
+    /// `:cancelled` was named: the handler may end a cancellation (its value is the
+    /// `try`'s). A bare catch sees a cancellation but raises it again when it ends.
+    pub ends_cancel: bool,
 }
 
 impl Expr {

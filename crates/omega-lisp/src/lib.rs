@@ -3,14 +3,18 @@
 //! runs it in slices ([`Fiber`], [`Step`]) with proper tail calls, `try`/`catch`/`finally`,
 //! sandbox [`Limits`], a per-step hook (step counting, host [`Interrupt`]s, yielding every
 //! `yield_interval` steps) and native calls that can suspend ([`Suspension`]) — the hooks the
-//! async scheduler builds on. [`Runtime`] is the embedding facade; errors are one rich
+//! async scheduler builds on. [`Engine`] is the `Send + Sync` front door for multi-threaded hosts
+//! (results as [`Data`], errors as [`ScriptError`]); [`Runtime`] is the single-threaded core; errors are one rich
 //! [`LispError`] printed as in SPEC §6.5; [`Value`] converts to and from Rust and JSON.
 
 mod asyncfns;
+mod budget;
 mod builtins;
 mod bytecode;
 mod compiler;
 mod convert;
+mod data;
+mod engine;
 mod error;
 mod expander;
 mod fiber;
@@ -23,6 +27,7 @@ mod printer;
 mod reader;
 mod runtime;
 mod runtime_async;
+mod script_error;
 mod stack;
 mod stack_guard;
 mod state;
@@ -32,7 +37,10 @@ mod value;
 mod vm;
 
 pub use asyncfns::LlmUsage;
+pub use budget::ScriptLimits;
 pub use convert::{from_json, to_json};
+pub use data::Data;
+pub use engine::{Engine, EngineBuilder, ScriptHandle, ScriptOptions};
 pub use error::{ErrorData, ErrorKind, LispError, LispResult, Span, StackFrame};
 pub use fiber::{Fiber, Step};
 pub use limits::Limits;
@@ -43,6 +51,7 @@ pub use printer::{display_string, format_float, write_string};
 pub use reader::{read_all, read_one, Syntax, SyntaxKind, MAX_NESTING};
 pub use runtime::{OutputBuffer, Runtime, RuntimeBuilder};
 pub use runtime_async::ScriptTask;
+pub use script_error::{Frame, Position, ScriptError};
 pub use symbol::Symbol;
 pub use task::{AsyncRequest, TaskValue};
 pub use value::{eq, equal, eqv, Closure, Foreign, LispMap, ListIter, MapKey, Pair, Value};

@@ -315,6 +315,11 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
     rt.register_suspending_fn("llm.infer", move |args| {
         let req = request("llm.infer", &args)?;
         check_not_self_blocked(&c, "llm.infer")?;
+        // The script's LLM budget, if it has one (see `budget.rs`).
+        let budget = crate::budget::current();
+        if let Some(b) = &budget {
+            b.llm_call()?;
+        }
         let c = c.clone();
         Ok(suspend(async move {
             // The pool is the provider's attempt gate: held while an attempt is on the
@@ -329,6 +334,9 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
             match result {
                 Ok(r) => {
                     completed(&c, &model, &r);
+                    if let Some(b) = &budget {
+                        b.llm_tokens(r.usage.prompt_tokens + r.usage.completion_tokens)?;
+                    }
                     let len = r.text.len();
                     reply_value(&c, r.text, len)
                 }
@@ -340,6 +348,9 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
     let c = ctx.clone();
     rt.register_fn("%llm-stream-open", move |args| {
         let req = request("llm.stream", &args)?;
+        if let Some(b) = crate::budget::current() {
+            b.llm_call()?;
+        }
         let model = model_of(&c, &req);
         let (options, entered) = gated(&c);
         let stream = c.llm.clone().stream_with(req, options);

@@ -76,7 +76,7 @@ impl Runtime {
         }
         let value = asyncfns::spawn(
             &self.shared().async_ctx,
-            FiberStart::Ready(fiber),
+            FiberStart::Ready(Box::new(fiber)),
             opts.name(name),
             Some(name.to_string()),
             true,
@@ -118,7 +118,7 @@ impl Runtime {
         let fiber = self.fiber(src, name)?;
         let value = asyncfns::spawn(
             &self.shared().async_ctx,
-            FiberStart::Ready(fiber),
+            FiberStart::Ready(Box::new(fiber)),
             TaskOptions::new().name(name),
             Some(name.to_string()),
             false,

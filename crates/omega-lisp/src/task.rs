@@ -10,17 +10,20 @@
 //! until it completes, then hands its result to the fiber with `resume_with`.
 //!
 //! Tasks run in `CancelMode::Cooperative`: the scheduler never drops a Lisp task early.
-//! Cancellation is delivered once, either by the fiber's interrupt hook at its next step, or,
-//! when the fiber is parked on a request, by dropping the request (which drops an in-flight
-//! LLM call) and resuming the fiber with a `:cancelled` (or `:timeout`) error. The fiber then
-//! unwinds through its `finally` blocks; requests made after delivery run inside
-//! `omega_sched::shield`, so cleanup can still await, bounded by the scheduler's
-//! `cleanup_grace`.
+//! Cancellation is **level-triggered** (SPEC §3.7, §6.5): once the task is cancelled (by
+//! `cancel`, a parent, its timeout, shutdown…), it is raised as `:cancelled` at every later
+//! checkpoint — the fiber's interrupt hook at each slice and at the end of each bare
+//! `catch`, and every suspension: a request the fiber is parked on is dropped (which drops
+//! an in-flight LLM call) and the fiber resumed with the error; a new request is not even
+//! started. The one exception is shielded code (`finally` blocks, `shield` forms): there
+//! nothing is raised, and requests run inside `omega_sched::shield`, so cleanup can await,
+//! bounded by the scheduler's `cleanup_grace`. A timeout raises `:cancelled` (reason
+//! `timeout`) inside the task; the awaiter sees `:timeout` (see [`to_lisp_error`]).
 //!
 //! Lisp errors are rich (`Rc`-based stack traces) and stay on this thread: the task stores
 //! its `LispError` in its `TaskValue` and hands the scheduler only a `Send` summary.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +34,7 @@ use futures::future::{LocalBoxFuture, Shared};
 use omega_sched::{Scheduler, TaskError, TaskId, TaskState};
 
 use crate::asyncfns::AsyncCtx;
+use crate::budget::Budget;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::fiber::{Fiber, Step};
 use crate::runtime::Shared as RuntimeShared;
@@ -45,11 +49,11 @@ pub type AsyncRequest = Pin<Box<dyn Future<Output = LispResult<Value>>>>;
 #[error("{0}")]
 pub(crate) struct LispFailure(pub String);
 
-/// The Lisp error for a cancellation reason: `:timeout` for the scheduler's timeouts,
-/// `:cancelled` otherwise.
+/// The Lisp error a cancelled task raises inside itself, whatever the reason (a timeout
+/// included: it becomes `:timeout` only at the task's boundary, for its awaiter).
 pub(crate) fn cancel_error(reason: &str) -> LispError {
     if reason == "timeout" {
-        LispError::new(ErrorKind::Timeout, "timed out")
+        LispError::new(ErrorKind::Cancelled, "timed out")
     } else {
         LispError::new(ErrorKind::Cancelled, format!("cancelled: {reason}"))
     }
@@ -88,7 +92,7 @@ pub(crate) fn task_error_to_lisp(e: &TaskError) -> LispError {
 /// (`async`: the runtime's state is busy while the native that spawns it runs).
 pub(crate) enum FiberStart {
     /// A script's fiber.
-    Ready(Fiber),
+    Ready(Box<Fiber>),
     /// Call this procedure with no arguments.
     Call(Weak<RuntimeShared>, Value),
 }
@@ -101,9 +105,10 @@ pub(crate) struct LispTask {
     start: Option<FiberStart>,
     fiber: Option<Fiber>,
     waiting: Option<AsyncRequest>,
-    delivered: Rc<Cell<bool>>,
     slot: Rc<TaskSlot>,
     top_level: bool,
+    /// The script's budget, shared by all its tasks (see `budget.rs`).
+    budget: Option<Rc<Budget>>,
 }
 
 impl LispTask {
@@ -112,6 +117,7 @@ impl LispTask {
         slot: Rc<TaskSlot>,
         top_level: bool,
         ctx: Rc<AsyncCtx>,
+        budget: Option<Rc<Budget>>,
     ) -> LispTask {
         ctx.alive.set(ctx.alive.get() + 1);
         LispTask {
@@ -120,9 +126,9 @@ impl LispTask {
             start: Some(start),
             fiber: None,
             waiting: None,
-            delivered: Rc::new(Cell::new(false)),
             slot,
             top_level,
+            budget,
         }
     }
 
@@ -130,7 +136,7 @@ impl LispTask {
     fn fiber(&mut self) -> LispResult<&mut Fiber> {
         if let Some(start) = self.start.take() {
             let mut fiber = match start {
-                FiberStart::Ready(f) => f,
+                FiberStart::Ready(f) => *f,
                 FiberStart::Call(shared, thunk) => {
                     let shared = shared.upgrade().ok_or_else(|| {
                         LispError::new(ErrorKind::Error, "the Lisp runtime was dropped")
@@ -138,7 +144,7 @@ impl LispTask {
                     Fiber::for_call(shared, thunk, Vec::new())?
                 }
             };
-            install_interrupt(&mut fiber, self.delivered.clone(), self.ctx.clone());
+            install_interrupt(&mut fiber, self.ctx.clone(), self.budget.clone());
             self.fiber = Some(fiber);
         }
         Ok(self
@@ -152,29 +158,26 @@ impl Drop for LispTask {
     /// The scheduler drops a task's body when the task ends, however it ends.
     fn drop(&mut self) {
         self.ctx.alive.set(self.ctx.alive.get() - 1);
+        if let Some(b) = &self.budget {
+            b.task_ended();
+        }
     }
 }
 
-/// Delivers the task's cancellation to the fiber at its next step, once; and ends the
-/// fiber when the runtime's total step budget is spent.
-fn install_interrupt(fiber: &mut Fiber, delivered: Rc<Cell<bool>>, ctx: Rc<AsyncCtx>) {
-    let flag = delivered;
+/// Raises the task's cancellation in the fiber for as long as it lasts (the fiber skips it
+/// in shielded code); ends the fiber when the runtime's total step budget is spent.
+fn install_interrupt(fiber: &mut Fiber, ctx: Rc<AsyncCtx>, budget: Option<Rc<Budget>>) {
     fiber.set_interrupt(move || {
+        if let Some(e) = budget.as_ref().and_then(|b| b.steps_exceeded()) {
+            return Some(Interrupt::Raise(e));
+        }
         if let Some(max) = ctx.max_total_steps.get() {
             if ctx.total_steps.get() > max {
                 return Some(Interrupt::Raise(LispError::limit("max_total_steps", max)));
             }
         }
-        if flag.get() {
-            return None;
-        }
         let cancelled = omega_sched::check_cancelled().err()?;
-        flag.set(true);
-        Some(if &*cancelled.reason == "timeout" {
-            Interrupt::Timeout("timed out".into())
-        } else {
-            Interrupt::Cancel(cancelled.reason.to_string())
-        })
+        Some(Interrupt::Raise(cancel_error(&cancelled.reason)))
     });
 }
 
@@ -211,6 +214,7 @@ impl Future for LispTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        let _budget = crate::budget::enter(this.budget.clone());
         if this.start.is_some() {
             // Cancelled before it ever ran: it never starts (no side effect of its body).
             if let Err(c) = omega_sched::check_cancelled() {
@@ -218,9 +222,10 @@ impl Future for LispTask {
             }
         }
         loop {
-            if this.waiting.is_some() && !this.delivered.get() {
+            let shielded = this.fiber.as_ref().is_some_and(Fiber::in_shield);
+            if this.waiting.is_some() && !shielded {
                 if let Err(c) = omega_sched::check_cancelled() {
-                    this.delivered.set(true);
+                    // Level-triggered: every wait of a cancelled task ends at once.
                     // Dropping the request drops whatever it was doing (an LLM call, …),
                     // which may leave a note on what it was waiting for.
                     this.waiting = None;
@@ -250,6 +255,9 @@ impl Future for LispTask {
                     let delta = steps.saturating_sub(this.counted);
                     this.counted = steps;
                     this.ctx.total_steps.set(this.ctx.total_steps.get() + delta);
+                    if let Some(b) = &this.budget {
+                        b.add_steps(delta);
+                    }
                     step
                 }
                 Err(e) => Err(e),
@@ -268,8 +276,9 @@ impl Future for LispTask {
                             "a host function suspended with a request this runtime does not know",
                         )))),
                     };
-                    this.waiting = Some(if this.delivered.get() {
-                        // Cleanup after a cancel (finally blocks) must be able to await.
+                    let shielded = this.fiber.as_ref().is_some_and(Fiber::in_shield);
+                    this.waiting = Some(if shielded {
+                        // Cleanup (finally blocks, shield forms) must be able to await.
                         Box::pin(omega_sched::shield(request))
                     } else {
                         request

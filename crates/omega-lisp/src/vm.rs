@@ -26,6 +26,12 @@
 //!    `base`, `nc`) and is not on `frames`; it is pushed back (`spill!`) before anything that
 //!    looks at or changes the frame stack, and popped again at `'reload`. Outside the loop,
 //!    invariants 1–3 hold with `frames.last()` the running frame.
+//! 6. `shield_depth` counts the shielded regions (`ShieldEnter` … `ShieldExit`) the running
+//!    code is in; a handler records it at `PushHandler` and an unwind to the handler restores
+//!    it, so an error leaving a shield closes it. Cancellation interrupts are raised only at
+//!    depth 0 — at every slice (level-triggered; but not within the slice after a handler
+//!    caught a cancellation, so it can log it), at the end of a bare `catch`
+//!    (`CheckCancel`) and when the last shield closes (`ShieldExit`).
 //!
 //! # Performance notes
 //!
@@ -126,6 +132,8 @@ struct Handler {
     frames: usize,
     stack_len: usize,
     pc: usize,
+    /// The shield depth at `PushHandler`, restored when an error unwinds to it.
+    shield: u32,
 }
 
 /// Why `run` stopped.
@@ -163,6 +171,12 @@ pub(crate) struct VmCore {
     since_yield: u64,
     pub(crate) steps: u64,
     pub(crate) interrupt: Option<InterruptFn>,
+    /// Open shielded regions (`finally` code, `shield` forms): while above 0 the interrupt's
+    /// cancellations are not raised (invariant 6).
+    shield_depth: u32,
+    /// After a handler caught a cancellation, the slice check does not raise it again
+    /// before `steps` reaches this (one `yield_interval` later), so the handler can log it.
+    quiet_until: u64,
 }
 
 impl std::fmt::Debug for VmCore {
@@ -209,7 +223,25 @@ impl VmCore {
             since_yield: 0,
             steps: 0,
             interrupt: None,
+            shield_depth: 0,
+            quiet_until: 0,
         }
+    }
+
+    /// Whether the running code is inside a shielded region (`finally`, `shield`): the host
+    /// runs what it suspends on shielded too.
+    pub(crate) fn in_shield(&self) -> bool {
+        self.shield_depth > 0
+    }
+
+    /// The error to raise at a bare `catch`'s end: the interrupt's cancellation (or limit),
+    /// unless a shield masks it.
+    fn cancellation(&mut self) -> Option<LispError> {
+        if self.shield_depth > 0 {
+            return None;
+        }
+        let hook = self.interrupt.as_mut()?;
+        hook().map(Interrupt::into_error)
     }
 
     /// Current sizes (value stack, frames, handlers), for tests and introspection.
@@ -234,6 +266,7 @@ impl VmCore {
         self.stack.clear();
         self.frames.clear();
         self.handlers.clear();
+        self.shield_depth = 0;
         self.pending = Pending::None;
         self.resume_value = None;
     }
@@ -321,8 +354,14 @@ impl VmCore {
         }
         self.reset_countdown(st);
         if let Some(hook) = self.interrupt.as_mut() {
-            if let Some(i) = hook() {
-                return Err(i.into_error());
+            if let Some(e) = hook().map(Interrupt::into_error) {
+                // Level-triggered: a cancellation is raised at every slice until the error
+                // leaves the task, except inside a shield (`finally`, `shield`) and in the
+                // slice after a handler caught it (invariant 6).
+                let cancel = matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout);
+                if !cancel || (self.shield_depth == 0 && self.steps >= self.quiet_until) {
+                    return Err(e);
+                }
             }
         }
         if self.since_yield >= u64::from(st.limits.yield_interval.max(1)) {
@@ -388,6 +427,11 @@ impl VmCore {
             if let Some(h) = self.handlers.pop() {
                 self.frames.truncate(h.frames);
                 self.stack.truncate(h.stack_len);
+                self.shield_depth = h.shield;
+                if e.kind() == &ErrorKind::Cancelled {
+                    // `steps` counts whole chunks: the next slice check is quiet, not the one after.
+                    self.quiet_until = self.steps + u64::from(self.chunk) + 1;
+                }
                 if let Some(f) = self.frames.last_mut() {
                     f.set_pc(h.pc);
                 }
@@ -1000,11 +1044,28 @@ impl VmCore {
                                 frames: self.frames.len() + 1,
                                 stack_len: self.stack.len(),
                                 pc: t as usize,
+                                shield: self.shield_depth,
                             };
                             self.handlers.push(h);
                         }
                         Op::PopHandler => {
                             self.handlers.pop();
+                        }
+                        Op::ShieldEnter => self.shield_depth += 1,
+                        Op::ShieldExit(checkpoint) => {
+                            // Leaving the last shield is a checkpoint: a cancellation that
+                            // arrived during the cleanup goes on from here.
+                            self.shield_depth = self.shield_depth.saturating_sub(1);
+                            if checkpoint {
+                                if let Some(e) = self.cancellation() {
+                                    throw!(e);
+                                }
+                            }
+                        }
+                        Op::CheckCancel => {
+                            if let Some(e) = self.cancellation() {
+                                throw!(e);
+                            }
                         }
                         Op::Raise => {
                             let v = self.pop();
