@@ -92,7 +92,18 @@ pub fn stats_json(stats: &Stats, rt: &Runtime, wall: Duration) -> serde_json::Va
             "timeouts": stats.locks.timeouts,
             "deadlocks": stats.locks.deadlocks,
         },
+        "memory": {
+            "peak_rss_bytes": peak_rss_bytes(),
+        },
     })
+}
+
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), if known.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// One `--trace` line for an event.

@@ -8,6 +8,7 @@
 
 mod asyncfns;
 mod builtins;
+pub mod collector;
 mod bytecode;
 mod compiler;
 mod convert;

@@ -320,6 +320,7 @@ impl VmCore {
             }
         }
         self.reset_countdown(st);
+        crate::collector::maybe_collect();
         if let Some(hook) = self.interrupt.as_mut() {
             if let Some(i) = hook() {
                 return Err(i.into_error());
@@ -746,7 +747,7 @@ impl VmCore {
                         Op::MakeCell(s) => {
                             let slot = &mut self.stack[base + s as usize];
                             let v = std::mem::take(slot);
-                            *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
+                            *slot = crate::collector::new_cell(v);
                         }
                         Op::Free(i) => self.stack.push(closure.free[i as usize].clone()),
                         Op::FreeCell(i) => {
