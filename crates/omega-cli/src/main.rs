@@ -10,11 +10,18 @@ mod repl;
 mod report;
 mod session;
 
+use std::alloc::System;
 use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The system allocator, counting the bytes in use: the meter of the heap limit
+/// (`--max-heap`, `omega_lisp::heap`). Its own cap stays off; the runtime checks the count.
+#[global_allocator]
+static ALLOC: cap::Cap<System> = cap::Cap::new(System, usize::MAX);
+
 fn main() -> ExitCode {
+    omega_lisp::heap::set_meter(|| ALLOC.allocated());
     let cli = args::Cli::parse();
     let code = match cli.command {
         args::Command::Run(a) => session::run_file(&a),

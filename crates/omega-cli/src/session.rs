@@ -169,6 +169,7 @@ impl Session {
                 // The flag bounds the whole run: every task and all of them together.
                 max_steps: opts.max_steps,
                 max_total_steps: opts.max_steps,
+                max_heap_bytes: Some(opts.max_heap),
                 ..Limits::default()
             })
             .build();

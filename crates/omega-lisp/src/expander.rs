@@ -207,6 +207,10 @@ impl Expander<'_> {
             }
             e
         })?;
+        // Expansion output is charged as it is built (the heap limit, `heap.rs`).
+        self.st
+            .check_heap()
+            .map_err(|e| e.with_span(s.span.clone()))?;
         let syn = Syntax::from_value(&out, &s.span)?;
         self.expand(&syn)
     }

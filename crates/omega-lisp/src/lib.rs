@@ -8,13 +8,14 @@
 
 mod asyncfns;
 mod builtins;
-pub mod collector;
 mod bytecode;
+pub mod collector;
 mod compiler;
 mod convert;
 mod error;
 mod expander;
 mod fiber;
+pub mod heap;
 mod ir;
 mod limits;
 mod llm;
@@ -36,7 +37,7 @@ pub use asyncfns::LlmUsage;
 pub use convert::{from_json, to_json};
 pub use error::{ErrorData, ErrorKind, LispError, LispResult, Span, StackFrame};
 pub use fiber::{Fiber, Step};
-pub use limits::Limits;
+pub use limits::{Limits, DEFAULT_MAX_HEAP_BYTES};
 pub use llm::LlmStreamHandle;
 pub use locks::LockHold;
 pub use native::{HostFn, Native, SuspendingFn, Suspension};

@@ -259,9 +259,16 @@ impl<'a> Reader<'a> {
     fn read_all(mut self) -> LispResult<Vec<Syntax>> {
         let mut out = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
+        let mut until_heap_check = 0u32;
         loop {
             self.skip_atmosphere()?;
             let span = self.span();
+            // The heap limit (`heap.rs`): what is read is charged as it is built.
+            if until_heap_check == 0 {
+                until_heap_check = 4096;
+                crate::heap::check_thread().map_err(|e| e.with_span(span.clone()))?;
+            }
+            until_heap_check -= 1;
             let Some(c) = self.peek() else {
                 return match stack.pop() {
                     None => Ok(out),

@@ -155,6 +155,13 @@ impl Runtime {
         Runtime::builder().build()
     }
 
+    /// Makes this runtime's heap limit the one the reader checks on this thread (`heap.rs`).
+    fn set_thread_heap_limit(&self) {
+        if let Ok(st) = self.shared.state.try_borrow() {
+            crate::heap::set_thread_limit(st.limits.max_heap_bytes);
+        }
+    }
+
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.shared.state.borrow_mut())
     }
@@ -179,6 +186,7 @@ impl Runtime {
     /// Reads `src` and returns a [`Fiber`] that will run it in slices. Read errors are reported
     /// here; compile errors when the fiber reaches the faulty form.
     pub fn fiber(&self, src: &str, name: &str) -> LispResult<Fiber> {
+        self.set_thread_heap_limit();
         let forms = reader::read_all(src, name)?;
         Ok(Fiber::for_forms(self.shared.clone(), forms, Rc::from(name)))
     }
@@ -187,6 +195,7 @@ impl Runtime {
     /// compile error found. `defmacro` forms are run so that later forms expand; nothing else
     /// is evaluated. A read error stops the check (the rest of the text cannot be trusted).
     pub fn check(&self, src: &str, name: &str) -> Vec<LispError> {
+        self.set_thread_heap_limit();
         let forms = match reader::read_all(src, name) {
             Ok(forms) => forms,
             Err(e) => return vec![e],

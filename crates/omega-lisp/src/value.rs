@@ -151,7 +151,10 @@ pub(crate) fn teardown(values: impl IntoIterator<Item = Value>) {
             }
             Value::Closure(rc) => {
                 if let Ok(mut c) = Rc::try_unwrap(rc) {
-                    std::mem::take(&mut c.free).into_vec().into_iter().for_each(push);
+                    std::mem::take(&mut c.free)
+                        .into_vec()
+                        .into_iter()
+                        .for_each(push);
                 }
             }
             Value::Map(rc) => {

@@ -178,8 +178,24 @@ impl std::fmt::Debug for VmCore {
 
 /// Calls `f` with `args` to completion on a fresh core (used for macro expansion and
 /// `Runtime::call`). Yields are ignored; a suspension is an error.
+/// When a fiber has lent its budget (`VmCore::lend_budget`, during macro expansion), the call
+/// counts its steps on the fiber's count and polls the fiber's interrupt hook.
 pub(crate) fn call_sync(st: &mut State, f: &Value, args: Vec<Value>) -> LispResult<Value> {
     let mut core = VmCore::new();
+    let lent = st.lent_steps.take();
+    if let Some(steps) = lent {
+        core.steps = steps;
+        core.interrupt = st.lent_interrupt.take();
+    }
+    let result = run_sync(st, &mut core, f, args);
+    if lent.is_some() {
+        st.lent_steps = Some(core.steps);
+        st.lent_interrupt = core.interrupt.take();
+    }
+    result
+}
+
+fn run_sync(st: &mut State, core: &mut VmCore, f: &Value, args: Vec<Value>) -> LispResult<Value> {
     core.start_call(st, f.clone(), args)?;
     loop {
         match core.run(st)? {
@@ -209,6 +225,23 @@ impl VmCore {
             since_yield: 0,
             steps: 0,
             interrupt: None,
+        }
+    }
+
+    /// Lends this core's step count and interrupt hook to the synchronous calls made through
+    /// `st` (macro expansion) until [`VmCore::reclaim_budget`].
+    pub(crate) fn lend_budget(&mut self, st: &mut State) {
+        st.lent_steps = Some(self.steps);
+        st.lent_interrupt = self.interrupt.take();
+    }
+
+    /// Takes back what [`VmCore::lend_budget`] lent, with the steps the calls took.
+    pub(crate) fn reclaim_budget(&mut self, st: &mut State) {
+        if let Some(steps) = st.lent_steps.take() {
+            self.steps = steps;
+        }
+        if let Some(hook) = st.lent_interrupt.take() {
+            self.interrupt = Some(hook);
         }
     }
 
@@ -321,6 +354,8 @@ impl VmCore {
         }
         self.reset_countdown(st);
         crate::collector::maybe_collect();
+        crate::heap::set_thread_limit(st.limits.max_heap_bytes);
+        st.check_heap()?;
         if let Some(hook) = self.interrupt.as_mut() {
             if let Some(i) = hook() {
                 return Err(i.into_error());

@@ -4,6 +4,7 @@
 
 mod cycles;
 mod deep_drop;
+mod heap_limit;
 
 use std::process::{Command, Output};
 
