@@ -17,6 +17,7 @@ mod expander;
 mod fiber;
 pub mod heap;
 mod ir;
+mod json;
 mod limits;
 mod llm;
 mod locks;

@@ -92,7 +92,13 @@ impl State {
     pub(crate) fn unbound(&self, slot: u32) -> LispError {
         LispError::new(
             ErrorKind::Unbound,
-            format!("unbound variable: {}", self.global_names[slot as usize]),
+            format!(
+                "unbound variable: {}",
+                crate::printer::write_string_limited(
+                    &Value::Symbol(self.global_names[slot as usize]),
+                    80
+                )
+            ),
         )
     }
 

@@ -526,6 +526,9 @@ pub fn equal(a: &Value, b: &Value) -> bool {
     compare(a, b) == Ordering::Equal
 }
 
+/// Nodes [`compare`] visits before it starts remembering shared structure.
+const MEMO_AFTER: usize = 4096;
+
 fn rank(v: &Value) -> u8 {
     match v {
         Value::Nil => 0,
@@ -552,10 +555,29 @@ fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
 /// A total order on values, consistent with `equal?` (used for map keys and `equal?`).
 /// Different types order by a fixed type rank; lists lexicographically; maps by entries.
 /// Iterative: uses an explicit work stack.
+///
+/// Shared structure is compared once: after [`MEMO_AFTER`] nodes, each pair of pairs (or maps)
+/// met is remembered and a pair met again is skipped. That is exact — the work stack is
+/// depth-first, so the first meeting is compared completely before a later one is reached —
+/// and makes comparing two DAGs whose unfolded trees are exponentially large take time linear
+/// in their nodes.
 pub fn compare(a: &Value, b: &Value) -> Ordering {
     let mut work: Vec<(Value, Value)> = Vec::new();
     let mut next = Some((a.clone(), b.clone()));
+    let mut visited = 0usize;
+    let mut seen: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
     while let Some((x, y)) = next.take().or_else(|| work.pop()) {
+        visited += 1;
+        if visited > MEMO_AFTER {
+            let key = match (&x, &y) {
+                (Value::Pair(p), Value::Pair(q)) => Some((addr(p), addr(q))),
+                (Value::Map(p), Value::Map(q)) => Some((addr(p), addr(q))),
+                _ => None,
+            };
+            if key.is_some_and(|k| !seen.insert(k)) {
+                continue;
+            }
+        }
         let o = match (&x, &y) {
             (Value::Nil, Value::Nil) => Ordering::Equal,
             (Value::Bool(p), Value::Bool(q)) => p.cmp(q),

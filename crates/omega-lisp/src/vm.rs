@@ -812,7 +812,10 @@ impl VmCore {
                                     ErrorKind::Unbound,
                                     format!(
                                         "set!: unbound variable: {}",
-                                        st.global_names[g as usize]
+                                        crate::printer::write_string_limited(
+                                            &Value::Symbol(st.global_names[g as usize]),
+                                            80
+                                        )
                                     )
                                 ));
                             }

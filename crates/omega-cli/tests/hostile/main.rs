@@ -4,7 +4,9 @@
 
 mod cycles;
 mod deep_drop;
+mod error_reports;
 mod heap_limit;
+mod walking_builtins;
 
 use std::process::{Command, Output};
 

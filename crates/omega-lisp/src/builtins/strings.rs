@@ -4,7 +4,7 @@
 
 use crate::builtins::{def, index_arg, list_arg, str_arg};
 use crate::error::{ErrorKind, LispError, LispResult};
-use crate::printer::{display_string, write_string};
+use crate::printer::{display_bounded, write_bounded};
 use crate::reader;
 use crate::state::State;
 use crate::value::Value;
@@ -16,7 +16,7 @@ fn s(st: &State, x: String) -> LispResult<Value> {
 fn str_(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let mut out = String::new();
     for v in a {
-        out.push_str(&display_string(v));
+        out.push_str(&display_bounded(st, v)?);
         st.check_str_len(out.len())?;
     }
     s(st, out)
@@ -88,7 +88,7 @@ fn join(st: &mut State, a: &[Value]) -> LispResult<Value> {
         if i > 0 {
             out.push_str(sep);
         }
-        out.push_str(&display_string(item));
+        out.push_str(&display_bounded(st, item)?);
         st.check_str_len(out.len())?;
     }
     s(st, out)
@@ -121,7 +121,7 @@ fn trim(st: &mut State, a: &[Value]) -> LispResult<Value> {
 
 fn number_to_string(st: &mut State, a: &[Value]) -> LispResult<Value> {
     match &a[0] {
-        Value::Int(_) | Value::Float(_) => s(st, write_string(&a[0])),
+        Value::Int(_) | Value::Float(_) => s(st, crate::printer::write_string(&a[0])),
         other => Err(LispError::type_error("number->string", "a number", other)),
     }
 }
@@ -171,10 +171,11 @@ fn format(st: &mut State, a: &[Value]) -> LispResult<Value> {
                     )
                 })?;
                 out.push_str(&if d == 'a' {
-                    display_string(v)
+                    display_bounded(st, v)?
                 } else {
-                    write_string(v)
+                    write_bounded(st, v)?
                 });
+                st.check_str_len(out.len())?;
             }
             Some('%') => out.push('\n'),
             Some('~') => out.push('~'),
