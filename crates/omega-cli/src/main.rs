@@ -4,6 +4,17 @@
 //! 3 cancelled or timed out, 130 interrupted (Ctrl-C cancels every task with reason
 //! "interrupted" and lets their `finally` blocks run).
 
+/// Like `println!`, but a closed stdout (`omega … | head`) ends the program quietly instead
+/// of panicking (see `report::write_out`).
+macro_rules! out_line {
+    ($($t:tt)*) => { $crate::report::write_out(format_args!($($t)*)) };
+}
+
+/// Like `eprintln!`, but a failed write to stderr is ignored instead of panicking.
+macro_rules! err_line {
+    ($($t:tt)*) => { $crate::report::write_err(format_args!($($t)*)) };
+}
+
 mod args;
 mod check;
 mod repl;

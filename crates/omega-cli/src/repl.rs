@@ -58,15 +58,15 @@ pub fn repl(opts: &RuntimeOpts) -> u8 {
                 let _ = editor.add_history_entry(buffer.trim_end());
                 let out = session.run(&buffer, "<repl>", Mode::Interactive, false);
                 match out.result {
-                    Ok(v) => println!("{}", write_string(&v)),
-                    Err(e) => eprintln!("{e}"),
+                    Ok(v) => out_line!("{}", write_string(&v)),
+                    Err(e) => err_line!("{e}"),
                 }
                 buffer.clear();
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("omega: {e}");
+                err_line!("omega: {e}");
                 break;
             }
         }

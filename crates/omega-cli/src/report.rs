@@ -30,8 +30,46 @@ pub fn exit_code_for(e: &LispError) -> u8 {
 
 /// Prints a usage-level problem (`omega: …`) and returns the usage exit code.
 pub fn usage_error(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("omega: {msg}");
+    err_line!("omega: {msg}");
     EXIT_USAGE
+}
+
+/// Writes a line to stdout. If stdout is a closed pipe the program ends at once, quietly and
+/// with exit code 0, as a Unix filter killed by SIGPIPE would stop (no panic, no report).
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let r = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+    if let Err(e) = r.and_then(|()| out.flush()) {
+        quit_if_closed(&e);
+    }
+}
+
+/// Writes a line to stderr, ignoring failures (a closed stderr must not crash the program).
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// Ends the program quietly if `e` says the reader of stdout is gone.
+fn quit_if_closed(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(i32::from(EXIT_OK));
+    }
+}
+
+/// The scripts' output sink: stdout, where a closed pipe ends the program quietly (see
+/// [`write_out`]) instead of failing every later `println`.
+#[derive(Debug, Default)]
+pub struct ScriptStdout;
+
+impl Write for ScriptStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().write(buf).inspect_err(quit_if_closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush().inspect_err(quit_if_closed)
+    }
 }
 
 fn summary(h: &omega_sched::HistogramSummary) -> serde_json::Value {

@@ -43,7 +43,9 @@ pub use llm::LlmStreamHandle;
 pub use locks::LockHold;
 pub use native::{HostFn, Native, SuspendingFn, Suspension};
 pub use printer::{display_string, format_float, write_string};
-pub use reader::{read_all, read_one, Syntax, SyntaxKind, MAX_NESTING};
+pub use reader::{
+    decode_source, read_all, read_one, set_thread_max_string_len, Syntax, SyntaxKind, MAX_NESTING,
+};
 pub use runtime::{OutputBuffer, Runtime, RuntimeBuilder};
 pub use runtime_async::ScriptTask;
 pub use symbol::Symbol;

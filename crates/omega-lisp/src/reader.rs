@@ -111,8 +111,66 @@ impl Syntax {
 }
 
 /// Reads every datum in `src`; `file` names the source in positions and errors.
+///
+/// A leading UTF-8 byte-order mark is skipped; a NUL character is a `:syntax` error at its
+/// position; a string literal or symbol longer than the thread's `max_string_len`
+/// ([`set_thread_max_string_len`]) is a `:limit` error.
 pub fn read_all(src: &str, file: &str) -> LispResult<Vec<Syntax>> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    if let Some(at) = src.find('\0') {
+        let (line, col) = line_col(&src[..at]);
+        return Err(LispError::syntax(
+            Span::new(Rc::from(file), line, col),
+            "NUL byte in source",
+        ));
+    }
     Reader::new(src, Rc::from(file)).read_all()
+}
+
+/// The source text of a file's bytes: UTF-8 without a leading byte-order mark. Invalid UTF-8
+/// is a `:syntax` error at the line and column of the first bad byte.
+pub fn decode_source<'a>(bytes: &'a [u8], file: &str) -> LispResult<&'a str> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = e.valid_up_to();
+        // The prefix is valid by definition.
+        let prefix = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+        let (line, col) = line_col(prefix);
+        LispError::syntax(
+            Span::new(Rc::from(file), line, col),
+            format!("invalid UTF-8 (byte 0x{:02x})", bytes[good]),
+        )
+    })
+}
+
+/// The 1-based line and column just after `prefix`.
+fn line_col(prefix: &str) -> (u32, u32) {
+    let line = prefix.bytes().filter(|&b| b == b'\n').count() + 1;
+    let last = prefix.rfind('\n').map_or(prefix, |i| &prefix[i + 1..]);
+    let col = last.chars().count() + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
+}
+
+thread_local! {
+    static MAX_STRING_LEN: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(16 * 1024 * 1024) };
+}
+
+/// Sets the longest string literal or symbol the reader accepts on this thread (a runtime sets
+/// its `max_string_len` before reading).
+pub fn set_thread_max_string_len(max: usize) {
+    MAX_STRING_LEN.with(|m| m.set(max));
+}
+
+fn check_atom_len(len: usize, span: &Span) -> LispResult<()> {
+    let max = MAX_STRING_LEN.with(std::cell::Cell::get);
+    if len > max {
+        return Err(LispError::limit("max_string_len", max).with_span(span.clone()));
+    }
+    Ok(())
 }
 
 /// Reads exactly one datum from `src` (e.g. `(read-string "(1 2)")`).
@@ -376,6 +434,7 @@ impl<'a> Reader<'a> {
                 }
                 _ => {
                     let tok = self.read_token();
+                    check_atom_len(tok.len(), &span)?;
                     if tok == "." {
                         match stack.last_mut() {
                             Some(Frame::List { items, dot, .. })
@@ -483,6 +542,7 @@ impl<'a> Reader<'a> {
                 Some(c) => s.push(c),
             }
         }
+        check_atom_len(s.len(), &span)?;
         Ok(Syntax::atom(Value::string(s), span))
     }
 

@@ -159,6 +159,7 @@ impl Runtime {
     fn set_thread_heap_limit(&self) {
         if let Ok(st) = self.shared.state.try_borrow() {
             crate::heap::set_thread_limit(st.limits.max_heap_bytes);
+            reader::set_thread_max_string_len(st.limits.max_string_len);
         }
     }
 

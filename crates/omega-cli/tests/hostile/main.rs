@@ -6,6 +6,9 @@ mod cycles;
 mod deep_drop;
 mod error_reports;
 mod heap_limit;
+mod numeric_edges;
+mod pipes_signals;
+mod source_text;
 mod walking_builtins;
 
 use std::process::{Command, Output};
