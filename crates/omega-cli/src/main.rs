@@ -34,6 +34,12 @@ static ALLOC: cap::Cap<System> = cap::Cap::new(System, usize::MAX);
 fn main() -> ExitCode {
     omega_lisp::heap::set_meter(|| ALLOC.allocated());
     let cli = args::Cli::parse();
+    if matches!(
+        cli.command,
+        args::Command::Run(_) | args::Command::Eval { .. }
+    ) {
+        report::watch_signals();
+    }
     let code = match cli.command {
         args::Command::Run(a) => session::run_file(&a),
         args::Command::Eval { expr, opts } => session::eval(&expr, &opts),

@@ -34,6 +34,70 @@ pub fn usage_error(msg: impl std::fmt::Display) -> u8 {
     EXIT_USAGE
 }
 
+static SIGNALS_HANDLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static SIGNALS_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether the watcher ([`watch_signals`]) has seen a Ctrl-C, SIGTERM or SIGHUP.
+pub fn signal_seen() -> bool {
+    SIGNALS_SEEN.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
+/// Records that the main loop has seen a Ctrl-C/SIGTERM/SIGHUP (see [`watch_signals`]).
+pub fn signal_handled() {
+    SIGNALS_HANDLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    omega_lisp::clear_interrupt_request();
+}
+
+/// How long the main loop has to take a signal before the watcher steps in.
+const SIGNAL_GRACE: Duration = Duration::from_millis(300);
+
+/// Starts a thread that watches Ctrl-C, SIGTERM and SIGHUP for the case the main loop cannot:
+/// when an evaluation holds the main thread (a long macro expansion, say), the main loop's
+/// `select!` never runs. If the main loop has not taken a signal within [`SIGNAL_GRACE`], the
+/// watcher asks the running evaluation to raise `:cancelled` (`omega_lisp::request_interrupt`);
+/// a second signal still not taken exits at once with the interrupted code.
+pub fn watch_signals() {
+    let spawned = std::thread::Builder::new()
+        .name("omega-signals".into())
+        .spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut term), Ok(mut hup)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) else {
+                    return;
+                };
+                let mut seen = 0u64;
+                loop {
+                    tokio::select! {
+                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                        _ = term.recv() => {}
+                        _ = hup.recv() => {}
+                    }
+                    seen += 1;
+                    SIGNALS_SEEN.store(seen, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(SIGNAL_GRACE).await;
+                    let handled = SIGNALS_HANDLED.load(std::sync::atomic::Ordering::SeqCst);
+                    if handled + 1 < seen {
+                        write_err(format_args!("\nomega: interrupted twice, exiting"));
+                        std::process::exit(i32::from(EXIT_INTERRUPTED));
+                    }
+                    if handled < seen {
+                        omega_lisp::request_interrupt();
+                    }
+                }
+            });
+        });
+    drop(spawned);
+}
+
 /// Writes a line to stdout. If stdout is a closed pipe the program ends at once, quietly and
 /// with exit code 0, as a Unix filter killed by SIGPIPE would stop (no panic, no report).
 pub fn write_out(args: std::fmt::Arguments<'_>) {

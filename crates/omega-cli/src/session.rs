@@ -223,6 +223,7 @@ impl Session {
                     tokio::select! {
                         r = &mut work => break r,
                         s = stop_signal(&mut term, &mut hup) => {
+                            report::signal_handled();
                             if interrupted || s.is_err() {
                                 err_line!("\nomega: interrupted twice, exiting");
                                 std::process::exit(EXIT_INTERRUPTED.into());
@@ -321,15 +322,17 @@ pub fn eval(expr: &str, opts: &RuntimeOpts) -> u8 {
 
 /// Reports an outcome and picks the exit code.
 fn finish(out: Outcome, on_value: impl FnOnce(&Value)) -> u8 {
+    // A signal the watcher delivered while the main loop was blocked counts too.
+    let interrupted = out.interrupted || report::signal_seen();
     match &out.result {
-        Ok(v) if !out.interrupted => {
+        Ok(v) if !interrupted => {
             on_value(v);
             EXIT_OK
         }
         Ok(_) => EXIT_INTERRUPTED,
         Err(e) => {
             err_line!("{e}");
-            if out.interrupted {
+            if interrupted {
                 EXIT_INTERRUPTED
             } else {
                 report::exit_code_for(e)

@@ -38,10 +38,45 @@ pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr
     Ok((e, ex.vars))
 }
 
+/// The variables one binding form introduces, latest last. Past [`Scope::INDEX_AFTER`] names
+/// a hash index keeps lookups constant-time, so a lambda with 400k parameters that uses them
+/// expands in linear time.
+#[derive(Default)]
+struct Scope {
+    names: Vec<(Symbol, VarId)>,
+    index: Option<std::collections::HashMap<Symbol, VarId>>,
+}
+
+impl Scope {
+    const INDEX_AFTER: usize = 16;
+
+    fn insert(&mut self, name: Symbol, id: VarId) {
+        self.names.push((name, id));
+        if let Some(index) = &mut self.index {
+            index.insert(name, id);
+        } else if self.names.len() > Scope::INDEX_AFTER {
+            // Later bindings of a name shadow earlier ones, as in the linear search.
+            self.index = Some(self.names.iter().copied().collect());
+        }
+    }
+
+    fn get(&self, name: Symbol) -> Option<VarId> {
+        match &self.index {
+            Some(index) => index.get(&name).copied(),
+            None => self
+                .names
+                .iter()
+                .rev()
+                .find(|(s, _)| *s == name)
+                .map(|&(_, id)| id),
+        }
+    }
+}
+
 struct Expander<'s> {
     st: &'s mut State,
     vars: Vec<VarInfo>,
-    scopes: Vec<Vec<(Symbol, VarId)>>,
+    scopes: Vec<Scope>,
     fn_depth: u32,
     depth: usize,
     guard: StackGuard,
@@ -75,12 +110,7 @@ fn list_items(s: &Syntax) -> Option<&[Syntax]> {
 
 impl Expander<'_> {
     fn lookup(&self, sym: Symbol) -> Option<VarId> {
-        for scope in self.scopes.iter().rev() {
-            if let Some(&(_, id)) = scope.iter().rev().find(|(s, _)| *s == sym) {
-                return Some(id);
-            }
-        }
-        None
+        self.scopes.iter().rev().find_map(|scope| scope.get(sym))
     }
 
     fn new_var(&mut self, _name: Symbol, letrec: bool) -> VarId {
@@ -99,7 +129,7 @@ impl Expander<'_> {
         self.scopes
             .last_mut()
             .expect("a scope is open")
-            .push((name, id));
+            .insert(name, id);
         id
     }
 
@@ -308,7 +338,7 @@ impl Expander<'_> {
                     for (sym, init) in &bindings {
                         inits.push(self.expand_named(init, Some(*sym))?);
                     }
-                    self.scopes.push(Vec::new());
+                    self.scopes.push(Scope::default());
                     let vars: Vec<VarId> = bindings
                         .iter()
                         .map(|(sym, _)| self.bind(*sym, false))
@@ -329,13 +359,13 @@ impl Expander<'_> {
                 let result = (|| -> LispResult<Expr> {
                     for (sym, init) in &bindings {
                         let init = self.expand_named(init, Some(*sym))?;
-                        self.scopes.push(Vec::new());
+                        self.scopes.push(Scope::default());
                         opened += 1;
                         let v = self.bind(*sym, false);
                         pairs.push((v, init));
                     }
                     if bindings.is_empty() {
-                        self.scopes.push(Vec::new());
+                        self.scopes.push(Scope::default());
                         opened += 1;
                     }
                     self.body(&args[1..], &s.span)
@@ -352,7 +382,7 @@ impl Expander<'_> {
             "letrec" | "letrec*" => {
                 need(2, "expects (letrec ((name value)…) body…)")?;
                 let bindings = self.bindings(&args[0], head)?;
-                self.scopes.push(Vec::new());
+                self.scopes.push(Scope::default());
                 let r = (|| -> LispResult<Expr> {
                     let vars: Vec<VarId> = bindings
                         .iter()
@@ -479,15 +509,12 @@ impl Expander<'_> {
         if names.is_empty() {
             return self.seq(forms, p);
         }
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let r = (|| -> LispResult<Expr> {
             let mut vars = Vec::new();
+            let mut bound = std::collections::HashSet::with_capacity(names.len());
             for n in &names {
-                if self
-                    .scopes
-                    .last()
-                    .is_some_and(|sc| sc.iter().any(|(s, _)| s == n))
-                {
+                if !bound.insert(*n) {
                     continue;
                 }
                 vars.push(self.bind(*n, true));
@@ -529,10 +556,10 @@ impl Expander<'_> {
             }
             _ => return Err(err(&s.span, "bad parameter list")),
         };
-        let mut all: Vec<Symbol> = fixed.clone();
-        all.extend(rest);
-        for (i, a) in all.iter().enumerate() {
-            if all[..i].contains(a) {
+        // A set, so a lambda with 400k parameters expands in linear time (issue 10).
+        let mut seen = std::collections::HashSet::with_capacity(fixed.len() + 1);
+        for a in fixed.iter().chain(rest.iter()) {
+            if !seen.insert(*a) {
                 return Err(err(&s.span, format!("duplicate parameter {a}")));
             }
         }
@@ -551,7 +578,7 @@ impl Expander<'_> {
             return Err(err(span, "lambda needs a body"));
         }
         self.fn_depth += 1;
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let params: Vec<VarId> = fixed.iter().map(|s| self.bind(*s, false)).collect();
         let rest = rest.map(|r| self.bind(r, false));
         let body = self.body(body, span);
@@ -600,7 +627,7 @@ impl Expander<'_> {
             .iter()
             .map(|(_, i)| self.expand(i))
             .collect::<LispResult<Vec<_>>>()?;
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let r = (|| -> LispResult<Expr> {
             let lv = self.bind(loop_name, true);
             let names = bindings
@@ -672,10 +699,10 @@ impl Expander<'_> {
             .iter()
             .map(|(_, i, _)| self.expand(i))
             .collect::<LispResult<Vec<_>>>()?;
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let lv = self.bind(Symbol::gensym("do-loop"), true);
         self.fn_depth += 1;
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let r = (|| -> LispResult<Expr> {
             let params: Vec<VarId> = vars
                 .iter()
@@ -862,7 +889,7 @@ impl Expander<'_> {
         let body = self.seq(&args[..end], p)?;
         let catch = match catch_clause {
             Some((var, handler, span)) => {
-                self.scopes.push(Vec::new());
+                self.scopes.push(Scope::default());
                 let v = self.bind(var, false);
                 let h = self.seq(handler, pos(span));
                 self.scopes.pop();

@@ -51,7 +51,7 @@ pub use runtime_async::ScriptTask;
 pub use symbol::Symbol;
 pub use task::{AsyncRequest, TaskValue};
 pub use value::{eq, equal, eqv, Closure, Foreign, LispMap, ListIter, MapKey, Pair, Value};
-pub use vm::{Interrupt, InterruptFn};
+pub use vm::{clear_interrupt_request, request_interrupt, Interrupt, InterruptFn};
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

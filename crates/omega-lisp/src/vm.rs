@@ -72,6 +72,24 @@ impl Interrupt {
 /// The host's interrupt hook: polled by the step hook every `yield_interval` steps.
 pub type InterruptFn = Box<dyn FnMut() -> Option<Interrupt>>;
 
+static INTERRUPT_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Asks the evaluation running now, on any thread, to raise `:cancelled` ("cancelled:
+/// interrupted") at its next step — for a host whose own loop cannot run because an
+/// evaluation holds its thread (a long macro expansion, a loop between yields). May be called
+/// from any thread (e.g. a signal watcher). One request is taken by one evaluation; a host
+/// that handled the interrupt itself withdraws the request with
+/// [`clear_interrupt_request`].
+pub fn request_interrupt() {
+    INTERRUPT_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Withdraws a [`request_interrupt`] no evaluation has taken yet.
+pub fn clear_interrupt_request() {
+    INTERRUPT_REQUESTED.store(false, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// A frame: the closure it runs, its saved pc, its base and whether its callee is on the stack,
 /// packed in one word so a frame is a pair of scalars (moved in registers, not through a
 /// temporary).
@@ -353,6 +371,11 @@ impl VmCore {
             }
         }
         self.reset_countdown(st);
+        if INTERRUPT_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
+            && INTERRUPT_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(Interrupt::Cancel("interrupted".into()).into_error());
+        }
         crate::collector::maybe_collect();
         crate::heap::set_thread_limit(st.limits.max_heap_bytes);
         st.check_heap()?;

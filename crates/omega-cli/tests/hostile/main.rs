@@ -5,6 +5,7 @@
 mod cycles;
 mod deep_drop;
 mod error_reports;
+mod expansion;
 mod heap_limit;
 mod numeric_edges;
 mod pipes_signals;
