@@ -33,10 +33,10 @@
 //!
 //! At the VM's safe points (the per-step hook's slow path, every `yield_interval` steps, see
 //! `vm.rs` invariant 4), when the registry has grown past a threshold: twice the candidates that
-//! survived the previous collection plus an eighth of the objects it visited (at least
-//! [`MIN_THRESHOLD`]). Each registration thus pays for a bounded amount of collection work
-//! (amortised O(1)), and garbage stays proportional to the live heap. [`collect`] runs one
-//! collection now.
+//! survived the previous collection plus an eighth of the live objects it visited (at least
+//! [`MIN_THRESHOLD`]). Each registration thus pays for a bounded amount of collection work on
+//! live objects (amortised O(1); garbage visited is freed, so paid for by its allocation), and
+//! garbage stays proportional to the live heap. [`collect`] runs one collection now.
 //!
 //! # Invariants
 //!
@@ -52,7 +52,7 @@ use std::rc::{Rc, Weak};
 use crate::value::{Foreign, Value};
 
 /// The registry size below which no collection is started.
-pub const MIN_THRESHOLD: usize = 4096;
+pub const MIN_THRESHOLD: usize = 1024;
 
 /// A registered candidate.
 enum Candidate {
@@ -320,11 +320,12 @@ pub fn collect() -> usize {
             _ => None,
         })
         .collect();
-    let visited = nodes.len();
+    // Only what survived counts: garbage visited now must not postpone the next collection.
+    let live_nodes = nodes.iter().filter(|n| n.live).count();
     REGISTRY.with(|r| {
         let mut r = r.borrow_mut();
         let added = std::mem::take(&mut r.candidates);
-        r.threshold = (2 * survivors.len() + visited / 8).max(MIN_THRESHOLD);
+        r.threshold = (2 * survivors.len() + live_nodes / 8).max(MIN_THRESHOLD);
         r.candidates = survivors;
         r.candidates.extend(added);
         r.stats.collections += 1;
