@@ -5,6 +5,21 @@
 //! `yield_interval` steps) and native calls that can suspend ([`Suspension`]) — the hooks the
 //! async scheduler builds on. [`Runtime`] is the embedding facade; errors are one rich
 //! [`LispError`] printed as in SPEC §6.5; [`Value`] converts to and from Rust and JSON.
+//!
+//! # The heap
+//!
+//! Values are reference counted. What reference counting cannot free — values reachable only
+//! through cycles, which always pass through a captured, assigned variable (a cell) or a
+//! foreign object that holds values — is reclaimed by the [`collector`]: a synchronous
+//! trial-deletion pass at the VM's safe points, run when the registry of such objects has grown
+//! by a factor since the last pass (amortised O(1) per allocation). There is no root set: any
+//! strong reference the collector does not see (a VM stack, a global, a suspended task, a value
+//! the host holds) keeps what it reaches alive, so **a host keeps a [`Value`] simply by holding
+//! it**; a [`Foreign`] type that holds values must implement `holds_values`/`trace`/
+//! `clear_values` for cycles through it to be reclaimed. Dropping any value never recurses on
+//! the native stack. The [`heap`] limit (`Limits::max_heap_bytes`) is checked against a meter the
+//! host installs ([`heap::set_meter`], e.g. a counting global allocator, as the `omega` CLI
+//! does).
 
 mod asyncfns;
 mod builtins;
