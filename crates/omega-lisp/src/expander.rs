@@ -230,6 +230,12 @@ impl Expander<'_> {
     }
 
     fn expand_macro(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Expr> {
+        let syn = self.macro_output(m, s, items)?;
+        self.expand(&syn)
+    }
+
+    /// Runs macro `m` on the form `s` (whose parts are `items`) once: its output as syntax.
+    fn macro_output(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Syntax> {
         let args: Vec<Value> = items[1..].iter().map(Syntax::to_value).collect();
         let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
             if e.span().is_none() {
@@ -241,8 +247,62 @@ impl Expander<'_> {
         self.st
             .check_heap()
             .map_err(|e| e.with_span(s.span.clone()))?;
-        let syn = Syntax::from_value(&out, &s.span)?;
-        self.expand(&syn)
+        Syntax::from_value(&out, &s.span)
+    }
+
+    /// If body form `f` is a non-empty `(begin …)` or a macro call (`begin` and the macro not
+    /// shadowed by a local), what it stands for in a body: the `begin`'s forms, or the macro's
+    /// output. `None` for anything else.
+    fn body_form_parts(&mut self, f: &Syntax) -> LispResult<Option<Vec<Syntax>>> {
+        let SyntaxKind::List(items, None) = &f.kind else {
+            return Ok(None);
+        };
+        let Some(sym) = items[0].as_symbol() else {
+            return Ok(None);
+        };
+        if self.lookup(sym).is_some() {
+            return Ok(None);
+        }
+        if &*sym.name() == "begin" {
+            return Ok((items.len() > 1).then(|| items[1..].to_vec()));
+        }
+        match self.st.macros.get(&sym).cloned() {
+            Some(m) => Ok(Some(vec![self.macro_output(&m, f, items)?])),
+            None => Ok(None),
+        }
+    }
+
+    /// A body with `(begin …)` forms spliced and macro calls at its top expanded (R7RS 5.3.2),
+    /// so definitions inside them, or produced by a macro, are internal definitions of the
+    /// body. Borrowed when there is nothing to splice.
+    fn flatten_body<'f>(
+        &mut self,
+        forms: &'f [Syntax],
+    ) -> LispResult<std::borrow::Cow<'f, [Syntax]>> {
+        let splices = |f: &Syntax, st: &State, this: &Self| match &f.kind {
+            SyntaxKind::List(items, None) => items[0].as_symbol().is_some_and(|h| {
+                this.lookup(h).is_none()
+                    && ((&*h.name() == "begin" && items.len() > 1) || st.macros.contains_key(&h))
+            }),
+            _ => false,
+        };
+        if !forms.iter().any(|f| splices(f, self.st, self)) {
+            return Ok(std::borrow::Cow::Borrowed(forms));
+        }
+        let mut out = Vec::with_capacity(forms.len());
+        // Each form carries how many splices made it, so a macro that expands to itself fails
+        // like any too-deep form instead of looping.
+        let mut work: Vec<(Syntax, usize)> = forms.iter().rev().map(|f| (f.clone(), 0)).collect();
+        while let Some((f, depth)) = work.pop() {
+            if depth > EXPAND_LIMIT {
+                return Err(err(&f.span, "form nested too deeply to compile"));
+            }
+            match self.body_form_parts(&f)? {
+                Some(parts) => work.extend(parts.into_iter().rev().map(|p| (p, depth + 1))),
+                None => out.push(f),
+            }
+        }
+        Ok(std::borrow::Cow::Owned(out))
     }
 
     /// Returns `Some` if `head` names a special form.
@@ -505,6 +565,8 @@ impl Expander<'_> {
         if forms.is_empty() {
             return Err(err(span, "empty body"));
         }
+        let flat = self.flatten_body(forms)?;
+        let forms: &[Syntax] = &flat;
         let names: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
         if names.is_empty() {
             return self.seq(forms, p);
