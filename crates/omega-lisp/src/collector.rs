@@ -195,7 +195,7 @@ fn children(v: &Value, visit: &mut dyn FnMut(&Value)) -> bool {
         }
         Value::Closure(c) => c.free.iter().for_each(visit),
         Value::Cell(c) => match c.try_borrow() {
-            Ok(x) => visit(&*x),
+            Ok(x) => visit(&x),
             Err(_) => return false,
         },
         Value::Error(e) => e.irritants.iter().for_each(visit),
@@ -284,8 +284,7 @@ pub fn collect() -> usize {
     }
     while let Some(i) = work.pop() {
         let end = nodes.get(i + 1).map_or(edges.len(), |n| n.edge_start);
-        for k in nodes[i].edge_start..end {
-            let j = edges[k];
+        for &j in &edges[nodes[i].edge_start..end] {
             if !nodes[j].live {
                 nodes[j].live = true;
                 work.push(j);
