@@ -42,3 +42,28 @@ fn a_nul_byte_is_reported_as_such() {
         "{r:?}"
     );
 }
+
+#[test]
+fn the_repl_reports_an_invalid_utf8_line_and_goes_on() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_omega"))
+        .arg("repl")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("omega starts");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"(+ 1 2)\n(println \"a\xff\")\n(+ 3 4)\n")
+        .expect("writable");
+    let out = child.wait_with_output().expect("omega ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "3\n7\n", "{stderr}");
+    assert!(stderr.contains("invalid UTF-8"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
