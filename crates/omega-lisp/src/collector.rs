@@ -44,6 +44,8 @@
 //!    collector holds exactly one strong reference to each object of the subgraph, which it
 //!    subtracts from the counts.
 //! 2. Only real strong references are counted as internal edges.
+//! 3. An object reached through an edge while its strong count is 1 is owned by its referrer
+//!    alone; it is folded into the referrer's node (same liveness) instead of getting one.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -238,19 +240,29 @@ pub fn collect() -> usize {
     drop(candidates);
 
     // 1–2: the subgraph and its internal reference counts (nodes are processed in index order,
-    // so each node's edges are contiguous).
+    // so each node's edges are contiguous). An object whose only strong reference is the edge
+    // that reached it (count 1: an unshared pair of a list, say) is live exactly when that
+    // referrer is, so it gets no node of its own: its children count as the referrer's
+    // (invariant 3). That keeps long unshared lists out of the index.
     let mut i = 0;
+    let mut merged: Vec<Value> = Vec::new();
     while i < nodes.len() {
         nodes[i].edge_start = edges.len();
-        let v = nodes[i].value.clone();
         let mut found: Vec<Value> = Vec::new();
-        let ok = children(&v, &mut |x| {
-            if identity(x).is_some() {
-                found.push(x.clone());
-            }
-        });
+        let mut ok = true;
+        merged.push(nodes[i].value.clone());
+        while let Some(v) = merged.pop() {
+            ok &= children(&v, &mut |x| {
+                if identity(x).is_some() {
+                    if strong_count(x) == 1 {
+                        merged.push(x.clone());
+                    } else {
+                        found.push(x.clone());
+                    }
+                }
+            });
+        }
         nodes[i].opaque = !ok;
-        drop(v);
         for x in found {
             let id = identity(&x).unwrap_or(0);
             let j = match index.get(&id) {
@@ -383,5 +395,33 @@ mod tests {
             },
             other => panic!("not a pair: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_cycle_through_an_unshared_list_is_reclaimed_and_a_shared_one_kept() {
+        // cell -> (1 2 (closure-like pair holding the cell)): the list's pairs are unshared.
+        let cell = new_cell(Value::Nil);
+        let weak = match &cell {
+            Value::Cell(c) => Rc::downgrade(c),
+            _ => unreachable!(),
+        };
+        if let Value::Cell(c) = &cell {
+            *c.borrow_mut() =
+                Value::list([Value::Int(1), Value::Int(2), Value::list([cell.clone()])]);
+        }
+        let shared_tail = match &cell {
+            Value::Cell(c) => match &*c.borrow() {
+                Value::Pair(p) => p.cdr.clone(),
+                _ => unreachable!(),
+            },
+            _ => unreachable!(),
+        };
+        drop(cell);
+        // The tail held from outside keeps the cycle alive.
+        collect();
+        assert!(weak.upgrade().is_some());
+        drop(shared_tail);
+        collect();
+        assert!(weak.upgrade().is_none());
     }
 }
