@@ -221,7 +221,11 @@ impl Runtime {
                 }
             }
             let compiled = self.try_with_state(|st| {
-                crate::expander::expand_toplevel(st, &form).and_then(|(expr, vars)| {
+                // The form's macro calls share one step count, held to `max_steps`.
+                st.lent_steps = Some(0);
+                let expanded = crate::expander::expand_toplevel(st, &form);
+                st.lent_steps = None;
+                expanded.and_then(|(expr, vars)| {
                     crate::compiler::compile_toplevel(&expr, &vars, Rc::from(name))
                 })
             });
