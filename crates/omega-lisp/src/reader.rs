@@ -77,28 +77,62 @@ impl Syntax {
 
     /// Converts a value (e.g. a macro's output) back to syntax, giving every part `span`.
     /// Fails on improper structures nested deeper than [`MAX_NESTING`].
+    ///
+    /// The datum of a `(quote X)` stays one atom holding `X` as it is, so quoted data a macro
+    /// returns keeps its sharing (a 60-level shared structure is not unfolded); other forms
+    /// are charged to the heap limit as they are converted.
     pub fn from_value(v: &Value, span: &Span) -> LispResult<Syntax> {
-        Syntax::from_value_depth(v, span, 0)
+        Syntax::from_value_depth(v, span, 0, &mut 0)
     }
 
-    fn from_value_depth(v: &Value, span: &Span, depth: usize) -> LispResult<Syntax> {
+    fn from_value_depth(
+        v: &Value,
+        span: &Span,
+        depth: usize,
+        nodes: &mut usize,
+    ) -> LispResult<Syntax> {
         if depth > MAX_NESTING {
             return Err(LispError::syntax(
                 span.clone(),
                 format!("form nested too deeply (more than {MAX_NESTING} levels)"),
             ));
         }
+        *nodes += 1;
+        if *nodes % 4096 == 0 {
+            crate::heap::check_thread().map_err(|e| e.with_span(span.clone()))?;
+        }
         Ok(match v {
+            Value::Pair(p) if is_quote_form(p) => {
+                let datum = match &p.cdr {
+                    Value::Pair(rest) => rest.car.clone(),
+                    _ => Value::Nil,
+                };
+                Syntax {
+                    kind: SyntaxKind::List(
+                        vec![
+                            Syntax::atom(p.car.clone(), span.clone()),
+                            Syntax::atom(datum, span.clone()),
+                        ],
+                        None,
+                    ),
+                    span: span.clone(),
+                }
+            }
             Value::Pair(_) => {
                 let mut items = Vec::new();
                 let mut cur = v;
                 while let Value::Pair(p) = cur {
-                    items.push(Syntax::from_value_depth(&p.car, span, depth + 1)?);
+                    items.push(Syntax::from_value_depth(&p.car, span, depth + 1, nodes)?);
                     cur = &p.cdr;
                 }
                 let tail = match cur {
                     Value::Nil => None,
-                    other => Some(Box::new(Syntax::from_value_depth(other, span, depth + 1)?)),
+                    other => Some(Box::new(Syntax::from_value_depth(
+                        other,
+                        span,
+                        depth + 1,
+                        nodes,
+                    )?)),
                 };
                 Syntax {
                     kind: SyntaxKind::List(items, tail),
@@ -108,6 +142,12 @@ impl Syntax {
             other => Syntax::atom(other.clone(), span.clone()),
         })
     }
+}
+
+/// Whether `p` is `(quote X)`: the symbol `quote` and exactly one datum.
+fn is_quote_form(p: &crate::value::Pair) -> bool {
+    matches!(&p.car, Value::Symbol(s) if &*s.name() == "quote")
+        && matches!(&p.cdr, Value::Pair(rest) if rest.cdr.is_nil())
 }
 
 /// Reads every datum in `src`; `file` names the source in positions and errors.

@@ -37,3 +37,29 @@ fn printing_a_60_level_dag_stops_at_max_string_len() {
         );
     }
 }
+
+#[test]
+fn a_macro_returning_a_quoted_60_level_dag_keeps_its_sharing() {
+    let r = run_script(
+        &["--max-heap", "64M"],
+        &format!(
+            "{DAG}(defmacro m () (list 'quote (dag 60 '(1))))
+             (define d (m))
+             (println (list (length d) (equal? d (dag 60 '(1)))))"
+        ),
+    );
+    r.assert_no_crash();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.stdout.trim(), "(2 #t)");
+}
+
+#[test]
+fn a_macro_returning_a_60_level_dag_as_code_hits_a_limit() {
+    let r = run_script(
+        &["--max-heap", "64M"],
+        &format!("{DAG}(defmacro m () (dag 60 '(+ 1 2))) (m)"),
+    );
+    r.assert_no_crash();
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("error[:limit]"), "{r:?}");
+}
