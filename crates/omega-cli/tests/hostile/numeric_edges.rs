@@ -63,3 +63,26 @@ fn a_20_mb_string_literal_is_held_to_max_string_len() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_30_mb_mock_reply_is_held_to_max_string_len() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("replies.json");
+    let reply = "x".repeat(30_000_000);
+    std::fs::write(
+        &rules,
+        format!("[{{\"contains\": \"big\", \"reply\": \"{reply}\"}}]"),
+    )
+    .expect("writable");
+    let r = run_script(
+        &["--mock-responses", &rules.display().to_string()],
+        "(println (string-length (llm.infer \"big\" :max-tokens 8)))",
+    );
+    r.assert_no_crash();
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("error[:limit]: limit exceeded: max_string_len (16777216)"),
+        "{r:?}"
+    );
+}
