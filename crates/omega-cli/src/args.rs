@@ -87,6 +87,10 @@ pub struct RuntimeOpts {
     /// ends the script with a :limit error.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
+    /// Bytes the process may have in use (K, M, G suffixes: KiB, MiB, GiB); past it the
+    /// script ends with a :limit error ("heap limit of N bytes reached").
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_heap: usize,
     /// Log scheduler and task events, and LLM retries, to stderr (tracing).
     #[arg(long)]
     pub trace: bool,
@@ -99,6 +103,23 @@ pub struct RuntimeOpts {
     /// Settings of `--llm openai`.
     #[command(flatten)]
     pub llm_opts: LlmOpts,
+}
+
+/// Parses a byte size: digits with an optional `K`, `M` or `G` suffix (powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (expected e.g. 64M, 2G or 1048576)"))?;
+    n.checked_mul(1usize << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("size out of range: {s:?}"))
 }
 
 /// The default of `--max-llm`.

@@ -8,20 +8,23 @@ use crate::report::{self, EXIT_LISP_ERROR, EXIT_OK};
 
 /// Checks `file`; prints each error and `FILE: ok` when there are none.
 pub fn check(file: &Path) -> u8 {
-    let src = match std::fs::read_to_string(file) {
-        Ok(s) => s,
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
         Err(e) => return report::usage_error(format!("cannot read {}: {e}", file.display())),
     };
     let name = file.display().to_string();
-    let errors = Runtime::new().check(&src, &name);
+    let errors = match omega_lisp::decode_source(&bytes, &name) {
+        Ok(src) => Runtime::new().check(src, &name),
+        Err(e) => vec![e],
+    };
     if errors.is_empty() {
-        eprintln!("{name}: ok");
+        err_line!("{name}: ok");
         return EXIT_OK;
     }
     for e in &errors {
-        eprintln!("{e}");
+        err_line!("{e}");
     }
-    eprintln!(
+    err_line!(
         "{name}: {} error{}",
         errors.len(),
         if errors.len() == 1 { "" } else { "s" }

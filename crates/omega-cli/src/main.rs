@@ -4,18 +4,42 @@
 //! 3 cancelled or timed out, 130 interrupted (Ctrl-C cancels every task with reason
 //! "interrupted" and lets their `finally` blocks run).
 
+/// Like `println!`, but a closed stdout (`omega … | head`) ends the program quietly instead
+/// of panicking (see `report::write_out`).
+macro_rules! out_line {
+    ($($t:tt)*) => { $crate::report::write_out(format_args!($($t)*)) };
+}
+
+/// Like `eprintln!`, but a failed write to stderr is ignored instead of panicking.
+macro_rules! err_line {
+    ($($t:tt)*) => { $crate::report::write_err(format_args!($($t)*)) };
+}
+
 mod args;
 mod check;
 mod repl;
 mod report;
 mod session;
 
+use std::alloc::System;
 use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The system allocator, counting the bytes in use: the meter of the heap limit
+/// (`--max-heap`, `omega_lisp::heap`). Its own cap stays off; the runtime checks the count.
+#[global_allocator]
+static ALLOC: cap::Cap<System> = cap::Cap::new(System, usize::MAX);
+
 fn main() -> ExitCode {
+    omega_lisp::heap::set_meter(|| ALLOC.allocated());
     let cli = args::Cli::parse();
+    if matches!(
+        cli.command,
+        args::Command::Run(_) | args::Command::Eval { .. }
+    ) {
+        report::watch_signals();
+    }
     let code = match cli.command {
         args::Command::Run(a) => session::run_file(&a),
         args::Command::Eval { expr, opts } => session::eval(&expr, &opts),

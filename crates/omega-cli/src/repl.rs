@@ -38,6 +38,8 @@ pub fn repl(opts: &RuntimeOpts) -> u8 {
         let _ = editor.load_history(h);
     }
     let mut buffer = String::new();
+    // Consecutive undecodable lines, so a stream that keeps failing still ends the loop.
+    let mut bad_lines = 0u32;
     loop {
         let prompt = if buffer.is_empty() {
             "omega> "
@@ -46,6 +48,7 @@ pub fn repl(opts: &RuntimeOpts) -> u8 {
         };
         match editor.readline(prompt) {
             Ok(line) => {
+                bad_lines = 0;
                 buffer.push_str(&line);
                 buffer.push('\n');
                 if buffer.trim().is_empty() {
@@ -58,15 +61,25 @@ pub fn repl(opts: &RuntimeOpts) -> u8 {
                 let _ = editor.add_history_entry(buffer.trim_end());
                 let out = session.run(&buffer, "<repl>", Mode::Interactive, false);
                 match out.result {
-                    Ok(v) => println!("{}", write_string(&v)),
-                    Err(e) => eprintln!("{e}"),
+                    Ok(v) => out_line!("{}", write_string(&v)),
+                    Err(e) => err_line!("{e}"),
                 }
                 buffer.clear();
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
             Err(ReadlineError::Eof) => break,
+            // An input line that is not UTF-8: report it, drop the pending form, go on.
+            Err(ReadlineError::Io(e))
+                if e.kind() == std::io::ErrorKind::InvalidData && bad_lines < 1000 =>
+            {
+                bad_lines += 1;
+                err_line!(
+                    "error[:syntax]: <repl>: invalid UTF-8 in the input line; it was skipped"
+                );
+                buffer.clear();
+            }
             Err(e) => {
-                eprintln!("omega: {e}");
+                err_line!("omega: {e}");
                 break;
             }
         }

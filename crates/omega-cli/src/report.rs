@@ -30,8 +30,110 @@ pub fn exit_code_for(e: &LispError) -> u8 {
 
 /// Prints a usage-level problem (`omega: …`) and returns the usage exit code.
 pub fn usage_error(msg: impl std::fmt::Display) -> u8 {
-    eprintln!("omega: {msg}");
+    err_line!("omega: {msg}");
     EXIT_USAGE
+}
+
+static SIGNALS_HANDLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static SIGNALS_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether the watcher ([`watch_signals`]) has seen a Ctrl-C, SIGTERM or SIGHUP.
+pub fn signal_seen() -> bool {
+    SIGNALS_SEEN.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
+/// Records that the main loop has seen a Ctrl-C/SIGTERM/SIGHUP (see [`watch_signals`]).
+pub fn signal_handled() {
+    SIGNALS_HANDLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    omega_lisp::clear_interrupt_request();
+}
+
+/// How long the main loop has to take a signal before the watcher steps in.
+const SIGNAL_GRACE: Duration = Duration::from_millis(300);
+
+/// Starts a thread that watches Ctrl-C, SIGTERM and SIGHUP for the case the main loop cannot:
+/// when an evaluation holds the main thread (a long macro expansion, say), the main loop's
+/// `select!` never runs. If the main loop has not taken a signal within [`SIGNAL_GRACE`], the
+/// watcher asks the running evaluation to raise `:cancelled` (`omega_lisp::request_interrupt`);
+/// a second signal still not taken exits at once with the interrupted code.
+pub fn watch_signals() {
+    let spawned = std::thread::Builder::new()
+        .name("omega-signals".into())
+        .spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut term), Ok(mut hup)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) else {
+                    return;
+                };
+                let mut seen = 0u64;
+                loop {
+                    tokio::select! {
+                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                        _ = term.recv() => {}
+                        _ = hup.recv() => {}
+                    }
+                    seen += 1;
+                    SIGNALS_SEEN.store(seen, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(SIGNAL_GRACE).await;
+                    let handled = SIGNALS_HANDLED.load(std::sync::atomic::Ordering::SeqCst);
+                    if handled + 1 < seen {
+                        write_err(format_args!("\nomega: interrupted twice, exiting"));
+                        std::process::exit(i32::from(EXIT_INTERRUPTED));
+                    }
+                    if handled < seen {
+                        omega_lisp::request_interrupt();
+                    }
+                }
+            });
+        });
+    drop(spawned);
+}
+
+/// Writes a line to stdout. If stdout is a closed pipe the program ends at once, quietly and
+/// with exit code 0, as a Unix filter killed by SIGPIPE would stop (no panic, no report).
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let r = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+    if let Err(e) = r.and_then(|()| out.flush()) {
+        quit_if_closed(&e);
+    }
+}
+
+/// Writes a line to stderr, ignoring failures (a closed stderr must not crash the program).
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// Ends the program quietly if `e` says the reader of stdout is gone.
+fn quit_if_closed(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(i32::from(EXIT_OK));
+    }
+}
+
+/// The scripts' output sink: stdout, where a closed pipe ends the program quietly (see
+/// [`write_out`]) instead of failing every later `println`.
+#[derive(Debug, Default)]
+pub struct ScriptStdout;
+
+impl Write for ScriptStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().write(buf).inspect_err(quit_if_closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush().inspect_err(quit_if_closed)
+    }
 }
 
 fn summary(h: &omega_sched::HistogramSummary) -> serde_json::Value {
@@ -92,7 +194,18 @@ pub fn stats_json(stats: &Stats, rt: &Runtime, wall: Duration) -> serde_json::Va
             "timeouts": stats.locks.timeouts,
             "deadlocks": stats.locks.deadlocks,
         },
+        "memory": {
+            "peak_rss_bytes": peak_rss_bytes(),
+        },
     })
+}
+
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), if known.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// One `--trace` line for an event.

@@ -65,7 +65,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         if let Some(store) = self.store.take() {
             if let Err(e) = self.tokio.block_on(store.close()) {
-                eprintln!("omega: {e}");
+                err_line!("omega: {e}");
             }
         }
     }
@@ -165,10 +165,12 @@ impl Session {
         let rt = Runtime::builder()
             .scheduler(sched.clone())
             .llm(llm.clone())
+            .output(report::ScriptStdout)
             .limits(Limits {
                 // The flag bounds the whole run: every task and all of them together.
                 max_steps: opts.max_steps,
                 max_total_steps: opts.max_steps,
+                max_heap_bytes: Some(opts.max_heap),
                 ..Limits::default()
             })
             .build();
@@ -193,8 +195,8 @@ impl Session {
         })
     }
 
-    /// Evaluates `src` to the end. Ctrl-C cancels every task with reason "interrupted"
-    /// (their `finally` blocks run); a second Ctrl-C exits at once.
+    /// Evaluates `src` to the end. Ctrl-C, SIGTERM and SIGHUP cancel every task with reason
+    /// "interrupted" (their `finally` blocks run); a second one exits at once.
     pub fn run(&self, src: &str, name: &str, mode: Mode, progress: bool) -> Outcome {
         let start = tokio::time::Instant::now();
         let mut events = self.trace.then(|| self.sched.events());
@@ -214,12 +216,16 @@ impl Session {
                 };
                 let mut work = pin!(work);
                 let mut tick = tokio::time::interval(Duration::from_millis(100));
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut term = signal(SignalKind::terminate()).ok();
+                let mut hup = signal(SignalKind::hangup()).ok();
                 loop {
                     tokio::select! {
                         r = &mut work => break r,
-                        s = tokio::signal::ctrl_c() => {
+                        s = stop_signal(&mut term, &mut hup) => {
+                            report::signal_handled();
                             if interrupted || s.is_err() {
-                                eprintln!("\nomega: interrupted twice, exiting");
+                                err_line!("\nomega: interrupted twice, exiting");
                                 std::process::exit(EXIT_INTERRUPTED.into());
                             }
                             interrupted = true;
@@ -228,9 +234,9 @@ impl Session {
                         _ = tick.tick(), if progress => report::progress_line(&self.sched.stats(), &self.llm.activity()),
                         e = async { events.as_mut().expect("guarded by the branch condition").recv().await },
                             if events.is_some() => match e {
-                            Ok(e) => eprintln!("{}", report::trace_line(&e, start, &self.sched)),
+                            Ok(e) => err_line!("{}", report::trace_line(&e, start, &self.sched)),
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                                eprintln!("[trace] {n} events dropped (stderr too slow)")
+                                err_line!("[trace] {n} events dropped (stderr too slow)")
                             }
                             Err(_) => events = None,
                         },
@@ -239,7 +245,7 @@ impl Session {
             };
             if let Some(rx) = events.as_mut() {
                 while let Ok(e) = rx.try_recv() {
-                    eprintln!("{}", report::trace_line(&e, start, &self.sched));
+                    err_line!("{}", report::trace_line(&e, start, &self.sched));
                 }
             }
             if progress {
@@ -257,11 +263,38 @@ fn wants_progress(a: &RunArgs) -> bool {
     a.progress || (!a.no_progress && std::io::stderr().is_terminal())
 }
 
+/// The next Ctrl-C, SIGTERM or SIGHUP (the last two when their handlers could be set up).
+async fn stop_signal(
+    term: &mut Option<tokio::signal::unix::Signal>,
+    hup: &mut Option<tokio::signal::unix::Signal>,
+) -> std::io::Result<()> {
+    async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+        if let Some(s) = s {
+            if s.recv().await.is_some() {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        () = next(term) => Ok(()),
+        () = next(hup) => Ok(()),
+    }
+}
+
 /// `omega run FILE`.
 pub fn run_file(a: &RunArgs) -> u8 {
-    let src = match std::fs::read_to_string(&a.file) {
-        Ok(s) => s,
+    let bytes = match std::fs::read(&a.file) {
+        Ok(b) => b,
         Err(e) => return report::usage_error(format!("cannot read {}: {e}", a.file.display())),
+    };
+    let src = match omega_lisp::decode_source(&bytes, &display_name(&a.file)) {
+        Ok(s) => s,
+        Err(e) => {
+            err_line!("{e}");
+            return report::exit_code_for(&e);
+        }
     };
     let session = match Session::new(&a.opts) {
         Ok(s) => s,
@@ -269,10 +302,10 @@ pub fn run_file(a: &RunArgs) -> u8 {
     };
     let t0 = std::time::Instant::now();
     let name = display_name(&a.file);
-    let out = session.run(&src, &name, Mode::Script, wants_progress(a));
+    let out = session.run(src, &name, Mode::Script, wants_progress(a));
     if a.stats {
         let json = report::stats_json(&session.sched.stats(), &session.rt, t0.elapsed());
-        eprintln!("{json:#}");
+        err_line!("{json:#}");
     }
     finish(out, |_| {})
 }
@@ -284,20 +317,22 @@ pub fn eval(expr: &str, opts: &RuntimeOpts) -> u8 {
         Err(e) => return report::usage_error(e),
     };
     let out = session.run(expr, "<eval>", Mode::Script, false);
-    finish(out, |v| println!("{}", write_string(v)))
+    finish(out, |v| out_line!("{}", write_string(v)))
 }
 
 /// Reports an outcome and picks the exit code.
 fn finish(out: Outcome, on_value: impl FnOnce(&Value)) -> u8 {
+    // A signal the watcher delivered while the main loop was blocked counts too.
+    let interrupted = out.interrupted || report::signal_seen();
     match &out.result {
-        Ok(v) if !out.interrupted => {
+        Ok(v) if !interrupted => {
             on_value(v);
             EXIT_OK
         }
         Ok(_) => EXIT_INTERRUPTED,
         Err(e) => {
-            eprintln!("{e}");
-            if out.interrupted {
+            err_line!("{e}");
+            if interrupted {
                 EXIT_INTERRUPTED
             } else {
                 report::exit_code_for(e)

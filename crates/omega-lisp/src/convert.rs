@@ -9,7 +9,7 @@ use crate::error::{ErrorKind, LispError, LispResult};
 use crate::value::{MapKey, Value};
 
 /// Deepest nesting `to_json` converts.
-const MAX_JSON_DEPTH: usize = 512;
+pub(crate) const MAX_JSON_DEPTH: usize = 512;
 
 /// Converts JSON to a Lisp value.
 pub fn from_json(j: &serde_json::Value) -> Value {

@@ -160,6 +160,15 @@ pub struct ErrorData {
     pub stack: Vec<StackFrame>,
 }
 
+impl Drop for ErrorData {
+    // Errors nested as irritants of errors drop iteratively (`value` invariant 2).
+    fn drop(&mut self) {
+        if !self.irritants.is_empty() {
+            crate::value::teardown(std::mem::take(&mut self.irritants));
+        }
+    }
+}
+
 /// A Lisp error: kind, message, irritants, source span and Lisp call stack (SPEC §6.5).
 ///
 /// `Display` renders the SPEC format:

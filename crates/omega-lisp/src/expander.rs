@@ -38,10 +38,45 @@ pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr
     Ok((e, ex.vars))
 }
 
+/// The variables one binding form introduces, latest last. Past [`Scope::INDEX_AFTER`] names
+/// a hash index keeps lookups constant-time, so a lambda with 400k parameters that uses them
+/// expands in linear time.
+#[derive(Default)]
+struct Scope {
+    names: Vec<(Symbol, VarId)>,
+    index: Option<std::collections::HashMap<Symbol, VarId>>,
+}
+
+impl Scope {
+    const INDEX_AFTER: usize = 16;
+
+    fn insert(&mut self, name: Symbol, id: VarId) {
+        self.names.push((name, id));
+        if let Some(index) = &mut self.index {
+            index.insert(name, id);
+        } else if self.names.len() > Scope::INDEX_AFTER {
+            // Later bindings of a name shadow earlier ones, as in the linear search.
+            self.index = Some(self.names.iter().copied().collect());
+        }
+    }
+
+    fn get(&self, name: Symbol) -> Option<VarId> {
+        match &self.index {
+            Some(index) => index.get(&name).copied(),
+            None => self
+                .names
+                .iter()
+                .rev()
+                .find(|(s, _)| *s == name)
+                .map(|&(_, id)| id),
+        }
+    }
+}
+
 struct Expander<'s> {
     st: &'s mut State,
     vars: Vec<VarInfo>,
-    scopes: Vec<Vec<(Symbol, VarId)>>,
+    scopes: Vec<Scope>,
     fn_depth: u32,
     depth: usize,
     guard: StackGuard,
@@ -75,12 +110,7 @@ fn list_items(s: &Syntax) -> Option<&[Syntax]> {
 
 impl Expander<'_> {
     fn lookup(&self, sym: Symbol) -> Option<VarId> {
-        for scope in self.scopes.iter().rev() {
-            if let Some(&(_, id)) = scope.iter().rev().find(|(s, _)| *s == sym) {
-                return Some(id);
-            }
-        }
-        None
+        self.scopes.iter().rev().find_map(|scope| scope.get(sym))
     }
 
     fn new_var(&mut self, _name: Symbol, letrec: bool) -> VarId {
@@ -99,7 +129,7 @@ impl Expander<'_> {
         self.scopes
             .last_mut()
             .expect("a scope is open")
-            .push((name, id));
+            .insert(name, id);
         id
     }
 
@@ -212,7 +242,7 @@ impl Expander<'_> {
         self.expand_named(&syn, name)
     }
 
-    /// The syntax a macro use expands to (one step).
+    /// Runs macro `m` on the form `s` (whose parts are `items`) once: its output as syntax.
     fn macro_output(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Syntax> {
         let args: Vec<Value> = items[1..].iter().map(Syntax::to_value).collect();
         let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
@@ -221,34 +251,73 @@ impl Expander<'_> {
             }
             e
         })?;
+        // Expansion output is charged as it is built (the heap limit, `heap.rs`).
+        self.st
+            .check_heap()
+            .map_err(|e| e.with_span(s.span.clone()))?;
         Syntax::from_value(&out, &s.span)
     }
 
-    /// A body's forms with the macro uses at its top expanded and `begin`s spliced, so a macro
-    /// may expand to definitions (`define-values`), as in R7RS §5.3.2. A name the body itself
-    /// defines is not taken for a macro.
-    fn body_forms(&mut self, forms: &[Syntax]) -> LispResult<Vec<Syntax>> {
-        let defined: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
-        let mut out = Vec::new();
-        let mut work: Vec<Syntax> = forms.iter().rev().cloned().collect();
-        while let Some(f) = work.pop() {
-            if let SyntaxKind::List(items, None) = &f.kind {
-                if let Some(sym) = items[0].as_symbol() {
-                    if self.lookup(sym).is_none() && !defined.contains(&sym) {
-                        if &*sym.name() == "begin" {
-                            work.extend(items[1..].iter().rev().cloned());
-                            continue;
-                        }
-                        if let Some(m) = self.st.macros.get(&sym).cloned() {
-                            work.push(self.macro_output(&m, &f, items)?);
-                            continue;
-                        }
-                    }
-                }
-            }
-            out.push(f);
+    /// If body form `f` is a non-empty `(begin …)` or a macro call (`begin` and the macro not
+    /// shadowed by a local nor by a name the body itself defines, `defined`), what it stands
+    /// for in a body: the `begin`'s forms, or the macro's output. `None` for anything else.
+    fn body_form_parts(
+        &mut self,
+        f: &Syntax,
+        defined: &[Symbol],
+    ) -> LispResult<Option<Vec<Syntax>>> {
+        let SyntaxKind::List(items, None) = &f.kind else {
+            return Ok(None);
+        };
+        let Some(sym) = items[0].as_symbol() else {
+            return Ok(None);
+        };
+        if self.lookup(sym).is_some() || defined.contains(&sym) {
+            return Ok(None);
         }
-        Ok(out)
+        if &*sym.name() == "begin" {
+            return Ok((items.len() > 1).then(|| items[1..].to_vec()));
+        }
+        match self.st.macros.get(&sym).cloned() {
+            Some(m) => Ok(Some(vec![self.macro_output(&m, f, items)?])),
+            None => Ok(None),
+        }
+    }
+
+    /// A body with `(begin …)` forms spliced and macro calls at its top expanded (R7RS 5.3.2),
+    /// so definitions inside them, or produced by a macro, are internal definitions of the
+    /// body. Borrowed when there is nothing to splice.
+    fn flatten_body<'f>(
+        &mut self,
+        forms: &'f [Syntax],
+    ) -> LispResult<std::borrow::Cow<'f, [Syntax]>> {
+        // A local `receive` (say) stays local even where a macro of that name exists.
+        let defined: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
+        let splices = |f: &Syntax, st: &State, this: &Self| match &f.kind {
+            SyntaxKind::List(items, None) => items[0].as_symbol().is_some_and(|h| {
+                this.lookup(h).is_none()
+                    && !defined.contains(&h)
+                    && ((&*h.name() == "begin" && items.len() > 1) || st.macros.contains_key(&h))
+            }),
+            _ => false,
+        };
+        if !forms.iter().any(|f| splices(f, self.st, self)) {
+            return Ok(std::borrow::Cow::Borrowed(forms));
+        }
+        let mut out = Vec::with_capacity(forms.len());
+        // Each form carries how many splices made it, so a macro that expands to itself fails
+        // like any too-deep form instead of looping.
+        let mut work: Vec<(Syntax, usize)> = forms.iter().rev().map(|f| (f.clone(), 0)).collect();
+        while let Some((f, depth)) = work.pop() {
+            if depth > EXPAND_LIMIT {
+                return Err(err(&f.span, "form nested too deeply to compile"));
+            }
+            match self.body_form_parts(&f, &defined)? {
+                Some(parts) => work.extend(parts.into_iter().rev().map(|p| (p, depth + 1))),
+                None => out.push(f),
+            }
+        }
+        Ok(std::borrow::Cow::Owned(out))
     }
 
     /// Returns `Some` if `head` names a special form.
@@ -344,7 +413,7 @@ impl Expander<'_> {
                     for (sym, init) in &bindings {
                         inits.push(self.expand_named(init, Some(*sym))?);
                     }
-                    self.scopes.push(Vec::new());
+                    self.scopes.push(Scope::default());
                     let vars: Vec<VarId> = bindings
                         .iter()
                         .map(|(sym, _)| self.bind(*sym, false))
@@ -365,13 +434,13 @@ impl Expander<'_> {
                 let result = (|| -> LispResult<Expr> {
                     for (sym, init) in &bindings {
                         let init = self.expand_named(init, Some(*sym))?;
-                        self.scopes.push(Vec::new());
+                        self.scopes.push(Scope::default());
                         opened += 1;
                         let v = self.bind(*sym, false);
                         pairs.push((v, init));
                     }
                     if bindings.is_empty() {
-                        self.scopes.push(Vec::new());
+                        self.scopes.push(Scope::default());
                         opened += 1;
                     }
                     self.body(&args[1..], &s.span)
@@ -388,7 +457,7 @@ impl Expander<'_> {
             "letrec" | "letrec*" => {
                 need(2, "expects (letrec ((name value)…) body…)")?;
                 let bindings = self.bindings(&args[0], head)?;
-                self.scopes.push(Vec::new());
+                self.scopes.push(Scope::default());
                 let r = (|| -> LispResult<Expr> {
                     let vars: Vec<VarId> = bindings
                         .iter()
@@ -512,7 +581,8 @@ impl Expander<'_> {
         if forms.is_empty() {
             return Err(err(span, "empty body"));
         }
-        let forms = &self.body_forms(forms)?[..];
+        let flat = self.flatten_body(forms)?;
+        let forms: &[Syntax] = &flat;
         if forms.is_empty() {
             return Err(err(span, "empty body"));
         }
@@ -520,15 +590,12 @@ impl Expander<'_> {
         if names.is_empty() {
             return self.seq(forms, p);
         }
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let r = (|| -> LispResult<Expr> {
             let mut vars = Vec::new();
+            let mut bound = std::collections::HashSet::with_capacity(names.len());
             for n in &names {
-                if self
-                    .scopes
-                    .last()
-                    .is_some_and(|sc| sc.iter().any(|(s, _)| s == n))
-                {
+                if !bound.insert(*n) {
                     continue;
                 }
                 vars.push(self.bind(*n, true));
@@ -570,10 +637,10 @@ impl Expander<'_> {
             }
             _ => return Err(err(&s.span, "bad parameter list")),
         };
-        let mut all: Vec<Symbol> = fixed.clone();
-        all.extend(rest);
-        for (i, a) in all.iter().enumerate() {
-            if all[..i].contains(a) {
+        // A set, so a lambda with 400k parameters expands in linear time (issue 10).
+        let mut seen = std::collections::HashSet::with_capacity(fixed.len() + 1);
+        for a in fixed.iter().chain(rest.iter()) {
+            if !seen.insert(*a) {
                 return Err(err(&s.span, format!("duplicate parameter {a}")));
             }
         }
@@ -592,7 +659,7 @@ impl Expander<'_> {
             return Err(err(span, "lambda needs a body"));
         }
         self.fn_depth += 1;
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let params: Vec<VarId> = fixed.iter().map(|s| self.bind(*s, false)).collect();
         let rest = rest.map(|r| self.bind(r, false));
         let body = self.body(body, span);
@@ -641,7 +708,7 @@ impl Expander<'_> {
             .iter()
             .map(|(_, i)| self.expand(i))
             .collect::<LispResult<Vec<_>>>()?;
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let r = (|| -> LispResult<Expr> {
             let lv = self.bind(loop_name, true);
             let names = bindings
@@ -713,10 +780,10 @@ impl Expander<'_> {
             .iter()
             .map(|(_, i, _)| self.expand(i))
             .collect::<LispResult<Vec<_>>>()?;
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let lv = self.bind(Symbol::gensym("do-loop"), true);
         self.fn_depth += 1;
-        self.scopes.push(Vec::new());
+        self.scopes.push(Scope::default());
         let r = (|| -> LispResult<Expr> {
             let params: Vec<VarId> = vars
                 .iter()
@@ -907,7 +974,7 @@ impl Expander<'_> {
         let body = self.seq(&args[..end], p)?;
         let catch = match catch_clause {
             Some((var, handler, ends_cancel, span)) => {
-                self.scopes.push(Vec::new());
+                self.scopes.push(Scope::default());
                 let v = self.bind(var, false);
                 let h = self.seq(handler, pos(span));
                 self.scopes.pop();

@@ -189,8 +189,12 @@ impl Fiber {
                 }
                 continue;
             }
-            let compiled = expand_toplevel(&mut st, &form)
-                .and_then(|(expr, vars)| compile_toplevel(&expr, &vars, self.file.clone()));
+            // Expansion runs under this fiber's steps and interrupt (issue 10, class 5).
+            self.core.lend_budget(&mut st);
+            let expanded = expand_toplevel(&mut st, &form);
+            self.core.reclaim_budget(&mut st);
+            let compiled =
+                expanded.and_then(|(expr, vars)| compile_toplevel(&expr, &vars, self.file.clone()));
             match compiled {
                 Ok(proto) => self.core.start_proto(proto),
                 Err(e) => {

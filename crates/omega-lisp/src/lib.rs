@@ -6,11 +6,27 @@
 //! async scheduler builds on. [`Engine`] is the `Send + Sync` front door for multi-threaded hosts
 //! (results as [`Data`], errors as [`ScriptError`]); [`Runtime`] is the single-threaded core; errors are one rich
 //! [`LispError`] printed as in SPEC §6.5; [`Value`] converts to and from Rust and JSON.
+//!
+//! # The heap
+//!
+//! Values are reference counted. What reference counting cannot free — values reachable only
+//! through cycles, which always pass through a captured, assigned variable (a cell) or a
+//! foreign object that holds values — is reclaimed by the [`collector`]: a synchronous
+//! trial-deletion pass at the VM's safe points, run when the registry of such objects has grown
+//! by a factor since the last pass (amortised O(1) per allocation). There is no root set: any
+//! strong reference the collector does not see (a VM stack, a global, a suspended task, a value
+//! the host holds) keeps what it reaches alive, so **a host keeps a [`Value`] simply by holding
+//! it**; a [`Foreign`] type that holds values must implement `holds_values`/`trace`/
+//! `clear_values` for cycles through it to be reclaimed. Dropping any value never recurses on
+//! the native stack. The [`heap`] limit (`Limits::max_heap_bytes`) is checked against a meter the
+//! host installs ([`heap::set_meter`], e.g. a counting global allocator, as the `omega` CLI
+//! does).
 
 mod asyncfns;
 mod budget;
 mod builtins;
 mod bytecode;
+pub mod collector;
 mod compiler;
 mod convert;
 mod data;
@@ -18,7 +34,9 @@ mod engine;
 mod error;
 mod expander;
 mod fiber;
+pub mod heap;
 mod ir;
+mod json;
 mod limits;
 mod llm;
 mod locks;
@@ -43,19 +61,21 @@ pub use data::Data;
 pub use engine::{Engine, EngineBuilder, ScriptHandle, ScriptOptions};
 pub use error::{ErrorData, ErrorKind, LispError, LispResult, Span, StackFrame};
 pub use fiber::{Fiber, Step};
-pub use limits::Limits;
+pub use limits::{Limits, DEFAULT_MAX_HEAP_BYTES};
 pub use llm::LlmStreamHandle;
 pub use locks::LockHold;
 pub use native::{HostFn, Native, SuspendingFn, Suspension};
 pub use printer::{display_string, format_float, write_string};
-pub use reader::{read_all, read_one, Syntax, SyntaxKind, MAX_NESTING};
+pub use reader::{
+    decode_source, read_all, read_one, set_thread_max_string_len, Syntax, SyntaxKind, MAX_NESTING,
+};
 pub use runtime::{OutputBuffer, Runtime, RuntimeBuilder};
 pub use runtime_async::ScriptTask;
 pub use script_error::{Frame, Position, ScriptError};
 pub use symbol::Symbol;
 pub use task::{AsyncRequest, TaskValue};
 pub use value::{eq, equal, eqv, Closure, Foreign, LispMap, ListIter, MapKey, Pair, Value};
-pub use vm::{Interrupt, InterruptFn};
+pub use vm::{clear_interrupt_request, request_interrupt, Interrupt, InterruptFn};
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

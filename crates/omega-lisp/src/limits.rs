@@ -27,7 +27,14 @@ pub struct Limits {
     /// Wall-clock time a script's top level may run (`Runtime::run_script`); `None` (the
     /// default) = no limit. On expiry the script ends with `:timeout`.
     pub script_timeout: Option<std::time::Duration>,
+    /// Bytes the process may have in use, as counted by the meter the host installs
+    /// ([`crate::heap::set_meter`]); default 1 GiB; `None` = unlimited. Exceeding it raises
+    /// `:limit` ("heap limit of N bytes reached"). Not enforced while no meter is installed.
+    pub max_heap_bytes: Option<usize>,
 }
+
+/// The default of [`Limits::max_heap_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_HEAP_BYTES: usize = 1 << 30;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -40,6 +47,7 @@ impl Default for Limits {
             max_total_steps: None,
             max_tasks: Some(1_000_000),
             script_timeout: None,
+            max_heap_bytes: Some(DEFAULT_MAX_HEAP_BYTES),
         }
     }
 }

@@ -4,9 +4,23 @@
 //! # Implementation details
 //!
 //! Printing is iterative (an explicit work stack), so deeply nested data prints without native
-//! recursion; an optional character budget stops early for error messages.
+//! recursion. A byte budget either cuts the text with `...` (error messages: long strings and
+//! symbols are cut too) or, for the builtins that build strings (`str`, `write`, `display`,
+//! `format`…), fails with the `max_string_len` `:limit` error as soon as the output passes
+//! it, so printing a shared structure whose printed form is exponentially long stops early.
 
+use crate::error::{LispError, LispResult};
+use crate::state::State;
 use crate::value::Value;
+
+/// What to do when the output passes its budget.
+#[derive(Clone, Copy, PartialEq)]
+enum Over {
+    /// Cut with `...` (error messages).
+    Truncate,
+    /// Stop with an error (string-building builtins).
+    Fail,
+}
 
 enum Task {
     Val(Value),
@@ -15,17 +29,42 @@ enum Task {
 
 /// The `write` form of `v` (`"a\nb"` with quotes and escapes).
 pub fn write_string(v: &Value) -> String {
-    print(v, true, usize::MAX)
+    print(v, true, usize::MAX, Over::Truncate).unwrap_or_default()
 }
 
 /// The `display` form of `v` (strings without quotes).
 pub fn display_string(v: &Value) -> String {
-    print(v, false, usize::MAX)
+    print(v, false, usize::MAX, Over::Truncate).unwrap_or_default()
 }
 
-/// The `write` form, cut after about `limit` characters with `...`.
+/// The `write` form, cut after about `limit` bytes with `...` (also inside long strings and
+/// symbols).
 pub fn write_string_limited(v: &Value, limit: usize) -> String {
-    print(v, true, limit)
+    print(v, true, limit, Over::Truncate).unwrap_or_default()
+}
+
+/// The `write` form for a builtin: fails with `:limit` past `max_string_len`.
+pub(crate) fn write_bounded(st: &State, v: &Value) -> LispResult<String> {
+    print(v, true, st.limits.max_string_len, Over::Fail)
+}
+
+/// The `display` form for a builtin: fails with `:limit` past `max_string_len`.
+pub(crate) fn display_bounded(st: &State, v: &Value) -> LispResult<String> {
+    print(v, false, st.limits.max_string_len, Over::Fail)
+}
+
+/// Appends at most `room` bytes of `s` (cut at a character boundary, then `...`).
+fn push_cut(out: &mut String, s: &str, room: usize) {
+    if s.len() <= room {
+        out.push_str(s);
+    } else {
+        let mut end = room;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str(&s[..end]);
+        out.push_str("...");
+    }
 }
 
 /// Formats a float in shortest round-trip form, always with a `.` or an exponent.
@@ -85,14 +124,22 @@ pub fn write_escaped_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn print(v: &Value, write: bool, limit: usize) -> String {
+fn print(v: &Value, write: bool, limit: usize, over: Over) -> LispResult<String> {
     let mut out = String::new();
     let mut work = vec![Task::Val(v.clone())];
     while let Some(task) = work.pop() {
         if out.len() > limit {
+            if over == Over::Fail {
+                return Err(LispError::limit("max_string_len", limit));
+            }
             out.push_str("...");
             break;
         }
+        // Room left before the budget; long atoms are cut to it when truncating.
+        let room = match over {
+            Over::Truncate => limit - out.len(),
+            Over::Fail => usize::MAX,
+        };
         let v = match task {
             Task::Text(t) => {
                 out.push_str(t);
@@ -106,13 +153,26 @@ fn print(v: &Value, write: bool, limit: usize) -> String {
             Value::Bool(false) => out.push_str("#f"),
             Value::Int(i) => out.push_str(&i.to_string()),
             Value::Float(f) => out.push_str(&format_float(*f)),
-            Value::Symbol(s) => out.push_str(&s.name()),
+            Value::Symbol(s) => push_cut(&mut out, &s.name(), room),
             Value::Keyword(s) => {
                 out.push(':');
-                out.push_str(&s.name());
+                push_cut(&mut out, &s.name(), room);
             }
             Value::Str(s) => {
-                if write {
+                if s.len() > room {
+                    let mut end = room;
+                    while !s.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    if write {
+                        write_escaped_str(&mut out, &s[..end]);
+                        out.pop();
+                        out.push_str("...\"");
+                    } else {
+                        out.push_str(&s[..end]);
+                        out.push_str("...");
+                    }
+                } else if write {
                     write_escaped_str(&mut out, s);
                 } else {
                     out.push_str(s);
@@ -176,7 +236,14 @@ fn print(v: &Value, write: bool, limit: usize) -> String {
             Value::Native(n) => out.push_str(&format!("#<procedure {}>", n.name())),
             Value::Error(e) => {
                 out.push_str(&format!("#<error {} ", e.kind));
-                write_escaped_str(&mut out, &e.message);
+                let mut end = e.message.len().min(room);
+                while !e.message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                write_escaped_str(&mut out, &e.message[..end]);
+                if end < e.message.len() {
+                    out.insert_str(out.len() - 1, "...");
+                }
                 out.push('>');
             }
             Value::Foreign(f) => out.push_str(&format!("#<{}>", f.type_name())),
@@ -187,5 +254,5 @@ fn print(v: &Value, write: bool, limit: usize) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }

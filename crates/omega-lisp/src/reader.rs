@@ -78,28 +78,62 @@ impl Syntax {
 
     /// Converts a value (e.g. a macro's output) back to syntax, giving every part `span`.
     /// Fails on improper structures nested deeper than [`MAX_NESTING`].
+    ///
+    /// The datum of a `(quote X)` stays one atom holding `X` as it is, so quoted data a macro
+    /// returns keeps its sharing (a 60-level shared structure is not unfolded); other forms
+    /// are charged to the heap limit as they are converted.
     pub fn from_value(v: &Value, span: &Span) -> LispResult<Syntax> {
-        Syntax::from_value_depth(v, span, 0)
+        Syntax::from_value_depth(v, span, 0, &mut 0)
     }
 
-    fn from_value_depth(v: &Value, span: &Span, depth: usize) -> LispResult<Syntax> {
+    fn from_value_depth(
+        v: &Value,
+        span: &Span,
+        depth: usize,
+        nodes: &mut usize,
+    ) -> LispResult<Syntax> {
         if depth > MAX_NESTING {
             return Err(LispError::syntax(
                 span.clone(),
                 format!("form nested too deeply (more than {MAX_NESTING} levels)"),
             ));
         }
+        *nodes += 1;
+        if *nodes % 4096 == 0 {
+            crate::heap::check_thread().map_err(|e| e.with_span(span.clone()))?;
+        }
         Ok(match v {
+            Value::Pair(p) if is_quote_form(p) => {
+                let datum = match &p.cdr {
+                    Value::Pair(rest) => rest.car.clone(),
+                    _ => Value::Nil,
+                };
+                Syntax {
+                    kind: SyntaxKind::List(
+                        vec![
+                            Syntax::atom(p.car.clone(), span.clone()),
+                            Syntax::atom(datum, span.clone()),
+                        ],
+                        None,
+                    ),
+                    span: span.clone(),
+                }
+            }
             Value::Pair(_) => {
                 let mut items = Vec::new();
                 let mut cur = v;
                 while let Value::Pair(p) = cur {
-                    items.push(Syntax::from_value_depth(&p.car, span, depth + 1)?);
+                    items.push(Syntax::from_value_depth(&p.car, span, depth + 1, nodes)?);
                     cur = &p.cdr;
                 }
                 let tail = match cur {
                     Value::Nil => None,
-                    other => Some(Box::new(Syntax::from_value_depth(other, span, depth + 1)?)),
+                    other => Some(Box::new(Syntax::from_value_depth(
+                        other,
+                        span,
+                        depth + 1,
+                        nodes,
+                    )?)),
                 };
                 Syntax {
                     kind: SyntaxKind::List(items, tail),
@@ -111,8 +145,26 @@ impl Syntax {
     }
 }
 
+/// Whether `p` is `(quote X)`: the symbol `quote` and exactly one datum.
+fn is_quote_form(p: &crate::value::Pair) -> bool {
+    matches!(&p.car, Value::Symbol(s) if &*s.name() == "quote")
+        && matches!(&p.cdr, Value::Pair(rest) if rest.cdr.is_nil())
+}
+
 /// Reads every datum in `src`; `file` names the source in positions and errors.
+///
+/// A leading UTF-8 byte-order mark is skipped; a NUL character is a `:syntax` error at its
+/// position; a string literal or symbol longer than the thread's `max_string_len`
+/// ([`set_thread_max_string_len`]) is a `:limit` error.
 pub fn read_all(src: &str, file: &str) -> LispResult<Vec<Syntax>> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    if let Some(at) = src.find('\0') {
+        let (line, col) = line_col(&src[..at]);
+        return Err(LispError::syntax(
+            Span::new(Rc::from(file), line, col),
+            "NUL byte in source",
+        ));
+    }
     Reader::new(src, Rc::from(file)).read_all()
 }
 
@@ -131,6 +183,52 @@ pub(crate) fn read_first(
     r.one = true;
     let forms = r.read_forms()?;
     Ok(forms.first().map(|d| (d.to_value(), r.pos)))
+}
+
+/// The source text of a file's bytes: UTF-8 without a leading byte-order mark. Invalid UTF-8
+/// is a `:syntax` error at the line and column of the first bad byte.
+pub fn decode_source<'a>(bytes: &'a [u8], file: &str) -> LispResult<&'a str> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = e.valid_up_to();
+        // The prefix is valid by definition.
+        let prefix = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+        let (line, col) = line_col(prefix);
+        LispError::syntax(
+            Span::new(Rc::from(file), line, col),
+            format!("invalid UTF-8 (byte 0x{:02x})", bytes[good]),
+        )
+    })
+}
+
+/// The 1-based line and column just after `prefix`.
+fn line_col(prefix: &str) -> (u32, u32) {
+    let line = prefix.bytes().filter(|&b| b == b'\n').count() + 1;
+    let last = prefix.rfind('\n').map_or(prefix, |i| &prefix[i + 1..]);
+    let col = last.chars().count() + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
+}
+
+thread_local! {
+    static MAX_STRING_LEN: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(16 * 1024 * 1024) };
+}
+
+/// Sets the longest string literal or symbol the reader accepts on this thread (a runtime sets
+/// its `max_string_len` before reading).
+pub fn set_thread_max_string_len(max: usize) {
+    MAX_STRING_LEN.with(|m| m.set(max));
+}
+
+fn check_atom_len(len: usize, span: &Span) -> LispResult<()> {
+    let max = MAX_STRING_LEN.with(std::cell::Cell::get);
+    if len > max {
+        return Err(LispError::limit("max_string_len", max).with_span(span.clone()));
+    }
+    Ok(())
 }
 
 /// Reads exactly one datum from `src` (e.g. `(read-string "(1 2)")`).
@@ -288,9 +386,16 @@ impl<'a> Reader<'a> {
     fn read_forms(&mut self) -> LispResult<Vec<Syntax>> {
         let mut out = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
+        let mut until_heap_check = 0u32;
         loop {
             self.skip_atmosphere()?;
             let span = self.span();
+            // The heap limit (`heap.rs`): what is read is charged as it is built.
+            if until_heap_check == 0 {
+                until_heap_check = 4096;
+                crate::heap::check_thread().map_err(|e| e.with_span(span.clone()))?;
+            }
+            until_heap_check -= 1;
             let Some(c) = self.peek() else {
                 return match stack.pop() {
                     None => Ok(out),
@@ -399,6 +504,7 @@ impl<'a> Reader<'a> {
                 }
                 _ => {
                     let tok = self.read_token();
+                    check_atom_len(tok.len(), &span)?;
                     if tok == "." {
                         match stack.last_mut() {
                             Some(Frame::List { items, dot, .. })
@@ -507,6 +613,7 @@ impl<'a> Reader<'a> {
                 Some(c) => s.push(c),
             }
         }
+        check_atom_len(s.len(), &span)?;
         Ok(Syntax::atom(Value::string(s), span))
     }
 

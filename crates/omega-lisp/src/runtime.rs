@@ -155,6 +155,14 @@ impl Runtime {
         Runtime::builder().build()
     }
 
+    /// Makes this runtime's heap limit the one the reader checks on this thread (`heap.rs`).
+    fn set_thread_heap_limit(&self) {
+        if let Ok(st) = self.shared.state.try_borrow() {
+            crate::heap::set_thread_limit(st.limits.max_heap_bytes);
+            reader::set_thread_max_string_len(st.limits.max_string_len);
+        }
+    }
+
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.shared.state.borrow_mut())
     }
@@ -179,6 +187,7 @@ impl Runtime {
     /// Reads `src` and returns a [`Fiber`] that will run it in slices. Read errors are reported
     /// here; compile errors when the fiber reaches the faulty form.
     pub fn fiber(&self, src: &str, name: &str) -> LispResult<Fiber> {
+        self.set_thread_heap_limit();
         let forms = reader::read_all(src, name)?;
         Ok(Fiber::for_forms(self.shared.clone(), forms, Rc::from(name)))
     }
@@ -187,6 +196,7 @@ impl Runtime {
     /// compile error found. `defmacro` forms are run so that later forms expand; nothing else
     /// is evaluated. A read error stops the check (the rest of the text cannot be trusted).
     pub fn check(&self, src: &str, name: &str) -> Vec<LispError> {
+        self.set_thread_heap_limit();
         let forms = match reader::read_all(src, name) {
             Ok(forms) => forms,
             Err(e) => return vec![e],
@@ -211,7 +221,11 @@ impl Runtime {
                 }
             }
             let compiled = self.try_with_state(|st| {
-                crate::expander::expand_toplevel(st, &form).and_then(|(expr, vars)| {
+                // The form's macro calls share one step count, held to `max_steps`.
+                st.lent_steps = Some(0);
+                let expanded = crate::expander::expand_toplevel(st, &form);
+                st.lent_steps = None;
+                expanded.and_then(|(expr, vars)| {
                     crate::compiler::compile_toplevel(&expr, &vars, Rc::from(name))
                 })
             });

@@ -30,6 +30,12 @@ pub(crate) struct State {
     pub(crate) output: Box<dyn Write>,
     pub(crate) limits: Limits,
     pub(crate) rng: u64,
+    /// The interrupt hook and step count a fiber lends to the synchronous calls that macro
+    /// expansion makes (`VmCore::lend_budget`), so expansion runs under the same `max_steps`
+    /// and interrupts as evaluation; `lent_steps` is `None` when nothing is lent.
+    pub(crate) lent_interrupt: Option<crate::vm::InterruptFn>,
+    /// See `lent_interrupt`.
+    pub(crate) lent_steps: Option<u64>,
 }
 
 impl State {
@@ -44,6 +50,8 @@ impl State {
             output,
             limits,
             rng: seed | 1,
+            lent_interrupt: None,
+            lent_steps: None,
         };
         // Invariant 1.
         for (_, name, _) in PrimOp::ALL {
@@ -84,7 +92,13 @@ impl State {
     pub(crate) fn unbound(&self, slot: u32) -> LispError {
         LispError::new(
             ErrorKind::Unbound,
-            format!("unbound variable: {}", self.global_names[slot as usize]),
+            format!(
+                "unbound variable: {}",
+                crate::printer::write_string_limited(
+                    &Value::Symbol(self.global_names[slot as usize]),
+                    80
+                )
+            ),
         )
     }
 
@@ -96,7 +110,7 @@ impl State {
                 self.limits.max_string_len,
             ));
         }
-        Ok(())
+        self.check_heap()
     }
 
     /// Fails with a `:limit` error if a list of `len` elements is too long.
@@ -104,7 +118,13 @@ impl State {
         if len > self.limits.max_list_len {
             return Err(LispError::limit("max_list_len", self.limits.max_list_len));
         }
-        Ok(())
+        self.check_heap()
+    }
+
+    /// Fails with a `:limit` error if the heap limit is exceeded (`heap.rs`).
+    #[inline]
+    pub(crate) fn check_heap(&self) -> LispResult<()> {
+        crate::heap::check(self.limits.max_heap_bytes)
     }
 
     /// A string value, checked against `max_string_len`.

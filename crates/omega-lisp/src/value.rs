@@ -87,6 +87,22 @@ pub trait Foreign: Any + fmt::Debug {
     fn type_name(&self) -> &str;
     /// Upcast for downcasting to the concrete type.
     fn as_any(&self) -> &dyn Any;
+    /// Whether this object holds Lisp values that may refer back to it (then it is registered
+    /// with the cycle collector, see `collector.rs`, and must implement `trace` and
+    /// `clear_values`). Default: no.
+    fn holds_values(&self) -> bool {
+        false
+    }
+    /// Calls `visit` on every Lisp value this object holds a strong reference to; `false` if
+    /// they cannot be listed now (the object is then treated as referenced from outside).
+    fn trace(&self, _visit: &mut dyn FnMut(&Value)) -> bool {
+        true
+    }
+    /// Gives up the Lisp values this object holds (called by the cycle collector only when
+    /// the object is unreachable garbage), returning them to be dropped.
+    fn clear_values(&self) -> Vec<Value> {
+        Vec::new()
+    }
 }
 
 /// A cons cell.
@@ -110,28 +126,120 @@ impl Drop for Pair {
     // Invariant 2: unlink iteratively so dropping a million-element (or million-deep) list does
     // not recurse once per cell.
     fn drop(&mut self) {
-        let mut work: Vec<Value> = Vec::new();
-        for v in [std::mem::take(&mut self.car), std::mem::take(&mut self.cdr)] {
-            if matches!(v, Value::Pair(_)) {
-                work.push(v);
-            }
+        if self.car.is_immediate() && self.cdr.is_immediate() {
+            return;
         }
-        while let Some(v) = work.pop() {
-            if let Value::Pair(rc) = v {
+        teardown([std::mem::take(&mut self.car), std::mem::take(&mut self.cdr)]);
+    }
+}
+
+/// Drops `values` without native recursion (invariant 2): a value whose heap object this is the
+/// last strong reference to has its children moved onto an explicit work list before the
+/// emptied object is freed, so chains of pairs, maps, closures, cells and errors of any depth
+/// drop in constant native stack.
+pub(crate) fn teardown(values: impl IntoIterator<Item = Value>) {
+    let mut work: Vec<Value> = values.into_iter().filter(is_container).collect();
+    while let Some(v) = work.pop() {
+        let mut push = |x: Value| {
+            if is_container(&x) {
+                work.push(x);
+            }
+        };
+        match v {
+            Value::Pair(rc) => {
                 if let Ok(mut p) = Rc::try_unwrap(rc) {
-                    for v in [std::mem::take(&mut p.car), std::mem::take(&mut p.cdr)] {
-                        if matches!(v, Value::Pair(_)) {
-                            work.push(v);
-                        }
+                    push(std::mem::take(&mut p.car));
+                    push(std::mem::take(&mut p.cdr));
+                }
+            }
+            Value::Closure(rc) => {
+                if let Ok(mut c) = Rc::try_unwrap(rc) {
+                    std::mem::take(&mut c.free)
+                        .into_vec()
+                        .into_iter()
+                        .for_each(push);
+                }
+            }
+            Value::Map(rc) => {
+                if let Ok(mut m) = Rc::try_unwrap(rc) {
+                    for (k, v) in std::mem::take(&mut m.0) {
+                        push(k.0);
+                        push(v);
                     }
                 }
             }
+            Value::Cell(rc) => {
+                if let Ok(c) = Rc::try_unwrap(rc) {
+                    push(c.into_inner());
+                }
+            }
+            Value::Error(rc) => {
+                if let Ok(mut e) = Rc::try_unwrap(rc) {
+                    std::mem::take(&mut e.irritants).into_iter().for_each(push);
+                }
+            }
+            other => drop(other),
         }
     }
 }
 
-/// A map: keys ordered by [`compare`], so printing is deterministic.
-pub type LispMap = BTreeMap<MapKey, Value>;
+/// Whether `v` is a kind that holds other values (and so may start a deep chain).
+#[inline(always)]
+fn is_container(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Pair(_) | Value::Closure(_) | Value::Map(_) | Value::Cell(_) | Value::Error(_)
+    )
+}
+
+/// A map: keys ordered by [`compare`], so printing is deterministic. Derefs to the
+/// `BTreeMap` it wraps; dropping one drops its entries iteratively (invariant 2).
+#[derive(Clone, Default)]
+pub struct LispMap(pub BTreeMap<MapKey, Value>);
+
+impl LispMap {
+    /// An empty map.
+    pub fn new() -> LispMap {
+        LispMap(BTreeMap::new())
+    }
+}
+
+impl std::ops::Deref for LispMap {
+    type Target = BTreeMap<MapKey, Value>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LispMap {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl FromIterator<(MapKey, Value)> for LispMap {
+    fn from_iter<I: IntoIterator<Item = (MapKey, Value)>>(iter: I) -> LispMap {
+        LispMap(iter.into_iter().collect())
+    }
+}
+
+impl fmt::Debug for LispMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
+
+impl Drop for LispMap {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            teardown(
+                std::mem::take(&mut self.0)
+                    .into_iter()
+                    .flat_map(|(k, v)| [k.0, v]),
+            );
+        }
+    }
+}
 
 /// A map key: any value, ordered by [`compare`] and equal by `equal?`.
 #[derive(Clone)]
@@ -167,6 +275,15 @@ pub struct Closure {
     pub(crate) free: Box<[Value]>,
 }
 
+impl Drop for Closure {
+    // Invariant 2: a chain of closures capturing closures drops iteratively.
+    fn drop(&mut self) {
+        if !self.free.is_empty() {
+            teardown(std::mem::take(&mut self.free).into_vec());
+        }
+    }
+}
+
 impl Closure {
     /// The function's name (`<lambda>` when anonymous).
     pub fn name(&self) -> &str {
@@ -193,7 +310,12 @@ impl Value {
 
     /// A host object value.
     pub fn foreign(obj: impl Foreign) -> Value {
-        Value::Foreign(Rc::new(Box::new(obj)))
+        let holds = obj.holds_values();
+        let rc: Rc<Box<dyn Foreign>> = Rc::new(Box::new(obj));
+        if holds {
+            crate::collector::register_foreign(&rc);
+        }
+        Value::Foreign(rc)
     }
 
     /// A keyword value (`name` without the colon).
@@ -410,6 +532,9 @@ pub fn equal(a: &Value, b: &Value) -> bool {
     compare(a, b) == Ordering::Equal
 }
 
+/// Nodes [`compare`] visits before it starts remembering shared structure.
+const MEMO_AFTER: usize = 4096;
+
 fn rank(v: &Value) -> u8 {
     match v {
         Value::Nil => 0,
@@ -437,10 +562,29 @@ fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
 /// A total order on values, consistent with `equal?` (used for map keys and `equal?`).
 /// Different types order by a fixed type rank; lists lexicographically; maps by entries.
 /// Iterative: uses an explicit work stack.
+///
+/// Shared structure is compared once: after [`MEMO_AFTER`] nodes, each pair of pairs (or maps)
+/// met is remembered and a pair met again is skipped. That is exact — the work stack is
+/// depth-first, so the first meeting is compared completely before a later one is reached —
+/// and makes comparing two DAGs whose unfolded trees are exponentially large take time linear
+/// in their nodes.
 pub fn compare(a: &Value, b: &Value) -> Ordering {
     let mut work: Vec<(Value, Value)> = Vec::new();
     let mut next = Some((a.clone(), b.clone()));
+    let mut visited = 0usize;
+    let mut seen: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
     while let Some((x, y)) = next.take().or_else(|| work.pop()) {
+        visited += 1;
+        if visited > MEMO_AFTER {
+            let key = match (&x, &y) {
+                (Value::Pair(p), Value::Pair(q)) => Some((addr(p), addr(q))),
+                (Value::Map(p), Value::Map(q)) => Some((addr(p), addr(q))),
+                _ => None,
+            };
+            if key.is_some_and(|k| !seen.insert(k)) {
+                continue;
+            }
+        }
         let o = match (&x, &y) {
             (Value::Nil, Value::Nil) => Ordering::Equal,
             (Value::Bool(p), Value::Bool(q)) => p.cmp(q),

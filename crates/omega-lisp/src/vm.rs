@@ -78,6 +78,24 @@ impl Interrupt {
 /// The host's interrupt hook: polled by the step hook every `yield_interval` steps.
 pub type InterruptFn = Box<dyn FnMut() -> Option<Interrupt>>;
 
+static INTERRUPT_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Asks the evaluation running now, on any thread, to raise `:cancelled` ("cancelled:
+/// interrupted") at its next step — for a host whose own loop cannot run because an
+/// evaluation holds its thread (a long macro expansion, a loop between yields). May be called
+/// from any thread (e.g. a signal watcher). One request is taken by one evaluation; a host
+/// that handled the interrupt itself withdraws the request with
+/// [`clear_interrupt_request`].
+pub fn request_interrupt() {
+    INTERRUPT_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Withdraws a [`request_interrupt`] no evaluation has taken yet.
+pub fn clear_interrupt_request() {
+    INTERRUPT_REQUESTED.store(false, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// A frame: the closure it runs, its saved pc, its base and whether its callee is on the stack,
 /// packed in one word so a frame is a pair of scalars (moved in registers, not through a
 /// temporary).
@@ -192,8 +210,24 @@ impl std::fmt::Debug for VmCore {
 
 /// Calls `f` with `args` to completion on a fresh core (used for macro expansion and
 /// `Runtime::call`). Yields are ignored; a suspension is an error.
+/// When a fiber has lent its budget (`VmCore::lend_budget`, during macro expansion), the call
+/// counts its steps on the fiber's count and polls the fiber's interrupt hook.
 pub(crate) fn call_sync(st: &mut State, f: &Value, args: Vec<Value>) -> LispResult<Value> {
     let mut core = VmCore::new();
+    let lent = st.lent_steps.take();
+    if let Some(steps) = lent {
+        core.steps = steps;
+        core.interrupt = st.lent_interrupt.take();
+    }
+    let result = run_sync(st, &mut core, f, args);
+    if lent.is_some() {
+        st.lent_steps = Some(core.steps);
+        st.lent_interrupt = core.interrupt.take();
+    }
+    result
+}
+
+fn run_sync(st: &mut State, core: &mut VmCore, f: &Value, args: Vec<Value>) -> LispResult<Value> {
     core.start_call(st, f.clone(), args)?;
     loop {
         match core.run(st)? {
@@ -242,6 +276,23 @@ impl VmCore {
         }
         let hook = self.interrupt.as_mut()?;
         hook().map(Interrupt::into_error)
+    }
+
+    /// Lends this core's step count and interrupt hook to the synchronous calls made through
+    /// `st` (macro expansion) until [`VmCore::reclaim_budget`].
+    pub(crate) fn lend_budget(&mut self, st: &mut State) {
+        st.lent_steps = Some(self.steps);
+        st.lent_interrupt = self.interrupt.take();
+    }
+
+    /// Takes back what [`VmCore::lend_budget`] lent, with the steps the calls took.
+    pub(crate) fn reclaim_budget(&mut self, st: &mut State) {
+        if let Some(steps) = st.lent_steps.take() {
+            self.steps = steps;
+        }
+        if let Some(hook) = st.lent_interrupt.take() {
+            self.interrupt = Some(hook);
+        }
     }
 
     /// Current sizes (value stack, frames, handlers), for tests and introspection.
@@ -353,6 +404,14 @@ impl VmCore {
             }
         }
         self.reset_countdown(st);
+        if INTERRUPT_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
+            && INTERRUPT_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(Interrupt::Cancel("interrupted".into()).into_error());
+        }
+        crate::collector::maybe_collect();
+        crate::heap::set_thread_limit(st.limits.max_heap_bytes);
+        st.check_heap()?;
         if let Some(hook) = self.interrupt.as_mut() {
             if let Some(e) = hook().map(Interrupt::into_error) {
                 // Level-triggered: a cancellation is raised at every slice until the error
@@ -803,7 +862,7 @@ impl VmCore {
                         Op::MakeCell(s) => {
                             let slot = &mut self.stack[base + s as usize];
                             let v = std::mem::take(slot);
-                            *slot = Value::Cell(Rc::new(std::cell::RefCell::new(v)));
+                            *slot = crate::collector::new_cell(v);
                         }
                         Op::Free(i) => self.stack.push(closure.free[i as usize].clone()),
                         Op::FreeCell(i) => {
@@ -833,7 +892,10 @@ impl VmCore {
                                     ErrorKind::Unbound,
                                     format!(
                                         "set!: unbound variable: {}",
-                                        st.global_names[g as usize]
+                                        crate::printer::write_string_limited(
+                                            &Value::Symbol(st.global_names[g as usize]),
+                                            80
+                                        )
                                     )
                                 ));
                             }

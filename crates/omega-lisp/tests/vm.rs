@@ -370,3 +370,23 @@ fn check_reports_every_compile_error_without_running() {
     let errors = rt.check("(display \"x)", "r.lisp");
     assert_eq!(errors.len(), 1);
 }
+
+#[test]
+fn check_holds_a_doubling_macro_to_max_steps() {
+    // Issue 10, class 5: expansion in `check` shares one step count per form.
+    let rt = rt_with(Limits {
+        max_steps: Some(50_000),
+        ..Limits::default()
+    });
+    let errors = rt.check(
+        "(defmacro dbl (n) (if (= n 0) 1 `(+ (dbl ,(- n 1)) (dbl ,(- n 1)))))\n(dbl 40)\n",
+        "d.lisp",
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind(), &omega_lisp::ErrorKind::Limit);
+    assert!(
+        errors[0].message().contains("max_steps (50000)"),
+        "{}",
+        errors[0]
+    );
+}

@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::builtins::def;
 use crate::builtins::ports::emit_to;
 use crate::error::{ErrorKind, LispError, LispResult};
-use crate::printer::{display_string, write_string};
+use crate::printer::{display_bounded, write_bounded};
 use crate::state::State;
 use crate::value::Value;
 
@@ -19,24 +19,36 @@ pub(crate) fn emit(st: &mut State, text: &str) -> LispResult<Value> {
     Ok(Value::Nil)
 }
 
-fn joined(a: &[Value]) -> String {
-    a.iter().map(display_string).collect::<Vec<_>>().join(" ")
+/// The display forms of `a` joined by spaces, held to `max_string_len`.
+fn joined(st: &State, a: &[Value]) -> LispResult<String> {
+    let mut out = String::new();
+    for (i, v) in a.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&display_bounded(st, v)?);
+        st.check_str_len(out.len())?;
+    }
+    Ok(out)
 }
 
 fn display(st: &mut State, a: &[Value]) -> LispResult<Value> {
-    emit_to(st, "display", a.get(1), &display_string(&a[0]))
+    let text = display_bounded(st, &a[0])?;
+    emit_to(st, "display", a.get(1), &text)
 }
 
 fn write(st: &mut State, a: &[Value]) -> LispResult<Value> {
-    emit_to(st, "write", a.get(1), &write_string(&a[0]))
+    let text = write_bounded(st, &a[0])?;
+    emit_to(st, "write", a.get(1), &text)
 }
 
 fn print(st: &mut State, a: &[Value]) -> LispResult<Value> {
-    emit(st, &joined(a))
+    let text = joined(st, a)?;
+    emit(st, &text)
 }
 
 fn println(st: &mut State, a: &[Value]) -> LispResult<Value> {
-    let mut text = joined(a);
+    let mut text = joined(st, a)?;
     text.push('\n');
     emit(st, &text)
 }

@@ -71,6 +71,10 @@ fn append(st: &mut State, a: &[Value]) -> LispResult<Value> {
         items.extend(list_arg("append", l)?);
         st.check_list_len(items.len())?;
     }
+    // The result shares the last list: count it too (up to the limit), so the result is
+    // held to max_list_len as a whole.
+    let room = st.limits.max_list_len.saturating_sub(items.len());
+    st.check_list_len(items.len() + last.iter().take(room.saturating_add(1)).count())?;
     Ok(Value::list_with_tail(items, last.clone()))
 }
 
@@ -165,6 +169,34 @@ fn range(st: &mut State, a: &[Value]) -> LispResult<Value> {
             "range: step must not be zero",
         ));
     }
+    if all_int {
+        // Exact integer arithmetic (floats would round near i64::MAX and wrap; issue 10).
+        let ints: Vec<i128> = a.iter().filter_map(Value::as_int).map(i128::from).collect();
+        let (s, e, stp) = match ints.as_slice() {
+            [e] => (0, *e, 1),
+            [s, e] => (*s, *e, 1),
+            [s, e, stp] => (*s, *e, *stp),
+            _ => (0, 0, 1),
+        };
+        let span = e - s;
+        let count = if (span > 0) == (stp > 0) && span != 0 {
+            (span.abs() + stp.abs() - 1) / stp.abs()
+        } else {
+            0
+        };
+        if count > st.limits.max_list_len as i128 {
+            return Err(LispError::limit("max_list_len", st.limits.max_list_len));
+        }
+        st.check_heap()?;
+        let items = (0..count)
+            .map(|k| {
+                i64::try_from(s + stp * k)
+                    .map(Value::Int)
+                    .map_err(|_| crate::builtins::numbers::overflow("range"))
+            })
+            .collect::<LispResult<Vec<Value>>>()?;
+        return Ok(Value::list(items));
+    }
     let count = ((end - start) / step).ceil();
     let count = if count.is_finite() && count > 0.0 {
         count
@@ -174,21 +206,11 @@ fn range(st: &mut State, a: &[Value]) -> LispResult<Value> {
     if count > st.limits.max_list_len as f64 {
         return Err(LispError::limit("max_list_len", st.limits.max_list_len));
     }
+    st.check_heap()?;
     let count = count as usize;
-    let items: Vec<Value> = if all_int {
-        let ints: Vec<i64> = a.iter().filter_map(Value::as_int).collect();
-        let (s, stp) = match ints.as_slice() {
-            [_] => (0, 1),
-            [s, _] => (*s, 1),
-            [s, _, stp] => (*s, *stp),
-            _ => (0, 1),
-        };
-        (0..count).map(|k| Value::Int(s + stp * k as i64)).collect()
-    } else {
-        (0..count)
-            .map(|k| Value::Float(start + step * k as f64))
-            .collect()
-    };
+    let items: Vec<Value> = (0..count)
+        .map(|k| Value::Float(start + step * k as f64))
+        .collect();
     Ok(Value::list(items))
 }
 

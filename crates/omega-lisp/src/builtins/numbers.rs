@@ -73,7 +73,8 @@ fn div(a: Num, b: Num) -> LispResult<Num> {
     Ok(match (a, b) {
         (Num::I(_), Num::I(0)) => return Err(div_zero("/")),
         (Num::I(x), Num::I(y)) => {
-            if x % y == 0 {
+            // `checked_rem` too: `i64::MIN % -1` overflows (issue 10, class 6).
+            if x.checked_rem(y).ok_or_else(|| overflow("/"))? == 0 {
                 Num::I(x.checked_div(y).ok_or_else(|| overflow("/"))?)
             } else {
                 Num::F(x as f64 / y as f64)

@@ -33,7 +33,7 @@ use std::rc::{Rc, Weak};
 use crate::builtins::chars::{char_arg, foldcase};
 use crate::builtins::{def, index_arg, int_arg, list_arg, str_arg};
 use crate::error::{ErrorKind, LispError, LispResult};
-use crate::printer::{display_string, write_string};
+use crate::printer::{display_bounded, write_bounded};
 use crate::reader;
 use crate::state::State;
 use crate::value::Value;
@@ -45,7 +45,7 @@ fn s(st: &State, x: String) -> LispResult<Value> {
 fn str_(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let mut out = String::new();
     for v in a {
-        out.push_str(&display_string(v));
+        out.push_str(&display_bounded(st, v)?);
         st.check_str_len(out.len())?;
     }
     s(st, out)
@@ -117,7 +117,7 @@ fn join(st: &mut State, a: &[Value]) -> LispResult<Value> {
         if i > 0 {
             out.push_str(sep);
         }
-        out.push_str(&display_string(item));
+        out.push_str(&display_bounded(st, item)?);
         st.check_str_len(out.len())?;
     }
     s(st, out)
@@ -200,7 +200,7 @@ fn number_to_string(st: &mut State, a: &[Value]) -> LispResult<Value> {
         return number_in_radix(st, &a[0], radix);
     }
     match &a[0] {
-        Value::Int(_) | Value::Float(_) => s(st, write_string(&a[0])),
+        Value::Int(_) | Value::Float(_) => s(st, crate::printer::write_string(&a[0])),
         other => Err(LispError::type_error("number->string", "a number", other)),
     }
 }
@@ -280,10 +280,11 @@ fn format(st: &mut State, a: &[Value]) -> LispResult<Value> {
                     )
                 })?;
                 out.push_str(&if d == 'a' {
-                    display_string(v)
+                    display_bounded(st, v)?
                 } else {
-                    write_string(v)
+                    write_bounded(st, v)?
                 });
+                st.check_str_len(out.len())?;
             }
             Some('%') => out.push('\n'),
             Some('~') => out.push('~'),

@@ -18,12 +18,14 @@
 //!
 //! 1. A multiple-values object never holds exactly one value (`values` of one argument returns
 //!    the argument), so a consumer sees the same arguments whichever way they were produced.
-//! 2. Its values are fixed when it is made and never mutated. Unlike a port it does hold
-//!    [`Value`] edges, so a cycle can run through it once a mutable object points back at it
-//!    (`(set-car! p (values p 1))`); a heap walker or cycle collector must visit its values
-//!    (they are reachable through [`MultipleValues::values`]).
+//! 2. Its values are fixed when it is made and never mutated by Lisp code. Unlike a port it
+//!    does hold [`Value`] edges, so a cycle can run through it once a mutable object points
+//!    back at it (a captured, assigned variable holding `(values (lambda () var) 1)`): it
+//!    takes part in cycle collection (`collector.rs`): it traces its values, and the collector
+//!    alone may clear them when the object is garbage.
 
 use std::any::Any;
+use std::cell::RefCell;
 
 use crate::builtins::def;
 use crate::error::LispResult;
@@ -32,7 +34,7 @@ use crate::value::{Foreign, Value};
 
 /// The result of `values` with zero or two or more arguments.
 #[derive(Debug)]
-pub(crate) struct MultipleValues(Vec<Value>);
+pub(crate) struct MultipleValues(RefCell<Vec<Value>>);
 
 impl Foreign for MultipleValues {
     fn type_name(&self) -> &str {
@@ -41,12 +43,28 @@ impl Foreign for MultipleValues {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn holds_values(&self) -> bool {
+        true
+    }
+    fn trace(&self, visit: &mut dyn FnMut(&Value)) -> bool {
+        let Ok(values) = self.0.try_borrow() else {
+            return false;
+        };
+        values.iter().for_each(visit);
+        true
+    }
+    fn clear_values(&self) -> Vec<Value> {
+        self.0
+            .try_borrow_mut()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
 }
 
 impl MultipleValues {
-    /// The values, in order (for a heap walker: these are this object's edges).
-    pub(crate) fn values(&self) -> &[Value] {
-        &self.0
+    /// The values, in order.
+    pub(crate) fn values(&self) -> Vec<Value> {
+        self.0.borrow().clone()
     }
 }
 
@@ -55,7 +73,7 @@ pub(crate) fn values_of(mut items: Vec<Value>) -> Value {
     if items.len() == 1 {
         items.pop().unwrap_or_default()
     } else {
-        Value::foreign(MultipleValues(items))
+        Value::foreign(MultipleValues(RefCell::new(items)))
     }
 }
 
@@ -67,7 +85,7 @@ fn values(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn values_to_list(_: &mut State, a: &[Value]) -> LispResult<Value> {
     if let Value::Foreign(f) = &a[0] {
         if let Some(mv) = f.as_any().downcast_ref::<MultipleValues>() {
-            return Ok(Value::list(mv.values().to_vec()));
+            return Ok(Value::list(mv.values()));
         }
     }
     Ok(Value::list([a[0].clone()]))
@@ -76,4 +94,43 @@ fn values_to_list(_: &mut State, a: &[Value]) -> LispResult<Value> {
 pub(crate) fn install(st: &mut State) {
     def(st, "values", 0, None, values);
     def(st, "%values->list", 1, Some(1), values_to_list);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    #[test]
+    fn a_cycle_through_multiple_values_is_reclaimed_and_a_held_one_kept() {
+        crate::collector::collect();
+        // cell -> #<multiple-values> -> (cell): only the collector can free it.
+        let cell = crate::collector::new_cell(Value::Nil);
+        let weak = match &cell {
+            Value::Cell(c) => Rc::downgrade(c),
+            _ => unreachable!("new_cell makes a cell"),
+        };
+        let mv = values_of(vec![Value::list([cell.clone()]), Value::Int(1)]);
+        if let Value::Cell(c) = &cell {
+            *c.borrow_mut() = mv.clone();
+        }
+        drop(cell);
+        // Held from outside (through `mv`): kept, values intact.
+        crate::collector::collect();
+        assert!(weak.upgrade().is_some());
+        let Value::Foreign(f) = &mv else {
+            unreachable!("two values make an object")
+        };
+        let held = f
+            .as_any()
+            .downcast_ref::<MultipleValues>()
+            .map(|m| m.values().len());
+        assert_eq!(held, Some(2));
+        drop(mv);
+        assert!(crate::collector::collect() >= 1);
+        assert!(
+            weak.upgrade().is_none(),
+            "the cycle through the values was freed"
+        );
+    }
 }

@@ -1,0 +1,84 @@
+//! Class 5: macro expansion runs under the script's steps, heap limit and interrupts, and
+//! compiling a huge lambda takes linear time.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::run_script;
+
+const LOOPING_MACRO: &str = "(defmacro m () (let loop ((i 0)) (loop (+ i 1)))) (m)";
+
+#[test]
+fn a_looping_macro_is_held_to_max_steps() {
+    let r = run_script(&["--max-steps", "100000"], LOOPING_MACRO);
+    r.assert_no_crash();
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("error[:limit]: limit exceeded: max_steps (100000)"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_doubling_macro_is_held_to_max_steps() {
+    let r = run_script(
+        &["--max-steps", "200000"],
+        "(defmacro dbl (n) (if (= n 0) 1 `(+ (dbl ,(- n 1)) (dbl ,(- n 1)))))
+         (dbl 40)",
+    );
+    r.assert_no_crash();
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("max_steps (200000)"), "{r:?}");
+}
+
+#[test]
+fn ctrl_c_interrupts_a_looping_macro() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m.lisp");
+    std::fs::write(&path, format!("(println \"started\")\n{LOOPING_MACRO}")).expect("writable");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omega"))
+        .args(["run", "--no-progress", &path.display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("omega starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    assert_eq!(lines.next().expect("a line").expect("utf-8"), "started");
+    let sent = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut err)
+        .expect("stderr readable");
+    let status = child.wait().expect("omega ends");
+    assert!(sent.elapsed() < Duration::from_secs(20), "{err}");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("error[:cancelled]: cancelled: interrupted"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_lambda_with_400k_parameters_compiles_in_linear_time() {
+    let params: Vec<String> = (0..400_000).map(|i| format!("p{i}")).collect();
+    let used: Vec<&str> = params.iter().step_by(10).map(String::as_str).collect();
+    let src = format!(
+        "(define f (lambda ({}) (length (list {}))))\n(println :compiled)",
+        params.join(" "),
+        used.join(" ")
+    );
+    let r = run_script(&[], &src);
+    r.assert_no_crash();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.stdout.trim(), ":compiled");
+}
