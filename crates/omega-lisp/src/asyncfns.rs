@@ -142,6 +142,7 @@ pub(crate) fn spawn(
         .sched
         .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));
     let id = handle.id();
+    slot.id.set(Some(id));
     let token = handle.token().clone();
     let weak = Rc::downgrade(ctx);
     // Untracked: each awaiter records its own await edge (`TaskValue::outcome`).
@@ -514,4 +515,39 @@ pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
             ),
         ]))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{write_string, Runtime, Value};
+    use omega_sched::Scheduler;
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_tasks_nobody_awaits_leave_the_live_table() {
+        let sched = Scheduler::new();
+        let rt = Runtime::builder().scheduler(sched.clone()).build();
+        let ctx = rt.shared().async_ctx.clone();
+        rt.register_fn("live-count", move |_| {
+            Ok(Value::Int(ctx.live.borrow().len() as i64))
+        });
+        // 5,000 tasks spawned and dropped unawaited; after a wait long enough for them to
+        // end, only the still-running `slow` (and the script's own task) are live.
+        let v = sched
+            .run_until(rt.eval(
+                "(define (spawn-n n) (if (> n 0) (begin (async (lambda () n)) (spawn-n (- n 1))) :done))
+                 (spawn-n 5000)
+                 (define slow (async (lambda () (sleep 1000) :slow)))
+                 (sleep 10)
+                 (list (live-count) (await slow))",
+                "unawaited.lisp",
+            ))
+            .await
+            .expect("runs");
+        let text = write_string(&v);
+        let live: i64 = text[1..text.find(' ').expect("two items")]
+            .parse()
+            .expect("a count");
+        assert!(live <= 2, "finished tasks were retained: {text}");
+        assert!(text.ends_with(":slow)"), "{text}");
+    }
 }

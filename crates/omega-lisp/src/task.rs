@@ -23,7 +23,7 @@
 //! Lisp errors are rich (`Rc`-based stack traces) and stay on this thread: the task stores
 //! its `LispError` in its `TaskValue` and hands the scheduler only a `Send` summary.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -161,6 +161,17 @@ impl Drop for LispTask {
         if let Some(b) = &self.budget {
             b.task_ended();
         }
+        // An ended task is no longer live: its value stays alive only through whoever holds
+        // it. (If the table is borrowed right now, `Runtime::settle` prunes it instead.)
+        if let Some(id) = self.slot.id.get() {
+            let gone = self
+                .ctx
+                .live
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut live| live.remove(&id));
+            drop(gone);
+        }
     }
 }
 
@@ -293,6 +304,9 @@ impl Future for LispTask {
 /// What a task leaves for whoever awaits it: its Lisp error, if it failed with one.
 #[derive(Default)]
 pub(crate) struct TaskSlot {
+    /// The task's id, set once it is submitted: its body leaves the runtime's `live` table
+    /// under this id when it ends, so a finished task nobody awaits costs nothing.
+    pub id: Cell<Option<TaskId>>,
     pub error: RefCell<Option<LispError>>,
     /// What the task was waiting for when it was cancelled or timed out, if known.
     pub note: RefCell<Option<String>>,

@@ -6,6 +6,7 @@ mod cycles;
 mod deep_drop;
 mod error_reports;
 mod expansion;
+mod finished_tasks;
 mod heap_limit;
 mod numeric_edges;
 mod pipes_signals;
