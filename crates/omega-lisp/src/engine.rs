@@ -258,7 +258,11 @@ impl Engine {
             })
             .await
             .map_err(|_| gone())??;
-        Ok(ScriptHandle { handle, error })
+        Ok(ScriptHandle {
+            handle,
+            error,
+            sched: self.inner.sched.clone(),
+        })
     }
 
     /// [`spawn`](Self::spawn) for a file, named by its path.
@@ -541,6 +545,35 @@ impl ScriptOptions {
 pub struct ScriptHandle {
     handle: TaskHandle<Data>,
     error: Arc<Mutex<Option<ScriptError>>>,
+    sched: Scheduler,
+}
+
+/// Cancels one script from anywhere: `Clone + Send + Sync`, so a host can keep it (in a
+/// request table, another thread, a timer) while it awaits the [`ScriptHandle`] itself.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let engine = omega_lisp::Engine::new().unwrap();
+/// let h = engine
+///     .spawn("(let loop () (try (sleep 10) (catch e 0)) (loop))", Default::default())
+///     .await
+///     .unwrap();
+/// let stop = h.canceller();
+/// std::thread::spawn(move || stop.cancel("operator")).join().unwrap();
+/// assert_eq!(h.await.unwrap_err().kind(), "cancelled");
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct ScriptCanceller {
+    sched: Scheduler,
+    id: TaskId,
+}
+
+impl ScriptCanceller {
+    /// Cancels the script, as [`ScriptHandle::cancel`] does. True if this call cancelled it.
+    pub fn cancel(&self, reason: &str) -> bool {
+        self.sched.cancel(self.id, reason)
+    }
 }
 
 impl ScriptHandle {
@@ -559,6 +592,15 @@ impl ScriptHandle {
     /// cancelled it.
     pub fn cancel(&self, reason: &str) -> bool {
         self.handle.cancel(reason)
+    }
+
+    /// A [`ScriptCanceller`] for this script, to cancel it from elsewhere while this handle
+    /// is being awaited.
+    pub fn canceller(&self) -> ScriptCanceller {
+        ScriptCanceller {
+            sched: self.sched.clone(),
+            id: self.id(),
+        }
     }
 
     fn stashed(&self) -> Option<ScriptError> {
@@ -596,6 +638,7 @@ mod tests {
         fn send<T: Send + 'static>() {}
         send_sync::<Engine>();
         send::<ScriptHandle>();
+        send_sync::<ScriptCanceller>();
         send_sync::<ScriptOptions>();
     }
 }

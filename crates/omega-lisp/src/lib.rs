@@ -58,7 +58,7 @@ pub use asyncfns::LlmUsage;
 pub use budget::ScriptLimits;
 pub use convert::{from_json, to_json};
 pub use data::Data;
-pub use engine::{Engine, EngineBuilder, ScriptHandle, ScriptOptions};
+pub use engine::{Engine, EngineBuilder, ScriptCanceller, ScriptHandle, ScriptOptions};
 pub use error::{ErrorData, ErrorKind, LispError, LispResult, Span, StackFrame};
 pub use fiber::{Fiber, Step};
 pub use limits::{Limits, DEFAULT_MAX_HEAP_BYTES};
