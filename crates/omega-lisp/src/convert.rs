@@ -67,18 +67,7 @@ fn to_json_depth(v: &Value, depth: usize) -> LispResult<serde_json::Value> {
         Value::Map(m) => {
             let mut obj = serde_json::Map::new();
             for (k, val) in m.iter() {
-                let key = match &k.0 {
-                    Value::Str(s) => s.to_string(),
-                    Value::Keyword(s) | Value::Symbol(s) => s.name().to_string(),
-                    Value::Int(i) => i.to_string(),
-                    other => {
-                        return Err(LispError::type_error(
-                            "json-stringify",
-                            "string, keyword or integer map keys",
-                            other,
-                        ))
-                    }
-                };
+                let key = json_key(&k.0)?;
                 obj.insert(key, to_json_depth(val, depth + 1)?);
             }
             serde_json::Value::Object(obj)
@@ -206,5 +195,20 @@ impl TryFrom<Value> for Vec<Value> {
     type Error = LispError;
     fn try_from(v: Value) -> LispResult<Vec<Value>> {
         v.list_to_vec().ok_or_else(|| conv_err("a list", &v))
+    }
+}
+
+/// The JSON object key for a map key: strings as they are, keywords and symbols by name,
+/// integers in decimal; anything else is a type error (shared by `json-stringify`'s writer).
+pub(crate) fn json_key(k: &Value) -> LispResult<String> {
+    match k {
+        Value::Str(s) => Ok(s.to_string()),
+        Value::Keyword(s) | Value::Symbol(s) => Ok(s.name().to_string()),
+        Value::Int(i) => Ok(i.to_string()),
+        other => Err(LispError::type_error(
+            "json-stringify",
+            "string, keyword or integer map keys",
+            other,
+        )),
     }
 }

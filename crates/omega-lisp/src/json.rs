@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::convert::MAX_JSON_DEPTH;
+use crate::convert::{json_key, MAX_JSON_DEPTH};
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::value::Value;
 
@@ -89,18 +89,7 @@ impl Writer {
             Value::Map(m) => {
                 let mut obj: BTreeMap<String, &Value> = BTreeMap::new();
                 for (k, val) in m.iter() {
-                    let key = match &k.0 {
-                        Value::Str(s) => s.to_string(),
-                        Value::Keyword(s) | Value::Symbol(s) => s.name().to_string(),
-                        Value::Int(i) => i.to_string(),
-                        other => {
-                            return Err(LispError::type_error(
-                                "json-stringify",
-                                "string, keyword or integer map keys",
-                                other,
-                            ))
-                        }
-                    };
+                    let key = json_key(&k.0)?;
                     obj.insert(key, val);
                 }
                 self.out.push('{');
