@@ -5,6 +5,7 @@
 //! arguments; messages name the function, the expected type and what it got.
 
 pub(crate) mod chars;
+pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod io;
 pub(crate) mod list_ops;
@@ -15,6 +16,7 @@ pub(crate) mod numbers;
 pub(crate) mod numeric;
 pub(crate) mod ports;
 pub(crate) mod predicates;
+pub(crate) mod promises;
 pub(crate) mod regex;
 pub(crate) mod strings;
 pub(crate) mod values;
@@ -76,6 +78,8 @@ pub(crate) fn install(st: &mut State) {
     regex::install(st);
     ports::install(st);
     values::install(st);
+    control::install(st);
+    promises::install(st);
 }
 
 /// An integer argument.
