@@ -320,7 +320,11 @@ impl LispError {
             }
         }
         s.push_str(&self.0.message);
-        let shown = if self.0.raised { &[][..] } else { &self.0.irritants[..] };
+        let shown = if self.0.raised {
+            &[][..]
+        } else {
+            &self.0.irritants[..]
+        };
         for irr in shown {
             s.push(' ');
             s.push_str(&crate::printer::write_string_limited(irr, 200));

@@ -292,7 +292,6 @@ impl VmCore {
         }
     }
 
-
     /// Whether the running code is inside a shielded region (`finally`, `shield`): the host
     /// runs what it suspends on shielded too.
     pub(crate) fn in_shield(&self) -> bool {

@@ -91,7 +91,9 @@ fn error_object_message(_: &mut State, a: &[Value]) -> LispResult<Value> {
 
 fn error_object_irritants(_: &mut State, a: &[Value]) -> LispResult<Value> {
     Ok(Value::list(
-        error_arg("error-object-irritants", &a[0])?.irritants.clone(),
+        error_arg("error-object-irritants", &a[0])?
+            .irritants
+            .clone(),
     ))
 }
 
@@ -172,7 +174,13 @@ pub(crate) fn install(st: &mut State) {
     def(st, "error-irritants", 1, Some(1), error_irritants);
     def(st, "error-object?", 1, Some(1), error_object_p);
     def(st, "error-object-message", 1, Some(1), error_object_message);
-    def(st, "error-object-irritants", 1, Some(1), error_object_irritants);
+    def(
+        st,
+        "error-object-irritants",
+        1,
+        Some(1),
+        error_object_irritants,
+    );
     def(st, "file-error?", 1, Some(1), file_error_p);
     def(st, "read-error?", 1, Some(1), read_error_p);
     def(st, "%condition", 1, Some(1), condition);
