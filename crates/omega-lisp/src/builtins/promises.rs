@@ -272,3 +272,67 @@ pub(crate) fn install(st: &mut State) {
     def(st, "%promise-resolve!", 2, Some(2), promise_resolve);
     def(st, "%promise-update!", 2, Some(2), promise_update);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::collect;
+
+    fn weak(v: &Value) -> std::rc::Weak<Box<dyn Foreign>> {
+        match v {
+            Value::Foreign(f) => Rc::downgrade(f),
+            _ => unreachable!("a promise is a foreign object"),
+        }
+    }
+
+    #[test]
+    fn a_self_referential_promise_is_collected() {
+        collect();
+        let p = new_promise(PromiseState::Done(Value::Nil));
+        if let Some(pr) = promise(&p) {
+            *pr.0.borrow_mut() = PromiseState::Delay(Value::list([p.clone()]));
+        }
+        let w = weak(&p);
+        // Held from outside: kept.
+        collect();
+        assert!(w.upgrade().is_some());
+        drop(p);
+        assert!(w.upgrade().is_some(), "only the cycle holds it");
+        assert!(collect() >= 1);
+        assert!(w.upgrade().is_none(), "the cycle through the promise was reclaimed");
+    }
+
+    #[test]
+    fn two_promises_forwarding_in_a_cycle_through_a_value_are_collected() {
+        collect();
+        let a = new_promise(PromiseState::Done(Value::Nil));
+        let b = new_promise(PromiseState::Forward(a.clone()));
+        if let Some(pr) = promise(&a) {
+            *pr.0.borrow_mut() = PromiseState::Done(Value::list([b.clone()]));
+        }
+        let (wa, wb) = (weak(&a), weak(&b));
+        drop((a, b));
+        collect();
+        assert!(wa.upgrade().is_none() && wb.upgrade().is_none());
+    }
+
+    #[test]
+    fn dropping_a_million_nested_promises_does_not_recurse() {
+        let mut p = new_promise(PromiseState::Done(Value::Int(0)));
+        for _ in 0..1_000_000 {
+            p = new_promise(PromiseState::Done(p));
+        }
+        drop(p);
+        assert!(DEFERRED.with(|q| q.borrow().is_empty()));
+        assert!(!DROPPING.with(Cell::get));
+    }
+
+    #[test]
+    fn root_follows_a_forwarding_chain() {
+        let a = new_promise(PromiseState::Done(Value::Int(1)));
+        let b = new_promise(PromiseState::Forward(a.clone()));
+        let c = new_promise(PromiseState::Forward(b.clone()));
+        assert!(same(&root(&c), &a));
+        assert!(same(&root(&a), &a));
+    }
+}
