@@ -241,3 +241,4 @@ impl Proto {
         }
     }
 }
+const _: () = assert!(std::mem::size_of::<Op>() == 12);

@@ -191,13 +191,15 @@
         (raise obj)
         (%with-dynamic-env (cons (%env-params) (cdr hs)) (lambda () ((car hs) obj))))))
 
+(define %raise raise)
+
 (define (%guard-body thunk)
   (%with-dynamic-env (cons (%env-params) (cons '%guard (%env-handlers))) thunk))
 
 ;; The clauses of guard as nested ifs; no clause matches: re-raise the error.
 (define (%guard-clauses clauses e)
   (if (null? clauses)
-      `(raise ,e)
+      `(%raise ,e)
       (let ((c (car clauses)) (t (gensym "test")))
         (cond ((not (pair? c)) (error :syntax (str "guard: bad clause " c)))
               ((eq? (car c) 'else) `(begin ,@(cdr c)))

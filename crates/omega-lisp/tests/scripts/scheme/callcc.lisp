@@ -63,6 +63,10 @@
 ; expect-output: from-sort
 (p (call/cc (lambda (k) (apply + 1 (list (k 'from-apply) 2)))))
 ; expect-output: from-apply
+(p (call/cc (lambda (k) (member 2 '(1 2 3) (lambda (a b) (k (list 'from-member a b)))))))
+; expect-output: (from-member 2 1)
+(p (call/cc (lambda (k) (string-for-each (lambda (c) (if (char=? c #\b) (k c))) "abc"))))
+; expect-output: #\b
 ; call/ec is the same escape-only continuation; procedure? holds.
 (p (list (call/ec (lambda (k) (+ 1 (k 41)))) (procedure? (call/cc (lambda (k) k)))))
 ; expect-output: (41 #t)
