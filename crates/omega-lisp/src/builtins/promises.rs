@@ -299,7 +299,10 @@ mod tests {
         drop(p);
         assert!(w.upgrade().is_some(), "only the cycle holds it");
         assert!(collect() >= 1);
-        assert!(w.upgrade().is_none(), "the cycle through the promise was reclaimed");
+        assert!(
+            w.upgrade().is_none(),
+            "the cycle through the promise was reclaimed"
+        );
     }
 
     #[test]

@@ -232,14 +232,15 @@
   (if (pair? conv) (%check-proc "make-parameter" (car conv)))
   (let* ((converter (if (pair? conv) (car conv) #f))
          (global (if converter (converter value) value)))
-    (letrec ((p (lambda args
-                  (cond ((null? args)
-                         (let ((b (assq p (%env-params)))) (if b (cdr b) global)))
-                        ((eq? (car args) %param-tag) converter)
-                        (else (error :arity-error
-                                     (str "a parameter expects 0 arguments, got "
-                                          (length args))))))))
-      p)))
+    (letrec ((parameter
+              (lambda args
+                (cond ((null? args)
+                       (let ((b (assq parameter (%env-params)))) (if b (cdr b) global)))
+                      ((eq? (car args) %param-tag) converter)
+                      (else (error :arity-error
+                                   (str "a parameter expects 0 arguments, got "
+                                        (length args))))))))
+      parameter)))
 
 (define %param-witness (make-parameter #f))
 

@@ -32,3 +32,10 @@
 ; expect-output: (:arity-error "a parameter expects 0 arguments, got 1")
 (p (try (make-parameter 1 5) (catch e (error-message e))))
 ; expect-output: "make-parameter expects a procedure, got 5 (an integer)"
+(p (list (make-parameter 1) (procedure? (make-parameter 1))))
+; expect-output: (#<procedure parameter> #t)
+; Deep nesting restores every level.
+(define depth (make-parameter 0))
+(define (nest n) (if (= n 0) (depth) (parameterize ((depth n)) (+ 0 (nest (- n 1))))))
+(p (list (nest 1000) (depth)))
+; expect-output: (1 0)
