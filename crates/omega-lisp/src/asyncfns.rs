@@ -24,8 +24,7 @@ use crate::error::{ErrorKind, LispError, LispResult};
 use crate::native::Suspension;
 use crate::runtime::{Runtime, Shared};
 use crate::task::{
-    as_task, cancel_error, state_keyword, to_lisp_error, AsyncRequest, FiberStart, LispTask,
-    TaskSlot, TaskValue,
+    as_task, cancel_error, state_keyword, to_lisp_error, FiberStart, LispTask, TaskSlot, TaskValue,
 };
 use crate::value::Value;
 
@@ -123,7 +122,7 @@ pub(crate) fn spawn(
     if !ctx.sched.is_driven_here() {
         return Err(LispError::new(
             ErrorKind::Error,
-            "tasks need a running scheduler: evaluate with Runtime::eval/run_script (or `omega run`), not eval_str",
+            "tasks need a running scheduler: evaluate with Runtime::eval_str(..).await (or `omega run`), not eval_sync",
         ));
     }
     if let Some(max) = ctx.max_tasks.get() {
@@ -171,8 +170,7 @@ pub(crate) fn spawn(
 pub(crate) fn suspend(
     f: impl std::future::Future<Output = LispResult<Value>> + 'static,
 ) -> Suspension {
-    let request: AsyncRequest = Box::pin(f);
-    Suspension::new(request)
+    Suspension::new(f)
 }
 
 /// `(f positional… :key value …)`: the positional arguments and the options.
@@ -535,7 +533,7 @@ mod tests {
         // 5,000 tasks spawned and dropped unawaited; after a wait long enough for them to
         // end, only the still-running `slow` (and the script's own task) are live.
         let v = sched
-            .run_until(rt.eval(
+            .run_until(rt.eval_str(
                 "(define (spawn-n n) (if (> n 0) (begin (async (lambda () n)) (spawn-n (- n 1))) :done))
                  (spawn-n 5000)
                  (define slow (async (lambda () (sleep 1000) :slow)))

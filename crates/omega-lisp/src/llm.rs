@@ -210,7 +210,7 @@ fn failed(ctx: &AsyncCtx, who: &str, model: &str, e: LlmError) -> LispError {
 }
 
 /// A streamed call as a Lisp value (`#<llm-stream>`).
-pub struct LlmStreamHandle {
+pub(crate) struct LlmStreamHandle {
     /// `None` once closed (or while a `%llm-stream-next` has it).
     stream: RefCell<Option<LlmStream>>,
     model: String,

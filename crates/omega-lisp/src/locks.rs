@@ -19,7 +19,7 @@ use crate::runtime::Runtime;
 use crate::value::{Foreign, Value};
 
 /// Locks held by a `with-lock`/`with-locks` form (from the scheduler's lock store).
-pub struct LockHold {
+pub(crate) struct LockHold {
     guards: RefCell<Vec<Box<dyn StoreGuard>>>,
 }
 

@@ -1,5 +1,20 @@
 //! The embedding facade (SPEC §6.8, synchronous part): [`Runtime`], its builder, host function
 //! registration, and a capturable output sink.
+//!
+//! # How to evaluate
+//!
+//! A runtime has few entry points, each for one need:
+//!
+//! | call | for |
+//! |---|---|
+//! | [`Runtime::eval_str`]`(src, name).await` | a script, as a task on the runtime's scheduler: `await`, `llm.infer`, `sleep`… work; tasks it leaves behind are cancelled and waited for |
+//! | [`Runtime::spawn_str`] / [`Runtime::spawn_file`] | a script as a task with [`omega_sched::TaskOptions`] (priority, timeout), to await, cancel or inspect later |
+//! | [`Runtime::eval_sync`] | a script that never suspends (configuration, pure computation), with no scheduler; one that awaits fails with a clear error |
+//! | [`Runtime::call`] | calling a Lisp procedure from the host, synchronously (callbacks) |
+//! | [`Runtime::eval_interactive`] | a REPL: like `eval_str`, but tasks a line spawns live on for later lines |
+//!
+//! The async calls must run on the thread that drives the scheduler (inside
+//! `Scheduler::run_until` / `block_on`). A multi-threaded host uses [`crate::Engine`] instead.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -33,8 +48,16 @@ pub(crate) struct Shared {
 ///
 /// ```
 /// let rt = omega_lisp::Runtime::new();
-/// let v = rt.eval_str("(+ 1 2)", "<inline>").unwrap();
+/// let v = rt.eval_sync("(+ 1 2)", "<inline>").unwrap();
 /// assert_eq!(v, omega_lisp::Value::Int(3));
+///
+/// // Scripts that await run as tasks on the runtime's scheduler:
+/// let sched = rt.scheduler();
+/// let v = sched.block_on(rt.eval_str(
+///     "(await-all (list (async (lambda () (llm.infer \"a\"))) (async (lambda () 2))))",
+///     "<doc>",
+/// ));
+/// assert_eq!(omega_lisp::write_string(&v.unwrap()), "(\"echo: a\" 2)");
 /// ```
 #[derive(Clone)]
 pub struct Runtime {
@@ -123,9 +146,9 @@ impl RuntimeBuilder {
                 ..Limits::default()
             }
         });
-        rt.eval_str(builtins::PRELUDE, "<prelude>")
+        rt.eval_sync(builtins::PRELUDE, "<prelude>")
             .expect("the prelude is valid Lisp");
-        rt.eval_str(asyncfns::ASYNC_PRELUDE, "<async-prelude>")
+        rt.eval_sync(asyncfns::ASYNC_PRELUDE, "<async-prelude>")
             .expect("the async prelude is valid Lisp");
         rt.with_state(|st| st.limits = self.limits);
         rt
@@ -177,16 +200,17 @@ impl Runtime {
         Ok(f(&mut st))
     }
 
-    /// Reads, compiles and runs `src` (named `name` in positions and errors) to completion and
-    /// returns the value of its last form. (The async version, which lets natives suspend, will
-    /// be `eval_str_async`; today drive a [`Fiber`] from [`Runtime::fiber`].)
-    pub fn eval_str(&self, src: &str, name: &str) -> LispResult<Value> {
+    /// Reads, compiles and runs `src` (named `name` in positions and errors) to completion on
+    /// this thread, without a scheduler, and returns the value of its last form. For scripts
+    /// that never suspend: `async`, `await`, `sleep`, `llm.infer` and async host functions fail
+    /// with an error that names [`Runtime::eval_str`], the async entry point.
+    pub fn eval_sync(&self, src: &str, name: &str) -> LispResult<Value> {
         self.fiber(src, name)?.run_to_end()
     }
 
     /// Reads `src` and returns a [`Fiber`] that will run it in slices. Read errors are reported
     /// here; compile errors when the fiber reaches the faulty form.
-    pub fn fiber(&self, src: &str, name: &str) -> LispResult<Fiber> {
+    pub(crate) fn fiber(&self, src: &str, name: &str) -> LispResult<Fiber> {
         self.set_thread_heap_limit();
         let forms = reader::read_all(src, name)?;
         Ok(Fiber::for_forms(self.shared.clone(), forms, Rc::from(name)))
@@ -214,7 +238,7 @@ impl Runtime {
                 }
                 if head.as_deref() == Some("defmacro") {
                     let text = crate::printer::write_string(&form.to_value());
-                    if let Err(e) = self.eval_str(&text, name) {
+                    if let Err(e) = self.eval_sync(&text, name) {
                         errors.push(e.with_span(form.span.clone()));
                     }
                     continue;
@@ -237,13 +261,15 @@ impl Runtime {
         errors
     }
 
-    /// Calls a Lisp procedure to completion.
+    /// Calls a Lisp procedure to completion on this thread (like [`Runtime::eval_sync`], the
+    /// procedure must not suspend).
     pub fn call(&self, f: &Value, args: Vec<Value>) -> LispResult<Value> {
         self.call_fiber(f, args)?.run_to_end()
     }
 
     /// A [`Fiber`] that calls `f` with `args` (e.g. a task body's thunk).
-    pub fn call_fiber(&self, f: &Value, args: Vec<Value>) -> LispResult<Fiber> {
+    #[allow(dead_code)] // kept beside `fiber` for tests and future callers
+    pub(crate) fn call_fiber(&self, f: &Value, args: Vec<Value>) -> LispResult<Fiber> {
         Fiber::for_call(self.shared.clone(), f.clone(), args)
     }
 
@@ -253,10 +279,9 @@ impl Runtime {
         self.define_native(Native::new(name, 0, None, NativeKind::Host(Rc::new(f))));
     }
 
-    /// Registers a host function that suspends the calling evaluation: it returns a
-    /// [`Suspension`] (an opaque request), the fiber returns [`crate::Step::Suspend`] with it,
-    /// and the host later calls [`Fiber::resume_with`] with the function's result.
-    pub fn register_suspending_fn(
+    /// Registers a native that suspends its calling task until the future in its
+    /// [`Suspension`] completes (the async natives and [`Runtime::register_async_fn`]).
+    pub(crate) fn register_suspending_fn(
         &self,
         name: &str,
         f: impl Fn(Vec<Value>) -> LispResult<Suspension> + 'static,
@@ -320,7 +345,7 @@ impl Runtime {
 /// ```
 /// let out = omega_lisp::OutputBuffer::new();
 /// let rt = omega_lisp::Runtime::builder().output(out.clone()).build();
-/// rt.eval_str("(display \"hi\")", "<inline>").unwrap();
+/// rt.eval_sync("(display \"hi\")", "<inline>").unwrap();
 /// assert_eq!(out.contents(), "hi");
 /// ```
 #[derive(Clone, Debug, Default)]

@@ -25,12 +25,6 @@
 //!    escape handler, whichever is nearer, popping `Catch` handlers on the way — so a
 //!    `finally` (or `dynamic-wind` after-thunk) runs for it, then re-raises it, and no
 //!    `catch` ever sees it.
-//! 7. A continuation is live exactly while its escape handler is on `handlers` at the index it
-//!    recorded, with its tag (tags are unique on the thread): calling it otherwise is refused
-//!    (`:unsupported`, re-entry), before anything unwinds.
-//! 8. `dynamic` is the task's dynamic environment (parameters, exception handlers; see
-//!    `builtins/control.rs`); `run` installs it as the thread's current one for the slice and
-//!    takes it back on every exit, so natives see the running task's.
 //! 4. `tick` — the per-step hook — is the only place that counts steps, enforces `max_steps`,
 //!    polls the interrupt and decides to yield. It runs after each call has entered its callee
 //!    (or a native has returned), when the state is consistent between instructions.
@@ -44,6 +38,12 @@
 //!    depth 0 — at every slice (level-triggered; but not within the slice after a handler
 //!    caught a cancellation, so it can log it), at the end of a bare `catch`
 //!    (`CheckCancel`) and when the last shield closes (`ShieldExit`).
+//! 7. A continuation is live exactly while its escape handler is on `handlers` at the index it
+//!    recorded, with its tag (tags are unique on the thread): calling it otherwise is refused
+//!    (`:unsupported`, re-entry), before anything unwinds.
+//! 8. `dynamic` is the task's dynamic environment (parameters, exception handlers; see
+//!    `builtins/control.rs`); `run` installs it as the thread's current one for the slice and
+//!    takes it back on every exit, so natives see the running task's.
 //!
 //! # Performance notes
 //!
@@ -325,6 +325,7 @@ impl VmCore {
         }
     }
 
+    #[cfg(test)]
     /// Current sizes (value stack, frames, handlers), for tests and introspection.
     pub(crate) fn sizes(&self) -> (usize, usize, usize) {
         (self.stack.len(), self.frames.len(), self.handlers.len())

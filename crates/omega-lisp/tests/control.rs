@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use omega_lisp::{write_string, OutputBuffer, Runtime};
 use omega_llm::MockProvider;
-use omega_sched::{Scheduler, TaskOptions};
+use omega_sched::Scheduler;
 use tokio::time::Instant;
 
 /// Runs `src` as a script; returns the value written (or the error's report), the elapsed
@@ -23,7 +23,7 @@ async fn run(src: &str) -> (String, Duration, String) {
         .build();
     let t0 = Instant::now();
     let r = sched
-        .run_until(async { rt.run_script(src, "control.lisp", TaskOptions::new()).await })
+        .run_until(async { rt.eval_str(src, "control.lisp").await })
         .await;
     let r = match r {
         Ok(v) => write_string(&v),
