@@ -144,19 +144,32 @@ fn new_promise(state: PromiseState) -> Value {
     Value::foreign(Promise(RefCell::new(state)))
 }
 
-/// The promise `p` forwards to, through the whole chain (invariant 1), as a value.
+/// The promise `p` forwards to, through the whole chain (invariant 1), as a value. The
+/// promises on the way are pointed straight at it (path compression), so repeated lookups
+/// through chains that `delay-force` can build stay cheap: a native step stays short.
 fn root(p: &Value) -> Value {
+    let mut path = Vec::new();
     let mut cur = p.clone();
     loop {
         let next = match promise(&cur).map(|pr| pr.0.borrow()) {
             Some(s) => match &*s {
                 PromiseState::Forward(next) => next.clone(),
-                _ => return cur.clone(),
+                _ => break,
             },
-            None => return cur.clone(),
+            None => break,
         };
-        cur = next;
+        path.push(std::mem::replace(&mut cur, next));
     }
+    // The last one on the path points at `cur` already.
+    path.pop();
+    for q in &path {
+        if let Some(pr) = promise(q) {
+            let old =
+                std::mem::replace(&mut *pr.0.borrow_mut(), PromiseState::Forward(cur.clone()));
+            drop(old);
+        }
+    }
+    cur
 }
 
 fn same(a: &Value, b: &Value) -> bool {
@@ -337,5 +350,31 @@ mod tests {
         let c = new_promise(PromiseState::Forward(b.clone()));
         assert!(same(&root(&c), &a));
         assert!(same(&root(&a), &a));
+        // Compressed: c points straight at a now.
+        let direct = promise(&c).map(|pr| match &*pr.0.borrow() {
+            PromiseState::Forward(next) => same(next, &a),
+            _ => false,
+        });
+        assert_eq!(direct, Some(true));
+    }
+
+    #[test]
+    fn a_long_forwarding_chain_is_walked_once() {
+        let first = new_promise(PromiseState::Done(Value::Int(1)));
+        let mut last = first.clone();
+        let mut all = vec![first.clone()];
+        for _ in 0..100_000 {
+            last = new_promise(PromiseState::Forward(last));
+            all.push(last.clone());
+        }
+        assert!(same(&root(&last), &first));
+        // Every promise on the chain now forwards to the root directly.
+        for q in &all[1..] {
+            let direct = promise(q).map(|pr| match &*pr.0.borrow() {
+                PromiseState::Forward(next) => same(next, &first),
+                _ => false,
+            });
+            assert_eq!(direct, Some(true));
+        }
     }
 }
