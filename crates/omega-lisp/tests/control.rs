@@ -147,3 +147,18 @@ async fn an_escape_releases_a_lock() {
     .await;
     assert_eq!(r, "(out reacquired)");
 }
+
+/// An after-thunk that suspends while an escape passes through it: the escape waits in the
+/// `finally` across the suspension and then goes on to its `call/cc`.
+#[tokio::test(start_paused = true)]
+async fn an_escape_waits_for_an_after_thunk_that_sleeps() {
+    let (r, elapsed, out) = run(r#"(list (call/cc (lambda (k)
+               (dynamic-wind (lambda () #f)
+                             (lambda () (k 'out) 'not-reached)
+                             (lambda () (sleep 20) (println "after slept")))))
+             :next)"#)
+    .await;
+    assert_eq!(r, "(out :next)");
+    assert_eq!(out, "after slept\n");
+    assert_eq!(elapsed, Duration::from_millis(20));
+}
