@@ -24,22 +24,15 @@ use std::sync::Arc;
 use omega_llm::LlmProvider;
 use omega_sched::Scheduler;
 
-use crate::asyncfns::{self, AsyncCtx};
 use crate::builtins;
 use crate::error::{LispError, LispResult};
 use crate::fiber::Fiber;
 use crate::limits::Limits;
 use crate::native::{Native, NativeKind, Suspension};
 use crate::reader;
-use crate::state::State;
+use crate::state::{AsyncCtx, Shared, State};
 use crate::symbol::Symbol;
 use crate::value::Value;
-
-pub(crate) struct Shared {
-    pub(crate) state: RefCell<State>,
-    /// The scheduler and LLM provider the async surface uses.
-    pub(crate) async_ctx: Rc<AsyncCtx>,
-}
 
 /// A Lisp runtime: globals, macros, builtins, limits and output sink. Single-threaded (`!Send`);
 /// run one per thread.
@@ -138,7 +131,8 @@ impl RuntimeBuilder {
                 async_ctx: ctx.clone(),
             }),
         };
-        asyncfns::install(&rt, Rc::downgrade(&rt.shared), &ctx);
+        let weak = Rc::downgrade(&rt.shared);
+        rt.with_state(|st| builtins::async_surface::install(st, weak, &ctx));
         // The prelude runs without limits, then the real ones apply.
         rt.with_state(|st| {
             st.limits = Limits {
@@ -148,7 +142,7 @@ impl RuntimeBuilder {
         });
         rt.eval_sync(builtins::PRELUDE, "<prelude>")
             .expect("the prelude is valid Lisp");
-        rt.eval_sync(asyncfns::ASYNC_PRELUDE, "<async-prelude>")
+        rt.eval_sync(builtins::async_surface::ASYNC_PRELUDE, "<async-prelude>")
             .expect("the async prelude is valid Lisp");
         rt.with_state(|st| st.limits = self.limits);
         rt
@@ -279,17 +273,19 @@ impl Runtime {
         self.define_native(Native::new(name, 0, None, NativeKind::Host(Rc::new(f))));
     }
 
-    /// Registers a native that suspends its calling task until the future in its
-    /// [`Suspension`] completes (the async natives and [`Runtime::register_async_fn`]).
-    pub(crate) fn register_suspending_fn(
+    /// Defines a native that suspends its calling task until the future in its [`Suspension`]
+    /// completes (the async surface's waits and [`Runtime::register_async_fn`]), with its arity.
+    pub(crate) fn define_suspending(
         &self,
         name: &str,
+        min: usize,
+        max: Option<usize>,
         f: impl Fn(Vec<Value>) -> LispResult<Suspension> + 'static,
     ) {
         self.define_native(Native::new(
             name,
-            0,
-            None,
+            min,
+            max,
             NativeKind::Suspending(Rc::new(f)),
         ));
     }
