@@ -34,6 +34,38 @@ use crate::state::{AsyncCtx, Shared, State};
 use crate::symbol::Symbol;
 use crate::value::Value;
 
+/// The special forms the expander knows, and the words that have meaning inside them (for
+/// [`Runtime::names`]; macros such as `with-lock` or `let-values` are listed from the runtime).
+const SPECIAL_FORMS: &[&str] = &[
+    "quote",
+    "quasiquote",
+    "unquote",
+    "unquote-splicing",
+    "define",
+    "defmacro",
+    "set!",
+    "lambda",
+    "fn",
+    "let",
+    "let*",
+    "letrec",
+    "letrec*",
+    "if",
+    "cond",
+    "case",
+    "when",
+    "unless",
+    "and",
+    "or",
+    "begin",
+    "do",
+    "try",
+    "catch",
+    "finally",
+    "shield",
+    "else",
+];
+
 /// A Lisp runtime: globals, macros, builtins, limits and output sink. Single-threaded (`!Send`);
 /// run one per thread.
 ///
@@ -301,6 +333,27 @@ impl Runtime {
     /// The value of global `name`, if defined.
     pub fn global(&self, name: &str) -> Option<Value> {
         self.with_state(|st| st.global(Symbol::intern(name)))
+    }
+
+    /// Every name a script can use here now, sorted: the special forms, the macros, and the
+    /// globals defined so far (builtins, the preludes' procedures, the script's own
+    /// definitions, host functions). For completion in a REPL or an editor.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = SPECIAL_FORMS.iter().map(|s| s.to_string()).collect();
+        self.with_state(|st| {
+            names.extend(st.macros.keys().map(|s| s.name().to_string()));
+            names.extend(
+                st.global_names
+                    .iter()
+                    .zip(&st.globals)
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(s, _)| s.name().to_string()),
+            );
+        });
+        names.retain(|n| !n.starts_with('%'));
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Defines (or redefines) global `name`.
