@@ -30,7 +30,7 @@ use crate::error::{ErrorKind, LispError, LispResult};
 use crate::expander::expand_toplevel;
 use crate::native::Suspension;
 use crate::reader::{Syntax, SyntaxKind};
-use crate::runtime::Shared;
+use crate::state::Shared;
 use crate::value::Value;
 use crate::vm::{Exit, Interrupt, VmCore};
 

@@ -111,7 +111,7 @@ fn a_native_can_suspend_and_be_resumed_with_a_value_or_an_error() {
     let out = OutputBuffer::new();
     let rt = Runtime::builder().output(out.clone()).build();
     // The request's future answers 10×n, or a timeout for n = 2; the test polls it itself.
-    rt.register_suspending_fn("fetch", |args| {
+    rt.define_suspending("fetch", 1, Some(1), |args| {
         let n = args[0].as_int().expect("int");
         Ok(Suspension::new(async move {
             if n == 2 {
@@ -153,7 +153,7 @@ fn a_native_can_suspend_and_be_resumed_with_a_value_or_an_error() {
 #[test]
 fn resume_without_a_value_is_an_error_not_a_panic() {
     let rt = rt_with(Limits::default());
-    rt.register_suspending_fn("wait", |_| {
+    rt.define_suspending("wait", 0, Some(0), |_| {
         Ok(Suspension::new(std::future::pending::<LispResult<Value>>()))
     });
     let mut fiber = rt.fiber("(wait)", "<w>").expect("reads");

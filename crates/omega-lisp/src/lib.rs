@@ -41,7 +41,6 @@ mod ir;
 mod json;
 mod limits;
 mod llm;
-mod locks;
 mod native;
 mod printer;
 mod reader;
@@ -56,7 +55,6 @@ mod task;
 mod value;
 mod vm;
 
-pub use asyncfns::LlmUsage;
 pub use budget::ScriptLimits;
 pub use convert::{from_json, to_json};
 pub use data::Data;
@@ -71,6 +69,7 @@ pub use reader::{
 pub use runtime::{OutputBuffer, Runtime, RuntimeBuilder};
 pub use runtime_async::ScriptTask;
 pub use script_error::{Frame, Position, ScriptError};
+pub use state::LlmUsage;
 pub use symbol::Symbol;
 pub use value::{eq, equal, eqv, Closure, Foreign, LispMap, ListIter, MapKey, Pair, Value};
 pub use vm::{clear_interrupt_request, request_interrupt, Interrupt, InterruptFn};

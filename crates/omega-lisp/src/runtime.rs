@@ -24,22 +24,47 @@ use std::sync::Arc;
 use omega_llm::LlmProvider;
 use omega_sched::Scheduler;
 
-use crate::asyncfns::{self, AsyncCtx};
 use crate::builtins;
 use crate::error::{LispError, LispResult};
 use crate::fiber::Fiber;
 use crate::limits::Limits;
 use crate::native::{Native, NativeKind, Suspension};
 use crate::reader;
-use crate::state::State;
+use crate::state::{AsyncCtx, Shared, State};
 use crate::symbol::Symbol;
 use crate::value::Value;
 
-pub(crate) struct Shared {
-    pub(crate) state: RefCell<State>,
-    /// The scheduler and LLM provider the async surface uses.
-    pub(crate) async_ctx: Rc<AsyncCtx>,
-}
+/// The special forms the expander knows, and the words that have meaning inside them (for
+/// [`Runtime::names`]; macros such as `with-lock` or `let-values` are listed from the runtime).
+const SPECIAL_FORMS: &[&str] = &[
+    "quote",
+    "quasiquote",
+    "unquote",
+    "unquote-splicing",
+    "define",
+    "defmacro",
+    "set!",
+    "lambda",
+    "fn",
+    "let",
+    "let*",
+    "letrec",
+    "letrec*",
+    "if",
+    "cond",
+    "case",
+    "when",
+    "unless",
+    "and",
+    "or",
+    "begin",
+    "do",
+    "try",
+    "catch",
+    "finally",
+    "shield",
+    "else",
+];
 
 /// A Lisp runtime: globals, macros, builtins, limits and output sink. Single-threaded (`!Send`);
 /// run one per thread.
@@ -138,7 +163,8 @@ impl RuntimeBuilder {
                 async_ctx: ctx.clone(),
             }),
         };
-        asyncfns::install(&rt, Rc::downgrade(&rt.shared), &ctx);
+        let weak = Rc::downgrade(&rt.shared);
+        rt.with_state(|st| builtins::async_surface::install(st, weak, &ctx));
         // The prelude runs without limits, then the real ones apply.
         rt.with_state(|st| {
             st.limits = Limits {
@@ -148,7 +174,7 @@ impl RuntimeBuilder {
         });
         rt.eval_sync(builtins::PRELUDE, "<prelude>")
             .expect("the prelude is valid Lisp");
-        rt.eval_sync(asyncfns::ASYNC_PRELUDE, "<async-prelude>")
+        rt.eval_sync(builtins::async_surface::ASYNC_PRELUDE, "<async-prelude>")
             .expect("the async prelude is valid Lisp");
         rt.with_state(|st| st.limits = self.limits);
         rt
@@ -279,17 +305,19 @@ impl Runtime {
         self.define_native(Native::new(name, 0, None, NativeKind::Host(Rc::new(f))));
     }
 
-    /// Registers a native that suspends its calling task until the future in its
-    /// [`Suspension`] completes (the async natives and [`Runtime::register_async_fn`]).
-    pub(crate) fn register_suspending_fn(
+    /// Defines a native that suspends its calling task until the future in its [`Suspension`]
+    /// completes (the async surface's waits and [`Runtime::register_async_fn`]), with its arity.
+    pub(crate) fn define_suspending(
         &self,
         name: &str,
+        min: usize,
+        max: Option<usize>,
         f: impl Fn(Vec<Value>) -> LispResult<Suspension> + 'static,
     ) {
         self.define_native(Native::new(
             name,
-            0,
-            None,
+            min,
+            max,
             NativeKind::Suspending(Rc::new(f)),
         ));
     }
@@ -305,6 +333,27 @@ impl Runtime {
     /// The value of global `name`, if defined.
     pub fn global(&self, name: &str) -> Option<Value> {
         self.with_state(|st| st.global(Symbol::intern(name)))
+    }
+
+    /// Every name a script can use here now, sorted: the special forms, the macros, and the
+    /// globals defined so far (builtins, the preludes' procedures, the script's own
+    /// definitions, host functions). For completion in a REPL or an editor.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = SPECIAL_FORMS.iter().map(|s| s.to_string()).collect();
+        self.with_state(|st| {
+            names.extend(st.macros.keys().map(|s| s.name().to_string()));
+            names.extend(
+                st.global_names
+                    .iter()
+                    .zip(&st.globals)
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(s, _)| s.name().to_string()),
+            );
+        });
+        names.retain(|n| !n.starts_with('%'));
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Defines (or redefines) global `name`.

@@ -11,10 +11,11 @@ use std::path::Path;
 
 use omega_sched::{Scheduler, TaskId, TaskOptions};
 
-use crate::asyncfns::{self, LlmUsage};
+use crate::asyncfns;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::native::Suspension;
 use crate::runtime::Runtime;
+use crate::state::LlmUsage;
 use crate::task::{as_task, FiberStart, TaskValue};
 use crate::value::Value;
 
@@ -162,6 +163,6 @@ impl Runtime {
         F: Fn(Vec<Value>) -> Fut + 'static,
         Fut: Future<Output = LispResult<Value>> + 'static,
     {
-        self.register_suspending_fn(name, move |args| Ok(Suspension::new(f(args))));
+        self.define_suspending(name, 0, None, move |args| Ok(Suspension::new(f(args))));
     }
 }

@@ -33,11 +33,10 @@ use std::task::{Context, Poll};
 use futures::future::{LocalBoxFuture, Shared};
 use omega_sched::{Scheduler, TaskError, TaskId, TaskState};
 
-use crate::asyncfns::AsyncCtx;
 use crate::budget::Budget;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::fiber::{Fiber, Step};
-use crate::runtime::Shared as RuntimeShared;
+use crate::state::{AsyncCtx, Shared as RuntimeShared};
 use crate::value::{Foreign, Value};
 use crate::vm::Interrupt;
 
