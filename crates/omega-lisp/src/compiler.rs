@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::bytecode::{Capture, Op, Proto};
+use crate::bytecode::{Capture, HandlerKind, Op, Proto};
 use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::stack_guard::StackGuard;
@@ -175,7 +175,7 @@ impl Compiler<'_> {
             Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
             Op::JumpIfFalseElsePop(_) => Op::JumpIfFalseElsePop(target),
             Op::JumpIfTrueElsePop(_) => Op::JumpIfTrueElsePop(target),
-            Op::PushHandler(_) => Op::PushHandler(target),
+            Op::PushHandler(_, k) => Op::PushHandler(target, k),
             Op::BranchLI(p, s, k, _) => Op::BranchLI(p, s, k, target),
             Op::BranchPrim(p, _) => Op::BranchPrim(p, target),
             // Not a jump: no new jump target.
@@ -491,10 +491,10 @@ impl Compiler<'_> {
         finally: Option<&(VarId, Box<Expr>)>,
         p: (u32, u32),
     ) -> LispResult<()> {
-        let fin_handler = finally.map(|_| self.emit(Op::PushHandler(0), p));
+        let fin_handler = finally.map(|_| self.emit(Op::PushHandler(0, HandlerKind::Finally), p));
         match catch {
             Some(c) => {
-                let h = self.emit(Op::PushHandler(0), p);
+                let h = self.emit(Op::PushHandler(0, HandlerKind::Catch), p);
                 self.expr(body, false)?;
                 self.emit(Op::PopHandler, p);
                 let j = self.emit(Op::Jump(0), p);

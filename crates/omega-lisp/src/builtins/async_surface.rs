@@ -95,6 +95,8 @@ pub(crate) fn install(st: &mut State, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) 
         if let Some(ms) = opt_int("async", &opts, "timeout")? {
             o = o.timeout(millis("async :timeout", ms)?);
         }
+        // The child starts with the parent's parameterization (issue 15).
+        let thunk = crate::builtins::control::inherit(thunk);
         spawn(&c, FiberStart::Call(shared.clone(), thunk), o, name, false)
     });
 

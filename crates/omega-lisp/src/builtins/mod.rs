@@ -6,6 +6,7 @@
 
 pub(crate) mod async_surface;
 pub(crate) mod chars;
+pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod io;
 pub(crate) mod list_ops;
@@ -17,6 +18,7 @@ pub(crate) mod numbers;
 pub(crate) mod numeric;
 pub(crate) mod ports;
 pub(crate) mod predicates;
+pub(crate) mod promises;
 pub(crate) mod regex;
 pub(crate) mod strings;
 pub(crate) mod values;
@@ -103,6 +105,8 @@ pub(crate) fn install(st: &mut State) {
     regex::install(st);
     ports::install(st);
     values::install(st);
+    control::install(st);
+    promises::install(st);
 }
 
 /// An integer argument.
