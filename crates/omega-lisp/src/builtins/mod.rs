@@ -14,10 +14,12 @@ pub(crate) mod misc;
 pub(crate) mod numbers;
 pub(crate) mod numeric;
 pub(crate) mod ports;
+pub(crate) mod records;
 pub(crate) mod predicates;
 pub(crate) mod regex;
 pub(crate) mod strings;
 pub(crate) mod values;
+pub(crate) mod vectors;
 
 use std::rc::Rc;
 
@@ -76,6 +78,8 @@ pub(crate) fn install(st: &mut State) {
     regex::install(st);
     ports::install(st);
     values::install(st);
+    vectors::install(st);
+    records::install(st);
 }
 
 /// An integer argument.
@@ -102,8 +106,13 @@ pub(crate) fn str_arg<'a>(who: &str, v: &'a Value) -> LispResult<&'a str> {
     }
 }
 
-/// A proper-list argument.
+/// A proper-list argument (a circular list is an error saying so).
 pub(crate) fn list_arg(who: &str, v: &Value) -> LispResult<Vec<Value>> {
-    v.list_to_vec()
-        .ok_or_else(|| LispError::type_error(who, "a list", v))
+    v.list_to_vec().ok_or_else(|| {
+        if crate::value::list_length(v) == crate::value::ListShape::Circular {
+            crate::value::circular_list_error(who, v)
+        } else {
+            LispError::type_error(who, "a list", v)
+        }
+    })
 }
