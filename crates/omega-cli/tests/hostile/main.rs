@@ -3,6 +3,7 @@
 //! documented exit code, that no panic text reached the output, and the error kind.
 
 mod cycles;
+mod cyclic_data;
 mod deep_drop;
 mod error_reports;
 mod expansion;
