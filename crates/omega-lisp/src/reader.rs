@@ -304,9 +304,11 @@ impl crate::value::Foreign for LabelPlaceholder {
     }
 }
 
-/// Replaces every occurrence of `placeholder` reachable from `root` through pairs and vectors
-/// with `root` itself (closing the cycles `#n=…#n#` describes). Iterative, each object once.
-fn patch_label(root: &Value, placeholder: &Value) {
+/// Replaces every occurrence of `placeholder` reachable from `root` through pairs, vectors
+/// and maps with `root` itself (closing the cycles `#n=…#n#` describes). Iterative, each
+/// object once. A map is immutable, so a placeholder that is directly a map's key or value
+/// cannot be patched: `false` then (the caller reports it).
+fn patch_label(root: &Value, placeholder: &Value) -> bool {
     let is_ph = |v: &Value| crate::value::eq(v, placeholder);
     let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut work = vec![root.clone()];
@@ -340,9 +342,22 @@ fn patch_label(root: &Value, placeholder: &Value) {
                     }
                 }
             }
+            Value::Map(m) => {
+                if !seen.insert(Rc::as_ptr(m) as usize) {
+                    continue;
+                }
+                for (k, x) in m.iter() {
+                    if is_ph(&k.0) || is_ph(x) {
+                        return false;
+                    }
+                    work.push(k.0.clone());
+                    work.push(x.clone());
+                }
+            }
             _ => {}
         }
     }
+    true
 }
 
 #[derive(PartialEq)]
@@ -688,7 +703,12 @@ impl<'a> Reader<'a> {
                                 if crate::value::eq(&v, &ph) {
                                     return Err(self.err(span, format!("#{n}= refers to itself")));
                                 }
-                                patch_label(&v, &ph);
+                                if !patch_label(&v, &ph) {
+                                    return Err(self.err(
+                                        span,
+                                        format!("#{n}# cannot be a key or value of a map inside #{n}= (maps are immutable)"),
+                                    ));
+                                }
                             }
                             labels.insert(n, LabelState::Done(v.clone()));
                             datum = Some(Syntax::atom(v, span));
