@@ -192,3 +192,11 @@
                                   (%record-set! ,type ,obj ,i ,val ',(caddr s))))
                               '()))))
                      specs)))))
+
+;; Strings are immutable and shared in Omega (a string value is one reference-counted buffer),
+;; so R7RS string-set! and string-fill! are errors that say what to do instead.
+(define (%immutable-string who)
+  (error (str who ": strings are immutable in Omega; build a new string with string-append,"
+              " string-copy, list->string or a string port")))
+(define (string-set! s k c) (%immutable-string "string-set!"))
+(define (string-fill! s c . range) (%immutable-string "string-fill!"))
