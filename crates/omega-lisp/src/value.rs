@@ -711,11 +711,25 @@ impl Iterator for ListIter {
 /// Brent's cycle detection for a walk down a chain of pairs: call [`CycleCheck::circular`]
 /// with each pair met; it answers `true` once the walk has come round to a pair it passed
 /// (within twice the cycle's length), in constant space.
-#[derive(Default)]
 pub struct CycleCheck {
     mark: Option<Rc<Pair>>,
     lam: usize,
     power: usize,
+}
+
+impl Default for CycleCheck {
+    fn default() -> CycleCheck {
+        CycleCheck::new()
+    }
+}
+
+impl fmt::Debug for CycleCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CycleCheck")
+            .field("steps", &self.lam)
+            .field("power", &self.power)
+            .finish()
+    }
 }
 
 impl CycleCheck {
@@ -742,6 +756,64 @@ impl CycleCheck {
         }
         false
     }
+}
+
+/// Follows up to `k` cdrs from `v`: the tail reached and how many cdrs were taken (fewer than
+/// `k` when a non-pair tail comes first). On a circular list `k` is reduced modulo the cycle,
+/// so the walk takes time linear in the list's pairs however large `k` is.
+pub fn walk_cdrs(v: &Value, k: usize) -> (Value, usize) {
+    let mut cur = v.clone();
+    let mut check = CycleCheck::new();
+    let mut i = 0usize;
+    while i < k {
+        let next = match &cur {
+            Value::Pair(p) if check.circular(p) => {
+                let (mu, lam) = cycle_shape(v, p);
+                let target = if k >= mu { mu + (k - mu) % lam } else { k };
+                let mut c = v.clone();
+                for _ in 0..target {
+                    c = match &c {
+                        Value::Pair(q) => q.cdr(),
+                        _ => break,
+                    };
+                }
+                return (c, k);
+            }
+            Value::Pair(p) => p.cdr(),
+            _ => return (cur, i),
+        };
+        cur = next;
+        i += 1;
+    }
+    (cur, i)
+}
+
+/// For a circular list `head` and a pair `on` of its cycle: the number of pairs before the
+/// cycle and the cycle's length.
+fn cycle_shape(head: &Value, on: &Rc<Pair>) -> (usize, usize) {
+    let step = |v: &Value| match v {
+        Value::Pair(p) => p.cdr(),
+        _ => Value::Nil,
+    };
+    let start = Value::Pair(Rc::clone(on));
+    let mut lam = 1usize;
+    let mut c = step(&start);
+    while !eq(&c, &start) {
+        c = step(&c);
+        lam += 1;
+    }
+    let mut a = head.clone();
+    let mut b = head.clone();
+    for _ in 0..lam {
+        b = step(&b);
+    }
+    let mut mu = 0usize;
+    while !eq(&a, &b) {
+        a = step(&a);
+        b = step(&b);
+        mu += 1;
+    }
+    (mu, lam)
 }
 
 /// The error for a circular list given where a list is needed: `who: expected a proper list,

@@ -143,16 +143,7 @@ fn spine_len(v: &Value) -> Option<usize> {
 /// The `k`th tail of `list`; for `list-ref` (`need_pair`) the tail must be a pair. A circular
 /// list has every tail (the walk is bounded by `k`).
 fn tail(who: &str, list: &Value, k: usize, need_pair: bool) -> LispResult<Value> {
-    let mut cur = list.clone();
-    let mut reached = 0usize;
-    for _ in 0..k {
-        let next = match &cur {
-            Value::Pair(p) => p.cdr(),
-            _ => break,
-        };
-        cur = next;
-        reached += 1;
-    }
+    let (cur, reached) = value::walk_cdrs(list, k);
     if reached >= k && (!need_pair || matches!(cur, Value::Pair(_))) {
         return Ok(cur);
     }

@@ -143,24 +143,14 @@ fn length(_: &mut State, a: &[Value]) -> LispResult<Value> {
 
 fn nth(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let i = index_arg("nth", &a[1])?;
-    let mut cur = a[0].clone();
-    let mut k = 0usize;
-    loop {
-        match &cur {
-            Value::Pair(p) if k == i => return Ok(p.car()),
-            Value::Pair(p) => {
-                k += 1;
-                let next = p.cdr();
-                cur = next;
-            }
-            Value::Nil => {
-                return Err(LispError::new(
-                    ErrorKind::Error,
-                    format!("nth: index {i} out of range for a list of length {k}"),
-                ))
-            }
-            _ => return Err(LispError::type_error("nth", "a list", &a[0])),
-        }
+    // `walk_cdrs` reduces the index on a circular list, so a huge index cannot loop for long.
+    match value::walk_cdrs(&a[0], i) {
+        (Value::Pair(p), _) => Ok(p.car()),
+        (Value::Nil, k) => Err(LispError::new(
+            ErrorKind::Error,
+            format!("nth: index {i} out of range for a list of length {k}"),
+        )),
+        _ => Err(LispError::type_error("nth", "a list", &a[0])),
     }
 }
 
