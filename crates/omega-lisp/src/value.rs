@@ -8,6 +8,8 @@
 //!    registers the object with the cycle collector (`collector.rs`), because it may close a
 //!    cycle. Data may therefore be cyclic; every walk over pairs/vectors that can meet Lisp data
 //!    must terminate on cycles (a bound, a tortoise-and-hare check, or a visited set).
+//!    A mutable pair or vector used as a map key and then mutated leaves the map's order stale
+//!    (lookups may miss it; nothing worse): use immutable keys.
 //! 2. Dropping a long or deep list never recurses on the native stack (see `Drop for Pair`).
 //! 3. `Value::Cell` never escapes to Lisp code: the compiler only uses it for variables that are
 //!    both captured by a closure and assigned (or bound by `letrec`).
