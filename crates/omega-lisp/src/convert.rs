@@ -54,7 +54,9 @@ fn to_json_depth(v: &Value, depth: usize) -> LispResult<serde_json::Value> {
         Value::Str(s) => serde_json::Value::String(s.to_string()),
         Value::Keyword(k) | Value::Symbol(k) => serde_json::Value::String(k.name().to_string()),
         Value::Pair(_) => {
-            let items = v.list_to_vec().ok_or_else(|| not_a_list("json-stringify", v))?;
+            let items = v
+                .list_to_vec()
+                .ok_or_else(|| not_a_list("json-stringify", v))?;
             serde_json::Value::Array(
                 items
                     .iter()

@@ -129,7 +129,10 @@ impl Writer {
 }
 
 fn is_proper(v: &Value) -> bool {
-    matches!(crate::value::list_length(v), crate::value::ListShape::Proper(_))
+    matches!(
+        crate::value::list_length(v),
+        crate::value::ListShape::Proper(_)
+    )
 }
 
 #[cfg(test)]

@@ -384,7 +384,11 @@ fn print_shared(
                 let items = vector.to_vec();
                 let n = items.len();
                 // Cut long vectors as long lists are: the budget stops the output anyway.
-                for (i, item) in items.into_iter().enumerate().take(limit.saturating_add(1)).rev()
+                for (i, item) in items
+                    .into_iter()
+                    .enumerate()
+                    .take(limit.saturating_add(1))
+                    .rev()
                 {
                     work.push(Task::Val(item));
                     if i > 0 && i < n {

@@ -589,9 +589,7 @@ impl<'a> Reader<'a> {
                         Some(LabelState::Open(v) | LabelState::Done(v)) => {
                             Syntax::atom(v.clone(), span)
                         }
-                        None => {
-                            return Err(self.err(span, format!("undefined datum label #{n}#")))
-                        }
+                        None => return Err(self.err(span, format!("undefined datum label #{n}#"))),
                     }
                 }
                 ')' | ']' if matches!(stack.last(), Some(Frame::Vector { .. })) => {

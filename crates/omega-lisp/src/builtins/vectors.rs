@@ -167,7 +167,13 @@ fn vector_copy_into(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let at = match &a[1] {
         Value::Int(i) if *i >= 0 && (*i as u64) <= to.len() as u64 => *i as usize,
         Value::Int(_) => return Err(out_of_range("vector-copy!", "at", &a[1], to.len())),
-        other => return Err(LispError::type_error("vector-copy!", "an integer index", other)),
+        other => {
+            return Err(LispError::type_error(
+                "vector-copy!",
+                "an integer index",
+                other,
+            ))
+        }
     };
     let (start, end) = range_args("vector-copy!", a, 3, from.len())?;
     if to.len() - at < end - start {
