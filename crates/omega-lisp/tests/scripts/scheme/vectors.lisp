@@ -65,6 +65,11 @@
 ; expect-output: "[1,[2,\"x\"],[3]]"
 (p (read (open-input-string "#(1 #(2) (3 . 4))")))
 ; expect-output: #(1 #(2) (3 . 4))
+; Quasiquote reaches into vector literals (R7RS 4.2.8).
+(p (let ((x 5) (ys '(a b))) `#(1 ,x ,@ys (2 ,x) #(,x))))
+; expect-output: #(1 5 a b (2 5) #(5))
+(p `(1 #(,(+ 1 1)) #()))
+; expect-output: (1 #(2) #())
 (p (err (lambda () (vector-ref #(1 2 3) 3))))
 ; expect-output: (:error "vector-ref: index 3 out of range for a vector of length 3")
 (p (err (lambda () (vector-set! (vector) 0 1))))
