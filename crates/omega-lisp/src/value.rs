@@ -170,9 +170,10 @@ impl Pair {
 /// only bumps a reference count), so nobody can observe the placeholder.
 #[inline(always)]
 fn peek(c: &Cell<Value>) -> Value {
-    let v = c.take();
+    let v = c.replace(Value::Nil);
     let r = v.clone();
-    c.set(v);
+    // What comes back is the `Nil` put there just above: nothing to drop.
+    std::mem::forget(c.replace(v));
     r
 }
 
