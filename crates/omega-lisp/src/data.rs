@@ -351,6 +351,40 @@ mod tests {
     }
 
     #[test]
+    fn vectors_round_trip_and_cycles_convert_in_bounded_space() {
+        let rt = crate::Runtime::new();
+        let v = rt.eval_str("#(1 (2) #(\"x\"))", "<t>").expect("evaluates");
+        let d = Data::from_value(&v);
+        assert_eq!(
+            d,
+            Data::Vector(vec![
+                1.into(),
+                Data::List(vec![2.into()]),
+                Data::Vector(vec![Data::Str("x".into())])
+            ])
+        );
+        assert_eq!(Data::from_value(&d.to_value()), d);
+        assert_eq!(d.to_json(), serde_json::json!([1, [2], ["x"]]));
+        // A vector holding itself twice: a back-reference, not 2^256 copies.
+        let v = rt
+            .eval_str(
+                "(let ((v (vector 0 0))) (vector-set! v 0 v) (vector-set! v 1 v) v)",
+                "<t>",
+            )
+            .expect("evaluates");
+        let cycle = Data::Opaque("#<cycle>".into());
+        assert_eq!(
+            Data::from_value(&v),
+            Data::Vector(vec![cycle.clone(), cycle])
+        );
+        // A circular list: its labelled printed form.
+        let c = rt
+            .eval_str("(let ((c (list 1 2))) (set-cdr! (cdr c) c) c)", "<t>")
+            .expect("evaluates");
+        assert_eq!(Data::from_value(&c), Data::Opaque("#0=(1 2 . #0#)".into()));
+    }
+
+    #[test]
     fn characters_round_trip_and_become_strings_in_json() {
         let rt = crate::Runtime::new();
         let v = rt

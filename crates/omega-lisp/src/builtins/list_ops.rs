@@ -1,6 +1,6 @@
 //! The R7RS list procedures of SPEC §6.9 beside §6.3's: the `c[ad]{2,4}r` family (`cadr` and
-//! `cddr` are in `lists.rs`), `memq memv assq assv list-tail list-ref list-copy last-pair`, and
-//! `member`/`assoc` with an optional predicate. Those two stay natives (so `assoc` on a map and
+//! `cddr` are in `lists.rs`), `memq memv assq assv list-tail list-ref list-set! list-copy
+//! last-pair`, and `member`/`assoc` with an optional predicate. Those two stay natives (so `assoc` on a map and
 //! the two-argument forms cost what they did); given a predicate, they hand the call to
 //! `%member-by`/`%assoc-by` in `scheme_prelude.lisp` ([`Delegate::Call`]), which can call it.
 //!
@@ -172,6 +172,18 @@ fn list_ref(_: &mut State, a: &[Value]) -> LispResult<Value> {
     }
 }
 
+/// `(list-set! list k obj)`: stores `obj` as element `k` (R7RS 6.4; pairs are mutable).
+fn list_set(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let k = index_arg("list-set!", &a[1])?;
+    match tail("list-set!", &a[0], k, true)? {
+        Value::Pair(p) => {
+            value::set_car(&p, a[2].clone());
+            Ok(Value::Nil)
+        }
+        other => Err(LispError::type_error("list-set!", "a pair", &other)),
+    }
+}
+
 /// `(list-copy obj)`: a fresh spine with the same elements and the same final tail (an improper
 /// list stays improper; a non-list is returned as is; a circular list is an error).
 fn list_copy(st: &mut State, a: &[Value]) -> LispResult<Value> {
@@ -248,6 +260,7 @@ pub(crate) fn install(st: &mut State) {
     def(st, "assv", 2, Some(2), assv);
     def(st, "list-tail", 2, Some(2), list_tail);
     def(st, "list-ref", 2, Some(2), list_ref);
+    def(st, "list-set!", 3, Some(3), list_set);
     def(st, "list-copy", 1, Some(1), list_copy);
     def(st, "last-pair", 1, Some(1), last_pair);
 }

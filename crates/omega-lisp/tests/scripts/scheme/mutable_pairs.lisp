@@ -31,3 +31,10 @@
 (set-car! tail 'two)
 (p (list l1 l2))
 ; expect-output: ((1 two 3) (0 two 3))
+; list-set! (R7RS 6.4).
+(define ls (list 'one 'two 'five!))
+(list-set! ls 2 'three)
+(p ls)
+; expect-output: (one two three)
+(p (err (lambda () (list-set! (list 1 2) 2 'x))))
+; expect-output: (:error "list-set!: index 2 out of range for a list of length 2")
