@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn vectors_round_trip_and_cycles_convert_in_bounded_space() {
         let rt = crate::Runtime::new();
-        let v = rt.eval_str("#(1 (2) #(\"x\"))", "<t>").expect("evaluates");
+        let v = rt.eval_sync("#(1 (2) #(\"x\"))", "<t>").expect("evaluates");
         let d = Data::from_value(&v);
         assert_eq!(
             d,
@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(d.to_json(), serde_json::json!([1, [2], ["x"]]));
         // A vector holding itself twice: a back-reference, not 2^256 copies.
         let v = rt
-            .eval_str(
+            .eval_sync(
                 "(let ((v (vector 0 0))) (vector-set! v 0 v) (vector-set! v 1 v) v)",
                 "<t>",
             )
@@ -379,7 +379,7 @@ mod tests {
         );
         // A circular list: its labelled printed form.
         let c = rt
-            .eval_str("(let ((c (list 1 2))) (set-cdr! (cdr c) c) c)", "<t>")
+            .eval_sync("(let ((c (list 1 2))) (set-cdr! (cdr c) c) c)", "<t>")
             .expect("evaluates");
         assert_eq!(Data::from_value(&c), Data::Opaque("#0=(1 2 . #0#)".into()));
     }
@@ -388,7 +388,7 @@ mod tests {
     fn characters_round_trip_and_become_strings_in_json() {
         let rt = crate::Runtime::new();
         let v = rt
-            .eval_str("(list #\\a #\\x3bb)", "<t>")
+            .eval_sync("(list #\\a #\\x3bb)", "<t>")
             .expect("evaluates");
         let d = Data::from_value(&v);
         assert_eq!(d, Data::List(vec![Data::Char('a'), Data::Char('λ')]));
@@ -401,7 +401,7 @@ mod tests {
     fn non_data_is_opaque_and_deep_nesting_is_cut() {
         let rt = crate::Runtime::new();
         let v = rt
-            .eval_str("(list car (cons 1 2))", "<t>")
+            .eval_sync("(list car (cons 1 2))", "<t>")
             .expect("evaluates");
         assert_eq!(
             Data::from_value(&v),

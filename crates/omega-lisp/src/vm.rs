@@ -295,6 +295,7 @@ impl VmCore {
         }
     }
 
+    #[cfg(test)]
     /// Current sizes (value stack, frames, handlers), for tests and introspection.
     pub(crate) fn sizes(&self) -> (usize, usize, usize) {
         (self.stack.len(), self.frames.len(), self.handlers.len())

@@ -117,7 +117,7 @@ proptest! {
              (= (vector-length (list->vector l)) (length l))))",
             write_string(&list)
         );
-        let r = rt.eval_str(&src, "<p>").map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
+        let r = rt.eval_sync(&src, "<p>").map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
         prop_assert_eq!(write_string(&r), "(#t #t #t)");
     }
 
@@ -130,7 +130,7 @@ proptest! {
         let rt = runtime();
         rt.set_global("x", v.clone());
         let r = rt
-            .eval_str(
+            .eval_sync(
                 "(list (equal? x x) (string? (str x)) (list? (list x)) \
                   (string? (try (json-stringify x) (catch e \"no\"))) \
                   (boolean? (list? x)))",
