@@ -1,11 +1,22 @@
 //! The cycle collector: reclaims values that are reachable only through reference cycles.
 //!
-//! Values are reference counted (`Rc`); that frees everything except cycles. Pairs, maps,
-//! strings, closures and errors are immutable once built, so each can only refer to values that
-//! existed before it: a cycle always passes through a *mutable* object — a [`Value::Cell`] (a
-//! captured, assigned variable, e.g. the self-reference of a named `let` or `letrec`) or a
-//! [`Foreign`] object that holds values ([`Foreign::holds_values`]). Those are the *candidates*:
-//! every one is registered (as a weak reference) in a per-thread registry when it is created.
+//! Values are reference counted (`Rc`); that frees everything except cycles. Maps, strings,
+//! closures and errors are immutable once built, and a new pair or vector only refers to values
+//! that existed before it, so a cycle is always closed by a *mutation*: of a [`Value::Cell`] (a
+//! captured, assigned variable, e.g. the self-reference of a named `let` or `letrec`), of a
+//! pair (`set-car!`/`set-cdr!`), of a vector (`vector-set!`, `vector-fill!`, `vector-copy!`),
+//! or of a [`Foreign`] object that holds values ([`Foreign::holds_values`], e.g. a record).
+//! Those mutable objects are the *candidates*, registered (as weak references) in a per-thread
+//! registry:
+//!
+//! - a cell or a value-holding foreign object when it is created;
+//! - a pair each time a heap value is stored into it by `set-car!`/`set-cdr!` (pairs have no
+//!   room for a flag; duplicates are merged at the next collection);
+//! - a vector the first time a heap value is stored into it after creation (it keeps a flag and
+//!   stays registered while alive).
+//!
+//! A pair or vector never mutated (or only given immediates) cannot close a cycle and is never
+//! registered, so ordinary list code pays nothing.
 //!
 //! # The algorithm (synchronous trial deletion, after Bacon and Rajan)
 //!
@@ -16,8 +27,10 @@
 //!    stack, a global, a suspended task, a value the host holds — and is live; so is everything
 //!    reachable from it.
 //! 3. Everything else is garbage: every reference to it comes from other garbage. Each garbage
-//!    cell is emptied (and each garbage foreign object asked to [`Foreign::clear_values`]),
-//!    which breaks every garbage cycle; reference counting then frees the rest.
+//!    candidate is emptied (a cell's value, a pair's car and cdr, a vector's elements; a foreign
+//!    object is asked to [`Foreign::clear_values`]), which breaks every garbage cycle (each
+//!    passes through the candidate whose mutation closed it); reference counting then frees
+//!    the rest.
 //!
 //! # Roots and what a host must do
 //!
@@ -51,7 +64,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use crate::value::{Foreign, Value};
+use crate::value::{Foreign, LispVector, Pair, Value};
 
 /// The registry size below which no collection is started.
 pub const MIN_THRESHOLD: usize = 1024;
@@ -60,6 +73,8 @@ pub const MIN_THRESHOLD: usize = 1024;
 enum Candidate {
     Cell(Weak<RefCell<Value>>),
     Foreign(Weak<Box<dyn Foreign>>),
+    Pair(Weak<Pair>),
+    Vector(Weak<LispVector>),
 }
 
 impl Candidate {
@@ -67,6 +82,19 @@ impl Candidate {
         match self {
             Candidate::Cell(w) => w.upgrade().map(Value::Cell),
             Candidate::Foreign(w) => w.upgrade().map(Value::Foreign),
+            Candidate::Pair(w) => w.upgrade().map(Value::Pair),
+            Candidate::Vector(w) => w.upgrade().map(Value::Vector),
+        }
+    }
+
+    /// The candidate for a value of a mutable kind.
+    fn of(v: &Value) -> Option<Candidate> {
+        match v {
+            Value::Cell(c) => Some(Candidate::Cell(Rc::downgrade(c))),
+            Value::Foreign(f) => Some(Candidate::Foreign(Rc::downgrade(f))),
+            Value::Pair(p) => Some(Candidate::Pair(Rc::downgrade(p))),
+            Value::Vector(v) => Some(Candidate::Vector(Rc::downgrade(v))),
+            _ => None,
         }
     }
 }
@@ -118,6 +146,16 @@ pub(crate) fn register_foreign(rc: &Rc<Box<dyn Foreign>>) {
     register(Candidate::Foreign(Rc::downgrade(rc)));
 }
 
+/// Registers a pair a heap value was just stored into (`set-car!`/`set-cdr!`).
+pub(crate) fn register_pair(rc: &Rc<Pair>) {
+    register(Candidate::Pair(Rc::downgrade(rc)));
+}
+
+/// Registers a vector a heap value was stored into for the first time.
+pub(crate) fn register_vector(rc: &Rc<LispVector>) {
+    register(Candidate::Vector(Rc::downgrade(rc)));
+}
+
 /// The collector's counters on this thread.
 pub fn stats() -> CollectorStats {
     REGISTRY.with(|r| {
@@ -160,6 +198,7 @@ fn identity(v: &Value) -> Option<usize> {
     }
     match v {
         Value::Pair(r) => Some(addr(r)),
+        Value::Vector(r) => Some(addr(r)),
         Value::Map(r) => Some(addr(r)),
         Value::Closure(r) => Some(addr(r)),
         Value::Cell(r) => Some(addr(r)),
@@ -172,6 +211,7 @@ fn identity(v: &Value) -> Option<usize> {
 fn strong_count(v: &Value) -> usize {
     match v {
         Value::Pair(r) => Rc::strong_count(r),
+        Value::Vector(r) => Rc::strong_count(r),
         Value::Map(r) => Rc::strong_count(r),
         Value::Closure(r) => Rc::strong_count(r),
         Value::Cell(r) => Rc::strong_count(r),
@@ -186,9 +226,10 @@ fn strong_count(v: &Value) -> usize {
 fn children(v: &Value, visit: &mut dyn FnMut(&Value)) -> bool {
     match v {
         Value::Pair(p) => {
-            visit(&p.car);
-            visit(&p.cdr);
+            visit(&p.car());
+            visit(&p.cdr());
         }
+        Value::Vector(v) => return v.try_for_each(visit),
         Value::Map(m) => {
             for (k, x) in m.iter() {
                 visit(&k.0);
@@ -238,6 +279,9 @@ pub fn collect() -> usize {
         }
     }
     drop(candidates);
+    // A pair is registered at each mutation: keep one root per object.
+    roots.sort_unstable();
+    roots.dedup();
 
     // 1–2: the subgraph and its internal reference counts (nodes are processed in index order,
     // so each node's edges are contiguous). An object whose only strong reference is the edge
@@ -319,17 +363,22 @@ pub fn collect() -> usize {
                 doomed.extend(f.clear_values());
                 reclaimed += 1;
             }
+            Value::Pair(p) => {
+                doomed.push(p.replace_car(Value::Nil));
+                doomed.push(p.replace_cdr(Value::Nil));
+                reclaimed += 1;
+            }
+            Value::Vector(v) => {
+                doomed.extend(v.take_all());
+                reclaimed += 1;
+            }
             _ => {}
         }
     }
     let survivors: Vec<Candidate> = roots
         .iter()
         .filter(|&&i| nodes[i].live)
-        .filter_map(|&i| match &nodes[i].value {
-            Value::Cell(c) => Some(Candidate::Cell(Rc::downgrade(c))),
-            Value::Foreign(f) => Some(Candidate::Foreign(Rc::downgrade(f))),
-            _ => None,
-        })
+        .filter_map(|&i| Candidate::of(&nodes[i].value))
         .collect();
     // Only what survived counts: garbage visited now must not postpone the next collection.
     let live_nodes = nodes.iter().filter(|n| n.live).count();
@@ -389,7 +438,7 @@ mod tests {
         collect();
         // The pair held from outside keeps the cell and its contents.
         match &holder {
-            Value::Pair(p) => match &p.cdr {
+            Value::Pair(p) => match &p.cdr() {
                 Value::Cell(c) => assert!(matches!(&*c.borrow(), Value::Pair(_))),
                 other => panic!("not a cell: {other:?}"),
             },
@@ -411,7 +460,7 @@ mod tests {
         }
         let shared_tail = match &cell {
             Value::Cell(c) => match &*c.borrow() {
-                Value::Pair(p) => p.cdr.clone(),
+                Value::Pair(p) => p.cdr(),
                 _ => unreachable!(),
             },
             _ => unreachable!(),
@@ -423,5 +472,68 @@ mod tests {
         drop(shared_tail);
         collect();
         assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn a_pair_cycle_made_by_set_cdr_is_reclaimed_and_a_held_one_kept() {
+        collect();
+        let list = Value::list([Value::Int(1), Value::Int(2)]);
+        let (first, weak) = match &list {
+            Value::Pair(p) => (Rc::clone(p), Rc::downgrade(p)),
+            _ => unreachable!(),
+        };
+        let last = match first.cdr() {
+            Value::Pair(p) => p,
+            _ => unreachable!(),
+        };
+        crate::value::set_cdr(&last, list.clone());
+        drop(last);
+        drop(first);
+        // Held from outside: kept, and still circular.
+        collect();
+        assert!(weak.upgrade().is_some());
+        assert_eq!(
+            crate::value::list_length(&list),
+            crate::value::ListShape::Circular
+        );
+        drop(list);
+        assert!(weak.upgrade().is_some(), "only the cycle holds it now");
+        assert!(collect() >= 1);
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn a_vector_holding_itself_is_reclaimed() {
+        collect();
+        let v = Value::vector(vec![Value::Nil, Value::Int(3)]);
+        let weak = match &v {
+            Value::Vector(items) => {
+                items.set(0, Value::list([v.clone()]));
+                Rc::downgrade(items)
+            }
+            _ => unreachable!(),
+        };
+        collect();
+        assert!(weak.upgrade().is_some());
+        drop(v);
+        assert!(weak.upgrade().is_some());
+        assert!(collect() >= 1);
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn a_pair_mutated_many_times_is_one_candidate_after_a_collection() {
+        collect();
+        let p = Value::cons(Value::Nil, Value::Nil);
+        if let Value::Pair(pair) = &p {
+            for _ in 0..100 {
+                crate::value::set_car(pair, Value::list([Value::Int(1)]));
+            }
+        }
+        let before = stats().registered;
+        assert!(before >= 100);
+        collect();
+        assert!(stats().registered <= before - 99, "duplicates merged");
+        drop(p);
     }
 }

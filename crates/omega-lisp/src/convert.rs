@@ -41,7 +41,7 @@ fn to_json_depth(v: &Value, depth: usize) -> LispResult<serde_json::Value> {
     if depth > MAX_JSON_DEPTH {
         return Err(LispError::new(
             ErrorKind::Error,
-            "json-stringify: value nested too deeply",
+            "json-stringify: value nested too deeply (or cyclic)",
         ));
     }
     Ok(match v {
@@ -56,7 +56,7 @@ fn to_json_depth(v: &Value, depth: usize) -> LispResult<serde_json::Value> {
         Value::Pair(_) => {
             let items = v
                 .list_to_vec()
-                .ok_or_else(|| LispError::type_error("json-stringify", "a proper list", v))?;
+                .ok_or_else(|| not_a_list("json-stringify", v))?;
             serde_json::Value::Array(
                 items
                     .iter()
@@ -64,6 +64,13 @@ fn to_json_depth(v: &Value, depth: usize) -> LispResult<serde_json::Value> {
                     .collect::<LispResult<_>>()?,
             )
         }
+        Value::Vector(items) => serde_json::Value::Array(
+            items
+                .to_vec()
+                .iter()
+                .map(|x| to_json_depth(x, depth + 1))
+                .collect::<LispResult<_>>()?,
+        ),
         Value::Map(m) => {
             let mut obj = serde_json::Map::new();
             for (k, val) in m.iter() {
@@ -195,6 +202,15 @@ impl TryFrom<Value> for Vec<Value> {
     type Error = LispError;
     fn try_from(v: Value) -> LispResult<Vec<Value>> {
         v.list_to_vec().ok_or_else(|| conv_err("a list", &v))
+    }
+}
+
+/// The error for a value that should be a proper list: a circular one says so.
+pub(crate) fn not_a_list(who: &str, v: &Value) -> LispError {
+    if crate::value::list_length(v) == crate::value::ListShape::Circular {
+        crate::value::circular_list_error(who, v)
+    } else {
+        LispError::type_error(who, "a proper list", v)
     }
 }
 

@@ -10,16 +10,24 @@
 //! 2. `Data → Value → Data` is the identity for every variant but `Opaque` (which comes back
 //!    as a string), for data up to [`MAX_DEPTH`] levels deep; deeper levels become `"…"`
 //!    (conversion never recurses without bound).
+//! 3. Cyclic data (mutable pairs and vectors) converts in bounded time and space: a value that
+//!    refers back to one of its own containers becomes `Opaque("#<cycle>")` at that point, a
+//!    circular list becomes `Opaque` of its labelled printed form (`#0=(1 . #0#)`), and at most
+//!    [`MAX_NODES`] values are converted (shared structure is unfolded; past the budget the
+//!    rest becomes `"…"`).
 
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::printer::write_string;
+use crate::printer::{write_string, write_string_limited};
 use crate::value::{MapKey, Value};
 
 /// Deepest nesting converted from a [`Value`] (invariant 1).
 pub const MAX_DEPTH: usize = 256;
+
+/// Most values converted from one [`Value`] (invariant 3).
+pub const MAX_NODES: usize = 1 << 22;
 
 /// A Lisp value as owned data.
 ///
@@ -55,6 +63,8 @@ pub enum Data {
     List(Vec<Data>),
     /// A map, in the runtime's key order.
     Map(Vec<(Data, Data)>),
+    /// A vector (`#(1 2 3)`); JSON: an array, like a list.
+    Vector(Vec<Data>),
     /// A value that is not data (a procedure, a task, an error, an improper list…): its
     /// printed form.
     Opaque(String),
@@ -63,7 +73,11 @@ pub enum Data {
 impl Data {
     /// Converts a Lisp value (invariant 1).
     pub(crate) fn from_value(v: &Value) -> Data {
-        from_value_depth(v, 0)
+        let mut cx = FromValue {
+            path: Vec::new(),
+            nodes: 0,
+        };
+        cx.convert(v, 0)
     }
 
     /// The Lisp value for this data (`Opaque` becomes its text; levels below [`MAX_DEPTH`]
@@ -92,6 +106,9 @@ impl Data {
                     .map(|x| x.to_value_depth(d))
                     .collect::<Vec<_>>(),
             ),
+            Data::Vector(items) => {
+                Value::vector(items.iter().map(|x| x.to_value_depth(d)).collect())
+            }
             Data::Map(entries) => Value::Map(Rc::new(
                 entries
                     .iter()
@@ -122,7 +139,9 @@ impl Data {
             Data::Str(s) | Data::Symbol(s) | Data::Keyword(s) | Data::Opaque(s) => {
                 J::String(s.clone())
             }
-            Data::List(items) => J::Array(items.iter().map(|x| x.to_json_depth(d)).collect()),
+            Data::List(items) | Data::Vector(items) => {
+                J::Array(items.iter().map(|x| x.to_json_depth(d)).collect())
+            }
             Data::Map(entries) => J::Object(
                 entries
                     .iter()
@@ -156,41 +175,81 @@ impl Data {
     }
 }
 
-fn from_value_depth(v: &Value, depth: usize) -> Data {
-    if depth > MAX_DEPTH {
-        return Data::Opaque("…".to_string());
+/// The state of one [`Data::from_value`]: the containers being converted (the path from the
+/// root, for cycle detection) and the values converted so far (invariant 3).
+struct FromValue {
+    path: Vec<usize>,
+    nodes: usize,
+}
+
+/// The address of a container a cycle can pass through.
+fn container_id(v: &Value) -> Option<usize> {
+    fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
+        Rc::as_ptr(rc).cast::<u8>() as usize
     }
     match v {
-        Value::Nil => Data::Nil,
-        Value::Bool(b) => Data::Bool(*b),
-        Value::Int(i) => Data::Int(*i),
-        Value::Float(f) => Data::Float(*f),
-        Value::Str(s) => Data::Str(s.to_string()),
-        Value::Char(c) => Data::Char(*c),
-        Value::Symbol(s) => Data::Symbol(s.name().to_string()),
-        Value::Keyword(k) => Data::Keyword(k.name().to_string()),
-        Value::Pair(_) => match v.list_to_vec() {
-            Some(items) => Data::List(
-                items
-                    .iter()
-                    .map(|x| from_value_depth(x, depth + 1))
-                    .collect(),
-            ),
-            None => Data::Opaque(write_string(v)),
-        },
-        Value::Map(m) => Data::Map(
-            m.iter()
-                .map(|(k, x)| {
-                    (
-                        from_value_depth(&k.0, depth + 1),
-                        from_value_depth(x, depth + 1),
-                    )
-                })
-                .collect(),
-        ),
-        other => Data::Opaque(write_string(other)),
+        Value::Pair(r) => Some(addr(r)),
+        Value::Vector(r) => Some(addr(r)),
+        Value::Map(r) => Some(addr(r)),
+        _ => None,
     }
 }
+
+impl FromValue {
+    fn convert(&mut self, v: &Value, depth: usize) -> Data {
+        self.nodes += 1;
+        if depth > MAX_DEPTH || self.nodes > MAX_NODES {
+            return Data::Opaque("…".to_string());
+        }
+        let id = container_id(v);
+        if let Some(id) = id {
+            if self.path.contains(&id) {
+                return Data::Opaque("#<cycle>".to_string());
+            }
+            self.path.push(id);
+        }
+        let d = self.convert_inner(v, depth);
+        if id.is_some() {
+            self.path.pop();
+        }
+        d
+    }
+
+    fn convert_inner(&mut self, v: &Value, depth: usize) -> Data {
+        match v {
+            Value::Nil => Data::Nil,
+            Value::Bool(b) => Data::Bool(*b),
+            Value::Int(i) => Data::Int(*i),
+            Value::Float(f) => Data::Float(*f),
+            Value::Str(s) => Data::Str(s.to_string()),
+            Value::Char(c) => Data::Char(*c),
+            Value::Symbol(s) => Data::Symbol(s.name().to_string()),
+            Value::Keyword(k) => Data::Keyword(k.name().to_string()),
+            Value::Pair(_) => match v.list_to_vec() {
+                Some(items) => {
+                    Data::List(items.iter().map(|x| self.convert(x, depth + 1)).collect())
+                }
+                None => Data::Opaque(write_string_limited(v, OPAQUE_TEXT_LIMIT)),
+            },
+            Value::Vector(items) => Data::Vector(
+                items
+                    .to_vec()
+                    .iter()
+                    .map(|x| self.convert(x, depth + 1))
+                    .collect(),
+            ),
+            Value::Map(m) => Data::Map(
+                m.iter()
+                    .map(|(k, x)| (self.convert(&k.0, depth + 1), self.convert(x, depth + 1)))
+                    .collect(),
+            ),
+            other => Data::Opaque(write_string_limited(other, OPAQUE_TEXT_LIMIT)),
+        }
+    }
+}
+
+/// Longest printed form kept in a [`Data::Opaque`] (bytes, then `...`).
+const OPAQUE_TEXT_LIMIT: usize = 1 << 20;
 
 /// Prints as Lisp `write` would.
 impl std::fmt::Display for Data {
@@ -289,6 +348,40 @@ mod tests {
         assert_eq!(Data::from(j.clone()).to_json(), j);
         let text = serde_json::to_string(&d).expect("serialises");
         assert_eq!(serde_json::from_str::<Data>(&text).expect("parses"), d);
+    }
+
+    #[test]
+    fn vectors_round_trip_and_cycles_convert_in_bounded_space() {
+        let rt = crate::Runtime::new();
+        let v = rt.eval_sync("#(1 (2) #(\"x\"))", "<t>").expect("evaluates");
+        let d = Data::from_value(&v);
+        assert_eq!(
+            d,
+            Data::Vector(vec![
+                1.into(),
+                Data::List(vec![2.into()]),
+                Data::Vector(vec![Data::Str("x".into())])
+            ])
+        );
+        assert_eq!(Data::from_value(&d.to_value()), d);
+        assert_eq!(d.to_json(), serde_json::json!([1, [2], ["x"]]));
+        // A vector holding itself twice: a back-reference, not 2^256 copies.
+        let v = rt
+            .eval_sync(
+                "(let ((v (vector 0 0))) (vector-set! v 0 v) (vector-set! v 1 v) v)",
+                "<t>",
+            )
+            .expect("evaluates");
+        let cycle = Data::Opaque("#<cycle>".into());
+        assert_eq!(
+            Data::from_value(&v),
+            Data::Vector(vec![cycle.clone(), cycle])
+        );
+        // A circular list: its labelled printed form.
+        let c = rt
+            .eval_sync("(let ((c (list 1 2))) (set-cdr! (cdr c) c) c)", "<t>")
+            .expect("evaluates");
+        assert_eq!(Data::from_value(&c), Data::Opaque("#0=(1 2 . #0#)".into()));
     }
 
     #[test]

@@ -1006,6 +1006,20 @@ impl Expander<'_> {
     fn quasi(&mut self, s: &Syntax, depth: u32) -> LispResult<Expr> {
         let p = pos(&s.span);
         match &s.kind {
+            // `#(a ,b ,@c)`: the elements quasiquoted as a list, then `list->vector` (issue 15).
+            SyntaxKind::Atom(Value::Vector(v)) if !v.is_empty() => {
+                let items = v
+                    .to_vec()
+                    .iter()
+                    .map(|x| Syntax::from_value(x, &s.span))
+                    .collect::<LispResult<Vec<_>>>()?;
+                let list = Syntax {
+                    kind: SyntaxKind::List(items, None),
+                    span: s.span.clone(),
+                };
+                let e = self.quasi(&list, depth)?;
+                Ok(self.call_builtin("list->vector", vec![e], p))
+            }
             SyntaxKind::Atom(v) => Ok(Expr::new(ExprKind::Const(v.clone()), p)),
             SyntaxKind::Map(items) => {
                 let args = items

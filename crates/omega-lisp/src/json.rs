@@ -52,7 +52,7 @@ impl Writer {
         if depth > MAX_JSON_DEPTH {
             return Err(LispError::new(
                 ErrorKind::Error,
-                "json-stringify: value nested too deeply",
+                "json-stringify: value nested too deeply (or cyclic)",
             ));
         }
         match v {
@@ -74,10 +74,22 @@ impl Writer {
             Value::Pair(_) => {
                 // Check the whole list first, as `to_json` does, so the error is the same.
                 if !is_proper(v) {
-                    return Err(LispError::type_error("json-stringify", "a proper list", v));
+                    return Err(crate::convert::not_a_list("json-stringify", v));
                 }
                 self.out.push('[');
                 for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    self.value(&x, depth + 1)?;
+                    self.check()?;
+                }
+                self.out.push(']');
+            }
+            Value::Vector(items) => {
+                // A vector is a JSON array (issue 15).
+                self.out.push('[');
+                for (i, x) in items.to_vec().iter().enumerate() {
                     if i > 0 {
                         self.out.push(',');
                     }
@@ -117,14 +129,10 @@ impl Writer {
 }
 
 fn is_proper(v: &Value) -> bool {
-    let mut cur = v;
-    loop {
-        match cur {
-            Value::Pair(p) => cur = &p.cdr,
-            Value::Nil => return true,
-            _ => return false,
-        }
-    }
+    matches!(
+        crate::value::list_length(v),
+        crate::value::ListShape::Proper(_)
+    )
 }
 
 #[cfg(test)]

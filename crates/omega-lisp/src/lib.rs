@@ -71,7 +71,10 @@ pub use runtime_async::ScriptTask;
 pub use script_error::{Frame, Position, ScriptError};
 pub use state::LlmUsage;
 pub use symbol::Symbol;
-pub use value::{eq, equal, eqv, Closure, Foreign, LispMap, ListIter, MapKey, Pair, Value};
+pub use value::{
+    circular_list_error, eq, equal, eqv, list_length, set_car, set_cdr, Closure, CycleCheck,
+    Foreign, LispMap, LispVector, ListIter, ListShape, MapKey, Pair, Value,
+};
 pub use vm::{clear_interrupt_request, request_interrupt, Interrupt, InterruptFn};
 
 /// The README's examples, compiled and run as doctests so they stay true.

@@ -8,6 +8,20 @@
 //! symbols are cut too) or, for the builtins that build strings (`str`, `write`, `display`,
 //! `format`…), fails with the `max_string_len` `:limit` error as soon as the output passes
 //! it, so printing a shared structure whose printed form is exponentially long stops early.
+//!
+//! # Cycles: datum labels
+//!
+//! Pairs and vectors are mutable, so data can be cyclic. Before printing, a depth-first walk
+//! ([`find_labels`]) finds the objects that need a datum label: for `write`/`display` (R7RS
+//! `write`) those a cycle comes back to, so `(let ((x (list 1 2))) (set-cdr! (cdr x) x) x)`
+//! prints `#0=(1 2 . #0#)` and acyclic sharing is printed in full; for `write-shared` every
+//! object met twice. The walk only remembers objects with more than one reference (one
+//! referenced once cannot be met twice), so a fresh list costs one pass and no hashing. When
+//! printing is cut to a small budget (error messages) the walk is bounded too; what it did not
+//! reach prints unfolded until the budget cuts it, which still terminates.
+
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::error::{LispError, LispResult};
 use crate::state::State;
@@ -25,6 +39,113 @@ enum Over {
 enum Task {
     Val(Value),
     Text(&'static str),
+}
+
+/// Which objects get datum labels.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sharing {
+    /// Only objects a cycle comes back to (R7RS `write`, `display`).
+    Cycles,
+    /// Every object met more than once (R7RS `write-shared`).
+    All,
+}
+
+/// The heap identity of an object the printer descends into (pairs, vectors, maps, cells) and
+/// its strong count.
+fn node(v: &Value) -> Option<(usize, usize)> {
+    fn id<T: ?Sized>(rc: &Rc<T>) -> (usize, usize) {
+        (Rc::as_ptr(rc).cast::<u8>() as usize, Rc::strong_count(rc))
+    }
+    match v {
+        Value::Pair(r) => Some(id(r)),
+        Value::Vector(r) => Some(id(r)),
+        Value::Map(r) => Some(id(r)),
+        Value::Cell(r) => Some(id(r)),
+        _ => None,
+    }
+}
+
+/// Pushes (clones of) the values the printer would print inside `v`.
+fn push_children(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Pair(p) => {
+            out.push(p.car());
+            out.push(p.cdr());
+        }
+        Value::Vector(items) => out.extend(items.to_vec()),
+        Value::Map(m) => {
+            for (k, x) in m.iter() {
+                out.push(k.0.clone());
+                out.push(x.clone());
+            }
+        }
+        Value::Cell(c) => {
+            if let Ok(x) = c.try_borrow() {
+                out.push(x.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The objects of `v` that need a datum label (by address), found by an iterative depth-first
+/// walk over at most `budget` objects. Every value the walk looks at is a clone it holds, so an
+/// object whose strong count is at most 2 (its one referrer and that clone) cannot be met again
+/// and is not remembered.
+pub(crate) fn find_labels(v: &Value, sharing: Sharing, budget: usize) -> HashMap<usize, usize> {
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut labels: HashMap<usize, usize> = HashMap::new();
+    if node(v).is_none() {
+        return labels;
+    }
+    let mut state: HashMap<usize, u8> = HashMap::new();
+    enum Walk {
+        Enter(Value),
+        Exit(usize),
+    }
+    let mut work = vec![Walk::Enter(v.clone())];
+    let mut children = Vec::new();
+    let mut visited = 0usize;
+    while let Some(w) = work.pop() {
+        let v = match w {
+            Walk::Exit(id) => {
+                state.insert(id, DONE);
+                continue;
+            }
+            Walk::Enter(v) => v,
+        };
+        let Some((id, count)) = node(&v) else {
+            continue;
+        };
+        visited += 1;
+        if visited > budget {
+            break;
+        }
+        if count > 2 {
+            match state.get(&id) {
+                Some(&ON_PATH) => {
+                    labels.insert(id, usize::MAX);
+                    continue;
+                }
+                Some(_) => {
+                    if sharing == Sharing::All {
+                        labels.insert(id, usize::MAX);
+                    }
+                    continue;
+                }
+                None => {
+                    state.insert(id, ON_PATH);
+                    work.push(Walk::Exit(id));
+                }
+            }
+        }
+        push_children(&v, &mut children);
+        // Reverse, so the walk meets children in printing order (labels number left to right
+        // for `write-shared` only by first print, which the printer assigns anyway).
+        work.extend(children.drain(..).rev().map(Walk::Enter));
+    }
+    labels
 }
 
 /// The `write` form of `v` (`"a\nb"` with quotes and escapes).
@@ -124,7 +245,33 @@ pub fn write_escaped_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Objects the label walk visits at most when the output is cut to a finite budget.
+const TRUNCATED_WALK_BUDGET: usize = 1 << 16;
+
 fn print(v: &Value, write: bool, limit: usize, over: Over) -> LispResult<String> {
+    print_shared(v, write, limit, over, Sharing::Cycles)
+}
+
+/// `write-shared`'s text: every object met twice is labelled; fails with `:limit` past
+/// `max_string_len`.
+pub(crate) fn write_shared_bounded(st: &State, v: &Value) -> LispResult<String> {
+    print_shared(v, true, st.limits.max_string_len, Over::Fail, Sharing::All)
+}
+
+fn print_shared(
+    v: &Value,
+    write: bool,
+    limit: usize,
+    over: Over,
+    sharing: Sharing,
+) -> LispResult<String> {
+    let budget = if over == Over::Truncate && limit != usize::MAX {
+        TRUNCATED_WALK_BUDGET
+    } else {
+        usize::MAX
+    };
+    let mut labels = find_labels(v, sharing, budget);
+    let mut next_label = 0usize;
     let mut out = String::new();
     let mut work = vec![Task::Val(v.clone())];
     while let Some(task) = work.pop() {
@@ -147,6 +294,18 @@ fn print(v: &Value, write: bool, limit: usize, over: Over) -> LispResult<String>
             }
             Task::Val(v) => v,
         };
+        if !labels.is_empty() {
+            if let Some(label) = node(&v).and_then(|(id, _)| labels.get_mut(&id)) {
+                if *label == usize::MAX {
+                    *label = next_label;
+                    next_label += 1;
+                    out.push_str(&format!("#{}=", *label));
+                } else {
+                    out.push_str(&format!("#{}#", *label));
+                    continue;
+                }
+            }
+        }
         match &v {
             Value::Nil => out.push_str("nil"),
             Value::Bool(true) => out.push_str("#t"),
@@ -183,11 +342,18 @@ fn print(v: &Value, write: bool, limit: usize, over: Over) -> LispResult<String>
                 let mut items = Vec::new();
                 let mut cur = v.clone();
                 let mut dotted = false;
+                let mut head = true;
                 loop {
                     match cur {
-                        Value::Pair(p) => {
-                            items.push(p.car.clone());
-                            cur = p.cdr.clone();
+                        // A labelled pair down the spine prints as a dotted tail (`. #0#`).
+                        Value::Pair(p)
+                            if head
+                                || labels.is_empty()
+                                || !labels.contains_key(&(Rc::as_ptr(&p) as usize)) =>
+                        {
+                            head = false;
+                            items.push(p.car());
+                            cur = p.cdr();
                         }
                         Value::Nil => break,
                         tail => {
@@ -208,6 +374,24 @@ fn print(v: &Value, write: bool, limit: usize, over: Over) -> LispResult<String>
                 for (i, item) in items.into_iter().enumerate().rev() {
                     work.push(Task::Val(item));
                     if i > 0 {
+                        work.push(Task::Text(" "));
+                    }
+                }
+            }
+            Value::Vector(vector) => {
+                out.push_str("#(");
+                work.push(Task::Text(")"));
+                let items = vector.to_vec();
+                let n = items.len();
+                // Cut long vectors as long lists are: the budget stops the output anyway.
+                for (i, item) in items
+                    .into_iter()
+                    .enumerate()
+                    .take(limit.saturating_add(1))
+                    .rev()
+                {
+                    work.push(Task::Val(item));
+                    if i > 0 && i < n {
                         work.push(Task::Text(" "));
                     }
                 }

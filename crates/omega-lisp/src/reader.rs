@@ -104,14 +104,14 @@ impl Syntax {
         }
         Ok(match v {
             Value::Pair(p) if is_quote_form(p) => {
-                let datum = match &p.cdr {
-                    Value::Pair(rest) => rest.car.clone(),
+                let datum = match &p.cdr() {
+                    Value::Pair(rest) => rest.car(),
                     _ => Value::Nil,
                 };
                 Syntax {
                     kind: SyntaxKind::List(
                         vec![
-                            Syntax::atom(p.car.clone(), span.clone()),
+                            Syntax::atom(p.car(), span.clone()),
                             Syntax::atom(datum, span.clone()),
                         ],
                         None,
@@ -121,15 +121,23 @@ impl Syntax {
             }
             Value::Pair(_) => {
                 let mut items = Vec::new();
-                let mut cur = v;
-                while let Value::Pair(p) = cur {
-                    items.push(Syntax::from_value_depth(&p.car, span, depth + 1, nodes)?);
-                    cur = &p.cdr;
+                let mut cur = v.clone();
+                let mut check = crate::value::CycleCheck::new();
+                while let Value::Pair(p) = &cur {
+                    if check.circular(p) {
+                        return Err(LispError::syntax(
+                            span.clone(),
+                            "a macro produced a circular list as code",
+                        ));
+                    }
+                    items.push(Syntax::from_value_depth(&p.car(), span, depth + 1, nodes)?);
+                    let next = p.cdr();
+                    cur = next;
                 }
                 let tail = match cur {
                     Value::Nil => None,
                     other => Some(Box::new(Syntax::from_value_depth(
-                        other,
+                        &other,
                         span,
                         depth + 1,
                         nodes,
@@ -147,8 +155,8 @@ impl Syntax {
 
 /// Whether `p` is `(quote X)`: the symbol `quote` and exactly one datum.
 fn is_quote_form(p: &crate::value::Pair) -> bool {
-    matches!(&p.car, Value::Symbol(s) if &*s.name() == "quote")
-        && matches!(&p.cdr, Value::Pair(rest) if rest.cdr.is_nil())
+    matches!(&p.car(), Value::Symbol(s) if &*s.name() == "quote")
+        && matches!(&p.cdr(), Value::Pair(rest) if rest.cdr_is_nil())
 }
 
 /// Reads every datum in `src`; `file` names the source in positions and errors.
@@ -264,6 +272,92 @@ enum Frame {
     Skip {
         span: Span,
     },
+    /// `#(`: a vector literal, read as one constant (self-evaluating).
+    Vector {
+        span: Span,
+        items: Vec<Syntax>,
+    },
+    /// `#n=`: the next datum gets label `n`.
+    Label {
+        n: u64,
+        span: Span,
+    },
+}
+
+/// A datum label of the datum being read (`#n=`): in progress (references to it inside its own
+/// datum read as a placeholder, patched when the datum is complete) or done.
+enum LabelState {
+    Open(Value),
+    Done(Value),
+}
+
+/// The placeholder a `#n#` inside datum `n` reads as until the datum is complete.
+#[derive(Debug)]
+struct LabelPlaceholder;
+
+impl crate::value::Foreign for LabelPlaceholder {
+    fn type_name(&self) -> &str {
+        "datum-label"
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Replaces every occurrence of `placeholder` reachable from `root` through pairs, vectors
+/// and maps with `root` itself (closing the cycles `#n=…#n#` describes). Iterative, each
+/// object once. A map is immutable, so a placeholder that is directly a map's key or value
+/// cannot be patched: `false` then (the caller reports it).
+fn patch_label(root: &Value, placeholder: &Value) -> bool {
+    let is_ph = |v: &Value| crate::value::eq(v, placeholder);
+    let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
+    let mut work = vec![root.clone()];
+    while let Some(v) = work.pop() {
+        match &v {
+            Value::Pair(p) => {
+                if !seen.insert(Rc::as_ptr(p) as usize) {
+                    continue;
+                }
+                let (car, cdr) = (p.car(), p.cdr());
+                if is_ph(&car) {
+                    crate::value::set_car(p, root.clone());
+                } else {
+                    work.push(car);
+                }
+                if is_ph(&cdr) {
+                    crate::value::set_cdr(p, root.clone());
+                } else {
+                    work.push(cdr);
+                }
+            }
+            Value::Vector(items) => {
+                if !seen.insert(Rc::as_ptr(items) as usize) {
+                    continue;
+                }
+                for (i, x) in items.to_vec().into_iter().enumerate() {
+                    if is_ph(&x) {
+                        items.set(i, root.clone());
+                    } else {
+                        work.push(x);
+                    }
+                }
+            }
+            Value::Map(m) => {
+                if !seen.insert(Rc::as_ptr(m) as usize) {
+                    continue;
+                }
+                for (k, x) in m.iter() {
+                    if is_ph(&k.0) || is_ph(x) {
+                        return false;
+                    }
+                    work.push(k.0.clone());
+                    work.push(x.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    true
 }
 
 #[derive(PartialEq)]
@@ -383,9 +477,35 @@ impl<'a> Reader<'a> {
         self.read_forms()
     }
 
+    /// Reads `#n=` or `#n#` (the `#` and a digit are next): the label and whether it is a
+    /// definition.
+    fn read_label(&mut self, span: &Span) -> LispResult<(u64, bool)> {
+        self.bump();
+        let mut n: u64 = 0;
+        while let Some(c) = self.peek() {
+            let Some(d) = c.to_digit(10) else { break };
+            self.bump();
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d)))
+                .ok_or_else(|| self.err(span.clone(), "datum label too large"))?;
+        }
+        match self.bump() {
+            Some('=') => Ok((n, true)),
+            Some('#') => Ok((n, false)),
+            _ => Err(self.err(
+                span.clone(),
+                format!("bad datum label: expected #{n}= or #{n}#"),
+            )),
+        }
+    }
+
     fn read_forms(&mut self) -> LispResult<Vec<Syntax>> {
         let mut out = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
+        // Datum labels of the top-level datum being read (R7RS: their scope is that datum).
+        let mut labels: std::collections::HashMap<u64, LabelState> =
+            std::collections::HashMap::new();
         let mut until_heap_check = 0u32;
         loop {
             self.skip_atmosphere()?;
@@ -411,9 +531,18 @@ impl<'a> Reader<'a> {
                     Some(Frame::Skip { span }) => {
                         Err(self.err(span, "#; needs a datum (end of input)"))
                     }
+                    Some(Frame::Vector { span, .. }) => {
+                        Err(self.err(span, "unclosed #( (end of input)"))
+                    }
+                    Some(Frame::Label { span, n }) => {
+                        Err(self.err(span, format!("#{n}= needs a datum (end of input)")))
+                    }
                 };
             };
-            if stack.len() >= MAX_NESTING && matches!(c, '(' | '[' | '{' | '\'' | '`' | ',') {
+            if stack.len() >= MAX_NESTING
+                && (matches!(c, '(' | '[' | '{' | '\'' | '`' | ',')
+                    || (c == '#' && matches!(self.peek2(), Some('(' | '0'..='9'))))
+            {
                 return Err(self.err(
                     span,
                     format!("nesting too deep (more than {MAX_NESTING} levels)"),
@@ -436,6 +565,42 @@ impl<'a> Reader<'a> {
                         items: Vec::new(),
                     });
                     continue;
+                }
+                '#' if self.peek2() == Some('(') => {
+                    self.bump();
+                    self.bump();
+                    stack.push(Frame::Vector {
+                        span,
+                        items: Vec::new(),
+                    });
+                    continue;
+                }
+                '#' if self.peek2().is_some_and(|d| d.is_ascii_digit()) => {
+                    let (n, define) = self.read_label(&span)?;
+                    if define {
+                        if labels.contains_key(&n) {
+                            return Err(self.err(span, format!("datum label #{n}= defined twice")));
+                        }
+                        labels.insert(n, LabelState::Open(Value::foreign(LabelPlaceholder)));
+                        stack.push(Frame::Label { n, span });
+                        continue;
+                    }
+                    match labels.get(&n) {
+                        Some(LabelState::Open(v) | LabelState::Done(v)) => {
+                            Syntax::atom(v.clone(), span)
+                        }
+                        None => return Err(self.err(span, format!("undefined datum label #{n}#"))),
+                    }
+                }
+                ')' | ']' if matches!(stack.last(), Some(Frame::Vector { .. })) => {
+                    self.bump();
+                    match stack.pop() {
+                        Some(Frame::Vector { span, items }) => {
+                            let v = Value::vector(items.iter().map(Syntax::to_value).collect());
+                            Syntax::atom(v, span)
+                        }
+                        _ => return Err(self.err(span, format!("unexpected {c}"))),
+                    }
                 }
                 ')' | ']' => {
                     self.bump();
@@ -524,7 +689,29 @@ impl<'a> Reader<'a> {
             while let Some(d) = datum.take() {
                 match stack.last_mut() {
                     None if self.one => return Ok(vec![d]),
-                    None => out.push(d),
+                    None => {
+                        labels.clear();
+                        out.push(d)
+                    }
+                    Some(Frame::Vector { items, .. }) => items.push(d),
+                    Some(Frame::Label { .. }) => {
+                        if let Some(Frame::Label { n, span }) = stack.pop() {
+                            let v = d.to_value();
+                            if let Some(LabelState::Open(ph)) = labels.remove(&n) {
+                                if crate::value::eq(&v, &ph) {
+                                    return Err(self.err(span, format!("#{n}= refers to itself")));
+                                }
+                                if !patch_label(&v, &ph) {
+                                    return Err(self.err(
+                                        span,
+                                        format!("#{n}# cannot be a key or value of a map inside #{n}= (maps are immutable)"),
+                                    ));
+                                }
+                            }
+                            labels.insert(n, LabelState::Done(v.clone()));
+                            datum = Some(Syntax::atom(v, span));
+                        }
+                    }
                     Some(Frame::List { items, dot, .. }) => match dot {
                         Dot::No => items.push(d),
                         Dot::ExpectTail => *dot = Dot::Tail(Box::new(d)),

@@ -3,13 +3,19 @@
 //!
 //! # Invariants
 //!
-//! 1. Pairs and strings are immutable once built; sharing them is always safe.
+//! 1. Strings, maps, closures and errors are immutable once built; sharing them is always safe.
+//!    Pairs (`set-car!`/`set-cdr!`) and vectors are mutable: a mutation that stores a heap value
+//!    registers the object with the cycle collector (`collector.rs`), because it may close a
+//!    cycle. Data may therefore be cyclic; every walk over pairs/vectors that can meet Lisp data
+//!    must terminate on cycles (a bound, a tortoise-and-hare check, or a visited set).
+//!    A mutable pair or vector used as a map key and then mutated leaves the map's order stale
+//!    (lookups may miss it; nothing worse): use immutable keys.
 //! 2. Dropping a long or deep list never recurses on the native stack (see `Drop for Pair`).
 //! 3. `Value::Cell` never escapes to Lisp code: the compiler only uses it for variables that are
 //!    both captured by a closure and assigned (or bound by `letrec`).
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,8 +46,10 @@ pub enum Value {
     Keyword(Symbol),
     /// An immutable string.
     Str(Rc<String>),
-    /// A cons cell.
+    /// A cons cell (mutable through `set-car!`/`set-cdr!`).
     Pair(Rc<Pair>),
+    /// A vector (`#(1 2 3)`): a mutable, fixed-length array of values.
+    Vector(Rc<LispVector>),
     /// An immutable map (`{:a 1}`), ordered by key.
     Map(Rc<LispMap>),
     /// A Lisp closure.
@@ -71,6 +79,7 @@ impl Clone for Value {
             Value::Keyword(s) => Value::Keyword(*s),
             Value::Str(r) => Value::Str(Rc::clone(r)),
             Value::Pair(r) => Value::Pair(Rc::clone(r)),
+            Value::Vector(r) => Value::Vector(Rc::clone(r)),
             Value::Map(r) => Value::Map(Rc::clone(r)),
             Value::Closure(r) => Value::Closure(Rc::clone(r)),
             Value::Native(r) => Value::Native(Rc::clone(r)),
@@ -105,19 +114,90 @@ pub trait Foreign: Any + fmt::Debug {
     }
 }
 
-/// A cons cell.
+/// A cons cell. Its two fields are `Cell`s so that `set-car!`/`set-cdr!` can change them
+/// through a shared `Rc` while the payload stays two values (32 bytes); read them with
+/// [`Pair::car`]/[`Pair::cdr`] (a clone), change them with [`set_car`]/[`set_cdr`] (which
+/// register the pair with the cycle collector when a heap value is stored).
 pub struct Pair {
-    /// The head.
-    pub car: Value,
-    /// The tail.
-    pub cdr: Value,
+    car: Cell<Value>,
+    cdr: Cell<Value>,
+}
+
+impl Pair {
+    /// A new pair.
+    #[inline(always)]
+    pub fn new(car: Value, cdr: Value) -> Pair {
+        Pair {
+            car: Cell::new(car),
+            cdr: Cell::new(cdr),
+        }
+    }
+
+    /// The head (a clone: one reference-count increment for heap values).
+    #[inline(always)]
+    pub fn car(&self) -> Value {
+        peek(&self.car)
+    }
+
+    /// The tail (a clone).
+    #[inline(always)]
+    pub fn cdr(&self) -> Value {
+        peek(&self.cdr)
+    }
+
+    /// Whether the tail is `nil` (without cloning it).
+    #[inline(always)]
+    pub fn cdr_is_nil(&self) -> bool {
+        let v = self.cdr.take();
+        let r = v.is_nil();
+        self.cdr.set(v);
+        r
+    }
+
+    /// Replaces the head without registering with the collector (only for values that cannot
+    /// close a cycle, or for the collector itself); returns the old head.
+    pub(crate) fn replace_car(&self, v: Value) -> Value {
+        self.car.replace(v)
+    }
+
+    /// Replaces the tail without registering; see [`Pair::replace_car`].
+    pub(crate) fn replace_cdr(&self, v: Value) -> Value {
+        self.cdr.replace(v)
+    }
+}
+
+/// A clone of the value in `c`. No code runs between the `take` and the `set` (cloning a value
+/// only bumps a reference count), so nobody can observe the placeholder.
+#[inline(always)]
+fn peek(c: &Cell<Value>) -> Value {
+    let v = c.replace(Value::Nil);
+    let r = v.clone();
+    // What comes back is the `Nil` put there just above: nothing to drop.
+    std::mem::forget(c.replace(v));
+    r
+}
+
+/// `set-car!`: stores `v` as the head of `p`; a stored heap value makes `p` a cycle candidate.
+pub fn set_car(p: &Rc<Pair>, v: Value) {
+    if is_container(&v) {
+        crate::collector::register_pair(p);
+    }
+    drop(p.replace_car(v));
+}
+
+/// `set-cdr!`: stores `v` as the tail of `p`; a stored heap value makes `p` a cycle candidate.
+pub fn set_cdr(p: &Rc<Pair>, v: Value) {
+    if is_container(&v) {
+        crate::collector::register_pair(p);
+    }
+    drop(p.replace_cdr(v));
 }
 
 impl fmt::Debug for Pair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&crate::printer::write_string(&Value::cons(
-            self.car.clone(),
-            self.cdr.clone(),
+            self.car(),
+            self.cdr(),
         )))
     }
 }
@@ -126,10 +206,131 @@ impl Drop for Pair {
     // Invariant 2: unlink iteratively so dropping a million-element (or million-deep) list does
     // not recurse once per cell.
     fn drop(&mut self) {
-        if self.car.is_immediate() && self.cdr.is_immediate() {
+        if self.car.get_mut().is_immediate() && self.cdr.get_mut().is_immediate() {
             return;
         }
-        teardown([std::mem::take(&mut self.car), std::mem::take(&mut self.cdr)]);
+        teardown([self.car.take(), self.cdr.take()]);
+    }
+}
+
+/// A vector: a fixed-length array of values, mutable in place (`vector-set!`). Registered with
+/// the cycle collector the first time a heap value is stored into it after creation (see
+/// [`LispVector::set`]); a new vector only refers to older values, so it cannot close a cycle
+/// before that.
+pub struct LispVector {
+    items: RefCell<Vec<Value>>,
+    /// Registered with the collector (it stays registered while alive).
+    registered: Cell<bool>,
+}
+
+impl LispVector {
+    /// A vector holding `items`.
+    pub fn new(items: Vec<Value>) -> LispVector {
+        LispVector {
+            items: RefCell::new(items),
+            registered: Cell::new(false),
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.items.borrow().len()
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element at `i` (a clone), if in range.
+    pub fn get(&self, i: usize) -> Option<Value> {
+        self.items.borrow().get(i).cloned()
+    }
+
+    /// A copy of the elements `start..end` (clamped to the length).
+    pub fn slice(&self, start: usize, end: usize) -> Vec<Value> {
+        let items = self.items.borrow();
+        let end = end.min(items.len());
+        items[start.min(end)..end].to_vec()
+    }
+
+    /// A copy of every element.
+    pub fn to_vec(&self) -> Vec<Value> {
+        self.items.borrow().clone()
+    }
+
+    /// Stores `v` at `i` (the caller checked the index: out of range does nothing and returns
+    /// `false`). A heap value registers the vector with the collector.
+    pub fn set(self: &Rc<Self>, i: usize, v: Value) -> bool {
+        if is_container(&v) {
+            self.note_heap_store();
+        }
+        let old = match self.items.borrow_mut().get_mut(i) {
+            Some(slot) => std::mem::replace(slot, v),
+            None => return false,
+        };
+        drop(old);
+        true
+    }
+
+    /// Stores `values` from index `at` on (the caller checked the range); registers as
+    /// [`LispVector::set`] does.
+    pub fn set_range(self: &Rc<Self>, at: usize, values: Vec<Value>) {
+        if values.iter().any(is_container) {
+            self.note_heap_store();
+        }
+        let mut old = Vec::with_capacity(values.len());
+        {
+            let mut items = self.items.borrow_mut();
+            for (slot, v) in items.iter_mut().skip(at).zip(values) {
+                old.push(std::mem::replace(slot, v));
+            }
+        }
+        teardown(old);
+    }
+
+    fn note_heap_store(self: &Rc<Self>) {
+        if !self.registered.get() {
+            self.registered.set(true);
+            crate::collector::register_vector(self);
+        }
+    }
+
+    /// Calls `f` on each element if the vector is not being mutated; `false` otherwise.
+    pub(crate) fn try_for_each(&self, f: &mut dyn FnMut(&Value)) -> bool {
+        match self.items.try_borrow() {
+            Ok(items) => {
+                items.iter().for_each(f);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Empties the vector, returning its elements (the collector breaks garbage cycles so).
+    pub(crate) fn take_all(&self) -> Vec<Value> {
+        match self.items.try_borrow_mut() {
+            Ok(mut items) => std::mem::take(&mut *items),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Drop for LispVector {
+    // Invariant 2: elements drop iteratively.
+    fn drop(&mut self) {
+        let items = std::mem::take(self.items.get_mut());
+        if items.iter().any(is_container) {
+            teardown(items);
+        }
+    }
+}
+
+impl fmt::Debug for LispVector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::printer::write_string(&Value::Vector(Rc::new(
+            LispVector::new(self.to_vec()),
+        ))))
     }
 }
 
@@ -147,9 +348,14 @@ pub(crate) fn teardown(values: impl IntoIterator<Item = Value>) {
         };
         match v {
             Value::Pair(rc) => {
-                if let Ok(mut p) = Rc::try_unwrap(rc) {
-                    push(std::mem::take(&mut p.car));
-                    push(std::mem::take(&mut p.cdr));
+                if let Ok(p) = Rc::try_unwrap(rc) {
+                    push(p.car.take());
+                    push(p.cdr.take());
+                }
+            }
+            Value::Vector(rc) => {
+                if let Ok(vector) = Rc::try_unwrap(rc) {
+                    vector.take_all().into_iter().for_each(push);
                 }
             }
             Value::Closure(rc) => {
@@ -178,17 +384,32 @@ pub(crate) fn teardown(values: impl IntoIterator<Item = Value>) {
                     std::mem::take(&mut e.irritants).into_iter().for_each(push);
                 }
             }
+            Value::Foreign(rc) => {
+                // A value-holding foreign object (a record) about to be freed gives up its
+                // values first, so a chain of records drops iteratively too.
+                if Rc::strong_count(&rc) == 1 && rc.holds_values() {
+                    rc.clear_values().into_iter().for_each(&mut push);
+                }
+                drop(rc);
+            }
             other => drop(other),
         }
     }
 }
 
-/// Whether `v` is a kind that holds other values (and so may start a deep chain).
+/// Whether `v` is a kind that holds other values (and so may start a deep chain or close a
+/// cycle).
 #[inline(always)]
-fn is_container(v: &Value) -> bool {
+pub(crate) fn is_container(v: &Value) -> bool {
     matches!(
         v,
-        Value::Pair(_) | Value::Closure(_) | Value::Map(_) | Value::Cell(_) | Value::Error(_)
+        Value::Pair(_)
+            | Value::Vector(_)
+            | Value::Closure(_)
+            | Value::Map(_)
+            | Value::Cell(_)
+            | Value::Error(_)
+            | Value::Foreign(_)
     )
 }
 
@@ -325,7 +546,7 @@ impl Value {
 
     /// A cons cell.
     pub fn cons(car: Value, cdr: Value) -> Value {
-        Value::Pair(Rc::new(Pair { car, cdr }))
+        Value::Pair(Rc::new(Pair::new(car, cdr)))
     }
 
     /// A proper list of `items`.
@@ -403,25 +624,36 @@ impl Value {
         }
     }
 
-    /// The elements of a proper list, or `None` if it is not one.
+    /// A vector of `items`.
+    pub fn vector(items: Vec<Value>) -> Value {
+        Value::Vector(Rc::new(LispVector::new(items)))
+    }
+
+    /// The elements of a proper list, or `None` if it is not one (circular lists included:
+    /// they are detected, not walked forever).
     pub fn list_to_vec(&self) -> Option<Vec<Value>> {
         let mut out = Vec::new();
-        let mut cur = self;
+        let mut cur = self.clone();
+        let mut check = CycleCheck::new();
         loop {
             match cur {
                 Value::Nil => return Some(out),
                 Value::Pair(p) => {
-                    out.push(p.car.clone());
-                    cur = &p.cdr;
+                    if check.circular(&p) {
+                        return None;
+                    }
+                    out.push(p.car());
+                    cur = p.cdr();
                 }
                 _ => return None,
             }
         }
     }
 
-    /// Iterates over the cars of a list (stopping at the first non-pair tail).
-    pub fn iter(&self) -> ListIter<'_> {
-        ListIter { cur: self }
+    /// Iterates over the cars of a list (stopping at the first non-pair tail). It does not
+    /// stop on a circular list: bound it (`take`) or check with [`list_length`] first.
+    pub fn iter(&self) -> ListIter {
+        ListIter { cur: self.clone() }
     }
 
     /// A short type name: `integer`, `string`, `list`…
@@ -436,6 +668,7 @@ impl Value {
             Value::Keyword(_) => "keyword",
             Value::Str(_) => "string",
             Value::Pair(_) => "list",
+            Value::Vector(_) => "vector",
             Value::Map(_) => "map",
             Value::Closure(_) | Value::Native(_) => "procedure",
             Value::Error(_) => "error",
@@ -459,21 +692,173 @@ impl Value {
     }
 }
 
-/// Iterator over a list's elements.
+/// Iterator over a list's elements (clones).
 #[derive(Debug)]
-pub struct ListIter<'a> {
-    cur: &'a Value,
+pub struct ListIter {
+    cur: Value,
 }
 
-impl<'a> Iterator for ListIter<'a> {
-    type Item = &'a Value;
-    fn next(&mut self) -> Option<&'a Value> {
-        match self.cur {
-            Value::Pair(p) => {
-                self.cur = &p.cdr;
-                Some(&p.car)
+impl Iterator for ListIter {
+    type Item = Value;
+    #[inline]
+    fn next(&mut self) -> Option<Value> {
+        let Value::Pair(p) = &self.cur else {
+            return None;
+        };
+        let car = p.car();
+        self.cur = p.cdr();
+        Some(car)
+    }
+}
+
+/// Brent's cycle detection for a walk down a chain of pairs: call [`CycleCheck::circular`]
+/// with each pair met; it answers `true` once the walk has come round to a pair it passed
+/// (within twice the cycle's length), in constant space.
+pub struct CycleCheck {
+    mark: Option<Rc<Pair>>,
+    lam: usize,
+    power: usize,
+}
+
+impl Default for CycleCheck {
+    fn default() -> CycleCheck {
+        CycleCheck::new()
+    }
+}
+
+impl fmt::Debug for CycleCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CycleCheck")
+            .field("steps", &self.lam)
+            .field("power", &self.power)
+            .finish()
+    }
+}
+
+impl CycleCheck {
+    /// A check for a new walk.
+    pub fn new() -> CycleCheck {
+        CycleCheck {
+            mark: None,
+            lam: 0,
+            power: 1,
+        }
+    }
+
+    /// Whether `p` closes a cycle of the walk so far.
+    #[inline]
+    pub fn circular(&mut self, p: &Rc<Pair>) -> bool {
+        if self.mark.as_ref().is_some_and(|m| Rc::ptr_eq(m, p)) {
+            return true;
+        }
+        self.lam += 1;
+        if self.lam >= self.power {
+            self.mark = Some(Rc::clone(p));
+            self.power = self.power.saturating_mul(2);
+            self.lam = 0;
+        }
+        false
+    }
+}
+
+/// Follows up to `k` cdrs from `v`: the tail reached and how many cdrs were taken (fewer than
+/// `k` when a non-pair tail comes first). On a circular list `k` is reduced modulo the cycle,
+/// so the walk takes time linear in the list's pairs however large `k` is.
+pub fn walk_cdrs(v: &Value, k: usize) -> (Value, usize) {
+    let mut cur = v.clone();
+    let mut check = CycleCheck::new();
+    let mut i = 0usize;
+    while i < k {
+        let next = match &cur {
+            Value::Pair(p) if check.circular(p) => {
+                let (mu, lam) = cycle_shape(v, p);
+                let target = if k >= mu { mu + (k - mu) % lam } else { k };
+                let mut c = v.clone();
+                for _ in 0..target {
+                    c = match &c {
+                        Value::Pair(q) => q.cdr(),
+                        _ => break,
+                    };
+                }
+                return (c, k);
             }
-            _ => None,
+            Value::Pair(p) => p.cdr(),
+            _ => return (cur, i),
+        };
+        cur = next;
+        i += 1;
+    }
+    (cur, i)
+}
+
+/// For a circular list `head` and a pair `on` of its cycle: the number of pairs before the
+/// cycle and the cycle's length.
+fn cycle_shape(head: &Value, on: &Rc<Pair>) -> (usize, usize) {
+    let step = |v: &Value| match v {
+        Value::Pair(p) => p.cdr(),
+        _ => Value::Nil,
+    };
+    let start = Value::Pair(Rc::clone(on));
+    let mut lam = 1usize;
+    let mut c = step(&start);
+    while !eq(&c, &start) {
+        c = step(&c);
+        lam += 1;
+    }
+    let mut a = head.clone();
+    let mut b = head.clone();
+    for _ in 0..lam {
+        b = step(&b);
+    }
+    let mut mu = 0usize;
+    while !eq(&a, &b) {
+        a = step(&a);
+        b = step(&b);
+        mu += 1;
+    }
+    (mu, lam)
+}
+
+/// The error for a circular list given where a list is needed: `who: expected a proper list,
+/// got a circular list: #0=(1 2 . #0#)`.
+pub fn circular_list_error(who: &str, v: &Value) -> LispError {
+    LispError::new(
+        crate::error::ErrorKind::TypeError,
+        format!(
+            "{who}: expected a proper list, got a circular list: {}",
+            crate::printer::write_string_limited(v, 60)
+        ),
+    )
+}
+
+/// What walking the cdrs of a value found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListShape {
+    /// A proper list of this many elements.
+    Proper(usize),
+    /// A chain of this many pairs ending in a non-nil tail.
+    Dotted(usize),
+    /// A circular list.
+    Circular,
+}
+
+/// The shape of `v` as a list, in time linear in its length and constant space (Brent's
+/// cycle detection), so a circular list is reported, not walked forever.
+pub fn list_length(v: &Value) -> ListShape {
+    let mut n = 0usize;
+    let mut cur = v.clone();
+    let mut check = CycleCheck::new();
+    loop {
+        match cur {
+            Value::Nil => return ListShape::Proper(n),
+            Value::Pair(p) => {
+                if check.circular(&p) {
+                    return ListShape::Circular;
+                }
+                n += 1;
+                cur = p.cdr();
+            }
+            _ => return ListShape::Dotted(n),
         }
     }
 }
@@ -508,6 +893,7 @@ pub fn eq(a: &Value, b: &Value) -> bool {
         (Value::Symbol(x), Value::Symbol(y)) | (Value::Keyword(x), Value::Keyword(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => Rc::ptr_eq(x, y),
         (Value::Pair(x), Value::Pair(y)) => Rc::ptr_eq(x, y),
+        (Value::Vector(x), Value::Vector(y)) => Rc::ptr_eq(x, y),
         (Value::Map(x), Value::Map(y)) => Rc::ptr_eq(x, y),
         (Value::Closure(x), Value::Closure(y)) => Rc::ptr_eq(x, y),
         (Value::Native(x), Value::Native(y)) => Rc::ptr_eq(x, y),
@@ -552,6 +938,7 @@ fn rank(v: &Value) -> u8 {
         Value::Foreign(_) => 12,
         Value::Cell(_) => 13,
         Value::Char(_) => 14,
+        Value::Vector(_) => 15,
     }
 }
 
@@ -563,11 +950,13 @@ fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
 /// Different types order by a fixed type rank; lists lexicographically; maps by entries.
 /// Iterative: uses an explicit work stack.
 ///
-/// Shared structure is compared once: after [`MEMO_AFTER`] nodes, each pair of pairs (or maps)
-/// met is remembered and a pair met again is skipped. That is exact — the work stack is
+/// Shared structure is compared once: after [`MEMO_AFTER`] nodes, each pair of pairs (or maps,
+/// or vectors) met is remembered and a pair met again is skipped. That is exact — the work stack is
 /// depth-first, so the first meeting is compared completely before a later one is reached —
 /// and makes comparing two DAGs whose unfolded trees are exponentially large take time linear
-/// in their nodes.
+/// in their nodes. It also makes `equal?` terminate on cyclic data (R7RS): two cyclic
+/// structures are equal when no difference is found while unfolding them, and the memo bounds
+/// the unfolding by the number of node pairs.
 pub fn compare(a: &Value, b: &Value) -> Ordering {
     let mut work: Vec<(Value, Value)> = Vec::new();
     let mut next = Some((a.clone(), b.clone()));
@@ -579,6 +968,7 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
             let key = match (&x, &y) {
                 (Value::Pair(p), Value::Pair(q)) => Some((addr(p), addr(q))),
                 (Value::Map(p), Value::Map(q)) => Some((addr(p), addr(q))),
+                (Value::Vector(p), Value::Vector(q)) => Some((addr(p), addr(q))),
                 _ => None,
             };
             if key.is_some_and(|k| !seen.insert(k)) {
@@ -603,8 +993,21 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
                 if Rc::ptr_eq(p, q) {
                     Ordering::Equal
                 } else {
-                    work.push((p.cdr.clone(), q.cdr.clone()));
-                    next = Some((p.car.clone(), q.car.clone()));
+                    work.push((p.cdr(), q.cdr()));
+                    next = Some((p.car(), q.car()));
+                    Ordering::Equal
+                }
+            }
+            (Value::Vector(p), Value::Vector(q)) => {
+                if Rc::ptr_eq(p, q) {
+                    Ordering::Equal
+                } else if p.len() != q.len() {
+                    p.len().cmp(&q.len())
+                } else {
+                    // Push in reverse so the first elements are compared first.
+                    for (a, b) in p.to_vec().into_iter().zip(q.to_vec()).rev() {
+                        work.push((a, b));
+                    }
                     Ordering::Equal
                 }
             }

@@ -1368,11 +1368,11 @@ impl VmCore {
             let a = self.pop();
             let v = match p {
                 PrimOp::Car => match a {
-                    Value::Pair(c) => c.car.clone(),
+                    Value::Pair(c) => c.car(),
                     other => return Err(LispError::type_error("car", "a pair", &other)),
                 },
                 PrimOp::Cdr => match a {
-                    Value::Pair(c) => c.cdr.clone(),
+                    Value::Pair(c) => c.cdr(),
                     other => return Err(LispError::type_error("cdr", "a pair", &other)),
                 },
                 PrimOp::Not => Value::Bool(!a.is_truthy()),

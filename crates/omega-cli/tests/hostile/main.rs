@@ -4,6 +4,7 @@
 
 mod control;
 mod cycles;
+mod cyclic_data;
 mod deep_drop;
 mod error_reports;
 mod expansion;

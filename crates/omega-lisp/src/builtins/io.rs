@@ -42,6 +42,13 @@ fn write(st: &mut State, a: &[Value]) -> LispResult<Value> {
     emit_to(st, "write", a.get(1), &text)
 }
 
+/// `(write-shared obj [port])`: like `write`, but every pair/vector/map met twice gets a datum
+/// label (`#0=(a) #0#`), not only cycles (issue 15).
+fn write_shared(st: &mut State, a: &[Value]) -> LispResult<Value> {
+    let text = crate::printer::write_shared_bounded(st, &a[0])?;
+    emit_to(st, "write-shared", a.get(1), &text)
+}
+
 fn print(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let text = joined(st, a)?;
     emit(st, &text)
@@ -60,6 +67,9 @@ fn newline(st: &mut State, a: &[Value]) -> LispResult<Value> {
 pub(crate) fn install(st: &mut State) {
     def(st, "display", 1, Some(2), display);
     def(st, "write", 1, Some(2), write);
+    // R7RS `write-simple` prints no labels; Omega never loops on cyclic data, so it is `write`.
+    def(st, "write-simple", 1, Some(2), write);
+    def(st, "write-shared", 1, Some(2), write_shared);
     def(st, "print", 0, None, print);
     def(st, "println", 0, None, println);
     def(st, "newline", 0, Some(1), newline);

@@ -1,6 +1,6 @@
 //! The R7RS list procedures of SPEC §6.9 beside §6.3's: the `c[ad]{2,4}r` family (`cadr` and
-//! `cddr` are in `lists.rs`), `memq memv assq assv list-tail list-ref list-copy last-pair`, and
-//! `member`/`assoc` with an optional predicate. Those two stay natives (so `assoc` on a map and
+//! `cddr` are in `lists.rs`), `memq memv assq assv list-tail list-ref list-set! list-copy
+//! last-pair`, and `member`/`assoc` with an optional predicate. Those two stay natives (so `assoc` on a map and
 //! the two-argument forms cost what they did); given a predicate, they hand the call to
 //! `%member-by`/`%assoc-by` in `scheme_prelude.lisp` ([`Delegate::Call`]), which can call it.
 //!
@@ -15,7 +15,7 @@ use crate::error::{ErrorKind, LispError, LispResult};
 use crate::native::{Delegate, NativeKind};
 use crate::state::State;
 use crate::symbol::Symbol;
-use crate::value::{self, Value};
+use crate::value::{self, CycleCheck, ListShape, Value};
 
 /// `(c…r x)`: applies the `a`/`d` letters of `who` from right to left, e.g. `caddr` takes the
 /// `cdr`, the `cdr`, then the `car`.
@@ -24,8 +24,8 @@ fn cxr(who: &str, x: &Value) -> LispResult<Value> {
     let mut cur = x.clone();
     for (done, op) in path.bytes().rev().enumerate() {
         let next = match &cur {
-            Value::Pair(p) if op == b'a' => p.car.clone(),
-            Value::Pair(p) => p.cdr.clone(),
+            Value::Pair(p) if op == b'a' => p.car(),
+            Value::Pair(p) => p.cdr(),
             other => {
                 let step = if op == b'a' { "car" } else { "cdr" };
                 let before = if done == 0 {
@@ -72,11 +72,15 @@ fn improper(who: &str, list: &Value) -> LispError {
 
 /// The sublist starting at the first element `same` as `x`, or `#f`.
 fn mem(who: &str, a: &[Value], same: fn(&Value, &Value) -> bool) -> LispResult<Value> {
-    let mut cur = &a[1];
+    let mut cur = a[1].clone();
+    let mut check = CycleCheck::new();
     loop {
-        match cur {
-            Value::Pair(p) if same(&a[0], &p.car) => return Ok(cur.clone()),
-            Value::Pair(p) => cur = &p.cdr,
+        match &cur {
+            Value::Pair(p) if check.circular(p) => {
+                return Err(value::circular_list_error(who, &a[1]))
+            }
+            Value::Pair(p) if same(&a[0], &p.car()) => return Ok(cur),
+            Value::Pair(p) => cur = p.cdr(),
             Value::Nil => return Ok(Value::Bool(false)),
             _ => return Err(improper(who, &a[1])),
         }
@@ -92,12 +96,17 @@ fn memv(_: &mut State, a: &[Value]) -> LispResult<Value> {
 
 /// The first pair of the association list whose car is `same` as `x`, or `#f`.
 fn ass(who: &str, a: &[Value], same: fn(&Value, &Value) -> bool) -> LispResult<Value> {
-    let mut cur = &a[1];
+    let mut cur = a[1].clone();
+    let mut check = CycleCheck::new();
     loop {
-        match cur {
+        match &cur {
+            Value::Pair(p) if check.circular(p) => {
+                return Err(value::circular_list_error(who, &a[1]))
+            }
             Value::Pair(p) => {
-                match &p.car {
-                    Value::Pair(entry) if same(&a[0], &entry.car) => return Ok(p.car.clone()),
+                let item = p.car();
+                match &item {
+                    Value::Pair(entry) if same(&a[0], &entry.car()) => return Ok(item),
                     Value::Pair(_) => {}
                     other => {
                         return Err(LispError::type_error(
@@ -107,7 +116,7 @@ fn ass(who: &str, a: &[Value], same: fn(&Value, &Value) -> bool) -> LispResult<V
                         ))
                     }
                 }
-                cur = &p.cdr;
+                cur = p.cdr();
             }
             Value::Nil => return Ok(Value::Bool(false)),
             _ => return Err(improper(who, &a[1])),
@@ -122,23 +131,21 @@ fn assv(_: &mut State, a: &[Value]) -> LispResult<Value> {
     ass("assv", a, value::eqv)
 }
 
-/// The length of the proper or improper list `v` (pairs before the first non-pair).
-fn spine_len(v: &Value) -> usize {
-    v.iter().count()
+/// The length of the proper or improper list `v` (pairs before the first non-pair); `None` for
+/// a circular list.
+fn spine_len(v: &Value) -> Option<usize> {
+    match value::list_length(v) {
+        ListShape::Proper(n) | ListShape::Dotted(n) => Some(n),
+        ListShape::Circular => None,
+    }
 }
 
-/// The `k`th tail of `list`; for `list-ref` (`need_pair`) the tail must be a pair.
+/// The `k`th tail of `list`; for `list-ref` (`need_pair`) the tail must be a pair. A circular
+/// list has every tail (the walk is bounded by `k`).
 fn tail(who: &str, list: &Value, k: usize, need_pair: bool) -> LispResult<Value> {
-    let mut cur = list;
-    for _ in 0..k {
-        match cur {
-            Value::Pair(p) => cur = &p.cdr,
-            _ => break,
-        }
-    }
-    let reached = spine_len(list) >= k;
-    if reached && (!need_pair || matches!(cur, Value::Pair(_))) {
-        return Ok(cur.clone());
+    let (cur, reached) = value::walk_cdrs(list, k);
+    if reached >= k && (!need_pair || matches!(cur, Value::Pair(_))) {
+        return Ok(cur);
     }
     if !matches!(list, Value::Pair(_) | Value::Nil) {
         return Err(improper(who, list));
@@ -147,7 +154,7 @@ fn tail(who: &str, list: &Value, k: usize, need_pair: bool) -> LispResult<Value>
         ErrorKind::Error,
         format!(
             "{who}: index {k} out of range for a list of length {}",
-            spine_len(list)
+            spine_len(list).unwrap_or(reached)
         ),
     ))
 }
@@ -160,36 +167,61 @@ fn list_tail(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn list_ref(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let k = index_arg("list-ref", &a[1])?;
     match tail("list-ref", &a[0], k, true)? {
-        Value::Pair(p) => Ok(p.car.clone()),
+        Value::Pair(p) => Ok(p.car()),
         other => Err(LispError::type_error("list-ref", "a pair", &other)),
     }
 }
 
+/// `(list-set! list k obj)`: stores `obj` as element `k` (R7RS 6.4; pairs are mutable).
+fn list_set(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let k = index_arg("list-set!", &a[1])?;
+    match tail("list-set!", &a[0], k, true)? {
+        Value::Pair(p) => {
+            value::set_car(&p, a[2].clone());
+            Ok(Value::Nil)
+        }
+        other => Err(LispError::type_error("list-set!", "a pair", &other)),
+    }
+}
+
 /// `(list-copy obj)`: a fresh spine with the same elements and the same final tail (an improper
-/// list stays improper; a non-list is returned as is).
+/// list stays improper; a non-list is returned as is; a circular list is an error).
 fn list_copy(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let mut items = Vec::new();
-    let mut cur = &a[0];
-    while let Value::Pair(p) = cur {
-        items.push(p.car.clone());
-        cur = &p.cdr;
+    let mut cur = a[0].clone();
+    let mut check = CycleCheck::new();
+    while let Value::Pair(p) = &cur {
+        if check.circular(p) {
+            return Err(value::circular_list_error("list-copy", &a[0]));
+        }
+        items.push(p.car());
+        let next = p.cdr();
+        cur = next;
+        if items.len() % 4096 == 0 {
+            st.check_list_len(items.len())?;
+        }
     }
     st.check_list_len(items.len())?;
-    Ok(Value::list_with_tail(items, cur.clone()))
+    Ok(Value::list_with_tail(items, cur))
 }
 
 fn last_pair(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let Value::Pair(_) = &a[0] else {
         return Err(LispError::type_error("last-pair", "a pair", &a[0]));
     };
-    let mut cur = &a[0];
-    while let Value::Pair(p) = cur {
-        if !matches!(p.cdr, Value::Pair(_)) {
+    let mut cur = a[0].clone();
+    let mut check = CycleCheck::new();
+    while let Value::Pair(p) = &cur {
+        if check.circular(p) {
+            return Err(value::circular_list_error("last-pair", &a[0]));
+        }
+        let next = p.cdr();
+        if !matches!(next, Value::Pair(_)) {
             break;
         }
-        cur = &p.cdr;
+        cur = next;
     }
-    Ok(cur.clone())
+    Ok(cur)
 }
 
 /// The prelude closure `name` to hand a call to.
@@ -228,6 +260,7 @@ pub(crate) fn install(st: &mut State) {
     def(st, "assv", 2, Some(2), assv);
     def(st, "list-tail", 2, Some(2), list_tail);
     def(st, "list-ref", 2, Some(2), list_ref);
+    def(st, "list-set!", 3, Some(3), list_set);
     def(st, "list-copy", 1, Some(1), list_copy);
     def(st, "last-pair", 1, Some(1), last_pair);
 }

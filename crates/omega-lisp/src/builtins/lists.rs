@@ -1,4 +1,4 @@
-//! Lists: `cons car cdr cadr cddr first rest second list list* append reverse length nth last
+//! Lists: `cons car cdr set-car! set-cdr! cadr cddr first rest second list list* append reverse length nth last
 //! range member apply` and the native part of `sort` (`map filter reduce foldl foldr for-each`
 //! and comparator sorts are in the Lisp prelude).
 
@@ -6,11 +6,11 @@ use crate::builtins::{def, def_kind, index_arg, list_arg};
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::native::NativeKind;
 use crate::state::State;
-use crate::value::{self, Value};
+use crate::value::{self, CycleCheck, ListShape, Value};
 
-fn pair_parts<'a>(who: &str, v: &'a Value) -> LispResult<(&'a Value, &'a Value)> {
+fn pair_parts(who: &str, v: &Value) -> LispResult<(Value, Value)> {
     match v {
-        Value::Pair(p) => Ok((&p.car, &p.cdr)),
+        Value::Pair(p) => Ok((p.car(), p.cdr())),
         other => Err(LispError::type_error(who, "a pair", other)),
     }
 }
@@ -19,37 +19,66 @@ fn cons(_: &mut State, a: &[Value]) -> LispResult<Value> {
     Ok(Value::cons(a[0].clone(), a[1].clone()))
 }
 fn car(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    Ok(pair_parts("car", &a[0])?.0.clone())
+    match &a[0] {
+        Value::Pair(p) => Ok(p.car()),
+        other => Err(LispError::type_error("car", "a pair", other)),
+    }
 }
 fn cdr(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    Ok(pair_parts("cdr", &a[0])?.1.clone())
+    match &a[0] {
+        Value::Pair(p) => Ok(p.cdr()),
+        other => Err(LispError::type_error("cdr", "a pair", other)),
+    }
 }
 fn cadr(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let rest = pair_parts("cadr", &a[0])?.1;
-    Ok(pair_parts("cadr", rest)?.0.clone())
+    Ok(pair_parts("cadr", &rest)?.0)
 }
 fn cddr(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let rest = pair_parts("cddr", &a[0])?.1;
-    Ok(pair_parts("cddr", rest)?.1.clone())
+    Ok(pair_parts("cddr", &rest)?.1)
+}
+
+/// `(set-car! pair obj)`: stores `obj` as the pair's head (every pair is mutable, literal
+/// constants included; see `value.rs` invariant 1).
+fn set_car(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    match &a[0] {
+        Value::Pair(p) => {
+            value::set_car(p, a[1].clone());
+            Ok(Value::Nil)
+        }
+        other => Err(LispError::type_error("set-car!", "a pair", other)),
+    }
+}
+
+/// `(set-cdr! pair obj)`: stores `obj` as the pair's tail.
+fn set_cdr(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    match &a[0] {
+        Value::Pair(p) => {
+            value::set_cdr(p, a[1].clone());
+            Ok(Value::Nil)
+        }
+        other => Err(LispError::type_error("set-cdr!", "a pair", other)),
+    }
 }
 
 /// `first`/`rest`/`second` accept nil (giving nil) as well as pairs.
-fn lenient<'a>(who: &str, v: &'a Value) -> LispResult<Option<(&'a Value, &'a Value)>> {
+fn lenient(who: &str, v: &Value) -> LispResult<Option<(Value, Value)>> {
     match v {
         Value::Nil => Ok(None),
-        Value::Pair(p) => Ok(Some((&p.car, &p.cdr))),
+        Value::Pair(p) => Ok(Some((p.car(), p.cdr()))),
         other => Err(LispError::type_error(who, "a list", other)),
     }
 }
 fn first(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    Ok(lenient("first", &a[0])?.map_or(Value::Nil, |p| p.0.clone()))
+    Ok(lenient("first", &a[0])?.map_or(Value::Nil, |p| p.0))
 }
 fn rest(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    Ok(lenient("rest", &a[0])?.map_or(Value::Nil, |p| p.1.clone()))
+    Ok(lenient("rest", &a[0])?.map_or(Value::Nil, |p| p.1))
 }
 fn second(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let tail = lenient("second", &a[0])?.map_or(Value::Nil, |p| p.1.clone());
-    Ok(lenient("second", &tail)?.map_or(Value::Nil, |p| p.0.clone()))
+    let tail = lenient("second", &a[0])?.map_or(Value::Nil, |p| p.1);
+    Ok(lenient("second", &tail)?.map_or(Value::Nil, |p| p.0))
 }
 
 fn list(st: &mut State, a: &[Value]) -> LispResult<Value> {
@@ -72,72 +101,71 @@ fn append(st: &mut State, a: &[Value]) -> LispResult<Value> {
         st.check_list_len(items.len())?;
     }
     // The result shares the last list: count it too (up to the limit), so the result is
-    // held to max_list_len as a whole.
+    // held to max_list_len as a whole (a circular last list is past any limit).
     let room = st.limits.max_list_len.saturating_sub(items.len());
     st.check_list_len(items.len() + last.iter().take(room.saturating_add(1)).count())?;
     Ok(Value::list_with_tail(items, last.clone()))
 }
 
-fn reverse(_: &mut State, a: &[Value]) -> LispResult<Value> {
+fn reverse(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let mut out = Value::Nil;
-    let mut cur = &a[0];
+    let mut cur = a[0].clone();
+    let mut check = CycleCheck::new();
+    let mut n = 0usize;
     loop {
-        match cur {
+        match &cur {
             Value::Nil => return Ok(out),
             Value::Pair(p) => {
-                out = Value::cons(p.car.clone(), out);
-                cur = &p.cdr;
+                if check.circular(p) {
+                    return Err(value::circular_list_error("reverse", &a[0]));
+                }
+                out = Value::cons(p.car(), out);
+                let next = p.cdr();
+                cur = next;
+                n += 1;
+                if n % 4096 == 0 {
+                    st.check_list_len(n)?;
+                }
             }
             _ => return Err(LispError::type_error("reverse", "a list", &a[0])),
         }
     }
 }
 
+/// `(length lst)`: the number of elements; a circular list is an error saying so.
 fn length(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let mut n = 0i64;
-    let mut cur = &a[0];
-    loop {
-        match cur {
-            Value::Nil => return Ok(Value::Int(n)),
-            Value::Pair(p) => {
-                n += 1;
-                cur = &p.cdr;
-            }
-            _ => return Err(LispError::type_error("length", "a list", &a[0])),
-        }
+    match value::list_length(&a[0]) {
+        ListShape::Proper(n) => Ok(Value::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+        ListShape::Dotted(_) => Err(LispError::type_error("length", "a list", &a[0])),
+        ListShape::Circular => Err(value::circular_list_error("length", &a[0])),
     }
 }
 
 fn nth(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let i = index_arg("nth", &a[1])?;
-    let mut cur = &a[0];
-    let mut k = 0usize;
-    loop {
-        match cur {
-            Value::Pair(p) if k == i => return Ok(p.car.clone()),
-            Value::Pair(p) => {
-                k += 1;
-                cur = &p.cdr;
-            }
-            Value::Nil => {
-                return Err(LispError::new(
-                    ErrorKind::Error,
-                    format!("nth: index {i} out of range for a list of length {k}"),
-                ))
-            }
-            _ => return Err(LispError::type_error("nth", "a list", &a[0])),
-        }
+    // `walk_cdrs` reduces the index on a circular list, so a huge index cannot loop for long.
+    match value::walk_cdrs(&a[0], i) {
+        (Value::Pair(p), _) => Ok(p.car()),
+        (Value::Nil, k) => Err(LispError::new(
+            ErrorKind::Error,
+            format!("nth: index {i} out of range for a list of length {k}"),
+        )),
+        _ => Err(LispError::type_error("nth", "a list", &a[0])),
     }
 }
 
 fn last(_: &mut State, a: &[Value]) -> LispResult<Value> {
     match &a[0] {
         Value::Pair(_) => {
-            let mut cur = &a[0];
-            while let Value::Pair(p) = cur {
-                match &p.cdr {
-                    Value::Pair(_) => cur = &p.cdr,
-                    _ => return Ok(p.car.clone()),
+            let mut cur = a[0].clone();
+            let mut check = CycleCheck::new();
+            while let Value::Pair(p) = &cur {
+                if check.circular(p) {
+                    return Err(value::circular_list_error("last", &a[0]));
+                }
+                match p.cdr() {
+                    next @ Value::Pair(_) => cur = next,
+                    _ => return Ok(p.car()),
                 }
             }
             Ok(Value::Nil)
@@ -215,14 +243,19 @@ fn range(st: &mut State, a: &[Value]) -> LispResult<Value> {
 }
 
 fn member(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let mut cur = &a[1];
+    let mut cur = a[1].clone();
+    let mut check = CycleCheck::new();
     loop {
-        match cur {
+        match &cur {
             Value::Pair(p) => {
-                if value::equal(&p.car, &a[0]) {
-                    return Ok(cur.clone());
+                if check.circular(p) {
+                    return Err(value::circular_list_error("member", &a[1]));
                 }
-                cur = &p.cdr;
+                if value::equal(&p.car(), &a[0]) {
+                    return Ok(cur);
+                }
+                let next = p.cdr();
+                cur = next;
             }
             Value::Nil => return Ok(Value::Bool(false)),
             _ => return Err(LispError::type_error("member", "a list", &a[1])),
@@ -281,6 +314,8 @@ pub(crate) fn install(st: &mut State) {
     def(st, "cons", 2, Some(2), cons);
     def(st, "car", 1, Some(1), car);
     def(st, "cdr", 1, Some(1), cdr);
+    def(st, "set-car!", 2, Some(2), set_car);
+    def(st, "set-cdr!", 2, Some(2), set_cdr);
     def(st, "cadr", 1, Some(1), cadr);
     def(st, "cddr", 1, Some(1), cddr);
     def(st, "first", 1, Some(1), first);

@@ -67,16 +67,22 @@ pub(crate) fn assoc(_: &mut State, a: &[Value]) -> LispResult<Value> {
                     "assoc expects (assoc key alist) or (assoc map key value …)",
                 ));
             }
-            let mut cur = &a[1];
+            let mut cur = a[1].clone();
+            let mut check = value::CycleCheck::new();
             loop {
-                match cur {
+                match &cur {
+                    Value::Pair(p) if check.circular(p) => {
+                        return Err(value::circular_list_error("assoc", &a[1]))
+                    }
                     Value::Pair(p) => {
-                        if let Value::Pair(entry) = &p.car {
-                            if value::equal(&entry.car, key) {
-                                return Ok(p.car.clone());
+                        let item = p.car();
+                        if let Value::Pair(entry) = &item {
+                            if value::equal(&entry.car(), key) {
+                                return Ok(item);
                             }
                         }
-                        cur = &p.cdr;
+                        let next = p.cdr();
+                        cur = next;
                     }
                     Value::Nil => return Ok(Value::Bool(false)),
                     _ => return Err(LispError::type_error("assoc", "an association list", &a[1])),

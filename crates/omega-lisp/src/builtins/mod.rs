@@ -19,9 +19,11 @@ pub(crate) mod numeric;
 pub(crate) mod ports;
 pub(crate) mod predicates;
 pub(crate) mod promises;
+pub(crate) mod records;
 pub(crate) mod regex;
 pub(crate) mod strings;
 pub(crate) mod values;
+pub(crate) mod vectors;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -107,6 +109,8 @@ pub(crate) fn install(st: &mut State) {
     values::install(st);
     control::install(st);
     promises::install(st);
+    vectors::install(st);
+    records::install(st);
 }
 
 /// An integer argument.
@@ -133,10 +137,15 @@ pub(crate) fn str_arg<'a>(who: &str, v: &'a Value) -> LispResult<&'a str> {
     }
 }
 
-/// A proper-list argument.
+/// A proper-list argument (a circular list is an error saying so).
 pub(crate) fn list_arg(who: &str, v: &Value) -> LispResult<Vec<Value>> {
-    v.list_to_vec()
-        .ok_or_else(|| LispError::type_error(who, "a list", v))
+    v.list_to_vec().ok_or_else(|| {
+        if crate::value::list_length(v) == crate::value::ListShape::Circular {
+            crate::value::circular_list_error(who, v)
+        } else {
+            LispError::type_error(who, "a list", v)
+        }
+    })
 }
 
 /// `(f positional… :key value …)`: the positional arguments and the options.

@@ -34,15 +34,12 @@ fn is_symbol(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn is_keyword(_: &mut State, a: &[Value]) -> LispResult<Value> {
     b(matches!(a[0], Value::Keyword(_)))
 }
+/// `(list? x)`: a proper list (`#f` for a circular one).
 fn is_list(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let mut cur = &a[0];
-    loop {
-        match cur {
-            Value::Nil => return b(true),
-            Value::Pair(p) => cur = &p.cdr,
-            _ => return b(false),
-        }
-    }
+    b(matches!(
+        crate::value::list_length(&a[0]),
+        crate::value::ListShape::Proper(_)
+    ))
 }
 fn is_pair(_: &mut State, a: &[Value]) -> LispResult<Value> {
     b(matches!(a[0], Value::Pair(_)))

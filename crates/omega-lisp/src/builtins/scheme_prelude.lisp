@@ -280,3 +280,66 @@
                  (%promise-update! ((cdr s)) p)
                  (force (%promise-root p))))))
       p))
+
+;; ---- Vectors and records (issue 15) ----------------------------------------------------------
+;; (vector-map f v1 v2 …) and (vector-for-each f v1 v2 …): like map/for-each over the vectors'
+;; elements, up to the shortest vector.
+(define (vector-map f v . more)
+  (%check-proc "vector-map" f)
+  (if (null? more)
+      (list->vector (map f (vector->list v)))
+      (list->vector (apply map f (vector->list v) (map vector->list more)))))
+
+(define (vector-for-each f v . more)
+  (%check-proc "vector-for-each" f)
+  (if (null? more)
+      (for-each f (vector->list v))
+      (apply for-each f (vector->list v) (map vector->list more)))
+  nil)
+
+(define (%record-field-index who fields name)
+  (let loop ((fs fields) (i 0))
+    (cond ((null? fs) (error :syntax (str "define-record-type: " who " names " name
+                                          ", which is not a field")))
+          ((eq? (car fs) name) i)
+          (else (loop (cdr fs) (+ i 1))))))
+
+;; (define-record-type <point> (make-point x y) point? (x point-x set-point-x!) (y point-y)):
+;; R7RS records over the native %record primitives (builtins/records.rs). The type name is bound
+;; to the record type; the constructor may name a subset of the fields (the others start as
+;; nil) or be a bare name (all fields, in order).
+(defmacro define-record-type (type ctor pred . specs)
+  (let* ((specs (map (lambda (s) (if (pair? s) s (list s))) specs))
+         (fields (map car specs))
+         (ctor-name (if (pair? ctor) (car ctor) ctor))
+         (ctor-args (if (pair? ctor) (cdr ctor) fields))
+         (obj (gensym "obj"))
+         (val (gensym "val")))
+    (for-each (lambda (a) (%record-field-index ctor-name fields a)) ctor-args)
+    `(begin
+       (define ,type (%make-record-type ',type ',fields))
+       ,@(if ctor-name
+             `((define (,ctor-name ,@ctor-args)
+                 (%record ,type ,@(map (lambda (f) (if (memq f ctor-args) f 'nil)) fields))))
+             '())
+       ,@(if pred `((define (,pred ,obj) (%record? ,type ,obj))) '())
+       ,@(apply append
+                (map (lambda (s)
+                       (let ((i (%record-field-index (car s) fields (car s))))
+                         (append
+                          (if (pair? (cdr s))
+                              `((define (,(cadr s) ,obj) (%record-ref ,type ,obj ,i ',(cadr s))))
+                              '())
+                          (if (and (pair? (cdr s)) (pair? (cddr s)))
+                              `((define (,(caddr s) ,obj ,val)
+                                  (%record-set! ,type ,obj ,i ,val ',(caddr s))))
+                              '()))))
+                     specs)))))
+
+;; Strings are immutable and shared in Omega (a string value is one reference-counted buffer),
+;; so R7RS string-set! and string-fill! are errors that say what to do instead.
+(define (%immutable-string who)
+  (error (str who ": strings are immutable in Omega; build a new string with string-append,"
+              " string-copy, list->string or a string port")))
+(define (string-set! s k c) (%immutable-string "string-set!"))
+(define (string-fill! s c . range) (%immutable-string "string-fill!"))

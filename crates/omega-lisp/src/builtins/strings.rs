@@ -449,23 +449,24 @@ fn string_to_list(st: &mut State, a: &[Value]) -> LispResult<Value> {
 
 fn list_to_string(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let mut out = String::new();
-    let mut cur = &a[0];
+    let mut cur = a[0].clone();
     loop {
-        match cur {
+        match &cur {
             Value::Nil => break,
             Value::Pair(p) => {
-                match &p.car {
-                    Value::Char(c) => out.push(*c),
+                match p.car() {
+                    Value::Char(c) => out.push(c),
                     other => {
                         return Err(LispError::type_error(
                             "list->string",
                             "a list of chars",
-                            other,
+                            &other,
                         ))
                     }
                 }
                 st.check_str_len(out.len())?;
-                cur = &p.cdr;
+                let next = p.cdr();
+                cur = next;
             }
             _ => return Err(LispError::type_error("list->string", "a list", &a[0])),
         }
