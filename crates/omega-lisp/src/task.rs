@@ -97,13 +97,26 @@ pub(crate) enum FiberStart {
     Call(Weak<RuntimeShared>, Value),
 }
 
+/// A task's fiber: how to make it until its first poll, then the fiber itself.
+///
+/// ```text
+/// Start ──first poll──▶ Running      (Start ──cancelled before it ran──▶ ends, never made)
+/// ```
+enum Stage {
+    /// Not polled yet.
+    Start(FiberStart),
+    /// Made (with the cancellation interrupt installed).
+    Running(Fiber),
+    /// The start failed (the runtime was gone); the task ends with that error.
+    Failed,
+}
+
 /// The future a Lisp task runs: a fiber and what it is waiting for.
 pub(crate) struct LispTask {
     ctx: Rc<AsyncCtx>,
     /// The fiber's step count already added to the runtime's total.
     counted: u64,
-    start: Option<FiberStart>,
-    fiber: Option<Fiber>,
+    stage: Stage,
     waiting: Option<AsyncRequest>,
     slot: Rc<TaskSlot>,
     top_level: bool,
@@ -123,8 +136,7 @@ impl LispTask {
         LispTask {
             ctx,
             counted: 0,
-            start: Some(start),
-            fiber: None,
+            stage: Stage::Start(start),
             waiting: None,
             slot,
             top_level,
@@ -134,7 +146,10 @@ impl LispTask {
 
     /// The fiber, created on first use with the cancellation interrupt installed.
     fn fiber(&mut self) -> LispResult<&mut Fiber> {
-        if let Some(start) = self.start.take() {
+        if let Stage::Start(_) = self.stage {
+            let Stage::Start(start) = std::mem::replace(&mut self.stage, Stage::Failed) else {
+                unreachable!("matched just above");
+            };
             let mut fiber = match start {
                 FiberStart::Ready(f) => *f,
                 FiberStart::Call(shared, thunk) => {
@@ -145,12 +160,28 @@ impl LispTask {
                 }
             };
             install_interrupt(&mut fiber, self.ctx.clone(), self.budget.clone());
-            self.fiber = Some(fiber);
+            self.stage = Stage::Running(fiber);
         }
-        Ok(self
-            .fiber
-            .as_mut()
-            .expect("the fiber exists once the start was taken"))
+        match &mut self.stage {
+            Stage::Running(f) => Ok(f),
+            _ => Err(LispError::new(
+                ErrorKind::Error,
+                "this task's evaluation could not start",
+            )),
+        }
+    }
+
+    /// The fiber, once made.
+    fn running(&mut self) -> Option<&mut Fiber> {
+        match &mut self.stage {
+            Stage::Running(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Whether the fiber runs shielded code now.
+    fn in_shield(&self) -> bool {
+        matches!(&self.stage, Stage::Running(f) if f.in_shield())
     }
 }
 
@@ -226,14 +257,14 @@ impl Future for LispTask {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let _budget = crate::budget::enter(this.budget.clone());
-        if this.start.is_some() {
+        if let Stage::Start(_) = this.stage {
             // Cancelled before it ever ran: it never starts (no side effect of its body).
             if let Err(c) = omega_sched::check_cancelled() {
                 return Poll::Ready(Err(TaskError::Cancelled { reason: c.reason }));
             }
         }
         loop {
-            let shielded = this.fiber.as_ref().is_some_and(Fiber::in_shield);
+            let shielded = this.in_shield();
             if this.waiting.is_some() && !shielded {
                 if let Err(c) = omega_sched::check_cancelled() {
                     // Level-triggered: every wait of a cancelled task ends at once.
@@ -243,7 +274,7 @@ impl Future for LispTask {
                     let note = this.ctx.take_cancel_note();
                     let e = with_note(cancel_error(&c.reason), note.as_deref());
                     *this.slot.note.borrow_mut() = note;
-                    if let Some(f) = this.fiber.as_mut() {
+                    if let Some(f) = this.running() {
                         f.resume_with(Err(e));
                     }
                 }
@@ -253,7 +284,7 @@ impl Future for LispTask {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => {
                         this.waiting = None;
-                        if let Some(f) = this.fiber.as_mut() {
+                        if let Some(f) = this.running() {
                             f.resume_with(r);
                         }
                     }
@@ -287,7 +318,7 @@ impl Future for LispTask {
                             "a host function suspended with a request this runtime does not know",
                         )))),
                     };
-                    let shielded = this.fiber.as_ref().is_some_and(Fiber::in_shield);
+                    let shielded = this.in_shield();
                     this.waiting = Some(if shielded {
                         // Cleanup (finally blocks, shield forms) must be able to await.
                         Box::pin(omega_sched::shield(request))
