@@ -15,7 +15,6 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::FutureExt;
 use omega_llm::LlmProvider;
 use omega_sched::combinators::WithToken;
 use omega_sched::{CancelMode, NoTasks, Scheduler, TaskId, TaskOptions};
@@ -137,33 +136,14 @@ pub(crate) fn spawn(
         b.task_started()?;
     }
     let slot = Rc::new(TaskSlot::default());
-    let task = LispTask::new(start, slot.clone(), top_level, ctx.clone(), budget);
+    let task = LispTask::new(start, slot.clone(), top_level, ctx.clone(), budget).value_in_slot();
     let handle = ctx
         .sched
         .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));
     let id = handle.id();
     slot.id.set(Some(id));
-    let token = handle.token().clone();
-    let weak = Rc::downgrade(ctx);
     // Untracked: each awaiter records its own await edge (`TaskValue::outcome`).
-    let handle = handle.untracked();
-    let done = async move {
-        let r = handle.await;
-        if let Some(ctx) = weak.upgrade() {
-            ctx.live.borrow_mut().remove(&id);
-        }
-        r
-    }
-    .boxed_local()
-    .shared();
-    let value = Value::foreign(TaskValue {
-        id,
-        name,
-        token,
-        sched: ctx.sched.clone(),
-        done,
-        slot,
-    });
+    let value = TaskValue::spawned(handle.untracked(), name, slot);
     ctx.live.borrow_mut().insert(id, value.clone());
     Ok(value)
 }
@@ -290,7 +270,7 @@ fn with_tokens(
 ) -> Vec<WithToken<impl std::future::Future<Output = LispResult<Value>>>> {
     tasks
         .iter()
-        .map(|f| WithToken::new(task_ref(f).result(), task_ref(f).token.clone()))
+        .map(|f| WithToken::new(task_ref(f).result(), task_ref(f).token()))
         .collect()
 }
 

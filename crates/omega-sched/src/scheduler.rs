@@ -178,6 +178,26 @@ impl Drop for AwaitGuard {
     }
 }
 
+/// [`Scheduler::track_await`] on the scheduler `shared` (also [`TaskHandle::track_await`]).
+pub(crate) fn track_await_in(
+    shared: &Arc<Shared>,
+    target: TaskId,
+) -> Result<AwaitGuard, TaskError> {
+    let Some((sched, me)) = current_in() else {
+        return Ok(AwaitGuard { edge: None });
+    };
+    if sched != shared.id {
+        return Ok(AwaitGuard { edge: None });
+    }
+    match shared.begin_await(me, target) {
+        Err(cycle) => Err(TaskError::Deadlock { cycle }),
+        Ok(true) => Ok(AwaitGuard {
+            edge: Some((shared.clone(), me, target)),
+        }),
+        Ok(false) => Ok(AwaitGuard { edge: None }),
+    }
+}
+
 impl Scheduler {
     /// A builder with every setting at its default.
     pub fn builder() -> SchedulerBuilder {
@@ -473,19 +493,7 @@ impl Scheduler {
     /// wrappers that await a task through something else than its handle (see
     /// [`TaskHandle::untracked`]).
     pub fn track_await(&self, target: TaskId) -> Result<AwaitGuard, TaskError> {
-        let Some((sched, me)) = current_in() else {
-            return Ok(AwaitGuard { edge: None });
-        };
-        if sched != self.shared.id {
-            return Ok(AwaitGuard { edge: None });
-        }
-        match self.shared.begin_await(me, target) {
-            Err(cycle) => Err(TaskError::Deadlock { cycle }),
-            Ok(true) => Ok(AwaitGuard {
-                edge: Some((self.shared.clone(), me, target)),
-            }),
-            Ok(false) => Ok(AwaitGuard { edge: None }),
-        }
+        track_await_in(&self.shared, target)
     }
 
     /// Cancels the task `id` (and its subtree) with `reason`. True if it had not finished.
