@@ -333,6 +333,11 @@ impl VmCore {
     /// Starts running a closure of no arguments and no free variables as the outermost
     /// frame.
     fn start_closure(&mut self, closure: Rc<Closure>) {
+        if self.frames.capacity() == 0 {
+            // Room for this frame and the one it calls (a task's thunk), not the default
+            // four: every suspended task keeps its frame stack (SPEC §9).
+            self.frames.reserve_exact(2);
+        }
         self.stack.push(Value::Closure(closure.clone()));
         let base = self.stack.len();
         self.stack.resize_nil(base + closure.proto.nlocals as usize);
