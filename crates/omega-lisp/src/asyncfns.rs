@@ -141,7 +141,6 @@ pub(crate) fn spawn(
         .sched
         .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));
     let id = handle.id();
-    slot.id.set(Some(id));
     // Untracked: each awaiter records its own await edge (`TaskValue::outcome`).
     let value = TaskValue::spawned(handle.untracked(), name, slot);
     ctx.live.borrow_mut().insert(id, value.clone());
@@ -277,6 +276,18 @@ fn with_tokens(
 impl From<NoTasks> for LispError {
     fn from(_: NoTasks) -> Self {
         LispError::new(ErrorKind::Error, "await-any needs at least one task")
+    }
+}
+
+/// What `(sleep ms)` ends with: `nil`, or the task's cancellation as the Lisp error.
+///
+/// `sleep` suspends on `omega_sched::sleep(d).map(sleep_outcome)` rather than an `async`
+/// block, which would keep the duration beside the sleep in every sleeping task (SPEC §9,
+/// memory per task).
+fn sleep_outcome(r: Result<(), omega_sched::Cancelled>) -> LispResult<Value> {
+    match r {
+        Ok(()) => Ok(Value::Nil),
+        Err(c) => Err(cancel_error(&c.reason)),
     }
 }
 
@@ -442,12 +453,9 @@ pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
             .as_int()
             .ok_or_else(|| LispError::type_error("sleep", "milliseconds (an integer)", &args[0]))?;
         let d = millis("sleep", ms)?;
-        Ok(suspend(async move {
-            omega_sched::sleep(d)
-                .await
-                .map_err(|c| cancel_error(&c.reason))?;
-            Ok(Value::Nil)
-        }))
+        let request: AsyncRequest =
+            Box::pin(futures::FutureExt::map(omega_sched::sleep(d), sleep_outcome));
+        Ok(Suspension::new(request))
     });
     rt.register_suspending_fn("yield", |args| {
         exactly("yield", &args, 0)?;

@@ -20,7 +20,7 @@ use std::ops::{Index, IndexMut};
 use crate::value::Value;
 
 /// The first allocation of a stack, in slots (see `Stack::grow`).
-const MIN_SLOTS: usize = 8;
+const MIN_SLOTS: usize = 4;
 
 /// The value stack (see the module docs).
 #[derive(Default)]
@@ -53,7 +53,7 @@ impl Stack {
     fn grow(&mut self, need: usize) {
         // Start small: every suspended task has its own fiber and stack (SPEC §9 asks for
         // ≤ 1 KiB per suspended task), and a task body such as `(lambda () (sleep ms))` needs
-        // fewer than 8 slots (128 bytes; 16 slots cost 256); doubling makes growth cheap.
+        // 4 slots (64 bytes; 16 slots cost 256); doubling makes growth cheap.
         let n = need.max(self.slots.len() * 2).max(MIN_SLOTS);
         // Invariant 2 (a stack this large could not be allocated anyway: 64 GiB).
         assert!(u32::try_from(n).is_ok(), "value stack exceeds 2^32 slots");

@@ -23,7 +23,7 @@
 //! Lisp errors are rich (`Rc`-based stack traces) and stay on this thread: the task stores
 //! its `LispError` in its `TaskValue` and hands the scheduler only a `Send` summary.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -207,7 +207,7 @@ impl Drop for LispTask {
         }
         // An ended task is no longer live: its value stays alive only through whoever holds
         // it. (If the table is borrowed right now, `Runtime::settle` prunes it instead.)
-        if let Some(id) = self.slot.id.get() {
+        if let Some(id) = self.slot.task_id() {
             let gone = self
                 .ctx
                 .live
@@ -298,7 +298,7 @@ impl Future for LispTask {
                     this.waiting = None;
                     let note = this.ctx.take_cancel_note();
                     let e = with_note(cancel_error(&c.reason), note.as_deref());
-                    *this.slot.note.borrow_mut() = note;
+                    *this.slot.note.borrow_mut() = note.map(String::into_boxed_str);
                     if let Some(f) = this.running() {
                         f.resume_with(Err(e));
                     }
@@ -361,9 +361,6 @@ impl Future for LispTask {
 /// task's body ([`LispTask`]) and its [`TaskValue`].
 #[derive(Default)]
 pub(crate) struct TaskSlot {
-    /// The task's id, set once it is submitted: its body leaves the runtime's `live` table
-    /// under this id when it ends, so a finished task nobody awaits costs nothing.
-    pub id: Cell<Option<TaskId>>,
     /// The value the task returned (for a body made with [`LispTask::value_in_slot`]).
     /// Kept here rather than in the scheduler's task cell, so that the cycle collector can
     /// reach it through the task value: `(define t (async (lambda () (list t))))` is a
@@ -371,17 +368,36 @@ pub(crate) struct TaskSlot {
     pub value: RefCell<Option<Value>>,
     pub error: RefCell<Option<LispError>>,
     /// What the task was waiting for when it was cancelled or timed out, if known.
-    pub note: RefCell<Option<String>>,
+    pub note: RefCell<Option<Box<str>>>,
     /// The task value, weakly: its `Rc` for awaiters ([`TaskValue::outcome`]) and for the
-    /// cycle collector, which it joins once the slot holds heap values.
-    me: RefCell<Weak<Box<dyn Foreign>>>,
+    /// cycle collector, which it joins once the slot holds heap values; and its id, under
+    /// which the body leaves the runtime's `live` table when it ends (so a finished task
+    /// nobody awaits costs nothing).
+    me: OnceCell<Weak<Box<dyn Foreign>>>,
 }
 
 impl TaskSlot {
+    /// The task value, if it was made and is still alive.
+    fn task_value(&self) -> Option<Rc<Box<dyn Foreign>>> {
+        self.me.get().and_then(Weak::upgrade)
+    }
+
+    /// The task's id, while its task value is alive (else it is in no table).
+    fn task_id(&self) -> Option<TaskId> {
+        let rc = self.task_value()?;
+        let tv = rc.as_any().downcast_ref::<TaskValue>()?;
+        let source = tv.source.try_borrow().ok()?;
+        let id = match &*source {
+            Source::Task { handle, .. } => handle.id(),
+            Source::Hosted { id, .. } => *id,
+        };
+        Some(id)
+    }
+
     /// Registers the task value with the cycle collector (its slot now holds heap values
     /// that may refer back to it).
     fn register(&self) {
-        if let Some(rc) = self.me.borrow().upgrade() {
+        if let Some(rc) = self.task_value() {
             crate::collector::register_foreign(&rc);
         }
     }
@@ -529,7 +545,7 @@ impl TaskValue {
         let slot = self.slot.clone();
         let value = Value::foreign(self);
         if let Value::Foreign(rc) = &value {
-            *slot.me.borrow_mut() = Rc::downgrade(rc);
+            let _ = slot.me.set(Rc::downgrade(rc));
         }
         value
     }
@@ -610,7 +626,7 @@ impl TaskValue {
     /// handle itself tracks nothing, so one awaiter's deadlock never reaches others.
     pub(crate) fn outcome(&self) -> TaskWait {
         TaskWait {
-            task: self.slot.me.borrow().upgrade(),
+            task: self.slot.task_value(),
             edge: None,
             started: false,
             waiting: false,
