@@ -452,7 +452,10 @@ enum MemoryCase {
 const MEMORY_CASES: [(&str, MemoryCase); 7] = [
     ("omega", MemoryCase::Omega("omega")),
     ("omega_await_all", MemoryCase::Omega("omega_await_all")),
-    ("omega_await_all_settled", MemoryCase::Omega("omega_await_all_settled")),
+    (
+        "omega_await_all_settled",
+        MemoryCase::Omega("omega_await_all_settled"),
+    ),
     ("omega_sched", MemoryCase::Omega("omega_sched")),
     ("tokio", MemoryCase::Omega("tokio")),
     (
@@ -540,7 +543,9 @@ fn suspended_memory_table(n: usize) {
         );
         rows.push((*name, per_task));
     }
-    println!("\n| suspended_memory, {n} tasks parked in a 60 s sleep | bytes per task (RSS delta / n) |");
+    println!(
+        "\n| suspended_memory, {n} tasks parked in a 60 s sleep | bytes per task (RSS delta / n) |"
+    );
     println!("|---|---|");
     for (name, per_task) in rows {
         println!("| `{name}` | {per_task} |");

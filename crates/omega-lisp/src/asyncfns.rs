@@ -453,8 +453,10 @@ pub(crate) fn install(rt: &Runtime, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
             .as_int()
             .ok_or_else(|| LispError::type_error("sleep", "milliseconds (an integer)", &args[0]))?;
         let d = millis("sleep", ms)?;
-        let request: AsyncRequest =
-            Box::pin(futures::FutureExt::map(omega_sched::sleep(d), sleep_outcome));
+        let request: AsyncRequest = Box::pin(futures::FutureExt::map(
+            omega_sched::sleep(d),
+            sleep_outcome,
+        ));
         Ok(Suspension::new(request))
     });
     rt.register_suspending_fn("yield", |args| {

@@ -405,10 +405,9 @@ impl TaskSlot {
     /// Whether the slot holds Lisp values (a value, or an error with irritants).
     fn holds_values(&self) -> bool {
         self.value.try_borrow().map_or(true, |v| v.is_some())
-            || self
-                .error
-                .try_borrow()
-                .map_or(true, |e| e.as_ref().is_some_and(|e| !e.irritants().is_empty()))
+            || self.error.try_borrow().map_or(true, |e| {
+                e.as_ref().is_some_and(|e| !e.irritants().is_empty())
+            })
     }
 }
 
@@ -506,7 +505,11 @@ impl Foreign for TaskValue {
 
 impl TaskValue {
     /// The task value of a Lisp task spawned on this runtime, as a Lisp value.
-    pub(crate) fn spawned(handle: TaskHandle<Value>, name: Option<String>, slot: Rc<TaskSlot>) -> Value {
+    pub(crate) fn spawned(
+        handle: TaskHandle<Value>,
+        name: Option<String>,
+        slot: Rc<TaskSlot>,
+    ) -> Value {
         TaskValue {
             name,
             slot,
@@ -579,9 +582,9 @@ impl TaskValue {
             Source::Task {
                 handle, outcome, ..
             } => (handle.state(), outcome.as_ref()),
-            Source::Hosted { id, sched, done, .. } => {
-                (sched.task(*id).map(|i| i.state), done.peek())
-            }
+            Source::Hosted {
+                id, sched, done, ..
+            } => (sched.task(*id).map(|i| i.state), done.peek()),
         };
         if let Some(state) = known {
             return state;
@@ -697,7 +700,12 @@ impl TaskValue {
     /// body handed the scheduler.
     fn resolve(&self, o: &Outcome) -> Outcome {
         match o {
-            Ok(v) => Ok(self.slot.value.borrow().clone().unwrap_or_else(|| v.clone())),
+            Ok(v) => Ok(self
+                .slot
+                .value
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| v.clone())),
             Err(e) => Err(e.clone()),
         }
     }
@@ -730,9 +738,7 @@ impl Future for TaskWait {
             ))));
         };
         let Some(tv) = task.as_any().downcast_ref::<TaskValue>() else {
-            return Poll::Ready(Err(TaskError::failed(LispFailure(
-                "not a task".into(),
-            ))));
+            return Poll::Ready(Err(TaskError::failed(LispFailure("not a task".into()))));
         };
         if !this.started {
             this.started = true;
@@ -884,8 +890,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn awaiting_the_task_itself_is_still_a_deadlock() {
-        let out = run("(define t (async (lambda () (try (await t) (catch e (error-kind e))))))
-                       (await t)")
+        let out = run(
+            "(define t (async (lambda () (try (await t) (catch e (error-kind e))))))
+                       (await t)",
+        )
         .await;
         assert_eq!(out, ":deadlock");
     }

@@ -5,8 +5,8 @@ use std::any::Any;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::task::{Context, Poll};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::thread::ThreadId;
 
 use tokio::sync::broadcast;
@@ -109,7 +109,10 @@ where
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().fut.poll(cx).map(|r| r.map_err(to_task_error))
+        self.project()
+            .fut
+            .poll(cx)
+            .map(|r| r.map_err(to_task_error))
     }
 }
 
@@ -251,10 +254,7 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.submit_result(
-            Infallibly { fut },
-            opts,
-        )
+        self.submit_result(Infallibly { fut }, opts)
     }
 
     /// [`submit`](Self::submit), or the [`TaskError::Shutdown`] that says why not.
@@ -299,10 +299,7 @@ impl Scheduler {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.submit_local_result(
-            Infallibly { fut },
-            opts,
-        )
+        self.submit_local_result(Infallibly { fut }, opts)
     }
 
     /// True when this thread is driving this scheduler right now (inside `run_until`,
