@@ -23,8 +23,14 @@
 //! allocator: the child reads `VmRSS` from `/proc/self/status` before spawning and once all
 //! tasks are suspended, then cancels them all and settles. Cases: `omega_100k` (Lisp
 //! `(async (lambda () (sleep 60000)))` ×100k, awaited by the script's top level),
-//! `omega_sched_100k` (Rust tasks on the scheduler in `omega_sched::sleep`) and
-//! `tokio_100k` (`spawn_local` of `tokio::time::sleep`).
+//! `omega_sched_100k` (Rust tasks on the scheduler in `omega_sched::sleep`),
+//! `tokio_100k` (`spawn_local` of `tokio::time::sleep`), and the baselines of other runtimes
+//! on the same workload, each a script run by its own interpreter: `node_100k`
+//! (`benches/baselines/suspended_memory.js`: async functions parked in
+//! `await new Promise(r => setTimeout(r, 60000))`) and `python_asyncio_100k`
+//! (`benches/baselines/suspended_memory.py`: `asyncio` tasks in `asyncio.sleep(60)`); a
+//! baseline whose interpreter is not on `PATH` is skipped with a message. A table of all
+//! cases is printed at the end.
 
 mod common;
 
@@ -53,6 +59,10 @@ const N: usize = 100_000;
 /// Environment variable that turns this binary into a memory-measuring child:
 /// `<case>:<tasks>`, e.g. `omega:100000`.
 const MEMORY_ENV: &str = "OMEGA_BENCH_SUSPENDED";
+/// Set (to anything) beside [`MEMORY_ENV`]: the `omega*` Lisp cases print their figures and
+/// exit at once, with every task still suspended, so that a heap profiler's "leaked at
+/// exit" report is exactly what the suspended tasks hold (`heaptrack`, see the README).
+const EXIT_ENV: &str = "OMEGA_BENCH_SUSPENDED_EXIT";
 
 /// The runtime every case runs on: current-thread, timers and I/O enabled.
 fn runtime() -> Runtime {
@@ -263,10 +273,7 @@ fn python_gather(n: usize, iters: u64) -> Duration {
 }
 
 fn python3_available() -> bool {
-    Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    available("python3")
 }
 
 fn lisp_fanout(c: &mut Criterion, rt: &Runtime) {
@@ -342,6 +349,10 @@ fn omega_suspended(rt: &Runtime, n: usize, parent: &str) -> (u64, u64) {
             .expect("the script reads");
         until_suspended(&sched, n + 1).await;
         let after = rss_bytes();
+        if std::env::var_os(EXIT_ENV).is_some() {
+            println!("{before} {after}");
+            std::process::exit(0);
+        }
         // Cancel every child by id, then the script. Then collect every child's outcome
         // with a second script before `settle`: `Runtime::settle` rescans its whole table of
         // live tasks after each task whose result nobody took, which is quadratic (minutes
@@ -422,16 +433,77 @@ fn measure_suspended(case: &str, n: usize) -> (u64, u64) {
     }
 }
 
-/// Runs `suspended_memory/<case>` in a child process and prints bytes per task.
-fn suspended_memory(case: &str, n: usize) {
-    let exe = std::env::current_exe().expect("the bench binary knows its path");
-    let out = Command::new(exe)
-        .env(MEMORY_ENV, format!("{case}:{n}"))
+/// Where a `suspended_memory` case runs: this binary re-executed, or a baseline runtime.
+enum MemoryCase {
+    /// This bench binary with [`MEMORY_ENV`] set to `<case>:<n>`.
+    Omega(&'static str),
+    /// `program script n`, for a runtime measured beside Omega (Node, CPython).
+    External {
+        program: &'static str,
+        script: &'static str,
+    },
+}
+
+/// Every `suspended_memory` case, in the order of the printed table: its name and how it runs.
+const MEMORY_CASES: [(&str, MemoryCase); 7] = [
+    ("omega", MemoryCase::Omega("omega")),
+    ("omega_await_all", MemoryCase::Omega("omega_await_all")),
+    (
+        "omega_await_all_settled",
+        MemoryCase::Omega("omega_await_all_settled"),
+    ),
+    ("omega_sched", MemoryCase::Omega("omega_sched")),
+    ("tokio", MemoryCase::Omega("tokio")),
+    (
+        "node",
+        MemoryCase::External {
+            program: "node",
+            script: concat!(env!("CARGO_MANIFEST_DIR"), "/baselines/suspended_memory.js"),
+        },
+    ),
+    (
+        "python_asyncio",
+        MemoryCase::External {
+            program: "python3",
+            script: concat!(env!("CARGO_MANIFEST_DIR"), "/baselines/suspended_memory.py"),
+        },
+    ),
+];
+
+/// True if `program --version` runs.
+fn available(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
         .output()
-        .expect("the bench binary re-executes itself");
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs one `suspended_memory` case in a fresh child process; its RSS before and after, or
+/// `None` (with the reason printed) when a baseline's runtime is not installed.
+fn suspended_memory(name: &str, case: &MemoryCase, n: usize) -> Option<(u64, u64)> {
+    let out = match case {
+        MemoryCase::Omega(case) => {
+            let exe = std::env::current_exe().expect("the bench binary knows its path");
+            Command::new(exe)
+                .env(MEMORY_ENV, format!("{case}:{n}"))
+                .output()
+                .expect("the bench binary re-executes itself")
+        }
+        MemoryCase::External { program, script } => {
+            if !available(program) {
+                println!("suspended_memory/{name}: skipped ({program} not found on PATH)");
+                return None;
+            }
+            Command::new(program)
+                .arg(script)
+                .arg(n.to_string())
+                .output()
+                .unwrap_or_else(|e| panic!("{program} {script} did not run: {e}"))
+        }
+    };
     assert!(
         out.status.success(),
-        "suspended_memory/{case} failed: {}",
+        "suspended_memory/{name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
@@ -440,21 +512,41 @@ fn suspended_memory(case: &str, n: usize) {
         .map(|w| w.parse().expect("the child prints two byte counts"))
         .collect();
     let [before, after] = nums[..] else {
-        panic!("the child printed {text:?}");
+        panic!("suspended_memory/{name}: the child printed {text:?}");
     };
-    let delta = after.saturating_sub(before);
+    Some((before, after))
+}
+
+/// Runs every `suspended_memory` case with `n` tasks and prints one line per case, then the
+/// table that `benches/README.md` quotes.
+fn suspended_memory_table(n: usize) {
+    let mut rows = Vec::new();
+    for (name, case) in &MEMORY_CASES {
+        let Some((before, after)) = suspended_memory(name, case, n) else {
+            continue;
+        };
+        let per_task = after.saturating_sub(before) / n as u64;
+        println!(
+            "suspended_memory/{name}_{}k: RSS {:.1} MiB -> {:.1} MiB, {per_task} bytes/task{}",
+            n / 1000,
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0,
+            if *name == "omega" {
+                " (goal <= 1024)"
+            } else {
+                ""
+            },
+        );
+        rows.push((*name, per_task));
+    }
     println!(
-        "suspended_memory/{case}_{}k: RSS {:.1} MiB -> {:.1} MiB, {} bytes/task{}",
-        n / 1000,
-        before as f64 / 1048576.0,
-        after as f64 / 1048576.0,
-        delta / n as u64,
-        if case == "omega" {
-            " (goal <= 1024)"
-        } else {
-            ""
-        },
+        "\n| suspended_memory, {n} tasks parked in a 60 s sleep | bytes per task (RSS delta / n) |"
     );
+    println!("|---|---|");
+    for (name, per_task) in rows {
+        println!("| `{name}` | {per_task} |");
+    }
+    println!();
 }
 
 /// Criterion's entry point (what `criterion_group!` and `criterion_main!` would generate,
@@ -480,15 +572,7 @@ fn main() {
         } else {
             N
         };
-        for case in [
-            "omega",
-            "omega_await_all",
-            "omega_await_all_settled",
-            "omega_sched",
-            "tokio",
-        ] {
-            suspended_memory(case, n);
-        }
+        suspended_memory_table(n);
     }
 
     let rt = runtime();

@@ -6,7 +6,6 @@
 
 use std::rc::Rc;
 
-use futures::future::FutureExt;
 use omega_sched::{CancelMode, TaskOptions};
 
 use crate::error::{ErrorKind, LispError, LispResult};
@@ -39,33 +38,13 @@ pub(crate) fn spawn(
         b.task_started()?;
     }
     let slot = Rc::new(TaskSlot::default());
-    let task = LispTask::new(start, slot.clone(), top_level, ctx.clone(), budget);
+    let task = LispTask::new(start, slot.clone(), top_level, ctx.clone(), budget).value_in_slot();
     let handle = ctx
         .sched
         .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));
     let id = handle.id();
-    slot.id.set(Some(id));
-    let token = handle.token().clone();
-    let weak = Rc::downgrade(ctx);
     // Untracked: each awaiter records its own await edge (`TaskValue::outcome`).
-    let handle = handle.untracked();
-    let done = async move {
-        let r = handle.await;
-        if let Some(ctx) = weak.upgrade() {
-            ctx.live.borrow_mut().remove(&id);
-        }
-        r
-    }
-    .boxed_local()
-    .shared();
-    let value = Value::foreign(TaskValue {
-        id,
-        name,
-        token,
-        sched: ctx.sched.clone(),
-        done,
-        slot,
-    });
+    let value = TaskValue::spawned(handle.untracked(), name, slot);
     ctx.live.borrow_mut().insert(id, value.clone());
     Ok(value)
 }

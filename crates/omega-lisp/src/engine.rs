@@ -429,14 +429,14 @@ fn start_script(
     }
     .boxed_local()
     .shared();
-    let value = Value::foreign(TaskValue {
-        id: handle.id(),
-        name: Some(name),
-        token: handle.token().clone(),
-        sched: sched.clone(),
+    let value = TaskValue::hosted(
+        handle.id(),
+        Some(name),
+        handle.token().clone(),
+        sched.clone(),
         done,
         slot,
-    });
+    );
     live_id.set(Some(handle.id()));
     ctx.live.borrow_mut().insert(handle.id(), value);
     Ok(handle)

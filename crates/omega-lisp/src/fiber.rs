@@ -49,18 +49,29 @@ pub(crate) enum Step {
 pub(crate) struct Fiber {
     shared: Rc<Shared>,
     core: VmCore,
-    forms: VecDeque<Syntax>,
-    file: Rc<str>,
+    /// A script's forms not yet run; `None` for a call. Boxed: every Lisp task has a fiber
+    /// and most are calls (`async`), which should not carry a script's fields (SPEC §9,
+    /// memory per suspended task).
+    script: Option<Box<Script>>,
     last: Value,
     done: bool,
+}
+
+/// What only a script's fiber has: its file name and the top-level forms not yet run.
+struct Script {
+    forms: VecDeque<Syntax>,
+    file: Rc<str>,
 }
 
 impl std::fmt::Debug for Fiber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fiber")
-            .field("file", &self.file)
+            .field("file", &self.script.as_ref().map_or("<call>", |s| &*s.file))
             .field("core", &self.core)
-            .field("forms_left", &self.forms.len())
+            .field(
+                "forms_left",
+                &self.script.as_ref().map_or(0, |s| s.forms.len()),
+            )
             .field("done", &self.done)
             .finish()
     }
@@ -82,8 +93,10 @@ impl Fiber {
         Fiber {
             shared,
             core: VmCore::new(),
-            forms: forms.into(),
-            file,
+            script: Some(Box::new(Script {
+                forms: forms.into(),
+                file,
+            })),
             last: Value::Nil,
             done: false,
         }
@@ -98,8 +111,7 @@ impl Fiber {
         Ok(Fiber {
             shared,
             core,
-            forms: VecDeque::new(),
-            file: Rc::from("<call>"),
+            script: None,
             last: Value::Nil,
             done: false,
         })
@@ -177,7 +189,11 @@ impl Fiber {
                     }
                 }
             }
-            let Some(form) = self.forms.pop_front() else {
+            let Some(script) = self.script.as_mut() else {
+                self.done = true;
+                return Ok(Step::Done(std::mem::take(&mut self.last)));
+            };
+            let Some(form) = script.forms.pop_front() else {
                 self.done = true;
                 return Ok(Step::Done(std::mem::take(&mut self.last)));
             };
@@ -185,7 +201,7 @@ impl Fiber {
             // forms after it.
             if let Some(items) = is_toplevel_begin(&form) {
                 for item in items.iter().rev() {
-                    self.forms.push_front(item.clone());
+                    script.forms.push_front(item.clone());
                 }
                 if items.is_empty() {
                     self.last = Value::Nil;
@@ -196,8 +212,8 @@ impl Fiber {
             self.core.lend_budget(&mut st);
             let expanded = expand_toplevel(&mut st, &form);
             self.core.reclaim_budget(&mut st);
-            let compiled =
-                expanded.and_then(|(expr, vars)| compile_toplevel(&expr, &vars, self.file.clone()));
+            let compiled = expanded
+                .and_then(|(expr, vars)| compile_toplevel(&expr, &vars, script.file.clone()));
             match compiled {
                 Ok(proto) => self.core.start_proto(proto),
                 Err(e) => {
@@ -210,7 +226,7 @@ impl Fiber {
 
     fn finish(&mut self) {
         self.done = true;
-        self.forms.clear();
+        self.script = None;
     }
 
     /// Runs to completion, treating `Yield` as "continue". Fails if a native suspends.

@@ -10,6 +10,35 @@
 //! is live bytes, not bytes ever allocated. Without a meter the limit is not enforced (an
 //! embedder that wants it installs one).
 //!
+//! # Installing the meter (two lines)
+//!
+//! [`CountingAlloc`] is that allocator (the system allocator, counted); a host — one using a
+//! `Runtime` or an `Engine` — installs it as its global allocator and its count as the meter:
+//!
+//! ```
+//! #[global_allocator]
+//! static ALLOC: omega_lisp::heap::CountingAlloc = omega_lisp::heap::counting_alloc();
+//!
+//! omega_lisp::heap::set_meter(|| ALLOC.allocated());
+//! // From here on `max_heap_bytes` holds for every runtime of the process:
+//! let rt = omega_lisp::Runtime::new();
+//! rt.set_limits(omega_lisp::Limits {
+//!     max_heap_bytes: Some(64 << 20),
+//!     ..omega_lisp::Limits::default()
+//! })
+//! .unwrap();
+//! let e = rt
+//!     .eval_sync("(define (grow xs) (grow (cons (make-string 1000 #\\a) xs))) (grow '())", "<doc>")
+//!     .unwrap_err();
+//! assert_eq!(e.message(), "heap limit of 67108864 bytes reached");
+//! ```
+//!
+//! Per-runtime accounting without a global allocator (charging each Lisp object to its
+//! runtime) was not chosen: it would miss what builtins, the reader, JSON and LLM replies
+//! allocate outside Lisp objects, which is what the limit is for. The meter is process-wide
+//! (invariant 1): with several runtimes in one process, each one's limit is compared with
+//! the bytes in use by all of them.
+//!
 //! The limit is compared with the meter at *check points*: the VM's safe points (every
 //! `yield_interval` steps), every builtin that builds a string or a list
 //! (`State::make_string`/`make_list` and the length checks), each macro expansion, the reader
@@ -29,6 +58,17 @@ use std::sync::RwLock;
 use crate::error::{ErrorKind, LispError, LispResult};
 
 static METER: RwLock<Option<fn() -> usize>> = RwLock::new(None);
+
+/// A counting global allocator: the system allocator, with the bytes in use counted
+/// (`allocated()`), for a host to install so that `max_heap_bytes` is enforced (see the
+/// module docs). Its own limit stays off (`usize::MAX`): the runtime's `:limit` error, not
+/// an allocation failure, is what stops a script.
+pub type CountingAlloc = cap::Cap<std::alloc::System>;
+
+/// A [`CountingAlloc`] for a `#[global_allocator]` static.
+pub const fn counting_alloc() -> CountingAlloc {
+    cap::Cap::new(std::alloc::System, usize::MAX)
+}
 
 thread_local! {
     static THREAD_LIMIT: Cell<Option<usize>> = const { Cell::new(None) };

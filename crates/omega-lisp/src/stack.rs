@@ -19,6 +19,9 @@ use std::ops::{Index, IndexMut};
 
 use crate::value::Value;
 
+/// The first allocation of a stack, in slots (see `Stack::grow`).
+const MIN_SLOTS: usize = 4;
+
 /// The value stack (see the module docs).
 #[derive(Default)]
 pub(crate) struct Stack {
@@ -49,8 +52,9 @@ impl Stack {
     #[inline(never)]
     fn grow(&mut self, need: usize) {
         // Start small: every suspended task has its own fiber and stack (SPEC §9 asks for
-        // ≤ 1 KiB per suspended task); doubling makes growth cheap.
-        let n = need.max(self.slots.len() * 2).max(16);
+        // ≤ 1 KiB per suspended task), and a task body such as `(lambda () (sleep ms))` needs
+        // 4 slots (64 bytes; 16 slots cost 256); doubling makes growth cheap.
+        let n = need.max(self.slots.len() * 2).max(MIN_SLOTS);
         // Invariant 2 (a stack this large could not be allocated anyway: 64 GiB).
         assert!(u32::try_from(n).is_ok(), "value stack exceeds 2^32 slots");
         self.slots.resize(n, Value::Nil);

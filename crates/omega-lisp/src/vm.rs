@@ -355,10 +355,20 @@ impl VmCore {
 
     /// Starts running a top-level procedure (no arguments).
     pub(crate) fn start_proto(&mut self, proto: Rc<Proto>) {
-        let closure = Rc::new(Closure {
+        self.start_closure(Rc::new(Closure {
             proto,
             free: Box::new([]),
-        });
+        }));
+    }
+
+    /// Starts running a closure of no arguments and no free variables as the outermost
+    /// frame.
+    fn start_closure(&mut self, closure: Rc<Closure>) {
+        if self.frames.capacity() == 0 {
+            // Room for this frame and the one it calls (a task's thunk), not the default
+            // four: every suspended task keeps its frame stack (SPEC §9).
+            self.frames.reserve_exact(2);
+        }
         self.stack.push(Value::Closure(closure.clone()));
         let base = self.stack.len();
         self.stack.resize_nil(base + closure.proto.nlocals as usize);
@@ -372,24 +382,28 @@ impl VmCore {
         f: Value,
         args: Vec<Value>,
     ) -> LispResult<()> {
-        // A trampoline: `(f args…)` compiled by hand, returning the result.
+        // A trampoline: `(f args…)` compiled by hand, returning the result. One closure per
+        // thread, shared by every call (each task starts with one: no allocation per task).
         thread_local! {
-            static TRAMPOLINE: Rc<Proto> = Rc::new(Proto {
-                name: "<call>".into(),
-                nparams: 0,
-                rest: false,
-                nlocals: 0,
-                code: vec![Op::Return],
-                pos: vec![(0, 0)],
-                file: Rc::from("<host>"),
-                consts: Vec::new(),
-                protos: Vec::new(),
-                captures: Vec::new(),
-                callee_pos: Vec::new(),
+            static TRAMPOLINE: Rc<Closure> = Rc::new(Closure {
+                proto: Rc::new(Proto {
+                    name: "<call>".into(),
+                    nparams: 0,
+                    rest: false,
+                    nlocals: 0,
+                    code: vec![Op::Return],
+                    pos: vec![(0, 0)],
+                    file: Rc::from("<host>"),
+                    consts: Vec::new(),
+                    protos: Vec::new(),
+                    captures: Vec::new(),
+                    callee_pos: Vec::new(),
+                }),
+                free: Box::new([]),
             });
         }
         let tramp = TRAMPOLINE.with(Rc::clone);
-        self.start_proto(tramp);
+        self.start_closure(tramp);
         let argc = args.len();
         self.stack.push(f);
         self.stack.extend(args);

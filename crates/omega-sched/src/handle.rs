@@ -136,6 +136,16 @@ impl<T> TaskHandle<T> {
     /// Lets the task run on without anyone awaiting it (the same as dropping the handle).
     pub fn detach(self) {}
 
+    /// Records that the running task awaits this one until the returned guard is dropped,
+    /// as awaiting a tracked handle does (see [`Scheduler::track_await`]): for an
+    /// [`untracked`](Self::untracked) handle shared by several awaiters, without keeping a
+    /// `Scheduler` beside it.
+    ///
+    /// [`Scheduler::track_await`]: crate::Scheduler::track_await
+    pub fn track_await(&self) -> Result<crate::AwaitGuard, TaskError> {
+        crate::scheduler::track_await_in(&self.shared, self.id)
+    }
+
     /// This handle without await tracking: awaiting it from a task records no await edge
     /// (no slot lending, no deadlock check). For wrappers that share one handle between
     /// several awaiters (a `futures::Shared`) and record each awaiter's edge themselves

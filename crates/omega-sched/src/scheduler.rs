@@ -4,8 +4,9 @@
 use std::any::Any;
 use std::error::Error as StdError;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::thread::ThreadId;
 
 use tokio::sync::broadcast;
@@ -87,13 +88,54 @@ impl Default for Scheduler {
     }
 }
 
-/// The body wrapper: map the error.
-async fn wrap<F, T, E>(fut: F) -> Result<T, TaskError>
+pin_project_lite::pin_project! {
+    /// A task's future with its error mapped to a [`TaskError`] (see [`to_task_error`]).
+    ///
+    /// Written by hand rather than as an `async fn` on purpose: an `async fn` wrapper keeps
+    /// its argument and the future it awaits in two fields of its state, so the wrapped
+    /// future is stored twice in the task's cell (it doubled a Lisp task's cell, 312-byte
+    /// body, to 768 bytes).
+    struct Wrap<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F, T, E> Future for Wrap<F>
 where
     F: Future<Output = Result<T, E>>,
     E: StdError + Send + Sync + 'static,
 {
-    fut.await.map_err(to_task_error)
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .fut
+            .poll(cx)
+            .map(|r| r.map_err(to_task_error))
+    }
+}
+
+/// The body wrapper: map the error.
+fn wrap<F>(fut: F) -> Wrap<F> {
+    Wrap { fut }
+}
+
+pin_project_lite::pin_project! {
+    /// An infallible task's future as a fallible one (`Ok` of its output), without storing
+    /// it twice (see [`Wrap`]).
+    struct Infallibly<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for Infallibly<F> {
+    type Output = Result<F::Output, std::convert::Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().fut.poll(cx).map(Ok)
+    }
 }
 
 /// Maps a body's error: `TaskError` and `Cancelled` keep their meaning, anything else is
@@ -136,6 +178,26 @@ impl Drop for AwaitGuard {
         if let Some((shared, awaiter, target)) = self.edge.take() {
             shared.end_await(awaiter, target);
         }
+    }
+}
+
+/// [`Scheduler::track_await`] on the scheduler `shared` (also [`TaskHandle::track_await`]).
+pub(crate) fn track_await_in(
+    shared: &Arc<Shared>,
+    target: TaskId,
+) -> Result<AwaitGuard, TaskError> {
+    let Some((sched, me)) = current_in() else {
+        return Ok(AwaitGuard { edge: None });
+    };
+    if sched != shared.id {
+        return Ok(AwaitGuard { edge: None });
+    }
+    match shared.begin_await(me, target) {
+        Err(cycle) => Err(TaskError::Deadlock { cycle }),
+        Ok(true) => Ok(AwaitGuard {
+            edge: Some((shared.clone(), me, target)),
+        }),
+        Ok(false) => Ok(AwaitGuard { edge: None }),
     }
 }
 
@@ -192,10 +254,7 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.submit_result(
-            async move { Ok::<_, std::convert::Infallible>(fut.await) },
-            opts,
-        )
+        self.submit_result(Infallibly { fut }, opts)
     }
 
     /// [`submit`](Self::submit), or the [`TaskError::Shutdown`] that says why not.
@@ -240,10 +299,7 @@ impl Scheduler {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.submit_local_result(
-            async move { Ok::<_, std::convert::Infallible>(fut.await) },
-            opts,
-        )
+        self.submit_local_result(Infallibly { fut }, opts)
     }
 
     /// True when this thread is driving this scheduler right now (inside `run_until`,
@@ -434,19 +490,7 @@ impl Scheduler {
     /// wrappers that await a task through something else than its handle (see
     /// [`TaskHandle::untracked`]).
     pub fn track_await(&self, target: TaskId) -> Result<AwaitGuard, TaskError> {
-        let Some((sched, me)) = current_in() else {
-            return Ok(AwaitGuard { edge: None });
-        };
-        if sched != self.shared.id {
-            return Ok(AwaitGuard { edge: None });
-        }
-        match self.shared.begin_await(me, target) {
-            Err(cycle) => Err(TaskError::Deadlock { cycle }),
-            Ok(true) => Ok(AwaitGuard {
-                edge: Some((self.shared.clone(), me, target)),
-            }),
-            Ok(false) => Ok(AwaitGuard { edge: None }),
-        }
+        track_await_in(&self.shared, target)
     }
 
     /// Cancels the task `id` (and its subtree) with `reason`. True if it had not finished.

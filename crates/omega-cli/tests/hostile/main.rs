@@ -13,6 +13,7 @@ mod heap_limit;
 mod numeric_edges;
 mod pipes_signals;
 mod source_text;
+mod task_cycles;
 mod walking_builtins;
 
 use std::process::{Command, Output};

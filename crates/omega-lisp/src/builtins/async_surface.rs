@@ -60,13 +60,25 @@ fn with_tokens(
 ) -> Vec<WithToken<impl std::future::Future<Output = LispResult<Value>>>> {
     tasks
         .iter()
-        .map(|f| WithToken::new(task_ref(f).result(), task_ref(f).token.clone()))
+        .map(|f| WithToken::new(task_ref(f).result(), task_ref(f).token()))
         .collect()
 }
 
 impl From<NoTasks> for LispError {
     fn from(_: NoTasks) -> Self {
         LispError::new(ErrorKind::Error, "await-any needs at least one task")
+    }
+}
+
+/// What `(sleep ms)` ends with: `nil`, or the task's cancellation as the Lisp error.
+///
+/// `sleep` suspends on `omega_sched::sleep(d).map(sleep_outcome)` rather than an `async`
+/// block, which would keep the duration beside the sleep in every sleeping task (SPEC §9,
+/// memory per task).
+fn sleep_outcome(r: Result<(), omega_sched::Cancelled>) -> LispResult<Value> {
+    match r {
+        Ok(()) => Ok(Value::Nil),
+        Err(c) => Err(cancel_error(&c.reason)),
     }
 }
 
@@ -221,12 +233,10 @@ pub(crate) fn install(st: &mut State, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) 
             .as_int()
             .ok_or_else(|| LispError::type_error("sleep", "milliseconds (an integer)", &args[0]))?;
         let d = millis("sleep", ms)?;
-        Ok(Suspension::new(async move {
-            omega_sched::sleep(d)
-                .await
-                .map_err(|c| cancel_error(&c.reason))?;
-            Ok(Value::Nil)
-        }))
+        Ok(Suspension::new(futures::FutureExt::map(
+            omega_sched::sleep(d),
+            sleep_outcome,
+        )))
     });
     def_suspending(st, "yield", 0, Some(0), |_args| {
         Ok(Suspension::new(async {

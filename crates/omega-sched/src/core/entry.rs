@@ -21,8 +21,9 @@ pub(crate) enum Slot {
     None,
     /// Counted in `slots_in_use`.
     Own,
-    /// Lent by the task at this key, which is suspended awaiting this one.
-    Borrowed(TaskKey),
+    /// Lent by the task at this key (a `u32`, as in the cell's tag: keys stay below
+    /// 2^32), which is suspended awaiting this one.
+    Borrowed(u32),
 }
 
 /// Where a live task is in the driver's hands. The public [`TaskState`] is derived from it.
@@ -80,18 +81,20 @@ impl Phase {
 /// Live ──cancel──▶ Requested ──survived a poll──▶ Grace ──cleanup_grace ran out──▶ Forced
 ///   └─────────────────── force (the scheduler is dropped) ──────────────────────────▶┘
 /// ```
-/// The first reason wins; later cancels change nothing.
+/// The first reason wins; later cancels change nothing. The reason is boxed: most tasks
+/// are never cancelled, and every live task's entry carries this field (8 bytes instead of
+/// 24).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Cancel {
     /// Not cancelled.
     Live,
     /// Cancelled: checkpoints fail (outside shields), `Drop`-mode bodies are dropped.
-    Requested(Reason),
+    Requested(Box<Reason>),
     /// Cancelled and still running after a poll: the cleanup grace timer is armed.
-    Grace(Reason),
+    Grace(Box<Reason>),
     /// The grace ran out or the scheduler is going away: the body is dropped at its next
     /// poll, shield or not.
-    Forced(Reason),
+    Forced(Box<Reason>),
 }
 
 /// Why a task was cancelled.
@@ -132,8 +135,8 @@ impl Cancel {
     /// The one function that moves a cancellation. Returns true if it changed.
     pub fn step(&mut self, step: CancelStep, reason: impl FnOnce() -> Reason) -> bool {
         let next = match (&*self, step) {
-            (Cancel::Live, CancelStep::Request) => Cancel::Requested(reason()),
-            (Cancel::Live, CancelStep::Force) => Cancel::Forced(reason()),
+            (Cancel::Live, CancelStep::Request) => Cancel::Requested(Box::new(reason())),
+            (Cancel::Live, CancelStep::Force) => Cancel::Forced(Box::new(reason())),
             (Cancel::Requested(r), CancelStep::ArmGrace) => Cancel::Grace(r.clone()),
             (Cancel::Requested(r) | Cancel::Grace(r), CancelStep::Force) => {
                 Cancel::Forced(r.clone())
@@ -190,7 +193,8 @@ pub(crate) struct TaskEntry {
     /// Deadlines and timeouts; boxed only for tasks that have any (most have none).
     pub limits: Option<Box<Limits>>,
     pub slot: Slot,
-    pub lent_to: Option<TaskKey>,
+    /// The borrower of this task's slot (a key, `u32` as in `Slot::Borrowed`).
+    pub lent_to: Option<u32>,
     /// Tasks this one awaits now (await edges: slot lending and the wait-for graph).
     pub awaiting: Vec<TaskId>,
     /// How many live tasks have an await edge to this one.
@@ -260,7 +264,7 @@ mod tests {
         assert!(c.step(CancelStep::ArmGrace, || r("c")));
         assert!(!c.step(CancelStep::ArmGrace, || r("c")));
         assert!(c.step(CancelStep::Force, || r("d")));
-        assert_eq!(c, Cancel::Forced(r("a")));
+        assert_eq!(c, Cancel::Forced(Box::new(r("a"))));
         assert!(!c.step(CancelStep::Force, || r("e")));
         let mut live = Cancel::Live;
         assert!(!live.step(CancelStep::ArmGrace, || r("x")));

@@ -81,8 +81,8 @@ impl Core {
         if a.lent_to.is_some() || a.slot == Slot::None {
             return;
         }
-        self.tasks[lender].lent_to = Some(target);
-        self.admit(target, Slot::Borrowed(lender), now);
+        self.tasks[lender].lent_to = Some(target as u32);
+        self.admit(target, Slot::Borrowed(lender as u32), now);
     }
 
     /// The first task `lender` awaits that is still pending, if any.
@@ -103,13 +103,13 @@ impl Core {
         if let Some(b) = lent_to {
             if self
                 .tasks
-                .get(b)
-                .is_some_and(|e| e.slot == Slot::Borrowed(key))
+                .get(b as usize)
+                .is_some_and(|e| e.slot == Slot::Borrowed(key as u32))
             {
                 // The borrower inherits the slot this task had.
-                self.tasks[b].slot = slot;
+                self.tasks[b as usize].slot = slot;
                 if let Slot::Borrowed(x) = slot {
-                    self.tasks[x].lent_to = Some(b);
+                    self.tasks[x as usize].lent_to = Some(b);
                 }
                 return;
             }
@@ -121,6 +121,7 @@ impl Core {
                 self.admit_pending(now);
             }
             Slot::Borrowed(lender) => {
+                let lender = lender as usize;
                 self.tasks[lender].lent_to = None;
                 // The lender may await more pending tasks: lend to the next one.
                 if let Some(next) = self.next_awaited_pending(lender) {
