@@ -19,6 +19,8 @@ struct Interner {
     ids: HashMap<Rc<str>, u32>,
     names: Vec<Rc<str>>,
     gensym_counter: u64,
+    /// Alias id → the symbol it renames (see [`Symbol::alias`]).
+    alias_base: HashMap<u32, Symbol>,
 }
 
 thread_local! {
@@ -49,6 +51,25 @@ impl Symbol {
             i.gensym_counter
         });
         Symbol::intern(&format!("#:{prefix}{n}"))
+    }
+
+    /// A fresh alias of `self`: a symbol with the same name that no reader input produces and
+    /// [`Symbol::intern`] never returns. The expander renames the identifiers a `syntax-rules`
+    /// template introduces to aliases (`syntax_rules.rs`); [`Symbol::alias_base`] leads back.
+    pub(crate) fn alias(self) -> Symbol {
+        INTERNER.with(|i| {
+            let mut i = i.borrow_mut();
+            let id = u32::try_from(i.names.len()).expect("fewer than 2^32 symbols");
+            let name = i.names[self.0 as usize].clone();
+            i.names.push(name);
+            i.alias_base.insert(id, self);
+            Symbol(id)
+        })
+    }
+
+    /// The symbol `self` is an alias of, if it is one ([`Symbol::alias`]).
+    pub(crate) fn alias_base(self) -> Option<Symbol> {
+        INTERNER.with(|i| i.borrow().alias_base.get(&self.0).copied())
     }
 
     /// The symbol's name.
