@@ -15,7 +15,7 @@
 use std::rc::Rc;
 
 use crate::bytecode::PrimOp;
-use crate::error::{ErrorKind, LispError, LispResult, Span};
+use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::reader::{Syntax, SyntaxKind, MAX_NESTING};
 use crate::stack_guard::StackGuard;
@@ -130,18 +130,6 @@ fn is_head(s: &Syntax, name: &str) -> bool {
             .is_some_and(|h| &*h.name() == name),
         _ => false,
     }
-}
-
-/// The `:limit` error of a `syntax-rules` macro that keeps expanding into itself.
-fn macro_depth_error(m: &SyntaxRules, span: &Span) -> LispError {
-    LispError::new(
-        ErrorKind::Limit,
-        format!(
-            "limit exceeded: macro expansion depth ({EXPAND_LIMIT}), expanding {}",
-            m.name
-        ),
-    )
-    .with_span(span.clone())
 }
 
 /// What a form at the top of a body is, for splicing (`Expander::body_form_kind`).
@@ -373,7 +361,7 @@ impl Expander<'_> {
             Meaning::Free(base) => Ok(Expr::new(ExprKind::Global(self.st.global_slot(base)), p)),
             Meaning::Macro(_) => Err(err(
                 span,
-                format!("{sym} is a macro: it can only be used as (... {sym} …)"),
+                format!("{sym} is a macro and cannot be used as a value"),
             )),
         }
     }
@@ -408,8 +396,8 @@ impl Expander<'_> {
     ) -> LispResult<Expr> {
         // An expansion that keeps expanding into itself ends here rather than at the native
         // stack, as a limit (one macro use per level).
-        if self.depth >= EXPAND_LIMIT {
-            return Err(macro_depth_error(m, &s.span));
+        if self.depth >= EXPAND_LIMIT || !self.guard.ok() {
+            return Err(syntax_rules::depth_limit_error(m.name, &s.span));
         }
         let syn = self.syntax_rules_output(m, s)?;
         self.expand_named(&syn, name)
@@ -437,7 +425,7 @@ impl Expander<'_> {
         let st = &mut *self.st;
         let mut charge = |n: u64| crate::vm::charge_lent(st, n);
         let expansion = m
-            .expand(s, &same, &mut charge)
+            .expand(s, &same, &mut charge, self.guard)
             .map_err(|e| match e.span() {
                 Some(_) => e,
                 None => e.with_span(s.span.clone()),
@@ -592,7 +580,7 @@ impl Expander<'_> {
         while let Some((f, depth)) = work.pop() {
             if depth > EXPAND_LIMIT {
                 return Err(match self.body_form_kind(&f, &defined) {
-                    BodyForm::SyntaxRules(m) => macro_depth_error(&m, &f.span),
+                    BodyForm::SyntaxRules(m) => syntax_rules::depth_limit_error(m.name, &f.span),
                     _ => err(&f.span, "form nested too deeply to compile"),
                 });
             }

@@ -57,6 +57,7 @@ use std::rc::Rc;
 use crate::error::{ErrorKind, LispError, LispResult, Span};
 use crate::expander::{unalias, EXPAND_LIMIT};
 use crate::reader::{Syntax, SyntaxKind};
+use crate::stack_guard::StackGuard;
 use crate::symbol::Symbol;
 use crate::value::{Foreign, Value};
 
@@ -173,6 +174,16 @@ enum Match<'a> {
     Rest(Vec<&'a Syntax>, Option<&'a Syntax>),
     /// One match per repetition of an ellipsis.
     Seq(Vec<Match<'a>>),
+}
+
+/// The `:limit` error of macro `name` expanding into itself past [`EXPAND_LIMIT`] levels (or
+/// past the native-stack budget of the expander, which such nesting exhausts first).
+pub(crate) fn depth_limit_error(name: Symbol, span: &Span) -> LispError {
+    LispError::new(
+        ErrorKind::Limit,
+        format!("limit exceeded: macro expansion depth ({EXPAND_LIMIT}), expanding {name}"),
+    )
+    .with_span(span.clone())
 }
 
 fn err(span: &Span, msg: impl Into<String>) -> LispError {
@@ -498,10 +509,16 @@ struct Matcher<'f> {
     /// Nodes visited since the last charge.
     cost: u64,
     charge: &'f mut dyn FnMut(u64) -> LispResult<()>,
+    guard: StackGuard,
+    span: Span,
+    name: Symbol,
 }
 
 impl Matcher<'_> {
     fn tick(&mut self, n: u64) -> LispResult<()> {
+        if !self.guard.ok() {
+            return Err(depth_limit_error(self.name, &self.span));
+        }
         self.cost += n;
         if self.cost >= CHARGE_EVERY {
             let c = std::mem::take(&mut self.cost);
@@ -635,6 +652,7 @@ struct Instantiator<'f> {
     cost: u64,
     charge: &'f mut dyn FnMut(u64) -> LispResult<()>,
     name: Symbol,
+    guard: StackGuard,
 }
 
 /// A pattern variable's binding while instantiating.
@@ -642,6 +660,9 @@ type Bindings<'m, 'a> = Vec<Option<&'m Match<'a>>>;
 
 impl Instantiator<'_> {
     fn tick(&mut self, n: u64) -> LispResult<()> {
+        if !self.guard.ok() {
+            return Err(depth_limit_error(self.name, &self.span));
+        }
         self.cost += n;
         if self.cost >= CHARGE_EVERY {
             let c = std::mem::take(&mut self.cost);
@@ -650,19 +671,15 @@ impl Instantiator<'_> {
         Ok(())
     }
 
+    /// The output would be nested past [`EXPAND_LIMIT`] levels (a macro growing its input as
+    /// it recurses).
     fn too_deep(&self) -> LispError {
-        err(
-            &self.span,
-            format!(
-                "the expansion of {} is nested too deeply (more than {EXPAND_LIMIT} levels)",
-                self.name
-            ),
-        )
+        depth_limit_error(self.name, &self.span)
     }
 
     /// A copy of input syntax `s` and its depth; charges its size first.
     fn copy(&mut self, s: &Syntax) -> LispResult<(Syntax, usize)> {
-        let (nodes, depth) = measure(s, 0).ok_or_else(|| self.too_deep())?;
+        let (nodes, depth) = measure(s, 0, &self.guard).ok_or_else(|| self.too_deep())?;
         self.tick(nodes)?;
         Ok((s.clone(), depth))
     }
@@ -831,9 +848,10 @@ impl Instantiator<'_> {
     }
 }
 
-/// The node count and depth of `s` (`None` past [`EXPAND_LIMIT`] levels below `depth`).
-fn measure(s: &Syntax, depth: usize) -> Option<(u64, usize)> {
-    if depth > EXPAND_LIMIT {
+/// The node count and depth of `s` (`None` past [`EXPAND_LIMIT`] levels below `depth`, or
+/// past the native-stack budget).
+fn measure(s: &Syntax, depth: usize, guard: &StackGuard) -> Option<(u64, usize)> {
+    if depth > EXPAND_LIMIT || !guard.ok() {
         return None;
     }
     match &s.kind {
@@ -842,7 +860,7 @@ fn measure(s: &Syntax, depth: usize) -> Option<(u64, usize)> {
             let mut nodes = 1;
             let mut d = 0;
             for i in items.iter().chain(tail.as_deref()) {
-                let (n, id) = measure(i, depth + 1)?;
+                let (n, id) = measure(i, depth + 1, guard)?;
                 nodes += n;
                 d = d.max(id);
             }
@@ -852,7 +870,7 @@ fn measure(s: &Syntax, depth: usize) -> Option<(u64, usize)> {
             let mut nodes = 1;
             let mut d = 0;
             for i in items {
-                let (n, id) = measure(i, depth + 1)?;
+                let (n, id) = measure(i, depth + 1, guard)?;
                 nodes += n;
                 d = d.max(id);
             }
@@ -883,13 +901,17 @@ impl SyntaxRules {
         use_form: &Syntax,
         same: &dyn Fn(Symbol, Symbol) -> bool,
         charge: &mut dyn FnMut(u64) -> LispResult<()>,
+        guard: StackGuard,
     ) -> LispResult<Expansion> {
         let (items, tail) = flat(use_form);
         let args = items.get(1..).unwrap_or(&[]);
         let mut matcher = Matcher {
             same,
             cost: 0,
-            charge,
+            charge: &mut *charge,
+            guard,
+            span: use_form.span.clone(),
+            name: self.name,
         };
         let mut chosen = None;
         for rule in &self.rules {
@@ -917,8 +939,9 @@ impl SyntaxRules {
             span: use_form.span.clone(),
             renames: HashMap::new(),
             cost: 0,
-            charge,
+            charge: &mut *charge,
             name: self.name,
+            guard,
         };
         let mut b: Bindings<'_, '_> = matches.iter().map(Option::as_ref).collect();
         let (output, _) = inst.template(&rule.template, &mut b, 0, &rule.var_depth)?;
