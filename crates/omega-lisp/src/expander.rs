@@ -27,6 +27,11 @@ use crate::value::Value;
 /// Deepest expansion recursion accepted.
 pub(crate) const EXPAND_LIMIT: usize = MAX_NESTING + 100;
 
+/// Work (pattern nodes matched plus output nodes made) the `syntax-rules` expansions of one
+/// top-level form may do, whatever `max_steps` says: so an exponential macro ends even where no
+/// step limit is set (`omega check`). A 100,000-element ellipsis match takes about 300,000.
+pub(crate) const MAX_EXPANSION_WORK: u64 = 10_000_000;
+
 /// Expands one top-level form.
 pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr, Vec<VarInfo>)> {
     let mut ex = Expander {
@@ -38,6 +43,7 @@ pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr
         guard: StackGuard::new(),
         alias_env: std::collections::HashMap::new(),
         renamed: false,
+        work: 0,
     };
     let e = ex.expand(form)?;
     Ok((e, ex.vars))
@@ -112,6 +118,8 @@ struct Expander<'s> {
     alias_env: std::collections::HashMap<Symbol, usize>,
     /// Whether a `syntax-rules` macro was expanded, so quoted data may hold aliases.
     renamed: bool,
+    /// `syntax-rules` expansion work so far, held to [`MAX_EXPANSION_WORK`].
+    work: u64,
 }
 
 fn pos(span: &Span) -> (u32, u32) {
@@ -423,7 +431,20 @@ impl Expander<'_> {
                 })
         };
         let st = &mut *self.st;
-        let mut charge = |n: u64| crate::vm::charge_lent(st, n);
+        let work = &mut self.work;
+        let mut charge = |n: u64| {
+            *work += n;
+            if *work > MAX_EXPANSION_WORK {
+                return Err(LispError::new(
+                    crate::error::ErrorKind::Limit,
+                    format!(
+                        "limit exceeded: macro expansion work ({MAX_EXPANSION_WORK} nodes in one \
+                         top-level form)"
+                    ),
+                ));
+            }
+            crate::vm::charge_lent(st, n)
+        };
         let expansion = m
             .expand(s, &same, &mut charge, self.guard)
             .map_err(|e| match e.span() {
