@@ -1,12 +1,28 @@
 //! The expander: [`Syntax`] → core [`Expr`]. Recognises the special forms of SPEC §6.2,
-//! expands macros (running them on the VM at compile time), desugars `let*`, named `let`, `do`,
-//! `cond`, `case`, `when`, `unless` and quasiquote, and resolves every variable to a lexical
-//! [`VarId`] or a global slot.
+//! expands macros (`defmacro`s run on the VM at compile time; `syntax-rules` macros of
+//! `define-syntax`, `let-syntax` and `letrec-syntax` through `syntax_rules.rs`), desugars
+//! `let*`, named `let`, `do`, `cond`, `case`, `when`, `unless` and quasiquote, and resolves
+//! every identifier to a lexical [`VarId`], a local macro or a global slot.
 //!
 //! # Implementation details
 //!
 //! * Recursion is bounded by [`EXPAND_LIMIT`] (the reader bounds nesting; the guard also stops a
-//!   macro that keeps expanding into itself).
+//!   macro that keeps expanding into itself: a `:limit` error for `syntax-rules` macros).
+//! * Scopes: one [`Scope`] per binding form, a stack. A body always opens its own scope, which
+//!   holds its internal definitions and its `define-syntax` macros (bound while the body is
+//!   flattened, so later forms of the body can use them).
+//! * Hygiene (see `syntax_rules.rs` for what is and is not hygienic): a `syntax-rules` template's
+//!   identifiers arrive as aliases ([`Symbol::alias`]). [`Expander::resolve`] looks an alias
+//!   up like any symbol; if the expansion did not bind it, it looks its base up in the scopes
+//!   of the macro's definition (the outermost `env_depth` ones, recorded per alias in
+//!   `alias_env`; none for a top-level macro), then among globals. Those scopes are still the
+//!   bottom of the stack wherever a local macro can be used. Globals, special forms and global
+//!   macros are keyed by the plain symbol; `quote`, `quasiquote` and `case` strip aliases from
+//!   data.
+//! * Global `syntax-rules` macros sit in the runtime's macro table as a foreign value
+//!   ([`MacroTransformer`]) and are defined at expansion time (so `omega check` sees them).
+//!   `syntax-rules` work is charged to the lent steps (`vm::charge_lent`, which also polls
+//!   interrupts and the heap limit) and held to [`MAX_EXPANSION_WORK`] per top-level form.
 //! * Variables record whether a nested lambda captures them and whether they are assigned; the
 //!   compiler uses that to decide which live in cells.
 //! * `with-lock`, `with-locks` and `with-timeout` are macros of the async prelude
@@ -445,12 +461,12 @@ impl Expander<'_> {
             }
             crate::vm::charge_lent(st, n)
         };
-        let expansion = m
-            .expand(s, &same, &mut charge, self.guard)
-            .map_err(|e| match e.span() {
-                Some(_) => e,
-                None => e.with_span(s.span.clone()),
-            })?;
+        let expansion =
+            m.expand(s, &same, &mut charge, self.guard)
+                .map_err(|e| match e.span() {
+                    Some(_) => e,
+                    None => e.with_span(s.span.clone()),
+                })?;
         if m.env_depth > 0 {
             for a in expansion.aliases {
                 self.alias_env.insert(a, m.env_depth);
@@ -851,7 +867,11 @@ impl Expander<'_> {
         let specs = list_items(&args[0])
             .ok_or_else(|| err(&args[0].span, format!("{head}: bindings must be a list")))?;
         let outer = self.scopes.len();
-        let env = if head == "letrec-syntax" { outer + 1 } else { outer };
+        let env = if head == "letrec-syntax" {
+            outer + 1
+        } else {
+            outer
+        };
         self.scopes.push(Scope::default());
         let r = (|| -> LispResult<Expr> {
             for spec in specs {

@@ -394,7 +394,11 @@ impl Compiler<'_> {
         while i < items.len() {
             let item = items[i];
             let mut ellipses = 0;
-            while !escaped && items.get(i + 1 + ellipses).is_some_and(|n| self.is_ellipsis(n)) {
+            while !escaped
+                && items
+                    .get(i + 1 + ellipses)
+                    .is_some_and(|n| self.is_ellipsis(n))
+            {
                 ellipses += 1;
             }
             let mut inner = Vec::new();
@@ -448,7 +452,12 @@ pub(crate) fn compile(spec: &Syntax, name: Symbol, env_depth: usize) -> LispResu
         return Err(err(&spec.span, usage));
     };
     let (lit_items, lit_tail) = flat(lits);
-    if lit_tail.is_some() || !matches!(lits.kind, SyntaxKind::List(..) | SyntaxKind::Atom(Value::Nil)) {
+    if lit_tail.is_some()
+        || !matches!(
+            lits.kind,
+            SyntaxKind::List(..) | SyntaxKind::Atom(Value::Nil)
+        )
+    {
         return Err(err(
             &lits.span,
             "syntax-rules: the literals must be a list of identifiers",
@@ -457,9 +466,8 @@ pub(crate) fn compile(spec: &Syntax, name: Symbol, env_depth: usize) -> LispResu
     let literals = lit_items
         .iter()
         .map(|l| {
-            l.as_symbol().ok_or_else(|| {
-                err(&l.span, "syntax-rules: a literal must be an identifier")
-            })
+            l.as_symbol()
+                .ok_or_else(|| err(&l.span, "syntax-rules: a literal must be an identifier"))
         })
         .collect::<LispResult<Vec<_>>>()?;
     if ellipsis.is_some_and(|e| literals.iter().any(|l| unalias(*l) == e)) {
@@ -611,11 +619,8 @@ impl Matcher<'_> {
         let mut next = lp.before.len();
         if let Some(rep) = &lp.rep {
             let count = items.len() - fixed;
-            let mut seqs: Vec<Vec<Match<'a>>> = rep
-                .vars
-                .iter()
-                .map(|_| Vec::with_capacity(count))
-                .collect();
+            let mut seqs: Vec<Vec<Match<'a>>> =
+                rep.vars.iter().map(|_| Vec::with_capacity(count)).collect();
             let mut sub: Vec<Option<Match<'a>>> = (0..nvars).map(|_| None).collect();
             for s in &items[next..next + count] {
                 if !self.pattern(&rep.pattern, s, &mut sub, nvars)? {
@@ -736,7 +741,9 @@ impl Instantiator<'_> {
                     out.push(c);
                 }
                 let tail = tail.map(|t| self.copy(t)).transpose()?;
-                let span = items.first().map_or_else(|| self.span.clone(), |s| s.span.clone());
+                let span = items
+                    .first()
+                    .map_or_else(|| self.span.clone(), |s| s.span.clone());
                 self.list_of(out, depth, tail, span)
             }
             // Excluded by the depth checks made at the definition.

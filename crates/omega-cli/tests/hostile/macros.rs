@@ -94,7 +94,10 @@ fn a_hundred_thousand_element_ellipsis_match_is_linear() {
          (println (count-args {items}))
          (println (last-two {items}))
          (println (length (pairs {})))",
-        (0..n).map(|i| format!("({i} 1)")).collect::<Vec<_>>().join(" ")
+        (0..n)
+            .map(|i| format!("({i} 1)"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let started = Instant::now();
     let r = run_script(&[], &src);
