@@ -442,7 +442,7 @@ pub(crate) fn compile(spec: &Syntax, name: Symbol, env_depth: usize) -> LispResu
         return Err(err(&spec.span, "syntax-rules: a dotted transformer spec"));
     }
     let usage = "syntax-rules expects (syntax-rules (literal…) (pattern template)…)";
-    let mut rest = &items[1..];
+    let mut rest = items.get(1..).unwrap_or(&[]);
     let mut ellipsis = Some(Symbol::intern("..."));
     if let Some(custom) = rest.first().and_then(|s| s.as_symbol()) {
         ellipsis = Some(unalias(custom));
