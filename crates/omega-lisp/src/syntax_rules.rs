@@ -32,7 +32,13 @@
 //!   output puts them back in code, but a `defmacro` that compares an argument with `eq?` to a
 //!   keyword (`'else`) does not see an introduced keyword as that keyword.
 //! * Special forms recognise their own sub-keywords (`else`, `=>`, `catch`, `finally`,
-//!   `unquote`) by name, as they do for unrenamed code.
+//!   `unquote`) by name, as they do for unrenamed code (so R7RS's `(let ((=> #f)) (cond (#t =>
+//!   'ok)))` still sees the arrow).
+//! * A global `syntax-rules` macro is looked up by its plain name when used, so redefining a
+//!   name later (or defining a macro named like a special form, which then takes precedence
+//!   over it) changes what earlier macros' templates expand to.
+//! * Aliases are interned per thread and never freed (like `gensym` names): a few bytes per
+//!   introduced identifier per expansion.
 //!
 //! # Implementation details
 //!
