@@ -181,11 +181,12 @@ pub(crate) fn unalias(mut sym: Symbol) -> Symbol {
     sym
 }
 
-/// `v` with every alias in it replaced by its plain symbol (quoted data in a template is not
-/// renamed). Walks lists along their tails; nesting past [`MAX_NESTING`] is left as it is.
-fn strip_value(v: &Value, depth: usize) -> Value {
+/// `v` with every alias `strip` accepts replaced by its plain symbol (quoted data in a template
+/// is not renamed). Walks lists along their tails; nesting past [`MAX_NESTING`] is left as it
+/// is.
+fn strip_value(v: &Value, depth: usize, strip: &dyn Fn(Symbol) -> bool) -> Value {
     match v {
-        Value::Symbol(s) => Value::Symbol(unalias(*s)),
+        Value::Symbol(s) if s.alias_base().is_some() && strip(*s) => Value::Symbol(unalias(*s)),
         Value::Pair(_) if depth <= MAX_NESTING => {
             let mut items = Vec::new();
             let mut cur = v;
@@ -194,10 +195,10 @@ fn strip_value(v: &Value, depth: usize) -> Value {
                     // Too long to be source (or cyclic data a `defmacro` quoted): as it is.
                     return v.clone();
                 }
-                items.push(strip_value(&p.car, depth + 1));
+                items.push(strip_value(&p.car, depth + 1, strip));
                 cur = &p.cdr;
             }
-            Value::list_with_tail(items, strip_value(cur, depth + 1))
+            Value::list_with_tail(items, strip_value(cur, depth + 1, strip))
         }
         other => other.clone(),
     }
@@ -263,10 +264,28 @@ impl Expander<'_> {
     fn datum(&self, s: &Syntax) -> Value {
         let v = s.to_value();
         if self.renamed {
-            strip_value(&v, 0)
+            strip_value(&v, 0, &|_| true)
         } else {
             v
         }
+    }
+
+    /// The value of `s` as a `defmacro` argument. Aliases stay (so an introduced name the
+    /// `defmacro`'s output binds stays private), except free aliases of R7RS auxiliary syntax
+    /// (`else => _ ... unquote unquote-splicing`), so a `defmacro` that compares an argument
+    /// with `'else` sees a template's `else`.
+    fn macro_arg(&self, s: &Syntax) -> Value {
+        let v = s.to_value();
+        if !self.renamed {
+            return v;
+        }
+        let auxiliary = |sym: Symbol| {
+            matches!(
+                &*sym.name(),
+                "else" | "=>" | "_" | "..." | "unquote" | "unquote-splicing"
+            ) && !self.is_local(sym)
+        };
+        strip_value(&v, 0, &auxiliary)
     }
 
     fn new_var(&mut self, _name: Symbol, letrec: bool) -> VarId {
@@ -514,7 +533,7 @@ impl Expander<'_> {
 
     /// Runs macro `m` on the form `s` (whose parts are `items`) once: its output as syntax.
     fn macro_output(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Syntax> {
-        let args: Vec<Value> = items[1..].iter().map(Syntax::to_value).collect();
+        let args: Vec<Value> = items[1..].iter().map(|i| self.macro_arg(i)).collect();
         let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
             if e.span().is_none() {
                 e = e.with_span(s.span.clone());

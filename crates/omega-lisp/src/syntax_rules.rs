@@ -29,8 +29,10 @@
 //! * A top-level `define` of an introduced name defines the global of that plain name (there
 //!   is one global namespace; a body `define` of an introduced name stays private).
 //! * `defmacro` macros get aliases as arguments: they keep their meaning when the `defmacro`'s
-//!   output puts them back in code, but a `defmacro` that compares an argument with `eq?` to a
-//!   keyword (`'else`) does not see an introduced keyword as that keyword.
+//!   output puts them back in code (an introduced name its output binds stays private). Free
+//!   aliases of R7RS auxiliary syntax (`else => _ ... unquote unquote-splicing`) are passed
+//!   plain, so a `defmacro` comparing an argument with `'else` sees a template's `else`; other
+//!   introduced symbols a `defmacro` compares with `eq?` to a quoted symbol do not match.
 //! * Special forms recognise their own sub-keywords (`else`, `=>`, `catch`, `finally`,
 //!   `unquote`) by name, as they do for unrenamed code (so R7RS's `(let ((=> #f)) (cond (#t =>
 //!   'ok)))` still sees the arrow).

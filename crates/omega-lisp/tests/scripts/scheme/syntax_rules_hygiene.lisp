@@ -125,6 +125,13 @@
 (p (pair-swap (values 1 a)))
 ; expect-output: (user-a 1)
 
+; A defmacro that looks for else sees a template's else.
+(defmacro first-clause (clause)
+  (if (eq? (car clause) 'else) `(begin ,@(cdr clause)) `(if ,(car clause) (begin ,@(cdr clause)) #f)))
+(define-syntax otherwise (syntax-rules () ((_ v) (first-clause (else v)))))
+(p (otherwise 3))
+; expect-output: 3
+
 ; A top-level define of an introduced name defines the plain global (one namespace).
 (define-syntax def-glob (syntax-rules () ((_ v) (define glob v))))
 (def-glob 9)
