@@ -4,17 +4,17 @@
 //! * `round_trip` — one `(+ 1 2)` script: `engine_eval_from_other_thread` (the bench thread
 //!   drives a current-thread tokio runtime and awaits `engine.eval`; the script runs on the
 //!   engine's driver thread) vs `runtime_run_script_same_thread` (a `Runtime` and its
-//!   scheduler driven on the bench thread, `run_script` awaited inside `run_until`) vs
+//!   scheduler driven on the bench thread, `eval_str` awaited inside `run_until`) vs
 //!   `runtime_eval_str_sync` (the synchronous floor, no task at all).
 //! * `scripts_10k` — 10,000 `(+ 1 2)` scripts: `engine_spawn_all_then_await` (all spawned
-//!   from the bench thread, then awaited) vs `runtime_on_its_thread` (10,000 `run_script`
+//!   from the bench thread, then awaited) vs `runtime_on_its_thread` (10,000 `eval_str`
 //!   in sequence on the thread driving the scheduler).
 
 use std::time::Duration;
 
 use criterion::Criterion;
 use omega_lisp::{Engine, Runtime as Lisp, ScriptOptions};
-use omega_sched::{Scheduler, TaskOptions};
+use omega_sched::Scheduler;
 
 const SRC: &str = "(+ 1 2)";
 
@@ -41,12 +41,12 @@ fn round_trip(c: &mut Criterion) {
         .build();
     g.bench_function("runtime_run_script_same_thread", |b| {
         b.iter(|| {
-            rt.block_on(sched.run_until(lisp.run_script(SRC, "<bench>", TaskOptions::new())))
+            rt.block_on(sched.run_until(lisp.eval_str(SRC, "<bench>")))
                 .expect("evaluates")
         })
     });
     g.bench_function("runtime_eval_str_sync", |b| {
-        b.iter(|| lisp.eval_str(SRC, "<bench>").expect("evaluates"))
+        b.iter(|| lisp.eval_sync(SRC, "<bench>").expect("evaluates"))
     });
     g.finish();
     rt.block_on(engine.shutdown("bench done"));
@@ -85,9 +85,7 @@ fn scripts_10k(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(sched.run_until(async {
                 for _ in 0..10_000 {
-                    lisp.run_script(SRC, "<bench>", TaskOptions::new())
-                        .await
-                        .expect("evaluates");
+                    lisp.eval_str(SRC, "<bench>").await.expect("evaluates");
                 }
             }))
         })

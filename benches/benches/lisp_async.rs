@@ -75,7 +75,7 @@ fn lisp(sched: &Scheduler, llm: MockProvider) -> Lisp {
 fn run_list(rt: &Runtime, lisp: &Lisp, src: &str) -> usize {
     let sched = lisp.scheduler();
     let v = rt
-        .block_on(sched.run_until(lisp.run_script(src, "bench", TaskOptions::new())))
+        .block_on(sched.run_until(lisp.eval_str(src, "bench")))
         .unwrap_or_else(|e| panic!("the bench script failed: {e}"));
     v.list_to_vec().expect("the script returns a list").len()
 }
@@ -356,11 +356,7 @@ fn omega_suspended(rt: &Runtime, n: usize, parent: &str) -> (u64, u64) {
         script.cancel("measured");
         let _ = script.result().await;
         let drained = lisp
-            .run_script(
-                "(length (await-all-settled ts))",
-                "drain",
-                TaskOptions::new(),
-            )
+            .eval_str("(length (await-all-settled ts))", "drain")
             .await
             .expect("the drain script runs");
         assert_eq!(drained.as_int(), Some(n as i64));

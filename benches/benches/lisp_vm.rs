@@ -89,7 +89,7 @@ fn python_time(defs: &str, call: &str, expect: i64, iters: u64) -> Duration {
 /// A runtime with `defs` evaluated and the global procedure `name` looked up.
 fn omega_setup(defs: &str, name: &str) -> (Runtime, Value) {
     let rt = Runtime::new();
-    rt.eval_str(defs, "bench.lisp").expect("definitions run");
+    rt.eval_sync(defs, "bench.lisp").expect("definitions run");
     let f = rt.global(name).expect("the procedure is defined");
     (rt, f)
 }

@@ -44,7 +44,7 @@ fn every_program_prints_its_expected_output() {
         );
         let out = OutputBuffer::new();
         let rt = Runtime::builder().output(out.clone()).build();
-        if let Err(e) = rt.run_blocking(&src, &name) {
+        if let Err(e) = rt.scheduler().block_on(rt.eval_str(&src, &name)) {
             panic!("{name} failed:\n{e}");
         }
         let got = out.contents();

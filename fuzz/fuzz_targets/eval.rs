@@ -20,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
             ..omega_lisp::Limits::default()
         })
         .build();
-    let _ = rt.eval_str(src, "fuzz.lisp");
+    let _ = rt.eval_sync(src, "fuzz.lisp");
     omega_lisp::collector::collect();
 });

@@ -112,7 +112,7 @@ async fn many_stragglers_settle() {
     let sched = Scheduler::new();
     let rt = Runtime::builder().scheduler(sched.clone()).build();
     let v = sched
-        .run_until(rt.eval(
+        .run_until(rt.eval_str(
             "(define ts (map (lambda (i) (async (lambda () (sleep 1000000)))) (range 20000))) (sleep 1) (length ts)",
             "stragglers.lisp",
         ))

@@ -5,9 +5,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rt = omega_lisp::Runtime::new();
     let result = match args.get(1).map(String::as_str) {
-        Some("-e") => rt.eval_str(args.get(2).map_or("", String::as_str), "<expr>"),
+        Some("-e") => rt.eval_sync(args.get(2).map_or("", String::as_str), "<expr>"),
         Some(path) => match std::fs::read_to_string(path) {
-            Ok(src) => rt.eval_str(&src, path),
+            Ok(src) => rt.eval_sync(&src, path),
             Err(e) => {
                 eprintln!("cannot read {path}: {e}");
                 std::process::exit(2);

@@ -156,8 +156,8 @@ pub(crate) enum Op {
     Return,
     /// Return local slot to the caller (`Local` + `Return` fused).
     ReturnLocal(u32),
-    /// Install a handler whose catch code starts at pc.
-    PushHandler(u32),
+    /// Install a handler of this kind whose code starts at pc.
+    PushHandler(u32, HandlerKind),
     /// Remove the innermost handler.
     PopHandler,
     /// Enter a shielded region (`finally`, `shield`): the task's cancellation is not raised
@@ -172,6 +172,12 @@ pub(crate) enum Op {
     CheckCancel,
     /// Pop a value and raise it (re-raise an error value, or raise `:error` with it).
     Raise,
+    /// `call/cc`'s body: install an escape handler whose target is pc (the frame's `Return`)
+    /// and push the continuation procedure that escapes to it (see `control.rs`).
+    Capture(u32),
+    /// A continuation's body: escape to the continuation in the running closure's captured
+    /// values with the values in local 0 (a list).
+    Escape,
     /// Inlined primitive.
     Prim(PrimOp),
     /// Inlined primitive whose result is returned to the caller (`Prim` + `Return` fused).
@@ -184,6 +190,17 @@ pub(crate) enum Op {
     /// Pop b, a; unless `a OP b` holds, jump to target. Followed by `JumpIfFalse` like
     /// `BranchLI`.
     BranchPrim(PrimOp, u32),
+}
+
+/// What a handler installed by [`Op::PushHandler`] does when something unwinds to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HandlerKind {
+    /// A `try`'s `catch`: takes errors (binds them and runs its code); an escape to a
+    /// continuation passes it by.
+    Catch,
+    /// A `try`'s `finally` (and so `dynamic-wind`'s after-thunk): runs for errors and
+    /// escapes alike, then re-raises what it got.
+    Finally,
 }
 
 /// What a closure captures: a slot of the enclosing frame or one of its captured values.
@@ -224,3 +241,4 @@ impl Proto {
         }
     }
 }
+const _: () = assert!(std::mem::size_of::<Op>() == 12);

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::bytecode::{Capture, Op, Proto};
+use crate::bytecode::{Capture, HandlerKind, Op, Proto};
 use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::stack_guard::StackGuard;
@@ -175,7 +175,7 @@ impl Compiler<'_> {
             Op::JumpIfFalse(_) => Op::JumpIfFalse(target),
             Op::JumpIfFalseElsePop(_) => Op::JumpIfFalseElsePop(target),
             Op::JumpIfTrueElsePop(_) => Op::JumpIfTrueElsePop(target),
-            Op::PushHandler(_) => Op::PushHandler(target),
+            Op::PushHandler(_, k) => Op::PushHandler(target, k),
             Op::BranchLI(p, s, k, _) => Op::BranchLI(p, s, k, target),
             Op::BranchPrim(p, _) => Op::BranchPrim(p, target),
             // Not a jump: no new jump target.
@@ -491,10 +491,10 @@ impl Compiler<'_> {
         finally: Option<&(VarId, Box<Expr>)>,
         p: (u32, u32),
     ) -> LispResult<()> {
-        let fin_handler = finally.map(|_| self.emit(Op::PushHandler(0), p));
+        let fin_handler = finally.map(|_| self.emit(Op::PushHandler(0, HandlerKind::Finally), p));
         match catch {
             Some(c) => {
-                let h = self.emit(Op::PushHandler(0), p);
+                let h = self.emit(Op::PushHandler(0, HandlerKind::Catch), p);
                 self.expr(body, false)?;
                 self.emit(Op::PopHandler, p);
                 let j = self.emit(Op::Jump(0), p);
@@ -568,7 +568,7 @@ mod tests {
     use crate::{Runtime, Value};
 
     fn eval(rt: &Runtime, src: &str) -> Value {
-        rt.eval_str(src, "test").expect("evaluates")
+        rt.eval_sync(src, "test").expect("evaluates")
     }
 
     #[test]
@@ -595,11 +595,11 @@ mod tests {
         let rt = Runtime::new();
         eval(&rt, "(define (dec n) (- n 1)) (define (add a b) (+ a b))");
         let err = rt
-            .eval_str("(dec -9223372036854775808)", "test")
+            .eval_sync("(dec -9223372036854775808)", "test")
             .expect_err("overflows");
         assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
         let err = rt
-            .eval_str("(add 9223372036854775807 1)", "test")
+            .eval_sync("(add 9223372036854775807 1)", "test")
             .expect_err("overflows");
         assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
         assert_eq!(eval(&rt, "(add 1.5 2)"), Value::Float(3.5));
@@ -613,19 +613,19 @@ mod tests {
         let rt = Runtime::new();
         // An unbound callee: the operator's span, as for any unbound variable.
         let err = rt
-            .eval_str("(define x 1)\n(+ x (nope 1 2))", "t.lisp")
+            .eval_sync("(define x 1)\n(+ x (nope 1 2))", "t.lisp")
             .expect_err("unbound");
         assert_eq!(*err.kind(), crate::ErrorKind::Unbound);
         let report = err.to_string();
         assert!(report.contains("unbound variable: nope"), "{report}");
         assert!(report.contains("at <top> (t.lisp:2:7)"), "{report}");
         let err = rt
-            .eval_str("(define (f) (nope))\n(f)", "t.lisp")
+            .eval_sync("(define (f) (nope))\n(f)", "t.lisp")
             .expect_err("unbound in tail position");
         assert!(err.to_string().contains("at f (t.lisp:1:14)"), "{err}");
         // The arguments are evaluated first: their error wins.
         let err = rt
-            .eval_str("(nope (car 1))", "t.lisp")
+            .eval_sync("(nope (car 1))", "t.lisp")
             .expect_err("car fails");
         assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
         // Natives, rest parameters, redefinition and tail calls through globals.
@@ -642,7 +642,7 @@ mod tests {
         assert_eq!(eval(&rt, "(+ 1 (k 100000))"), Value::Int(100_001));
         eval(&rt, "(define (h n acc) -1)");
         assert_eq!(eval(&rt, "(k 5)"), Value::Int(-1));
-        let err = rt.eval_str("(k 1 2)", "t.lisp").expect_err("arity");
+        let err = rt.eval_sync("(k 1 2)", "t.lisp").expect_err("arity");
         assert_eq!(*err.kind(), crate::ErrorKind::ArityError);
     }
 
@@ -658,7 +658,7 @@ mod tests {
         assert_eq!(eval(&rt, "(lt 2 3)"), Value::Bool(true));
         assert_eq!(eval(&rt, "(car (pair 1 2))"), Value::Int(1));
         let err = rt
-            .eval_str("(add 9223372036854775807 1)", "t.lisp")
+            .eval_sync("(add 9223372036854775807 1)", "t.lisp")
             .expect_err("overflows");
         assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
         eval(&rt, "(define (+ a b) (* a b))");

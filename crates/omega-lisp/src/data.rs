@@ -295,7 +295,7 @@ mod tests {
     fn characters_round_trip_and_become_strings_in_json() {
         let rt = crate::Runtime::new();
         let v = rt
-            .eval_str("(list #\\a #\\x3bb)", "<t>")
+            .eval_sync("(list #\\a #\\x3bb)", "<t>")
             .expect("evaluates");
         let d = Data::from_value(&v);
         assert_eq!(d, Data::List(vec![Data::Char('a'), Data::Char('λ')]));
@@ -308,7 +308,7 @@ mod tests {
     fn non_data_is_opaque_and_deep_nesting_is_cut() {
         let rt = crate::Runtime::new();
         let v = rt
-            .eval_str("(list car (cons 1 2))", "<t>")
+            .eval_sync("(list car (cons 1 2))", "<t>")
             .expect("evaluates");
         assert_eq!(
             Data::from_value(&v),

@@ -41,13 +41,12 @@ use omega_sched::{
     TaskOptions, TaskState,
 };
 
-use crate::asyncfns::AsyncCtx;
-use crate::asyncfns::LlmUsage;
 use crate::budget::{Budget, ScriptLimits};
 use crate::data::Data;
 use crate::limits::Limits;
 use crate::runtime::Runtime;
 use crate::script_error::ScriptError;
+use crate::state::{AsyncCtx, LlmUsage};
 use crate::task::{
     task_error_to_lisp, to_lisp_error, FiberStart, LispTask, Outcome, TaskSlot, TaskValue,
 };

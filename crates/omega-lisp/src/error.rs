@@ -8,6 +8,16 @@
 //!
 //! Errors of kind [`ErrorKind::Limit`] are *uncatchable*: `try` does not intercept them and no
 //! `finally` runs, because a limit ends the evaluation (SPEC §6.7).
+//!
+//! An escape to a continuation (`call/cc`, see `builtins/control.rs`) travels as an error of
+//! kind [`ErrorKind::Escape`] so that it unwinds exactly like one — through `finally` blocks
+//! and `dynamic-wind` after-thunks — but no `catch`, `guard` or exception handler ever sees
+//! it: the VM passes every catch handler by and stops at the escape's own `call/cc`.
+//!
+//! `(raise obj)` of an object that is not an error makes an `:error` whose message is `obj`
+//! displayed and whose only irritant is `obj` itself, marked [`ErrorData::raised`], so that
+//! `guard` and `with-exception-handler` hand the handler `obj` (R7RS) while `try` still sees
+//! an error value.
 
 use std::fmt;
 use std::rc::Rc;
@@ -83,8 +93,14 @@ pub enum ErrorKind {
     Llm,
     /// `:panic`, a host function panicked.
     Panic,
-    /// `:unsupported`, a form that this runtime does not provide (yet).
+    /// `:unsupported`, a form that this runtime does not provide (yet); also a continuation
+    /// called after its `call/cc` returned or from another task (re-entry is not supported:
+    /// continuations only escape).
     Unsupported,
+    /// `:escape`, internal: an escape to a continuation in flight. It runs `finally` blocks
+    /// on its way but is never caught; user code cannot make one (`(error :escape …)` is an
+    /// ordinary error of kind `Other("escape")`).
+    Escape,
     /// Any other kind, named by a user keyword (`(error :my-kind "msg")`), without the colon.
     Other(String),
 }
@@ -110,6 +126,7 @@ impl ErrorKind {
             ErrorKind::Llm => "llm",
             ErrorKind::Panic => "panic",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Escape => "escape",
             ErrorKind::Other(s) => s,
         }
     }
@@ -158,6 +175,9 @@ pub struct ErrorData {
     pub span: Option<Span>,
     /// The Lisp call stack, innermost frame first.
     pub stack: Vec<StackFrame>,
+    /// Made by `(raise obj)` of a non-error `obj`, which is the only irritant: `guard` and
+    /// `with-exception-handler` see `obj` itself, and the report does not repeat it.
+    pub raised: bool,
 }
 
 impl Drop for ErrorData {
@@ -190,6 +210,7 @@ impl LispError {
             irritants: Vec::new(),
             span: None,
             stack: Vec::new(),
+            raised: false,
         }))
     }
 
@@ -299,7 +320,12 @@ impl LispError {
             }
         }
         s.push_str(&self.0.message);
-        for irr in &self.0.irritants {
+        let shown = if self.0.raised {
+            &[][..]
+        } else {
+            &self.0.irritants[..]
+        };
+        for irr in shown {
             s.push(' ');
             s.push_str(&crate::printer::write_string_limited(irr, 200));
         }

@@ -30,13 +30,13 @@ use crate::error::{ErrorKind, LispError, LispResult};
 use crate::expander::expand_toplevel;
 use crate::native::Suspension;
 use crate::reader::{Syntax, SyntaxKind};
-use crate::runtime::Shared;
+use crate::state::Shared;
 use crate::value::Value;
 use crate::vm::{Exit, Interrupt, VmCore};
 
 /// The outcome of one slice of a [`Fiber`].
 #[derive(Debug)]
-pub enum Step {
+pub(crate) enum Step {
     /// The evaluation finished with this value.
     Done(Value),
     /// The step budget of this slice (`yield_interval`) ran out; resume when convenient.
@@ -46,7 +46,7 @@ pub enum Step {
 }
 
 /// One evaluation running on a runtime, resumable in slices.
-pub struct Fiber {
+pub(crate) struct Fiber {
     shared: Rc<Shared>,
     core: VmCore,
     forms: VecDeque<Syntax>,
@@ -118,6 +118,7 @@ impl Fiber {
         self.core.steps
     }
 
+    #[cfg(test)]
     /// Whether the evaluation has finished (successfully or not).
     pub fn is_done(&self) -> bool {
         self.done
@@ -129,11 +130,13 @@ impl Fiber {
         self.core.in_shield()
     }
 
+    #[cfg(test)]
     /// Whether it is parked on a suspension, waiting for [`Fiber::resume_with`].
     pub fn is_suspended(&self) -> bool {
         self.core.is_suspended()
     }
 
+    #[cfg(test)]
     /// Current (value stack, frame stack, handler stack) lengths — for tests and introspection.
     pub fn stack_sizes(&self) -> (usize, usize, usize) {
         self.core.sizes()
@@ -220,7 +223,7 @@ impl Fiber {
                     self.finish();
                     return Err(LispError::new(
                         ErrorKind::Error,
-                        "a suspending function was called in a synchronous evaluation (drive a Fiber instead)",
+                        "a suspending function (await, sleep, llm.infer, an async host function…) was called in a synchronous evaluation: run the script with Runtime::eval_str(..).await",
                     ));
                 }
             }
@@ -234,3 +237,7 @@ fn busy() -> LispError {
         "the runtime is busy: a host function tried to re-enter it",
     )
 }
+
+#[cfg(test)]
+#[path = "fiber_tests.rs"]
+mod tests;

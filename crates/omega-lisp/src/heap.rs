@@ -105,7 +105,7 @@ mod tests {
         .expect("idle runtime");
         FAKE_IN_USE.with(|f| f.set(1001));
         let e = rt
-            .eval_str(
+            .eval_sync(
                 "(define (f n) (if (= n 0) 0 (f (- n 1)))) (try (f 5000) (catch e :caught))",
                 "t",
             )
@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(e.message(), "heap limit of 1000 bytes reached");
         FAKE_IN_USE.with(|f| f.set(10));
         assert_eq!(
-            rt.eval_str("(+ 1 2)", "t").expect("within the limit"),
+            rt.eval_sync("(+ 1 2)", "t").expect("within the limit"),
             crate::Value::Int(3)
         );
     }

@@ -1,11 +1,13 @@
 //! The Omega Lisp (SPEC §6): a reader ([`read_all`]) turns text into positioned [`Syntax`], the
 //! expander and compiler turn each top-level form into compact bytecode, and a heap-allocated VM
-//! runs it in slices ([`Fiber`], [`Step`]) with proper tail calls, `try`/`catch`/`finally`,
-//! sandbox [`Limits`], a per-step hook (step counting, host [`Interrupt`]s, yielding every
-//! `yield_interval` steps) and native calls that can suspend ([`Suspension`]) — the hooks the
-//! async scheduler builds on. [`Engine`] is the `Send + Sync` front door for multi-threaded hosts
-//! (results as [`Data`], errors as [`ScriptError`]); [`Runtime`] is the single-threaded core; errors are one rich
-//! [`LispError`] printed as in SPEC §6.5; [`Value`] converts to and from Rust and JSON.
+//! runs it in slices with proper tail calls, `try`/`catch`/`finally`, sandbox [`Limits`], a
+//! per-step hook (step counting, host [`Interrupt`]s, yielding every `yield_interval` steps) and
+//! natives that suspend only their task (`await`, `llm.infer`, async host functions) — each
+//! script and each `async` body is a task of the `omega_sched` scheduler. [`Engine`] is the
+//! `Send + Sync` front door for multi-threaded hosts (results as [`Data`], errors as
+//! [`ScriptError`]); [`Runtime`] is the single-threaded core (its entry points are listed in
+//! its docs: `eval_str(..).await`, `spawn_str`/`spawn_file`, `eval_sync`, `call`); errors are
+//! one rich [`LispError`] printed as in SPEC §6.5; [`Value`] converts to and from Rust and JSON.
 //!
 //! # The heap
 //!
@@ -39,7 +41,6 @@ mod ir;
 mod json;
 mod limits;
 mod llm;
-mod locks;
 mod native;
 mod printer;
 mod reader;
@@ -55,17 +56,13 @@ mod task;
 mod value;
 mod vm;
 
-pub use asyncfns::LlmUsage;
 pub use budget::ScriptLimits;
 pub use convert::{from_json, to_json};
 pub use data::Data;
 pub use engine::{Engine, EngineBuilder, ScriptCanceller, ScriptHandle, ScriptOptions};
 pub use error::{ErrorData, ErrorKind, LispError, LispResult, Span, StackFrame};
-pub use fiber::{Fiber, Step};
 pub use limits::{Limits, DEFAULT_MAX_HEAP_BYTES};
-pub use llm::LlmStreamHandle;
-pub use locks::LockHold;
-pub use native::{HostFn, Native, SuspendingFn, Suspension};
+pub use native::Native;
 pub use printer::{display_string, format_float, write_string};
 pub use reader::{
     decode_source, read_all, read_one, set_thread_max_string_len, Syntax, SyntaxKind, MAX_NESTING,
@@ -73,8 +70,8 @@ pub use reader::{
 pub use runtime::{OutputBuffer, Runtime, RuntimeBuilder};
 pub use runtime_async::ScriptTask;
 pub use script_error::{Frame, Position, ScriptError};
+pub use state::LlmUsage;
 pub use symbol::Symbol;
-pub use task::{AsyncRequest, TaskValue};
 pub use value::{eq, equal, eqv, Closure, Foreign, LispMap, ListIter, MapKey, Pair, Value};
 pub use vm::{clear_interrupt_request, request_interrupt, Interrupt, InterruptFn};
 

@@ -24,7 +24,7 @@ pub struct Limits {
     /// finished); default 1,000,000, a safety net against runaway spawning; `None` =
     /// unlimited. Spawning past it raises `:limit`.
     pub max_tasks: Option<usize>,
-    /// Wall-clock time a script's top level may run (`Runtime::run_script`); `None` (the
+    /// Wall-clock time a script's top level may run (`Runtime::eval_str`, `Engine` scripts); `None` (the
     /// default) = no limit. On expiry the script ends with `:timeout`.
     pub script_timeout: Option<std::time::Duration>,
     /// Bytes the process may have in use, as counted by the meter the host installs

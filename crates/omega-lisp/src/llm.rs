@@ -29,9 +29,10 @@ use omega_llm::{
 };
 use tokio::time::Instant;
 
-use crate::asyncfns::{opt_int, opt_str, split_options, suspend, AsyncCtx, LlmUsage};
+use crate::builtins::{def_host, def_suspending, opt_int, opt_str, split_options};
 use crate::error::{ErrorKind, LispError, LispResult};
-use crate::runtime::Runtime;
+use crate::native::Suspension;
+use crate::state::{AsyncCtx, LlmUsage, State};
 use crate::task::cancel_error;
 use crate::value::{Foreign, Value};
 
@@ -210,7 +211,7 @@ fn failed(ctx: &AsyncCtx, who: &str, model: &str, e: LlmError) -> LispError {
 }
 
 /// A streamed call as a Lisp value (`#<llm-stream>`).
-pub struct LlmStreamHandle {
+pub(crate) struct LlmStreamHandle {
     /// `None` once closed (or while a `%llm-stream-next` has it).
     stream: RefCell<Option<LlmStream>>,
     model: String,
@@ -310,9 +311,9 @@ fn handle<'a>(who: &str, args: &'a [Value]) -> LispResult<&'a LlmStreamHandle> {
 }
 
 /// Installs `llm.infer` and the natives behind `llm.stream`.
-pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
+pub(crate) fn install(st: &mut State, ctx: &Rc<AsyncCtx>) {
     let c = ctx.clone();
-    rt.register_suspending_fn("llm.infer", move |args| {
+    def_suspending(st, "llm.infer", 1, None, move |args| {
         let req = request("llm.infer", &args)?;
         check_not_self_blocked(&c, "llm.infer")?;
         // The script's LLM budget, if it has one (see `budget.rs`).
@@ -321,7 +322,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
             b.llm_call()?;
         }
         let c = c.clone();
-        Ok(suspend(async move {
+        Ok(Suspension::new(async move {
             // The pool is the provider's attempt gate: held while an attempt is on the
             // wire, given back while a retrying provider backs off. Dropping this future
             // (the task was cancelled or timed out) drops the call and any permit.
@@ -346,7 +347,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
     });
 
     let c = ctx.clone();
-    rt.register_fn("%llm-stream-open", move |args| {
+    def_host(st, "%llm-stream-open", 1, None, move |args| {
         let req = request("llm.stream", &args)?;
         if let Some(b) = crate::budget::current() {
             b.llm_call()?;
@@ -367,14 +368,14 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
     });
 
     let c = ctx.clone();
-    rt.register_suspending_fn("%llm-stream-next", move |args| {
+    def_suspending(st, "%llm-stream-next", 1, Some(1), move |args| {
         let h = handle("%llm-stream-next", &args)?;
         if h.holder.get().is_none() {
             check_not_self_blocked(&c, "llm.stream")?;
         }
         let Some(mut stream) = h.stream.borrow_mut().take() else {
             if h.over.get() {
-                return Ok(suspend(std::future::ready(Ok(Value::Nil))));
+                return Ok(Suspension::new(std::future::ready(Ok(Value::Nil))));
             }
             return Err(LispError::new(
                 ErrorKind::Error,
@@ -382,7 +383,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
             ));
         };
         let (c, value, entered) = (c.clone(), args[0].clone(), h.entered.clone());
-        Ok(suspend(async move {
+        Ok(Suspension::new(async move {
             let note = queue_note(&c, &entered);
             // Dropped here (the task was cancelled), the stream goes with this future.
             let over = EndOnDrop(Some(value.clone()));
@@ -423,7 +424,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
     });
 
     let c = ctx.clone();
-    rt.register_fn("%llm-stream-text", move |args| {
+    def_host(st, "%llm-stream-text", 1, Some(1), move |args| {
         let h = handle("%llm-stream-text", &args)?;
         let text = h.text.borrow().clone();
         match text {
@@ -435,7 +436,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
         }
     });
 
-    rt.register_fn("%llm-stream-close", |args| {
+    def_host(st, "%llm-stream-close", 1, Some(1), |args| {
         let h = handle("%llm-stream-close", &args)?;
         h.end();
         drop(h.stream.borrow_mut().take());

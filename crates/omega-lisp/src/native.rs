@@ -1,7 +1,8 @@
 //! Native (Rust) procedures: builtins, host functions and suspending host functions.
 
-use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use crate::error::LispResult;
@@ -24,30 +25,30 @@ pub(crate) enum Delegate {
 pub(crate) type DelegatingFn = fn(&mut State, &[Value]) -> LispResult<Delegate>;
 
 /// A host function registered with [`crate::Runtime::register_fn`].
-pub type HostFn = Rc<dyn Fn(Vec<Value>) -> LispResult<Value>>;
+pub(crate) type HostFn = Rc<dyn Fn(Vec<Value>) -> LispResult<Value>>;
 
 /// A host function that asks the VM to suspend (see [`Suspension`]).
-pub type SuspendingFn = Rc<dyn Fn(Vec<Value>) -> LispResult<Suspension>>;
+pub(crate) type SuspendingFn = Rc<dyn Fn(Vec<Value>) -> LispResult<Suspension>>;
 
-/// An opaque request from a native function to its host: "suspend this evaluation until you have
-/// my result". The VM returns it in [`crate::Step::Suspend`]; the host resolves it (e.g. polls a
-/// boxed future stored inside) and calls [`crate::Fiber::resume_with`] with the outcome.
-pub struct Suspension(Box<dyn Any>);
+/// What a suspending native hands its task: the future the task polls while it is parked (an
+/// await, a sleep, an LLM call, an async host function). When it completes, its result becomes
+/// the value (or the error) of the native's call.
+pub(crate) type AsyncRequest = Pin<Box<dyn Future<Output = LispResult<Value>>>>;
+
+/// A request from a native to suspend the calling evaluation until its future completes. The VM
+/// returns it in `Step::Suspend`; the task that runs the fiber (`task.rs`) polls the future and
+/// resumes the fiber with its result. Typed, so there is nothing to downcast.
+pub(crate) struct Suspension(pub(crate) AsyncRequest);
 
 impl Suspension {
-    /// Wraps any request (a boxed future, a message for the host…).
-    pub fn new<T: Any>(request: T) -> Suspension {
-        Suspension(Box::new(request))
+    /// Suspends until `request` completes.
+    pub(crate) fn new(request: impl Future<Output = LispResult<Value>> + 'static) -> Suspension {
+        Suspension(Box::pin(request))
     }
 
-    /// The request, if it has type `T`.
-    pub fn downcast<T: Any>(self) -> Result<Box<T>, Suspension> {
-        self.0.downcast::<T>().map_err(Suspension)
-    }
-
-    /// A reference to the request, if it has type `T`.
-    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
-        self.0.downcast_ref::<T>()
+    /// The future to poll.
+    pub(crate) fn into_request(self) -> AsyncRequest {
+        self.0
     }
 }
 

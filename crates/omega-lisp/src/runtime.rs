@@ -1,5 +1,20 @@
 //! The embedding facade (SPEC §6.8, synchronous part): [`Runtime`], its builder, host function
 //! registration, and a capturable output sink.
+//!
+//! # How to evaluate
+//!
+//! A runtime has few entry points, each for one need:
+//!
+//! | call | for |
+//! |---|---|
+//! | [`Runtime::eval_str`]`(src, name).await` | a script, as a task on the runtime's scheduler: `await`, `llm.infer`, `sleep`… work; tasks it leaves behind are cancelled and waited for |
+//! | [`Runtime::spawn_str`] / [`Runtime::spawn_file`] | a script as a task with [`omega_sched::TaskOptions`] (priority, timeout), to await, cancel or inspect later |
+//! | [`Runtime::eval_sync`] | a script that never suspends (configuration, pure computation), with no scheduler; one that awaits fails with a clear error |
+//! | [`Runtime::call`] | calling a Lisp procedure from the host, synchronously (callbacks) |
+//! | [`Runtime::eval_interactive`] | a REPL: like `eval_str`, but tasks a line spawns live on for later lines |
+//!
+//! The async calls must run on the thread that drives the scheduler (inside
+//! `Scheduler::run_until` / `block_on`). A multi-threaded host uses [`crate::Engine`] instead.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -9,22 +24,47 @@ use std::sync::Arc;
 use omega_llm::LlmProvider;
 use omega_sched::Scheduler;
 
-use crate::asyncfns::{self, AsyncCtx};
 use crate::builtins;
 use crate::error::{LispError, LispResult};
 use crate::fiber::Fiber;
 use crate::limits::Limits;
 use crate::native::{Native, NativeKind, Suspension};
 use crate::reader;
-use crate::state::State;
+use crate::state::{AsyncCtx, Shared, State};
 use crate::symbol::Symbol;
 use crate::value::Value;
 
-pub(crate) struct Shared {
-    pub(crate) state: RefCell<State>,
-    /// The scheduler and LLM provider the async surface uses.
-    pub(crate) async_ctx: Rc<AsyncCtx>,
-}
+/// The special forms the expander knows, and the words that have meaning inside them (for
+/// [`Runtime::names`]; macros such as `with-lock` or `let-values` are listed from the runtime).
+const SPECIAL_FORMS: &[&str] = &[
+    "quote",
+    "quasiquote",
+    "unquote",
+    "unquote-splicing",
+    "define",
+    "defmacro",
+    "set!",
+    "lambda",
+    "fn",
+    "let",
+    "let*",
+    "letrec",
+    "letrec*",
+    "if",
+    "cond",
+    "case",
+    "when",
+    "unless",
+    "and",
+    "or",
+    "begin",
+    "do",
+    "try",
+    "catch",
+    "finally",
+    "shield",
+    "else",
+];
 
 /// A Lisp runtime: globals, macros, builtins, limits and output sink. Single-threaded (`!Send`);
 /// run one per thread.
@@ -33,8 +73,16 @@ pub(crate) struct Shared {
 ///
 /// ```
 /// let rt = omega_lisp::Runtime::new();
-/// let v = rt.eval_str("(+ 1 2)", "<inline>").unwrap();
+/// let v = rt.eval_sync("(+ 1 2)", "<inline>").unwrap();
 /// assert_eq!(v, omega_lisp::Value::Int(3));
+///
+/// // Scripts that await run as tasks on the runtime's scheduler:
+/// let sched = rt.scheduler();
+/// let v = sched.block_on(rt.eval_str(
+///     "(await-all (list (async (lambda () (llm.infer \"a\"))) (async (lambda () 2))))",
+///     "<doc>",
+/// ));
+/// assert_eq!(omega_lisp::write_string(&v.unwrap()), "(\"echo: a\" 2)");
 /// ```
 #[derive(Clone)]
 pub struct Runtime {
@@ -115,7 +163,8 @@ impl RuntimeBuilder {
                 async_ctx: ctx.clone(),
             }),
         };
-        asyncfns::install(&rt, Rc::downgrade(&rt.shared), &ctx);
+        let weak = Rc::downgrade(&rt.shared);
+        rt.with_state(|st| builtins::async_surface::install(st, weak, &ctx));
         // The prelude runs without limits, then the real ones apply.
         rt.with_state(|st| {
             st.limits = Limits {
@@ -123,9 +172,9 @@ impl RuntimeBuilder {
                 ..Limits::default()
             }
         });
-        rt.eval_str(builtins::PRELUDE, "<prelude>")
+        rt.eval_sync(builtins::PRELUDE, "<prelude>")
             .expect("the prelude is valid Lisp");
-        rt.eval_str(asyncfns::ASYNC_PRELUDE, "<async-prelude>")
+        rt.eval_sync(builtins::async_surface::ASYNC_PRELUDE, "<async-prelude>")
             .expect("the async prelude is valid Lisp");
         rt.with_state(|st| st.limits = self.limits);
         rt
@@ -177,16 +226,17 @@ impl Runtime {
         Ok(f(&mut st))
     }
 
-    /// Reads, compiles and runs `src` (named `name` in positions and errors) to completion and
-    /// returns the value of its last form. (The async version, which lets natives suspend, will
-    /// be `eval_str_async`; today drive a [`Fiber`] from [`Runtime::fiber`].)
-    pub fn eval_str(&self, src: &str, name: &str) -> LispResult<Value> {
+    /// Reads, compiles and runs `src` (named `name` in positions and errors) to completion on
+    /// this thread, without a scheduler, and returns the value of its last form. For scripts
+    /// that never suspend: `async`, `await`, `sleep`, `llm.infer` and async host functions fail
+    /// with an error that names [`Runtime::eval_str`], the async entry point.
+    pub fn eval_sync(&self, src: &str, name: &str) -> LispResult<Value> {
         self.fiber(src, name)?.run_to_end()
     }
 
     /// Reads `src` and returns a [`Fiber`] that will run it in slices. Read errors are reported
     /// here; compile errors when the fiber reaches the faulty form.
-    pub fn fiber(&self, src: &str, name: &str) -> LispResult<Fiber> {
+    pub(crate) fn fiber(&self, src: &str, name: &str) -> LispResult<Fiber> {
         self.set_thread_heap_limit();
         let forms = reader::read_all(src, name)?;
         Ok(Fiber::for_forms(self.shared.clone(), forms, Rc::from(name)))
@@ -214,7 +264,7 @@ impl Runtime {
                 }
                 if head.as_deref() == Some("defmacro") {
                     let text = crate::printer::write_string(&form.to_value());
-                    if let Err(e) = self.eval_str(&text, name) {
+                    if let Err(e) = self.eval_sync(&text, name) {
                         errors.push(e.with_span(form.span.clone()));
                     }
                     continue;
@@ -237,13 +287,15 @@ impl Runtime {
         errors
     }
 
-    /// Calls a Lisp procedure to completion.
+    /// Calls a Lisp procedure to completion on this thread (like [`Runtime::eval_sync`], the
+    /// procedure must not suspend).
     pub fn call(&self, f: &Value, args: Vec<Value>) -> LispResult<Value> {
         self.call_fiber(f, args)?.run_to_end()
     }
 
     /// A [`Fiber`] that calls `f` with `args` (e.g. a task body's thunk).
-    pub fn call_fiber(&self, f: &Value, args: Vec<Value>) -> LispResult<Fiber> {
+    #[allow(dead_code)] // kept beside `fiber` for tests and future callers
+    pub(crate) fn call_fiber(&self, f: &Value, args: Vec<Value>) -> LispResult<Fiber> {
         Fiber::for_call(self.shared.clone(), f.clone(), args)
     }
 
@@ -253,18 +305,19 @@ impl Runtime {
         self.define_native(Native::new(name, 0, None, NativeKind::Host(Rc::new(f))));
     }
 
-    /// Registers a host function that suspends the calling evaluation: it returns a
-    /// [`Suspension`] (an opaque request), the fiber returns [`crate::Step::Suspend`] with it,
-    /// and the host later calls [`Fiber::resume_with`] with the function's result.
-    pub fn register_suspending_fn(
+    /// Defines a native that suspends its calling task until the future in its [`Suspension`]
+    /// completes (the async surface's waits and [`Runtime::register_async_fn`]), with its arity.
+    pub(crate) fn define_suspending(
         &self,
         name: &str,
+        min: usize,
+        max: Option<usize>,
         f: impl Fn(Vec<Value>) -> LispResult<Suspension> + 'static,
     ) {
         self.define_native(Native::new(
             name,
-            0,
-            None,
+            min,
+            max,
             NativeKind::Suspending(Rc::new(f)),
         ));
     }
@@ -280,6 +333,27 @@ impl Runtime {
     /// The value of global `name`, if defined.
     pub fn global(&self, name: &str) -> Option<Value> {
         self.with_state(|st| st.global(Symbol::intern(name)))
+    }
+
+    /// Every name a script can use here now, sorted: the special forms, the macros, and the
+    /// globals defined so far (builtins, the preludes' procedures, the script's own
+    /// definitions, host functions). For completion in a REPL or an editor.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = SPECIAL_FORMS.iter().map(|s| s.to_string()).collect();
+        self.with_state(|st| {
+            names.extend(st.macros.keys().map(|s| s.name().to_string()));
+            names.extend(
+                st.global_names
+                    .iter()
+                    .zip(&st.globals)
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(s, _)| s.name().to_string()),
+            );
+        });
+        names.retain(|n| !n.starts_with('%'));
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Defines (or redefines) global `name`.
@@ -320,7 +394,7 @@ impl Runtime {
 /// ```
 /// let out = omega_lisp::OutputBuffer::new();
 /// let rt = omega_lisp::Runtime::builder().output(out.clone()).build();
-/// rt.eval_str("(display \"hi\")", "<inline>").unwrap();
+/// rt.eval_sync("(display \"hi\")", "<inline>").unwrap();
 /// assert_eq!(out.contents(), "hi");
 /// ```
 #[derive(Clone, Debug, Default)]

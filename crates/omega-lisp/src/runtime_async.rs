@@ -3,18 +3,20 @@
 //!
 //! Everything here must run on the thread that drives the runtime's scheduler (inside
 //! `Scheduler::run_until`/`block_on` or one of its tasks), because Lisp values are `!Send`.
-//! [`Runtime::run_blocking`] does the driving for you.
+//! `rt.scheduler().block_on(rt.eval_str(src, name))` drives it for you on a new
+//! single-threaded tokio runtime; multi-threaded hosts use [`crate::Engine`].
 
 use std::future::Future;
 use std::path::Path;
 
 use omega_sched::{Scheduler, TaskId, TaskOptions};
 
-use crate::asyncfns::{self, LlmUsage};
+use crate::asyncfns;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::native::Suspension;
 use crate::runtime::Runtime;
-use crate::task::{as_task, AsyncRequest, FiberStart, TaskValue};
+use crate::state::LlmUsage;
+use crate::task::{as_task, FiberStart, TaskValue};
 use crate::value::Value;
 
 /// A script running as a task, from [`Runtime::spawn_str`] / [`Runtime::spawn_file`].
@@ -85,7 +87,8 @@ impl Runtime {
     }
 
     /// [`spawn_str`](Self::spawn_str) for a file, named by its path.
-    pub fn spawn_file(&self, path: &Path, opts: TaskOptions) -> LispResult<ScriptTask> {
+    pub fn spawn_file(&self, path: impl AsRef<Path>, opts: TaskOptions) -> LispResult<ScriptTask> {
+        let path = path.as_ref();
         let src = std::fs::read_to_string(path).map_err(|e| {
             LispError::new(
                 ErrorKind::Error,
@@ -95,24 +98,21 @@ impl Runtime {
         self.spawn_str(&src, &path.display().to_string(), opts)
     }
 
-    /// Evaluates `src` as a task and returns its value — the async counterpart of
-    /// [`eval_str`](Self::eval_str), in which `llm.infer`, `await` and friends work.
-    pub async fn eval(&self, src: &str, name: &str) -> LispResult<Value> {
-        self.run_script(src, name, TaskOptions::new()).await
-    }
-
-    /// Runs a script to the end: spawns it, awaits its value, then waits until every task
-    /// it left behind (cancelled with "script finished") has run its `finally` blocks, so
-    /// nothing outlives the script.
-    pub async fn run_script(&self, src: &str, name: &str, opts: TaskOptions) -> LispResult<Value> {
-        let task = self.spawn_str(src, name, opts)?;
+    /// Runs `src` as a top-level task on the runtime's scheduler and returns the value of its
+    /// last form: `await`, `llm.infer`, `sleep` and async host functions work (SPEC §6.8). When
+    /// the script ends, tasks it spawned and did not await are cancelled ("script finished")
+    /// and waited for until their `finally` blocks have run, so nothing outlives it. The
+    /// runtime's `script_timeout` applies. For options (priority, timeout) use
+    /// [`spawn_str`](Self::spawn_str) and [`ScriptTask::result`], then [`settle`](Self::settle).
+    pub async fn eval_str(&self, src: &str, name: &str) -> LispResult<Value> {
+        let task = self.spawn_str(src, name, TaskOptions::new())?;
         let result = task.result().await;
         self.settle().await;
         result
     }
 
     /// Evaluates `src` as a task for an interactive session: unlike
-    /// [`run_script`](Self::run_script), tasks it spawns and does not await live on (a later
+    /// [`eval_str`](Self::eval_str), tasks it spawns and does not await live on (a later
     /// input can await them) instead of being cancelled when it ends.
     pub async fn eval_interactive(&self, src: &str, name: &str) -> LispResult<Value> {
         let fiber = self.fiber(src, name)?;
@@ -156,26 +156,6 @@ impl Runtime {
         }
     }
 
-    /// Drives the scheduler on this thread (a new single-threaded tokio runtime) and runs
-    /// `src` with [`run_script`](Self::run_script).
-    ///
-    /// ```
-    /// let rt = omega_lisp::Runtime::new();
-    /// let v = rt.run_blocking(
-    ///     "(await-all (list (async (lambda () (llm.infer \"a\"))) (async (lambda () 2))))",
-    ///     "<doc>",
-    /// );
-    /// assert_eq!(omega_lisp::write_string(&v.unwrap()), "(\"echo: a\" 2)");
-    /// ```
-    ///
-    /// # Panics
-    /// As `Scheduler::block_on`: inside another tokio runtime, or when the scheduler is
-    /// already driven elsewhere.
-    pub fn run_blocking(&self, src: &str, name: &str) -> LispResult<Value> {
-        let sched = self.scheduler();
-        sched.block_on(self.run_script(src, name, TaskOptions::new()))
-    }
-
     /// Registers a host function that suspends only its calling task while its future runs
     /// (an HTTP fetch, a database query…). Cancelling the task drops the future.
     pub fn register_async_fn<F, Fut>(&self, name: &str, f: F)
@@ -183,9 +163,6 @@ impl Runtime {
         F: Fn(Vec<Value>) -> Fut + 'static,
         Fut: Future<Output = LispResult<Value>> + 'static,
     {
-        self.register_suspending_fn(name, move |args| {
-            let request: AsyncRequest = Box::pin(f(args));
-            Ok(Suspension::new(request))
-        });
+        self.define_suspending(name, 0, None, move |args| Ok(Suspension::new(f(args))));
     }
 }

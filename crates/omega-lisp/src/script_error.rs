@@ -153,7 +153,7 @@ mod tests {
     fn keeps_kind_message_position_and_stack() {
         let rt = crate::Runtime::new();
         let e = rt
-            .eval_str("(define (f x) (+ x \"a\"))\n(f 1)", "s.lisp")
+            .eval_sync("(define (f x) (+ x \"a\"))\n(f 1)", "s.lisp")
             .expect_err("fails");
         let s = ScriptError::from(&e);
         assert_eq!(s.kind(), "type-error");

@@ -1,5 +1,11 @@
-//! The interpreter state shared by every fiber of a runtime: globals, macros, output sink,
-//! limits and the random generator.
+//! A runtime's shared state, in one home: [`Shared`] is what every fiber, task and runtime-bound
+//! native of a runtime holds (an `Rc`), and it has two parts:
+//!
+//! * [`State`], the interpreter state: globals, macros, the builtin table, output sink, limits
+//!   and the random generator — borrowed mutably by one VM slice at a time;
+//! * [`AsyncCtx`], the runtime's link to its scheduler and LLM provider: the task table and the
+//!   counters the async surface shares (LLM usage, limits on tasks and total steps) — interior
+//!   mutability, never borrowed across an `.await`.
 //!
 //! # Invariants
 //!
@@ -7,14 +13,107 @@
 //!    `Prim` op knows its fallback slot without a lookup.
 //! 2. `prim_intact[i]` is true until the program (re)defines or `set!`s global slot `i`.
 
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use omega_llm::LlmProvider;
+use omega_sched::{Scheduler, TaskId};
 
 use crate::bytecode::PrimOp;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::limits::Limits;
 use crate::symbol::Symbol;
 use crate::value::Value;
+
+/// What a runtime's fibers, tasks and natives share (see the module doc).
+pub(crate) struct Shared {
+    pub(crate) state: RefCell<State>,
+    /// The scheduler and LLM provider the async surface uses.
+    pub(crate) async_ctx: Rc<AsyncCtx>,
+}
+
+/// LLM usage counted by `llm.infer`, shown by `(stats)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LlmUsage {
+    /// Calls that returned text.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Prompt tokens, as the provider reported them.
+    pub prompt_tokens: u64,
+    /// Completion tokens, as the provider reported them.
+    pub completion_tokens: u64,
+}
+
+/// The runtime's link to its scheduler and LLM provider.
+pub(crate) struct AsyncCtx {
+    pub sched: Scheduler,
+    pub llm: Arc<dyn LlmProvider>,
+    /// Task values of tasks not known to be finished, by id (for `current-task` and for
+    /// waiting out a script's stragglers).
+    pub live: RefCell<HashMap<TaskId, Value>>,
+    /// Lisp tasks alive now (a `LispTask` counts itself in and, when dropped, out).
+    pub alive: Cell<usize>,
+    pub max_tasks: Cell<Option<usize>>,
+    /// Steps taken by all tasks so far, and the limit on them (`Limits::max_total_steps`).
+    pub total_steps: Cell<u64>,
+    pub max_total_steps: Cell<Option<u64>>,
+    pub usage: Cell<LlmUsage>,
+    pub by_model: RefCell<BTreeMap<String, LlmUsage>>,
+    /// `Limits::max_string_len`, which LLM replies are held to (see `llm.rs`).
+    pub max_string_len: Cell<usize>,
+    /// What a task's dropped request was waiting for, for its cancellation error: left by
+    /// an LLM call dropped while queued (`llm.rs`), taken by the task (`task.rs`).
+    pub cancel_note: RefCell<Option<(TaskId, String)>>,
+    /// `"llm"` pool slots held by each task's open streams (`llm.rs`).
+    pub stream_slots: RefCell<HashMap<TaskId, usize>>,
+}
+
+impl AsyncCtx {
+    /// Adds one call's figures to the totals and to its model's.
+    pub(crate) fn count(&self, model: &str, add: LlmUsage) {
+        let sum = |a: LlmUsage, b: LlmUsage| LlmUsage {
+            calls: a.calls + b.calls,
+            errors: a.errors + b.errors,
+            prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+            completion_tokens: a.completion_tokens + b.completion_tokens,
+        };
+        self.usage.set(sum(self.usage.get(), add));
+        let mut by_model = self.by_model.borrow_mut();
+        let entry = by_model.entry(model.to_string()).or_default();
+        *entry = sum(*entry, add);
+    }
+
+    /// The note the current task's dropped request left, if any (`queued 118.2s for an
+    /// llm slot`).
+    pub(crate) fn take_cancel_note(&self) -> Option<String> {
+        let note = self.cancel_note.borrow_mut().take();
+        match note {
+            Some((task, note)) if Some(task) == omega_sched::current_task() => Some(note),
+            _ => None,
+        }
+    }
+
+    pub fn new(sched: Scheduler, llm: Arc<dyn LlmProvider>, limits: &crate::Limits) -> Self {
+        AsyncCtx {
+            sched,
+            llm,
+            live: RefCell::new(HashMap::new()),
+            alive: Cell::new(0),
+            max_tasks: Cell::new(limits.max_tasks),
+            total_steps: Cell::new(0),
+            max_total_steps: Cell::new(limits.max_total_steps),
+            usage: Cell::new(LlmUsage::default()),
+            by_model: RefCell::new(BTreeMap::new()),
+            max_string_len: Cell::new(limits.max_string_len),
+            cancel_note: RefCell::new(None),
+            stream_slots: RefCell::new(HashMap::new()),
+        }
+    }
+}
 
 pub(crate) const PRIM_COUNT: usize = PrimOp::ALL.len();
 

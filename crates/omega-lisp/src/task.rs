@@ -33,16 +33,14 @@ use std::task::{Context, Poll};
 use futures::future::{LocalBoxFuture, Shared};
 use omega_sched::{Scheduler, TaskError, TaskId, TaskState};
 
-use crate::asyncfns::AsyncCtx;
 use crate::budget::Budget;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::fiber::{Fiber, Step};
-use crate::runtime::Shared as RuntimeShared;
+use crate::state::{AsyncCtx, Shared as RuntimeShared};
 use crate::value::{Foreign, Value};
 use crate::vm::Interrupt;
 
-/// What a suspending native asks its task to wait for.
-pub type AsyncRequest = Pin<Box<dyn Future<Output = LispResult<Value>>>>;
+pub(crate) use crate::native::AsyncRequest;
 
 /// The `Send` summary of a failed Lisp task, for the scheduler's records.
 #[derive(Debug, thiserror::Error)]
@@ -280,13 +278,7 @@ impl Future for LispTask {
                     return Poll::Pending;
                 }
                 Ok(Step::Suspend(s)) => {
-                    let request: AsyncRequest = match s.downcast::<AsyncRequest>() {
-                        Ok(r) => *r,
-                        Err(_) => Box::pin(std::future::ready(Err(LispError::new(
-                            ErrorKind::Error,
-                            "a host function suspended with a request this runtime does not know",
-                        )))),
-                    };
+                    let request = s.into_request();
                     let shielded = this.fiber.as_ref().is_some_and(Fiber::in_shield);
                     this.waiting = Some(if shielded {
                         // Cleanup (finally blocks, shield forms) must be able to await.
@@ -316,7 +308,7 @@ pub(crate) struct TaskSlot {
 pub(crate) type Outcome = Result<Value, TaskError>;
 
 /// A task as a Lisp value (`task?` is true): what `async` returns and `await` takes.
-pub struct TaskValue {
+pub(crate) struct TaskValue {
     pub(crate) id: TaskId,
     pub(crate) name: Option<String>,
     pub(crate) token: omega_sched::CancellationToken,

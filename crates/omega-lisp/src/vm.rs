@@ -17,8 +17,14 @@
 //!    `stack[f.start()]`.
 //! 2. A saved `Frame::pc` points just after the instruction the frame is executing, so
 //!    `pos[pc - 1]` is that instruction's source position (used for stack traces).
-//! 3. A handler records the frame count and stack height at `PushHandler`; unwinding to it
-//!    truncates both and pushes the error value.
+//! 3. A handler records the frame count and stack height at `PushHandler` (or `Capture`);
+//!    unwinding to it truncates both and pushes the error value (or, for an escape handler,
+//!    the values given to the continuation). An error unwinds to the innermost `Catch` or
+//!    `Finally` handler, popping escape handlers on the way (their continuations die); an
+//!    escape (`ErrorKind::Escape`) unwinds to the innermost `Finally` handler or its own
+//!    escape handler, whichever is nearer, popping `Catch` handlers on the way — so a
+//!    `finally` (or `dynamic-wind` after-thunk) runs for it, then re-raises it, and no
+//!    `catch` ever sees it.
 //! 4. `tick` — the per-step hook — is the only place that counts steps, enforces `max_steps`,
 //!    polls the interrupt and decides to yield. It runs after each call has entered its callee
 //!    (or a native has returned), when the state is consistent between instructions.
@@ -32,6 +38,12 @@
 //!    depth 0 — at every slice (level-triggered; but not within the slice after a handler
 //!    caught a cancellation, so it can log it), at the end of a bare `catch`
 //!    (`CheckCancel`) and when the last shield closes (`ShieldExit`).
+//! 7. A continuation is live exactly while its escape handler is on `handlers` at the index it
+//!    recorded, with its tag (tags are unique on the thread): calling it otherwise is refused
+//!    (`:unsupported`, re-entry), before anything unwinds.
+//! 8. `dynamic` is the task's dynamic environment (parameters, exception handlers; see
+//!    `builtins/control.rs`); `run` installs it as the thread's current one for the slice and
+//!    takes it back on every exit, so natives see the running task's.
 //!
 //! # Performance notes
 //!
@@ -44,8 +56,8 @@
 
 use std::rc::Rc;
 
-use crate::builtins::numbers;
-use crate::bytecode::{Capture, Op, PrimOp, Proto};
+use crate::builtins::{control, numbers};
+use crate::bytecode::{Capture, HandlerKind, Op, PrimOp, Proto};
 use crate::error::{ErrorKind, LispError, LispResult, Span, StackFrame};
 use crate::native::{Delegate, Native, NativeKind, Suspension};
 use crate::stack::Stack;
@@ -152,6 +164,18 @@ struct Handler {
     pc: usize,
     /// The shield depth at `PushHandler`, restored when an error unwinds to it.
     shield: u32,
+    kind: Unwind,
+}
+
+/// What a handler takes (invariant 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unwind {
+    /// A `try`'s `catch`: errors only.
+    Catch,
+    /// A `try`'s `finally`: errors and escapes.
+    Finally,
+    /// A `call/cc`: the escapes to its continuation, whose tag this is.
+    Escape(u64),
 }
 
 /// Why `run` stopped.
@@ -195,6 +219,10 @@ pub(crate) struct VmCore {
     /// After a handler caught a cancellation, the slice check does not raise it again
     /// before `steps` reaches this (one `yield_interval` later), so the handler can log it.
     quiet_until: u64,
+    /// This core's number on the thread (continuations record it, to say "another task").
+    id: u64,
+    /// The dynamic environment between slices (invariant 8).
+    dynamic: Value,
 }
 
 impl std::fmt::Debug for VmCore {
@@ -282,6 +310,8 @@ impl VmCore {
             interrupt: None,
             shield_depth: 0,
             quiet_until: 0,
+            id: control::next_id(),
+            dynamic: Value::Nil,
         }
     }
 
@@ -318,6 +348,7 @@ impl VmCore {
         }
     }
 
+    #[cfg(test)]
     /// Current sizes (value stack, frames, handlers), for tests and introspection.
     pub(crate) fn sizes(&self) -> (usize, usize, usize) {
         (self.stack.len(), self.frames.len(), self.handlers.len())
@@ -496,16 +527,29 @@ impl VmCore {
     /// Raises `e`: fills in its stack and span, then unwinds to the innermost handler.
     /// `Ok(())` means a handler took it; `Err` means it escaped (the core is reset).
     fn throw(&mut self, mut e: LispError) -> LispResult<()> {
+        if e.kind() == &ErrorKind::Escape {
+            return self.escape(e);
+        }
         if e.stack().is_empty() {
             let trace = self.trace();
             if e.span().is_none() {
-                if let Some(span) = trace.first().and_then(|f| f.span.clone()) {
+                // The innermost frame with a position (not a hand-assembled one: `call/cc`, a
+                // continuation).
+                if let Some(span) = trace.iter().find_map(|f| f.span.clone()) {
                     e = e.with_span(span);
                 }
             }
             e.data_mut().stack = trace;
         }
         if e.is_catchable() {
+            // Escape handlers are passed by: their continuations die (invariant 3).
+            while self
+                .handlers
+                .last()
+                .is_some_and(|h| matches!(h.kind, Unwind::Escape(_)))
+            {
+                self.handlers.pop();
+            }
             if let Some(h) = self.handlers.pop() {
                 self.frames.truncate(h.frames);
                 self.stack.truncate(h.stack_len);
@@ -523,6 +567,51 @@ impl VmCore {
         }
         self.reset();
         Err(e)
+    }
+
+    /// Unwinds an escape (invariant 3): to the nearest `finally`, which re-raises it when it is
+    /// done, or to its own `call/cc`, which returns the continuation's values.
+    fn escape(&mut self, e: LispError) -> LispResult<()> {
+        let (tag, values) = control::escape_parts(&e);
+        while let Some(h) = self.handlers.pop() {
+            let value = match h.kind {
+                Unwind::Catch => continue,
+                Unwind::Escape(t) if t != tag => continue,
+                Unwind::Escape(_) => values,
+                Unwind::Finally => Value::error(e),
+            };
+            self.frames.truncate(h.frames);
+            self.stack.truncate(h.stack_len);
+            self.shield_depth = h.shield;
+            if let Some(f) = self.frames.last_mut() {
+                f.set_pc(h.pc);
+            }
+            self.stack.push(value);
+            return Ok(());
+        }
+        // Cannot happen: the continuation was live when called (invariant 7).
+        self.reset();
+        Err(LispError::new(
+            ErrorKind::Error,
+            "internal error: a continuation escape found no call/cc to return to",
+        ))
+    }
+
+    /// The error or escape of calling continuation `free` (its captured values) with the
+    /// values in `args` (a list).
+    #[cold]
+    #[inline(never)]
+    fn escape_error(&self, free: &[Value], args: &Value) -> LispError {
+        let (tag, index, core) = control::continuation_parts(free);
+        let live = self
+            .handlers
+            .get(index)
+            .is_some_and(|h| h.kind == Unwind::Escape(tag));
+        if live {
+            control::escape_error(tag, args)
+        } else {
+            control::dead_continuation(core != self.id)
+        }
     }
 
     /// The `:unbound` error of a global call's callee, with the span (and innermost stack frame
@@ -708,6 +797,15 @@ impl VmCore {
     /// (the generic `call`, `throw`, the step hook's slow path, exits) runs after `spill!` has
     /// pushed the running frame back, and `'reload` pops it again.
     pub(crate) fn run(&mut self, st: &mut State) -> LispResult<Exit> {
+        // Invariant 8: the task's dynamic environment is the thread's for this slice.
+        let outer = control::swap_dynamic(std::mem::take(&mut self.dynamic));
+        let exit = self.run_slice(st);
+        self.dynamic = control::swap_dynamic(outer);
+        exit
+    }
+
+    /// `run` with the dynamic environment installed.
+    fn run_slice(&mut self, st: &mut State) -> LispResult<Exit> {
         if self.countdown == 0 {
             self.reset_countdown(st);
         }
@@ -1123,15 +1221,35 @@ impl VmCore {
                                 }
                             }
                         }
-                        Op::PushHandler(t) => {
+                        Op::PushHandler(t, kind) => {
                             let h = Handler {
                                 // Counting the running frame (invariant 5).
                                 frames: self.frames.len() + 1,
                                 stack_len: self.stack.len(),
                                 pc: t as usize,
                                 shield: self.shield_depth,
+                                kind: match kind {
+                                    HandlerKind::Catch => Unwind::Catch,
+                                    HandlerKind::Finally => Unwind::Finally,
+                                },
                             };
                             self.handlers.push(h);
+                        }
+                        Op::Capture(t) => {
+                            let tag = control::next_id();
+                            self.handlers.push(Handler {
+                                frames: self.frames.len() + 1,
+                                stack_len: self.stack.len(),
+                                pc: t as usize,
+                                shield: self.shield_depth,
+                                kind: Unwind::Escape(tag),
+                            });
+                            let k = control::continuation(tag, self.handlers.len() - 1, self.id);
+                            self.stack.push(k);
+                        }
+                        Op::Escape => {
+                            let e = self.escape_error(&closure.free, &self.stack[base]);
+                            throw!(e);
                         }
                         Op::PopHandler => {
                             self.handlers.pop();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use omega_lisp::{write_string, ErrorKind, OutputBuffer, Runtime, Value};
 use omega_llm::MockProvider;
-use omega_sched::{Scheduler, TaskOptions};
+use omega_sched::Scheduler;
 use tokio::time::Instant;
 
 fn runtime(sched: &Scheduler, latency_ms: u64, out: &OutputBuffer) -> Runtime {
@@ -29,7 +29,7 @@ async fn run(
     let rt = runtime(&sched, latency_ms, &out);
     let t0 = Instant::now();
     let r = sched
-        .run_until(async { rt.run_script(src, "test.lisp", TaskOptions::new()).await })
+        .run_until(async { rt.eval_str(src, "test.lisp").await })
         .await;
     let r = r.map(|v| write_string(&v)).map_err(|e| e.to_string());
     (r, t0.elapsed(), out.contents())
@@ -234,7 +234,7 @@ async fn stats_and_llm_errors() {
         .output(out.clone())
         .build();
     let v = sched
-        .run_until(rt.eval(
+        .run_until(rt.eval_str(
             r#"(llm.infer "good one")
                (println (try (llm.infer "bad") (catch e (list (error-kind e) (error-message e)))))
                (define s (stats))
@@ -292,7 +292,10 @@ async fn bad_arguments_are_clear_errors() {
     ] {
         let sched = Scheduler::new();
         let rt = Runtime::builder().scheduler(sched.clone()).build();
-        let err = sched.run_until(rt.eval(src, "bad.lisp")).await.unwrap_err();
+        let err = sched
+            .run_until(rt.eval_str(src, "bad.lisp"))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), &kind, "{src}");
         assert_eq!(err.message(), msg, "{src}");
     }
@@ -302,7 +305,7 @@ async fn bad_arguments_are_clear_errors() {
 fn async_outside_a_driven_scheduler_is_an_error_not_a_panic() {
     let rt = Runtime::new();
     let err = rt
-        .eval_str("(async (lambda () 1))", "sync.lisp")
+        .eval_sync("(async (lambda () 1))", "sync.lisp")
         .unwrap_err();
     assert!(
         err.message().starts_with("tasks need a running scheduler"),
@@ -320,10 +323,11 @@ fn register_async_fn_suspends_only_its_task() {
         Ok(Value::string(format!("fetched {}", write_string(&args[0]))))
     });
     let v = rt
-        .run_blocking(
+        .scheduler()
+        .block_on(rt.eval_str(
             r#"(await-all (list (async (lambda () (tool.fetch "a"))) (async (lambda () (tool.fetch 2)))))"#,
             "fetch.lisp",
-        )
+        ))
         .unwrap();
     assert_eq!(write_string(&v), r#"("fetched \"a\"" "fetched 2")"#);
 }
@@ -341,7 +345,7 @@ async fn max_total_steps_bounds_all_tasks_together() {
         })
         .build();
     let err = sched
-        .run_until(rt.eval(
+        .run_until(rt.eval_str(
             r#"(define (count-down n) (if (= n 0) :done (count-down (- n 1))))
                (await-all (map (lambda (i) (async (lambda () (count-down 30000)))) (range 10)))"#,
             "total.lisp",
@@ -353,7 +357,7 @@ async fn max_total_steps_bounds_all_tasks_together() {
     // The budget is the runtime's: spent, it stays spent; the runtime stays usable and a
     // higher limit lets it go on.
     let again = sched
-        .run_until(rt.eval("(count-down 30000)", "one.lisp"))
+        .run_until(rt.eval_str("(count-down 30000)", "one.lisp"))
         .await
         .unwrap_err();
     assert_eq!(again.kind(), &ErrorKind::Limit);
@@ -363,7 +367,7 @@ async fn max_total_steps_bounds_all_tasks_together() {
     })
     .unwrap();
     let v = sched
-        .run_until(rt.eval("(count-down 30000)", "one.lisp"))
+        .run_until(rt.eval_str("(count-down 30000)", "one.lisp"))
         .await
         .unwrap();
     assert_eq!(write_string(&v), ":done");
@@ -380,7 +384,7 @@ async fn runaway_spawning_ends_in_a_limit_error_and_finished_tasks_free_their_pl
         })
         .build();
     let err = sched
-        .run_until(rt.eval(
+        .run_until(rt.eval_str(
             "(define (spawn-forever) (async (lambda () (sleep 100000))) (spawn-forever)) (spawn-forever)",
             "runaway.lisp",
         ))
@@ -394,7 +398,7 @@ async fn runaway_spawning_ends_in_a_limit_error_and_finished_tasks_free_their_pl
     );
     // 1000 tasks one after another never have more than 100 alive.
     let v = sched
-        .run_until(rt.eval(
+        .run_until(rt.eval_str(
             "(length (map (lambda (i) (await (async (lambda () i)))) (range 1000)))",
             "sequential.lisp",
         ))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use omega_lisp::{write_string, OutputBuffer, Runtime};
 use omega_llm::MockProvider;
-use omega_sched::{Scheduler, TaskOptions};
+use omega_sched::Scheduler;
 use tokio::time::Instant;
 
 /// Runs `src` on `sched` with the mock (`latency_ms` per call); returns the value written
@@ -24,7 +24,7 @@ async fn run_on(sched: Scheduler, latency_ms: u64, src: &str) -> (String, Durati
         .build();
     let t0 = Instant::now();
     let r = sched
-        .run_until(async { rt.run_script(src, "cancel.lisp", TaskOptions::new()).await })
+        .run_until(async { rt.eval_str(src, "cancel.lisp").await })
         .await;
     let r = match r {
         Ok(v) => write_string(&v),
@@ -243,13 +243,13 @@ async fn shield_awaits_within_the_grace_and_is_dropped_past_it() {
     assert_eq!(sched.stats().cancelled, 1);
 }
 
-/// Outside any task (synchronous `eval_str`), `shield` and `(catch e :cancelled …)` are
+/// Outside any task (synchronous `eval_sync`), `shield` and `(catch e :cancelled …)` are
 /// ordinary forms.
 #[test]
 fn shield_and_named_catch_evaluate_synchronously() {
     let rt = Runtime::new();
     let v = rt
-        .eval_str(
+        .eval_sync(
             "(list (shield 1 2) (try (error \"x\") (catch e :cancelled (error-message e))) (try (car 1) (catch e :cancelled)))",
             "<t>",
         )

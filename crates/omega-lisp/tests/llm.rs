@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use omega_lisp::{write_string, ErrorKind, Limits, OutputBuffer, Runtime};
 use omega_llm::MockProvider;
-use omega_sched::{Scheduler, TaskOptions};
+use omega_sched::Scheduler;
 
 fn runtime(sched: &Scheduler, mock: MockProvider, limits: Limits, out: &OutputBuffer) -> Runtime {
     Runtime::builder()
@@ -28,7 +28,7 @@ async fn run(
     let out = OutputBuffer::new();
     let rt = runtime(sched, mock, limits, &out);
     let r = sched
-        .run_until(async { rt.run_script(src, "llm.lisp", TaskOptions::new()).await })
+        .run_until(async { rt.eval_str(src, "llm.lisp").await })
         .await;
     (r.map(|v| write_string(&v)), out.contents(), rt)
 }

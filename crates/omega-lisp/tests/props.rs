@@ -70,9 +70,9 @@ proptest! {
             .output(OutputBuffer::new())
             .limits(Limits { max_steps: Some(20_000), max_depth: 200, ..Limits::default() })
             .build();
-        let _ = rt.eval_str(&prog, "<p>");
+        let _ = rt.eval_sync(&prog, "<p>");
         // The runtime is still usable afterwards.
-        prop_assert_eq!(rt.eval_str("(+ 1 2)", "<p>").ok(), Some(Value::Int(3)));
+        prop_assert_eq!(rt.eval_sync("(+ 1 2)", "<p>").ok(), Some(Value::Int(3)));
     }
 }
 

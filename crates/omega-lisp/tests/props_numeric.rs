@@ -7,7 +7,7 @@ use omega_lisp::{ErrorKind, OutputBuffer, Runtime, Value};
 use proptest::prelude::*;
 
 fn eval(rt: &Runtime, src: &str) -> Result<Value, omega_lisp::LispError> {
-    rt.eval_str(src, "<p>")
+    rt.eval_sync(src, "<p>")
 }
 
 fn ints(v: &Value) -> Vec<i128> {

@@ -36,7 +36,7 @@ fn datum() -> impl Strategy<Value = Value> {
 
 fn eval(src: &str) -> Result<Value, omega_lisp::LispError> {
     let rt = Runtime::builder().output(OutputBuffer::new()).build();
-    rt.eval_str(src, "<p>")
+    rt.eval_sync(src, "<p>")
 }
 
 /// A Lisp string literal holding `s`.

@@ -61,8 +61,8 @@ proptest! {
     fn string_list_round_trip(s in text()) {
         let rt = runtime();
         let src = format!("(list->string (string->list {}))", lit(&s));
-        prop_assert_eq!(rt.eval_str(&src, "<p>").ok(), Some(Value::string(s.clone())));
-        let chars = rt.eval_str(&format!("(string->list {})", lit(&s)), "<p>").ok();
+        prop_assert_eq!(rt.eval_sync(&src, "<p>").ok(), Some(Value::string(s.clone())));
+        let chars = rt.eval_sync(&format!("(string->list {})", lit(&s)), "<p>").ok();
         prop_assert_eq!(chars, Some(Value::list(s.chars().map(Value::Char).collect::<Vec<_>>())));
     }
 
@@ -80,7 +80,7 @@ proptest! {
         let chars = Value::list(s.chars().map(Value::Char).collect::<Vec<_>>());
         let n = i64::try_from(s.chars().count()).unwrap_or(i64::MAX);
         let want = Value::list(vec![Value::Int(n), chars.clone(), chars]);
-        prop_assert_eq!(rt.eval_str(&src, "<p>").ok(), Some(want));
+        prop_assert_eq!(rt.eval_sync(&src, "<p>").ok(), Some(want));
     }
 
     #[test]
@@ -89,8 +89,8 @@ proptest! {
             .output(OutputBuffer::new())
             .limits(Limits { max_steps: Some(20_000), max_depth: 200, ..Limits::default() })
             .build();
-        let _ = rt.eval_str(&prog, "<p>");
-        prop_assert_eq!(rt.eval_str("(+ 1 2)", "<p>").ok(), Some(Value::Int(3)));
+        let _ = rt.eval_sync(&prog, "<p>");
+        prop_assert_eq!(rt.eval_sync("(+ 1 2)", "<p>").ok(), Some(Value::Int(3)));
     }
 }
 

@@ -40,7 +40,7 @@ fn run_script(path: &str) {
     let out = OutputBuffer::new();
     let rt = Runtime::builder().output(out.clone()).build();
     // Through the scheduler, as `omega run` does, so scripts can use the async surface.
-    let result = rt.run_blocking(&src, path);
+    let result = rt.scheduler().block_on(rt.eval_str(&src, path));
     match (&expect_error, &result) {
         (Some((kind, text)), Err(e)) => {
             let report = e.to_string();

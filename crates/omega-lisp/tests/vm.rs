@@ -1,13 +1,8 @@
-//! VM behaviour that script files cannot express: constant-space tail calls, the depth limit,
-//! every sandbox limit (and that the runtime survives it), the step hook (yield, interrupt),
-//! suspension and resumption, host functions, conversions and hostile input.
+//! VM behaviour that script files cannot express: the depth limit, every sandbox limit (and that
+//! the runtime survives it), host functions, conversions and hostile input. (Slices, yields,
+//! interrupts and suspension of a fiber are tested inside the crate, `src/fiber_tests.rs`.)
 
-use std::cell::Cell;
-use std::rc::Rc;
-
-use omega_lisp::{
-    ErrorKind, Interrupt, Limits, LispError, OutputBuffer, Runtime, Step, Suspension, Value,
-};
+use omega_lisp::{ErrorKind, Limits, LispError, OutputBuffer, Runtime, Value};
 
 fn rt_with(limits: Limits) -> Runtime {
     Runtime::builder()
@@ -17,40 +12,7 @@ fn rt_with(limits: Limits) -> Runtime {
 }
 
 fn eval(rt: &Runtime, src: &str) -> Result<Value, LispError> {
-    rt.eval_str(src, "<test>")
-}
-
-#[test]
-fn tail_loop_of_ten_million_runs_in_constant_space() {
-    let rt = rt_with(Limits {
-        yield_interval: 10_000,
-        ..Limits::default()
-    });
-    let mut fiber = rt
-        .fiber(
-            "(define (loop i) (if (< i 10000000) (loop (+ i 1)) i)) (loop 0)",
-            "<tail>",
-        )
-        .expect("reads");
-    let mut max_sizes = (0, 0, 0);
-    let mut yields = 0;
-    let v = loop {
-        match fiber.resume().expect("no error") {
-            Step::Done(v) => break v,
-            Step::Yield => {
-                yields += 1;
-                let (s, f, h) = fiber.stack_sizes();
-                max_sizes = (max_sizes.0.max(s), max_sizes.1.max(f), max_sizes.2.max(h));
-            }
-            Step::Suspend(_) => panic!("nothing suspends"),
-        }
-    };
-    assert_eq!(v, Value::Int(10_000_000));
-    assert!(yields >= 999, "yielded {yields} times");
-    assert!(
-        max_sizes.0 <= 8 && max_sizes.1 <= 2 && max_sizes.2 == 0,
-        "sizes grew: {max_sizes:?}"
-    );
+    rt.eval_sync(src, "<test>")
 }
 
 #[test]
@@ -119,118 +81,6 @@ fn max_depth_is_configurable() {
         *eval(&rt, "(d 51)").expect_err("overflows").kind(),
         ErrorKind::StackOverflow
     );
-}
-
-#[test]
-fn fiber_yields_every_interval() {
-    let rt = rt_with(Limits {
-        yield_interval: 100,
-        ..Limits::default()
-    });
-    let mut fiber = rt
-        .fiber(
-            "(define (f n) (if (= n 0) 'done (f (- n 1)))) (f 1000)",
-            "<y>",
-        )
-        .expect("reads");
-    let mut yields = 0;
-    loop {
-        match fiber.resume().expect("ok") {
-            Step::Yield => yields += 1,
-            Step::Done(v) => {
-                assert_eq!(v, Value::symbol("done"));
-                break;
-            }
-            Step::Suspend(_) => unreachable!(),
-        }
-    }
-    assert!((9..=11).contains(&yields), "{yields} yields");
-}
-
-#[test]
-fn interrupt_cancels_and_runs_finally() {
-    let out = OutputBuffer::new();
-    let rt = Runtime::builder()
-        .output(out.clone())
-        .limits(Limits {
-            yield_interval: 50,
-            ..Limits::default()
-        })
-        .build();
-    let mut fiber = rt
-        .fiber(
-            "(define (spin) (spin)) (try (spin) (finally (println \"cleanup\")))",
-            "<c>",
-        )
-        .expect("reads");
-    let cancelled = Rc::new(Cell::new(false));
-    let flag = cancelled.clone();
-    fiber.set_interrupt(move || flag.get().then(|| Interrupt::Cancel("stop".into())));
-    for _ in 0..5 {
-        assert!(matches!(fiber.resume().expect("runs"), Step::Yield));
-    }
-    cancelled.set(true);
-    let err = fiber.resume().expect_err("cancelled");
-    assert_eq!(*err.kind(), ErrorKind::Cancelled);
-    assert_eq!(err.message(), "cancelled: stop");
-    assert_eq!(out.contents(), "cleanup\n");
-    assert!(fiber.is_done());
-}
-
-#[test]
-fn a_native_can_suspend_and_be_resumed_with_a_value_or_an_error() {
-    let out = OutputBuffer::new();
-    let rt = Runtime::builder().output(out.clone()).build();
-    rt.register_suspending_fn("fetch", |args| Ok(Suspension::new(args)));
-    let src = r#"
-        (define a (fetch 1))
-        (define b (try (fetch 2) (catch e (error-message e)) (finally (println "finally"))))
-        (define (tail) (fetch 3))
-        (list a b (+ 1 (tail)))
-    "#;
-    let mut fiber = rt.fiber(src, "<s>").expect("reads");
-    let mut requests = Vec::new();
-    let v = loop {
-        match fiber.resume().expect("runs") {
-            Step::Done(v) => break v,
-            Step::Yield => {}
-            Step::Suspend(s) => {
-                assert!(fiber.is_suspended());
-                let args = *s.downcast::<Vec<Value>>().expect("our request type");
-                let n = args[0].as_int().expect("int");
-                requests.push(n);
-                // The evaluation is parked: the host may do anything, including running others.
-                assert_eq!(
-                    rt.eval_str("(+ 40 2)", "<other>").expect("runtime free"),
-                    Value::Int(42)
-                );
-                if n == 2 {
-                    fiber.resume_with(Err(LispError::new(ErrorKind::Timeout, "too slow")));
-                } else {
-                    fiber.resume_with(Ok(Value::Int(n * 10)));
-                }
-            }
-        }
-    };
-    assert_eq!(requests, vec![1, 2, 3]);
-    assert_eq!(omega_lisp::write_string(&v), "(10 \"too slow\" 31)");
-    assert_eq!(out.contents(), "finally\n");
-}
-
-#[test]
-fn resume_without_a_value_is_an_error_not_a_panic() {
-    let rt = rt_with(Limits::default());
-    rt.register_suspending_fn("wait", |_| Ok(Suspension::new(())));
-    let mut fiber = rt.fiber("(wait)", "<w>").expect("reads");
-    assert!(matches!(fiber.resume().expect("runs"), Step::Suspend(_)));
-    assert!(fiber.resume().is_err());
-    fiber.resume_with(Ok(Value::Int(7)));
-    assert!(matches!(
-        fiber.resume().expect("runs"),
-        Step::Done(Value::Int(7))
-    ));
-    // eval_str cannot drive suspensions: a clean error.
-    assert!(eval(&rt, "(wait)").is_err());
 }
 
 #[test]
@@ -329,14 +179,14 @@ fn error_report_has_the_spec_format() {
     let rt = rt_with(Limits::default());
     let src = "(define (add-one x)\n  (+ x \"a\"))\n\n\n\n\n(add-one 1)\n";
     let err = rt
-        .eval_str(src, "lisp-examples/demo.lisp")
+        .eval_sync(src, "lisp-examples/demo.lisp")
         .expect_err("type error");
     assert_eq!(
         err.to_string(),
         "error[:type-error]: + expects numbers, got \"a\" (a string)\n  at add-one (lisp-examples/demo.lisp:2:3)\n  at <top> (lisp-examples/demo.lisp:7:1)"
     );
     let err = rt
-        .eval_str("(display \"x)", "f.lisp")
+        .eval_sync("(display \"x)", "f.lisp")
         .expect_err("read error");
     assert_eq!(
         err.to_string(),

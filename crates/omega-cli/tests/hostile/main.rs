@@ -2,6 +2,7 @@
 //! `omega` binary under a virtual-memory cap and a wall-clock timeout. Every test asserts the
 //! documented exit code, that no panic text reached the output, and the error kind.
 
+mod control;
 mod cycles;
 mod deep_drop;
 mod error_reports;

@@ -1,5 +1,11 @@
-//! Misc: `gensym error raise error-message error-kind error-irritants now-ms random assert`, and
-//! the internal helpers the expander and prelude use (`%unsupported`, `%type-error`).
+//! Misc: `gensym error raise error-message error-kind error-irritants now-ms random assert`, the
+//! R7RS error objects (`error-object? error-object-message error-object-irritants file-error?
+//! read-error?`), and the internal helpers the expander and prelude use (`%unsupported`,
+//! `%type-error`, `%condition`).
+//!
+//! `(raise obj)` of one object that is neither an error nor a keyword raises an `:error` whose
+//! message is `obj` displayed and which remembers `obj` (`ErrorData::raised`): `guard` and
+//! `with-exception-handler` hand their handlers `obj` itself (R7RS), through `%condition`.
 
 use crate::builtins::{def, str_arg};
 use crate::error::{ErrorKind, LispError, LispResult};
@@ -39,8 +45,56 @@ fn error(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn raise(_: &mut State, a: &[Value]) -> LispResult<Value> {
     match a {
         [Value::Error(data)] => Err(LispError::from_data((**data).clone())),
+        [obj] if !matches!(obj, Value::Keyword(_)) => {
+            let mut e = LispError::new(ErrorKind::Error, display_string(obj))
+                .with_irritants(vec![obj.clone()]);
+            e.data_mut().raised = true;
+            Err(e)
+        }
         _ => Err(make_error(a)),
     }
+}
+
+/// `(%condition e)`: what `guard` and exception handlers receive for the caught error value
+/// `e` — the object given to `raise` if it was not an error, else `e`.
+fn condition(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    if let Value::Error(data) = &a[0] {
+        if let (true, [obj]) = (data.raised, &data.irritants[..]) {
+            return Ok(obj.clone());
+        }
+    }
+    Ok(a[0].clone())
+}
+
+fn error_object_p(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(Value::Bool(matches!(a[0], Value::Error(_))))
+}
+
+/// Whether `v` is an error whose kind is one of `kinds`.
+fn error_of_kind(v: &Value, kinds: &[&str]) -> Value {
+    Value::Bool(matches!(v, Value::Error(e) if kinds.contains(&e.kind.name())))
+}
+
+fn file_error_p(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(error_of_kind(&a[0], &["file-error", "io"]))
+}
+
+fn read_error_p(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(error_of_kind(&a[0], &["syntax", "read-error"]))
+}
+
+fn error_object_message(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(Value::string(
+        error_arg("error-object-message", &a[0])?.message.clone(),
+    ))
+}
+
+fn error_object_irritants(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(Value::list(
+        error_arg("error-object-irritants", &a[0])?
+            .irritants
+            .clone(),
+    ))
 }
 
 fn error_arg<'a>(who: &str, v: &'a Value) -> LispResult<&'a crate::error::ErrorData> {
@@ -118,6 +172,18 @@ pub(crate) fn install(st: &mut State) {
     def(st, "error-message", 1, Some(1), error_message);
     def(st, "error-kind", 1, Some(1), error_kind);
     def(st, "error-irritants", 1, Some(1), error_irritants);
+    def(st, "error-object?", 1, Some(1), error_object_p);
+    def(st, "error-object-message", 1, Some(1), error_object_message);
+    def(
+        st,
+        "error-object-irritants",
+        1,
+        Some(1),
+        error_object_irritants,
+    );
+    def(st, "file-error?", 1, Some(1), file_error_p);
+    def(st, "read-error?", 1, Some(1), read_error_p);
+    def(st, "%condition", 1, Some(1), condition);
     def(st, "now-ms", 0, Some(0), now_ms);
     def(st, "random", 0, Some(1), random);
     def(st, "assert", 1, Some(2), assert);

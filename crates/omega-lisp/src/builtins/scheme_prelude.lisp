@@ -137,3 +137,146 @@
                       clauses arities)
                ;; Not a tail call, so the report's stack names the procedure.
                (else (%case-lambda-fail ,n ',arities) #f))))))
+
+;; ---------------------------------------------------------------------------------------------
+;; Scheme control (issue 15; builtins/control.rs, builtins/promises.rs): dynamic-wind,
+;; exception handlers and guard, parameters, promises. `call/cc` (escape-only) is native.
+;;
+;; The task's dynamic environment (%dynamic-env) is a pair (parameter-bindings . handlers), or
+;; nil when empty: parameter-bindings an alist (parameter . value), handlers a list of the
+;; procedures installed by with-exception-handler (innermost first), in which %guard marks a
+;; guard. A child task starts with its parent's at the spawn. It is only changed through
+;; %with-dynamic-env, which restores it on every exit (return, error, escape, cancellation).
+
+(define (%env-params) (let ((d (%dynamic-env))) (if (pair? d) (car d) '())))
+(define (%env-handlers) (let ((d (%dynamic-env))) (if (pair? d) (cdr d) '())))
+
+(define (%with-dynamic-env env thunk)
+  (let ((old (%dynamic-env)))
+    (%set-dynamic-env! env)
+    (try (thunk) (finally (%set-dynamic-env! old)))))
+
+;; (dynamic-wind before thunk after): after runs however thunk is left — return, error,
+;; escape to a continuation, cancellation (shielded, like a finally block). Continuations
+;; cannot re-enter, so before runs once.
+(define (dynamic-wind before thunk after)
+  (%check-proc "dynamic-wind" before)
+  (%check-proc "dynamic-wind" thunk)
+  (%check-proc "dynamic-wind" after)
+  (before)
+  (try (thunk) (finally (after))))
+
+;; (with-exception-handler handler thunk): R7RS. raise-continuable calls handler where it was
+;; raised (with the outer handlers) and returns its value there. A non-continuable raise (raise,
+;; error, any error of a builtin) unwinds to here first — finally blocks and after-thunks run
+;; before the handler — then calls (handler obj) with the outer handlers; if the handler
+;; returns, that is an error. A cancelled task's handler is not called: the cancellation goes
+;; on (SPEC §3.7, a catch-all cannot end it).
+(define (with-exception-handler handler thunk)
+  (%check-proc "with-exception-handler" handler)
+  (%check-proc "with-exception-handler" thunk)
+  (try (%with-dynamic-env (cons (%env-params) (cons handler (%env-handlers))) thunk)
+       (catch e
+         (%check-cancel)
+         (let ((obj (%condition e)))
+           (handler obj)
+           (error "with-exception-handler: the handler returned from a non-continuable raise of"
+                  obj)))))
+
+;; (raise-continuable obj): (handler obj) with the innermost handler, run with the handlers
+;; outside it; its value is returned. With no handler, or a guard innermost, it is raise.
+(define (raise-continuable obj)
+  (let ((hs (%env-handlers)))
+    (if (or (null? hs) (eq? (car hs) '%guard))
+        (raise obj)
+        (%with-dynamic-env (cons (%env-params) (cdr hs)) (lambda () ((car hs) obj))))))
+
+(define %raise raise)
+
+(define (%guard-body thunk)
+  (%with-dynamic-env (cons (%env-params) (cons '%guard (%env-handlers))) thunk))
+
+;; The clauses of guard as nested ifs; no clause matches: re-raise the error.
+(define (%guard-clauses clauses e)
+  (if (null? clauses)
+      `(%raise ,e)
+      (let ((c (car clauses)) (t (gensym "test")))
+        (cond ((not (pair? c)) (error :syntax (str "guard: bad clause " c)))
+              ((eq? (car c) 'else) `(begin ,@(cdr c)))
+              ((and (pair? (cdr c)) (eq? (cadr c) '=>))
+               `(let ((,t ,(car c)))
+                  (if ,t (,(car (cddr c)) ,t) ,(%guard-clauses (cdr clauses) e))))
+              ((null? (cdr c))
+               `(let ((,t ,(car c))) (if ,t ,t ,(%guard-clauses (cdr clauses) e))))
+              (else `(if ,(car c) (begin ,@(cdr c)) ,(%guard-clauses (cdr clauses) e)))))))
+
+;; (guard (var clause…) body…): R7RS. An error raised in body (by raise, raise-continuable,
+;; error or a builtin) unwinds to the guard, binds var to the raised object (the error value
+;; itself for errors) and evaluates the clauses like cond (with else and =>); if none
+;; matches, the error is raised again from the guard. Like try's catch, a guard cannot end a
+;; cancellation: it is raised again after the clause.
+(defmacro guard (spec . body)
+  (if (not (and (pair? spec) (symbol? (car spec))))
+      (error :syntax "guard expects (guard (var clause…) body…)"))
+  (let ((e (gensym "e")))
+    `(try (%guard-body (lambda () ,@body))
+          (catch ,e
+            (let ((,(car spec) (%condition ,e)))
+              ,(%guard-clauses (cdr spec) e))))))
+
+;; Parameters. (make-parameter value [converter]) is a procedure of no arguments returning
+;; the value bound by the innermost parameterize of this task, else (converter value).
+(define %param-tag (list 'parameter))
+
+(define (make-parameter value . conv)
+  (if (pair? conv) (%check-proc "make-parameter" (car conv)))
+  (let* ((converter (if (pair? conv) (car conv) #f))
+         (global (if converter (converter value) value)))
+    (letrec ((parameter
+              (lambda args
+                (cond ((null? args)
+                       (let ((b (assq parameter (%env-params)))) (if b (cdr b) global)))
+                      ((eq? (car args) %param-tag) converter)
+                      (else (error :arity-error
+                                   (str "a parameter expects 0 arguments, got "
+                                        (length args))))))))
+      parameter)))
+
+(define %param-witness (make-parameter #f))
+
+(define (%param-converter p)
+  (if (%same-code? p %param-witness)
+      (p %param-tag)
+      (%type-error "parameterize" "a parameter" p)))
+
+;; (parameterize ((param value) …) body…): body with each param bound to (converter value);
+;; the bindings end however body is left.
+(defmacro parameterize (bindings . body)
+  `(%parameterize (list ,@(map (lambda (b) `(cons ,(car b) ,(cadr b))) bindings))
+                  (lambda () ,@body)))
+
+(define (%parameterize bindings thunk)
+  (let loop ((bs bindings) (params (%env-params)))
+    (if (null? bs)
+        (%with-dynamic-env (cons params (%env-handlers)) thunk)
+        (let* ((p (car (car bs)))
+               (conv (%param-converter p))
+               (v (cdr (car bs))))
+          (loop (cdr bs) (cons (cons p (if conv (conv v) v)) params))))))
+
+;; Promises (R7RS; builtins/promises.rs). Forcing a delay-force chain loops in constant stack.
+(defmacro delay (expr) `(%make-lazy (lambda () ,expr) #t))
+(defmacro delay-force (expr) `(%make-lazy (lambda () ,expr) #f))
+
+(define (force p)
+  (if (promise? p)
+      (let force ((p (%promise-root p)))
+        (let ((s (%promise-step p)))
+          (cond ((eq? (car s) #t) (cdr s))
+                ((eq? (car s) :delay)
+                 (%promise-resolve! p ((cdr s)))
+                 (force (%promise-root p)))
+                (else
+                 (%promise-update! ((cdr s)) p)
+                 (force (%promise-root p))))))
+      p))

@@ -1,5 +1,6 @@
 //! The Lisp face of the scheduler's lock manager (SPEC §4, §6.4): the natives behind the
-//! `with-lock` / `with-locks` macros (see `builtins/async_prelude.lisp`) and `lock-stats`.
+//! `with-lock` / `with-locks` macros (see `async_prelude.lisp`) and `lock-stats`, installed with
+//! the async surface (`async_surface.rs`) because they close over the runtime's scheduler.
 //!
 //! `%lock-acquire` suspends its task until every named lock is granted (all or nothing) and
 //! returns a [`LockHold`]; `%lock-release` drops its guards. The macros release in a
@@ -13,13 +14,14 @@ use std::time::Duration;
 
 use omega_sched::{LockError, LockMode, LockSpec, StoreGuard};
 
-use crate::asyncfns::{suspend, AsyncCtx};
+use super::{def_host, def_suspending};
 use crate::error::{ErrorKind, LispError};
-use crate::runtime::Runtime;
+use crate::native::Suspension;
+use crate::state::{AsyncCtx, State};
 use crate::value::{Foreign, Value};
 
 /// Locks held by a `with-lock`/`with-locks` form (from the scheduler's lock store).
-pub struct LockHold {
+pub(crate) struct LockHold {
     guards: RefCell<Vec<Box<dyn StoreGuard>>>,
 }
 
@@ -91,21 +93,14 @@ fn names_of(who: &str, v: &Value) -> Result<Vec<String>, LispError> {
 }
 
 /// Installs `%lock-acquire`, `%lock-release` and `lock-stats`.
-pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
+pub(crate) fn install(st: &mut State, ctx: &Rc<AsyncCtx>) {
     let c = ctx.clone();
-    rt.register_suspending_fn("%lock-acquire", move |args| {
+    def_suspending(st, "%lock-acquire", 4, Some(4), move |args| {
         let who = args
             .first()
             .and_then(|v| v.as_str())
             .unwrap_or("with-lock")
             .to_string();
-        if args.len() != 4 {
-            return Err(LispError::arity(
-                &who,
-                "a name, :mode and :timeout",
-                args.len(),
-            ));
-        }
         let names = names_of(&who, &args[1])?;
         let mode = mode_of(&who, &args[2])?;
         let timeout = match &args[3] {
@@ -127,7 +122,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
             spec = spec.timeout(t);
         }
         let acquired = store.acquire_boxed(spec);
-        Ok(suspend(async move {
+        Ok(Suspension::new(async move {
             let guards = acquired.await.map_err(|e| lock_error(&e))?;
             Ok(Value::foreign(LockHold {
                 guards: RefCell::new(guards),
@@ -135,7 +130,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
         }))
     });
 
-    rt.register_fn("%lock-release", |args| {
+    def_host(st, "%lock-release", 1, Some(1), |args| {
         if let Some(Value::Foreign(f)) = args.first() {
             if let Some(h) = f.as_any().downcast_ref::<LockHold>() {
                 h.guards.borrow_mut().clear();
@@ -149,10 +144,7 @@ pub(crate) fn install(rt: &Runtime, ctx: &Rc<AsyncCtx>) {
     });
 
     let c = ctx.clone();
-    rt.register_fn("lock-stats", move |args| {
-        if !args.is_empty() {
-            return Err(LispError::arity("lock-stats", "0", args.len()));
-        }
+    def_host(st, "lock-stats", 0, Some(0), move |_| {
         let t = c.sched.locks().totals();
         let n = |x: u64| Value::Int(i64::try_from(x).unwrap_or(i64::MAX));
         Ok(Value::map([

@@ -1,0 +1,170 @@
+//! Tests of [`Fiber`] itself — slices, yields, interrupts, suspension and resumption — which
+//! the public API (`Runtime::eval_str`, tasks) only shows from outside. Included by `fiber.rs`.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use super::Step;
+use crate::error::{ErrorKind, LispError, LispResult};
+use crate::native::Suspension;
+use crate::vm::Interrupt;
+use crate::{Limits, OutputBuffer, Runtime, Value};
+
+fn rt_with(limits: Limits) -> Runtime {
+    Runtime::builder()
+        .limits(limits)
+        .output(OutputBuffer::new())
+        .build()
+}
+
+#[test]
+fn tail_loop_of_ten_million_runs_in_constant_space() {
+    let rt = rt_with(Limits {
+        yield_interval: 10_000,
+        ..Limits::default()
+    });
+    let mut fiber = rt
+        .fiber(
+            "(define (loop i) (if (< i 10000000) (loop (+ i 1)) i)) (loop 0)",
+            "<tail>",
+        )
+        .expect("reads");
+    let mut max_sizes = (0, 0, 0);
+    let mut yields = 0;
+    let v = loop {
+        match fiber.resume().expect("no error") {
+            Step::Done(v) => break v,
+            Step::Yield => {
+                yields += 1;
+                let (s, f, h) = fiber.stack_sizes();
+                max_sizes = (max_sizes.0.max(s), max_sizes.1.max(f), max_sizes.2.max(h));
+            }
+            Step::Suspend(_) => panic!("nothing suspends"),
+        }
+    };
+    assert_eq!(v, Value::Int(10_000_000));
+    assert!(yields >= 999, "yielded {yields} times");
+    assert!(
+        max_sizes.0 <= 8 && max_sizes.1 <= 2 && max_sizes.2 == 0,
+        "sizes grew: {max_sizes:?}"
+    );
+}
+
+#[test]
+fn fiber_yields_every_interval() {
+    let rt = rt_with(Limits {
+        yield_interval: 100,
+        ..Limits::default()
+    });
+    let mut fiber = rt
+        .fiber(
+            "(define (f n) (if (= n 0) 'done (f (- n 1)))) (f 1000)",
+            "<y>",
+        )
+        .expect("reads");
+    let mut yields = 0;
+    loop {
+        match fiber.resume().expect("ok") {
+            Step::Yield => yields += 1,
+            Step::Done(v) => {
+                assert_eq!(v, Value::symbol("done"));
+                break;
+            }
+            Step::Suspend(_) => unreachable!(),
+        }
+    }
+    assert!((9..=11).contains(&yields), "{yields} yields");
+}
+
+#[test]
+fn interrupt_cancels_and_runs_finally() {
+    let out = OutputBuffer::new();
+    let rt = Runtime::builder()
+        .output(out.clone())
+        .limits(Limits {
+            yield_interval: 50,
+            ..Limits::default()
+        })
+        .build();
+    let mut fiber = rt
+        .fiber(
+            "(define (spin) (spin)) (try (spin) (finally (println \"cleanup\")))",
+            "<c>",
+        )
+        .expect("reads");
+    let cancelled = Rc::new(Cell::new(false));
+    let flag = cancelled.clone();
+    fiber.set_interrupt(move || flag.get().then(|| Interrupt::Cancel("stop".into())));
+    for _ in 0..5 {
+        assert!(matches!(fiber.resume().expect("runs"), Step::Yield));
+    }
+    cancelled.set(true);
+    let err = fiber.resume().expect_err("cancelled");
+    assert_eq!(*err.kind(), ErrorKind::Cancelled);
+    assert_eq!(err.message(), "cancelled: stop");
+    assert_eq!(out.contents(), "cleanup\n");
+    assert!(fiber.is_done());
+}
+
+#[test]
+fn a_native_can_suspend_and_be_resumed_with_a_value_or_an_error() {
+    let out = OutputBuffer::new();
+    let rt = Runtime::builder().output(out.clone()).build();
+    // The request's future answers 10×n, or a timeout for n = 2; the test polls it itself.
+    rt.define_suspending("fetch", 1, Some(1), |args| {
+        let n = args[0].as_int().expect("int");
+        Ok(Suspension::new(async move {
+            if n == 2 {
+                Err(LispError::new(ErrorKind::Timeout, "too slow"))
+            } else {
+                Ok(Value::Int(n * 10))
+            }
+        }))
+    });
+    let src = r#"
+        (define a (fetch 1))
+        (define b (try (fetch 2) (catch e (error-message e)) (finally (println "finally"))))
+        (define (tail) (fetch 3))
+        (list a b (+ 1 (tail)))
+    "#;
+    let mut fiber = rt.fiber(src, "<s>").expect("reads");
+    let mut requests = Vec::new();
+    let v = loop {
+        match fiber.resume().expect("runs") {
+            Step::Done(v) => break v,
+            Step::Yield => {}
+            Step::Suspend(s) => {
+                assert!(fiber.is_suspended());
+                requests.push(requests.len() + 1);
+                // The evaluation is parked: the host may do anything, including running others.
+                assert_eq!(
+                    rt.eval_sync("(+ 40 2)", "<other>").expect("runtime free"),
+                    Value::Int(42)
+                );
+                fiber.resume_with(futures::executor::block_on(s.into_request()));
+            }
+        }
+    };
+    assert_eq!(requests, vec![1, 2, 3]);
+    assert_eq!(crate::write_string(&v), "(10 \"too slow\" 31)");
+    assert_eq!(out.contents(), "finally\n");
+}
+
+#[test]
+fn resume_without_a_value_is_an_error_not_a_panic() {
+    let rt = rt_with(Limits::default());
+    rt.define_suspending("wait", 0, Some(0), |_| {
+        Ok(Suspension::new(std::future::pending::<LispResult<Value>>()))
+    });
+    let mut fiber = rt.fiber("(wait)", "<w>").expect("reads");
+    assert!(matches!(fiber.resume().expect("runs"), Step::Suspend(_)));
+    assert!(fiber.resume().is_err());
+    fiber.resume_with(Ok(Value::Int(7)));
+    assert!(matches!(
+        fiber.resume().expect("runs"),
+        Step::Done(Value::Int(7))
+    ));
+    // eval_sync cannot drive suspensions: a clean error that names the async entry point.
+    let err = rt.eval_sync("(wait)", "<w>").expect_err("suspends");
+    assert!(err.message().contains("Runtime::eval_str"), "{err}");
+}
