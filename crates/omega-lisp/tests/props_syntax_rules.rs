@@ -18,7 +18,7 @@ fn runtime() -> Runtime {
 }
 
 fn eval(rt: &Runtime, src: &str) -> Result<String, String> {
-    rt.eval_str(src, "<p>")
+    rt.eval_sync(src, "<p>")
         .map(|v| write_string(&v))
         .map_err(|e| e.to_string())
 }
@@ -131,7 +131,7 @@ proptest! {
     fn random_macros_never_panic(def in piece(), use_ in piece()) {
         let rt = runtime();
         let src = format!("(define-syntax m (syntax-rules (lit) ((_ {def}) ({use_}))))\n(m {use_})\n(m {def})");
-        if let Err(e) = rt.eval_str(&src, "<p>") {
+        if let Err(e) = rt.eval_sync(&src, "<p>") {
             prop_assert!(e.span().is_some() || *e.kind() != ErrorKind::Syntax, "{e}");
         }
     }
