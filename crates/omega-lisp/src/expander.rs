@@ -1,16 +1,34 @@
 //! The expander: [`Syntax`] → core [`Expr`]. Recognises the special forms of SPEC §6.2,
-//! expands macros (running them on the VM at compile time), desugars `let*`, named `let`, `do`,
-//! `cond`, `case`, `when`, `unless` and quasiquote, and resolves every variable to a lexical
-//! [`VarId`] or a global slot.
+//! expands macros (`defmacro`s run on the VM at compile time; `syntax-rules` macros of
+//! `define-syntax`, `let-syntax` and `letrec-syntax` through `syntax_rules.rs`), desugars
+//! `let*`, named `let`, `do`, `cond`, `case`, `when`, `unless` and quasiquote, and resolves
+//! every identifier to a lexical [`VarId`], a local macro or a global slot.
 //!
 //! # Implementation details
 //!
 //! * Recursion is bounded by [`EXPAND_LIMIT`] (the reader bounds nesting; the guard also stops a
-//!   macro that keeps expanding into itself).
+//!   macro that keeps expanding into itself: a `:limit` error for `syntax-rules` macros).
+//! * Scopes: one [`Scope`] per binding form, a stack. A body always opens its own scope, which
+//!   holds its internal definitions and its `define-syntax` macros (bound while the body is
+//!   flattened, so later forms of the body can use them).
+//! * Hygiene (see `syntax_rules.rs` for what is and is not hygienic): a `syntax-rules` template's
+//!   identifiers arrive as aliases ([`Symbol::alias`]). [`Expander::resolve`] looks an alias
+//!   up like any symbol; if the expansion did not bind it, it looks its base up in the scopes
+//!   of the macro's definition (the outermost `env_depth` ones, recorded per alias in
+//!   `alias_env`; none for a top-level macro), then among globals. Those scopes are still the
+//!   bottom of the stack wherever a local macro can be used. Globals, special forms and global
+//!   macros are keyed by the plain symbol; `quote`, `quasiquote` and `case` strip aliases from
+//!   data.
+//! * Global `syntax-rules` macros sit in the runtime's macro table as a foreign value
+//!   ([`MacroTransformer`]) and are defined at expansion time (so `omega check` sees them).
+//!   `syntax-rules` work is charged to the lent steps (`vm::charge_lent`, which also polls
+//!   interrupts and the heap limit) and held to [`MAX_EXPANSION_WORK`] per top-level form.
 //! * Variables record whether a nested lambda captures them and whether they are assigned; the
 //!   compiler uses that to decide which live in cells.
 //! * `with-lock`, `with-locks` and `with-timeout` are macros of the async prelude
 //!   (`builtins/async_prelude.lisp`), not special forms.
+
+use std::rc::Rc;
 
 use crate::bytecode::PrimOp;
 use crate::error::{LispError, LispResult, Span};
@@ -19,10 +37,16 @@ use crate::reader::{Syntax, SyntaxKind, MAX_NESTING};
 use crate::stack_guard::StackGuard;
 use crate::state::State;
 use crate::symbol::Symbol;
+use crate::syntax_rules::{self, MacroTransformer, SyntaxRules};
 use crate::value::Value;
 
 /// Deepest expansion recursion accepted.
 pub(crate) const EXPAND_LIMIT: usize = MAX_NESTING + 100;
+
+/// Work (pattern nodes matched plus output nodes made) the `syntax-rules` expansions of one
+/// top-level form may do, whatever `max_steps` says: so an exponential macro ends even where no
+/// step limit is set (`omega check`). A 100,000-element ellipsis match takes about 300,000.
+pub(crate) const MAX_EXPANSION_WORK: u64 = 10_000_000;
 
 /// Expands one top-level form.
 pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr, Vec<VarInfo>)> {
@@ -33,42 +57,67 @@ pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr
         fn_depth: 0,
         depth: 0,
         guard: StackGuard::new(),
+        alias_env: std::collections::HashMap::new(),
+        renamed: false,
+        work: 0,
     };
     let e = ex.expand(form)?;
     Ok((e, ex.vars))
 }
 
-/// The variables one binding form introduces, latest last. Past [`Scope::INDEX_AFTER`] names
-/// a hash index keeps lookups constant-time, so a lambda with 400k parameters that uses them
-/// expands in linear time.
+/// What an identifier means where it is used.
+#[derive(Clone)]
+enum Meaning {
+    /// A lexical variable.
+    Var(VarId),
+    /// A macro bound by `let-syntax`, `letrec-syntax` or a body's `define-syntax`.
+    Macro(Rc<SyntaxRules>),
+    /// Not bound lexically: the global, special form or global macro of this (unaliased) name.
+    Free(Symbol),
+}
+
+impl PartialEq for Meaning {
+    fn eq(&self, other: &Meaning) -> bool {
+        match (self, other) {
+            (Meaning::Var(a), Meaning::Var(b)) => a == b,
+            (Meaning::Macro(a), Meaning::Macro(b)) => Rc::ptr_eq(a, b),
+            (Meaning::Free(a), Meaning::Free(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The identifiers one binding form introduces (variables, or macros: never `Free`), latest
+/// last. Past [`Scope::INDEX_AFTER`] names a hash index keeps lookups constant-time, so a
+/// lambda with 400k parameters that uses them expands in linear time.
 #[derive(Default)]
 struct Scope {
-    names: Vec<(Symbol, VarId)>,
-    index: Option<std::collections::HashMap<Symbol, VarId>>,
+    names: Vec<(Symbol, Meaning)>,
+    index: Option<std::collections::HashMap<Symbol, Meaning>>,
 }
 
 impl Scope {
     const INDEX_AFTER: usize = 16;
 
-    fn insert(&mut self, name: Symbol, id: VarId) {
-        self.names.push((name, id));
+    fn insert(&mut self, name: Symbol, meaning: Meaning) {
+        self.names.push((name, meaning.clone()));
         if let Some(index) = &mut self.index {
-            index.insert(name, id);
+            index.insert(name, meaning);
         } else if self.names.len() > Scope::INDEX_AFTER {
             // Later bindings of a name shadow earlier ones, as in the linear search.
-            self.index = Some(self.names.iter().copied().collect());
+            self.index = Some(self.names.iter().cloned().collect());
         }
     }
 
-    fn get(&self, name: Symbol) -> Option<VarId> {
+    fn get(&self, name: Symbol) -> Option<&Meaning> {
         match &self.index {
-            Some(index) => index.get(&name).copied(),
+            Some(index) => index.get(&name),
             None => self
                 .names
                 .iter()
                 .rev()
                 .find(|(s, _)| *s == name)
-                .map(|&(_, id)| id),
+                .map(|(_, m)| m),
         }
     }
 }
@@ -80,6 +129,13 @@ struct Expander<'s> {
     fn_depth: u32,
     depth: usize,
     guard: StackGuard,
+    /// The scope depth of the definition environment of each alias made by a macro defined
+    /// in a local scope (`let-syntax` …); an alias not listed resolves at the top level.
+    alias_env: std::collections::HashMap<Symbol, usize>,
+    /// Whether a `syntax-rules` macro was expanded, so quoted data may hold aliases.
+    renamed: bool,
+    /// `syntax-rules` expansion work so far, held to [`MAX_EXPANSION_WORK`].
+    work: u64,
 }
 
 fn pos(span: &Span) -> (u32, u32) {
@@ -100,6 +156,15 @@ fn is_head(s: &Syntax, name: &str) -> bool {
     }
 }
 
+/// What a form at the top of a body is, for splicing (`Expander::body_form_kind`).
+enum BodyForm {
+    Begin,
+    DefineSyntax,
+    SyntaxRules(Rc<SyntaxRules>),
+    Macro(Value),
+    Other,
+}
+
 fn list_items(s: &Syntax) -> Option<&[Syntax]> {
     match &s.kind {
         SyntaxKind::List(items, None) => Some(items),
@@ -108,9 +173,120 @@ fn list_items(s: &Syntax) -> Option<&[Syntax]> {
     }
 }
 
+/// The symbol an alias stands for, through every layer of renaming.
+pub(crate) fn unalias(mut sym: Symbol) -> Symbol {
+    while let Some(base) = sym.alias_base() {
+        sym = base;
+    }
+    sym
+}
+
+/// `v` with every alias `strip` accepts replaced by its plain symbol (quoted data in a template
+/// is not renamed). Walks lists along their tails; nesting past [`MAX_NESTING`] is left as it
+/// is.
+fn strip_value(v: &Value, depth: usize, strip: &dyn Fn(Symbol) -> bool) -> Value {
+    match v {
+        Value::Symbol(s) if s.alias_base().is_some() && strip(*s) => Value::Symbol(unalias(*s)),
+        Value::Pair(_) if depth <= MAX_NESTING => {
+            let mut items = Vec::new();
+            let mut cur = v.clone();
+            while let Value::Pair(p) = &cur {
+                if items.len() >= 1 << 24 {
+                    // Too long to be source (or cyclic data a `defmacro` quoted): as it is.
+                    return v.clone();
+                }
+                items.push(strip_value(&p.car(), depth + 1, strip));
+                let next = p.cdr();
+                cur = next;
+            }
+            Value::list_with_tail(items, strip_value(&cur, depth + 1, strip))
+        }
+        other => other.clone(),
+    }
+}
+
+/// What `sym` means seeing the outermost `limit` of `scopes` (see [`Expander::resolve`]).
+fn resolve_in(
+    scopes: &[Scope],
+    alias_env: &std::collections::HashMap<Symbol, usize>,
+    mut sym: Symbol,
+    mut limit: usize,
+) -> Meaning {
+    loop {
+        if let Some(m) = scopes[..limit]
+            .iter()
+            .rev()
+            .find_map(|scope| scope.get(sym))
+        {
+            return m.clone();
+        }
+        match sym.alias_base() {
+            Some(base) => {
+                limit = limit.min(alias_env.get(&sym).copied().unwrap_or(0));
+                sym = base;
+            }
+            None => return Meaning::Free(sym),
+        }
+    }
+}
+
 impl Expander<'_> {
+    /// What `sym` means here (see `syntax_rules.rs` on hygiene): its innermost binding among
+    /// the visible scopes; for an alias the expansion did not bind, what its base meant in the
+    /// macro's definition environment (the scopes below its depth), and so on.
+    fn resolve(&self, sym: Symbol) -> Meaning {
+        self.resolve_in(sym, self.scopes.len())
+    }
+
+    /// [`Expander::resolve`] seeing only the outermost `limit` scopes.
+    fn resolve_in(&self, sym: Symbol, limit: usize) -> Meaning {
+        resolve_in(&self.scopes, &self.alias_env, sym, limit)
+    }
+
+    /// The variable `sym` names here, if it names a lexical variable.
     fn lookup(&self, sym: Symbol) -> Option<VarId> {
-        self.scopes.iter().rev().find_map(|scope| scope.get(sym))
+        match self.resolve(sym) {
+            Meaning::Var(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Whether `sym` is bound lexically here (a variable or a local macro).
+    fn is_local(&self, sym: Symbol) -> bool {
+        !matches!(self.resolve(sym), Meaning::Free(_))
+    }
+
+    /// Whether `sym` means the special form or global macro called `name` here.
+    fn means(&self, sym: Symbol, name: &str) -> bool {
+        matches!(self.resolve(sym), Meaning::Free(b) if &*b.name() == name)
+    }
+
+    /// The plain value of datum `s` (what `quote` returns), aliases stripped.
+    fn datum(&self, s: &Syntax) -> Value {
+        let v = s.to_value();
+        if self.renamed {
+            strip_value(&v, 0, &|_| true)
+        } else {
+            v
+        }
+    }
+
+    /// The value of `s` as a `defmacro` argument. Aliases stay (so an introduced name the
+    /// `defmacro`'s output binds stays private), except free aliases of R7RS auxiliary syntax
+    /// (`else => _ ... unquote unquote-splicing`), so a `defmacro` that compares an argument
+    /// with `'else` sees a template's `else`.
+    fn macro_arg(&self, s: &Syntax) -> Value {
+        let v = s.to_value();
+        if !self.renamed {
+            return v;
+        }
+        let auxiliary = |sym: Symbol| {
+            matches!(
+                &*sym.name(),
+                "else" | "=>" | "_" | "..." | "unquote" | "unquote-splicing"
+            ) && !self.is_local(sym)
+        };
+        strip_value(&v, 0, &auxiliary)
     }
 
     fn new_var(&mut self, _name: Symbol, letrec: bool) -> VarId {
@@ -129,7 +305,7 @@ impl Expander<'_> {
         self.scopes
             .last_mut()
             .expect("a scope is open")
-            .insert(name, id);
+            .insert(name, Meaning::Var(id));
         id
     }
 
@@ -167,7 +343,7 @@ impl Expander<'_> {
     fn expand_inner(&mut self, s: &Syntax, name: Option<Symbol>) -> LispResult<Expr> {
         let p = pos(&s.span);
         match &s.kind {
-            SyntaxKind::Atom(Value::Symbol(sym)) => Ok(self.var_ref(*sym, p)),
+            SyntaxKind::Atom(Value::Symbol(sym)) => self.var_ref(*sym, &s.span),
             SyntaxKind::Atom(v) => Ok(Expr::new(ExprKind::Const(v.clone()), p)),
             SyntaxKind::Map(items) => {
                 let args = items
@@ -176,27 +352,35 @@ impl Expander<'_> {
                     .collect::<LispResult<Vec<_>>>()?;
                 Ok(self.call_builtin("hash-map", args, p))
             }
-            SyntaxKind::List(_, Some(_)) => {
-                Err(err(&s.span, "a dotted list is not a valid expression"))
-            }
-            SyntaxKind::List(items, None) => {
+            SyntaxKind::List(items, tail) => {
                 let head = &items[0];
-                if let Some(sym) = head.as_symbol() {
-                    if self.lookup(sym).is_none() {
-                        let hname = sym.name();
-                        if let Some(e) = self.special_form(&hname, s, items, name)? {
-                            return Ok(e);
-                        }
-                        if let Some(m) = self.st.macros.get(&sym).cloned() {
-                            return self.expand_macro(&m, s, items, name);
-                        }
-                        if let Some((op, _, argc)) =
-                            PrimOp::ALL.iter().find(|(_, n, _)| **n == *hname)
-                        {
-                            if *argc as usize == items.len() - 1 {
-                                let args = self.expand_all(&items[1..])?;
-                                return Ok(Expr::new(ExprKind::Prim(*op, args), p));
-                            }
+                let meaning = head.as_symbol().map(|sym| self.resolve(sym));
+                if let Some(Meaning::Macro(m)) = &meaning {
+                    return self.expand_syntax_rules(m, s, name);
+                }
+                let global_macro = match &meaning {
+                    Some(Meaning::Free(base)) => self.st.macros.get(base).cloned(),
+                    _ => None,
+                };
+                if let Some(t) = global_macro.as_ref().and_then(syntax_rules::transformer_of) {
+                    return self.expand_syntax_rules(&t, s, name);
+                }
+                if tail.is_some() {
+                    return Err(err(&s.span, "a dotted list is not a valid expression"));
+                }
+                if let Some(Meaning::Free(base)) = meaning {
+                    let hname = base.name();
+                    if let Some(e) = self.special_form(&hname, s, items, name)? {
+                        return Ok(e);
+                    }
+                    if let Some(m) = global_macro {
+                        return self.expand_macro(&m, s, items, name);
+                    }
+                    if let Some((op, _, argc)) = PrimOp::ALL.iter().find(|(_, n, _)| **n == *hname)
+                    {
+                        if *argc as usize == items.len() - 1 {
+                            let args = self.expand_all(&items[1..])?;
+                            return Ok(Expr::new(ExprKind::Prim(*op, args), p));
                         }
                     }
                 }
@@ -211,13 +395,18 @@ impl Expander<'_> {
         forms.iter().map(|f| self.expand(f)).collect()
     }
 
-    fn var_ref(&mut self, sym: Symbol, p: (u32, u32)) -> Expr {
-        match self.lookup(sym) {
-            Some(id) => {
+    fn var_ref(&mut self, sym: Symbol, span: &Span) -> LispResult<Expr> {
+        let p = pos(span);
+        match self.resolve(sym) {
+            Meaning::Var(id) => {
                 self.use_var(id);
-                Expr::new(ExprKind::Local(id), p)
+                Ok(Expr::new(ExprKind::Local(id), p))
             }
-            None => Expr::new(ExprKind::Global(self.st.global_slot(sym)), p),
+            Meaning::Free(base) => Ok(Expr::new(ExprKind::Global(self.st.global_slot(base)), p)),
+            Meaning::Macro(_) => Err(err(
+                span,
+                format!("{sym} is a macro and cannot be used as a value"),
+            )),
         }
     }
 
@@ -242,9 +431,110 @@ impl Expander<'_> {
         self.expand_named(&syn, name)
     }
 
+    /// Expands a use of `syntax-rules` macro `m`.
+    fn expand_syntax_rules(
+        &mut self,
+        m: &Rc<SyntaxRules>,
+        s: &Syntax,
+        name: Option<Symbol>,
+    ) -> LispResult<Expr> {
+        // An expansion that keeps expanding into itself ends here rather than at the native
+        // stack, as a limit (one macro use per level).
+        if self.depth >= EXPAND_LIMIT || !self.guard.ok() {
+            return Err(syntax_rules::depth_limit_error(m.name, &s.span));
+        }
+        let syn = self.syntax_rules_output(m, s)?;
+        self.expand_named(&syn, name)
+    }
+
+    /// Runs `syntax-rules` macro `m` on the form `s` once: its output, the template's
+    /// identifiers renamed (charged to the lent steps; interrupts and the heap limit polled).
+    fn syntax_rules_output(&mut self, m: &Rc<SyntaxRules>, s: &Syntax) -> LispResult<Syntax> {
+        self.renamed = true;
+        let lit_env = m.env_depth;
+        let literal_meanings: Vec<(Symbol, Meaning)> = m
+            .literals()
+            .iter()
+            .map(|l| (*l, self.resolve_in(*l, lit_env)))
+            .collect();
+        let (scopes, alias_env) = (&self.scopes, &self.alias_env);
+        let same = |input: Symbol, literal: Symbol| {
+            literal_meanings
+                .iter()
+                .find(|(l, _)| *l == literal)
+                .is_some_and(|(_, meaning)| {
+                    resolve_in(scopes, alias_env, input, scopes.len()) == *meaning
+                })
+        };
+        let st = &mut *self.st;
+        let work = &mut self.work;
+        let mut charge = |n: u64| {
+            *work += n;
+            if *work > MAX_EXPANSION_WORK {
+                return Err(LispError::new(
+                    crate::error::ErrorKind::Limit,
+                    format!(
+                        "limit exceeded: macro expansion work ({MAX_EXPANSION_WORK} nodes in one \
+                         top-level form)"
+                    ),
+                ));
+            }
+            crate::vm::charge_lent(st, n)
+        };
+        let expansion =
+            m.expand(s, &same, &mut charge, self.guard)
+                .map_err(|e| match e.span() {
+                    Some(_) => e,
+                    None => e.with_span(s.span.clone()),
+                })?;
+        if m.env_depth > 0 {
+            for a in expansion.aliases {
+                self.alias_env.insert(a, m.env_depth);
+            }
+        }
+        Ok(expansion.output)
+    }
+
+    /// Compiles the transformer `spec` of macro `name` (it must be a `syntax-rules` form),
+    /// defined where `env_depth` scopes are visible.
+    fn transformer(
+        &self,
+        name: Symbol,
+        spec: &Syntax,
+        env_depth: usize,
+    ) -> LispResult<Rc<SyntaxRules>> {
+        let is_rules = match &spec.kind {
+            SyntaxKind::List(items, _) => items[0]
+                .as_symbol()
+                .is_some_and(|h| self.means(h, "syntax-rules")),
+            _ => false,
+        };
+        if !is_rules {
+            return Err(err(
+                &spec.span,
+                format!("{name}: the transformer must be a (syntax-rules …) form"),
+            ));
+        }
+        Ok(Rc::new(syntax_rules::compile(spec, name, env_depth)?))
+    }
+
+    /// `(define-syntax name (syntax-rules …))`: the name and the transformer spec.
+    fn define_syntax_parts<'a>(&self, s: &'a Syntax) -> LispResult<(Symbol, &'a Syntax)> {
+        match list_items(s) {
+            Some([_, name, spec]) => match name.as_symbol() {
+                Some(sym) => Ok((sym, spec)),
+                None => Err(err(&name.span, "define-syntax: the name must be a symbol")),
+            },
+            _ => Err(err(
+                &s.span,
+                "define-syntax expects (define-syntax name (syntax-rules …))",
+            )),
+        }
+    }
+
     /// Runs macro `m` on the form `s` (whose parts are `items`) once: its output as syntax.
     fn macro_output(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Syntax> {
-        let args: Vec<Value> = items[1..].iter().map(Syntax::to_value).collect();
+        let args: Vec<Value> = items[1..].iter().map(|i| self.macro_arg(i)).collect();
         let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
             if e.span().is_none() {
                 e = e.with_span(s.span.clone());
@@ -258,50 +548,86 @@ impl Expander<'_> {
         Syntax::from_value(&out, &s.span)
     }
 
-    /// If body form `f` is a non-empty `(begin …)` or a macro call (`begin` and the macro not
-    /// shadowed by a local nor by a name the body itself defines, `defined`), what it stands
-    /// for in a body: the `begin`'s forms, or the macro's output. `None` for anything else.
+    /// What body form `f` is: a non-empty `(begin …)`, a `define-syntax`, a macro call, or
+    /// anything else (heads shadowed by a local variable or by a name the body itself defines,
+    /// `defined`, are anything else).
+    fn body_form_kind(&self, f: &Syntax, defined: &[Symbol]) -> BodyForm {
+        let SyntaxKind::List(items, _) = &f.kind else {
+            return BodyForm::Other;
+        };
+        let Some(sym) = items[0].as_symbol() else {
+            return BodyForm::Other;
+        };
+        if defined.contains(&sym) {
+            return BodyForm::Other;
+        }
+        match self.resolve(sym) {
+            Meaning::Var(_) => BodyForm::Other,
+            Meaning::Macro(m) => BodyForm::SyntaxRules(m),
+            Meaning::Free(base) => match &*base.name() {
+                "begin" if items.len() > 1 && matches!(f.kind, SyntaxKind::List(_, None)) => {
+                    BodyForm::Begin
+                }
+                "define-syntax" => BodyForm::DefineSyntax,
+                _ => match self.st.macros.get(&base) {
+                    Some(m) => match syntax_rules::transformer_of(m) {
+                        Some(t) => BodyForm::SyntaxRules(t),
+                        None if matches!(f.kind, SyntaxKind::List(_, None)) => {
+                            BodyForm::Macro(m.clone())
+                        }
+                        None => BodyForm::Other,
+                    },
+                    None => BodyForm::Other,
+                },
+            },
+        }
+    }
+
+    /// What body form `f` stands for in a body (`body_form_kind`): the `begin`'s forms, or
+    /// the macro's output, or nothing for a `define-syntax` (which binds its macro in the
+    /// body's scope, the innermost). `None` for anything else.
     fn body_form_parts(
         &mut self,
         f: &Syntax,
         defined: &[Symbol],
     ) -> LispResult<Option<Vec<Syntax>>> {
-        let SyntaxKind::List(items, None) = &f.kind else {
-            return Ok(None);
-        };
-        let Some(sym) = items[0].as_symbol() else {
-            return Ok(None);
-        };
-        if self.lookup(sym).is_some() || defined.contains(&sym) {
-            return Ok(None);
-        }
-        if &*sym.name() == "begin" {
-            return Ok((items.len() > 1).then(|| items[1..].to_vec()));
-        }
-        match self.st.macros.get(&sym).cloned() {
-            Some(m) => Ok(Some(vec![self.macro_output(&m, f, items)?])),
-            None => Ok(None),
+        match self.body_form_kind(f, defined) {
+            BodyForm::Other => Ok(None),
+            BodyForm::Begin => Ok(list_items(f).map(|items| items[1..].to_vec())),
+            BodyForm::DefineSyntax => {
+                let (name, spec) = self.define_syntax_parts(f)?;
+                // `letrec*` scope: the macro sees the body's definitions and itself.
+                let t = self.transformer(name, spec, self.scopes.len())?;
+                self.scopes
+                    .last_mut()
+                    .expect("a body has its scope")
+                    .insert(name, Meaning::Macro(t));
+                Ok(Some(Vec::new()))
+            }
+            BodyForm::SyntaxRules(m) => Ok(Some(vec![self.syntax_rules_output(&m, f)?])),
+            BodyForm::Macro(m) => {
+                let SyntaxKind::List(items, _) = &f.kind else {
+                    return Ok(None);
+                };
+                Ok(Some(vec![self.macro_output(&m, f, items)?]))
+            }
         }
     }
 
-    /// A body with `(begin …)` forms spliced and macro calls at its top expanded (R7RS 5.3.2),
-    /// so definitions inside them, or produced by a macro, are internal definitions of the
-    /// body. Borrowed when there is nothing to splice.
+    /// A body with `(begin …)` forms spliced, macro calls at its top expanded (R7RS 5.3.2) and
+    /// `define-syntax` forms bound, so definitions inside them, or produced by a macro, are
+    /// internal definitions of the body. Borrowed when there is nothing to splice. Runs in the
+    /// body's own scope.
     fn flatten_body<'f>(
         &mut self,
         forms: &'f [Syntax],
     ) -> LispResult<std::borrow::Cow<'f, [Syntax]>> {
         // A local `receive` (say) stays local even where a macro of that name exists.
         let defined: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
-        let splices = |f: &Syntax, st: &State, this: &Self| match &f.kind {
-            SyntaxKind::List(items, None) => items[0].as_symbol().is_some_and(|h| {
-                this.lookup(h).is_none()
-                    && !defined.contains(&h)
-                    && ((&*h.name() == "begin" && items.len() > 1) || st.macros.contains_key(&h))
-            }),
-            _ => false,
-        };
-        if !forms.iter().any(|f| splices(f, self.st, self)) {
+        if forms
+            .iter()
+            .all(|f| matches!(self.body_form_kind(f, &defined), BodyForm::Other))
+        {
             return Ok(std::borrow::Cow::Borrowed(forms));
         }
         let mut out = Vec::with_capacity(forms.len());
@@ -310,7 +636,10 @@ impl Expander<'_> {
         let mut work: Vec<(Syntax, usize)> = forms.iter().rev().map(|f| (f.clone(), 0)).collect();
         while let Some((f, depth)) = work.pop() {
             if depth > EXPAND_LIMIT {
-                return Err(err(&f.span, "form nested too deeply to compile"));
+                return Err(match self.body_form_kind(&f, &defined) {
+                    BodyForm::SyntaxRules(m) => syntax_rules::depth_limit_error(m.name, &f.span),
+                    _ => err(&f.span, "form nested too deeply to compile"),
+                });
             }
             match self.body_form_parts(&f, &defined)? {
                 Some(parts) => work.extend(parts.into_iter().rev().map(|p| (p, depth + 1))),
@@ -342,7 +671,7 @@ impl Expander<'_> {
                 if args.len() != 1 {
                     return Err(err(&s.span, "quote expects exactly 1 form"));
                 }
-                Expr::new(ExprKind::Const(args[0].to_value()), p)
+                Expr::new(ExprKind::Const(self.datum(&args[0])), p)
             }
             "quasiquote" => {
                 if args.len() != 1 {
@@ -364,6 +693,8 @@ impl Expander<'_> {
                     ));
                 }
                 let (sym, value) = self.define_parts(s)?;
+                // One global namespace: an introduced name defines the plain one.
+                let sym = unalias(sym);
                 let slot = self.st.global_slot(sym);
                 Expr::new(ExprKind::DefGlobal(slot, Box::new(value), sym), p)
             }
@@ -374,6 +705,7 @@ impl Expander<'_> {
                 need(3, "expects (defmacro name (params…) body…)")?;
                 let sym = args[0]
                     .as_symbol()
+                    .map(unalias)
                     .ok_or_else(|| err(&args[0].span, "defmacro: name must be a symbol"))?;
                 let lam = self.lambda(sym.name().to_string(), &args[1], &args[2..], &s.span)?;
                 let slot = self.st.global_slot(sym);
@@ -387,13 +719,18 @@ impl Expander<'_> {
                     .as_symbol()
                     .ok_or_else(|| err(&args[0].span, "set!: target must be a symbol"))?;
                 let value = Box::new(self.expand(&args[1])?);
-                match self.lookup(sym) {
-                    Some(id) => {
+                match self.resolve(sym) {
+                    Meaning::Var(id) => {
                         self.use_var(id);
                         self.vars[id as usize].assigned = true;
                         Expr::new(ExprKind::SetLocal(id, value), p)
                     }
-                    None => Expr::new(ExprKind::SetGlobal(self.st.global_slot(sym), value), p),
+                    Meaning::Free(base) => {
+                        Expr::new(ExprKind::SetGlobal(self.st.global_slot(base), value), p)
+                    }
+                    Meaning::Macro(_) => {
+                        return Err(err(&args[0].span, format!("set!: {sym} is a macro")));
+                    }
                 }
             }
             "lambda" | "fn" => {
@@ -509,9 +846,79 @@ impl Expander<'_> {
             "do" => self.do_loop(args, s)?,
             "try" => self.try_form(args, s)?,
             "shield" => Expr::new(ExprKind::Shield(Box::new(self.seq(args, p)?)), p),
+            "define-syntax" => {
+                if !self.scopes.is_empty() {
+                    return Err(err(
+                        &s.span,
+                        "define-syntax is only allowed at top level or at the start of a body",
+                    ));
+                }
+                let (sym, spec) = self.define_syntax_parts(s)?;
+                let sym = unalias(sym);
+                let t = self.transformer(sym, spec, 0)?;
+                // Defined now, at expansion time, so `omega check` and later forms see it.
+                self.st
+                    .macros
+                    .insert(sym, Value::foreign(MacroTransformer(t)));
+                Expr::new(ExprKind::Const(Value::Symbol(sym)), p)
+            }
+            "let-syntax" | "letrec-syntax" => self.let_syntax(head, args, s)?,
+            "syntax-rules" => {
+                return Err(err(
+                    &s.span,
+                    "syntax-rules is only valid as the transformer of define-syntax, let-syntax \
+                     or letrec-syntax",
+                ));
+            }
             _ => return Ok(None),
         };
         Ok(Some(e))
+    }
+
+    /// `(let-syntax ((name (syntax-rules …))…) body…)` and `letrec-syntax`, whose transformers
+    /// also see the macros they bind.
+    fn let_syntax(&mut self, head: &str, args: &[Syntax], s: &Syntax) -> LispResult<Expr> {
+        if args.len() < 2 {
+            return Err(err(
+                &s.span,
+                format!("{head} expects ({head} ((name (syntax-rules …))…) body…)"),
+            ));
+        }
+        let specs = list_items(&args[0])
+            .ok_or_else(|| err(&args[0].span, format!("{head}: bindings must be a list")))?;
+        let outer = self.scopes.len();
+        let env = if head == "letrec-syntax" {
+            outer + 1
+        } else {
+            outer
+        };
+        self.scopes.push(Scope::default());
+        let r = (|| -> LispResult<Expr> {
+            for spec in specs {
+                let (name, transformer) = match list_items(spec) {
+                    Some([name, t]) => match name.as_symbol() {
+                        Some(sym) => (sym, t),
+                        None => {
+                            return Err(err(
+                                &name.span,
+                                format!("{head}: binding name must be a symbol"),
+                            ))
+                        }
+                    },
+                    _ => {
+                        return Err(err(
+                            &spec.span,
+                            format!("{head}: each binding must be (name (syntax-rules …))"),
+                        ))
+                    }
+                };
+                let t = self.transformer(name, transformer, env)?;
+                self.scopes[outer].insert(name, Meaning::Macro(t));
+            }
+            self.body(&args[1..], &s.span)
+        })();
+        self.scopes.truncate(outer);
+        r
     }
 
     /// `(define name value)`, `(define name)` or `(define (name . params) body…)`.
@@ -565,7 +972,7 @@ impl Expander<'_> {
             return None;
         };
         let head = items[0].as_symbol()?;
-        if self.lookup(head).is_some() {
+        if !self.means(head, "define") {
             return None;
         }
         match &items.get(1)?.kind {
@@ -575,12 +982,21 @@ impl Expander<'_> {
         }
     }
 
-    /// A body: internal defines (letrec* semantics) followed by expressions.
+    /// A body: internal defines (letrec* semantics) followed by expressions, in a scope of
+    /// its own (which also holds its `define-syntax` macros).
     fn body(&mut self, forms: &[Syntax], span: &Span) -> LispResult<Expr> {
-        let p = pos(span);
         if forms.is_empty() {
             return Err(err(span, "empty body"));
         }
+        let outer = self.scopes.len();
+        self.scopes.push(Scope::default());
+        let r = self.body_in_scope(forms, span);
+        self.scopes.truncate(outer);
+        r
+    }
+
+    fn body_in_scope(&mut self, forms: &[Syntax], span: &Span) -> LispResult<Expr> {
+        let p = pos(span);
         let flat = self.flatten_body(forms)?;
         let forms: &[Syntax] = &flat;
         if forms.is_empty() {
@@ -590,8 +1006,7 @@ impl Expander<'_> {
         if names.is_empty() {
             return self.seq(forms, p);
         }
-        self.scopes.push(Scope::default());
-        let r = (|| -> LispResult<Expr> {
+        {
             let mut vars = Vec::new();
             let mut bound = std::collections::HashSet::with_capacity(names.len());
             for n in &names {
@@ -604,7 +1019,9 @@ impl Expander<'_> {
             for f in forms {
                 if self.define_name(f).is_some() {
                     let (sym, value) = self.define_parts(f)?;
-                    let v = self.lookup(sym).expect("bound above");
+                    let Some(v) = self.lookup(sym) else {
+                        return Err(err(&f.span, format!("define: cannot define {sym} here")));
+                    };
                     seq.push(Expr::new(
                         ExprKind::SetLocal(v, Box::new(value)),
                         pos(&f.span),
@@ -617,9 +1034,7 @@ impl Expander<'_> {
                 ExprKind::Letrec(vars, Box::new(Expr::new(ExprKind::Seq(seq), p))),
                 p,
             ))
-        })();
-        self.scopes.pop();
-        r
+        }
     }
 
     fn params(&self, s: &Syntax) -> LispResult<(Vec<Symbol>, Option<Symbol>)> {
@@ -796,7 +1211,7 @@ impl Expander<'_> {
                 .iter()
                 .map(|(sym, _, step)| match step {
                     Some(st) => self.expand(st),
-                    None => Ok(self.var_ref(*sym, p)),
+                    None => self.var_ref(*sym, &s.span),
                 })
                 .collect::<LispResult<Vec<_>>>()?;
             self.use_var(lv);
@@ -850,7 +1265,7 @@ impl Expander<'_> {
                 .ok_or_else(|| err(&clause.span, "cond: each clause must be (test body…)"))?;
             let cp = pos(&clause.span);
             if parts[0].as_symbol().is_some_and(|h| &*h.name() == "else")
-                && self.lookup(parts[0].as_symbol().expect("symbol")).is_none()
+                && !self.is_local(parts[0].as_symbol().expect("symbol"))
             {
                 if i != clauses.len() - 1 {
                     return Err(err(&clause.span, "cond: else must be the last clause"));
@@ -912,8 +1327,8 @@ impl Expander<'_> {
                 continue;
             }
             let data: Vec<Value> = match list_items(&parts[0]) {
-                Some(d) => d.iter().map(Syntax::to_value).collect(),
-                None => vec![parts[0].to_value()],
+                Some(d) => d.iter().map(|x| self.datum(x)).collect(),
+                None => vec![self.datum(&parts[0])],
             };
             let tests = data
                 .into_iter()
@@ -1020,7 +1435,7 @@ impl Expander<'_> {
                 let e = self.quasi(&list, depth)?;
                 Ok(self.call_builtin("list->vector", vec![e], p))
             }
-            SyntaxKind::Atom(v) => Ok(Expr::new(ExprKind::Const(v.clone()), p)),
+            SyntaxKind::Atom(_) => Ok(Expr::new(ExprKind::Const(self.datum(s)), p)),
             SyntaxKind::Map(items) => {
                 let args = items
                     .iter()

@@ -51,6 +51,7 @@ mod stack;
 mod stack_guard;
 mod state;
 mod symbol;
+mod syntax_rules;
 mod task;
 mod value;
 mod vm;

@@ -19,7 +19,13 @@ struct Interner {
     ids: HashMap<Rc<str>, u32>,
     names: Vec<Rc<str>>,
     gensym_counter: u64,
+    /// The symbol each alias renames: alias `ALIAS_BIT | i` is `aliases[i]`'s (see
+    /// [`Symbol::alias`]).
+    aliases: Vec<Symbol>,
 }
+
+/// Set in the id of an alias, so telling a plain symbol from an alias takes no lookup.
+const ALIAS_BIT: u32 = 1 << 31;
 
 thread_local! {
     static INTERNER: RefCell<Interner> = RefCell::new(Interner::default());
@@ -33,7 +39,10 @@ impl Symbol {
             if let Some(&id) = i.ids.get(name) {
                 return Symbol(id);
             }
-            let id = u32::try_from(i.names.len()).expect("fewer than 2^32 symbols");
+            let id = u32::try_from(i.names.len())
+                .ok()
+                .filter(|id| id & ALIAS_BIT == 0)
+                .expect("fewer than 2^31 symbols");
             let rc: Rc<str> = Rc::from(name);
             i.names.push(rc.clone());
             i.ids.insert(rc, id);
@@ -51,9 +60,44 @@ impl Symbol {
         Symbol::intern(&format!("#:{prefix}{n}"))
     }
 
-    /// The symbol's name.
+    /// A fresh alias of `self`: a symbol with the same name that no reader input produces and
+    /// [`Symbol::intern`] never returns. The expander renames the identifiers a `syntax-rules`
+    /// template introduces to aliases (`syntax_rules.rs`); [`Symbol::alias_base`] leads back.
+    pub(crate) fn alias(self) -> Symbol {
+        INTERNER.with(|i| {
+            let mut i = i.borrow_mut();
+            let index = u32::try_from(i.aliases.len())
+                .ok()
+                .filter(|n| n & ALIAS_BIT == 0)
+                .expect("fewer than 2^31 aliases");
+            i.aliases.push(self);
+            Symbol(ALIAS_BIT | index)
+        })
+    }
+
+    /// The symbol `self` is an alias of, if it is one ([`Symbol::alias`]).
+    pub(crate) fn alias_base(self) -> Option<Symbol> {
+        if self.0 & ALIAS_BIT == 0 {
+            return None;
+        }
+        INTERNER.with(|i| {
+            i.borrow()
+                .aliases
+                .get((self.0 & !ALIAS_BIT) as usize)
+                .copied()
+        })
+    }
+
+    /// The symbol's name (an alias has its base's).
     pub fn name(self) -> Rc<str> {
-        INTERNER.with(|i| i.borrow().names[self.0 as usize].clone())
+        INTERNER.with(|i| {
+            let i = i.borrow();
+            let mut id = self.0;
+            while id & ALIAS_BIT != 0 {
+                id = i.aliases[(id & !ALIAS_BIT) as usize].0;
+            }
+            i.names[id as usize].clone()
+        })
     }
 
     /// The numeric id.

@@ -255,6 +255,29 @@ pub(crate) fn call_sync(st: &mut State, f: &Value, args: Vec<Value>) -> LispResu
     result
 }
 
+/// Charges `steps` units of work done outside the VM for a fiber that lent its budget
+/// (`syntax-rules` expansion in `expander.rs`) and polls what the step hook polls: `max_steps`,
+/// an interrupt request, the lent interrupt hook and the heap limit.
+pub(crate) fn charge_lent(st: &mut State, steps: u64) -> LispResult<()> {
+    if let Some(count) = st.lent_steps.as_mut() {
+        *count = count.saturating_add(steps);
+        if let Some(max) = st.limits.max_steps {
+            if *count > max {
+                return Err(LispError::limit("max_steps", max));
+            }
+        }
+    }
+    if INTERRUPT_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
+        && INTERRUPT_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        return Err(Interrupt::Cancel("interrupted".into()).into_error());
+    }
+    if let Some(e) = st.lent_interrupt.as_mut().and_then(|hook| hook()) {
+        return Err(e.into_error());
+    }
+    st.check_heap()
+}
+
 fn run_sync(st: &mut State, core: &mut VmCore, f: &Value, args: Vec<Value>) -> LispResult<Value> {
     core.start_call(st, f.clone(), args)?;
     loop {

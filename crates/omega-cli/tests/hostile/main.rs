@@ -10,6 +10,7 @@ mod error_reports;
 mod expansion;
 mod finished_tasks;
 mod heap_limit;
+mod macros;
 mod numeric_edges;
 mod pipes_signals;
 mod source_text;
