@@ -205,6 +205,15 @@ mod tests {
             "llm.infer",
             "string-ref",
             "my-helper",
+            "vector-ref",
+            "call/cc",
+            "dynamic-wind",
+            "guard",
+            "parameterize",
+            "define-record-type",
+            "define-syntax",
+            "syntax-rules",
+            "delay-force",
         ] {
             assert!(
                 names.iter().any(|x| x == n),

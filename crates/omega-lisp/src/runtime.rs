@@ -64,6 +64,10 @@ const SPECIAL_FORMS: &[&str] = &[
     "finally",
     "shield",
     "else",
+    "define-syntax",
+    "let-syntax",
+    "letrec-syntax",
+    "syntax-rules",
 ];
 
 /// A Lisp runtime: globals, macros, builtins, limits and output sink. Single-threaded (`!Send`);
