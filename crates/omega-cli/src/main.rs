@@ -21,7 +21,6 @@ mod repl;
 mod report;
 mod session;
 
-use std::alloc::System;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -29,7 +28,7 @@ use clap::Parser;
 /// The system allocator, counting the bytes in use: the meter of the heap limit
 /// (`--max-heap`, `omega_lisp::heap`). Its own cap stays off; the runtime checks the count.
 #[global_allocator]
-static ALLOC: cap::Cap<System> = cap::Cap::new(System, usize::MAX);
+static ALLOC: omega_lisp::heap::CountingAlloc = omega_lisp::heap::counting_alloc();
 
 fn main() -> ExitCode {
     omega_lisp::heap::set_meter(|| ALLOC.allocated());

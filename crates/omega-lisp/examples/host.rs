@@ -1,7 +1,8 @@
 //! A multi-threaded tokio host serving Lisp scripts through the `Engine` (SPEC §6.8):
 //! eight tokio tasks each run scripts that fan out `llm.infer` calls (mock provider) and
 //! call an async host tool; every script has an LLM budget; one long script is cancelled
-//! from a plain OS thread; then the engine shuts down cleanly.
+//! from a plain OS thread; an allocation bomb meets the heap limit (the process counts its
+//! bytes with `omega_lisp::heap::CountingAlloc`); then the engine shuts down cleanly.
 //!
 //! ```text
 //! cargo run -p omega-lisp --example host
@@ -10,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use omega_lisp::{Data, Engine, ScriptError, ScriptOptions};
+use omega_lisp::{Data, Engine, Limits, ScriptError, ScriptOptions};
 use omega_llm::MockProvider;
 use omega_sched::Scheduler;
 
@@ -26,9 +27,18 @@ fn request_script(topic: &str) -> String {
     )
 }
 
+/// The system allocator, counting the bytes in use: the meter of the heap limit.
+#[global_allocator]
+static ALLOC: omega_lisp::heap::CountingAlloc = omega_lisp::heap::counting_alloc();
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    omega_lisp::heap::set_meter(|| ALLOC.allocated());
     let engine = Engine::builder()
+        .limits(Limits {
+            max_heap_bytes: Some(256 << 20),
+            ..Limits::default()
+        })
         .scheduler(Scheduler::builder().max_concurrent_llm_calls(8))
         .llm(Arc::new(
             MockProvider::new().latency(Duration::from_millis(20)),
@@ -76,12 +86,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             ScriptOptions::new().name("forever"),
         )
         .await?;
-    let id = forever.id();
-    let sched = engine.scheduler().clone();
+    let canceller = forever.canceller();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
-        sched.cancel(id, "operator pressed stop");
+        canceller.cancel("operator pressed stop");
     });
+
+    // An allocation bomb meets the heap limit; the engine and the other scripts go on.
+    let bomb = engine
+        .spawn(
+            r#"(define (grow xs) (grow (cons (make-string 100000 #\x) xs))) (grow '())"#,
+            ScriptOptions::new().name("bomb"),
+        )
+        .await?
+        .await;
 
     // A script over its budget fails with :limit naming the budget.
     let greedy = engine
@@ -98,6 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     println!("served {served} requests from 8 tokio tasks");
     println!("greedy script: {}", greedy.expect_err("over budget"));
+    println!("bomb script: {}", bomb.expect_err("over the heap limit"));
     println!("forever script: {}", forever.await.expect_err("cancelled"));
     let s = engine.stats();
     println!(
