@@ -535,9 +535,21 @@ impl Expander<'_> {
     /// Runs macro `m` on the form `s` (whose parts are `items`) once: its output as syntax.
     fn macro_output(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Syntax> {
         let args: Vec<Value> = items[1..].iter().map(|i| self.macro_arg(i)).collect();
+        // An error the transformer raises names the use, the form the user wrote: as its
+        // position, or, when it carries the transformer's own stack, as that stack's outermost
+        // frame (`at expansion of define-record-type (file:line:col)`).
         let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
             if e.span().is_none() {
                 e = e.with_span(s.span.clone());
+            }
+            if !e.stack().is_empty() {
+                let name = items[0]
+                    .as_symbol()
+                    .map_or_else(|| "a macro".to_string(), |m| m.name().to_string());
+                e.data_mut().stack.push(crate::error::StackFrame {
+                    function: format!("expansion of {name}"),
+                    span: Some(s.span.clone()),
+                });
             }
             e
         })?;
