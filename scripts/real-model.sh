@@ -26,8 +26,15 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${OMEGA_CACHE_DIR:-$HOME/.cache/omega}"
 PYTHON="${PYTHON:-python3}"
 PY_TAG="$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-WHEELS="$CACHE/wheels"
-VENV="$CACHE/real-model-venv-$PY_TAG"
+# ggml's default build targets the building CPU (-march=native). On a VM whose CPU reports
+# AMX, that build crashes the server at its first request (seen on an Intel Xeon guest), and a
+# wheel built on one machine kind may not run on another. So the wheel is built for a portable
+# x86-64 level (AVX2/FMA/F16C, no AMX, no AVX-512) unless LLAMA_CMAKE_ARGS says otherwise; the
+# cache paths carry a tag of those flags, so a wheel built with other flags is never reused.
+LLAMA_CMAKE_ARGS="${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+FLAGS_TAG="$(printf '%s' "$LLAMA_CMAKE_ARGS" | cksum | cut -d' ' -f1)"
+WHEELS="$CACHE/wheels-$FLAGS_TAG"
+VENV="$CACHE/real-model-venv-$PY_TAG-$FLAGS_TAG"
 MODEL_DIR="$CACHE/models"
 GGUF="$MODEL_DIR/$GGUF_NAME"
 
@@ -41,9 +48,9 @@ setup() {
     local build_venv="$CACHE/build-venv-$PY_TAG"
     "$PYTHON" -m venv "$build_venv"
     "$build_venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip wheel
-    # The wheel is built for this machine's CPU (ggml's default) and cached on it only.
-    CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
-      "$build_venv/bin/pip" wheel --disable-pip-version-check --no-deps \
+    # Built with LLAMA_CMAKE_ARGS (see above), cached per flags.
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
+      "$build_venv/bin/pip" wheel --no-cache-dir --disable-pip-version-check --no-deps \
       --wheel-dir "$WHEELS" "llama-cpp-python==$LLAMA_CPP_VERSION"
     rm -rf "$build_venv"
   fi
