@@ -3,7 +3,7 @@
 //! `guard` nesting, deep promise chains dropped. No panic, flat memory, the documented exit
 //! codes.
 
-use super::run_script;
+use super::{assert_flat_memory, run_script};
 
 /// Runs `src`; asserts exit code `code` and stdout `expected` (trimmed), returns the run.
 fn assert_runs(src: &str, code: i32, expected: &str) -> super::Run {
@@ -39,26 +39,14 @@ fn assert_overflows(src: &str, expected: &str) {
     assert_eq!(r.stdout.trim(), expected, "{r:?}");
 }
 
-/// Peak RSS of `script` run with `n` substituted for `N`; asserts it printed `expected(n)`.
-fn peak_with(script: &str, n: u64, expected: &str) -> u64 {
-    let r = run_script(&["--stats"], &script.replace("N", &n.to_string()));
-    r.assert_no_crash();
-    assert_eq!(r.code, Some(0), "{r:?}");
-    assert_eq!(r.stdout.trim(), expected, "{r:?}");
-    r.peak_rss()
-}
-
 #[test]
 fn a_continuation_called_a_million_times_runs_in_flat_memory() {
     let script = "(define (run n acc)
                     (if (= n 0) acc (run (- n 1) (+ acc (call/cc (lambda (k) (k 1) 0))))))
                   (println (run N 0))";
-    let a = peak_with(script, 100_000, "100000");
-    let b = peak_with(script, 1_000_000, "1000000");
-    assert!(
-        b <= a + a / 10 + (2 << 20),
-        "memory grew with iterations: {a} bytes after 1e5, {b} after 1e6"
-    );
+    assert_flat_memory(script, 100_000, |n, out| {
+        assert_eq!(out.trim(), n.to_string())
+    });
 }
 
 #[test]

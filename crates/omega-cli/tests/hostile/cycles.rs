@@ -2,39 +2,21 @@
 //! self-recursive local function (named `let`, `letrec`, internal `define`, the prelude's
 //! `map`) run in flat memory.
 
-use super::run_script;
-
-/// Peak RSS of `script` run with `n` substituted for `N`.
-fn peak_with(script: &str, n: u64) -> u64 {
-    let r = run_script(&["--stats"], &script.replace("N", &n.to_string()));
-    r.assert_no_crash();
-    assert_eq!(r.code, Some(0), "{r:?}");
-    r.peak_rss()
-}
-
-/// Asserts the peak RSS of 10× the iterations stays within 10 % (+2 MiB of noise) of 1×.
-fn assert_flat(script: &str, small: u64) {
-    let a = peak_with(script, small);
-    let b = peak_with(script, small * 10);
-    assert!(
-        b <= a + a / 10 + (2 << 20),
-        "memory grew with iterations: {a} bytes after {small}, {b} after {}",
-        small * 10
-    );
-}
+use super::{assert_flat_memory, run_script};
 
 #[test]
 fn map_in_a_loop_runs_in_flat_memory() {
     // Each `map` call makes a named-let closure that captures itself through a cell.
-    assert_flat(
+    assert_flat_memory(
         "(define (mk n) (if (= n 0) :done (begin (map car '((1))) (mk (- n 1))))) (mk N)",
         50_000,
+        |_, _| {},
     );
 }
 
 #[test]
 fn named_lets_letrec_and_internal_defines_run_in_flat_memory() {
-    assert_flat(
+    assert_flat_memory(
         "(define (f x)
            (define (g y) (if (= y 0) 0 (g (- y 1))))
            (letrec ((h (lambda (z) (if (= z 0) 0 (h (- z 1))))))
@@ -42,12 +24,13 @@ fn named_lets_letrec_and_internal_defines_run_in_flat_memory() {
          (define (run n) (if (= n 0) :done (begin (f n) (run (- n 1)))))
          (run N)",
         30_000,
+        |_, _| {},
     );
 }
 
 #[test]
 fn a_closure_joined_to_data_through_an_assigned_variable_is_reclaimed() {
-    assert_flat(
+    assert_flat_memory(
         "(define (f i)
            (let ((self nil) (data (list i i i)))
              (set! self (lambda () (list self data)))
@@ -55,6 +38,7 @@ fn a_closure_joined_to_data_through_an_assigned_variable_is_reclaimed() {
          (define (run n) (if (= n 0) :done (begin (f n) (run (- n 1)))))
          (run N)",
         30_000,
+        |_, _| {},
     );
 }
 

@@ -1,11 +1,9 @@
 //! Class 5: macro expansion runs under the script's steps, heap limit and interrupts, and
 //! compiling a huge lambda takes linear time.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::run_script;
+use super::{run_script, signal_after_start};
 
 const LOOPING_MACRO: &str = "(defmacro m () (let loop ((i 0)) (loop (+ i 1)))) (m)";
 
@@ -35,36 +33,13 @@ fn a_doubling_macro_is_held_to_max_steps() {
 
 #[test]
 fn ctrl_c_interrupts_a_looping_macro() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("m.lisp");
-    std::fs::write(&path, format!("(println \"started\")\n{LOOPING_MACRO}")).expect("writable");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_omega"))
-        .args(["run", "--no-progress", &path.display().to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("omega starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    assert_eq!(lines.next().expect("a line").expect("utf-8"), "started");
-    let sent = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .expect("stderr readable");
-    let status = child.wait().expect("omega ends");
-    assert!(sent.elapsed() < Duration::from_secs(20), "{err}");
-    assert_eq!(status.code(), Some(130), "{err}");
+    let r = signal_after_start(&format!("(println \"started\")\n{LOOPING_MACRO}"), "INT");
+    assert!(r.after_signal < Duration::from_secs(20), "{r:?}");
+    assert_eq!(r.code, Some(130), "{r:?}");
     assert!(
-        err.contains("error[:cancelled]: cancelled: interrupted"),
-        "{err}"
+        r.stderr
+            .contains("error[:cancelled]: cancelled: interrupted"),
+        "{r:?}"
     );
 }
 

@@ -3,11 +3,9 @@
 //! grows exponentially ends in a `:limit` error (under `omega check` too), and a huge ellipsis
 //! match stays linear.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{omega, run_script};
+use super::{omega, run_script, signal_after_start};
 
 const SELF_RECURSIVE: &str = "(define-syntax forever (syntax-rules () ((_ x) (forever x))))
 (forever 1)";
@@ -110,36 +108,13 @@ fn a_hundred_thousand_element_ellipsis_match_is_linear() {
 
 #[test]
 fn ctrl_c_interrupts_a_long_expansion() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("m.lisp");
-    std::fs::write(&path, format!("(println \"started\")\n{EXPONENTIAL}")).expect("writable");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_omega"))
-        .args(["run", "--no-progress", &path.display().to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("omega starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    assert_eq!(lines.next().expect("a line").expect("utf-8"), "started");
-    let sent = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .expect("stderr readable");
-    let status = child.wait().expect("omega ends");
-    assert!(sent.elapsed() < Duration::from_secs(20), "{err}");
-    assert_eq!(status.code(), Some(130), "{err}");
+    let r = signal_after_start(&format!("(println \"started\")\n{EXPONENTIAL}"), "INT");
+    assert!(r.after_signal < Duration::from_secs(20), "{r:?}");
+    assert_eq!(r.code, Some(130), "{r:?}");
     // The report names the macro use being expanded.
     assert!(
-        err.contains("error[:cancelled]: ") && err.contains("m.lisp:3:1: cancelled: interrupted"),
-        "{err}"
+        r.stderr.contains("error[:cancelled]: ")
+            && r.stderr.contains("m.lisp:3:1: cancelled: interrupted"),
+        "{r:?}"
     );
 }

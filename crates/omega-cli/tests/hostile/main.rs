@@ -17,7 +17,9 @@ mod source_text;
 mod task_cycles;
 mod walking_builtins;
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The memory cap for every run, in KiB of virtual memory (`ulimit -v`).
 pub const MEM_CAP_KIB: u64 = 4_000_000;
@@ -94,4 +96,75 @@ pub fn run_script(flags: &[&str], src: &str) -> Run {
     args.extend_from_slice(flags);
     args.push(&path);
     omega(&args)
+}
+
+/// What [`signal_after_start`] saw.
+#[derive(Debug)]
+pub struct Signalled {
+    /// The exit code (`None` if a signal killed it).
+    pub code: Option<i32>,
+    /// The standard output after the `started` line, lines joined with `\n`.
+    pub stdout: String,
+    /// The whole standard error.
+    pub stderr: String,
+    /// How long `omega` took to end after the signal was sent.
+    pub after_signal: Duration,
+}
+
+/// Writes `src` to `m.lisp` in a temporary directory and runs `omega run --no-progress` on it;
+/// once the script has printed its first line, which must be `started`, sends it `kill -SIG`
+/// and collects what it prints until it ends.
+pub fn signal_after_start(src: &str, sig: &str) -> Signalled {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m.lisp");
+    std::fs::write(&path, src).expect("temp file is writable");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omega"))
+        .args(["run", "--no-progress", &path.display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("omega starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    assert_eq!(lines.next().expect("a line").expect("utf-8"), "started");
+    let sent = Instant::now();
+    let killed = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr readable");
+    let status = child.wait().expect("omega ends");
+    Signalled {
+        code: status.code(),
+        stdout: rest.join("\n"),
+        stderr,
+        after_signal: sent.elapsed(),
+    }
+}
+
+/// Runs `script` through `omega run --stats` with `N` replaced by `small` and by `10 × small`;
+/// each run must exit 0 and pass `check(n, stdout)`. Asserts the peak RSS of the larger run
+/// stays within 10 % (+2 MiB of noise) of the smaller: memory does not grow with iterations.
+pub fn assert_flat_memory(script: &str, small: u64, check: impl Fn(u64, &str)) {
+    let peak = |n: u64| {
+        let r = run_script(&["--stats"], &script.replace("N", &n.to_string()));
+        r.assert_no_crash();
+        assert_eq!(r.code, Some(0), "{r:?}");
+        check(n, &r.stdout);
+        r.peak_rss()
+    };
+    let a = peak(small);
+    let b = peak(small * 10);
+    assert!(
+        b <= a + a / 10 + (2 << 20),
+        "memory grew with iterations: {a} bytes after {small}, {b} after {}",
+        small * 10
+    );
 }

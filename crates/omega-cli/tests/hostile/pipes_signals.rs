@@ -1,7 +1,9 @@
 //! Class 8: a closed pipe ends `omega` quietly; SIGTERM and SIGHUP cancel like Ctrl-C.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
+
+use super::signal_after_start;
 
 fn omega() -> Command {
     Command::new(env!("CARGO_BIN_EXE_omega"))
@@ -70,51 +72,19 @@ fn an_error_report_into_a_closed_stderr_does_not_panic() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "exit 1");
 }
 
-/// Starts a script that prints `started` then sleeps in a `try`/`finally`, sends `sig` once
-/// it has started, and returns (exit code, stdout, stderr).
-fn signal_script(sig: &str) -> (Option<i32>, String, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("s.lisp");
-    std::fs::write(
-        &path,
-        "(try (begin (println \"started\") (sleep 30000)) (finally (println \"finally ran\")))",
-    )
-    .expect("writable");
-    let mut child = omega()
-        .args(["run", "--no-progress", &path.display().to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("omega starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let first = lines.next().expect("a line").expect("utf-8");
-    assert_eq!(first, "started");
-    let killed = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .expect("stderr readable");
-    let status = child.wait().expect("omega ends");
-    (status.code(), rest.join("\n"), err)
-}
-
 #[test]
 fn sigterm_and_sighup_cancel_like_ctrl_c_and_run_finally() {
     for sig in ["TERM", "HUP"] {
-        let (code, out, err) = signal_script(sig);
-        assert_eq!(code, Some(130), "{sig}: {err}");
-        assert_eq!(out, "finally ran", "{sig}: {err}");
+        let r = signal_after_start(
+            "(try (begin (println \"started\") (sleep 30000)) (finally (println \"finally ran\")))",
+            sig,
+        );
+        assert_eq!(r.code, Some(130), "{sig}: {r:?}");
+        assert_eq!(r.stdout, "finally ran", "{sig}: {r:?}");
         assert!(
-            err.contains("error[:cancelled]: cancelled: interrupted"),
-            "{sig}: {err}"
+            r.stderr
+                .contains("error[:cancelled]: cancelled: interrupted"),
+            "{sig}: {r:?}"
         );
     }
 }
