@@ -193,17 +193,14 @@ struct Node {
 
 /// The address that identifies a heap object, if `v` is one the collector traverses.
 fn identity(v: &Value) -> Option<usize> {
-    fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
-        Rc::as_ptr(rc).cast::<u8>() as usize
-    }
     match v {
-        Value::Pair(r) => Some(addr(r)),
-        Value::Vector(r) => Some(addr(r)),
-        Value::Map(r) => Some(addr(r)),
-        Value::Closure(r) => Some(addr(r)),
-        Value::Cell(r) => Some(addr(r)),
-        Value::Error(r) => Some(addr(r)),
-        Value::Foreign(r) => Some(addr(r)),
+        Value::Pair(_)
+        | Value::Vector(_)
+        | Value::Map(_)
+        | Value::Closure(_)
+        | Value::Cell(_)
+        | Value::Error(_)
+        | Value::Foreign(_) => v.heap_address(),
         _ => None,
     }
 }

@@ -184,13 +184,8 @@ struct FromValue {
 
 /// The address of a container a cycle can pass through.
 fn container_id(v: &Value) -> Option<usize> {
-    fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
-        Rc::as_ptr(rc).cast::<u8>() as usize
-    }
     match v {
-        Value::Pair(r) => Some(addr(r)),
-        Value::Vector(r) => Some(addr(r)),
-        Value::Map(r) => Some(addr(r)),
+        Value::Pair(_) | Value::Vector(_) | Value::Map(_) => v.heap_address(),
         _ => None,
     }
 }

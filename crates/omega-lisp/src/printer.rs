@@ -54,7 +54,7 @@ pub(crate) enum Sharing {
 /// its strong count.
 fn node(v: &Value) -> Option<(usize, usize)> {
     fn id<T: ?Sized>(rc: &Rc<T>) -> (usize, usize) {
-        (Rc::as_ptr(rc).cast::<u8>() as usize, Rc::strong_count(rc))
+        (crate::value::addr(rc), Rc::strong_count(rc))
     }
     match v {
         Value::Pair(r) => Some(id(r)),

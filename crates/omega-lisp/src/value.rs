@@ -942,8 +942,35 @@ fn rank(v: &Value) -> u8 {
     }
 }
 
-fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
+/// The address of the object behind `rc`: its identity while it is alive.
+pub(crate) fn addr<T: ?Sized>(rc: &Rc<T>) -> usize {
     Rc::as_ptr(rc).cast::<u8>() as usize
+}
+
+impl Value {
+    /// The address of the heap object behind this value (its identity while alive), or `None`
+    /// for an immediate value. Walks that must recognise an object met before (cycle checks,
+    /// datum labels, the collector) key on it.
+    pub(crate) fn heap_address(&self) -> Option<usize> {
+        match self {
+            Value::Str(r) => Some(addr(r)),
+            Value::Pair(r) => Some(addr(r)),
+            Value::Vector(r) => Some(addr(r)),
+            Value::Map(r) => Some(addr(r)),
+            Value::Closure(r) => Some(addr(r)),
+            Value::Native(r) => Some(addr(r)),
+            Value::Error(r) => Some(addr(r)),
+            Value::Foreign(r) => Some(addr(r)),
+            Value::Cell(r) => Some(addr(r)),
+            Value::Nil
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Char(_)
+            | Value::Symbol(_)
+            | Value::Keyword(_) => None,
+        }
+    }
 }
 
 /// A total order on values, consistent with `equal?` (used for map keys and `equal?`).

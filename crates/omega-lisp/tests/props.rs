@@ -4,13 +4,8 @@
 use omega_lisp::{read_one, write_string, Limits, OutputBuffer, Runtime, Value};
 use proptest::prelude::*;
 
-fn symbol_name() -> impl Strategy<Value = String> {
-    "[a-z*!?<>=_+/-][a-z0-9.*!?<>=_+/-]{0,8}".prop_filter("not a number or reserved", |s| {
-        read_one(s, "<p>")
-            .map(|v| matches!(v, Value::Symbol(_)))
-            .unwrap_or(false)
-    })
-}
+mod common;
+use common::{nested_program, symbol_name};
 
 fn datum() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -93,7 +88,7 @@ fn program() -> impl Strategy<Value = String> {
         Just("{:a 1}".to_string()),
         Just("9223372036854775807".to_string()),
     ];
-    let heads = [
+    const HEADS: &[&str] = &[
         "+",
         "-",
         "*",
@@ -139,12 +134,5 @@ fn program() -> impl Strategy<Value = String> {
         "expt",
         "json-stringify",
     ];
-    atom.prop_recursive(4, 40, 5, move |inner| {
-        (
-            prop::sample::select(heads.to_vec()),
-            prop::collection::vec(inner, 0..4),
-        )
-            .prop_map(|(h, args)| format!("({h} {})", args.join(" ")))
-    })
-    .prop_map(|body| format!("(define x 3) (define (f a) (+ a 1)) {body}"))
+    nested_program(atom, HEADS, "(define x 3) (define (f a) (+ a 1))")
 }

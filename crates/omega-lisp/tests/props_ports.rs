@@ -3,16 +3,11 @@
 //! gives back the lines `string-split`… joined; `regex-split` on a literal separator inverts
 //! `string-join`; arbitrary patterns never panic or hang (they match or raise `:error`).
 
-use omega_lisp::{read_one, write_string, ErrorKind, OutputBuffer, Runtime, Value};
+use omega_lisp::{write_string, ErrorKind, OutputBuffer, Runtime, Value};
 use proptest::prelude::*;
 
-fn symbol_name() -> impl Strategy<Value = String> {
-    "[a-z*!?<>=_+/-][a-z0-9.*!?<>=_+/-]{0,8}".prop_filter("not a number or reserved", |s| {
-        read_one(s, "<p>")
-            .map(|v| matches!(v, Value::Symbol(_)))
-            .unwrap_or(false)
-    })
-}
+mod common;
+use common::{lit, symbol_name};
 
 fn datum() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -37,11 +32,6 @@ fn datum() -> impl Strategy<Value = Value> {
 fn eval(src: &str) -> Result<Value, omega_lisp::LispError> {
     let rt = Runtime::builder().output(OutputBuffer::new()).build();
     rt.eval_sync(src, "<p>")
-}
-
-/// A Lisp string literal holding `s`.
-fn lit(s: &str) -> String {
-    write_string(&Value::string(s))
 }
 
 proptest! {

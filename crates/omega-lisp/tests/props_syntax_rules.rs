@@ -3,19 +3,11 @@
 //! never capture a user variable of any name; the expander never panics on random macro
 //! definitions and uses (errors are `:syntax` or `:limit`).
 
-use omega_lisp::{write_string, ErrorKind, Limits, OutputBuffer, Runtime};
+use omega_lisp::{write_string, ErrorKind, Runtime};
 use proptest::prelude::*;
 
-fn runtime() -> Runtime {
-    Runtime::builder()
-        .output(OutputBuffer::new())
-        .limits(Limits {
-            max_steps: Some(200_000),
-            max_depth: 200,
-            ..Limits::default()
-        })
-        .build()
-}
+mod common;
+use common::limited_runtime;
 
 fn eval(rt: &Runtime, src: &str) -> Result<String, String> {
     rt.eval_sync(src, "<p>")
@@ -77,7 +69,7 @@ proptest! {
 
     #[test]
     fn ellipsis_matches_agree_with_list_procedures(xs in prop::collection::vec(-50i64..50, 0..30)) {
-        let rt = runtime();
+        let rt = limited_runtime(200_000);
         let defs = "(define-syntax all (syntax-rules () ((_ x ...) '(x ...))))
                     (define-syntax rev (syntax-rules () ((_ () acc) 'acc) ((_ (x y ...) (a ...)) (rev (y ...) (x a ...)))))
                     (define-syntax ends (syntax-rules () ((_) 'none) ((_ x) 'one) ((_ a ... y z) '((a ...) y z))))";
@@ -96,7 +88,7 @@ proptest! {
 
     #[test]
     fn nested_ellipses_transpose_like_map(rows in prop::collection::vec(prop::collection::vec(0i64..9, 0..5), 0..6)) {
-        let rt = runtime();
+        let rt = limited_runtime(200_000);
         eval(&rt, "(define-syntax heads (syntax-rules () ((_ (h t ...) ...) '((t ... h) ...))))")
             .map_err(TestCaseError::fail)?;
         let rows: Vec<Vec<i64>> = rows.into_iter().filter(|r| !r.is_empty()).collect();
@@ -111,7 +103,7 @@ proptest! {
 
     #[test]
     fn introduced_bindings_never_capture_a_user_variable(name in ident(), v in -100i64..100) {
-        let rt = runtime();
+        let rt = limited_runtime(200_000);
         eval(&rt, "(define-syntax my-or (syntax-rules () ((_) #f) ((_ e) e) ((_ e r ...) (let ((t e)) (if t t (my-or r ...))))))
                    (define-syntax swap! (syntax-rules () ((_ a b) (let ((tmp a)) (set! a b) (set! b tmp)))))
                    (define-syntax while (syntax-rules () ((_ c b ...) (let loop () (when c b ... (loop))))))")
@@ -129,7 +121,7 @@ proptest! {
 
     #[test]
     fn random_macros_never_panic(def in piece(), use_ in piece()) {
-        let rt = runtime();
+        let rt = limited_runtime(200_000);
         let src = format!("(define-syntax m (syntax-rules (lit) ((_ {def}) ({use_}))))\n(m {use_})\n(m {def})");
         if let Err(e) = rt.eval_sync(&src, "<p>") {
             prop_assert!(e.span().is_some() || *e.kind() != ErrorKind::Syntax, "{e}");

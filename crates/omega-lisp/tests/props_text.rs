@@ -6,6 +6,9 @@
 use omega_lisp::{read_one, write_string, Limits, OutputBuffer, Runtime, Value};
 use proptest::prelude::*;
 
+mod common;
+use common::{limited_runtime, lit, nested_program};
+
 /// Strings mixing ASCII, accented letters, CJK, emoji, controls and the characters that need
 /// escaping.
 fn text() -> impl Strategy<Value = String> {
@@ -18,22 +21,6 @@ fn text() -> impl Strategy<Value = String> {
         0..40,
     )
     .prop_map(|cs| cs.into_iter().collect())
-}
-
-fn runtime() -> Runtime {
-    Runtime::builder()
-        .output(OutputBuffer::new())
-        .limits(Limits {
-            max_steps: Some(200_000),
-            max_depth: 200,
-            ..Limits::default()
-        })
-        .build()
-}
-
-/// `s` as a Lisp string literal.
-fn lit(s: &str) -> String {
-    write_string(&Value::string(s))
 }
 
 proptest! {
@@ -59,7 +46,7 @@ proptest! {
 
     #[test]
     fn string_list_round_trip(s in text()) {
-        let rt = runtime();
+        let rt = limited_runtime(200_000);
         let src = format!("(list->string (string->list {}))", lit(&s));
         prop_assert_eq!(rt.eval_sync(&src, "<p>").ok(), Some(Value::string(s.clone())));
         let chars = rt.eval_sync(&format!("(string->list {})", lit(&s)), "<p>").ok();
@@ -68,7 +55,7 @@ proptest! {
 
     #[test]
     fn string_ref_indexes_by_character(s in text()) {
-        let rt = runtime();
+        let rt = limited_runtime(200_000);
         // Forwards then backwards over the same string, as loops do.
         let src = format!(
             "(define s {}) (define n (string-length s))
@@ -122,7 +109,7 @@ fn program() -> impl Strategy<Value = String> {
         "l",
     ])
     .prop_map(str::to_string);
-    let heads = [
+    const HEADS: &[&str] = &[
         "string-ref",
         "substring",
         "string-copy",
@@ -167,12 +154,5 @@ fn program() -> impl Strategy<Value = String> {
         "list",
         "char-upcase",
     ];
-    atom.prop_recursive(4, 40, 5, move |inner| {
-        (
-            prop::sample::select(heads.to_vec()),
-            prop::collection::vec(inner, 0..4),
-        )
-            .prop_map(|(h, args)| format!("({h} {})", args.join(" ")))
-    })
-    .prop_map(|body| format!("(define s \"aλ😀 b\") (define l '(1 2 3)) {body}"))
+    nested_program(atom, HEADS, "(define s \"aλ😀 b\") (define l '(1 2 3))")
 }

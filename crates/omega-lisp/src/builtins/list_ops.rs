@@ -15,7 +15,7 @@ use crate::error::{ErrorKind, LispError, LispResult};
 use crate::native::{Delegate, NativeKind};
 use crate::state::State;
 use crate::symbol::Symbol;
-use crate::value::{self, CycleCheck, ListShape, Value};
+use crate::value::{self, CycleCheck, ListShape, Pair, Value};
 
 /// `(c…r x)`: applies the `a`/`d` letters of `who` from right to left, e.g. `caddr` takes the
 /// `cdr`, the `cdr`, then the `car`.
@@ -70,21 +70,32 @@ fn improper(who: &str, list: &Value) -> LispError {
     LispError::type_error(who, "a list", list)
 }
 
-/// The sublist starting at the first element `same` as `x`, or `#f`.
-fn mem(who: &str, a: &[Value], same: fn(&Value, &Value) -> bool) -> LispResult<Value> {
-    let mut cur = a[1].clone();
+/// Walks the list `list` and returns its first pair for which `hit` is true (`None` at the
+/// end); a circular or improper list is an error naming `who`.
+fn find_pair(
+    who: &str,
+    list: &Value,
+    mut hit: impl FnMut(&Pair) -> LispResult<bool>,
+) -> LispResult<Option<Value>> {
+    let mut cur = list.clone();
     let mut check = CycleCheck::new();
     loop {
         match &cur {
             Value::Pair(p) if check.circular(p) => {
-                return Err(value::circular_list_error(who, &a[1]))
+                return Err(value::circular_list_error(who, list))
             }
-            Value::Pair(p) if same(&a[0], &p.car()) => return Ok(cur),
+            Value::Pair(p) if hit(p)? => return Ok(Some(cur)),
             Value::Pair(p) => cur = p.cdr(),
-            Value::Nil => return Ok(Value::Bool(false)),
-            _ => return Err(improper(who, &a[1])),
+            Value::Nil => return Ok(None),
+            _ => return Err(improper(who, list)),
         }
     }
+}
+
+/// The sublist starting at the first element `same` as `x`, or `#f`.
+fn mem(who: &str, a: &[Value], same: fn(&Value, &Value) -> bool) -> LispResult<Value> {
+    let found = find_pair(who, &a[1], |p| Ok(same(&a[0], &p.car())))?;
+    Ok(found.unwrap_or(Value::Bool(false)))
 }
 
 fn memq(_: &mut State, a: &[Value]) -> LispResult<Value> {
@@ -96,32 +107,18 @@ fn memv(_: &mut State, a: &[Value]) -> LispResult<Value> {
 
 /// The first pair of the association list whose car is `same` as `x`, or `#f`.
 fn ass(who: &str, a: &[Value], same: fn(&Value, &Value) -> bool) -> LispResult<Value> {
-    let mut cur = a[1].clone();
-    let mut check = CycleCheck::new();
-    loop {
-        match &cur {
-            Value::Pair(p) if check.circular(p) => {
-                return Err(value::circular_list_error(who, &a[1]))
-            }
-            Value::Pair(p) => {
-                let item = p.car();
-                match &item {
-                    Value::Pair(entry) if same(&a[0], &entry.car()) => return Ok(item),
-                    Value::Pair(_) => {}
-                    other => {
-                        return Err(LispError::type_error(
-                            who,
-                            "an association list (a list of pairs)",
-                            other,
-                        ))
-                    }
-                }
-                cur = p.cdr();
-            }
-            Value::Nil => return Ok(Value::Bool(false)),
-            _ => return Err(improper(who, &a[1])),
-        }
-    }
+    let found = find_pair(who, &a[1], |p| match p.car() {
+        Value::Pair(entry) => Ok(same(&a[0], &entry.car())),
+        other => Err(LispError::type_error(
+            who,
+            "an association list (a list of pairs)",
+            &other,
+        )),
+    })?;
+    Ok(match found {
+        Some(Value::Pair(p)) => p.car(),
+        _ => Value::Bool(false),
+    })
 }
 
 fn assq(_: &mut State, a: &[Value]) -> LispResult<Value> {

@@ -1,0 +1,51 @@
+//! Generators and helpers shared by the property tests (`props*.rs`). Each test binary uses a
+//! different part of it, hence `dead_code` is allowed here.
+#![allow(dead_code)]
+
+use omega_lisp::{read_one, write_string, Limits, OutputBuffer, Runtime, Value};
+use proptest::prelude::*;
+
+/// Symbol names the reader reads back as symbols (not numbers, not reserved words).
+pub fn symbol_name() -> impl Strategy<Value = String> {
+    "[a-z*!?<>=_+/-][a-z0-9.*!?<>=_+/-]{0,8}".prop_filter("not a number or reserved", |s| {
+        read_one(s, "<p>")
+            .map(|v| matches!(v, Value::Symbol(_)))
+            .unwrap_or(false)
+    })
+}
+
+/// `s` as a Lisp string literal.
+pub fn lit(s: &str) -> String {
+    write_string(&Value::string(s))
+}
+
+/// A runtime held to `max_steps` steps and a call depth of 200, printing nowhere: for running
+/// generated programs that may loop or recurse.
+pub fn limited_runtime(max_steps: u64) -> Runtime {
+    Runtime::builder()
+        .output(OutputBuffer::new())
+        .limits(Limits {
+            max_steps: Some(max_steps),
+            max_depth: 200,
+            ..Limits::default()
+        })
+        .build()
+}
+
+/// Random nested calls `(head arg…)` over `atoms`, up to 4 levels deep, after `prelude` (the
+/// definitions the atoms refer to).
+pub fn nested_program(
+    atoms: impl Strategy<Value = String> + 'static,
+    heads: &'static [&'static str],
+    prelude: &'static str,
+) -> impl Strategy<Value = String> {
+    atoms
+        .prop_recursive(4, 40, 5, move |inner| {
+            (
+                prop::sample::select(heads.to_vec()),
+                prop::collection::vec(inner, 0..4),
+            )
+                .prop_map(|(h, args)| format!("({h} {})", args.join(" ")))
+        })
+        .prop_map(move |body| format!("{prelude} {body}"))
+}
