@@ -231,6 +231,7 @@ impl Fiber {
 
     /// Runs to completion, treating `Yield` as "continue". Fails if a native suspends.
     pub fn run_to_end(&mut self) -> LispResult<Value> {
+        self.core.set_synchronous();
         loop {
             match self.resume()? {
                 Step::Done(v) => return Ok(v),

@@ -216,6 +216,10 @@ pub(crate) struct VmCore {
     /// Open shielded regions (`finally` code, `shield` forms): while above 0 the interrupt's
     /// cancellations are not raised (invariant 6).
     shield_depth: u32,
+    /// Set for evaluations that must finish without suspending (`Runtime::eval_sync`,
+    /// `call_sync`): a suspending native is refused before it runs, so it never builds a future
+    /// (which may need a tokio reactor the caller does not have).
+    synchronous: bool,
     /// After a handler caught a cancellation, the slice check does not raise it again
     /// before `steps` reaches this (one `yield_interval` later), so the handler can log it.
     quiet_until: u64,
@@ -242,6 +246,7 @@ impl std::fmt::Debug for VmCore {
 /// counts its steps on the fiber's count and polls the fiber's interrupt hook.
 pub(crate) fn call_sync(st: &mut State, f: &Value, args: Vec<Value>) -> LispResult<Value> {
     let mut core = VmCore::new();
+    core.synchronous = true;
     let lent = st.lent_steps.take();
     if let Some(steps) = lent {
         core.steps = steps;
@@ -278,6 +283,16 @@ pub(crate) fn charge_lent(st: &mut State, steps: u64) -> LispResult<()> {
     st.check_heap()
 }
 
+/// The error for a suspending native called where nothing can suspend.
+pub(crate) fn suspend_in_sync_error(name: &str) -> LispError {
+    LispError::new(
+        ErrorKind::Error,
+        format!(
+            "{name} suspends its task, which a synchronous evaluation (Runtime::eval_sync, Runtime::call, a macro expansion) cannot do: run the script with Runtime::eval_str(..).await"
+        ),
+    )
+}
+
 fn run_sync(st: &mut State, core: &mut VmCore, f: &Value, args: Vec<Value>) -> LispResult<Value> {
     core.start_call(st, f.clone(), args)?;
     loop {
@@ -309,6 +324,7 @@ impl VmCore {
             steps: 0,
             interrupt: None,
             shield_depth: 0,
+            synchronous: false,
             quiet_until: 0,
             id: control::next_id(),
             dynamic: Value::Nil,
@@ -356,6 +372,11 @@ impl VmCore {
 
     pub(crate) fn is_idle(&self) -> bool {
         self.frames.is_empty() && self.pending == Pending::None
+    }
+
+    /// Makes this core refuse suspending natives (see the `synchronous` field).
+    pub(crate) fn set_synchronous(&mut self) {
+        self.synchronous = true;
     }
 
     pub(crate) fn is_suspended(&self) -> bool {
@@ -728,6 +749,9 @@ impl VmCore {
                         NativeKind::Host(f) => {
                             let args = self.stack.from(fpos + 1).to_vec();
                             call_host(&n.name, || f(args))
+                        }
+                        NativeKind::Suspending(_) if self.synchronous => {
+                            Err(suspend_in_sync_error(&n.name))
                         }
                         NativeKind::Suspending(f) => {
                             let args = self.stack.from(fpos + 1).to_vec();

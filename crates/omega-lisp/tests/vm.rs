@@ -240,3 +240,62 @@ fn check_holds_a_doubling_macro_to_max_steps() {
         errors[0]
     );
 }
+
+/// Found by the `eval` fuzz target: `sleep` in a synchronous evaluation with no tokio runtime
+/// on the thread built its timer before the evaluation could refuse the suspension, and the
+/// timer panicked ("there is no reactor running"). A suspending native is now refused before
+/// it runs, in every synchronous path: `eval_sync`, `call`, macro expansion.
+#[test]
+fn suspending_natives_in_a_synchronous_evaluation_fail_cleanly_without_tokio() {
+    let rt = rt_with(Limits::default());
+    for (src, native) in [
+        ("(sleep 50)", "sleep"),
+        ("(+ 1 (sleep 1))", "sleep"),
+        ("(define (f) (sleep 5)) (f)", "sleep"),
+        ("(try (sleep 5) (catch e (error-message e)))", "sleep"),
+        ("(defmacro m () (sleep 5) 1) (m)", "sleep"),
+    ] {
+        let result = eval(&rt, src);
+        if src.starts_with("(try") {
+            let msg = result.expect("try catches it");
+            let Value::Str(s) = &msg else {
+                panic!("{src}: expected a message, got {msg}");
+            };
+            assert!(s.contains("sleep suspends its task"), "{src}: {s}");
+            continue;
+        }
+        let err = result.expect_err(src);
+        assert_eq!(*err.kind(), ErrorKind::Error, "{src}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("{native} suspends its task"))
+                && text.contains("Runtime::eval_str"),
+            "{src}: {text}"
+        );
+    }
+    // The runtime is unharmed.
+    assert_eq!(eval(&rt, "(+ 40 2)").expect("works"), Value::Int(42));
+    let f = eval(&rt, "(lambda () (sleep 1))").expect("a closure");
+    let err = rt
+        .call(&f, vec![])
+        .expect_err("call refuses the suspension");
+    assert!(err.to_string().contains("sleep suspends its task"), "{err}");
+}
+
+/// The fuzz input itself (fuzz/artifacts/eval/crash-068ff82c…: a mangled
+/// `lisp-examples/priorities.lisp` that reaches `(sleep 50)` under eval_sync).
+#[test]
+fn fuzz_crash_sleep_without_reactor_is_an_error() {
+    let src = "(define order '())\n(define (job name prio) (async (try (car 1) (finally (println \"cleanup ran\")))))\n(sleep 50)\n(await-all jobs)\n";
+    let rt = rt_with(Limits {
+        max_steps: Some(20_000),
+        max_depth: 1_000,
+        max_string_len: 1 << 16,
+        max_list_len: 10_000,
+        max_tasks: Some(100),
+        ..Limits::default()
+    });
+    let err = eval(&rt, src).expect_err("sleep cannot run synchronously");
+    assert!(err.to_string().contains("sleep suspends its task"), "{err}");
+    assert!(err.to_string().contains("<test>:3:1"), "{err}");
+}
