@@ -445,6 +445,35 @@ impl CancellationToken {
         }
     }
 
+    /// Registers `f` like [`on_cancel`](Self::on_cancel) unless this token is cancelled
+    /// already: then `f` is dropped without running and the reason is returned. Safe to
+    /// call under a lock that `f` itself takes (it never runs `f`): the scheduler links a
+    /// child task to its parent's token this way under the core lock, and a child whose
+    /// parent is cancelled already is born cancelled with the returned reason.
+    pub(crate) fn on_cancel_unless_cancelled<F>(&self, f: F) -> Result<OnCancelGuard, Arc<str>>
+    where
+        F: FnOnce(&str) + Send + 'static,
+    {
+        let entry = Entry::Callback(Box::new(f));
+        let mut locked = self.node.inner.lock();
+        // Invariant 2: register or refuse, decided under the lock.
+        if let Some(reason) = locked.reason.clone() {
+            drop(locked);
+            drop(entry);
+            return Err(reason);
+        }
+        let key = insert_entry(&mut locked.entries, entry);
+        // Invariant 3: the registration's handle, counted under the same lock.
+        locked.num_handles += 1;
+        drop(locked);
+        let token = CancellationToken {
+            node: sync::Arc::clone(&self.node),
+        };
+        Ok(OnCancelGuard {
+            registration: Some(Registration { token, key }),
+        })
+    }
+
     /// Returns a future that resolves to the reason once this token is cancelled.
     ///
     /// The future owns a clone of the token (it is `'static` and `Send`).
@@ -562,6 +591,16 @@ impl OnCancelGuard {
     pub fn detach(mut self) {
         // Drops the handle (maybe the last one: then the callback is freed by `unlink`).
         drop(self.registration.take());
+    }
+
+    /// The token this guard's callback is registered on, while armed.
+    pub(crate) fn token(&self) -> Option<&CancellationToken> {
+        self.registration.as_ref().map(|r| &r.token)
+    }
+
+    /// An inert guard (nothing registered).
+    pub(crate) fn inert() -> Self {
+        OnCancelGuard { registration: None }
     }
 
     /// The same as [`detach`](Self::detach) (its former name).

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::executor::Runnable;
 use crate::task::{CancelMode, TaskId, TaskState};
-use crate::token::CancellationToken;
+use crate::token::{CancellationToken, OnCancelGuard};
 
 /// Index of a live task in the task table.
 pub(crate) type TaskKey = usize;
@@ -179,8 +179,15 @@ pub(crate) struct TaskEntry {
     pub runnable: Option<Runnable>,
     /// Wakes the task (cancel, grace expiry, shutdown) whatever it is parked on.
     pub waker: Waker,
-    /// Created on demand: `current_token`, a child task, `TaskHandle::token`.
+    /// Created on demand: `current_token`, a child task, `TaskHandle::token`. A child
+    /// task's token, once created, is a child of the token its `link` is registered on.
     pub token: Option<CancellationToken>,
+    /// A child task's link to its parent's token (or its cancel scope's): a callback that
+    /// cancels this task, registered on that token at submission and unregistered when
+    /// the entry is dropped (after the core lock). Inert for root tasks and for tasks born
+    /// cancelled. A child thus costs its parent's token one entry, not a token node of its
+    /// own.
+    pub link: OnCancelGuard,
     pub name: Option<Arc<str>>,
     pub priority: i32,
     /// Priority inherited from lock waiters (SPEC §3.4).

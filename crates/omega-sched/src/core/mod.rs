@@ -35,8 +35,10 @@
 //!
 //! # Lock order
 //!
-//! core → lock-manager state. Token and event-bus locks are never taken under the core lock
-//! (their work is an [`Effects`] item).
+//! core → lock-manager state; core → a token node's lock, only for work that runs no
+//! callback (cloning a token, creating a child token, registering a child task's link with
+//! `on_cancel_unless_cancelled`). Cancelling a token and the event bus's lock never happen
+//! under the core lock (their work is an [`Effects`] item).
 
 mod awaits;
 pub(crate) mod entry;
@@ -61,7 +63,7 @@ use crate::executor::Runnable;
 use crate::queue::{Item, TaskQueue};
 use crate::stats::{Histogram, Stats};
 use crate::task::{CancelMode, TaskId, TaskInfo, TaskState};
-use crate::token::CancellationToken;
+use crate::token::{CancellationToken, OnCancelGuard};
 
 pub(crate) use entry::{Cancel, CancelStep, Limits, Phase, Reason, Slot, TaskEntry, TaskKey, Why};
 use history::{Finished, History};
@@ -166,7 +168,10 @@ pub(crate) struct NewTask {
     pub priority: i32,
     pub mode: CancelMode,
     pub parent: Option<TaskId>,
-    pub token: Option<CancellationToken>,
+    /// The child's registration on its parent's (or cancel scope's) token.
+    pub link: OnCancelGuard,
+    /// The reason of the parent's token when it was cancelled before the child was born.
+    pub born_cancelled: Option<Arc<str>>,
     pub timeout: Option<Option<Duration>>,
     pub deadline: Option<Instant>,
     pub queue_timeout: Option<Duration>,
@@ -177,6 +182,8 @@ pub(crate) struct NewTask {
 pub(crate) struct FinishOut {
     /// `None` for success, else the error the handle gets.
     pub error: Option<TaskError>,
+    /// The task that ended.
+    pub id: TaskId,
 }
 
 impl Core {
@@ -285,7 +292,7 @@ impl Core {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let born_cancelled = t.token.as_ref().and_then(CancellationToken::reason);
+        let born_cancelled = t.born_cancelled;
         let entry = TaskEntry {
             id: t.id,
             phase: Phase::Pending,
@@ -293,7 +300,8 @@ impl Core {
             mode: t.mode,
             runnable: Some(runnable),
             waker,
-            token: t.token,
+            token: None,
+            link: t.link,
             name: t.name,
             priority: t.priority,
             inherited: None,
@@ -562,9 +570,14 @@ impl Core {
 
     /// Ends a live task: final state, counters, slot, await edges, history. The removed
     /// entry is dropped after the lock.
-    pub fn finish(&mut self, id: TaskId, ending: Ending, now: Instant) -> Option<FinishOut> {
-        let key = self.live_key(id)?;
-        let e = &self.tasks[key];
+    pub fn finish(
+        &mut self,
+        key: TaskKey,
+        seq: u64,
+        ending: Ending,
+        now: Instant,
+    ) -> Option<FinishOut> {
+        let e = self.tasks.get(key).filter(|e| e.id.seq() == seq)?;
         let (state, error) = match ending {
             Ending::Completed => (TaskState::Completed, None),
             Ending::Failed(err) => (TaskState::Error, Some(err)),
@@ -581,6 +594,7 @@ impl Core {
             self.release_slot(key, now);
         }
         let e = self.tasks.remove(key);
+        let id = e.id;
         for t in &e.awaiting {
             if let Some(k) = self.live_key(*t) {
                 self.tasks[k].awaited_by -= 1;
@@ -634,15 +648,15 @@ impl Core {
             },
             limit,
         );
-        if e.token.is_some() || e.runnable.is_some() {
-            // A token's unlinking may drop user callbacks, a runnable a future: after the
-            // lock.
+        if e.token.is_some() || e.link.token().is_some() || e.runnable.is_some() {
+            // A token's unlinking may drop user callbacks (the link holds a handle of the
+            // parent's token, maybe the last), a runnable a future: after the lock.
             self.fx.garbage.push(Garbage::Entry(e));
         } else {
             // Only a waker reference, a name and plain data: nothing of a user's runs.
             drop(e);
         }
-        Some(FinishOut { error })
+        Some(FinishOut { error, id })
     }
 
     /// How a stopped task ends: `cancelled` with its reason, or `error` with `TimedOut`.
@@ -760,7 +774,12 @@ impl Core {
         if let Some(t) = &e.token {
             return (t.clone(), false);
         }
-        let t = CancellationToken::new();
+        // A child's token descends from the token its link is registered on, so that its
+        // own children (and whoever holds the token) see the parent's cancellation.
+        let t = e
+            .link
+            .token()
+            .map_or_else(CancellationToken::new, CancellationToken::child);
         if let Some(r) = e.cancel.reason() {
             self.fx.cancel.push((t.clone(), r.text.clone()));
         }
