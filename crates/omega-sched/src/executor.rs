@@ -341,7 +341,13 @@ impl Shared {
 
     /// The await of `awaiter` on `target` is over.
     pub fn end_await(&self, awaiter: TaskId, target: TaskId) {
-        self.lock_core().end_await(awaiter, target);
+        self.lock_core()
+            .end_await(awaiter.key(), awaiter.seq(), target);
+    }
+
+    /// [`end_await`](Self::end_await) with the awaiter given by key and seq.
+    pub fn end_await_at(&self, key: u32, seq: u64, target: TaskId) {
+        self.lock_core().end_await(key as usize, seq, target);
     }
 
     /// Records a task's ending (the body is gone already), releases what it held, and

@@ -1,6 +1,7 @@
 //! One live task's record in the core: [`TaskEntry`], the driver-side [`Phase`] machine and
 //! the [`Cancel`] machine, each with the one function that moves it.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
@@ -192,11 +193,14 @@ pub(crate) struct TaskEntry {
     pub priority: i32,
     /// Priority inherited from lock waiters (SPEC §3.4).
     pub inherited: Option<i32>,
+    /// Also the round-robin admission group: the parent's seq, 0 for root tasks.
     pub parent: Option<TaskId>,
-    /// Round-robin admission group: the parent's seq, 0 for root tasks.
-    pub group: u64,
-    pub created_at: Instant,
-    pub started_at: Option<Instant>,
+    /// Submission time, in nanoseconds since the core's epoch (8 bytes, not an `Instant`'s
+    /// 16: every live task carries it). See [`created_at`](Self::created_at).
+    pub created: u64,
+    /// Admission time, in nanoseconds since the core's epoch plus one; `None` until
+    /// admitted. See [`started_at`](Self::started_at).
+    pub started: Option<NonZeroU64>,
     /// Deadlines and timeouts; boxed only for tasks that have any (most have none).
     pub limits: Option<Box<Limits>>,
     pub slot: Slot,
@@ -211,6 +215,22 @@ pub(crate) struct TaskEntry {
 }
 
 impl TaskEntry {
+    /// Round-robin admission group: the parent's seq, 0 for root tasks.
+    pub fn group(&self) -> u64 {
+        self.parent.map_or(0, |p| p.seq())
+    }
+
+    /// When the task was submitted (`epoch` is the core's).
+    pub fn created_at(&self, epoch: Instant) -> Instant {
+        epoch + Duration::from_nanos(self.created)
+    }
+
+    /// When the task was admitted, if it was (`epoch` is the core's).
+    pub fn started_at(&self, epoch: Instant) -> Option<Instant> {
+        self.started
+            .map(|n| epoch + Duration::from_nanos(n.get() - 1))
+    }
+
     /// The task's deadlines and timeouts (all `None` when it has none).
     pub fn limits(&self) -> Limits {
         self.limits.as_deref().copied().unwrap_or_default()

@@ -239,7 +239,7 @@ impl Core {
             key,
             seq: e.id.seq(),
             priority: e.effective_priority(),
-            group: e.group,
+            group: e.group(),
             since: self.since(now),
         }
     }
@@ -281,13 +281,10 @@ impl Core {
     /// Adds a submitted task (state `pending`) with its runnable and admits what the limit
     /// allows.
     pub fn insert(&mut self, t: NewTask, runnable: Runnable, waker: Waker, now: Instant) {
-        let (parent_deadline, group) = match t.parent.and_then(|p| self.live_key(p)) {
-            Some(pk) => (
-                self.tasks[pk].limits().current_deadline(),
-                self.tasks[pk].id.seq(),
-            ),
-            None => (None, t.parent.map_or(0, |p| p.seq())),
-        };
+        let parent_deadline = t
+            .parent
+            .and_then(|p| self.live_key(p))
+            .and_then(|pk| self.tasks[pk].limits().current_deadline());
         let fixed_deadline = match (t.deadline, parent_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -306,9 +303,8 @@ impl Core {
             priority: t.priority,
             inherited: None,
             parent: t.parent,
-            group,
-            created_at: now,
-            started_at: None,
+            created: self.since(now),
+            started: None,
             limits: {
                 let l = Limits {
                     timeout: t.timeout.unwrap_or(self.config.task_timeout),
@@ -600,8 +596,9 @@ impl Core {
                 self.tasks[k].awaited_by -= 1;
             }
         }
-        if let Some(s) = e.started_at {
-            self.run_time.record(now.saturating_duration_since(s));
+        if let Some(s) = e.started {
+            let ran = self.since(now).saturating_sub(s.get() - 1);
+            self.run_time.record(Duration::from_nanos(ran));
         }
         let kind = match &error {
             None => {
@@ -641,8 +638,8 @@ impl Core {
                 priority: e.priority,
                 state: to,
                 parent: e.parent,
-                created_at: e.created_at,
-                started_at: e.started_at,
+                created_at: e.created_at(self.epoch),
+                started_at: e.started_at(self.epoch),
                 completed_at: now,
                 error: error.clone(),
             },
@@ -674,9 +671,9 @@ impl Core {
                     after: e.limits().queue_timeout.unwrap_or_default(),
                 }),
             ),
-            Why::Deadline => (TaskState::Error, Some(timed_out(e))),
+            Why::Deadline => (TaskState::Error, Some(timed_out(e, self.epoch))),
             Why::Cancel if past_deadline && &*text == "timeout" => {
-                (TaskState::Error, Some(timed_out(e)))
+                (TaskState::Error, Some(timed_out(e, self.epoch)))
             }
             Why::Cancel => (
                 TaskState::Cancelled,
@@ -709,8 +706,8 @@ impl Core {
             priority: e.priority,
             state: e.phase.state(),
             parent: e.parent,
-            created_at: e.created_at,
-            started_at: e.started_at,
+            created_at: e.created_at(self.epoch),
+            started_at: e.started_at(self.epoch),
             completed_at: None,
             error_kind: None,
             error: None,
@@ -796,9 +793,9 @@ fn unreachable_reason() -> Reason {
     }
 }
 
-fn timed_out(e: &TaskEntry) -> TaskError {
+fn timed_out(e: &TaskEntry, epoch: Instant) -> TaskError {
     // From admission, or from submission for a task that never started.
-    let start = e.started_at.unwrap_or(e.created_at);
+    let start = e.started_at(epoch).unwrap_or_else(|| e.created_at(epoch));
     let after = e
         .limits()
         .current_deadline()
