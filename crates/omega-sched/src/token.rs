@@ -866,6 +866,29 @@ mod tests {
     }
 
     #[test]
+    fn on_cancel_unless_cancelled_registers_or_refuses_without_running() {
+        let t = CancellationToken::new();
+        let (count, f) = counter();
+        let guard = t.on_cancel_unless_cancelled(f).expect("not cancelled yet");
+        assert_eq!(t.callback_count(), 1);
+        assert!(guard.token().is_some_and(|g| g.same_token(&t)));
+        t.cancel("gone");
+        assert_eq!(count.load(SeqCst), 1);
+        drop(guard);
+        let (late, f) = counter();
+        let refused = t.on_cancel_unless_cancelled(f).map(|_| ()).unwrap_err();
+        assert_eq!(&*refused, "gone");
+        assert_eq!(late.load(SeqCst), 0, "a refused callback never runs");
+        // Dropping an armed guard unregisters; the token's last handle can be the guard's.
+        let t = CancellationToken::new();
+        let (never, f) = counter();
+        let guard = t.on_cancel_unless_cancelled(f).expect("not cancelled");
+        drop(t);
+        drop(guard);
+        assert_eq!(never.load(SeqCst), 0);
+    }
+
+    #[test]
     fn on_cancel_after_cancel_runs_immediately() {
         let t = CancellationToken::new();
         t.cancel("done");
@@ -1180,6 +1203,35 @@ mod loom_tests {
             th.join().unwrap();
             drop(guard);
             assert_eq!(count.load(Ordering::SeqCst), 1);
+            assert_eq!(token.callback_count(), 0);
+        });
+    }
+
+    /// A child task's link: registered and later run exactly once, or refused with the
+    /// reason (the child is then born cancelled) — never registered after the cancel.
+    #[test]
+    fn loom_cancel_vs_on_cancel_unless_cancelled() {
+        model(|| {
+            let token = CancellationToken::new();
+            let count = sync::Arc::new(AtomicUsize::new(0));
+            let t = token.clone();
+            let th = thread::spawn(move || t.cancel("a"));
+            let c = sync::Arc::clone(&count);
+            let linked = token.on_cancel_unless_cancelled(move |reason| {
+                assert_eq!(reason, "a");
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+            th.join().unwrap();
+            match linked {
+                Ok(guard) => {
+                    assert_eq!(count.load(Ordering::SeqCst), 1);
+                    drop(guard);
+                }
+                Err(reason) => {
+                    assert_eq!(&*reason, "a");
+                    assert_eq!(count.load(Ordering::SeqCst), 0);
+                }
+            }
             assert_eq!(token.callback_count(), 0);
         });
     }
