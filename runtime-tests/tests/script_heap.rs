@@ -179,9 +179,9 @@ async fn child_tasks_allocations_count_against_the_parent_script() {
         e.message(),
         format!("limit exceeded: script max_heap_bytes ({})", 32 * MIB)
     );
-    // Many short children one after another: their fibers (over 1 KB each) are credited back
-    // when they end, only the scheduler's record (~240 B) stays charged (budget.rs), so 5,000
-    // of them fit in 4 MiB.
+    // Many short children one after another: their fibers are credited back when they end,
+    // only the scheduler's record (~240 B measured) stays charged (budget.rs), so 5,000 of
+    // them fit in 4 MiB.
     let v = engine
         .spawn(
             r#"(let loop ((i 0) (sum 0))
