@@ -566,11 +566,13 @@ fn main() {
 
     let args: Vec<String> = std::env::args().collect();
     if !args.iter().any(|a| a == "--list") {
-        // Criterion's test mode (`cargo test --benches`, a debug build) only smoke-tests.
-        let n = if args.iter().any(|a| a == "--test") {
-            1_000
-        } else {
+        // Only `cargo bench` passes `--bench`; without it this is criterion's test mode
+        // (`cargo test --benches`, `--test`, a debug build), which only smoke-tests the
+        // memory table with 1,000 tasks.
+        let n = if args.iter().any(|a| a == "--bench") {
             N
+        } else {
+            1_000
         };
         suspended_memory_table(n);
     }

@@ -42,44 +42,68 @@ pub(crate) fn spawn(
     let handle = ctx
         .sched
         .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));
-    let id = handle.id();
     // Untracked: each awaiter records its own await edge (`TaskValue::outcome`).
-    let value = TaskValue::spawned(handle.untracked(), name, slot);
-    ctx.live.borrow_mut().insert(id, value.clone());
+    let value = TaskValue::spawned(handle.untracked(), name, slot.clone());
+    // The body keeps its own value alive until it ends (see `TaskSlot::keep`).
+    if let Value::Foreign(rc) = &value {
+        slot.keep.set(Some(rc.clone()));
+    }
     Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
     use crate::{write_string, Runtime, Value};
     use omega_sched::Scheduler;
 
     #[tokio::test(start_paused = true)]
-    async fn finished_tasks_nobody_awaits_leave_the_live_table() {
+    async fn finished_tasks_nobody_awaits_are_freed_and_running_ones_are_kept() {
         let sched = Scheduler::new();
         let rt = Runtime::builder().scheduler(sched.clone()).build();
         let ctx = rt.shared().async_ctx.clone();
-        rt.register_fn("live-count", move |_| {
-            Ok(Value::Int(ctx.live.borrow().len() as i64))
+        type Watched = Rc<RefCell<Vec<std::rc::Weak<Box<dyn crate::value::Foreign>>>>>;
+        let watched: Watched = Rc::default();
+        let w = watched.clone();
+        rt.register_fn("watch", move |args| {
+            if let Value::Foreign(rc) = &args[0] {
+                w.borrow_mut().push(Rc::downgrade(rc));
+            }
+            Ok(Value::Nil)
         });
-        // 5,000 tasks spawned and dropped unawaited; after a wait long enough for them to
-        // end, only the still-running `slow` (and the script's own task) are live.
+        let w = watched.clone();
+        rt.register_fn("watched-alive", move |_| {
+            Ok(Value::Int(
+                w.borrow().iter().filter(|w| w.strong_count() > 0).count() as i64,
+            ))
+        });
+        rt.register_fn("tasks-alive", move |_| {
+            Ok(Value::Int(ctx.alive.get() as i64))
+        });
+        // 5,000 tasks spawned and dropped unawaited, each watched through a weak reference:
+        // while they sleep their bodies keep their values; once they end, nothing does.
+        // Only the still-running `slow` and the script itself are alive then.
         let v = sched
             .run_until(rt.eval_str(
-                "(define (spawn-n n) (if (> n 0) (begin (async (lambda () n)) (spawn-n (- n 1))) :done))
+                "(define ran 0)
+                 (define (spawn-n n)
+                   (if (> n 0)
+                       (begin (watch (async (lambda () (sleep 5) (set! ran (+ ran 1)) n)))
+                              (spawn-n (- n 1)))
+                       :done))
                  (spawn-n 5000)
                  (define slow (async (lambda () (sleep 1000) :slow)))
+                 (sleep 1)
+                 (define during (watched-alive))
                  (sleep 10)
-                 (list (live-count) (await slow))",
+                 (list during (watched-alive) ran (tasks-alive) (await slow))",
                 "unawaited.lisp",
             ))
             .await
             .expect("runs");
-        let text = write_string(&v);
-        let live: i64 = text[1..text.find(' ').expect("two items")]
-            .parse()
-            .expect("a count");
-        assert!(live <= 2, "finished tasks were retained: {text}");
-        assert!(text.ends_with(":slow)"), "{text}");
+        assert_eq!(write_string(&v), "(5000 0 5000 2 :slow)");
+        assert_eq!(rt.shared().async_ctx.alive.get(), 0, "settled");
     }
 }

@@ -128,9 +128,9 @@ impl Runtime {
 
     /// Waits until every task this runtime spawned has finished.
     pub async fn settle(&self) {
-        // One pass awaits every task known now (tasks remove themselves from `live` when
-        // their outcome is collected); another pass catches tasks spawned meanwhile. Each
-        // pass is linear in the tasks it waits for.
+        // Hosted scripts in `live`: one pass awaits every one known now; another pass
+        // catches those started meanwhile. Then every Lisp task's body must be gone
+        // (`alive` is 0; the last one out wakes us). Linear in the tasks waited for.
         loop {
             let live: Vec<Value> = self
                 .shared()
@@ -141,7 +141,22 @@ impl Runtime {
                 .cloned()
                 .collect();
             if live.is_empty() {
-                return;
+                let ctx = &self.shared().async_ctx;
+                if ctx.alive.get() == 0 {
+                    return;
+                }
+                std::future::poll_fn(|cx| {
+                    if ctx.alive.get() == 0 {
+                        return std::task::Poll::Ready(());
+                    }
+                    let mut waiters = ctx.settle_waiters.borrow_mut();
+                    if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                        waiters.push(cx.waker().clone());
+                    }
+                    std::task::Poll::Pending
+                })
+                .await;
+                continue;
             }
             let outcomes: Vec<_> = live
                 .iter()

@@ -52,11 +52,20 @@ pub struct LlmUsage {
 pub(crate) struct AsyncCtx {
     pub sched: Scheduler,
     pub llm: Arc<dyn LlmProvider>,
-    /// Task values of tasks not known to be finished, by id (for `current-task` and for
-    /// waiting out a script's stragglers).
+    /// Task values of hosted scripts (the `Engine`'s wrappers) not known to be finished,
+    /// by id, for waiting out a script's stragglers. A task spawned by `async` is not here:
+    /// its body keeps its own task value alive ([`TaskSlot`](crate::task::TaskSlot)) and
+    /// `settle` waits for `alive` to reach 0 (SPEC §9: a table entry per task was ~64
+    /// bytes of each suspended task).
     pub live: RefCell<HashMap<TaskId, Value>>,
-    /// Lisp tasks alive now (a `LispTask` counts itself in and, when dropped, out).
+    /// Lisp tasks alive now (a `LispTask` counts itself in and, when dropped, out; the
+    /// last one out wakes `settle_waiters`).
     pub alive: Cell<usize>,
+    /// `Runtime::settle` calls waiting for `alive` to reach 0.
+    pub settle_waiters: RefCell<Vec<std::task::Waker>>,
+    /// The slot of the Lisp task being polled now, for `current-task` (set by
+    /// `LispTask::poll` for the length of the poll).
+    pub current: RefCell<Option<Rc<crate::task::TaskSlot>>>,
     pub max_tasks: Cell<Option<usize>>,
     /// Steps taken by all tasks so far, and the limit on them (`Limits::max_total_steps`).
     pub total_steps: Cell<u64>,
@@ -103,6 +112,8 @@ impl AsyncCtx {
             llm,
             live: RefCell::new(HashMap::new()),
             alive: Cell::new(0),
+            settle_waiters: RefCell::new(Vec::new()),
+            current: RefCell::new(None),
             max_tasks: Cell::new(limits.max_tasks),
             total_steps: Cell::new(0),
             max_total_steps: Cell::new(limits.max_total_steps),

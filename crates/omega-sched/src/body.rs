@@ -22,7 +22,10 @@ pin_project! {
         #[pin]
         inner: Option<F>,
         shared: SharedRef,
-        id: TaskId,
+        // The task's key and seq (12 bytes), not its 32-byte `TaskId`: every task's cell
+        // carries this (SPEC §9, memory per task).
+        key: u32,
+        seq: u64,
         // Boxed, and only when tracing is on: a disabled `Span` still takes 40 bytes.
         span: Option<Box<tracing::Span>>,
     }
@@ -34,7 +37,7 @@ pin_project! {
             // gone): record the ending so counts stay exact.
             if this.inner.is_some() {
                 if let Some(s) = this.shared.upgrade() {
-                    s.finish(*this.id, Ending::Stopped, Instant::now());
+                    s.finish(*this.key, *this.seq, Ending::Stopped, Instant::now());
                 }
             }
         }
@@ -46,7 +49,8 @@ impl<F> Body<F> {
         Body {
             inner: Some(inner),
             shared,
-            id,
+            key: u32::try_from(id.key()).expect("keys stay below 2^32"),
+            seq: id.seq(),
             span: (!span.is_disabled()).then(|| Box::new(span)),
         }
     }
@@ -107,7 +111,7 @@ where
             let _ = catch_unwind(AssertUnwindSafe(|| inner.set(None)));
         }
         let error = match this.shared.upgrade() {
-            Some(s) => s.finish(*this.id, ending, turn_now()),
+            Some(s) => s.finish(*this.key, *this.seq, ending, turn_now()),
             None => Some(TaskError::Shutdown {
                 reason: "the scheduler is gone".into(),
             }),

@@ -285,6 +285,36 @@ impl Shared {
         Some(token)
     }
 
+    /// The callback that cancels the task at `key`/`seq` (if it still lives) with the
+    /// reason it is given: a child task's link on its parent's token. Captures 24 bytes
+    /// (the task's key and seq, not its 32-byte id).
+    pub fn cancel_link(self: &Arc<Self>, key: u32, seq: u64) -> impl FnOnce(&str) + Send {
+        let weak = Arc::downgrade(self);
+        move |reason| {
+            if let Some(s) = weak.upgrade() {
+                s.cancel_at(key, seq, &Arc::from(reason));
+            }
+        }
+    }
+
+    /// [`cancel_task`](Self::cancel_task) by key and seq, with `Why::Cancel`.
+    fn cancel_at(&self, key: u32, seq: u64, reason: &Arc<str>) {
+        let id = {
+            let mut core = self.lock_core();
+            let Some(id) = core
+                .tasks
+                .get(key as usize)
+                .filter(|e| e.id.seq() == seq)
+                .map(|e| e.id)
+            else {
+                return;
+            };
+            core.request_cancel(key as usize, reason.clone(), Why::Cancel, Instant::now());
+            id
+        };
+        note_cancel(id, reason);
+    }
+
     /// Makes cancelling `token` cancel task `id`.
     pub fn link_token(self: &Arc<Self>, token: &CancellationToken, id: TaskId) {
         let weak = Arc::downgrade(self);
@@ -311,18 +341,27 @@ impl Shared {
 
     /// The await of `awaiter` on `target` is over.
     pub fn end_await(&self, awaiter: TaskId, target: TaskId) {
-        self.lock_core().end_await(awaiter, target);
+        self.lock_core()
+            .end_await(awaiter.key(), awaiter.seq(), target);
+    }
+
+    /// [`end_await`](Self::end_await) with the awaiter given by key and seq.
+    pub fn end_await_at(&self, key: u32, seq: u64, target: TaskId) {
+        self.lock_core().end_await(key as usize, seq, target);
     }
 
     /// Records a task's ending (the body is gone already), releases what it held, and
     /// returns the error its handle gets (invariant 4).
-    pub fn finish(&self, id: TaskId, ending: Ending, now: Instant) -> Option<TaskError> {
-        let out = self.lock_core().finish(id, ending, now);
-        // Lock-manager hook (SPEC §4): whatever the task still holds is released, however
-        // it ended, before its handle learns the ending.
-        self.locks.task_ended(id);
+    pub fn finish(&self, key: u32, seq: u64, ending: Ending, now: Instant) -> Option<TaskError> {
+        let out = self.lock_core().finish(key as usize, seq, ending, now);
         match out {
-            Some(o) => o.error,
+            Some(o) => {
+                // Lock-manager hook (SPEC §4): whatever the task still holds is released,
+                // however it ended, before its handle learns the ending.
+                self.locks.task_ended(o.id);
+                o.error
+            }
+            // Not live (ended already: its locks went then).
             None => Some(TaskError::failed(LostTask)),
         }
     }
@@ -394,7 +433,7 @@ impl Shared {
                         // Invariant 1: never dropped here. Leak the body; record its end.
                         let id = cur.id;
                         std::mem::forget(r);
-                        self.finish(id, Ending::Stopped, now);
+                        self.finish(id.key() as u32, id.seq(), Ending::Stopped, now);
                     }
                     _ => {
                         let g = CurrentGuard::enter(cur);

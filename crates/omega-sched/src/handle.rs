@@ -11,6 +11,7 @@
 //! (`TaskError::Deadlock`).
 
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -59,8 +60,9 @@ pub struct TaskHandle<T> {
     pub(crate) id: TaskId,
     result: Slot<T>,
     pub(crate) shared: Arc<Shared>,
-    /// The awaiting task whose await edge is recorded, until the await ends.
-    edge: Option<TaskId>,
+    /// The awaiting task whose await edge is recorded, until the await ends: its key and
+    /// seq (16 bytes with the niche, not an `Option<TaskId>`'s 32: every handle has it).
+    edge: Option<(u32, NonZeroU64)>,
     /// Record await edges (see [`untracked`](Self::untracked)).
     tracked: bool,
     token: OnceLock<CancellationToken>,
@@ -91,8 +93,8 @@ impl<T> TaskHandle<T> {
     }
 
     fn end_edge(&mut self) {
-        if let Some(awaiter) = self.edge.take() {
-            self.shared.end_await(awaiter, self.id);
+        if let Some((key, seq)) = self.edge.take() {
+            self.shared.end_await_at(key, seq.get(), self.id);
         }
     }
 
@@ -195,7 +197,9 @@ impl<T> Future for TaskHandle<T> {
                 if sched == this.shared.id {
                     match this.shared.begin_await(me, this.id) {
                         Err(cycle) => return Poll::Ready(Err(TaskError::Deadlock { cycle })),
-                        Ok(true) => this.edge = Some(me),
+                        Ok(true) => {
+                            this.edge = NonZeroU64::new(me.seq()).map(|seq| (me.key() as u32, seq))
+                        }
                         Ok(false) => {}
                     }
                 }

@@ -25,7 +25,7 @@ use crate::pool::Pool;
 use crate::queue::Fairness;
 use crate::stats::Stats;
 use crate::task::{TaskId, TaskInfo, TaskOptions, TaskState};
-use crate::token::{CancellationToken, Cancelled};
+use crate::token::{Cancelled, OnCancelGuard};
 
 /// A cooperative task scheduler. Cheap to clone; `Send + Sync`; usable from any thread.
 ///
@@ -162,7 +162,10 @@ struct Reservation<'a> {
     id: TaskId,
     tag: TaskTag,
     parent: Option<TaskId>,
-    token: Option<CancellationToken>,
+    /// The child's registration on its parent's (or scope's) token.
+    link: OnCancelGuard,
+    /// The parent's token was cancelled already, with this reason.
+    born_cancelled: Option<Arc<str>>,
     now: Instant,
 }
 
@@ -366,12 +369,8 @@ impl Scheduler {
                 .filter(|(s, _)| *s == shared.id)
                 .map(|(_, id)| id)
         };
-        // A child's token descends from the innermost cancel scope, else from its parent.
-        let token = parent.and_then(|p| {
-            scope_parent_token()
-                .or_else(|| shared.task_token(p))
-                .map(|t| t.child())
-        });
+        // A child is linked to the innermost cancel scope's token, else to its parent's.
+        let link_to = parent.and_then(|p| scope_parent_token().or_else(|| shared.task_token(p)));
         let uuid = uuid::Uuid::new_v4();
         let now = crate::executor::now();
         let mut core = shared.lock_core();
@@ -385,12 +384,23 @@ impl Scheduler {
             seq,
             home,
         };
+        // Registered under the core lock (the callback cannot run before the task is in
+        // the table: it takes this lock), never run here: a cancelled token is refused and
+        // its reason makes the child born cancelled.
+        let (link, born_cancelled) = match link_to {
+            None => (OnCancelGuard::inert(), None),
+            Some(t) => match t.on_cancel_unless_cancelled(shared.cancel_link(tag.key, seq)) {
+                Ok(guard) => (guard, None),
+                Err(reason) => (OnCancelGuard::inert(), Some(reason)),
+            },
+        };
         Ok(Reservation {
             core,
             id,
             tag,
             parent,
-            token,
+            link,
+            born_cancelled,
             now,
         })
     }
@@ -411,7 +421,8 @@ impl Scheduler {
             mut core,
             id,
             parent,
-            token,
+            link,
+            born_cancelled,
             now,
             ..
         } = r;
@@ -424,7 +435,8 @@ impl Scheduler {
                 priority: opts.priority,
                 mode: opts.cancel_mode,
                 parent,
-                token: token.clone(),
+                link,
+                born_cancelled,
                 timeout: opts.timeout,
                 deadline: opts.deadline,
                 queue_timeout: opts.queue_timeout,
@@ -435,9 +447,6 @@ impl Scheduler {
         );
         drop(core);
         let shared = &self.shared;
-        if let Some(t) = &token {
-            shared.link_token(t, id);
-        }
         if driving(shared.id).is_none() {
             shared.inbox.driver.wake();
         }

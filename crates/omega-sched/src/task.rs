@@ -30,17 +30,20 @@ use crate::error::ErrorKind;
 #[derive(Clone, Copy)]
 pub struct TaskId {
     uuid: Uuid,
-    key: u32,
+    /// The key plus one: the zero niche makes an `Option<TaskId>` (a task entry's parent,
+    /// a handle's await edge) as small as a `TaskId`.
+    key: std::num::NonZeroU32,
     seq: u64,
 }
 
 impl TaskId {
     pub(crate) fn new(uuid: Uuid, key: usize, seq: u64) -> Self {
-        TaskId {
-            uuid,
-            key: u32::try_from(key).expect("fewer than 2^32 live tasks"),
-            seq,
-        }
+        let key = u32::try_from(key)
+            .ok()
+            .and_then(|k| k.checked_add(1))
+            .and_then(std::num::NonZeroU32::new)
+            .expect("fewer than 2^32 - 1 live tasks");
+        TaskId { uuid, key, seq }
     }
 
     /// The UUID behind this id.
@@ -50,7 +53,7 @@ impl TaskId {
 
     /// The task's slot in its scheduler's table (valid while it lives).
     pub(crate) fn key(&self) -> usize {
-        self.key as usize
+        (self.key.get() - 1) as usize
     }
 
     /// The task's submission number in its scheduler (tells reused slots apart).

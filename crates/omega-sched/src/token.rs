@@ -445,6 +445,35 @@ impl CancellationToken {
         }
     }
 
+    /// Registers `f` like [`on_cancel`](Self::on_cancel) unless this token is cancelled
+    /// already: then `f` is dropped without running and the reason is returned. Safe to
+    /// call under a lock that `f` itself takes (it never runs `f`): the scheduler links a
+    /// child task to its parent's token this way under the core lock, and a child whose
+    /// parent is cancelled already is born cancelled with the returned reason.
+    pub(crate) fn on_cancel_unless_cancelled<F>(&self, f: F) -> Result<OnCancelGuard, Arc<str>>
+    where
+        F: FnOnce(&str) + Send + 'static,
+    {
+        let entry = Entry::Callback(Box::new(f));
+        let mut locked = self.node.inner.lock();
+        // Invariant 2: register or refuse, decided under the lock.
+        if let Some(reason) = locked.reason.clone() {
+            drop(locked);
+            drop(entry);
+            return Err(reason);
+        }
+        let key = insert_entry(&mut locked.entries, entry);
+        // Invariant 3: the registration's handle, counted under the same lock.
+        locked.num_handles += 1;
+        drop(locked);
+        let token = CancellationToken {
+            node: sync::Arc::clone(&self.node),
+        };
+        Ok(OnCancelGuard {
+            registration: Some(Registration { token, key }),
+        })
+    }
+
     /// Returns a future that resolves to the reason once this token is cancelled.
     ///
     /// The future owns a clone of the token (it is `'static` and `Send`).
@@ -562,6 +591,16 @@ impl OnCancelGuard {
     pub fn detach(mut self) {
         // Drops the handle (maybe the last one: then the callback is freed by `unlink`).
         drop(self.registration.take());
+    }
+
+    /// The token this guard's callback is registered on, while armed.
+    pub(crate) fn token(&self) -> Option<&CancellationToken> {
+        self.registration.as_ref().map(|r| &r.token)
+    }
+
+    /// An inert guard (nothing registered).
+    pub(crate) fn inert() -> Self {
+        OnCancelGuard { registration: None }
     }
 
     /// The same as [`detach`](Self::detach) (its former name).
@@ -824,6 +863,29 @@ mod tests {
             .on_cancel(move |r| *s.lock() = Some(r.to_owned()));
         root.cancel("from root");
         assert_eq!(seen.lock().as_deref(), Some("from root"));
+    }
+
+    #[test]
+    fn on_cancel_unless_cancelled_registers_or_refuses_without_running() {
+        let t = CancellationToken::new();
+        let (count, f) = counter();
+        let guard = t.on_cancel_unless_cancelled(f).expect("not cancelled yet");
+        assert_eq!(t.callback_count(), 1);
+        assert!(guard.token().is_some_and(|g| g.same_token(&t)));
+        t.cancel("gone");
+        assert_eq!(count.load(SeqCst), 1);
+        drop(guard);
+        let (late, f) = counter();
+        let refused = t.on_cancel_unless_cancelled(f).map(|_| ()).unwrap_err();
+        assert_eq!(&*refused, "gone");
+        assert_eq!(late.load(SeqCst), 0, "a refused callback never runs");
+        // Dropping an armed guard unregisters; the token's last handle can be the guard's.
+        let t = CancellationToken::new();
+        let (never, f) = counter();
+        let guard = t.on_cancel_unless_cancelled(f).expect("not cancelled");
+        drop(t);
+        drop(guard);
+        assert_eq!(never.load(SeqCst), 0);
     }
 
     #[test]
@@ -1141,6 +1203,35 @@ mod loom_tests {
             th.join().unwrap();
             drop(guard);
             assert_eq!(count.load(Ordering::SeqCst), 1);
+            assert_eq!(token.callback_count(), 0);
+        });
+    }
+
+    /// A child task's link: registered and later run exactly once, or refused with the
+    /// reason (the child is then born cancelled) — never registered after the cancel.
+    #[test]
+    fn loom_cancel_vs_on_cancel_unless_cancelled() {
+        model(|| {
+            let token = CancellationToken::new();
+            let count = sync::Arc::new(AtomicUsize::new(0));
+            let t = token.clone();
+            let th = thread::spawn(move || t.cancel("a"));
+            let c = sync::Arc::clone(&count);
+            let linked = token.on_cancel_unless_cancelled(move |reason| {
+                assert_eq!(reason, "a");
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+            th.join().unwrap();
+            match linked {
+                Ok(guard) => {
+                    assert_eq!(count.load(Ordering::SeqCst), 1);
+                    drop(guard);
+                }
+                Err(reason) => {
+                    assert_eq!(&*reason, "a");
+                    assert_eq!(count.load(Ordering::SeqCst), 0);
+                }
+            }
             assert_eq!(token.callback_count(), 0);
         });
     }

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use omega_sched::{
-    CancelMode, CancelScope, LockError, LockMode, Scheduler, TaskError, TaskOptions,
+    CancelMode, CancelScope, LockError, LockMode, Scheduler, TaskError, TaskOptions, TaskState,
 };
 use tokio::time::Instant;
 
@@ -267,4 +267,169 @@ async fn a_task_cancel_inside_a_scope_reports_the_task_and_children_follow_the_s
             assert_eq!((&*c.reason, c.scope), ("task cancelled", None));
         })
         .await;
+}
+
+/// A child is linked to its parent's token by one callback entry (no token node of its
+/// own until asked for): cancelling the parent, by id or through its token, still reaches
+/// every child and grandchild with the parent's reason, and a finished child leaves no
+/// entry behind on the parent's token.
+#[tokio::test(start_paused = true)]
+async fn children_and_grandchildren_follow_their_parents_cancellation() {
+    for through_token in [false, true] {
+        let sched = Scheduler::new();
+        let s = sched.clone();
+        let log = Log::default();
+        let l = log.clone();
+        sched
+            .run_until(async move {
+                let s2 = s.clone();
+                let parent = s.submit_result(
+                    async move {
+                        let me = omega_sched::current_token().unwrap();
+                        // The parent's own link: one entry.
+                        let base = me.callback_count();
+                        assert_eq!(base, 1);
+                        // A child that finishes unregisters its link.
+                        let quick = s2.submit(async { 7 }, TaskOptions::new().name("quick"));
+                        assert_eq!(me.callback_count(), base + 1);
+                        assert_eq!(quick.await.unwrap(), 7);
+                        assert_eq!(me.callback_count(), base);
+                        let kids: Vec<_> = (0..3)
+                            .map(|i| {
+                                let s3 = s2.clone();
+                                let l = l.clone();
+                                s2.submit_result(
+                                    async move {
+                                        let r = if i == 0 {
+                                            // A grandchild: the child's token is made now.
+                                            let g = s3.submit(
+                                                omega_sched::sleep(Duration::from_secs(60)),
+                                                TaskOptions::new().name("grandchild"),
+                                            );
+                                            g.await.map(|_| ())
+                                        } else {
+                                            omega_sched::sleep(Duration::from_secs(60))
+                                                .await
+                                                .map_err(TaskError::from)
+                                        };
+                                        l.push(format!("{r:?}"));
+                                        r
+                                    },
+                                    coop().name(format!("child {i}")),
+                                )
+                            })
+                            .collect();
+                        assert_eq!(me.callback_count(), base + 3, "one entry per child");
+                        omega_sched::sleep(Duration::from_secs(3600)).await?;
+                        drop(kids);
+                        Ok::<_, omega_sched::Cancelled>(())
+                    },
+                    TaskOptions::new().name("parent"),
+                );
+                omega_sched::sleep(ms(10)).await.unwrap();
+                assert_eq!(s.tasks_in(TaskState::Suspended).len(), 5);
+                if through_token {
+                    assert!(parent.token().cancel("via token"));
+                } else {
+                    assert!(s.cancel(parent.id(), "via token"));
+                }
+                let r = parent.await.unwrap_err().to_string();
+                assert_eq!(r, "task cancelled: via token");
+                omega_sched::sleep(ms(10)).await.unwrap();
+                for t in s
+                    .tasks()
+                    .into_iter()
+                    .filter(|t| t.name.as_deref() != Some("quick"))
+                {
+                    assert_eq!(t.state, TaskState::Cancelled, "{:?}", t.name);
+                    assert_eq!(t.error.as_deref(), Some("task cancelled: via token"));
+                }
+                assert_eq!(s.tasks().len(), 6);
+            })
+            .await;
+        let mut seen = log.get();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "Err(Cancelled { reason: \"via token\" })",
+                "Err(Cancelled { reason: \"via token\" })",
+                "Err(Cancelled { reason: \"via token\" })",
+            ],
+            "through_token = {through_token}"
+        );
+        assert_eq!(sched.stats().live(), 0);
+    }
+}
+
+/// A child born after its parent was cancelled is cancelled at birth with the parent's
+/// reason and never runs; its token, asked for later, is cancelled with that reason too.
+#[tokio::test(start_paused = true)]
+async fn a_child_born_after_its_parent_was_cancelled_never_runs() {
+    let sched = Scheduler::new();
+    let s = sched.clone();
+    let ran = Log::default();
+    let r = ran.clone();
+    sched
+        .run_until(async move {
+            let s2 = s.clone();
+            let parent = s.submit(
+                async move {
+                    let _ = omega_sched::sleep(Duration::from_secs(60)).await;
+                    let r2 = r.clone();
+                    let child = s2.submit(async move { r2.push("child ran") }, TaskOptions::new());
+                    let token_reason = child.token().reason();
+                    (child.await.unwrap_err().to_string(), token_reason)
+                },
+                coop(),
+            );
+            omega_sched::sleep(ms(1)).await.unwrap();
+            parent.cancel("parent gone");
+            let (err, token_reason) = parent.await.unwrap();
+            assert_eq!(err, "task cancelled: parent gone");
+            assert_eq!(token_reason.as_deref(), Some("parent gone"));
+        })
+        .await;
+    assert!(ran.get().is_empty());
+    assert_eq!(sched.stats().cancelled, 1);
+}
+
+/// A child spawned inside a cancel scope follows the scope, and through the scope its
+/// parent; a child's token asked for after submission descends from the scope's token.
+#[tokio::test(start_paused = true)]
+async fn a_child_in_a_cancel_scope_follows_the_scope_and_the_parent() {
+    let sched = Scheduler::new();
+    let s = sched.clone();
+    sched
+        .run_until(async move {
+            let s2 = s.clone();
+            let parent = s.submit(
+                async move {
+                    let scope = CancelScope::new();
+                    #[allow(clippy::async_yields_async)]
+                    let child = scope
+                        .run(async {
+                            s2.submit(
+                                omega_sched::sleep(Duration::from_secs(60)),
+                                TaskOptions::new(),
+                            )
+                        })
+                        .await;
+                    let child_token = child.token().clone();
+                    assert!(!child_token.is_cancelled());
+                    let r = child.await;
+                    (r.map_err(|e| e.to_string()), child_token.reason())
+                },
+                coop(),
+            );
+            omega_sched::sleep(ms(1)).await.unwrap();
+            // Cancelling the parent reaches the child through the scope's token.
+            parent.cancel("from the top");
+            let (r, token_reason) = parent.await.unwrap();
+            assert_eq!(r, Err("task cancelled: from the top".to_string()));
+            assert_eq!(token_reason.as_deref(), Some("from the top"));
+        })
+        .await;
+    let st = sched.stats();
+    assert_eq!((st.cancelled, st.completed), (1, 1));
 }

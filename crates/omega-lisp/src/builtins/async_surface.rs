@@ -210,9 +210,7 @@ pub(crate) fn install(st: &mut State, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) 
     });
     let c = ctx.clone();
     def_host(st, "current-task", 0, Some(0), move |_args| {
-        Ok(omega_sched::current_task()
-            .and_then(|id| c.live.borrow().get(&id).cloned())
-            .unwrap_or(Value::Nil))
+        Ok(crate::task::current_task_value(&c).unwrap_or(Value::Nil))
     });
     def_host(st, "cancelled?", 0, Some(0), |_args| {
         Ok(Value::Bool(omega_sched::check_cancelled().is_err()))

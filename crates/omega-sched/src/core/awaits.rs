@@ -46,8 +46,13 @@ impl Core {
     }
 
     /// The await of `awaiter` on `target` is over (result taken, or the await dropped).
-    pub fn end_await(&mut self, awaiter: TaskId, target: TaskId) {
-        let Some(a) = self.live_key(awaiter) else {
+    pub fn end_await(&mut self, awaiter_key: TaskKey, awaiter_seq: u64, target: TaskId) {
+        let Some(a) = self
+            .tasks
+            .get(awaiter_key)
+            .filter(|e| e.id.seq() == awaiter_seq)
+            .map(|_| awaiter_key)
+        else {
             return;
         };
         let list = &mut self.tasks[a].awaiting;

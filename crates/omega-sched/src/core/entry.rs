@@ -1,6 +1,7 @@
 //! One live task's record in the core: [`TaskEntry`], the driver-side [`Phase`] machine and
 //! the [`Cancel`] machine, each with the one function that moves it.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::executor::Runnable;
 use crate::task::{CancelMode, TaskId, TaskState};
-use crate::token::CancellationToken;
+use crate::token::{CancellationToken, OnCancelGuard};
 
 /// Index of a live task in the task table.
 pub(crate) type TaskKey = usize;
@@ -179,17 +180,27 @@ pub(crate) struct TaskEntry {
     pub runnable: Option<Runnable>,
     /// Wakes the task (cancel, grace expiry, shutdown) whatever it is parked on.
     pub waker: Waker,
-    /// Created on demand: `current_token`, a child task, `TaskHandle::token`.
+    /// Created on demand: `current_token`, a child task, `TaskHandle::token`. A child
+    /// task's token, once created, is a child of the token its `link` is registered on.
     pub token: Option<CancellationToken>,
+    /// A child task's link to its parent's token (or its cancel scope's): a callback that
+    /// cancels this task, registered on that token at submission and unregistered when
+    /// the entry is dropped (after the core lock). Inert for root tasks and for tasks born
+    /// cancelled. A child thus costs its parent's token one entry, not a token node of its
+    /// own.
+    pub link: OnCancelGuard,
     pub name: Option<Arc<str>>,
     pub priority: i32,
     /// Priority inherited from lock waiters (SPEC §3.4).
     pub inherited: Option<i32>,
+    /// Also the round-robin admission group: the parent's seq, 0 for root tasks.
     pub parent: Option<TaskId>,
-    /// Round-robin admission group: the parent's seq, 0 for root tasks.
-    pub group: u64,
-    pub created_at: Instant,
-    pub started_at: Option<Instant>,
+    /// Submission time, in nanoseconds since the core's epoch (8 bytes, not an `Instant`'s
+    /// 16: every live task carries it). See [`created_at`](Self::created_at).
+    pub created: u64,
+    /// Admission time, in nanoseconds since the core's epoch plus one; `None` until
+    /// admitted. See [`started_at`](Self::started_at).
+    pub started: Option<NonZeroU64>,
     /// Deadlines and timeouts; boxed only for tasks that have any (most have none).
     pub limits: Option<Box<Limits>>,
     pub slot: Slot,
@@ -204,6 +215,22 @@ pub(crate) struct TaskEntry {
 }
 
 impl TaskEntry {
+    /// Round-robin admission group: the parent's seq, 0 for root tasks.
+    pub fn group(&self) -> u64 {
+        self.parent.map_or(0, |p| p.seq())
+    }
+
+    /// When the task was submitted (`epoch` is the core's).
+    pub fn created_at(&self, epoch: Instant) -> Instant {
+        epoch + Duration::from_nanos(self.created)
+    }
+
+    /// When the task was admitted, if it was (`epoch` is the core's).
+    pub fn started_at(&self, epoch: Instant) -> Option<Instant> {
+        self.started
+            .map(|n| epoch + Duration::from_nanos(n.get() - 1))
+    }
+
     /// The task's deadlines and timeouts (all `None` when it has none).
     pub fn limits(&self) -> Limits {
         self.limits.as_deref().copied().unwrap_or_default()

@@ -35,8 +35,10 @@
 //!
 //! # Lock order
 //!
-//! core → lock-manager state. Token and event-bus locks are never taken under the core lock
-//! (their work is an [`Effects`] item).
+//! core → lock-manager state; core → a token node's lock, only for work that runs no
+//! callback (cloning a token, creating a child token, registering a child task's link with
+//! `on_cancel_unless_cancelled`). Cancelling a token and the event bus's lock never happen
+//! under the core lock (their work is an [`Effects`] item).
 
 mod awaits;
 pub(crate) mod entry;
@@ -61,7 +63,7 @@ use crate::executor::Runnable;
 use crate::queue::{Item, TaskQueue};
 use crate::stats::{Histogram, Stats};
 use crate::task::{CancelMode, TaskId, TaskInfo, TaskState};
-use crate::token::CancellationToken;
+use crate::token::{CancellationToken, OnCancelGuard};
 
 pub(crate) use entry::{Cancel, CancelStep, Limits, Phase, Reason, Slot, TaskEntry, TaskKey, Why};
 use history::{Finished, History};
@@ -166,7 +168,10 @@ pub(crate) struct NewTask {
     pub priority: i32,
     pub mode: CancelMode,
     pub parent: Option<TaskId>,
-    pub token: Option<CancellationToken>,
+    /// The child's registration on its parent's (or cancel scope's) token.
+    pub link: OnCancelGuard,
+    /// The reason of the parent's token when it was cancelled before the child was born.
+    pub born_cancelled: Option<Arc<str>>,
     pub timeout: Option<Option<Duration>>,
     pub deadline: Option<Instant>,
     pub queue_timeout: Option<Duration>,
@@ -177,6 +182,8 @@ pub(crate) struct NewTask {
 pub(crate) struct FinishOut {
     /// `None` for success, else the error the handle gets.
     pub error: Option<TaskError>,
+    /// The task that ended.
+    pub id: TaskId,
 }
 
 impl Core {
@@ -232,7 +239,7 @@ impl Core {
             key,
             seq: e.id.seq(),
             priority: e.effective_priority(),
-            group: e.group,
+            group: e.group(),
             since: self.since(now),
         }
     }
@@ -274,18 +281,15 @@ impl Core {
     /// Adds a submitted task (state `pending`) with its runnable and admits what the limit
     /// allows.
     pub fn insert(&mut self, t: NewTask, runnable: Runnable, waker: Waker, now: Instant) {
-        let (parent_deadline, group) = match t.parent.and_then(|p| self.live_key(p)) {
-            Some(pk) => (
-                self.tasks[pk].limits().current_deadline(),
-                self.tasks[pk].id.seq(),
-            ),
-            None => (None, t.parent.map_or(0, |p| p.seq())),
-        };
+        let parent_deadline = t
+            .parent
+            .and_then(|p| self.live_key(p))
+            .and_then(|pk| self.tasks[pk].limits().current_deadline());
         let fixed_deadline = match (t.deadline, parent_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let born_cancelled = t.token.as_ref().and_then(CancellationToken::reason);
+        let born_cancelled = t.born_cancelled;
         let entry = TaskEntry {
             id: t.id,
             phase: Phase::Pending,
@@ -293,14 +297,14 @@ impl Core {
             mode: t.mode,
             runnable: Some(runnable),
             waker,
-            token: t.token,
+            token: None,
+            link: t.link,
             name: t.name,
             priority: t.priority,
             inherited: None,
             parent: t.parent,
-            group,
-            created_at: now,
-            started_at: None,
+            created: self.since(now),
+            started: None,
             limits: {
                 let l = Limits {
                     timeout: t.timeout.unwrap_or(self.config.task_timeout),
@@ -562,9 +566,14 @@ impl Core {
 
     /// Ends a live task: final state, counters, slot, await edges, history. The removed
     /// entry is dropped after the lock.
-    pub fn finish(&mut self, id: TaskId, ending: Ending, now: Instant) -> Option<FinishOut> {
-        let key = self.live_key(id)?;
-        let e = &self.tasks[key];
+    pub fn finish(
+        &mut self,
+        key: TaskKey,
+        seq: u64,
+        ending: Ending,
+        now: Instant,
+    ) -> Option<FinishOut> {
+        let e = self.tasks.get(key).filter(|e| e.id.seq() == seq)?;
         let (state, error) = match ending {
             Ending::Completed => (TaskState::Completed, None),
             Ending::Failed(err) => (TaskState::Error, Some(err)),
@@ -581,13 +590,15 @@ impl Core {
             self.release_slot(key, now);
         }
         let e = self.tasks.remove(key);
+        let id = e.id;
         for t in &e.awaiting {
             if let Some(k) = self.live_key(*t) {
                 self.tasks[k].awaited_by -= 1;
             }
         }
-        if let Some(s) = e.started_at {
-            self.run_time.record(now.saturating_duration_since(s));
+        if let Some(s) = e.started {
+            let ran = self.since(now).saturating_sub(s.get() - 1);
+            self.run_time.record(Duration::from_nanos(ran));
         }
         let kind = match &error {
             None => {
@@ -627,22 +638,22 @@ impl Core {
                 priority: e.priority,
                 state: to,
                 parent: e.parent,
-                created_at: e.created_at,
-                started_at: e.started_at,
+                created_at: e.created_at(self.epoch),
+                started_at: e.started_at(self.epoch),
                 completed_at: now,
                 error: error.clone(),
             },
             limit,
         );
-        if e.token.is_some() || e.runnable.is_some() {
-            // A token's unlinking may drop user callbacks, a runnable a future: after the
-            // lock.
+        if e.token.is_some() || e.link.token().is_some() || e.runnable.is_some() {
+            // A token's unlinking may drop user callbacks (the link holds a handle of the
+            // parent's token, maybe the last), a runnable a future: after the lock.
             self.fx.garbage.push(Garbage::Entry(e));
         } else {
             // Only a waker reference, a name and plain data: nothing of a user's runs.
             drop(e);
         }
-        Some(FinishOut { error })
+        Some(FinishOut { error, id })
     }
 
     /// How a stopped task ends: `cancelled` with its reason, or `error` with `TimedOut`.
@@ -660,9 +671,9 @@ impl Core {
                     after: e.limits().queue_timeout.unwrap_or_default(),
                 }),
             ),
-            Why::Deadline => (TaskState::Error, Some(timed_out(e))),
+            Why::Deadline => (TaskState::Error, Some(timed_out(e, self.epoch))),
             Why::Cancel if past_deadline && &*text == "timeout" => {
-                (TaskState::Error, Some(timed_out(e)))
+                (TaskState::Error, Some(timed_out(e, self.epoch)))
             }
             Why::Cancel => (
                 TaskState::Cancelled,
@@ -695,8 +706,8 @@ impl Core {
             priority: e.priority,
             state: e.phase.state(),
             parent: e.parent,
-            created_at: e.created_at,
-            started_at: e.started_at,
+            created_at: e.created_at(self.epoch),
+            started_at: e.started_at(self.epoch),
             completed_at: None,
             error_kind: None,
             error: None,
@@ -760,7 +771,12 @@ impl Core {
         if let Some(t) = &e.token {
             return (t.clone(), false);
         }
-        let t = CancellationToken::new();
+        // A child's token descends from the token its link is registered on, so that its
+        // own children (and whoever holds the token) see the parent's cancellation.
+        let t = e
+            .link
+            .token()
+            .map_or_else(CancellationToken::new, CancellationToken::child);
         if let Some(r) = e.cancel.reason() {
             self.fx.cancel.push((t.clone(), r.text.clone()));
         }
@@ -777,9 +793,9 @@ fn unreachable_reason() -> Reason {
     }
 }
 
-fn timed_out(e: &TaskEntry) -> TaskError {
+fn timed_out(e: &TaskEntry, epoch: Instant) -> TaskError {
     // From admission, or from submission for a task that never started.
-    let start = e.started_at.unwrap_or(e.created_at);
+    let start = e.started_at(epoch).unwrap_or_else(|| e.created_at(epoch));
     let after = e
         .limits()
         .current_deadline()

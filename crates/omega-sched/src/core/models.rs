@@ -58,7 +58,8 @@ fn setup(mode: CancelMode) -> (Arc<Mutex<Core>>, Inbox, TaskId, std::task::Waker
             priority: 0,
             mode,
             parent: None,
-            token: None,
+            link: crate::token::OnCancelGuard::inert(),
+            born_cancelled: None,
             timeout: Some(None),
             deadline: None,
             queue_timeout: None,
@@ -91,7 +92,7 @@ fn driver_step(core: &Mutex<Core>, inbox: &Inbox, now: Instant) -> bool {
         drop(runnable);
         let fx = {
             let mut c = core.lock().unwrap();
-            let out = c.finish(cur.id, Ending::Stopped, now);
+            let out = c.finish(cur.id.key(), cur.id.seq(), Ending::Stopped, now);
             assert!(out.is_some(), "a popped task is live until it finishes");
             std::mem::take(&mut c.fx)
         };

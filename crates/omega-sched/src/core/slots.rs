@@ -44,9 +44,10 @@ impl Core {
     pub(super) fn admit(&mut self, key: TaskKey, slot: Slot, now: Instant) {
         self.set_phase(key, Phase::Ready, now);
         self.peak_admitted = self.peak_admitted.max(self.slots_in_use);
+        let since = self.since(now);
         let e = &mut self.tasks[key];
         e.slot = slot;
-        e.started_at = Some(now);
+        e.started = std::num::NonZeroU64::new(since.saturating_add(1));
         let mut deadline = None;
         if let Some(l) = e.limits.as_deref_mut() {
             let by_timeout = l.timeout.map(|t| now + t);
@@ -56,7 +57,8 @@ impl Core {
             };
             deadline = l.deadline;
         }
-        let wait = now.saturating_duration_since(e.created_at);
+        // Both in nanoseconds since the epoch: no `Instant` arithmetic on this path.
+        let wait = std::time::Duration::from_nanos(since.saturating_sub(e.created));
         let seq = e.id.seq();
         self.queue_wait.record(wait);
         if let Some(at) = deadline {
