@@ -101,8 +101,18 @@ proptest! {
     ) {
         mutate(&v, &edits);
         let text = write_string(&v);
-        let back = read_one(&text, "<p>")
-            .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        let back = match read_one(&text, "<p>") {
+            Ok(back) => back,
+            // Documented (README, reader.rs `patch_label`): a cycle through a map's key or
+            // value cannot be rebuilt, because maps are immutable; `read` names the label.
+            // Found by this property once mutations could close a cycle through a map.
+            Err(e) if e.message().contains("(maps are immutable)") => {
+                prop_assert!(text.contains('{'), "{}: {}", text, e);
+                prop_assert_eq!(e.kind(), &omega_lisp::ErrorKind::Syntax);
+                return Ok(());
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("{text}: {e}"))),
+        };
         prop_assert!(equal(&back, &v), "text: {}\nback: {}", text, write_string(&back));
         prop_assert_eq!(write_string(&back), text);
     }
