@@ -129,6 +129,37 @@ impl Stack {
         std::mem::take(&mut self.slots[sp])
     }
 
+    /// Pops the top value into slot `dst` (below the top), dropping what `dst` held. A number
+    /// is moved field by field (popping it whole would load 16 bytes just stored in two parts,
+    /// see the module docs).
+    #[inline(always)]
+    pub(crate) fn pop_into(&mut self, dst: usize) {
+        let sp = self
+            .sp
+            .checked_sub(1)
+            .expect("operand stack underflow (compiler invariant)");
+        debug_assert!(dst < sp);
+        let v = match self.slots[sp] {
+            Value::Int(x) => Value::Int(x),
+            Value::Float(x) => Value::Float(x),
+            _ => {
+                self.sp = sp;
+                let v = std::mem::take(&mut self.slots[sp]);
+                self.slots[dst] = v;
+                return;
+            }
+        };
+        self.sp = sp;
+        // A number has nothing to drop: just put `nil` back (invariant 1).
+        std::mem::forget(std::mem::take(&mut self.slots[sp]));
+        let slot = &mut self.slots[dst];
+        if slot.is_immediate() {
+            std::mem::forget(std::mem::replace(slot, v));
+        } else {
+            *slot = v;
+        }
+    }
+
     /// Drops the top value.
     #[inline(always)]
     pub(crate) fn drop_top(&mut self) {
