@@ -185,6 +185,11 @@ pub(crate) enum Op {
     PrimReturn(PrimOp),
     /// Push `local[slot] OP imm` (binary primitive with a local and a small constant).
     PrimLI(PrimOp, u16, i16),
+    /// Push `local[slot] OP consts[k]` (a numeric constant that is not a small integer, e.g.
+    /// a float).
+    PrimLK(PrimOp, u16, u32),
+    /// `BranchLI` on `local[slot] OP consts[k]`.
+    BranchLK(PrimOp, bool, u16, u16, u32),
     /// Push `local[a] OP local[b]` (binary numeric primitive on two locals).
     PrimLL(PrimOp, u16, u16),
     /// Unless `local[slot] OP imm` holds, jump to target; pushes nothing. Always followed by a
@@ -211,9 +216,10 @@ pub(crate) enum Op {
     /// The head of a loop compiled inline (a named `let`, `do` or local function whose calls
     /// are all jumps): counts a step, as the call of the closure it replaces did.
     Loop,
-    /// A loop's call of itself: jump to the `Loop` at target, counting its step (the step
-    /// hook's slice check runs on every backward jump), and continue after it.
-    JumpLoop(u32),
+    /// A loop's call of itself: pop `n` values into the locals `first .. first + n` (the last
+    /// into the last), jump to the `Loop` at target, counting its step (the step hook's slice
+    /// check runs on every backward jump), and continue after it.
+    JumpLoop(u32, u16, u16),
 }
 
 /// A loop compiled inline into its enclosing function, for stack traces that look as if it

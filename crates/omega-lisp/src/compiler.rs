@@ -222,6 +222,7 @@ impl Compiler<'_> {
             Op::PushHandler(_, k) => Op::PushHandler(target, k),
             Op::BranchLI(p, n, s, k, _) => Op::BranchLI(p, n, s, k, target),
             Op::BranchLL(p, n, a, b, _) => Op::BranchLL(p, n, a, b, target),
+            Op::BranchLK(p, n, s, k, _) => Op::BranchLK(p, n, s, k, target),
             Op::BranchL(p, n, s, _) => Op::BranchL(p, n, s, target),
             Op::BranchNot(_) => Op::BranchNot(target),
             Op::BranchPrim(p, n, _) => Op::BranchPrim(p, n, target),
@@ -416,6 +417,10 @@ impl Compiler<'_> {
                     self.emit(Op::PrimLL(*op, a, b), p);
                     return Ok(());
                 }
+                if let Some((slot, k)) = self.local_and_number(*op, args) {
+                    self.emit(Op::PrimLK(*op, slot, u32::from(k)), p);
+                    return Ok(());
+                }
                 if let Some((q, neg, slot, inner)) = self.unary_local(*op, args) {
                     self.emit(Op::PrimL(q, neg, slot), if neg { inner } else { p });
                     if neg {
@@ -520,10 +525,23 @@ impl Compiler<'_> {
         let f = self.f();
         let head = f.loops[i].head;
         let slots = f.loops[i].slots.clone();
-        for s in slots.iter().rev() {
-            self.emit(Op::SetLocal(*s), p);
+        // The parameters' slots are consecutive (`inline_loop` allocates them together): the
+        // jump stores the arguments itself when they fit its fields.
+        let fused = match (slots.first(), u16::try_from(slots.len())) {
+            (Some(&first), Ok(n)) => u16::try_from(first).ok().map(|first| (first, n)),
+            _ => None,
+        };
+        match fused {
+            Some((first, n)) => {
+                self.emit(Op::JumpLoop(head, first, n), p);
+            }
+            None => {
+                for s in slots.iter().rev() {
+                    self.emit(Op::SetLocal(*s), p);
+                }
+                self.emit(Op::JumpLoop(head, 0, 0), p);
+            }
         }
-        self.emit(Op::JumpLoop(head), p);
         let f = self.f();
         f.max_target = f.max_target.max(head);
         Ok(())
@@ -605,6 +623,28 @@ impl Compiler<'_> {
         }
         let slot = *self.f().slots.get(v)?;
         Some((u16::try_from(slot).ok()?, i16::try_from(*k).ok()?))
+    }
+
+    /// `(OP local number)` with OP numeric, the local an unboxed slot of this frame and the
+    /// number a constant (not a small integer: see `local_and_small_int`), added to the pool.
+    fn local_and_number(&mut self, op: PrimOp, args: &[Expr]) -> Option<(u16, u16)> {
+        if !op.is_numeric() {
+            return None;
+        }
+        let [a, b] = args else { return None };
+        let (ExprKind::Local(v), ExprKind::Const(k @ (Value::Int(_) | Value::Float(_)))) =
+            (&a.kind, &b.kind)
+        else {
+            return None;
+        };
+        if self.boxed(*v) {
+            return None;
+        }
+        let f = self.f();
+        let slot = u16::try_from(*f.slots.get(v)?).ok()?;
+        let idx = u16::try_from(f.consts.len()).ok()?;
+        f.consts.push(k.clone());
+        Some((slot, idx))
     }
 
     /// `(OP local local)` with OP numeric and both locals unboxed slots of this frame.
@@ -702,6 +742,8 @@ impl Compiler<'_> {
                     self.emit(Op::BranchLI(*op, neg, slot, imm, 0), q)
                 } else if let Some((x, y)) = self.two_locals(*op, args) {
                     self.emit(Op::BranchLL(*op, neg, x, y, 0), q)
+                } else if let Some((slot, k)) = self.local_and_number(*op, args) {
+                    self.emit(Op::BranchLK(*op, neg, slot, k, 0), q)
                 } else {
                     for a in args {
                         self.expr(a, Tail::NO)?;
@@ -1022,7 +1064,7 @@ mod tests {
     fn jumps(src: &str) -> usize {
         ops_of(src)
             .iter()
-            .filter(|op| matches!(op, Op::JumpLoop(_)))
+            .filter(|op| matches!(op, Op::JumpLoop(..)))
             .count()
     }
 
@@ -1230,7 +1272,10 @@ mod tests {
             "(define (add a b) (+ a b)) (define (sub a b) (- a b)) (define (mul a b) (* a b))
              (define (lt a b) (< a b)) (define (ge a b) (>= a b)) (define (eq a b) (= a b))
              (define (dec x) (- x 1)) (define (small? x) (if (< x 2) 'yes 'no))
-             (define (lt2 a b) (if (< a b) 'yes 'no))",
+             (define (lt2 a b) (if (< a b) 'yes 'no))
+             (define (lk x) (if (< x 2.5) (- x 0.5) (* x 1.5)))
+             (define (nlk x) (if (not (>= x 100000)) 'small 'big))
+             (define (big x) (+ x 100000))",
         );
         let cases = [
             ("(add 1.5 2)", "3.5"),
@@ -1250,6 +1295,13 @@ mod tests {
             ("(small? 2.0)", "no"),
             ("(lt2 1 1.5)", "yes"),
             ("(lt2 2.5 1.5)", "no"),
+            ("(lk 1)", "0.5"),
+            ("(lk 2.0)", "1.5"),
+            ("(lk 4)", "6.0"),
+            ("(nlk 5)", "small"),
+            ("(nlk 100000.0)", "big"),
+            ("(big 1)", "100001"),
+            ("(big 0.5)", "100000.5"),
             // Integers stay exact; overflow still errors.
             ("(add 1 2)", "3"),
         ];
@@ -1260,6 +1312,12 @@ mod tests {
             .eval_sync("(add 9223372036854775807 1)", "t")
             .expect_err("overflows");
         assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+        let err = rt
+            .eval_sync("(big 9223372036854775807)", "t")
+            .expect_err("overflows");
+        assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+        let err = rt.eval_sync("(lk 'a)", "t").expect_err("type");
+        assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
         let err = rt.eval_sync("(add 1.5 \"a\")", "t").expect_err("type");
         assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
         let err = rt.eval_sync("(small? 'x)", "t").expect_err("type");

@@ -139,24 +139,45 @@ impl Stack {
             .checked_sub(1)
             .expect("operand stack underflow (compiler invariant)");
         debug_assert!(dst < sp);
-        let v = match self.slots[sp] {
-            Value::Int(x) => Value::Int(x),
-            Value::Float(x) => Value::Float(x),
+        self.sp = sp;
+        // Each number kind on its own path, so the value is written with a constant tag (one
+        // path for both built the value in a temporary and copied it whole).
+        match self.slots[sp] {
+            Value::Int(x) => {
+                // A number has nothing to drop: just put `nil` back (invariant 1).
+                std::mem::forget(std::mem::take(&mut self.slots[sp]));
+                self.set_int_dropping(dst, x);
+            }
+            Value::Float(x) => {
+                std::mem::forget(std::mem::take(&mut self.slots[sp]));
+                self.set_float_dropping(dst, x);
+            }
             _ => {
-                self.sp = sp;
                 let v = std::mem::take(&mut self.slots[sp]);
                 self.slots[dst] = v;
-                return;
             }
-        };
-        self.sp = sp;
-        // A number has nothing to drop: just put `nil` back (invariant 1).
-        std::mem::forget(std::mem::take(&mut self.slots[sp]));
-        let slot = &mut self.slots[dst];
+        }
+    }
+
+    /// Writes the integer `x` at `i`, dropping what was there.
+    #[inline(always)]
+    fn set_int_dropping(&mut self, i: usize, x: i64) {
+        let slot = &mut self.slots[i];
         if slot.is_immediate() {
-            std::mem::forget(std::mem::replace(slot, v));
+            std::mem::forget(std::mem::replace(slot, Value::Int(x)));
         } else {
-            *slot = v;
+            *slot = Value::Int(x);
+        }
+    }
+
+    /// Writes the float `x` at `i`, dropping what was there.
+    #[inline(always)]
+    fn set_float_dropping(&mut self, i: usize, x: f64) {
+        let slot = &mut self.slots[i];
+        if slot.is_immediate() {
+            std::mem::forget(std::mem::replace(slot, Value::Float(x)));
+        } else {
+            *slot = Value::Float(x);
         }
     }
 
@@ -240,13 +261,27 @@ impl Stack {
         self.truncate(dst + 1);
     }
 
-    /// Removes `from..to`, sliding the values above it down.
+    /// Removes `from..to`, sliding the values above it down (a tail call's arguments over the
+    /// frame it replaces: usually a few values, so a loop of swaps, integers moved field by
+    /// field, rather than a generic rotate).
+    #[inline(always)]
     pub(crate) fn remove_range(&mut self, from: usize, to: usize) {
         let n = to - from;
-        if n > 0 {
-            self.slots[from..self.sp].rotate_left(n);
-            self.truncate(self.sp - n);
+        if n == 0 {
+            return;
         }
+        let top = self.sp;
+        for i in to..top {
+            let dst = i - n;
+            if let Value::Int(x) = self.slots[i] {
+                // The removed value moves up to `i`, to be dropped below.
+                let old = std::mem::replace(&mut self.slots[dst], Value::Int(x));
+                std::mem::forget(std::mem::replace(&mut self.slots[i], old));
+            } else {
+                self.slots.swap(dst, i);
+            }
+        }
+        self.truncate(top - n);
     }
 
     /// Removes and returns the values from `at` to the top.

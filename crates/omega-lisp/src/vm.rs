@@ -1349,7 +1349,11 @@ impl VmCore {
                         }
                         Op::Prim(p) => prim!(p),
                         Op::Loop => tick!(),
-                        Op::JumpLoop(t) => {
+                        Op::JumpLoop(t, first, n) => {
+                            let first = base + first as usize;
+                            for k in (0..n as usize).rev() {
+                                self.stack.pop_into(first + k);
+                            }
                             pc = t as usize + 1;
                             tick!();
                         }
@@ -1469,7 +1473,10 @@ impl VmCore {
                                 && (!neg || st.prim_intact[PrimOp::Not.index()]);
                             let holds = match (a, b, intact) {
                                 (Value::Int(x), Value::Int(y), true) => int_holds(p, *x, *y),
-                                (Value::Float(x), Value::Float(y), true) => float_holds(p, *x, *y),
+                                (_, _, true) if num_pair(a, b).is_some() => {
+                                    let (x, y) = num_pair(a, b).unwrap_or_default();
+                                    float_holds(p, x, y)
+                                }
                                 _ => {
                                     let (a, b) = (a.clone(), b.clone());
                                     self.stack.push(a);
@@ -1494,9 +1501,19 @@ impl VmCore {
                             if st.prim_intact[p.index()]
                                 && (!neg || st.prim_intact[PrimOp::Not.index()])
                             {
+                                // Booleans are pushed at once (a `Value` built on one path for
+                                // every kind is copied whole from a temporary).
+                                let flag = match p {
+                                    PrimOp::NullP => Some(a.is_nil()),
+                                    PrimOp::Not => Some(!a.is_truthy()),
+                                    _ => None,
+                                };
+                                if let Some(b) = flag {
+                                    self.stack.push_bool(b != neg);
+                                    pc += usize::from(neg);
+                                    continue;
+                                }
                                 let v = match (p, a) {
-                                    (PrimOp::NullP, _) => Value::Bool(a.is_nil()),
-                                    (PrimOp::Not, _) => Value::Bool(!a.is_truthy()),
                                     (PrimOp::Car, Value::Pair(c)) => c.car(),
                                     (PrimOp::Cdr, Value::Pair(c)) => c.cdr(),
                                     _ => {
@@ -1546,6 +1563,68 @@ impl VmCore {
                             self.stack.drop_top();
                             pc = if truthy { target as usize } else { pc + 1 };
                         }
+                        Op::PrimLK(p, sa, k) => {
+                            let a = &self.stack[base + sa as usize];
+                            let b = &proto.consts[k as usize];
+                            if let (Value::Int(x), Value::Int(y), true) =
+                                (a, b, st.prim_intact[p.index()])
+                            {
+                                let (x, y) = (*x, *y);
+                                if p.is_arith() {
+                                    match int_arith(p, x, y) {
+                                        Some(r) => self.stack.push_int(r),
+                                        None => throw!(numbers::overflow(p.name())),
+                                    }
+                                } else {
+                                    self.stack.push_bool(int_holds(p, x, y));
+                                }
+                                continue;
+                            }
+                            if let (Some((x, y)), true) =
+                                (num_pair(a, b), st.prim_intact[p.index()])
+                            {
+                                if p.is_arith() {
+                                    self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
+                                } else {
+                                    self.stack.push_bool(float_holds(p, x, y));
+                                }
+                                continue;
+                            }
+                            let (a, b) = (a.clone(), b.clone());
+                            self.stack.push(a);
+                            self.stack.push(b);
+                            prim!(p)
+                        }
+                        Op::BranchLK(p, neg, sa, k, target) => {
+                            let a = &self.stack[base + sa as usize];
+                            let b = &proto.consts[k as usize];
+                            let intact = st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()]);
+                            let holds = match (a, b, intact) {
+                                (Value::Int(x), Value::Int(y), true) => int_holds(p, *x, *y),
+                                (_, _, true) if num_pair(a, b).is_some() => {
+                                    let (x, y) = num_pair(a, b).unwrap_or_default();
+                                    float_holds(p, x, y)
+                                }
+                                _ => {
+                                    let (a, b) = (a.clone(), b.clone());
+                                    self.stack.push(a);
+                                    self.stack.push(b);
+                                    if !st.prim_intact[p.index()] {
+                                        slow_prim!(p);
+                                    }
+                                    if let Err(e) = self.prim(p) {
+                                        throw!(e);
+                                    }
+                                    continue;
+                                }
+                            };
+                            pc = if holds != neg {
+                                pc + 1 + usize::from(neg)
+                            } else {
+                                target as usize
+                            };
+                        }
                         Op::PrimLL(p, sa, sb) => {
                             let a = &self.stack[base + sa as usize];
                             let b = &self.stack[base + sb as usize];
@@ -1560,6 +1639,16 @@ impl VmCore {
                                     }
                                 } else {
                                     self.stack.push_bool(int_holds(p, x, y));
+                                }
+                                continue;
+                            }
+                            if let (Some((x, y)), true) =
+                                (num_pair(a, b), st.prim_intact[p.index()])
+                            {
+                                if p.is_arith() {
+                                    self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
+                                } else {
+                                    self.stack.push_bool(float_holds(p, x, y));
                                 }
                                 continue;
                             }
@@ -1688,6 +1777,17 @@ fn float_pair(s: &[Value]) -> Option<(f64, f64)> {
         [.., Value::Float(x), Value::Float(y)] => Some((*x, *y)),
         [.., Value::Int(x), Value::Float(y)] => Some((*x as f64, *y)),
         [.., Value::Float(x), Value::Int(y)] => Some((*x, *y as f64)),
+        _ => None,
+    }
+}
+
+/// `a` and `b` as floats when they are two numbers and at least one is a float.
+#[inline(always)]
+fn num_pair(a: &Value, b: &Value) -> Option<(f64, f64)> {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => Some((*x, *y)),
+        (Value::Int(x), Value::Float(y)) => Some((*x as f64, *y)),
+        (Value::Float(x), Value::Int(y)) => Some((*x, *y as f64)),
         _ => None,
     }
 }
