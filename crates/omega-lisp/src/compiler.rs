@@ -17,6 +17,19 @@
 //! * Fused ops: `Local` followed by `Return` becomes `ReturnLocal` and `Prim` becomes
 //!   `PrimReturn` (still followed by the `Return`) when no jump targets the `Return`; an `if` on
 //!   a numeric comparison becomes `BranchLI`/`BranchPrim`; `(OP local small-int)` is `PrimLI`.
+//! * Loops compile to jumps: a named `let`, a `do`, or a body with one local function called
+//!   once — all `(letrec ((f (lambda …))) (f inits…))` — whose name is only called, with the
+//!   right number of arguments, in tail positions of its own body ([`find_loops`] decides, in
+//!   one pass before compiling) is compiled inline. Its parameters get consecutive slots of the
+//!   enclosing frame; the entry stores the inits and runs a `Loop` head, and each call
+//!   evaluates its arguments and `JumpLoop`s back, which stores them and counts a step (as the
+//!   closure call did: `max_steps`, interrupts and yields are unchanged). A loop entered in a
+//!   non-tail position leaves its value on the stack like any expression; a call in a tail
+//!   position of its body that is not a tail call of the function is noted in the loop's
+//!   [`Region`], so stack traces show what the closure version showed.
+//! * Invariant of inline loops: at a loop's head and at every `JumpLoop` to it, the operand
+//!   stack has the same height (loop calls are only in tail positions of the body, where
+//!   nothing of the body is left on the operand stack).
 //! * Recursion is bounded by [`COMPILE_LIMIT`]; deeper code is a clean `:syntax` error.
 
 use std::collections::{HashMap, HashSet};

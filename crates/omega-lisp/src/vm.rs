@@ -27,7 +27,9 @@
 //!    `catch` ever sees it.
 //! 4. `tick` — the per-step hook — is the only place that counts steps, enforces `max_steps`,
 //!    polls the interrupt and decides to yield. It runs after each call has entered its callee
-//!    (or a native has returned), when the state is consistent between instructions.
+//!    (or a native has returned), and at each `Loop` head and `JumpLoop` of a loop compiled
+//!    inline (a step each, as the closure call they replace), when the state is consistent
+//!    between instructions.
 //! 5. Inside `run`'s dispatch loop the running frame is held in locals (`closure`, `pc`,
 //!    `base`, `nc`) and is not on `frames`; it is pushed back (`spill!`) before anything that
 //!    looks at or changes the frame stack, and popped again at `'reload`. Outside the loop,
@@ -521,6 +523,8 @@ impl VmCore {
     }
 
     /// Builds the Lisp stack trace (innermost first), eliding the middle of very deep stacks.
+    /// A frame inside loops compiled inline shows a line per loop, as their closures would have
+    /// (`Proto::regions`).
     fn trace(&self) -> Vec<StackFrame> {
         const HEAD: usize = 20;
         const TAIL: usize = 5;
