@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each cargo-fuzz target (fuzz/: reader, expand, eval) for a bounded time, about a minute
+# Runs each cargo-fuzz target (fuzz/: reader, expand, eval, eval_async) for a bounded time, ~80 s
 # in all, on the stable toolchain (RUSTC_BOOTSTRAP=1 lets cargo-fuzz use its nightly flags).
 # The corpora are seeded from lisp-examples/ and the script tests. A crash fails the run; its
 # input is in fuzz/artifacts/TARGET/ and becomes a regression test. Leak detection is off:
@@ -20,7 +20,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi
 
-for t in reader expand eval; do
+for t in reader expand eval eval_async; do
   mkdir -p "fuzz/corpus/$t"
   cp lisp-examples/*.lisp "fuzz/corpus/$t/" 2>/dev/null || true
   find crates/omega-lisp/tests/scripts -name '*.lisp' -exec cp {} "fuzz/corpus/$t/" \; 2>/dev/null || true
@@ -28,7 +28,7 @@ done
 
 echo "== fuzz build"
 cargo fuzz build --fuzz-dir fuzz
-for t in reader expand eval; do
+for t in reader expand eval eval_async; do
   echo "== fuzz $t (${SECS_PER_TARGET}s)"
   cargo fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$SECS_PER_TARGET" -rss_limit_mb=2048 -max_len=4096 -timeout=10 \

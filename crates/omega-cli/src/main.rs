@@ -25,8 +25,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The system allocator, counting the bytes in use: the meter of the heap limit
-/// (`--max-heap`, `omega_lisp::heap`). Its own cap stays off; the runtime checks the count.
+/// jemalloc, counting the bytes in use (the meter of the heap limit: `--max-heap`,
+/// `omega_lisp::heap`) and each thread's. Its own cap stays off; the runtime checks the count.
 #[global_allocator]
 static ALLOC: omega_lisp::heap::CountingAlloc = omega_lisp::heap::counting_alloc();
 

@@ -1,8 +1,10 @@
 //! A multi-threaded tokio host serving Lisp scripts through the `Engine` (SPEC §6.8):
 //! eight tokio tasks each run scripts that fan out `llm.infer` calls (mock provider) and
 //! call an async host tool; every script has an LLM budget; one long script is cancelled
-//! from a plain OS thread; an allocation bomb meets the heap limit (the process counts its
-//! bytes with `omega_lisp::heap::CountingAlloc`); then the engine shuts down cleanly.
+//! from a plain OS thread; an allocation bomb meets its per-script heap limit while the other
+//! scripts run on (the process counts its bytes, per thread too, with
+//! `omega_lisp::heap::CountingAlloc`), another meets the runtime's; then the engine shuts
+//! down cleanly.
 //!
 //! ```text
 //! cargo run -p omega-lisp --example host
@@ -27,7 +29,8 @@ fn request_script(topic: &str) -> String {
     )
 }
 
-/// The system allocator, counting the bytes in use: the meter of the heap limit.
+/// jemalloc, counting the bytes in use (the meter of the runtime's heap limit) and each
+/// thread's (what a script's heap limit is charged from).
 #[global_allocator]
 static ALLOC: omega_lisp::heap::CountingAlloc = omega_lisp::heap::counting_alloc();
 
@@ -92,7 +95,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         canceller.cancel("operator pressed stop");
     });
 
-    // An allocation bomb meets the heap limit; the engine and the other scripts go on.
+    // A request's script gets a heap limit of its own: past 16 MiB it ends with `:limit`,
+    // its finally block runs, and no other script is charged for its bytes.
+    let request_bomb = engine
+        .spawn(
+            r#"(define (hoard xs) (hoard (cons (make-string 10000 #\x) xs)))
+               (try (hoard '()) (finally (println "request bomb: cleaned up")))"#,
+            ScriptOptions::new()
+                .name("request-bomb")
+                .max_heap_bytes(16 << 20),
+        )
+        .await?
+        .await;
+
+    // An allocation bomb without a limit of its own meets the runtime's heap limit; the
+    // engine and the other scripts go on.
     let bomb = engine
         .spawn(
             r#"(define (grow xs) (grow (cons (make-string 100000 #\x) xs))) (grow '())"#,
@@ -116,6 +133,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     println!("served {served} requests from 8 tokio tasks");
     println!("greedy script: {}", greedy.expect_err("over budget"));
+    println!(
+        "request-bomb script: {}",
+        request_bomb.expect_err("over its own heap limit")
+    );
     println!("bomb script: {}", bomb.expect_err("over the heap limit"));
     println!("forever script: {}", forever.await.expect_err("cancelled"));
     let s = engine.stats();

@@ -1,7 +1,8 @@
 //! Per-script budgets ([`ScriptLimits`]): what one script — its top level and every task it
-//! spawns — may spend: VM steps, live tasks, LLM calls and LLM tokens. Exceeding one is a
-//! `:limit` error naming it (`limit exceeded: script llm_max_calls (3)`), which no `catch`
-//! stops.
+//! spawns — may spend: VM steps, live tasks, heap bytes, LLM calls and LLM tokens. Exceeding
+//! one is a `:limit` error naming it (`limit exceeded: script llm_max_calls (3)`), which no
+//! `catch` stops; the script unwinds (its `finally` blocks run) and the other scripts of the
+//! runtime go on.
 //!
 //! # Implementation details
 //!
@@ -10,6 +11,40 @@
 //! (`async`, `llm.infer`, `llm.stream`) find it with [`current`] and a task spawned from the
 //! script inherits it. Outside scripts with a budget nothing is counted.
 //!
+//! ## The heap budget (`max_heap_bytes`)
+//!
+//! Bytes are charged per *slice*: while a budget with a heap limit is current, the thread's
+//! allocation counters (`heap::thread_counters`: bytes ever allocated and ever freed on this
+//! thread, kept by `heap::CountingAlloc`) are marked; when the budget stops being current
+//! (the slice ends, or another budget is entered inside it) the net difference — allocated
+//! minus freed since the mark — is added to the script's count. Every heap check point
+//! (the VM's safe points every `yield_interval` steps at most, the builtins that build
+//! strings and lists, the reader, macro expansion) charges the slice so far and compares
+//! ([`check_heap`]), so one long slice overshoots the limit by at most what is allocated
+//! between two check points. A task's fiber is freed under its script's budget, so a script
+//! that spawns and finishes many tasks is not charged for their stacks forever.
+//!
+//! What this counts, honestly:
+//! - Net, not cumulative: a script that allocates and frees ten times its limit in a loop
+//!   never reaches it.
+//! - By thread and time, not by owner: bytes allocated while the script's task runs are the
+//!   script's, whoever keeps them (a `define`d global, an interned symbol, a string handed to
+//!   the host); bytes freed while it runs are credited to it, whoever allocated them — so a
+//!   script that frees another script's value (replacing a shared global) is credited with it
+//!   and its count can go below zero. All scripts of a runtime run on one thread, one slice at
+//!   a time, so within a runtime every byte allocated during a slice is charged to exactly one
+//!   script.
+//! - Not what runs elsewhere: an async host function's future running on the host's own
+//!   tokio runtime, another runtime's thread, or the scheduler's bookkeeping between slices.
+//! - One residue: a child task's record in the scheduler (its body's box, ~240 bytes measured)
+//!   is allocated while the script runs but freed by the scheduler between slices, so each
+//!   finished child leaves that much charged (its fiber is credited back). A script that
+//!   spawns a million tasks over its life is charged ~240 MB for them; not charging the
+//!   spawn instead was measured to credit ~450 bytes per child (the part its handle frees
+//!   inside a slice), which a hostile script could farm, so the conservative side was kept.
+//! - The count starts at the script's first slice; what the host allocated to start it (the
+//!   source, the compiled code) is not charged.
+//!
 //! # Invariants
 //!
 //! 1. `tasks` counts the script's live `LispTask`s: added when a task is created, removed
@@ -17,6 +52,10 @@
 //! 2. LLM calls are counted when they start (refused once `llm_max_calls` were started);
 //!    tokens when they are answered (a call whose answer goes over `llm_max_tokens` fails
 //!    with the `:limit` error, and so does every later call).
+//! 3. `HEAP_MARK` is `Some` exactly while the current budget has a heap limit and the
+//!    counters can be read; it holds the thread's counters when the budget's charge was last
+//!    brought up to date ([`settle`]). Entering and leaving a budget settle the outgoing one
+//!    first, so nested slices charge each byte to one budget only.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -31,6 +70,10 @@ pub struct ScriptLimits {
     pub max_steps: Option<u64>,
     /// Tasks alive at once, the top level included.
     pub max_tasks: Option<usize>,
+    /// Bytes the script may hold: net bytes allocated (allocated minus freed) on the thread
+    /// while its tasks run (see the module docs). Needs [`crate::heap::CountingAlloc`] as the
+    /// global allocator: an `Engine` refuses a script with this limit without it.
+    pub max_heap_bytes: Option<usize>,
     /// `llm.infer` / `llm.stream` calls started.
     pub llm_max_calls: Option<u64>,
     /// LLM tokens (prompt + completion) as the provider reported them.
@@ -43,22 +86,34 @@ pub(crate) struct Budget {
     limits: ScriptLimits,
     steps: Cell<u64>,
     tasks: Cell<usize>,
+    /// Net bytes charged so far (may go below zero; see the module docs).
+    heap: Cell<i64>,
     llm_calls: Cell<u64>,
     llm_tokens: Cell<u64>,
 }
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Budget>>> = const { RefCell::new(None) };
+    /// The thread's allocation counters at the current budget's last charge (invariant 3).
+    static HEAP_MARK: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
 }
 
 /// The budget of the script whose task is being polled on this thread, if any.
 pub(crate) fn current() -> Option<Rc<Budget>> {
-    CURRENT.with(|c| c.borrow().clone())
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|b| b.clone()))
+        .ok()
+        .flatten()
 }
 
-/// Makes `b` the current budget until the guard is dropped.
+/// Makes `b` the current budget until the guard is dropped (the outgoing budget is charged
+/// its heap bytes so far first: invariant 3).
 pub(crate) fn enter(b: Option<Rc<Budget>>) -> Entered {
-    Entered(CURRENT.with(|c| c.replace(b)))
+    settle();
+    let mark = b.as_ref().and_then(|b| b.heap_mark());
+    let prev = CURRENT.try_with(|c| c.replace(b)).ok().flatten();
+    let _ = HEAP_MARK.try_with(|m| m.set(mark));
+    Entered(prev)
 }
 
 /// Restores the previous current budget when dropped.
@@ -66,8 +121,45 @@ pub(crate) struct Entered(Option<Rc<Budget>>);
 
 impl Drop for Entered {
     fn drop(&mut self) {
+        settle();
         let prev = self.0.take();
+        let mark = prev.as_ref().and_then(|b| b.heap_mark());
         let _ = CURRENT.try_with(|c| c.replace(prev));
+        let _ = HEAP_MARK.try_with(|m| m.set(mark));
+    }
+}
+
+/// Charges the current budget the net bytes the thread allocated since its mark, and moves
+/// the mark to now (invariant 3). Nothing to do while no heap limit is current.
+fn settle() {
+    let Ok(Some(mark)) = HEAP_MARK.try_with(Cell::get) else {
+        return;
+    };
+    let Some(now) = crate::heap::thread_counters() else {
+        return;
+    };
+    let _ = HEAP_MARK.try_with(|m| m.set(Some(now)));
+    // Wrapping: the counters are monotonic u64s; their differences fit an i64.
+    let allocated = now.0.wrapping_sub(mark.0) as i64;
+    let freed = now.1.wrapping_sub(mark.1) as i64;
+    if let Some(b) = current() {
+        b.heap
+            .set(b.heap.get().saturating_add(allocated.wrapping_sub(freed)));
+    }
+}
+
+/// The heap check of the script being polled on this thread: charges its slice so far and
+/// fails with `:limit` if it holds more than its `max_heap_bytes`. One thread-local read
+/// when no script with a heap limit is current.
+#[inline]
+pub(crate) fn check_heap() -> LispResult<()> {
+    if !matches!(HEAP_MARK.try_with(Cell::get), Ok(Some(_))) {
+        return Ok(());
+    }
+    settle();
+    match current().and_then(|b| b.heap_exceeded()) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -77,6 +169,7 @@ impl Budget {
             limits,
             steps: Cell::new(0),
             tasks: Cell::new(0),
+            heap: Cell::new(0),
             llm_calls: Cell::new(0),
             llm_tokens: Cell::new(0),
         })
@@ -91,6 +184,26 @@ impl Budget {
     pub(crate) fn steps_exceeded(&self) -> Option<LispError> {
         let max = self.limits.max_steps?;
         (self.steps.get() > max).then(|| LispError::limit("script max_steps", max))
+    }
+
+    /// The thread's counters now, if this budget has a heap limit and they can be read.
+    fn heap_mark(&self) -> Option<(u64, u64)> {
+        self.limits.max_heap_bytes?;
+        crate::heap::thread_counters()
+    }
+
+    /// The `:limit` error once the script holds more than its `max_heap_bytes`.
+    fn heap_exceeded(&self) -> Option<LispError> {
+        let max = self.limits.max_heap_bytes?;
+        let held = self.heap.get();
+        (held > 0 && held as u64 > max as u64)
+            .then(|| LispError::limit("script max_heap_bytes", max))
+    }
+
+    /// Net bytes charged to the script so far (see the module docs).
+    #[cfg(test)]
+    pub(crate) fn heap_held(&self) -> i64 {
+        self.heap.get()
     }
 
     /// Counts a new task of the script (invariant 1), or refuses it.
@@ -134,5 +247,43 @@ impl Budget {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_budget_names_its_limit_once_over_it() {
+        let b = Budget::new(ScriptLimits {
+            max_heap_bytes: Some(1000),
+            ..ScriptLimits::default()
+        });
+        b.heap.set(1000);
+        assert!(b.heap_exceeded().is_none(), "at the limit is within it");
+        b.heap.set(-5000);
+        assert!(b.heap_exceeded().is_none(), "credited below zero");
+        b.heap.set(1001);
+        let e = b.heap_exceeded().expect("over");
+        assert_eq!(e.kind(), &crate::error::ErrorKind::Limit);
+        assert_eq!(e.message(), "limit exceeded: script max_heap_bytes (1000)");
+        assert!(!e.is_catchable());
+        assert_eq!(b.heap_held(), 1001);
+    }
+
+    #[test]
+    fn without_the_counting_allocator_nothing_is_marked_or_charged() {
+        let b = Budget::new(ScriptLimits {
+            max_heap_bytes: Some(10),
+            ..ScriptLimits::default()
+        });
+        let g = enter(Some(b.clone()));
+        let v = std::hint::black_box(vec![0u8; 1 << 16]);
+        assert!(check_heap().is_ok());
+        drop(g);
+        drop(v);
+        assert_eq!(b.heap_held(), 0);
+        assert!(current().is_none());
     }
 }

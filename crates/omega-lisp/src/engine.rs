@@ -239,8 +239,9 @@ impl Engine {
             .await
     }
 
-    /// Starts `src` as a script task. Read errors are returned here; everything else when the
-    /// handle is awaited. When the script's top level ends, the tasks it spawned and did not
+    /// Starts `src` as a script task. Read errors (and a heap limit asked for without the
+    /// counting allocator, see [`ScriptOptions::max_heap_bytes`]) are returned here;
+    /// everything else when the handle is awaited. When the script's top level ends, the tasks it spawned and did not
     /// await are cancelled ("script finished").
     pub async fn spawn(&self, src: &str, opts: ScriptOptions) -> Result<ScriptHandle, ScriptError> {
         let id = self.inner.id;
@@ -373,6 +374,13 @@ fn start_script(
     opts: ScriptOptions,
     error_out: Arc<Mutex<Option<ScriptError>>>,
 ) -> Result<TaskHandle<Data>, ScriptError> {
+    if opts.limits.max_heap_bytes.is_some() && !crate::heap::counts_per_thread() {
+        return Err(ScriptError::new(
+            "error",
+            "ScriptOptions::max_heap_bytes needs omega_lisp::heap::CountingAlloc as the \
+             #[global_allocator] (it counts bytes per thread); this process does not use it",
+        ));
+    }
     let name = opts.name.unwrap_or_else(|| "<script>".to_string());
     let fiber = rt.fiber(src, &name).map_err(|e| ScriptError::from(&e))?;
     let mut task_opts = TaskOptions::new()
@@ -471,7 +479,8 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// How a script runs: name, priority, timeout and per-script limits.
+/// How a script runs: name, priority, timeout and per-script limits (steps, tasks, heap
+/// bytes, LLM calls and tokens: [`ScriptLimits`]).
 #[derive(Clone, Debug, Default)]
 pub struct ScriptOptions {
     name: Option<String>,
@@ -520,6 +529,17 @@ impl ScriptOptions {
     /// Tasks of the script alive at once (its top level included).
     pub fn max_tasks(mut self, n: usize) -> Self {
         self.limits.max_tasks = Some(n);
+        self
+    }
+
+    /// Bytes the script — its top level and every task it spawns — may hold (net: allocated
+    /// minus freed while its tasks run; see [`ScriptLimits::max_heap_bytes`]). Past it the
+    /// script ends with `:limit` ("limit exceeded: script max_heap_bytes (N)"), its `finally`
+    /// blocks run, and the engine's other scripts go on. Needs
+    /// [`heap::CountingAlloc`](crate::heap::CountingAlloc) as the global allocator:
+    /// [`Engine::spawn`] refuses the script without it.
+    pub fn max_heap_bytes(mut self, n: usize) -> Self {
+        self.limits.max_heap_bytes = Some(n);
         self
     }
 
@@ -639,5 +659,37 @@ mod tests {
         send::<ScriptHandle>();
         send_sync::<ScriptCanceller>();
         send_sync::<ScriptOptions>();
+    }
+
+    /// This test binary keeps the system allocator: a per-script heap limit could not hold,
+    /// so the engine refuses the script, naming the allocator it needs, and runs the others.
+    #[test]
+    fn a_heap_limit_without_the_counting_allocator_is_refused_at_spawn() {
+        assert!(!crate::heap::counts_per_thread());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async {
+            let engine = Engine::new().expect("engine");
+            let e = engine
+                .spawn("(+ 1 2)", ScriptOptions::new().max_heap_bytes(1 << 20))
+                .await
+                .expect_err("refused");
+            assert_eq!(e.kind(), "error");
+            assert_eq!(
+                e.message(),
+                "ScriptOptions::max_heap_bytes needs omega_lisp::heap::CountingAlloc as the \
+                 #[global_allocator] (it counts bytes per thread); this process does not use it"
+            );
+            let v = engine
+                .spawn("(+ 1 2)", ScriptOptions::new().max_steps(1000))
+                .await
+                .expect("spawned")
+                .await
+                .expect("ran");
+            assert_eq!(v, Data::Int(3));
+            engine.shutdown("done").await;
+        });
     }
 }

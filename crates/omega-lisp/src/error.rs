@@ -6,8 +6,11 @@
 //! source [`Span`] where it was raised and the Lisp call stack at that moment. The payload is
 //! boxed so `Result<Value, LispError>` stays two words wide.
 //!
-//! Errors of kind [`ErrorKind::Limit`] are *uncatchable*: `try` does not intercept them and no
-//! `finally` runs, because a limit ends the evaluation (SPEC §6.7).
+//! Errors of kind [`ErrorKind::Limit`] are *uncatchable*: no `catch` intercepts them, because a
+//! limit ends the evaluation (SPEC §6.7); the `finally` blocks on the way out still run (so a
+//! script over its heap limit releases what it holds), each re-raising the error at its end. A
+//! limit that still holds while a `finally` block runs (steps spent) is raised again there at
+//! the VM's next check, so cleanup cannot outlive the limit by more than one slice.
 //!
 //! An escape to a continuation (`call/cc`, see `builtins/control.rs`) travels as an error of
 //! kind [`ErrorKind::Escape`] so that it unwinds exactly like one — through `finally` blocks

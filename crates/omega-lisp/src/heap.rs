@@ -1,19 +1,30 @@
-//! The heap limit (SPEC §6.7 `max_heap_bytes`): how many bytes the runtime may have in use.
+//! The heap limits: how many bytes the runtime may have in use (SPEC §6.7 `max_heap_bytes`,
+//! process-wide), and how many one script may hold (`ScriptOptions::max_heap_bytes`, per
+//! script, counted per thread; see `budget.rs`).
 //!
 //! # Design
 //!
 //! Bytes in use are counted by a *meter*: a function the host installs once per process with
-//! [`set_meter`], normally reading a counting global allocator (the `omega` CLI wraps the
-//! system allocator in `cap::Cap` and installs `|| ALLOC.allocated()`). Counting in the
-//! allocator charges every allocation path at once — the reader, literals, builtins, `append`,
-//! string building, JSON, LLM replies, macro expansion — and credits every free, so the figure
-//! is live bytes, not bytes ever allocated. Without a meter the limit is not enforced (an
-//! embedder that wants it installs one).
+//! [`set_meter`], normally reading a counting global allocator (the `omega` CLI installs
+//! [`CountingAlloc`] and `|| ALLOC.allocated()`). Counting in the allocator charges every
+//! allocation path at once — the reader, literals, builtins, `append`, string building, JSON,
+//! LLM replies, macro expansion — and credits every free, so the figure is live bytes, not
+//! bytes ever allocated. Without a meter the runtime limit is not enforced (an embedder that
+//! wants it installs one).
+//!
+//! [`CountingAlloc`] is `cap::Cap` (the process-wide count of bytes in use) over jemalloc
+//! (`tikv-jemallocator`), which also keeps, for each thread, the bytes it ever allocated and
+//! ever freed. Those per-thread counters (read through `tikv-jemalloc-ctl`, a pointer read)
+//! are what the per-script limit is charged from: the counters are read when a script's task
+//! starts a slice on a thread and when the slice ends, and the net difference is the
+//! script's (see `budget.rs` for what that does and does not attribute exactly).
+//! [`counts_per_thread`] tells whether `CountingAlloc` is the process's global allocator; an
+//! `Engine` refuses a script with a heap limit when it is not (the limit could not hold).
 //!
 //! # Installing the meter (two lines)
 //!
-//! [`CountingAlloc`] is that allocator (the system allocator, counted); a host — one using a
-//! `Runtime` or an `Engine` — installs it as its global allocator and its count as the meter:
+//! A host — one using a `Runtime` or an `Engine` — installs [`CountingAlloc`] as its global
+//! allocator and its count as the meter:
 //!
 //! ```
 //! #[global_allocator]
@@ -31,6 +42,8 @@
 //!     .eval_sync("(define (grow xs) (grow (cons (make-string 1000 #\\a) xs))) (grow '())", "<doc>")
 //!     .unwrap_err();
 //! assert_eq!(e.message(), "heap limit of 67108864 bytes reached");
+//! // ... and so do per-script heap limits of an `Engine` (`ScriptOptions::max_heap_bytes`):
+//! assert!(omega_lisp::heap::counts_per_thread());
 //! ```
 //!
 //! Per-runtime accounting without a global allocator (charging each Lisp object to its
@@ -39,35 +52,83 @@
 //! (invariant 1): with several runtimes in one process, each one's limit is compared with
 //! the bytes in use by all of them.
 //!
-//! The limit is compared with the meter at *check points*: the VM's safe points (every
-//! `yield_interval` steps), every builtin that builds a string or a list
+//! The limits are compared with the counts at *check points*: the VM's safe points (every
+//! `yield_interval` steps at most), every builtin that builds a string or a list
 //! (`State::make_string`/`make_list` and the length checks), each macro expansion, the reader
-//! (every few thousand datums) and the printers. Exceeding it raises the uncatchable `:limit`
-//! error "heap limit of N bytes reached"; the evaluation unwinds, freeing what it held, and the
-//! runtime stays usable.
+//! (every few thousand datums) and the printers. Exceeding the runtime's limit raises the
+//! uncatchable `:limit` error "heap limit of N bytes reached"; exceeding a script's raises
+//! "limit exceeded: script max_heap_bytes (N)". The evaluation unwinds, freeing what it held,
+//! and the runtime stays usable.
 //!
 //! # Invariants
 //!
 //! 1. The meter is process-wide; the limit in force on a thread is the one of the runtime that
 //!    last ran or was built on it ([`set_thread_limit`]), which is what the reader — called
 //!    without a runtime — checks against. A runtime checks its own [`crate::Limits`] directly.
+//! 2. Every check point checks the per-script limit of the script being polled on the thread
+//!    too (`budget::check_heap`), after charging it what the thread allocated since its slice
+//!    began.
 
 use std::cell::Cell;
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
+
+use tikv_jemalloc_ctl::thread::{allocatedp, deallocatedp, ThreadLocal};
 
 use crate::error::{ErrorKind, LispError, LispResult};
 
 static METER: RwLock<Option<fn() -> usize>> = RwLock::new(None);
 
-/// A counting global allocator: the system allocator, with the bytes in use counted
-/// (`allocated()`), for a host to install so that `max_heap_bytes` is enforced (see the
-/// module docs). Its own limit stays off (`usize::MAX`): the runtime's `:limit` error, not
-/// an allocation failure, is what stops a script.
-pub type CountingAlloc = cap::Cap<std::alloc::System>;
+/// A counting global allocator: jemalloc, with the process's bytes in use counted
+/// (`allocated()`) and each thread's bytes allocated and freed counted by jemalloc, for a
+/// host to install so that `max_heap_bytes` — the runtime's and each script's — is enforced
+/// (see the module docs). Its own limit stays off (`usize::MAX`): the runtime's `:limit`
+/// error, not an allocation failure, is what stops a script.
+pub type CountingAlloc = cap::Cap<tikv_jemallocator::Jemalloc>;
 
 /// A [`CountingAlloc`] for a `#[global_allocator]` static.
 pub const fn counting_alloc() -> CountingAlloc {
-    cap::Cap::new(std::alloc::System, usize::MAX)
+    cap::Cap::new(tikv_jemallocator::Jemalloc, usize::MAX)
+}
+
+thread_local! {
+    /// This thread's jemalloc counters (bytes ever allocated, bytes ever freed), once read.
+    static THREAD_COUNTERS: Option<(ThreadLocal<u64>, ThreadLocal<u64>)> =
+        allocatedp::read().ok().zip(deallocatedp::read().ok());
+}
+
+/// This thread's (bytes ever allocated, bytes ever freed) according to jemalloc; `None` if
+/// they cannot be read (the thread is ending).
+fn jemalloc_thread_counters() -> Option<(u64, u64)> {
+    THREAD_COUNTERS
+        .try_with(|c| c.map(|(a, d)| (a.get(), d.get())))
+        .ok()
+        .flatten()
+}
+
+/// Whether [`CountingAlloc`] is the process's global allocator, so that bytes are counted
+/// per thread and a script's heap limit (`ScriptOptions::max_heap_bytes`) can hold. Found
+/// out once, by watching this thread's counters across one allocation.
+pub fn counts_per_thread() -> bool {
+    static ACTIVE: OnceLock<bool> = OnceLock::new();
+    *ACTIVE.get_or_init(|| {
+        let Some((before, _)) = jemalloc_thread_counters() else {
+            return false;
+        };
+        let probe = std::hint::black_box(vec![0u8; 4096]);
+        let after = jemalloc_thread_counters().map_or(before, |(a, _)| a);
+        drop(probe);
+        after.wrapping_sub(before) >= 4096
+    })
+}
+
+/// This thread's (bytes ever allocated, bytes ever freed), if [`counts_per_thread`].
+#[inline]
+pub(crate) fn thread_counters() -> Option<(u64, u64)> {
+    if counts_per_thread() {
+        jemalloc_thread_counters()
+    } else {
+        None
+    }
 }
 
 thread_local! {
@@ -101,9 +162,11 @@ pub(crate) fn limit_error(max: usize) -> LispError {
     )
 }
 
-/// Fails with `:limit` if the bytes in use exceed `max`.
+/// Fails with `:limit` if the bytes in use exceed `max`, or the script being polled on this
+/// thread holds more than its own limit (invariant 2).
 #[inline]
 pub(crate) fn check(max: Option<usize>) -> LispResult<()> {
+    crate::budget::check_heap()?;
     let Some(max) = max else { return Ok(()) };
     match in_use() {
         Some(used) if used > max => Err(limit_error(max)),
@@ -157,6 +220,28 @@ mod tests {
             rt.eval_sync("(+ 1 2)", "t").expect("within the limit"),
             crate::Value::Int(3)
         );
+    }
+
+    #[test]
+    fn a_limit_passes_every_catch_but_runs_the_finally_blocks() {
+        let rt = crate::Runtime::new();
+        rt.set_limits(crate::Limits {
+            max_string_len: 1000,
+            ..crate::Limits::default()
+        })
+        .expect("idle runtime");
+        let e = rt
+            .eval_sync(
+                "(define log '())
+                 (try (try (try (make-string 5000 #\\a) (catch e (set! log (cons :caught log))))
+                           (finally (set! log (cons :inner log))))
+                      (finally (set! log (cons :outer log))))",
+                "t",
+            )
+            .expect_err("over the limit");
+        assert_eq!(e.kind(), &ErrorKind::Limit);
+        let log = rt.eval_sync("log", "t").expect("runs");
+        assert_eq!(crate::write_string(&log), "(:outer :inner)");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Limits {
     /// Bytes the process may have in use, as counted by the meter the host installs
     /// ([`crate::heap::set_meter`]); default 1 GiB; `None` = unlimited. Exceeding it raises
     /// `:limit` ("heap limit of N bytes reached"). Not enforced while no meter is installed.
+    /// One script's bytes are bounded by its own limit instead
+    /// ([`ScriptLimits::max_heap_bytes`](crate::ScriptLimits::max_heap_bytes)).
     pub max_heap_bytes: Option<usize>,
 }
 

@@ -199,6 +199,9 @@ impl LispTask {
 impl Drop for LispTask {
     /// The scheduler drops a task's body when the task ends, however it ends.
     fn drop(&mut self) {
+        // The fiber is freed under the script's budget: its bytes are credited back (budget.rs).
+        let _heap = crate::budget::enter(self.budget.clone());
+        self.stage = Stage::Failed;
         self.ctx.alive.set(self.ctx.alive.get() - 1);
         if let Some(b) = &self.budget {
             b.task_ended();

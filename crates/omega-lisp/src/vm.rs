@@ -622,6 +622,23 @@ impl VmCore {
                 self.stack.push(Value::error(e));
                 return Ok(());
             }
+        } else {
+            // An uncatchable error (a `:limit`) passes every `catch` by but runs the `finally`
+            // blocks on its way out, each re-raising it at its end; a limit that still holds
+            // is raised again in the block at its next check (error.rs).
+            while let Some(h) = self.handlers.pop() {
+                if !matches!(h.kind, Unwind::Finally) {
+                    continue;
+                }
+                self.frames.truncate(h.frames);
+                self.stack.truncate(h.stack_len);
+                self.shield_depth = h.shield;
+                if let Some(f) = self.frames.last_mut() {
+                    f.set_pc(h.pc);
+                }
+                self.stack.push(Value::error(e));
+                return Ok(());
+            }
         }
         self.reset();
         Err(e)
