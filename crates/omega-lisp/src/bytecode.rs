@@ -84,6 +84,7 @@ impl PrimOp {
     }
 
     /// Whether this is integer-friendly arithmetic or comparison (fusable with a constant).
+    #[inline(always)]
     pub(crate) fn is_numeric(self) -> bool {
         self.is_comparison() || matches!(self, PrimOp::Add | PrimOp::Sub | PrimOp::Mul)
     }
@@ -184,12 +185,62 @@ pub(crate) enum Op {
     PrimReturn(PrimOp),
     /// Push `local[slot] OP imm` (binary primitive with a local and a small constant).
     PrimLI(PrimOp, u16, i16),
+    /// Push `local[slot] OP consts[k]` (a numeric constant that is not a small integer, e.g.
+    /// a float).
+    PrimLK(PrimOp, u16, u32),
+    /// `BranchLI` on `local[slot] OP consts[k]`.
+    BranchLK(PrimOp, bool, u16, u16, u32),
+    /// Push `local[a] OP local[b]` (binary numeric primitive on two locals).
+    PrimLL(PrimOp, u16, u16),
     /// Unless `local[slot] OP imm` holds, jump to target; pushes nothing. Always followed by a
-    /// `JumpIfFalse(target)` that the slow path (primitive redefined) falls back on.
-    BranchLI(PrimOp, u16, i16, u32),
-    /// Pop b, a; unless `a OP b` holds, jump to target. Followed by `JumpIfFalse` like
-    /// `BranchLI`.
-    BranchPrim(PrimOp, u32),
+    /// `JumpIfFalse(target)` that the slow path (primitive redefined, not a number) falls back
+    /// on. With the flag (`(not (OP …))`), the condition is negated and a `Prim(Not)` sits
+    /// between the two: the fast path skips both; the slow path pushes `local[slot] OP imm`
+    /// and goes on to the `Prim(Not)`.
+    BranchLI(PrimOp, bool, u16, i16, u32),
+    /// Push `OP local[slot]` for a unary primitive (`car cdr null? not`); with the flag
+    /// (`(not (OP local))`) a `Prim(Not)` follows, which the fast path skips by pushing the
+    /// negation itself and the slow path runs.
+    PrimL(PrimOp, bool, u16),
+    /// `BranchLI` on the predicate `OP local[slot]` (`null?`, `not`).
+    BranchL(PrimOp, bool, u16, u32),
+    /// `(if (not X) …)`: pop X; jump to target if it is true (`not` is false), else skip the
+    /// `JumpIfFalse(target)` that follows — which consumes the result of the user's `not` when
+    /// `not` was redefined (then this op calls it).
+    BranchNot(u32),
+    /// `BranchLI` on `local[a] OP local[b]`.
+    BranchLL(PrimOp, bool, u16, u16, u32),
+    /// Pop b, a; unless `a OP b` holds (negated with the flag), jump to target. Followed by
+    /// `JumpIfFalse` (after a `Prim(Not)` with the flag) like `BranchLI`.
+    BranchPrim(PrimOp, bool, u32),
+    /// The head of a loop compiled inline (a named `let`, `do` or local function whose calls
+    /// are all jumps): counts a step, as the call of the closure it replaces did.
+    Loop,
+    /// A loop's call of itself: pop `n` values into the locals `first .. first + n` (the last
+    /// into the last), jump to the `Loop` at target, counting its step (the step hook's slice
+    /// check runs on every backward jump), and continue after it.
+    JumpLoop(u32, u16, u16),
+}
+
+/// A loop compiled inline into its enclosing function, for stack traces that look as if it
+/// were still a closure: a frame whose pc is in `start..end` is shown as a frame of `name`
+/// over its enclosing function's frame (left out when `tail`, as a tail call replaces it).
+#[derive(Debug)]
+pub(crate) struct Region {
+    /// The pc of the loop's `Loop` head.
+    pub(crate) start: u32,
+    /// The pc just after the loop's body.
+    pub(crate) end: u32,
+    /// The closure's name (the loop's name; `do` for a `do`).
+    pub(crate) name: String,
+    /// The loop was entered in a tail position of its enclosing function or loop.
+    pub(crate) tail: bool,
+    /// The position of the call that entered the loop (shown for the enclosing frame).
+    pub(crate) entry: (u32, u32),
+    /// The pcs, in increasing order, of the calls in a tail position of the loop's body that
+    /// are not tail calls of the function (the loop was not entered in a tail position): while
+    /// such a call's callee runs, the loop's own line is left out.
+    pub(crate) tail_calls: Vec<u32>,
 }
 
 /// What a handler installed by [`Op::PushHandler`] does when something unwinds to it.
@@ -227,9 +278,20 @@ pub(crate) struct Proto {
     /// `(pc, (line, col))` of the operator of each `CallGlobal`/`TailCallGlobal` at `pc`, in
     /// increasing `pc` order: the span of an unbound callee's error.
     pub(crate) callee_pos: Vec<(u32, (u32, u32))>,
+    /// The loops compiled inline, in increasing order of `start` (nested ones after the loop
+    /// that encloses them).
+    pub(crate) regions: Vec<Region>,
 }
 
 impl Proto {
+    /// The inline loops whose code contains `pc`, innermost first.
+    pub(crate) fn regions_at(&self, pc: usize) -> impl Iterator<Item = &Region> {
+        self.regions
+            .iter()
+            .rev()
+            .filter(move |r| (r.start as usize) <= pc && pc < r.end as usize)
+    }
+
     /// The operator's position of the global call at `pc` (the call's own position if unknown).
     pub(crate) fn callee_pos(&self, pc: usize) -> (u32, u32) {
         match self

@@ -17,12 +17,25 @@
 //! * Fused ops: `Local` followed by `Return` becomes `ReturnLocal` and `Prim` becomes
 //!   `PrimReturn` (still followed by the `Return`) when no jump targets the `Return`; an `if` on
 //!   a numeric comparison becomes `BranchLI`/`BranchPrim`; `(OP local small-int)` is `PrimLI`.
+//! * Loops compile to jumps: a named `let`, a `do`, or a body with one local function called
+//!   once — all `(letrec ((f (lambda …))) (f inits…))` — whose name is only called, with the
+//!   right number of arguments, in tail positions of its own body ([`find_loops`] decides, in
+//!   one pass before compiling) is compiled inline. Its parameters get consecutive slots of the
+//!   enclosing frame; the entry stores the inits and runs a `Loop` head, and each call
+//!   evaluates its arguments and `JumpLoop`s back, which stores them and counts a step (as the
+//!   closure call did: `max_steps`, interrupts and yields are unchanged). A loop entered in a
+//!   non-tail position leaves its value on the stack like any expression; a call in a tail
+//!   position of its body that is not a tail call of the function is noted in the loop's
+//!   [`Region`], so stack traces show what the closure version showed.
+//! * Invariant of inline loops: at a loop's head and at every `JumpLoop` to it, the operand
+//!   stack has the same height (loop calls are only in tail positions of the body, where
+//!   nothing of the body is left on the operand stack).
 //! * Recursion is bounded by [`COMPILE_LIMIT`]; deeper code is a clean `:syntax` error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use crate::bytecode::{Capture, HandlerKind, Op, Proto};
+use crate::bytecode::{Capture, HandlerKind, Op, PrimOp, Proto, Region};
 use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::stack_guard::StackGuard;
@@ -39,13 +52,14 @@ pub(crate) fn compile_toplevel(
 ) -> LispResult<Rc<Proto>> {
     let mut c = Compiler {
         vars,
+        loop_vars: find_loops(expr),
         fns: vec![FnGen::new("<top>".into(), file.clone())],
         file,
         depth: 0,
         guard: StackGuard::new(),
     };
     // Not a tail position: the `<top>` frame stays in stack traces.
-    c.expr(expr, false)?;
+    c.expr(expr, Tail::NO)?;
     c.emit_return(expr.pos);
     let f = c.fns.pop().expect("top function");
     Ok(Rc::new(f.finish(0, false)))
@@ -66,6 +80,44 @@ struct FnGen {
     max_target: u32,
     callee_pos: Vec<(u32, (u32, u32))>,
     file: Rc<str>,
+    /// The loops compiled inline whose bodies enclose the code being compiled, outermost
+    /// first.
+    loops: Vec<LoopCtx>,
+    /// Every loop compiled inline in this function, in order of their heads.
+    regions: Vec<Region>,
+}
+
+/// A loop compiled inline (see the module docs): its name's variable, its parameters' slots and
+/// the pc of its `Loop` head.
+struct LoopCtx {
+    var: VarId,
+    slots: Vec<u32>,
+    head: u32,
+    /// Its index in `FnGen::regions`.
+    region: usize,
+}
+
+/// Where an expression's value goes: `ret` — it is the function's result (a call there is a
+/// tail call); `loops` — it is the value of the bodies of the inline loops
+/// `FnGen::loops[loops..]` (a call of one of their names there is a jump back to its head;
+/// `usize::MAX` when none).
+#[derive(Clone, Copy, Debug)]
+struct Tail {
+    ret: bool,
+    loops: usize,
+}
+
+impl Tail {
+    /// Not a tail position.
+    const NO: Tail = Tail {
+        ret: false,
+        loops: usize::MAX,
+    };
+    /// A function body's tail position.
+    const RET: Tail = Tail {
+        ret: true,
+        loops: usize::MAX,
+    };
 }
 
 impl FnGen {
@@ -84,6 +136,8 @@ impl FnGen {
             max_target: 0,
             callee_pos: Vec::new(),
             file,
+            loops: Vec::new(),
+            regions: Vec::new(),
         }
     }
 
@@ -108,6 +162,7 @@ impl FnGen {
             protos: self.protos,
             captures: self.captures,
             callee_pos: self.callee_pos,
+            regions: self.regions,
         }
     }
 }
@@ -119,6 +174,8 @@ enum Access {
 
 struct Compiler<'a> {
     vars: &'a [VarInfo],
+    /// The loop names that compile to jumps ([`find_loops`]).
+    loop_vars: HashSet<VarId>,
     fns: Vec<FnGen>,
     file: Rc<str>,
     depth: usize,
@@ -176,8 +233,12 @@ impl Compiler<'_> {
             Op::JumpIfFalseElsePop(_) => Op::JumpIfFalseElsePop(target),
             Op::JumpIfTrueElsePop(_) => Op::JumpIfTrueElsePop(target),
             Op::PushHandler(_, k) => Op::PushHandler(target, k),
-            Op::BranchLI(p, s, k, _) => Op::BranchLI(p, s, k, target),
-            Op::BranchPrim(p, _) => Op::BranchPrim(p, target),
+            Op::BranchLI(p, n, s, k, _) => Op::BranchLI(p, n, s, k, target),
+            Op::BranchLL(p, n, a, b, _) => Op::BranchLL(p, n, a, b, target),
+            Op::BranchLK(p, n, s, k, _) => Op::BranchLK(p, n, s, k, target),
+            Op::BranchL(p, n, s, _) => Op::BranchL(p, n, s, target),
+            Op::BranchNot(_) => Op::BranchNot(target),
+            Op::BranchPrim(p, n, _) => Op::BranchPrim(p, n, target),
             // Not a jump: no new jump target.
             _ => return,
         };
@@ -264,7 +325,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn expr(&mut self, e: &Expr, tail: bool) -> LispResult<()> {
+    fn expr(&mut self, e: &Expr, tail: Tail) -> LispResult<()> {
         self.depth += 1;
         let r = if self.depth > COMPILE_LIMIT || !self.guard.ok() {
             Err(LispError::syntax(
@@ -278,7 +339,7 @@ impl Compiler<'_> {
         r
     }
 
-    fn expr_inner(&mut self, e: &Expr, tail: bool) -> LispResult<()> {
+    fn expr_inner(&mut self, e: &Expr, tail: Tail) -> LispResult<()> {
         let p = e.pos;
         match &e.kind {
             ExprKind::Const(v) => self.constant(v.clone(), p),
@@ -287,22 +348,22 @@ impl Compiler<'_> {
                 self.emit(Op::Global(*slot), p);
             }
             ExprKind::SetLocal(v, value) => {
-                self.expr(value, false)?;
+                self.expr(value, Tail::NO)?;
                 self.set_var(*v, p);
                 self.emit(Op::Nil, p);
             }
             ExprKind::SetGlobal(slot, value) => {
-                self.expr(value, false)?;
+                self.expr(value, Tail::NO)?;
                 self.emit(Op::SetGlobal(*slot), p);
                 self.emit(Op::Nil, p);
             }
             ExprKind::DefGlobal(slot, value, name) => {
-                self.expr(value, false)?;
+                self.expr(value, Tail::NO)?;
                 self.emit(Op::DefGlobal(*slot), p);
                 self.constant(Value::Symbol(*name), p);
             }
             ExprKind::DefMacro(slot, value, name) => {
-                self.expr(value, false)?;
+                self.expr(value, Tail::NO)?;
                 self.emit(Op::DefMacro(*slot), p);
                 self.constant(Value::Symbol(*name), p);
             }
@@ -310,7 +371,7 @@ impl Compiler<'_> {
                 let jumps = self.condition(c)?;
                 self.expr(t, tail)?;
                 // In tail position the next instruction would be `Return`: return directly.
-                let j = if tail {
+                let j = if tail.ret {
                     self.emit_return(p)
                 } else {
                     self.emit(Op::Jump(0), p)
@@ -326,33 +387,62 @@ impl Compiler<'_> {
             ExprKind::Lambda(lam) => self.lambda(lam, p)?,
             ExprKind::Call(f, args) => {
                 let n = to_u32(args.len());
+                if let ExprKind::Local(v) = f.kind {
+                    if let Some(i) = self.loop_index(v) {
+                        return self.loop_call(i, args, tail, p);
+                    }
+                }
                 if let ExprKind::Global(slot) = f.kind {
                     // The callee is fetched at the call, after the arguments (module docs).
                     for a in args {
-                        self.expr(a, false)?;
+                        self.expr(a, Tail::NO)?;
                     }
-                    let op = if tail {
+                    let op = if tail.ret {
                         Op::TailCallGlobal(slot, n)
                     } else {
                         Op::CallGlobal(slot, n)
                     };
-                    let at = to_u32(self.emit(op, p));
-                    self.f().callee_pos.push((at, f.pos));
+                    let at = self.emit(op, p);
+                    self.f().callee_pos.push((to_u32(at), f.pos));
+                    self.note_call(at, tail);
                     return Ok(());
                 }
-                self.expr(f, false)?;
+                self.expr(f, Tail::NO)?;
                 for a in args {
-                    self.expr(a, false)?;
+                    self.expr(a, Tail::NO)?;
                 }
-                self.emit(if tail { Op::TailCall(n) } else { Op::Call(n) }, p);
+                let at = self.emit(
+                    if tail.ret {
+                        Op::TailCall(n)
+                    } else {
+                        Op::Call(n)
+                    },
+                    p,
+                );
+                self.note_call(at, tail);
             }
             ExprKind::Prim(op, args) => {
                 if let Some((slot, imm)) = self.local_and_small_int(*op, args) {
                     self.emit(Op::PrimLI(*op, slot, imm), p);
                     return Ok(());
                 }
+                if let Some((a, b)) = self.two_locals(*op, args) {
+                    self.emit(Op::PrimLL(*op, a, b), p);
+                    return Ok(());
+                }
+                if let Some((slot, k)) = self.local_and_number(*op, args) {
+                    self.emit(Op::PrimLK(*op, slot, u32::from(k)), p);
+                    return Ok(());
+                }
+                if let Some((q, neg, slot, inner)) = self.unary_local(*op, args) {
+                    self.emit(Op::PrimL(q, neg, slot), if neg { inner } else { p });
+                    if neg {
+                        self.emit(Op::Prim(PrimOp::Not), p);
+                    }
+                    return Ok(());
+                }
                 for a in args {
-                    self.expr(a, false)?;
+                    self.expr(a, Tail::NO)?;
                 }
                 self.emit(Op::Prim(*op), p);
             }
@@ -362,7 +452,7 @@ impl Compiler<'_> {
                 }
                 for (i, item) in items.iter().enumerate() {
                     let last = i + 1 == items.len();
-                    self.expr(item, tail && last)?;
+                    self.expr(item, if last { tail } else { Tail::NO })?;
                     if !last {
                         self.emit(Op::Pop, p);
                     }
@@ -370,7 +460,7 @@ impl Compiler<'_> {
             }
             ExprKind::Let(bindings, body) => {
                 for (_, init) in bindings {
-                    self.expr(init, false)?;
+                    self.expr(init, Tail::NO)?;
                 }
                 let saved = self.f().next_slot;
                 let slots: Vec<u32> = bindings.iter().map(|(v, _)| self.f().alloc(*v)).collect();
@@ -384,6 +474,11 @@ impl Compiler<'_> {
                 self.f().next_slot = saved;
             }
             ExprKind::Letrec(vars, body) => {
+                if let Some((lv, lam, inits)) = loop_shape(vars, body) {
+                    if self.loop_vars.contains(&lv) {
+                        return self.inline_loop(lv, lam, inits, tail, p);
+                    }
+                }
                 let saved = self.f().next_slot;
                 for v in vars {
                     self.emit(Op::Nil, p);
@@ -401,19 +496,134 @@ impl Compiler<'_> {
             } => self.try_expr(body, catch.as_ref(), finally.as_ref(), p)?,
             ExprKind::Shield(body) => {
                 self.emit(Op::ShieldEnter, p);
-                self.expr(body, false)?;
+                self.expr(body, Tail::NO)?;
                 self.emit(Op::ShieldExit(true), p);
             }
         }
         Ok(())
     }
 
-    /// `(OP local small-int)` with OP numeric and the local an unboxed slot of this frame.
-    fn local_and_small_int(
+    /// The index in the running function's inline loops of the loop named by `v`.
+    fn loop_index(&mut self, v: VarId) -> Option<usize> {
+        self.f().loops.iter().rposition(|l| l.var == v)
+    }
+
+    /// Records a call compiled at `at` that the closure version of the innermost inline loop
+    /// would have made as a tail call (the loop's frame replaced by the callee's), so that a
+    /// stack trace through it leaves the loop's line out.
+    fn note_call(&mut self, at: usize, tail: Tail) {
+        let f = self.f();
+        if !tail.ret && tail.loops < f.loops.len() {
+            if let Some(l) = f.loops.last() {
+                let r = l.region;
+                f.regions[r].tail_calls.push(to_u32(at));
+            }
+        }
+    }
+
+    /// A call of inline loop `i` in a tail position of its body: the arguments are evaluated,
+    /// stored into the loop's parameter slots, and control jumps back to the loop's head.
+    fn loop_call(&mut self, i: usize, args: &[Expr], tail: Tail, p: (u32, u32)) -> LispResult<()> {
+        let f = self.f();
+        if i < tail.loops || args.len() != f.loops[i].slots.len() {
+            // `find_loops` only lets through loops whose every call qualifies.
+            return Err(LispError::syntax(
+                Span::new(self.file.clone(), p.0, p.1),
+                "internal error: a loop call that cannot jump",
+            ));
+        }
+        for a in args {
+            self.expr(a, Tail::NO)?;
+        }
+        let f = self.f();
+        let head = f.loops[i].head;
+        let slots = f.loops[i].slots.clone();
+        // The parameters' slots are consecutive (`inline_loop` allocates them together): the
+        // jump stores the arguments itself when they fit its fields.
+        let fused = match (slots.first(), u16::try_from(slots.len())) {
+            (Some(&first), Ok(n)) => u16::try_from(first).ok().map(|first| (first, n)),
+            _ => None,
+        };
+        match fused {
+            Some((first, n)) => {
+                self.emit(Op::JumpLoop(head, first, n), p);
+            }
+            None => {
+                for s in slots.iter().rev() {
+                    self.emit(Op::SetLocal(*s), p);
+                }
+                self.emit(Op::JumpLoop(head, 0, 0), p);
+            }
+        }
+        let f = self.f();
+        f.max_target = f.max_target.max(head);
+        Ok(())
+    }
+
+    /// Compiles the loop `(letrec ((lv lam)) (lv inits…))` (a named `let`, a `do`, a body
+    /// with one local function called once) inline: the inits go into fresh slots of this
+    /// frame that are the loop's parameters, then the body runs from a `Loop` head that counts
+    /// a step like the closure call it replaces.
+    fn inline_loop(
         &mut self,
-        op: crate::bytecode::PrimOp,
-        args: &[Expr],
-    ) -> Option<(u16, i16)> {
+        lv: VarId,
+        lam: &Lambda,
+        inits: &[Expr],
+        tail: Tail,
+        p: (u32, u32),
+    ) -> LispResult<()> {
+        for init in inits {
+            self.expr(init, Tail::NO)?;
+        }
+        let saved = self.f().next_slot;
+        let slots: Vec<u32> = lam.params.iter().map(|v| self.f().alloc(*v)).collect();
+        for s in slots.iter().rev() {
+            self.emit(Op::SetLocal(*s), p);
+        }
+        let head = to_u32(self.emit(Op::Loop, p));
+        for (v, s) in lam.params.iter().zip(&slots) {
+            if self.boxed(*v) {
+                self.emit(Op::MakeCell(*s), p);
+            }
+        }
+        let f = self.f();
+        let idx = f.loops.len();
+        let region = f.regions.len();
+        f.regions.push(Region {
+            start: head,
+            end: head,
+            name: lam.name.clone(),
+            tail: tail.ret || tail.loops < idx,
+            entry: p,
+            tail_calls: Vec::new(),
+        });
+        f.loops.push(LoopCtx {
+            var: lv,
+            slots,
+            head,
+            region,
+        });
+        let body_tail = Tail {
+            ret: tail.ret,
+            loops: tail.loops.min(idx),
+        };
+        let r = self.expr(&lam.body, body_tail);
+        let f = self.f();
+        f.loops.pop();
+        r?;
+        let end = to_u32(f.code.len());
+        f.regions[region].end = end;
+        // A step counted at the head is reported where the closure's first op was.
+        let h = head as usize;
+        if let Some(&q) = f.pos.get(h + 1) {
+            f.pos[h] = q;
+        }
+        f.next_slot = saved;
+        Ok(())
+    }
+
+    /// `(OP local small-int)` with OP numeric and the local an unboxed slot of this frame.
+    fn local_and_small_int(&mut self, op: PrimOp, args: &[Expr]) -> Option<(u16, i16)> {
         if !op.is_numeric() {
             return None;
         }
@@ -428,25 +638,139 @@ impl Compiler<'_> {
         Some((u16::try_from(slot).ok()?, i16::try_from(*k).ok()?))
     }
 
-    /// Compiles an `if` test; returns the jumps to patch to the else branch.
+    /// `(OP local number)` with OP numeric, the local an unboxed slot of this frame and the
+    /// number a constant (not a small integer: see `local_and_small_int`), added to the pool.
+    fn local_and_number(&mut self, op: PrimOp, args: &[Expr]) -> Option<(u16, u16)> {
+        if !op.is_numeric() {
+            return None;
+        }
+        let [a, b] = args else { return None };
+        let (ExprKind::Local(v), ExprKind::Const(k @ (Value::Int(_) | Value::Float(_)))) =
+            (&a.kind, &b.kind)
+        else {
+            return None;
+        };
+        if self.boxed(*v) {
+            return None;
+        }
+        let f = self.f();
+        let slot = u16::try_from(*f.slots.get(v)?).ok()?;
+        let idx = u16::try_from(f.consts.len()).ok()?;
+        f.consts.push(k.clone());
+        Some((slot, idx))
+    }
+
+    /// `(OP local local)` with OP numeric and both locals unboxed slots of this frame.
+    fn two_locals(&mut self, op: PrimOp, args: &[Expr]) -> Option<(u16, u16)> {
+        if !op.is_numeric() {
+            return None;
+        }
+        let [a, b] = args else { return None };
+        let (ExprKind::Local(x), ExprKind::Local(y)) = (&a.kind, &b.kind) else {
+            return None;
+        };
+        if self.boxed(*x) || self.boxed(*y) {
+            return None;
+        }
+        let f = self.f();
+        let (sx, sy) = (*f.slots.get(x)?, *f.slots.get(y)?);
+        Some((u16::try_from(sx).ok()?, u16::try_from(sy).ok()?))
+    }
+
+    /// `(OP local)` with OP unary (`car cdr null? not`) and the local an unboxed slot of this
+    /// frame, or `(not (OP local))` (negated): the primitive, the negation, the slot and the
+    /// position of `(OP local)`.
+    fn unary_local(
+        &mut self,
+        op: PrimOp,
+        args: &[Expr],
+    ) -> Option<(PrimOp, bool, u16, (u32, u32))> {
+        let [a] = args else { return None };
+        let direct = |c: &mut Self, op: PrimOp, a: &Expr| -> Option<u16> {
+            if op.argc() != 1 {
+                return None;
+            }
+            let ExprKind::Local(v) = &a.kind else {
+                return None;
+            };
+            if c.boxed(*v) {
+                return None;
+            }
+            u16::try_from(*c.f().slots.get(v)?).ok()
+        };
+        if op == PrimOp::Not {
+            if let ExprKind::Prim(q, inner) = &a.kind {
+                if let [x] = inner.as_slice() {
+                    if let Some(slot) = direct(self, *q, x) {
+                        return Some((*q, true, slot, a.pos));
+                    }
+                }
+            }
+        }
+        let slot = direct(self, op, a)?;
+        Some((op, false, slot, (0, 0)))
+    }
+
+    /// Compiles an `if` test; returns the jumps to patch to the else branch. A numeric
+    /// comparison, `null?` or `not` of a local, or `not` of one of those, becomes a
+    /// compare-and-branch op; `(not X)` a `BranchNot`.
     fn condition(&mut self, c: &Expr) -> LispResult<Vec<usize>> {
         let p = c.pos;
         if let ExprKind::Prim(op, args) = &c.kind {
-            if op.is_comparison() {
-                if let Some((slot, imm)) = self.local_and_small_int(*op, args) {
-                    let b = self.emit(Op::BranchLI(*op, slot, imm, 0), p);
+            if let Some((q, neg, slot, inner)) = self.unary_local(*op, args) {
+                if matches!(q, PrimOp::NullP | PrimOp::Not) {
+                    let at = if neg { inner } else { p };
+                    let b = self.emit(Op::BranchL(q, neg, slot, 0), at);
+                    if neg {
+                        self.emit(Op::Prim(PrimOp::Not), p);
+                    }
                     let j = self.emit(Op::JumpIfFalse(0), p);
                     return Ok(vec![b, j]);
                 }
-                for a in args {
-                    self.expr(a, false)?;
+            }
+            if let (PrimOp::Not, [x]) = (op, args.as_slice()) {
+                let is_cmp =
+                    matches!(&x.kind, ExprKind::Prim(q, a) if q.is_comparison() && a.len() == 2);
+                if !is_cmp {
+                    self.expr(x, Tail::NO)?;
+                    let b = self.emit(Op::BranchNot(0), p);
+                    let j = self.emit(Op::JumpIfFalse(0), p);
+                    return Ok(vec![b, j]);
                 }
-                let b = self.emit(Op::BranchPrim(*op, 0), p);
+            }
+        }
+        let (test, neg) = match &c.kind {
+            ExprKind::Prim(PrimOp::Not, args)
+                if matches!(args.as_slice(), [Expr { kind: ExprKind::Prim(op, a), .. }]
+                    if op.is_comparison() && a.len() == 2) =>
+            {
+                (&args[0], true)
+            }
+            _ => (c, false),
+        };
+        if let ExprKind::Prim(op, args) = &test.kind {
+            if op.is_comparison() && args.len() == 2 {
+                let q = test.pos;
+                let b = if let Some((slot, imm)) = self.local_and_small_int(*op, args) {
+                    self.emit(Op::BranchLI(*op, neg, slot, imm, 0), q)
+                } else if let Some((x, y)) = self.two_locals(*op, args) {
+                    self.emit(Op::BranchLL(*op, neg, x, y, 0), q)
+                } else if let Some((slot, k)) = self.local_and_number(*op, args) {
+                    self.emit(Op::BranchLK(*op, neg, slot, k, 0), q)
+                } else {
+                    for a in args {
+                        self.expr(a, Tail::NO)?;
+                    }
+                    self.emit(Op::BranchPrim(*op, neg, 0), q)
+                };
+                if neg {
+                    self.emit(Op::Prim(PrimOp::Not), p);
+                }
                 let j = self.emit(Op::JumpIfFalse(0), p);
                 return Ok(vec![b, j]);
             }
         }
-        self.expr(c, false)?;
+        self.expr(c, Tail::NO)?;
         Ok(vec![self.emit(Op::JumpIfFalse(0), p)])
     }
 
@@ -454,7 +778,7 @@ impl Compiler<'_> {
         &mut self,
         items: &[Expr],
         is_and: bool,
-        tail: bool,
+        tail: Tail,
         p: (u32, u32),
     ) -> LispResult<()> {
         if items.is_empty() {
@@ -464,7 +788,7 @@ impl Compiler<'_> {
         let mut jumps = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let last = i + 1 == items.len();
-            self.expr(item, tail && last)?;
+            self.expr(item, if last { tail } else { Tail::NO })?;
             if !last {
                 let op = if is_and {
                     Op::JumpIfFalseElsePop(0)
@@ -495,14 +819,14 @@ impl Compiler<'_> {
         match catch {
             Some(c) => {
                 let h = self.emit(Op::PushHandler(0, HandlerKind::Catch), p);
-                self.expr(body, false)?;
+                self.expr(body, Tail::NO)?;
                 self.emit(Op::PopHandler, p);
                 let j = self.emit(Op::Jump(0), p);
                 let catch_at = self.here();
                 self.patch(h, catch_at);
                 let saved = self.f().next_slot;
                 self.bind_var(c.var, p);
-                self.expr(&c.handler, false)?;
+                self.expr(&c.handler, Tail::NO)?;
                 if !c.ends_cancel {
                     self.emit(Op::CheckCancel, p);
                 }
@@ -510,12 +834,12 @@ impl Compiler<'_> {
                 let end = self.here();
                 self.patch(j, end);
             }
-            None => self.expr(body, false)?,
+            None => self.expr(body, Tail::NO)?,
         }
         if let (Some(fh), Some((tmp, fin))) = (fin_handler, finally) {
             self.emit(Op::PopHandler, p);
             self.emit(Op::ShieldEnter, p);
-            self.expr(fin, false)?;
+            self.expr(fin, Tail::NO)?;
             self.emit(Op::Pop, p);
             self.emit(Op::ShieldExit(true), p);
             let j = self.emit(Op::Jump(0), p);
@@ -524,7 +848,7 @@ impl Compiler<'_> {
             let saved = self.f().next_slot;
             self.bind_var(*tmp, p);
             self.emit(Op::ShieldEnter, p);
-            self.expr(fin, false)?;
+            self.expr(fin, Tail::NO)?;
             self.emit(Op::Pop, p);
             self.emit(Op::ShieldExit(false), p);
             self.get_var(*tmp, p);
@@ -548,7 +872,7 @@ impl Compiler<'_> {
                     self.emit(Op::MakeCell(s), p);
                 }
             }
-            self.expr(&lam.body, true)?;
+            self.expr(&lam.body, Tail::RET)?;
             self.emit_return(p);
             Ok(())
         })();
@@ -563,9 +887,199 @@ impl Compiler<'_> {
     }
 }
 
+/// `(letrec ((lv (lambda params body))) (lv inits…))` with fixed arity and as many inits as
+/// parameters: what a named `let`, a `do` and a body with one local function called once
+/// expand to.
+fn loop_shape<'e>(vars: &[VarId], body: &'e Expr) -> Option<(VarId, &'e Lambda, &'e [Expr])> {
+    let [lv] = vars else { return None };
+    let ExprKind::Seq(items) = &body.kind else {
+        return None;
+    };
+    let [set, call] = items.as_slice() else {
+        return None;
+    };
+    let (ExprKind::SetLocal(v, value), ExprKind::Call(f, args)) = (&set.kind, &call.kind) else {
+        return None;
+    };
+    let (ExprKind::Lambda(lam), ExprKind::Local(w)) = (&value.kind, &f.kind) else {
+        return None;
+    };
+    (v == lv && w == lv && lam.rest.is_none() && args.len() == lam.params.len()).then_some((
+        *lv,
+        &**lam,
+        args.as_slice(),
+    ))
+}
+
+/// The loop names (see [`loop_shape`]) that are only ever called, with the right number of
+/// arguments, in a tail position of their own body (or of a loop nested in it in tail
+/// position), and never referenced otherwise: not passed, stored, `set!`, captured by a lambda
+/// or called from elsewhere. Those compile to jumps; every other loop stays a closure.
+fn find_loops(e: &Expr) -> HashSet<VarId> {
+    let mut scan = LoopScan {
+        cands: HashMap::new(),
+        bad: HashSet::new(),
+        stack: Vec::new(),
+        depth: 0,
+        gave_up: false,
+        guard: StackGuard::new(),
+    };
+    scan.walk(e, usize::MAX);
+    if scan.gave_up {
+        // Too deep to analyse (the compiler reports it): no loop is inlined.
+        return HashSet::new();
+    }
+    scan.cands
+        .into_keys()
+        .filter(|v| !scan.bad.contains(v))
+        .collect()
+}
+
+struct LoopScan {
+    /// Candidate loop names and their parameter counts.
+    cands: HashMap<VarId, usize>,
+    /// Candidates referenced in a way a jump cannot implement.
+    bad: HashSet<VarId>,
+    /// The candidates whose bodies enclose the expression being walked, outermost first.
+    stack: Vec<VarId>,
+    depth: usize,
+    gave_up: bool,
+    guard: StackGuard,
+}
+
+impl LoopScan {
+    /// Walks `e`, which is in a tail position of the bodies of `stack[tail..]` (as
+    /// `Tail::loops`; `usize::MAX` for none).
+    fn walk(&mut self, e: &Expr, tail: usize) {
+        if self.gave_up {
+            return;
+        }
+        self.depth += 1;
+        if self.depth > COMPILE_LIMIT || !self.guard.ok() {
+            self.gave_up = true;
+        } else {
+            self.walk_inner(e, tail);
+        }
+        self.depth -= 1;
+    }
+
+    fn walk_inner(&mut self, e: &Expr, tail: usize) {
+        const NO: usize = usize::MAX;
+        match &e.kind {
+            ExprKind::Const(_) | ExprKind::Global(_) => {}
+            ExprKind::Local(v) => {
+                self.bad.insert(*v);
+            }
+            ExprKind::SetLocal(v, x) => {
+                self.bad.insert(*v);
+                self.walk(x, NO);
+            }
+            ExprKind::SetGlobal(_, x)
+            | ExprKind::DefGlobal(_, x, _)
+            | ExprKind::DefMacro(_, x, _) => self.walk(x, NO),
+            ExprKind::If(c, t, f) => {
+                self.walk(c, NO);
+                self.walk(t, tail);
+                self.walk(f, tail);
+            }
+            ExprKind::Lambda(lam) => self.walk(&lam.body, NO),
+            ExprKind::Call(f, args) => {
+                match f.kind {
+                    ExprKind::Local(v) if self.cands.contains_key(&v) => {
+                        let ok = self
+                            .stack
+                            .iter()
+                            .rposition(|&l| l == v)
+                            .is_some_and(|i| i >= tail && args.len() == self.cands[&v]);
+                        if !ok {
+                            self.bad.insert(v);
+                        }
+                    }
+                    _ => self.walk(f, NO),
+                }
+                for a in args {
+                    self.walk(a, NO);
+                }
+            }
+            ExprKind::Prim(_, args) => {
+                for a in args {
+                    self.walk(a, NO);
+                }
+            }
+            ExprKind::Seq(items) | ExprKind::And(items) | ExprKind::Or(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.walk(item, if i + 1 == items.len() { tail } else { NO });
+                }
+            }
+            ExprKind::Let(bindings, body) => {
+                for (_, init) in bindings {
+                    self.walk(init, NO);
+                }
+                self.walk(body, tail);
+            }
+            ExprKind::Letrec(vars, body) => match loop_shape(vars, body) {
+                Some((lv, lam, inits)) => {
+                    self.cands.insert(lv, lam.params.len());
+                    for init in inits {
+                        self.walk(init, NO);
+                    }
+                    let idx = self.stack.len();
+                    self.stack.push(lv);
+                    self.walk(&lam.body, tail.min(idx));
+                    self.stack.pop();
+                }
+                None => self.walk(body, tail),
+            },
+            ExprKind::Try {
+                body,
+                catch,
+                finally,
+            } => {
+                self.walk(body, NO);
+                if let Some(c) = catch {
+                    self.walk(&c.handler, NO);
+                }
+                if let Some((_, fin)) = finally {
+                    self.walk(fin, NO);
+                }
+            }
+            ExprKind::Shield(body) => self.walk(body, NO),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::{Runtime, Value};
+    use std::rc::Rc;
+
+    use super::compile_toplevel;
+    use crate::bytecode::{Op, Proto};
+    use crate::{Limits, Runtime, Value};
+
+    /// Every op of `src`'s forms, nested functions included.
+    fn ops_of(src: &str) -> Vec<Op> {
+        fn collect(p: &Proto, out: &mut Vec<Op>) {
+            out.extend(&p.code);
+            for q in &p.protos {
+                collect(q, out);
+            }
+        }
+        let mut st = crate::state::State::new(Limits::default(), Box::new(std::io::sink()), 0);
+        let mut out = Vec::new();
+        for form in crate::reader::read_all(src, "t").expect("reads") {
+            let (expr, vars) = crate::expander::expand_toplevel(&mut st, &form).expect("expands");
+            let proto = compile_toplevel(&expr, &vars, Rc::from("t")).expect("compiles");
+            collect(&proto, &mut out);
+        }
+        out
+    }
+
+    fn jumps(src: &str) -> usize {
+        ops_of(src)
+            .iter()
+            .filter(|op| matches!(op, Op::JumpLoop(..)))
+            .count()
+    }
 
     fn eval(rt: &Runtime, src: &str) -> Value {
         rt.eval_sync(src, "test").expect("evaluates")
@@ -663,5 +1177,326 @@ mod tests {
         assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
         eval(&rt, "(define (+ a b) (* a b))");
         assert_eq!(eval(&rt, "(add 2 3)"), Value::Int(6));
+    }
+
+    #[test]
+    fn loops_compile_to_jumps_and_keep_their_values() {
+        let rt = Runtime::new();
+        let cases = [
+            // A named let in tail position, a do, a local function called once.
+            (
+                "(define (sum n) (let loop ((i n) (s 0)) (if (< i 0) s (loop (- i 1) (+ i s))))) (sum 100)",
+                "5050",
+                1,
+            ),
+            (
+                "(do ((i 0 (+ i 1)) (acc '() (cons i acc))) ((= i 5) acc))",
+                "(4 3 2 1 0)",
+                1,
+            ),
+            (
+                "(define (f n) (define (go i acc) (if (= i 0) acc (go (- i 1) (* acc 2)))) (go n 1)) (f 10)",
+                "1024",
+                1,
+            ),
+            // Not in tail position: the loop's value goes on.
+            (
+                "(+ 1 (let loop ((i 0)) (if (< i 10) (loop (+ i 1)) i)))",
+                "11",
+                1,
+            ),
+            // Each iteration's variables are fresh bindings for the closures made in it.
+            (
+                "(map (lambda (t) (t)) (let loop ((i 0) (acc '())) (if (< i 3) (loop (+ i 1) (cons (lambda () i) acc)) acc)))",
+                "(2 1 0)",
+                1,
+            ),
+            (
+                "(let loop ((i 0) (acc '())) (if (< i 3) (loop (+ i 1) (cons (lambda () (set! i (+ i 10)) i) acc)) (map (lambda (t) (t)) acc)))",
+                "(12 11 10)",
+                1,
+            ),
+            // `set!` of a loop variable (not of the loop's name) still jumps.
+            (
+                "(let loop ((i 0)) (if (< i 3) (begin (set! i (+ i 1)) (loop i)) i))",
+                "3",
+                1,
+            ),
+            // Nested loops; the inner one jumps back to the outer one's head.
+            (
+                "(let outer ((i 0) (acc 0)) (if (< i 4) (let inner ((j 0) (acc acc)) (if (< j 3) (inner (+ j 1) (+ acc 1)) (outer (+ i 1) acc))) acc))",
+                "12",
+                2,
+            ),
+            // Tail positions through cond, and, when.
+            (
+                "(let loop ((i 0)) (cond ((= i 5) 'done) ((odd? i) (loop (+ i 1))) (else (and #t (loop (+ i 1))))))",
+                "done",
+                2,
+            ),
+            (
+                "(let lp ((xs '(1 2 3)) (n 0)) (if (null? xs) n (lp (cdr xs) (+ n (car xs)))))",
+                "6",
+                1,
+            ),
+        ];
+        for (src, want, n) in cases {
+            let got = crate::printer::write_string(&eval(&rt, src));
+            assert_eq!(got, want, "{src}");
+            assert_eq!(jumps(src), n, "{src}");
+        }
+    }
+
+    #[test]
+    fn loops_whose_name_escapes_stay_closures_with_the_same_results() {
+        let rt = Runtime::new();
+        let cases = [
+            // Returned.
+            ("(procedure? (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) loop)))", "#t"),
+            // Called in a non-tail position (real recursion).
+            ("(let loop ((i 0)) (if (< i 3) (+ 1 (loop (+ i 1))) 0))", "3"),
+            // Called inside a `try` body (not a tail position).
+            ("(let loop ((i 0)) (if (< i 3) (try (loop (+ i 1)) (catch e 0)) i))", "3"),
+            // Captured by a lambda.
+            ("(let loop ((i 0)) (if (< i 3) ((lambda () (loop (+ i 1)))) i))", "3"),
+            // The name is assigned.
+            ("(let loop ((i 0)) (if (< i 3) (begin (set! loop (lambda (j) 'replaced)) (loop 9)) i))", "replaced"),
+            // A local function called twice, or passed to itself.
+            ("(define (f n) (define (go i) (if (= i 0) 'z (go (- i 1)))) (list (go n) (go n))) (f 2)", "(z z)"),
+            // Wrong arity: the closure reports it.
+        ];
+        for (src, want) in cases {
+            let got = crate::printer::write_string(&eval(&rt, src));
+            assert_eq!(got, want, "{src}");
+            assert_eq!(jumps(src), 0, "{src}");
+        }
+        let src = "(define (f x) (let loop ((i 0)) (if (< i 3) (loop (+ i 1) 2) x)))\n(f 1)";
+        assert_eq!(jumps(src), 0);
+        let err = rt.eval_sync(src, "t.lisp").expect_err("arity");
+        assert_eq!(*err.kind(), crate::ErrorKind::ArityError);
+        assert!(err.to_string().contains("at loop (t.lisp:1:45)"), "{err}");
+    }
+
+    #[test]
+    fn float_and_mixed_fast_paths_give_the_generic_results() {
+        let rt = Runtime::new();
+        eval(
+            &rt,
+            "(define (add a b) (+ a b)) (define (sub a b) (- a b)) (define (mul a b) (* a b))
+             (define (lt a b) (< a b)) (define (ge a b) (>= a b)) (define (eq a b) (= a b))
+             (define (dec x) (- x 1)) (define (small? x) (if (< x 2) 'yes 'no))
+             (define (lt2 a b) (if (< a b) 'yes 'no))
+             (define (lk x) (if (< x 2.5) (- x 0.5) (* x 1.5)))
+             (define (nlk x) (if (not (>= x 100000)) 'small 'big))
+             (define (big x) (+ x 100000))",
+        );
+        let cases = [
+            ("(add 1.5 2)", "3.5"),
+            ("(add 2 1.5)", "3.5"),
+            ("(add 0.1 0.2)", "0.30000000000000004"),
+            ("(sub 1 0.5)", "0.5"),
+            ("(mul 3 0.5)", "1.5"),
+            ("(+ 1.5 (mul 2.0 2.0))", "5.5"),
+            ("(lt 1 1.5)", "#t"),
+            ("(lt 1.5 1)", "#f"),
+            ("(ge 2.0 2)", "#t"),
+            ("(eq 2.0 2)", "#t"),
+            ("(eq (/ 0.0 0.0) (/ 0.0 0.0))", "#f"),
+            ("(lt (/ 0.0 0.0) 1.0)", "#f"),
+            ("(dec 2.5)", "1.5"),
+            ("(small? 1.5)", "yes"),
+            ("(small? 2.0)", "no"),
+            ("(lt2 1 1.5)", "yes"),
+            ("(lt2 2.5 1.5)", "no"),
+            ("(lk 1)", "0.5"),
+            ("(lk 2.0)", "1.5"),
+            ("(lk 4)", "6.0"),
+            ("(nlk 5)", "small"),
+            ("(nlk 100000.0)", "big"),
+            ("(big 1)", "100001"),
+            ("(big 0.5)", "100000.5"),
+            // Integers stay exact; overflow still errors.
+            ("(add 1 2)", "3"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(crate::printer::write_string(&eval(&rt, src)), want, "{src}");
+        }
+        let err = rt
+            .eval_sync("(add 9223372036854775807 1)", "t")
+            .expect_err("overflows");
+        assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+        let err = rt
+            .eval_sync("(big 9223372036854775807)", "t")
+            .expect_err("overflows");
+        assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+        let err = rt.eval_sync("(lk 'a)", "t").expect_err("type");
+        assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+        let err = rt.eval_sync("(add 1.5 \"a\")", "t").expect_err("type");
+        assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+        let err = rt.eval_sync("(small? 'x)", "t").expect_err("type");
+        assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+    }
+
+    /// The error report of `src` run as file `t.lisp`.
+    fn report(rt: &Runtime, src: &str) -> String {
+        rt.eval_sync(src, "t.lisp").expect_err("fails").to_string()
+    }
+
+    #[test]
+    fn inline_loops_keep_error_positions_and_stack_traces() {
+        // Each report is the one the closure version of the loop gave (checked against the
+        // VM before loops were inlined): a loop entered in a tail position replaces its
+        // caller's line; a call in a loop's tail position replaces the loop's line.
+        let cases = [
+            (
+                "(define (f x) (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (+ x \"a\"))))\n(f 1)",
+                vec!["at loop (t.lisp:1:60)", "at <top> (t.lisp:2:1)"],
+                3,
+            ),
+            (
+                "(define (f x) (+ 1 (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (+ x \"a\")))))\n(f 1)",
+                vec!["at loop (t.lisp:1:65)", "at f (t.lisp:1:20)", "at <top> (t.lisp:2:1)"],
+                4,
+            ),
+            (
+                "(define (g y) (car y))\n(define (f x) (+ 1 (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (g x)))))\n(f 1)",
+                vec!["at g (t.lisp:1:15)", "at f (t.lisp:2:20)", "at <top> (t.lisp:3:1)"],
+                4,
+            ),
+            (
+                "(define (g y) (car y))\n(define (f x) (+ 1 (let outer ((i 0)) (if (< i 3) (let inner ((j 0)) (if (< j 2) (inner (+ j 1)) (outer (+ i 1)))) (let inner2 ((k 0)) (if (< k 1) (inner2 (+ k 1)) (g x)))))))\n(f 1)",
+                vec!["at g (t.lisp:1:15)", "at f (t.lisp:2:20)", "at <top> (t.lisp:3:1)"],
+                4,
+            ),
+            (
+                "(define (g y) (car y))\n(define (f x) (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (+ 1 (g x)))))\n(f 1)",
+                vec!["at g (t.lisp:1:15)", "at loop (t.lisp:2:65)", "at <top> (t.lisp:3:1)"],
+                4,
+            ),
+            (
+                "(define (f x) (do ((i 0 (+ i 1))) ((= i 3) (car x)) (display i)))\n(display (f 1))",
+                vec!["at do (t.lisp:1:44)", "at <top> (t.lisp:2:10)"],
+                3,
+            ),
+            (
+                "(define (f x) (+ 1 (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (nope x)))))\n(f 1)",
+                vec!["at loop (t.lisp:1:66)", "at f (t.lisp:1:20)", "at <top> (t.lisp:2:1)"],
+                4,
+            ),
+            (
+                "(define (f x) (+ 1 (let outer ((i 0)) (+ 2 (let inner ((j 0)) (if (< j 2) (inner (+ j 1)) (car x)))))))\n(f 1)",
+                vec![
+                    "at inner (t.lisp:1:91)",
+                    "at outer (t.lisp:1:44)",
+                    "at f (t.lisp:1:20)",
+                    "at <top> (t.lisp:2:1)",
+                ],
+                5,
+            ),
+            (
+                "(define (f x) (+ 1 (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (car x 2)))))\n(f 1)",
+                vec!["at loop (t.lisp:1:65)", "at f (t.lisp:1:20)", "at <top> (t.lisp:2:1)"],
+                4,
+            ),
+        ];
+        for (src, lines, n) in cases {
+            assert!(jumps(src) > 0, "{src}");
+            let rt = Runtime::builder()
+                .output(crate::OutputBuffer::new())
+                .build();
+            let r = report(&rt, src);
+            let got: Vec<&str> = r.lines().skip(1).map(str::trim).collect();
+            assert_eq!(got, lines, "{src}\n{r}");
+            assert_eq!(r.lines().count(), n, "{r}");
+        }
+    }
+
+    #[test]
+    fn an_inline_loop_counts_a_step_per_iteration_and_hits_max_steps() {
+        let rt = Runtime::builder()
+            .limits(Limits {
+                max_steps: Some(10_000),
+                ..Limits::default()
+            })
+            .build();
+        let count = "(define (count n) (let loop ((i 0)) (if (< i n) (loop (+ i 1)) i)))";
+        assert!(jumps(count) > 0);
+        eval(&rt, count);
+        // One step per iteration, as for the closure: 9,000 fit, 11,000 do not.
+        assert_eq!(eval(&rt, "(count 9000)"), Value::Int(9000));
+        let err = rt.eval_sync("(count 11000)", "t").expect_err("limit");
+        assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+        // An endless loop stops at the limit (the step is counted on the backward jump).
+        let forever = "(let loop ((i 0)) (loop (+ i 1)))";
+        assert!(jumps(forever) > 0);
+        let err = rt.eval_sync(forever, "t").expect_err("limit");
+        assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+        assert!(err.message().contains("max_steps (10000)"), "{err}");
+        let err = rt
+            .eval_sync("(do ((i 0 (+ i 1))) (#f))", "t")
+            .expect_err("limit");
+        assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+    }
+
+    #[test]
+    fn fused_tests_on_locals_keep_errors_and_redefinition() {
+        let rt = Runtime::new();
+        eval(
+            &rt,
+            "(define (lt a b) (if (not (< a b)) 'no 'yes))
+             (define (nul x) (if (null? x) 'empty 'full))
+             (define (nn x) (if (not (null? x)) 'full 'empty))
+             (define (nv x) (not (null? x)))
+             (define (hd x) (car x))
+             (define (tl x) (cdr x))
+             (define (nf x) (if (not (hd x)) 'f 't))
+             (define (ll a b) (+ a b))",
+        );
+        let cases = [
+            ("(lt 1 2)", "yes"),
+            ("(lt 2 1)", "no"),
+            ("(lt 1.5 2.5)", "yes"),
+            ("(lt 2 1.5)", "no"),
+            ("(nul '())", "empty"),
+            ("(nul '(1))", "full"),
+            ("(nn '())", "empty"),
+            ("(nn '(1))", "full"),
+            ("(nv '(1))", "#t"),
+            ("(nv '())", "#f"),
+            ("(hd '(1 2))", "1"),
+            ("(tl '(1 2))", "(2)"),
+            ("(nf '(#f))", "f"),
+            ("(nf '(0))", "t"),
+            ("(ll 2 3)", "5"),
+            ("(ll 2 0.5)", "2.5"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(crate::printer::write_string(&eval(&rt, src)), want, "{src}");
+        }
+        let err = rt.eval_sync("(hd 5)", "t").expect_err("not a pair");
+        assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+        assert!(err.to_string().contains("car expects a pair"), "{err}");
+        let err = rt.eval_sync("(lt 'a 1)", "t").expect_err("not a number");
+        assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+        let err = rt
+            .eval_sync("(ll 9223372036854775807 1)", "t")
+            .expect_err("overflows");
+        assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+        // Redefined primitives are called, also through the fused negation.
+        eval(&rt, "(define (not x) x) (define (null? x) (pair? x))");
+        let cases = [
+            ("(lt 1 2)", "no"),
+            ("(nul '())", "full"),
+            ("(nn '())", "empty"),
+            ("(nn '(1))", "full"),
+            ("(nv '(1))", "#t"),
+            ("(nf '(#f))", "t"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(crate::printer::write_string(&eval(&rt, src)), want, "{src}");
+        }
+        eval(&rt, "(define (car x) 'mine) (define (< a b) #f)");
+        assert_eq!(eval(&rt, "(hd '(1 2))"), eval(&rt, "'mine"));
+        assert_eq!(eval(&rt, "(nf '(0))"), eval(&rt, "'f"));
     }
 }

@@ -129,6 +129,58 @@ impl Stack {
         std::mem::take(&mut self.slots[sp])
     }
 
+    /// Pops the top value into slot `dst` (below the top), dropping what `dst` held. A number
+    /// is moved field by field (popping it whole would load 16 bytes just stored in two parts,
+    /// see the module docs).
+    #[inline(always)]
+    pub(crate) fn pop_into(&mut self, dst: usize) {
+        let sp = self
+            .sp
+            .checked_sub(1)
+            .expect("operand stack underflow (compiler invariant)");
+        debug_assert!(dst < sp);
+        self.sp = sp;
+        // Each number kind on its own path, so the value is written with a constant tag (one
+        // path for both built the value in a temporary and copied it whole).
+        match self.slots[sp] {
+            Value::Int(x) => {
+                // A number has nothing to drop: just put `nil` back (invariant 1).
+                std::mem::forget(std::mem::take(&mut self.slots[sp]));
+                self.set_int_dropping(dst, x);
+            }
+            Value::Float(x) => {
+                std::mem::forget(std::mem::take(&mut self.slots[sp]));
+                self.set_float_dropping(dst, x);
+            }
+            _ => {
+                let v = std::mem::take(&mut self.slots[sp]);
+                self.slots[dst] = v;
+            }
+        }
+    }
+
+    /// Writes the integer `x` at `i`, dropping what was there.
+    #[inline(always)]
+    fn set_int_dropping(&mut self, i: usize, x: i64) {
+        let slot = &mut self.slots[i];
+        if slot.is_immediate() {
+            std::mem::forget(std::mem::replace(slot, Value::Int(x)));
+        } else {
+            *slot = Value::Int(x);
+        }
+    }
+
+    /// Writes the float `x` at `i`, dropping what was there.
+    #[inline(always)]
+    fn set_float_dropping(&mut self, i: usize, x: f64) {
+        let slot = &mut self.slots[i];
+        if slot.is_immediate() {
+            std::mem::forget(std::mem::replace(slot, Value::Float(x)));
+        } else {
+            *slot = Value::Float(x);
+        }
+    }
+
     /// Drops the top value.
     #[inline(always)]
     pub(crate) fn drop_top(&mut self) {
@@ -209,13 +261,27 @@ impl Stack {
         self.truncate(dst + 1);
     }
 
-    /// Removes `from..to`, sliding the values above it down.
+    /// Removes `from..to`, sliding the values above it down (a tail call's arguments over the
+    /// frame it replaces: usually a few values, so a loop of swaps, integers moved field by
+    /// field, rather than a generic rotate).
+    #[inline(always)]
     pub(crate) fn remove_range(&mut self, from: usize, to: usize) {
         let n = to - from;
-        if n > 0 {
-            self.slots[from..self.sp].rotate_left(n);
-            self.truncate(self.sp - n);
+        if n == 0 {
+            return;
         }
+        let top = self.sp;
+        for i in to..top {
+            let dst = i - n;
+            if let Value::Int(x) = self.slots[i] {
+                // The removed value moves up to `i`, to be dropped below.
+                let old = std::mem::replace(&mut self.slots[dst], Value::Int(x));
+                std::mem::forget(std::mem::replace(&mut self.slots[i], old));
+            } else {
+                self.slots.swap(dst, i);
+            }
+        }
+        self.truncate(top - n);
     }
 
     /// Removes and returns the values from `at` to the top.

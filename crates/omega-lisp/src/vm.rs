@@ -27,7 +27,9 @@
 //!    `catch` ever sees it.
 //! 4. `tick` — the per-step hook — is the only place that counts steps, enforces `max_steps`,
 //!    polls the interrupt and decides to yield. It runs after each call has entered its callee
-//!    (or a native has returned), when the state is consistent between instructions.
+//!    (or a native has returned), and at each `Loop` head and `JumpLoop` of a loop compiled
+//!    inline (a step each, as the closure call they replace), when the state is consistent
+//!    between instructions.
 //! 5. Inside `run`'s dispatch loop the running frame is held in locals (`closure`, `pc`,
 //!    `base`, `nc`) and is not on `frames`; it is pushed back (`spill!`) before anything that
 //!    looks at or changes the frame stack, and popped again at `'reload`. Outside the loop,
@@ -442,6 +444,7 @@ impl VmCore {
                     protos: Vec::new(),
                     captures: Vec::new(),
                     callee_pos: Vec::new(),
+                    regions: Vec::new(),
                 }),
                 free: Box::new([]),
             });
@@ -520,23 +523,43 @@ impl VmCore {
     }
 
     /// Builds the Lisp stack trace (innermost first), eliding the middle of very deep stacks.
+    /// A frame inside loops compiled inline shows a line per loop, as their closures would have
+    /// (`Proto::regions`).
     fn trace(&self) -> Vec<StackFrame> {
         const HEAD: usize = 20;
         const TAIL: usize = 5;
-        let frame_info = |f: &Frame| {
+        // A frame's lines: one per inline loop its pc is in (innermost first, as the closures
+        // they replace would show), then its function's.
+        let frame_lines = |f: &Frame, innermost: bool, out: &mut Vec<StackFrame>| {
             let proto = &f.closure.proto;
             let i = f
                 .pc()
                 .saturating_sub(1)
                 .min(proto.pos.len().saturating_sub(1));
-            let span = proto
-                .pos
-                .get(i)
-                .filter(|p| p.0 > 0)
-                .map(|&(l, c)| Span::new(proto.file.clone(), l, c));
-            StackFrame {
-                function: proto.name.clone(),
-                span,
+            let span_at =
+                |p: (u32, u32)| (p.0 > 0).then(|| Span::new(proto.file.clone(), p.0, p.1));
+            let mut pos = proto.pos.get(i).copied().unwrap_or((0, 0));
+            // Whether the line at hand was replaced by a tail call of the closure version.
+            let mut replaced = false;
+            for (k, r) in proto.regions_at(i).enumerate() {
+                if k == 0 {
+                    let at = u32::try_from(i).unwrap_or(u32::MAX);
+                    replaced = !innermost && r.tail_calls.binary_search(&at).is_ok();
+                }
+                if !replaced {
+                    out.push(StackFrame {
+                        function: r.name.clone(),
+                        span: span_at(pos),
+                    });
+                }
+                replaced = r.tail;
+                pos = r.entry;
+            }
+            if !replaced {
+                out.push(StackFrame {
+                    function: proto.name.clone(),
+                    span: span_at(pos),
+                });
             }
         };
         let n = self.frames.len();
@@ -554,7 +577,7 @@ impl VmCore {
             if f.closure.proto.name == "<call>" {
                 continue;
             }
-            out.push(frame_info(f));
+            frame_lines(f, k == 0, &mut out);
         }
         out
     }
@@ -997,6 +1020,18 @@ impl VmCore {
                             continue;
                         }
                     }
+                    if let (true, Some((x, y))) =
+                        (p.is_numeric(), float_pair(self.stack.as_slice()))
+                    {
+                        let n = self.stack.len();
+                        self.stack.truncate(n - 2);
+                        if p.is_arith() {
+                            self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
+                        } else {
+                            self.stack.push_bool(float_holds(p, x, y));
+                        }
+                        continue;
+                    }
                     if let Err(e) = self.prim(p) {
                         throw!(e);
                     }
@@ -1018,10 +1053,7 @@ impl VmCore {
                         Op::True => self.stack.push_bool(true),
                         Op::False => self.stack.push_bool(false),
                         Op::Local(s) => self.stack.push_copy(base + s as usize),
-                        Op::SetLocal(s) => {
-                            let v = self.pop();
-                            self.stack[base + s as usize] = v;
-                        }
+                        Op::SetLocal(s) => self.stack.pop_into(base + s as usize),
                         Op::LocalCell(s) => {
                             let v = match &self.stack[base + s as usize] {
                                 Value::Cell(c) => c.borrow().clone(),
@@ -1337,6 +1369,15 @@ impl VmCore {
                             throw!(e);
                         }
                         Op::Prim(p) => prim!(p),
+                        Op::Loop => tick!(),
+                        Op::JumpLoop(t, first, n) => {
+                            let first = base + first as usize;
+                            for k in (0..n as usize).rev() {
+                                self.stack.pop_into(first + k);
+                            }
+                            pc = t as usize + 1;
+                            tick!();
+                        }
                         Op::PrimReturn(p) => {
                             // Integer arithmetic returns at once; anything else is `Prim`, and
                             // the `Return` that follows returns its result.
@@ -1362,6 +1403,29 @@ impl VmCore {
                                     }
                                 }
                             }
+                            if let (true, true, Some((x, y))) = (
+                                p.is_arith(),
+                                st.prim_intact[p.index()],
+                                float_pair(self.stack.as_slice()),
+                            ) {
+                                let r = float_arith(p, x, y);
+                                match self.frames.pop() {
+                                    Some(caller) => {
+                                        let dst = base - 1 + nc;
+                                        self.stack[dst] = Value::Float(r);
+                                        self.stack.truncate(dst + 1);
+                                        pc = caller.pc();
+                                        base = caller.base();
+                                        nc = caller.nc();
+                                        closure = caller.closure;
+                                        continue 'frame;
+                                    }
+                                    None => {
+                                        self.stack.clear();
+                                        return Ok(Exit::Returned(Value::Float(r)));
+                                    }
+                                }
+                            }
                             prim!(p)
                         }
                         Op::PrimLI(p, slot, imm) => {
@@ -1376,6 +1440,13 @@ impl VmCore {
                                 } else {
                                     self.stack.push_bool(int_holds(p, x, y));
                                 }
+                            } else if let (Value::Float(x), true) = (a, st.prim_intact[p.index()]) {
+                                let (x, y) = (*x, f64::from(imm));
+                                if p.is_arith() {
+                                    self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
+                                } else {
+                                    self.stack.push_bool(float_holds(p, x, y));
+                                }
                             } else {
                                 let a = a.clone();
                                 self.stack.push(a);
@@ -1388,45 +1459,255 @@ impl VmCore {
                                 }
                             }
                         }
-                        Op::BranchLI(p, slot, imm, target) => {
+                        Op::BranchLI(p, neg, slot, imm, target) => {
                             let a = &self.stack[base + slot as usize];
-                            match (a, st.prim_intact[p.index()]) {
-                                (Value::Int(x), true) => {
-                                    let holds = int_holds(p, *x, i64::from(imm));
-                                    pc = if holds { pc + 1 } else { target as usize };
-                                }
-                                (_, intact) => {
+                            let intact = st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()]);
+                            let holds = match (a, intact) {
+                                (Value::Int(x), true) => int_holds(p, *x, i64::from(imm)),
+                                (Value::Float(x), true) => float_holds(p, *x, f64::from(imm)),
+                                _ => {
                                     let a = a.clone();
                                     self.stack.push(a);
                                     self.stack.push_int(i64::from(imm));
-                                    if !intact {
-                                        // The next op is `JumpIfFalse(target)`: it consumes the
-                                        // result.
+                                    // The next op (`Prim(Not)` with `neg`, else
+                                    // `JumpIfFalse(target)`) consumes the result.
+                                    if !st.prim_intact[p.index()] {
                                         slow_prim!(p);
                                     }
                                     if let Err(e) = self.prim(p) {
                                         throw!(e);
                                     }
+                                    continue;
                                 }
-                            }
+                            };
+                            pc = if holds != neg {
+                                pc + 1 + usize::from(neg)
+                            } else {
+                                target as usize
+                            };
                         }
-                        Op::BranchPrim(p, target) => {
-                            if !st.prim_intact[p.index()] {
-                                slow_prim!(p);
+                        Op::BranchLL(p, neg, sa, sb, target) => {
+                            let a = &self.stack[base + sa as usize];
+                            let b = &self.stack[base + sb as usize];
+                            let intact = st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()]);
+                            let holds = match (a, b, intact) {
+                                (Value::Int(x), Value::Int(y), true) => int_holds(p, *x, *y),
+                                (_, _, true) if num_pair(a, b).is_some() => {
+                                    let (x, y) = num_pair(a, b).unwrap_or_default();
+                                    float_holds(p, x, y)
+                                }
+                                _ => {
+                                    let (a, b) = (a.clone(), b.clone());
+                                    self.stack.push(a);
+                                    self.stack.push(b);
+                                    if !st.prim_intact[p.index()] {
+                                        slow_prim!(p);
+                                    }
+                                    if let Err(e) = self.prim(p) {
+                                        throw!(e);
+                                    }
+                                    continue;
+                                }
+                            };
+                            pc = if holds != neg {
+                                pc + 1 + usize::from(neg)
+                            } else {
+                                target as usize
+                            };
+                        }
+                        Op::PrimL(p, neg, slot) => {
+                            let a = &self.stack[base + slot as usize];
+                            if st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()])
+                            {
+                                // Booleans are pushed at once (a `Value` built on one path for
+                                // every kind is copied whole from a temporary).
+                                let flag = match p {
+                                    PrimOp::NullP => Some(a.is_nil()),
+                                    PrimOp::Not => Some(!a.is_truthy()),
+                                    _ => None,
+                                };
+                                if let Some(b) = flag {
+                                    self.stack.push_bool(b != neg);
+                                    pc += usize::from(neg);
+                                    continue;
+                                }
+                                let v = match (p, a) {
+                                    (PrimOp::Car, Value::Pair(c)) => c.car(),
+                                    (PrimOp::Cdr, Value::Pair(c)) => c.cdr(),
+                                    _ => {
+                                        let a = a.clone();
+                                        self.stack.push(a);
+                                        prim!(p);
+                                        continue;
+                                    }
+                                };
+                                if neg {
+                                    self.stack.push_bool(!v.is_truthy());
+                                    pc += 1;
+                                } else {
+                                    self.stack.push(v);
+                                }
+                                continue;
                             }
-                            if let [.., Value::Int(x), Value::Int(y)] = *self.stack.as_slice() {
-                                let n = self.stack.len();
-                                self.stack.truncate(n - 2);
-                                pc = if int_holds(p, x, y) {
-                                    pc + 1
+                            let a = a.clone();
+                            self.stack.push(a);
+                            prim!(p)
+                        }
+                        Op::BranchL(p, neg, slot, target) => {
+                            let a = &self.stack[base + slot as usize];
+                            if st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()])
+                            {
+                                let holds = match p {
+                                    PrimOp::NullP => a.is_nil(),
+                                    _ => !a.is_truthy(),
+                                };
+                                pc = if holds != neg {
+                                    pc + 1 + usize::from(neg)
                                 } else {
                                     target as usize
                                 };
-                            } else if let Err(e) = self.prim(p) {
-                                // Generic numbers push the boolean for the following
-                                // `JumpIfFalse`.
-                                throw!(e);
+                                continue;
                             }
+                            let a = a.clone();
+                            self.stack.push(a);
+                            prim!(p)
+                        }
+                        Op::BranchNot(target) => {
+                            if !st.prim_intact[PrimOp::Not.index()] {
+                                slow_prim!(PrimOp::Not);
+                            }
+                            let truthy = self.stack.last().is_some_and(Value::is_truthy);
+                            self.stack.drop_top();
+                            pc = if truthy { target as usize } else { pc + 1 };
+                        }
+                        Op::PrimLK(p, sa, k) => {
+                            let a = &self.stack[base + sa as usize];
+                            let b = &proto.consts[k as usize];
+                            if let (Value::Int(x), Value::Int(y), true) =
+                                (a, b, st.prim_intact[p.index()])
+                            {
+                                let (x, y) = (*x, *y);
+                                if p.is_arith() {
+                                    match int_arith(p, x, y) {
+                                        Some(r) => self.stack.push_int(r),
+                                        None => throw!(numbers::overflow(p.name())),
+                                    }
+                                } else {
+                                    self.stack.push_bool(int_holds(p, x, y));
+                                }
+                                continue;
+                            }
+                            if let (Some((x, y)), true) =
+                                (num_pair(a, b), st.prim_intact[p.index()])
+                            {
+                                if p.is_arith() {
+                                    self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
+                                } else {
+                                    self.stack.push_bool(float_holds(p, x, y));
+                                }
+                                continue;
+                            }
+                            let (a, b) = (a.clone(), b.clone());
+                            self.stack.push(a);
+                            self.stack.push(b);
+                            prim!(p)
+                        }
+                        Op::BranchLK(p, neg, sa, k, target) => {
+                            let a = &self.stack[base + sa as usize];
+                            let b = &proto.consts[k as usize];
+                            let intact = st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()]);
+                            let holds = match (a, b, intact) {
+                                (Value::Int(x), Value::Int(y), true) => int_holds(p, *x, *y),
+                                (_, _, true) if num_pair(a, b).is_some() => {
+                                    let (x, y) = num_pair(a, b).unwrap_or_default();
+                                    float_holds(p, x, y)
+                                }
+                                _ => {
+                                    let (a, b) = (a.clone(), b.clone());
+                                    self.stack.push(a);
+                                    self.stack.push(b);
+                                    if !st.prim_intact[p.index()] {
+                                        slow_prim!(p);
+                                    }
+                                    if let Err(e) = self.prim(p) {
+                                        throw!(e);
+                                    }
+                                    continue;
+                                }
+                            };
+                            pc = if holds != neg {
+                                pc + 1 + usize::from(neg)
+                            } else {
+                                target as usize
+                            };
+                        }
+                        Op::PrimLL(p, sa, sb) => {
+                            let a = &self.stack[base + sa as usize];
+                            let b = &self.stack[base + sb as usize];
+                            if let (Value::Int(x), Value::Int(y), true) =
+                                (a, b, st.prim_intact[p.index()])
+                            {
+                                let (x, y) = (*x, *y);
+                                if p.is_arith() {
+                                    match int_arith(p, x, y) {
+                                        Some(r) => self.stack.push_int(r),
+                                        None => throw!(numbers::overflow(p.name())),
+                                    }
+                                } else {
+                                    self.stack.push_bool(int_holds(p, x, y));
+                                }
+                                continue;
+                            }
+                            if let (Some((x, y)), true) =
+                                (num_pair(a, b), st.prim_intact[p.index()])
+                            {
+                                if p.is_arith() {
+                                    self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
+                                } else {
+                                    self.stack.push_bool(float_holds(p, x, y));
+                                }
+                                continue;
+                            }
+                            let (a, b) = (a.clone(), b.clone());
+                            self.stack.push(a);
+                            self.stack.push(b);
+                            prim!(p)
+                        }
+                        Op::BranchPrim(p, neg, target) => {
+                            if !st.prim_intact[p.index()] {
+                                slow_prim!(p);
+                            }
+                            let holds = if let [.., Value::Int(x), Value::Int(y)] =
+                                *self.stack.as_slice()
+                            {
+                                int_holds(p, x, y)
+                            } else if let Some((x, y)) = float_pair(self.stack.as_slice()) {
+                                float_holds(p, x, y)
+                            } else {
+                                // Generic numbers push the boolean for the following op.
+                                if let Err(e) = self.prim(p) {
+                                    throw!(e);
+                                }
+                                continue;
+                            };
+                            if neg && !st.prim_intact[PrimOp::Not.index()] {
+                                let n = self.stack.len();
+                                self.stack.truncate(n - 2);
+                                self.stack.push_bool(holds);
+                                continue;
+                            }
+                            let n = self.stack.len();
+                            self.stack.truncate(n - 2);
+                            pc = if holds != neg {
+                                pc + 1 + usize::from(neg)
+                            } else {
+                                target as usize
+                            };
                         }
                     }
                 }
@@ -1443,20 +1724,18 @@ impl VmCore {
     #[inline]
     fn prim(&mut self, p: PrimOp) -> LispResult<()> {
         if p.argc() == 1 {
-            let a = self.pop();
-            let v = match p {
-                PrimOp::Car => match a {
-                    Value::Pair(c) => c.car(),
-                    other => return Err(LispError::type_error("car", "a pair", &other)),
-                },
-                PrimOp::Cdr => match a {
-                    Value::Pair(c) => c.cdr(),
-                    other => return Err(LispError::type_error("cdr", "a pair", &other)),
-                },
-                PrimOp::Not => Value::Bool(!a.is_truthy()),
-                _ => Value::Bool(a.is_nil()),
+            // In place: the operand is replaced by the result (no copy of a value just stored).
+            let n = self.stack.len();
+            let top = &mut self.stack[n - 1];
+            let v = match (p, &*top) {
+                (PrimOp::Car, Value::Pair(c)) => c.car(),
+                (PrimOp::Cdr, Value::Pair(c)) => c.cdr(),
+                (PrimOp::Car, other) => return Err(LispError::type_error("car", "a pair", other)),
+                (PrimOp::Cdr, other) => return Err(LispError::type_error("cdr", "a pair", other)),
+                (PrimOp::Not, a) => Value::Bool(!a.is_truthy()),
+                (_, a) => Value::Bool(a.is_nil()),
             };
-            self.stack.push(v);
+            *top = v;
             return Ok(());
         }
         let b = self.pop();
@@ -1508,6 +1787,52 @@ fn int_arith(p: PrimOp, x: i64, y: i64) -> Option<i64> {
         PrimOp::Add => x.checked_add(y),
         PrimOp::Sub => x.checked_sub(y),
         _ => x.checked_mul(y),
+    }
+}
+
+/// The top two values as floats when they are two numbers and at least one is a float (the
+/// mixes that the generic `numbers` code computes in floating point).
+#[inline(always)]
+fn float_pair(s: &[Value]) -> Option<(f64, f64)> {
+    match s {
+        [.., Value::Float(x), Value::Float(y)] => Some((*x, *y)),
+        [.., Value::Int(x), Value::Float(y)] => Some((*x as f64, *y)),
+        [.., Value::Float(x), Value::Int(y)] => Some((*x, *y as f64)),
+        _ => None,
+    }
+}
+
+/// `a` and `b` as floats when they are two numbers and at least one is a float.
+#[inline(always)]
+fn num_pair(a: &Value, b: &Value) -> Option<(f64, f64)> {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => Some((*x, *y)),
+        (Value::Int(x), Value::Float(y)) => Some((*x as f64, *y)),
+        (Value::Float(x), Value::Int(y)) => Some((*x, *y as f64)),
+        _ => None,
+    }
+}
+
+/// `x OP y` for `+ - *` on floats (as `numbers::arith2` computes them).
+#[inline(always)]
+fn float_arith(p: PrimOp, x: f64, y: f64) -> f64 {
+    match p {
+        PrimOp::Add => x + y,
+        PrimOp::Sub => x - y,
+        _ => x * y,
+    }
+}
+
+/// `x OP y` for a comparison primitive on floats (`=` for anything else); false when either
+/// is NaN, as in `numbers::compare2`.
+#[inline(always)]
+fn float_holds(p: PrimOp, x: f64, y: f64) -> bool {
+    match p {
+        PrimOp::Lt => x < y,
+        PrimOp::Gt => x > y,
+        PrimOp::Le => x <= y,
+        PrimOp::Ge => x >= y,
+        _ => x == y,
     }
 }
 

@@ -81,6 +81,7 @@ fn proto(name: &str, nparams: u32, rest: bool, code: Vec<Op>, consts: Vec<Value>
         protos: Vec::new(),
         captures: Vec::new(),
         callee_pos: Vec::new(),
+        regions: Vec::new(),
     }
 }
 
