@@ -994,6 +994,41 @@ impl VmCore {
                 }};
             }
 
+            // A fused compare-and-branch on two operands (`BranchLL`, `BranchLK`): integers and
+            // floats inline; anything else (or a redefined primitive) through the generic
+            // primitive, whose result the next op consumes.
+            macro_rules! compare_branch {
+                ($p:expr, $neg:expr, $a:expr, $b:expr, $target:expr) => {{
+                    let (p, neg, a, b) = ($p, $neg, $a, $b);
+                    let intact =
+                        st.prim_intact[p.index()] && (!neg || st.prim_intact[PrimOp::Not.index()]);
+                    let holds = match (a, b, intact) {
+                        (Value::Int(x), Value::Int(y), true) => int_holds(p, *x, *y),
+                        (_, _, true) if num_pair(a, b).is_some() => {
+                            let (x, y) = num_pair(a, b).unwrap_or_default();
+                            float_holds(p, x, y)
+                        }
+                        _ => {
+                            let (a, b) = (a.clone(), b.clone());
+                            self.stack.push(a);
+                            self.stack.push(b);
+                            if !st.prim_intact[p.index()] {
+                                slow_prim!(p);
+                            }
+                            if let Err(e) = self.prim(p) {
+                                throw!(e);
+                            }
+                            continue;
+                        }
+                    };
+                    pc = if holds != neg {
+                        pc + 1 + usize::from(neg)
+                    } else {
+                        $target as usize
+                    };
+                }};
+            }
+
             // An inlined primitive on the top of the stack (`Prim`).
             macro_rules! prim {
                 ($p:expr) => {{
@@ -1490,32 +1525,7 @@ impl VmCore {
                         Op::BranchLL(p, neg, sa, sb, target) => {
                             let a = &self.stack[base + sa as usize];
                             let b = &self.stack[base + sb as usize];
-                            let intact = st.prim_intact[p.index()]
-                                && (!neg || st.prim_intact[PrimOp::Not.index()]);
-                            let holds = match (a, b, intact) {
-                                (Value::Int(x), Value::Int(y), true) => int_holds(p, *x, *y),
-                                (_, _, true) if num_pair(a, b).is_some() => {
-                                    let (x, y) = num_pair(a, b).unwrap_or_default();
-                                    float_holds(p, x, y)
-                                }
-                                _ => {
-                                    let (a, b) = (a.clone(), b.clone());
-                                    self.stack.push(a);
-                                    self.stack.push(b);
-                                    if !st.prim_intact[p.index()] {
-                                        slow_prim!(p);
-                                    }
-                                    if let Err(e) = self.prim(p) {
-                                        throw!(e);
-                                    }
-                                    continue;
-                                }
-                            };
-                            pc = if holds != neg {
-                                pc + 1 + usize::from(neg)
-                            } else {
-                                target as usize
-                            };
+                            compare_branch!(p, neg, a, b, target);
                         }
                         Op::PrimL(p, neg, slot) => {
                             let a = &self.stack[base + slot as usize];
@@ -1619,32 +1629,7 @@ impl VmCore {
                         Op::BranchLK(p, neg, sa, k, target) => {
                             let a = &self.stack[base + sa as usize];
                             let b = &proto.consts[k as usize];
-                            let intact = st.prim_intact[p.index()]
-                                && (!neg || st.prim_intact[PrimOp::Not.index()]);
-                            let holds = match (a, b, intact) {
-                                (Value::Int(x), Value::Int(y), true) => int_holds(p, *x, *y),
-                                (_, _, true) if num_pair(a, b).is_some() => {
-                                    let (x, y) = num_pair(a, b).unwrap_or_default();
-                                    float_holds(p, x, y)
-                                }
-                                _ => {
-                                    let (a, b) = (a.clone(), b.clone());
-                                    self.stack.push(a);
-                                    self.stack.push(b);
-                                    if !st.prim_intact[p.index()] {
-                                        slow_prim!(p);
-                                    }
-                                    if let Err(e) = self.prim(p) {
-                                        throw!(e);
-                                    }
-                                    continue;
-                                }
-                            };
-                            pc = if holds != neg {
-                                pc + 1 + usize::from(neg)
-                            } else {
-                                target as usize
-                            };
+                            compare_branch!(p, neg, a, b, target);
                         }
                         Op::PrimLL(p, sa, sb) => {
                             let a = &self.stack[base + sa as usize];
