@@ -2,7 +2,9 @@
 //! many tokio tasks, an async host tool, cancel from another OS thread, typed errors with
 //! positions, per-script budgets, and shutdown with scripts mid-flight.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,14 +92,7 @@ async fn a_cancel_from_another_os_thread_ends_a_catch_all_loop_with_finally_run(
             Ok(Data::Nil)
         })
         .expect("registered");
-    let cleaned = Arc::new(AtomicBool::new(false));
-    let c = cleaned.clone();
-    engine
-        .register_fn("cleaned", move |_| {
-            c.store(true, Ordering::SeqCst);
-            Ok(Data::Nil)
-        })
-        .expect("registered");
+    let cleaned = common::register_flag(&engine, "cleaned");
     // A loop that never suspends and whose catch-all swallows everything.
     let h = engine
         .spawn(

@@ -6,7 +6,9 @@
 //! charged for it, a script that allocates and frees far more than its limit over time
 //! completes, and the script's child tasks count against it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use omega_lisp::{Data, Engine, ScriptOptions};
@@ -39,14 +41,7 @@ fn the_counting_allocator_counts_per_thread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_heap_bomb_ends_with_limit_and_finally_while_twenty_other_scripts_complete() {
     let engine = engine();
-    let cleaned = Arc::new(AtomicBool::new(false));
-    let c = cleaned.clone();
-    engine
-        .register_fn("cleaned", move |_| {
-            c.store(true, Ordering::SeqCst);
-            Ok(Data::Nil)
-        })
-        .expect("registered");
+    let cleaned = common::register_flag(&engine, "cleaned");
     // A million strings of 1,000 bytes (over 1 GB) against 32 MiB; the catch-all does not
     // stop the limit, the finally block runs.
     let bomb = engine
