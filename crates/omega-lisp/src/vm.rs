@@ -994,6 +994,39 @@ impl VmCore {
                 }};
             }
 
+            // A primitive on two operands that are not on the stack (`PrimLL`, `PrimLK`):
+            // integers and floats inline, anything else pushed for the generic `prim!`.
+            macro_rules! prim_two {
+                ($p:expr, $a:expr, $b:expr) => {{
+                    let (p, a, b): (PrimOp, &Value, &Value) = ($p, $a, $b);
+                    if let (Value::Int(x), Value::Int(y), true) = (a, b, st.prim_intact[p.index()])
+                    {
+                        let (x, y) = (*x, *y);
+                        if p.is_arith() {
+                            match int_arith(p, x, y) {
+                                Some(r) => self.stack.push_int(r),
+                                None => throw!(numbers::overflow(p.name())),
+                            }
+                        } else {
+                            self.stack.push_bool(int_holds(p, x, y));
+                        }
+                        continue;
+                    }
+                    if let (Some((x, y)), true) = (num_pair(a, b), st.prim_intact[p.index()]) {
+                        if p.is_arith() {
+                            self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
+                        } else {
+                            self.stack.push_bool(float_holds(p, x, y));
+                        }
+                        continue;
+                    }
+                    let (a, b) = (a.clone(), b.clone());
+                    self.stack.push(a);
+                    self.stack.push(b);
+                    prim!(p)
+                }};
+            }
+
             // A fused compare-and-branch on two operands (`BranchLL`, `BranchLK`): integers and
             // floats inline; anything else (or a redefined primitive) through the generic
             // primitive, whose result the next op consumes.
@@ -1597,34 +1630,7 @@ impl VmCore {
                         Op::PrimLK(p, sa, k) => {
                             let a = &self.stack[base + sa as usize];
                             let b = &proto.consts[k as usize];
-                            if let (Value::Int(x), Value::Int(y), true) =
-                                (a, b, st.prim_intact[p.index()])
-                            {
-                                let (x, y) = (*x, *y);
-                                if p.is_arith() {
-                                    match int_arith(p, x, y) {
-                                        Some(r) => self.stack.push_int(r),
-                                        None => throw!(numbers::overflow(p.name())),
-                                    }
-                                } else {
-                                    self.stack.push_bool(int_holds(p, x, y));
-                                }
-                                continue;
-                            }
-                            if let (Some((x, y)), true) =
-                                (num_pair(a, b), st.prim_intact[p.index()])
-                            {
-                                if p.is_arith() {
-                                    self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
-                                } else {
-                                    self.stack.push_bool(float_holds(p, x, y));
-                                }
-                                continue;
-                            }
-                            let (a, b) = (a.clone(), b.clone());
-                            self.stack.push(a);
-                            self.stack.push(b);
-                            prim!(p)
+                            prim_two!(p, a, b)
                         }
                         Op::BranchLK(p, neg, sa, k, target) => {
                             let a = &self.stack[base + sa as usize];
@@ -1634,34 +1640,7 @@ impl VmCore {
                         Op::PrimLL(p, sa, sb) => {
                             let a = &self.stack[base + sa as usize];
                             let b = &self.stack[base + sb as usize];
-                            if let (Value::Int(x), Value::Int(y), true) =
-                                (a, b, st.prim_intact[p.index()])
-                            {
-                                let (x, y) = (*x, *y);
-                                if p.is_arith() {
-                                    match int_arith(p, x, y) {
-                                        Some(r) => self.stack.push_int(r),
-                                        None => throw!(numbers::overflow(p.name())),
-                                    }
-                                } else {
-                                    self.stack.push_bool(int_holds(p, x, y));
-                                }
-                                continue;
-                            }
-                            if let (Some((x, y)), true) =
-                                (num_pair(a, b), st.prim_intact[p.index()])
-                            {
-                                if p.is_arith() {
-                                    self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
-                                } else {
-                                    self.stack.push_bool(float_holds(p, x, y));
-                                }
-                                continue;
-                            }
-                            let (a, b) = (a.clone(), b.clone());
-                            self.stack.push(a);
-                            self.stack.push(b);
-                            prim!(p)
+                            prim_two!(p, a, b)
                         }
                         Op::BranchPrim(p, neg, target) => {
                             if !st.prim_intact[p.index()] {
