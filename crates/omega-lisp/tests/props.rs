@@ -5,20 +5,10 @@ use omega_lisp::{read_one, write_string, Limits, OutputBuffer, Runtime, Value};
 use proptest::prelude::*;
 
 mod common;
-use common::{nested_program, symbol_name};
+use common::{leaf_datum, nested_program};
 
 fn datum() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Nil),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::Int),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::Float),
-        ".{0,12}".prop_map(Value::string),
-        symbol_name().prop_map(|s| Value::symbol(&s)),
-        "[a-z][a-z0-9-]{0,6}".prop_map(|s| Value::keyword(&s)),
-    ];
+    let leaf = leaf_datum();
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..6).prop_map(Value::list),

@@ -5,20 +5,8 @@
 use omega_lisp::{equal, read_one, set_car, set_cdr, write_string, OutputBuffer, Runtime, Value};
 use proptest::prelude::*;
 
-fn leaf() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(Value::Nil),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::Int),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::Float),
-        ".{0,8}".prop_map(Value::string),
-        any::<char>().prop_map(Value::Char),
-        "[a-z][a-z0-9-]{0,6}".prop_map(|s| Value::symbol(&s)),
-        "[a-z][a-z0-9-]{0,6}".prop_map(|s| Value::keyword(&s)),
-    ]
-}
+mod common;
+use common::leaf_datum as leaf;
 
 fn datum() -> impl Strategy<Value = Value> {
     leaf().prop_recursive(4, 48, 6, |inner| {

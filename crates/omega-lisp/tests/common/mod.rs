@@ -14,6 +14,23 @@ pub fn symbol_name() -> impl Strategy<Value = String> {
     })
 }
 
+/// Atoms that `write` prints and `read` reads back as equal values: nil, booleans, integers,
+/// finite floats, strings, characters, symbols and keywords.
+pub fn leaf_datum() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Nil),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::Float),
+        ".{0,12}".prop_map(Value::string),
+        any::<char>().prop_map(Value::Char),
+        symbol_name().prop_map(|s| Value::symbol(&s)),
+        "[a-z][a-z0-9-]{0,6}".prop_map(|s| Value::keyword(&s)),
+    ]
+}
+
 /// `s` as a Lisp string literal.
 pub fn lit(s: &str) -> String {
     write_string(&Value::string(s))
