@@ -63,9 +63,9 @@ pub(crate) struct AsyncCtx {
     pub alive: Cell<usize>,
     /// `Runtime::settle` calls waiting for `alive` to reach 0.
     pub settle_waiters: RefCell<Vec<std::task::Waker>>,
-    /// The slot of the Lisp task being polled now, for `current-task` (set by
+    /// The value of the Lisp task being polled now, for `current-task` (set by
     /// `LispTask::poll` for the length of the poll).
-    pub current: RefCell<Option<Rc<crate::task::TaskSlot>>>,
+    pub current: RefCell<Option<Rc<crate::task::TaskValue>>>,
     pub max_tasks: Cell<Option<usize>>,
     /// Steps taken by all tasks so far, and the limit on them (`Limits::max_total_steps`).
     pub total_steps: Cell<u64>,

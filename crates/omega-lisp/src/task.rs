@@ -23,7 +23,7 @@
 //! Lisp errors are rich (`Rc`-based stack traces) and stay on this thread: the task stores
 //! its `LispError` in its `TaskValue` and hands the scheduler only a `Send` summary.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -39,7 +39,7 @@ use crate::budget::Budget;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::fiber::{Fiber, Step};
 use crate::state::{AsyncCtx, Shared as RuntimeShared};
-use crate::value::{Foreign, Value};
+use crate::value::Value;
 use crate::vm::Interrupt;
 
 pub(crate) use crate::native::AsyncRequest;
@@ -116,7 +116,11 @@ pub(crate) struct LispTask {
     ctx: Rc<AsyncCtx>,
     stage: Stage,
     waiting: Option<AsyncRequest>,
-    slot: Rc<TaskSlot>,
+    /// The task's own value, strongly, while the body lives (`None` only once dropped):
+    /// a running task is not freed however Lisp drops its value, and its result and error
+    /// go to the value's [`TaskSlot`]. The cycle value → handle → cell → body → value
+    /// ends when the body does (the scheduler drops a body when its task ends).
+    task: Option<Rc<TaskValue>>,
     top_level: bool,
     /// The script's budget, shared by all its tasks (see `budget.rs`).
     budget: Option<Rc<Budget>>,
@@ -127,7 +131,7 @@ pub(crate) struct LispTask {
 impl LispTask {
     pub fn new(
         start: FiberStart,
-        slot: Rc<TaskSlot>,
+        task: Rc<TaskValue>,
         top_level: bool,
         ctx: Rc<AsyncCtx>,
         budget: Option<Rc<Budget>>,
@@ -137,7 +141,7 @@ impl LispTask {
             ctx,
             stage: Stage::Start(start),
             waiting: None,
-            slot,
+            task: Some(task),
             top_level,
             budget,
             value_in_slot: false,
@@ -205,7 +209,7 @@ impl Drop for LispTask {
         }
         // An ended task is no longer live: its value stays alive only through whoever holds
         // it (this may drop it, and with it the task's handle).
-        drop(self.slot.keep.take());
+        drop(self.task.take());
         if self.ctx.alive.get() == 0 {
             let woken = self
                 .ctx
@@ -218,17 +222,17 @@ impl Drop for LispTask {
     }
 }
 
-/// Makes a task's slot the runtime's current one (`current-task`), and its runtime this
+/// Makes a task's value the runtime's current one (`current-task`), and its runtime this
 /// thread's polled one (the interrupt hook), for one poll.
 struct CurrentSlot<'a> {
     ctx: &'a Rc<AsyncCtx>,
-    prev: Option<Rc<TaskSlot>>,
+    prev: Option<Rc<TaskValue>>,
     prev_ctx: Option<Rc<AsyncCtx>>,
 }
 
 impl<'a> CurrentSlot<'a> {
-    fn enter(ctx: &'a Rc<AsyncCtx>, slot: &Rc<TaskSlot>) -> Self {
-        let prev = ctx.current.replace(Some(slot.clone()));
+    fn enter(ctx: &'a Rc<AsyncCtx>, task: Option<&Rc<TaskValue>>) -> Self {
+        let prev = ctx.current.replace(task.cloned());
         let prev_ctx = POLLED.with(|p| p.replace(Some(ctx.clone())));
         CurrentSlot {
             ctx,
@@ -250,8 +254,8 @@ impl Drop for CurrentSlot<'_> {
 
 /// The task value of the Lisp task being polled now (`current-task`), if it has one.
 pub(crate) fn current_task_value(ctx: &AsyncCtx) -> Option<Value> {
-    let slot = ctx.current.try_borrow().ok()?.clone()?;
-    slot.task_value().map(Value::Foreign)
+    let task = ctx.current.try_borrow().ok()?.clone()?;
+    Some(Value::Task(task))
 }
 
 /// Raises the task's cancellation in the fiber for as long as it lasts (the fiber skips it
@@ -287,6 +291,11 @@ thread_local! {
 impl LispTask {
     /// Ends the task: children of a script's top level are cancelled ("script finished").
     fn finish(&mut self, result: LispResult<Value>) -> Result<Value, TaskError> {
+        let Some(task) = self.task.clone() else {
+            return Err(TaskError::failed(LispFailure(
+                "the task's value was dropped".into(),
+            )));
+        };
         if self.top_level {
             if let Some(t) = omega_sched::current_token() {
                 t.cancel("script finished");
@@ -295,9 +304,9 @@ impl LispTask {
         match result {
             Ok(v) if self.value_in_slot => {
                 let traced = !v.is_immediate();
-                *self.slot.value.borrow_mut() = Some(v);
+                *task.slot.value.borrow_mut() = Some(v);
                 if traced {
-                    self.slot.register();
+                    crate::collector::register_task(&task);
                 }
                 Ok(Value::Nil)
             }
@@ -307,9 +316,9 @@ impl LispTask {
                 let stopped = matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout)
                     && omega_sched::current_token().is_some_and(|t| t.is_cancelled());
                 let traced = !e.irritants().is_empty();
-                *self.slot.error.borrow_mut() = Some(e);
+                *task.slot.error.borrow_mut() = Some(e);
                 if traced {
-                    self.slot.register();
+                    crate::collector::register_task(&task);
                 }
                 if stopped {
                     let reason = omega_sched::current_token()
@@ -331,7 +340,7 @@ impl Future for LispTask {
         let this = self.get_mut();
         let _budget = crate::budget::enter(this.budget.clone());
         let ctx = this.ctx.clone();
-        let _current = CurrentSlot::enter(&ctx, &this.slot);
+        let _current = CurrentSlot::enter(&ctx, this.task.as_ref());
         if let Stage::Start(_) = this.stage {
             // Cancelled before it ever ran: it never starts (no side effect of its body).
             if let Err(c) = omega_sched::check_cancelled() {
@@ -348,7 +357,9 @@ impl Future for LispTask {
                     this.waiting = None;
                     let note = this.ctx.take_cancel_note();
                     let e = with_note(cancel_error(&c.reason), note.as_deref());
-                    *this.slot.note.borrow_mut() = note.map(String::into_boxed_str);
+                    if let Some(t) = &this.task {
+                        *t.slot.note.borrow_mut() = note.map(String::into_boxed_str);
+                    }
                     if let Some(f) = this.running() {
                         f.resume_with(Err(e));
                     }
@@ -402,8 +413,8 @@ impl Future for LispTask {
     }
 }
 
-/// What a task leaves for whoever awaits it: its value or its Lisp error; shared by the
-/// task's body ([`LispTask`]) and its [`TaskValue`].
+/// What a task leaves for whoever awaits it: its value or its Lisp error, written by the
+/// task's body ([`LispTask`]) into its [`TaskValue`].
 #[derive(Default)]
 pub(crate) struct TaskSlot {
     /// The value the task returned (for a body made with [`LispTask::value_in_slot`]).
@@ -414,30 +425,9 @@ pub(crate) struct TaskSlot {
     pub error: RefCell<Option<LispError>>,
     /// What the task was waiting for when it was cancelled or timed out, if known.
     pub note: RefCell<Option<Box<str>>>,
-    /// The task value, strongly, while the task's body lives (set by `asyncfns::spawn`,
-    /// taken when the `LispTask` is dropped): a running task is not freed however its
-    /// value is dropped. This replaces an entry per task in a runtime-wide table.
-    pub keep: Cell<Option<Rc<Box<dyn Foreign>>>>,
-    /// The task value, weakly: its `Rc` for awaiters ([`TaskValue::outcome`]), for
-    /// `current-task`, and for the cycle collector, which it joins once the slot holds heap
-    /// values (so a finished task nobody awaits costs nothing).
-    me: OnceCell<Weak<Box<dyn Foreign>>>,
 }
 
 impl TaskSlot {
-    /// The task value, if it was made and is still alive.
-    fn task_value(&self) -> Option<Rc<Box<dyn Foreign>>> {
-        self.me.get().and_then(Weak::upgrade)
-    }
-
-    /// Registers the task value with the cycle collector (its slot now holds heap values
-    /// that may refer back to it).
-    fn register(&self) {
-        if let Some(rc) = self.task_value() {
-            crate::collector::register_foreign(&rc);
-        }
-    }
-
     /// Whether the slot holds Lisp values (a value, or an error with irritants).
     fn holds_values(&self) -> bool {
         self.value.try_borrow().map_or(true, |v| v.is_some())
@@ -452,6 +442,9 @@ pub(crate) type Outcome = Result<Value, TaskError>;
 
 /// Where a task value's outcome comes from.
 enum Source {
+    /// Made before its body was submitted (the body holds its value); replaced by one of
+    /// the others right after submission, before Lisp can see the value.
+    Unborn,
     /// A Lisp task spawned by this runtime: its (untracked) handle, the outcome once taken
     /// from it, and the wakers of awaiters waiting for it. One awaiter at a time polls the
     /// handle (it keeps the last poller's waker); whoever gets the outcome stores it and
@@ -472,17 +465,19 @@ enum Source {
     },
 }
 
-/// A task as a Lisp value (`task?` is true): what `async` returns and `await` takes.
+/// A task as a Lisp value ([`Value::Task`], `task?` is true): what `async` returns and
+/// `await` takes.
 ///
 /// # Memory
 ///
-/// One per task, alive as long as Lisp holds it: the handle's cell is the task itself, so
-/// the value adds only its own allocation (SPEC §9, memory per suspended task). It joins
-/// the cycle collector once its result holds heap values (see [`TaskSlot::value`]).
-pub(crate) struct TaskValue {
+/// One allocation per task (the `Rc` of [`Value::Task`], with the result slot inline),
+/// alive as long as Lisp holds it or the task runs: the handle's cell is the task itself,
+/// so the value adds only this (SPEC §9, memory per suspended task). It joins the cycle
+/// collector once its result holds heap values (see [`TaskSlot::value`]).
+pub struct TaskValue {
     /// Boxed `str`, not `String`: 8 bytes less in every task value.
     pub(crate) name: Option<Box<str>>,
-    pub(crate) slot: Rc<TaskSlot>,
+    pub(crate) slot: TaskSlot,
     source: RefCell<Source>,
 }
 
@@ -495,20 +490,14 @@ impl fmt::Debug for TaskValue {
     }
 }
 
-impl Foreign for TaskValue {
-    fn type_name(&self) -> &str {
-        "task"
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn holds_values(&self) -> bool {
+impl TaskValue {
+    /// Whether its slot holds Lisp values (for the cycle collector).
+    pub(crate) fn holds_values(&self) -> bool {
         self.slot.holds_values()
     }
 
-    fn trace(&self, visit: &mut dyn FnMut(&Value)) -> bool {
+    /// Calls `visit` on the values its slot holds; false if the slot is in use.
+    pub(crate) fn trace(&self, visit: &mut dyn FnMut(&Value)) -> bool {
         let (Ok(value), Ok(error)) = (self.slot.value.try_borrow(), self.slot.error.try_borrow())
         else {
             return false;
@@ -522,7 +511,9 @@ impl Foreign for TaskValue {
         true
     }
 
-    fn clear_values(&self) -> Vec<Value> {
+    /// Takes the values out of its slot (the collector breaks a garbage cycle; a chain of
+    /// task values is dropped iteratively).
+    pub(crate) fn clear_values(&self) -> Vec<Value> {
         let mut out = Vec::new();
         if let Ok(mut v) = self.slot.value.try_borrow_mut() {
             out.extend(v.take());
@@ -541,60 +532,48 @@ impl Foreign for TaskValue {
 }
 
 impl TaskValue {
-    /// The task value of a Lisp task spawned on this runtime, as a Lisp value.
-    pub(crate) fn spawned(
-        handle: TaskHandle<Value>,
-        name: Option<String>,
-        slot: Rc<TaskSlot>,
-    ) -> Value {
-        TaskValue {
+    /// The value of a task about to be submitted (its body holds it: [`LispTask::new`]);
+    /// [`TaskValue::spawned`] or [`TaskValue::hosted`] completes it once submitted.
+    pub(crate) fn unborn(name: Option<String>) -> Rc<TaskValue> {
+        Rc::new(TaskValue {
             name: name.map(String::into_boxed_str),
-            slot,
-            source: RefCell::new(Source::Task {
-                handle,
-                outcome: None,
-                waiters: Vec::new(),
-            }),
-        }
-        .into_value()
+            slot: TaskSlot::default(),
+            source: RefCell::new(Source::Unborn),
+        })
     }
 
-    /// The task value of a host's wrapper task (see [`Source::Hosted`]), as a Lisp value.
+    /// Completes the value of a Lisp task spawned on this runtime with its handle.
+    pub(crate) fn spawned(&self, handle: TaskHandle<Value>) {
+        *self.source.borrow_mut() = Source::Task {
+            handle,
+            outcome: None,
+            waiters: Vec::new(),
+        };
+    }
+
+    /// Completes the value of a host's wrapper task (see [`Source::Hosted`]).
     pub(crate) fn hosted(
+        &self,
         id: TaskId,
-        name: Option<String>,
         token: CancellationToken,
         sched: Scheduler,
         done: Shared<LocalBoxFuture<'static, Outcome>>,
-        slot: Rc<TaskSlot>,
-    ) -> Value {
-        TaskValue {
-            name: name.map(String::into_boxed_str),
-            slot,
-            source: RefCell::new(Source::Hosted {
-                id,
-                token,
-                sched,
-                done,
-            }),
-        }
-        .into_value()
+    ) {
+        *self.source.borrow_mut() = Source::Hosted {
+            id,
+            token,
+            sched,
+            done,
+        };
     }
 
-    fn into_value(self) -> Value {
-        let slot = self.slot.clone();
-        let value = Value::foreign(self);
-        if let Value::Foreign(rc) = &value {
-            let _ = slot.me.set(Rc::downgrade(rc));
-        }
-        value
-    }
-
-    /// The task's id.
-    pub fn id(&self) -> TaskId {
+    /// The task's id (`None` only while the value is being made, before its task is
+    /// submitted: never for a value Lisp code or a host is given).
+    pub fn id(&self) -> Option<TaskId> {
         match &*self.source.borrow() {
-            Source::Task { handle, .. } => handle.id(),
-            Source::Hosted { id, .. } => *id,
+            Source::Unborn => None,
+            Source::Task { handle, .. } => Some(handle.id()),
+            Source::Hosted { id, .. } => Some(*id),
         }
     }
 
@@ -606,6 +585,8 @@ impl TaskValue {
     /// The task's cancellation token.
     pub(crate) fn token(&self) -> CancellationToken {
         match &*self.source.borrow() {
+            // Not submitted yet: a fresh token nothing listens to.
+            Source::Unborn => CancellationToken::default(),
             Source::Task { handle, .. } => handle.token().clone(),
             Source::Hosted { token, .. } => token.clone(),
         }
@@ -616,6 +597,7 @@ impl TaskValue {
     pub fn state(&self) -> TaskState {
         let source = self.source.borrow();
         let (known, outcome) = match &*source {
+            Source::Unborn => (Some(TaskState::Pending), None),
             Source::Task {
                 handle, outcome, ..
             } => (handle.state(), outcome.as_ref()),
@@ -636,6 +618,7 @@ impl TaskValue {
     /// True once the task has finished.
     pub fn is_finished(&self) -> bool {
         match &*self.source.borrow() {
+            Source::Unborn => false,
             Source::Task {
                 handle, outcome, ..
             } => outcome.is_some() || handle.is_finished(),
@@ -654,19 +637,19 @@ impl TaskValue {
 
     /// A future of the task's result as Lisp sees it: the value, or its Lisp error (with
     /// the task's own stack trace when it failed in Lisp).
-    pub fn result(&self) -> impl Future<Output = LispResult<Value>> + 'static {
+    pub fn result(self: &Rc<Self>) -> impl Future<Output = LispResult<Value>> + 'static {
         let outcome = self.outcome();
-        let slot = self.slot.clone();
-        async move { outcome.await.map_err(|e| to_lisp_error(&slot, &e)) }
+        let task = self.clone();
+        async move { outcome.await.map_err(|e| to_lisp_error(&task.slot, &e)) }
     }
 
     /// The task's raw outcome (for combinators that need the scheduler's error). The
     /// awaiting task's await edge is recorded while it waits (slot lending under
     /// `max_concurrent_tasks`; an await cycle fails at once with `:deadlock`): the task's
     /// handle itself tracks nothing, so one awaiter's deadlock never reaches others.
-    pub(crate) fn outcome(&self) -> TaskWait {
+    pub(crate) fn outcome(self: &Rc<Self>) -> TaskWait {
         TaskWait {
-            task: self.slot.task_value(),
+            task: self.clone(),
             edge: None,
             started: false,
             waiting: false,
@@ -677,6 +660,7 @@ impl TaskValue {
     /// Records the running task's await edge to this one (see [`TaskValue::outcome`]).
     fn track_await(&self) -> Result<Option<AwaitGuard>, TaskError> {
         match &*self.source.borrow() {
+            Source::Unborn => Ok(None),
             Source::Task { handle, .. } => handle.track_await().map(Some),
             Source::Hosted { id, sched, .. } => sched.track_await(*id).map(Some),
         }
@@ -693,6 +677,11 @@ impl TaskValue {
                 waiters,
             } => (handle, outcome, waiters),
             Source::Hosted { done, .. } => return Err(done.clone()),
+            Source::Unborn => {
+                return Ok(Poll::Ready(Err(TaskError::failed(LispFailure(
+                    "this task was never submitted".into(),
+                )))))
+            }
         };
         if let Some(o) = outcome {
             return Ok(Poll::Ready(self.resolve(o)));
@@ -753,8 +742,8 @@ type SharedDone = Shared<LocalBoxFuture<'static, Outcome>>;
 
 /// One awaiter's future of a task's outcome ([`TaskValue::outcome`]).
 pub(crate) struct TaskWait {
-    /// The task value (`None` only if it was never made into a Lisp value).
-    task: Option<Rc<Box<dyn Foreign>>>,
+    /// The task awaited.
+    task: Rc<TaskValue>,
     /// The await edge, while waiting.
     edge: Option<AwaitGuard>,
     started: bool,
@@ -769,14 +758,7 @@ impl Future for TaskWait {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let this = self.get_mut();
-        let Some(task) = this.task.as_ref() else {
-            return Poll::Ready(Err(TaskError::failed(LispFailure(
-                "a task value that was never made into a Lisp value".into(),
-            ))));
-        };
-        let Some(tv) = task.as_any().downcast_ref::<TaskValue>() else {
-            return Poll::Ready(Err(TaskError::failed(LispFailure("not a task".into()))));
-        };
+        let tv = &*this.task;
         if !this.started {
             this.started = true;
             match tv.track_await() {
@@ -804,13 +786,7 @@ impl Future for TaskWait {
 impl Drop for TaskWait {
     fn drop(&mut self) {
         if self.waiting {
-            if let Some(tv) = self
-                .task
-                .as_ref()
-                .and_then(|t| t.as_any().downcast_ref::<TaskValue>())
-            {
-                tv.waiter_left();
-            }
+            self.task.waiter_left();
         }
     }
 }
@@ -829,13 +805,11 @@ pub(crate) fn to_lisp_error(slot: &TaskSlot, e: &TaskError) -> LispError {
 }
 
 /// The task value inside `v`, or a type error naming `who`.
-pub(crate) fn as_task<'a>(who: &str, v: &'a Value) -> LispResult<&'a TaskValue> {
-    if let Value::Foreign(f) = v {
-        if let Some(t) = f.as_any().downcast_ref::<TaskValue>() {
-            return Ok(t);
-        }
+pub(crate) fn as_task<'a>(who: &str, v: &'a Value) -> LispResult<&'a Rc<TaskValue>> {
+    match v {
+        Value::Task(t) => Ok(t),
+        _ => Err(LispError::type_error(who, "a task", v)),
     }
-    Err(LispError::type_error(who, "a task", v))
 }
 
 /// The TaskState as the keyword Lisp shows.
@@ -923,6 +897,18 @@ mod tests {
                        (list (await a) (await b) (await c) (await t))")
         .await;
         assert_eq!(out, "(:v :timeout :v :v)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_value_is_its_own_kind_printed_compared_and_seen_by_current_task() {
+        let out = run("(define me #f)
+                       (define t (async (lambda () (set! me (current-task)) (sleep 5) :v)))
+                       (define u (async (lambda () :u)))
+                       (sleep 1)
+                       (list (task? t) (task? 't) (eq? me t) (equal? t u) (equal? t t)
+                             (str t) (task-state t) (await t) (task-state t))")
+        .await;
+        assert_eq!(out, "(#t #f #t #f #t \"#<task>\" :suspended :v :completed)");
     }
 
     #[tokio::test(start_paused = true)]
