@@ -54,7 +54,7 @@ pub(crate) struct AsyncCtx {
     pub llm: Arc<dyn LlmProvider>,
     /// Task values of hosted scripts (the `Engine`'s wrappers) not known to be finished,
     /// by id, for waiting out a script's stragglers. A task spawned by `async` is not here:
-    /// its body keeps its own task value alive ([`TaskSlot`](crate::task::TaskSlot)) and
+    /// its body keeps its own task value alive ([`LispTask`](crate::task::LispTask)) and
     /// `settle` waits for `alive` to reach 0 (SPEC §9: a table entry per task was ~64
     /// bytes of each suspended task).
     pub live: RefCell<HashMap<TaskId, Value>>,

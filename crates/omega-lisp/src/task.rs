@@ -124,7 +124,7 @@ pub(crate) struct LispTask {
     top_level: bool,
     /// The script's budget, shared by all its tasks (see `budget.rs`).
     budget: Option<Rc<Budget>>,
-    /// Leave the value in the slot and hand the scheduler `nil` (see [`TaskSlot::value`]).
+    /// Leave the value in the slot and hand the scheduler `nil` (see [`TaskSlot`]).
     value_in_slot: bool,
 }
 
@@ -506,7 +506,7 @@ enum Source {
 /// One allocation per task (the `Rc` of [`Value::Task`], with the result slot inline),
 /// alive as long as Lisp holds it or the task runs: the handle's cell is the task itself,
 /// so the value adds only this (SPEC §9, memory per suspended task). It joins the cycle
-/// collector once its result holds heap values (see [`TaskSlot::value`]).
+/// collector once its result holds heap values (see `TaskSlot`).
 pub struct TaskValue {
     /// Boxed `str`, not `String`: 8 bytes less in every task value.
     pub(crate) name: Option<Box<str>>,
@@ -841,6 +841,15 @@ pub(crate) fn state_keyword(s: TaskState) -> Value {
     Value::keyword(s.as_str())
 }
 
+/// What a suspended task carries (SPEC §9, memory per task; glibc rounds a request up to
+/// 16 bytes plus 8): the task value's `Rc` (16 + 184 = 200 → a 208-byte chunk) and the body
+/// inline in the scheduler's cell. A field added here costs every task.
+#[cfg(all(test, target_pointer_width = "64"))]
+const _: () = {
+    assert!(std::mem::size_of::<TaskValue>() <= 184);
+    assert!(std::mem::size_of::<LispTask>() <= 248);
+};
+
 #[cfg(test)]
 mod tests {
     use crate::{collector, write_string, Runtime};
@@ -945,11 +954,3 @@ mod tests {
         assert_eq!(out, ":deadlock");
     }
 }
-/// What a suspended task carries (SPEC §9, memory per task; glibc rounds a request up to
-/// 16 bytes plus 8): the task value's `Rc` (16 + 184 = 200 → a 208-byte chunk) and the body
-/// inline in the scheduler's cell. A field added here costs every task.
-#[cfg(all(test, target_pointer_width = "64"))]
-const _: () = {
-    assert!(std::mem::size_of::<TaskValue>() <= 184);
-    assert!(std::mem::size_of::<LispTask>() <= 248);
-};

@@ -59,8 +59,8 @@ pub enum Value {
     Native(Rc<Native>),
     /// An error value (what `catch` binds).
     Error(Rc<ErrorData>),
-    /// A host object (tasks and other handles live here). Double-boxed so `Value` stays 16
-    /// bytes (a fat `Rc<dyn _>` would make every value 24).
+    /// A host object (ports, promises, records, handles; tasks have [`Value::Task`]).
+    /// Double-boxed so `Value` stays 16 bytes (a fat `Rc<dyn _>` would make every value 24).
     Foreign(Rc<Box<dyn Foreign>>),
     /// A task (what `async` returns): its own variant rather than a [`Value::Foreign`], so
     /// that a suspended task's value is one allocation (SPEC §9, memory per task).

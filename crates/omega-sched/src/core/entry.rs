@@ -294,6 +294,12 @@ impl TaskEntry {
     }
 }
 
+/// Every live task has one entry in the core's slab (SPEC §9, memory per task): a field
+/// added here costs every task; rare ones go to [`Cold`]. (Not under loom: its sync types
+/// are bigger.)
+#[cfg(all(test, not(loom), target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<TaskEntry>() <= 184);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,8 +344,3 @@ mod tests {
         assert!(live.step(CancelStep::Force, || r("shutdown")));
     }
 }
-/// Every live task has one entry in the core's slab (SPEC §9, memory per task): a field
-/// added here costs every task; rare ones go to [`Cold`]. (Not under loom: its sync types
-/// are bigger.)
-#[cfg(all(test, not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<TaskEntry>() <= 184);
