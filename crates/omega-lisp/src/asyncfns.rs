@@ -10,7 +10,7 @@ use omega_sched::{CancelMode, TaskOptions};
 
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::state::AsyncCtx;
-use crate::task::{FiberStart, LispTask, TaskSlot, TaskValue};
+use crate::task::{FiberStart, LispTask, TaskValue};
 use crate::value::Value;
 
 /// Submits a Lisp evaluation as a task and returns its task value.
@@ -37,18 +37,15 @@ pub(crate) fn spawn(
     if let Some(b) = &budget {
         b.task_started()?;
     }
-    let slot = Rc::new(TaskSlot::default());
-    let task = LispTask::new(start, slot.clone(), top_level, ctx.clone(), budget).value_in_slot();
+    // The value is made first: the body keeps it alive until it ends (see `LispTask::task`).
+    let value = TaskValue::unborn(name);
+    let task = LispTask::new(start, value.clone(), top_level, ctx.clone(), budget).value_in_slot();
     let handle = ctx
         .sched
         .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));
     // Untracked: each awaiter records its own await edge (`TaskValue::outcome`).
-    let value = TaskValue::spawned(handle.untracked(), name, slot.clone());
-    // The body keeps its own value alive until it ends (see `TaskSlot::keep`).
-    if let Value::Foreign(rc) = &value {
-        slot.keep.set(Some(rc.clone()));
-    }
-    Ok(value)
+    value.spawned(handle.untracked());
+    Ok(Value::Task(value))
 }
 
 #[cfg(test)]
@@ -64,11 +61,11 @@ mod tests {
         let sched = Scheduler::new();
         let rt = Runtime::builder().scheduler(sched.clone()).build();
         let ctx = rt.shared().async_ctx.clone();
-        type Watched = Rc<RefCell<Vec<std::rc::Weak<Box<dyn crate::value::Foreign>>>>>;
+        type Watched = Rc<RefCell<Vec<std::rc::Weak<crate::task::TaskValue>>>>;
         let watched: Watched = Rc::default();
         let w = watched.clone();
         rt.register_fn("watch", move |args| {
-            if let Value::Foreign(rc) = &args[0] {
+            if let Value::Task(rc) = &args[0] {
                 w.borrow_mut().push(Rc::downgrade(rc));
             }
             Ok(Value::Nil)

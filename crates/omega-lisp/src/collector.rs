@@ -64,7 +64,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use crate::value::{Foreign, LispVector, Pair, Value};
+use crate::value::{Foreign, LispVector, Pair, TaskValue, Value};
 
 /// The registry size below which no collection is started.
 pub const MIN_THRESHOLD: usize = 1024;
@@ -73,6 +73,7 @@ pub const MIN_THRESHOLD: usize = 1024;
 enum Candidate {
     Cell(Weak<RefCell<Value>>),
     Foreign(Weak<Box<dyn Foreign>>),
+    Task(Weak<TaskValue>),
     Pair(Weak<Pair>),
     Vector(Weak<LispVector>),
 }
@@ -82,6 +83,7 @@ impl Candidate {
         match self {
             Candidate::Cell(w) => w.upgrade().map(Value::Cell),
             Candidate::Foreign(w) => w.upgrade().map(Value::Foreign),
+            Candidate::Task(w) => w.upgrade().map(Value::Task),
             Candidate::Pair(w) => w.upgrade().map(Value::Pair),
             Candidate::Vector(w) => w.upgrade().map(Value::Vector),
         }
@@ -92,6 +94,7 @@ impl Candidate {
         match v {
             Value::Cell(c) => Some(Candidate::Cell(Rc::downgrade(c))),
             Value::Foreign(f) => Some(Candidate::Foreign(Rc::downgrade(f))),
+            Value::Task(t) => Some(Candidate::Task(Rc::downgrade(t))),
             Value::Pair(p) => Some(Candidate::Pair(Rc::downgrade(p))),
             Value::Vector(v) => Some(Candidate::Vector(Rc::downgrade(v))),
             _ => None,
@@ -144,6 +147,11 @@ pub(crate) fn new_cell(v: Value) -> Value {
 /// Registers a foreign object that holds values.
 pub(crate) fn register_foreign(rc: &Rc<Box<dyn Foreign>>) {
     register(Candidate::Foreign(Rc::downgrade(rc)));
+}
+
+/// Registers a task value whose result or error now holds heap values.
+pub(crate) fn register_task(rc: &Rc<TaskValue>) {
+    register(Candidate::Task(Rc::downgrade(rc)));
 }
 
 /// Registers a pair a heap value was just stored into (`set-car!`/`set-cdr!`).
@@ -200,7 +208,8 @@ fn identity(v: &Value) -> Option<usize> {
         | Value::Closure(_)
         | Value::Cell(_)
         | Value::Error(_)
-        | Value::Foreign(_) => v.heap_address(),
+        | Value::Foreign(_)
+        | Value::Task(_) => v.heap_address(),
         _ => None,
     }
 }
@@ -214,6 +223,7 @@ fn strong_count(v: &Value) -> usize {
         Value::Cell(r) => Rc::strong_count(r),
         Value::Error(r) => Rc::strong_count(r),
         Value::Foreign(r) => Rc::strong_count(r),
+        Value::Task(r) => Rc::strong_count(r),
         _ => usize::MAX,
     }
 }
@@ -240,6 +250,7 @@ fn children(v: &Value, visit: &mut dyn FnMut(&Value)) -> bool {
         },
         Value::Error(e) => e.irritants.iter().for_each(visit),
         Value::Foreign(f) => return f.trace(visit),
+        Value::Task(t) => return t.trace(visit),
         _ => {}
     }
     true
@@ -358,6 +369,10 @@ pub fn collect() -> usize {
             }
             Value::Foreign(f) => {
                 doomed.extend(f.clear_values());
+                reclaimed += 1;
+            }
+            Value::Task(t) => {
+                doomed.extend(t.clear_values());
                 reclaimed += 1;
             }
             Value::Pair(p) => {

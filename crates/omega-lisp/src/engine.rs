@@ -47,9 +47,7 @@ use crate::limits::Limits;
 use crate::runtime::Runtime;
 use crate::script_error::ScriptError;
 use crate::state::{AsyncCtx, LlmUsage};
-use crate::task::{
-    task_error_to_lisp, to_lisp_error, FiberStart, LispTask, Outcome, TaskSlot, TaskValue,
-};
+use crate::task::{task_error_to_lisp, to_lisp_error, FiberStart, LispTask, Outcome, TaskValue};
 use crate::value::Value;
 
 /// The runtime an engine keeps on its driver thread, and the signal its drop sends.
@@ -392,11 +390,11 @@ fn start_script(
     }
     let budget = Budget::new(opts.limits);
     budget.task_started().map_err(|e| ScriptError::from(&e))?;
-    let slot = Rc::new(TaskSlot::default());
+    let value = TaskValue::unborn(Some(name));
     let ctx = rt.shared().async_ctx.clone();
     let task = LispTask::new(
         FiberStart::Ready(Box::new(fiber)),
-        slot.clone(),
+        value.clone(),
         true,
         ctx.clone(),
         Some(budget),
@@ -408,7 +406,7 @@ fn start_script(
     let (tx, rx) = futures::channel::oneshot::channel::<Outcome>();
     let live = LiveEntry(Rc::downgrade(&ctx), Rc::new(std::cell::Cell::new(None)));
     let live_id = live.1.clone();
-    let body_slot = slot.clone();
+    let body_task = value.clone();
     let body = async move {
         let _live = live;
         let r = task.await;
@@ -416,7 +414,7 @@ fn start_script(
         match r {
             Ok(v) => Ok(Data::from_value(&v)),
             Err(e) => {
-                let err = ScriptError::from(&to_lisp_error(&body_slot, &e));
+                let err = ScriptError::from(&to_lisp_error(&body_task.slot, &e));
                 if let Ok(mut out) = error_out.lock() {
                     *out = Some(err.clone());
                 }
@@ -437,16 +435,11 @@ fn start_script(
     }
     .boxed_local()
     .shared();
-    let value = TaskValue::hosted(
-        handle.id(),
-        Some(name),
-        handle.token().clone(),
-        sched.clone(),
-        done,
-        slot,
-    );
+    value.hosted(handle.id(), handle.token().clone(), sched.clone(), done);
     live_id.set(Some(handle.id()));
-    ctx.live.borrow_mut().insert(handle.id(), value);
+    ctx.live
+        .borrow_mut()
+        .insert(handle.id(), Value::Task(value));
     Ok(handle)
 }
 

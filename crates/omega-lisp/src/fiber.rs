@@ -53,14 +53,16 @@ pub(crate) struct Fiber {
     /// and most are calls (`async`), which should not carry a script's fields (SPEC §9,
     /// memory per suspended task).
     script: Option<Box<Script>>,
-    last: Value,
     done: bool,
 }
 
-/// What only a script's fiber has: its file name and the top-level forms not yet run.
+/// What only a script's fiber has: its file name, the top-level forms not yet run and the
+/// value of the last form run (a call's fiber ends with its call's value: 16 bytes less in
+/// every task).
 struct Script {
     forms: VecDeque<Syntax>,
     file: Rc<str>,
+    last: Value,
 }
 
 impl std::fmt::Debug for Fiber {
@@ -96,8 +98,8 @@ impl Fiber {
             script: Some(Box::new(Script {
                 forms: forms.into(),
                 file,
+                last: Value::Nil,
             })),
-            last: Value::Nil,
             done: false,
         }
     }
@@ -112,7 +114,6 @@ impl Fiber {
             shared,
             core,
             script: None,
-            last: Value::Nil,
             done: false,
         })
     }
@@ -180,7 +181,13 @@ impl Fiber {
         loop {
             if !self.core.is_idle() {
                 match self.core.run(&mut st) {
-                    Ok(Exit::Returned(v)) => self.last = v,
+                    Ok(Exit::Returned(v)) => match self.script.as_mut() {
+                        Some(script) => script.last = v,
+                        None => {
+                            self.done = true;
+                            return Ok(Step::Done(v));
+                        }
+                    },
                     Ok(Exit::Yield) => return Ok(Step::Yield),
                     Ok(Exit::Suspend(s)) => return Ok(Step::Suspend(s)),
                     Err(e) => {
@@ -191,11 +198,11 @@ impl Fiber {
             }
             let Some(script) = self.script.as_mut() else {
                 self.done = true;
-                return Ok(Step::Done(std::mem::take(&mut self.last)));
+                return Ok(Step::Done(Value::Nil));
             };
             let Some(form) = script.forms.pop_front() else {
                 self.done = true;
-                return Ok(Step::Done(std::mem::take(&mut self.last)));
+                return Ok(Step::Done(std::mem::take(&mut script.last)));
             };
             // A top-level `begin` splices its forms, so a `defmacro` inside it applies to the
             // forms after it.
@@ -204,7 +211,7 @@ impl Fiber {
                     script.forms.push_front(item.clone());
                 }
                 if items.is_empty() {
-                    self.last = Value::Nil;
+                    script.last = Value::Nil;
                 }
                 continue;
             }

@@ -74,7 +74,7 @@ pub use state::LlmUsage;
 pub use symbol::Symbol;
 pub use value::{
     circular_list_error, eq, equal, eqv, list_length, set_car, set_cdr, Closure, CycleCheck,
-    Foreign, LispMap, LispVector, ListIter, ListShape, MapKey, Pair, Value,
+    Foreign, LispMap, LispVector, ListIter, ListShape, MapKey, Pair, TaskValue, Value,
 };
 pub use vm::{clear_interrupt_request, request_interrupt, Interrupt, InterruptFn};
 

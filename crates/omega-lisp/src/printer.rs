@@ -431,6 +431,7 @@ fn print_shared(
                 out.push('>');
             }
             Value::Foreign(f) => out.push_str(&format!("#<{}>", f.type_name())),
+            Value::Task(_) => out.push_str("#<task>"),
             Value::Cell(c) => {
                 out.push_str("#<cell ");
                 work.push(Task::Text(">"));

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::rc::Rc;
 
 use omega_sched::{Scheduler, TaskId, TaskOptions};
 
@@ -23,16 +24,27 @@ use crate::value::Value;
 #[derive(Clone, Debug)]
 pub struct ScriptTask {
     value: Value,
+    task: Rc<TaskValue>,
+    id: TaskId,
 }
 
 impl ScriptTask {
-    fn task(&self) -> &TaskValue {
-        as_task("script", &self.value).expect("a ScriptTask always holds a task value")
+    /// The script's task value, submitted (it has an id).
+    fn new(value: Value) -> LispResult<ScriptTask> {
+        let task = as_task("script", &value)?.clone();
+        let id = task.id().ok_or_else(|| {
+            LispError::new(ErrorKind::Error, "the script's task was not submitted")
+        })?;
+        Ok(ScriptTask { value, task, id })
+    }
+
+    fn task(&self) -> &Rc<TaskValue> {
+        &self.task
     }
 
     /// The task's id.
     pub fn id(&self) -> TaskId {
-        self.task().id()
+        self.id
     }
 
     /// Cancels the script (and every task it spawned). True if it had not finished.
@@ -83,7 +95,7 @@ impl Runtime {
             Some(name.to_string()),
             true,
         )?;
-        Ok(ScriptTask { value })
+        ScriptTask::new(value)
     }
 
     /// [`spawn_str`](Self::spawn_str) for a file, named by its path.

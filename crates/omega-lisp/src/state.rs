@@ -54,7 +54,7 @@ pub(crate) struct AsyncCtx {
     pub llm: Arc<dyn LlmProvider>,
     /// Task values of hosted scripts (the `Engine`'s wrappers) not known to be finished,
     /// by id, for waiting out a script's stragglers. A task spawned by `async` is not here:
-    /// its body keeps its own task value alive ([`TaskSlot`](crate::task::TaskSlot)) and
+    /// its body keeps its own task value alive ([`LispTask`](crate::task::LispTask)) and
     /// `settle` waits for `alive` to reach 0 (SPEC §9: a table entry per task was ~64
     /// bytes of each suspended task).
     pub live: RefCell<HashMap<TaskId, Value>>,
@@ -63,9 +63,9 @@ pub(crate) struct AsyncCtx {
     pub alive: Cell<usize>,
     /// `Runtime::settle` calls waiting for `alive` to reach 0.
     pub settle_waiters: RefCell<Vec<std::task::Waker>>,
-    /// The slot of the Lisp task being polled now, for `current-task` (set by
+    /// The value of the Lisp task being polled now, for `current-task` (set by
     /// `LispTask::poll` for the length of the poll).
-    pub current: RefCell<Option<Rc<crate::task::TaskSlot>>>,
+    pub current: RefCell<Option<Rc<crate::task::TaskValue>>>,
     pub max_tasks: Cell<Option<usize>>,
     /// Steps taken by all tasks so far, and the limit on them (`Limits::max_total_steps`).
     pub total_steps: Cell<u64>,

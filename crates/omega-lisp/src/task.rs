@@ -23,7 +23,7 @@
 //! Lisp errors are rich (`Rc`-based stack traces) and stay on this thread: the task stores
 //! its `LispError` in its `TaskValue` and hands the scheduler only a `Send` summary.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -39,7 +39,7 @@ use crate::budget::Budget;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::fiber::{Fiber, Step};
 use crate::state::{AsyncCtx, Shared as RuntimeShared};
-use crate::value::{Foreign, Value};
+use crate::value::Value;
 use crate::vm::Interrupt;
 
 pub(crate) use crate::native::AsyncRequest;
@@ -116,18 +116,22 @@ pub(crate) struct LispTask {
     ctx: Rc<AsyncCtx>,
     stage: Stage,
     waiting: Option<AsyncRequest>,
-    slot: Rc<TaskSlot>,
+    /// The task's own value, strongly, while the body lives (`None` only once dropped):
+    /// a running task is not freed however Lisp drops its value, and its result and error
+    /// go to the value's [`TaskSlot`]. The cycle value → handle → cell → body → value
+    /// ends when the body does (the scheduler drops a body when its task ends).
+    task: Option<Rc<TaskValue>>,
     top_level: bool,
     /// The script's budget, shared by all its tasks (see `budget.rs`).
     budget: Option<Rc<Budget>>,
-    /// Leave the value in the slot and hand the scheduler `nil` (see [`TaskSlot::value`]).
+    /// Leave the value in the slot and hand the scheduler `nil` (see [`TaskSlot`]).
     value_in_slot: bool,
 }
 
 impl LispTask {
     pub fn new(
         start: FiberStart,
-        slot: Rc<TaskSlot>,
+        task: Rc<TaskValue>,
         top_level: bool,
         ctx: Rc<AsyncCtx>,
         budget: Option<Rc<Budget>>,
@@ -137,7 +141,7 @@ impl LispTask {
             ctx,
             stage: Stage::Start(start),
             waiting: None,
-            slot,
+            task: Some(task),
             top_level,
             budget,
             value_in_slot: false,
@@ -205,7 +209,7 @@ impl Drop for LispTask {
         }
         // An ended task is no longer live: its value stays alive only through whoever holds
         // it (this may drop it, and with it the task's handle).
-        drop(self.slot.keep.take());
+        drop(self.task.take());
         if self.ctx.alive.get() == 0 {
             let woken = self
                 .ctx
@@ -218,17 +222,17 @@ impl Drop for LispTask {
     }
 }
 
-/// Makes a task's slot the runtime's current one (`current-task`), and its runtime this
+/// Makes a task's value the runtime's current one (`current-task`), and its runtime this
 /// thread's polled one (the interrupt hook), for one poll.
 struct CurrentSlot<'a> {
     ctx: &'a Rc<AsyncCtx>,
-    prev: Option<Rc<TaskSlot>>,
+    prev: Option<Rc<TaskValue>>,
     prev_ctx: Option<Rc<AsyncCtx>>,
 }
 
 impl<'a> CurrentSlot<'a> {
-    fn enter(ctx: &'a Rc<AsyncCtx>, slot: &Rc<TaskSlot>) -> Self {
-        let prev = ctx.current.replace(Some(slot.clone()));
+    fn enter(ctx: &'a Rc<AsyncCtx>, task: Option<&Rc<TaskValue>>) -> Self {
+        let prev = ctx.current.replace(task.cloned());
         let prev_ctx = POLLED.with(|p| p.replace(Some(ctx.clone())));
         CurrentSlot {
             ctx,
@@ -250,8 +254,8 @@ impl Drop for CurrentSlot<'_> {
 
 /// The task value of the Lisp task being polled now (`current-task`), if it has one.
 pub(crate) fn current_task_value(ctx: &AsyncCtx) -> Option<Value> {
-    let slot = ctx.current.try_borrow().ok()?.clone()?;
-    slot.task_value().map(Value::Foreign)
+    let task = ctx.current.try_borrow().ok()?.clone()?;
+    Some(Value::Task(task))
 }
 
 /// Raises the task's cancellation in the fiber for as long as it lasts (the fiber skips it
@@ -287,6 +291,11 @@ thread_local! {
 impl LispTask {
     /// Ends the task: children of a script's top level are cancelled ("script finished").
     fn finish(&mut self, result: LispResult<Value>) -> Result<Value, TaskError> {
+        let Some(task) = self.task.clone() else {
+            return Err(TaskError::failed(LispFailure(
+                "the task's value was dropped".into(),
+            )));
+        };
         if self.top_level {
             if let Some(t) = omega_sched::current_token() {
                 t.cancel("script finished");
@@ -295,9 +304,9 @@ impl LispTask {
         match result {
             Ok(v) if self.value_in_slot => {
                 let traced = !v.is_immediate();
-                *self.slot.value.borrow_mut() = Some(v);
+                task.slot.value.set(Some(v));
                 if traced {
-                    self.slot.register();
+                    crate::collector::register_task(&task);
                 }
                 Ok(Value::Nil)
             }
@@ -307,9 +316,9 @@ impl LispTask {
                 let stopped = matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout)
                     && omega_sched::current_token().is_some_and(|t| t.is_cancelled());
                 let traced = !e.irritants().is_empty();
-                *self.slot.error.borrow_mut() = Some(e);
+                task.slot.error.set(Some(e));
                 if traced {
-                    self.slot.register();
+                    crate::collector::register_task(&task);
                 }
                 if stopped {
                     let reason = omega_sched::current_token()
@@ -331,7 +340,7 @@ impl Future for LispTask {
         let this = self.get_mut();
         let _budget = crate::budget::enter(this.budget.clone());
         let ctx = this.ctx.clone();
-        let _current = CurrentSlot::enter(&ctx, &this.slot);
+        let _current = CurrentSlot::enter(&ctx, this.task.as_ref());
         if let Stage::Start(_) = this.stage {
             // Cancelled before it ever ran: it never starts (no side effect of its body).
             if let Err(c) = omega_sched::check_cancelled() {
@@ -348,7 +357,9 @@ impl Future for LispTask {
                     this.waiting = None;
                     let note = this.ctx.take_cancel_note();
                     let e = with_note(cancel_error(&c.reason), note.as_deref());
-                    *this.slot.note.borrow_mut() = note.map(String::into_boxed_str);
+                    if let Some(t) = &this.task {
+                        t.slot.note.set(note.map(String::into_boxed_str));
+                    }
                     if let Some(f) = this.running() {
                         f.resume_with(Err(e));
                     }
@@ -402,46 +413,51 @@ impl Future for LispTask {
     }
 }
 
-/// What a task leaves for whoever awaits it: its value or its Lisp error; shared by the
-/// task's body ([`LispTask`]) and its [`TaskValue`].
+/// What a task leaves for whoever awaits it: its value or its Lisp error, written by the
+/// task's body ([`LispTask`]) into its [`TaskValue`].
+///
+/// `Cell`s, not `RefCell`s (24 bytes less in every task value, SPEC §9): each field is
+/// read by taking it out and putting it back, and nothing runs in between.
 #[derive(Default)]
 pub(crate) struct TaskSlot {
     /// The value the task returned (for a body made with [`LispTask::value_in_slot`]).
     /// Kept here rather than in the scheduler's task cell, so that the cycle collector can
     /// reach it through the task value: `(define t (async (lambda () (list t))))` is a
     /// cycle task value → value → task value.
-    pub value: RefCell<Option<Value>>,
-    pub error: RefCell<Option<LispError>>,
+    value: Cell<Option<Value>>,
+    error: Cell<Option<LispError>>,
     /// What the task was waiting for when it was cancelled or timed out, if known.
-    pub note: RefCell<Option<Box<str>>>,
-    /// The task value, strongly, while the task's body lives (set by `asyncfns::spawn`,
-    /// taken when the `LispTask` is dropped): a running task is not freed however its
-    /// value is dropped. This replaces an entry per task in a runtime-wide table.
-    pub keep: Cell<Option<Rc<Box<dyn Foreign>>>>,
-    /// The task value, weakly: its `Rc` for awaiters ([`TaskValue::outcome`]), for
-    /// `current-task`, and for the cycle collector, which it joins once the slot holds heap
-    /// values (so a finished task nobody awaits costs nothing).
-    me: OnceCell<Weak<Box<dyn Foreign>>>,
+    note: Cell<Option<Box<str>>>,
 }
 
 impl TaskSlot {
-    /// The task value, if it was made and is still alive.
-    fn task_value(&self) -> Option<Rc<Box<dyn Foreign>>> {
-        self.me.get().and_then(Weak::upgrade)
+    /// Calls `f` on the field's contents, left in place.
+    fn peek<T: Default, R>(cell: &Cell<T>, f: impl FnOnce(&T) -> R) -> R {
+        let x = cell.take();
+        let r = f(&x);
+        cell.set(x);
+        r
     }
 
-    /// Registers the task value with the cycle collector (its slot now holds heap values
-    /// that may refer back to it).
-    fn register(&self) {
-        if let Some(rc) = self.task_value() {
-            crate::collector::register_foreign(&rc);
-        }
+    /// The value the task left, if any.
+    pub(crate) fn value(&self) -> Option<Value> {
+        Self::peek(&self.value, Clone::clone)
+    }
+
+    /// The Lisp error the task ended with, if any.
+    pub(crate) fn error(&self) -> Option<LispError> {
+        Self::peek(&self.error, Clone::clone)
+    }
+
+    /// What the task was waiting for when it was stopped, if known.
+    pub(crate) fn note(&self) -> Option<Box<str>> {
+        Self::peek(&self.note, Clone::clone)
     }
 
     /// Whether the slot holds Lisp values (a value, or an error with irritants).
     fn holds_values(&self) -> bool {
-        self.value.try_borrow().map_or(true, |v| v.is_some())
-            || self.error.try_borrow().map_or(true, |e| {
+        Self::peek(&self.value, Option::is_some)
+            || Self::peek(&self.error, |e| {
                 e.as_ref().is_some_and(|e| !e.irritants().is_empty())
             })
     }
@@ -450,8 +466,19 @@ impl TaskSlot {
 /// The outcome every awaiter of a task shares.
 pub(crate) type Outcome = Result<Value, TaskError>;
 
+/// A spawned task's outcome as its awaiters see it: waited for (by these wakers), then
+/// known. One enum, not an `Option<Outcome>` beside a `Vec<Waker>`: 16 bytes less in every
+/// task value (SPEC §9).
+enum Wait {
+    Waiting(Vec<Waker>),
+    Done(Outcome),
+}
+
 /// Where a task value's outcome comes from.
 enum Source {
+    /// Made before its body was submitted (the body holds its value); replaced by one of
+    /// the others right after submission, before Lisp can see the value.
+    Unborn,
     /// A Lisp task spawned by this runtime: its (untracked) handle, the outcome once taken
     /// from it, and the wakers of awaiters waiting for it. One awaiter at a time polls the
     /// handle (it keeps the last poller's waker); whoever gets the outcome stores it and
@@ -459,8 +486,7 @@ enum Source {
     /// polls the handle again.
     Task {
         handle: TaskHandle<Value>,
-        outcome: Option<Outcome>,
-        waiters: Vec<Waker>,
+        wait: Wait,
     },
     /// A host's wrapper around a script (the `Engine`): its id, token, scheduler and a
     /// shared future of its outcome.
@@ -472,17 +498,19 @@ enum Source {
     },
 }
 
-/// A task as a Lisp value (`task?` is true): what `async` returns and `await` takes.
+/// A task as a Lisp value ([`Value::Task`], `task?` is true): what `async` returns and
+/// `await` takes.
 ///
 /// # Memory
 ///
-/// One per task, alive as long as Lisp holds it: the handle's cell is the task itself, so
-/// the value adds only its own allocation (SPEC §9, memory per suspended task). It joins
-/// the cycle collector once its result holds heap values (see [`TaskSlot::value`]).
-pub(crate) struct TaskValue {
+/// One allocation per task (the `Rc` of [`Value::Task`], with the result slot inline),
+/// alive as long as Lisp holds it or the task runs: the handle's cell is the task itself,
+/// so the value adds only this (SPEC §9, memory per suspended task). It joins the cycle
+/// collector once its result holds heap values (see `TaskSlot`).
+pub struct TaskValue {
     /// Boxed `str`, not `String`: 8 bytes less in every task value.
     pub(crate) name: Option<Box<str>>,
-    pub(crate) slot: Rc<TaskSlot>,
+    pub(crate) slot: TaskSlot,
     source: RefCell<Source>,
 }
 
@@ -495,106 +523,84 @@ impl fmt::Debug for TaskValue {
     }
 }
 
-impl Foreign for TaskValue {
-    fn type_name(&self) -> &str {
-        "task"
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn holds_values(&self) -> bool {
+impl TaskValue {
+    /// Whether its slot holds Lisp values (for the cycle collector).
+    pub(crate) fn holds_values(&self) -> bool {
         self.slot.holds_values()
     }
 
-    fn trace(&self, visit: &mut dyn FnMut(&Value)) -> bool {
-        let (Ok(value), Ok(error)) = (self.slot.value.try_borrow(), self.slot.error.try_borrow())
-        else {
-            return false;
-        };
-        if let Some(v) = &*value {
-            visit(v);
-        }
-        if let Some(e) = &*error {
-            e.irritants().iter().for_each(visit);
-        }
+    /// Calls `visit` on the values its slot holds (always inspectable: true).
+    pub(crate) fn trace(&self, visit: &mut dyn FnMut(&Value)) -> bool {
+        TaskSlot::peek(&self.slot.value, |v| v.iter().for_each(&mut *visit));
+        TaskSlot::peek(&self.slot.error, |e| {
+            if let Some(e) = e {
+                e.irritants().iter().for_each(&mut *visit);
+            }
+        });
         true
     }
 
-    fn clear_values(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        if let Ok(mut v) = self.slot.value.try_borrow_mut() {
-            out.extend(v.take());
-        }
-        if let Ok(mut e) = self.slot.error.try_borrow_mut() {
-            if let Some(err) = e.as_ref().filter(|err| !err.irritants().is_empty()) {
+    /// Takes the values out of its slot (the collector breaks a garbage cycle; a chain of
+    /// task values is dropped iteratively).
+    pub(crate) fn clear_values(&self) -> Vec<Value> {
+        let mut out: Vec<Value> = self.slot.value.take().into_iter().collect();
+        let error = self.slot.error.take();
+        match error {
+            Some(err) if !err.irritants().is_empty() => {
                 // The same error without its irritants.
-                let bare = LispError::new(err.kind().clone(), err.message());
-                if let Some(err) = e.replace(bare) {
-                    out.extend(err.irritants().iter().cloned());
-                }
+                self.slot
+                    .error
+                    .set(Some(LispError::new(err.kind().clone(), err.message())));
+                out.extend(err.irritants().iter().cloned());
             }
+            other => self.slot.error.set(other),
         }
         out
     }
 }
 
 impl TaskValue {
-    /// The task value of a Lisp task spawned on this runtime, as a Lisp value.
-    pub(crate) fn spawned(
-        handle: TaskHandle<Value>,
-        name: Option<String>,
-        slot: Rc<TaskSlot>,
-    ) -> Value {
-        TaskValue {
+    /// The value of a task about to be submitted (its body holds it: [`LispTask::new`]);
+    /// [`TaskValue::spawned`] or [`TaskValue::hosted`] completes it once submitted.
+    pub(crate) fn unborn(name: Option<String>) -> Rc<TaskValue> {
+        Rc::new(TaskValue {
             name: name.map(String::into_boxed_str),
-            slot,
-            source: RefCell::new(Source::Task {
-                handle,
-                outcome: None,
-                waiters: Vec::new(),
-            }),
-        }
-        .into_value()
+            slot: TaskSlot::default(),
+            source: RefCell::new(Source::Unborn),
+        })
     }
 
-    /// The task value of a host's wrapper task (see [`Source::Hosted`]), as a Lisp value.
+    /// Completes the value of a Lisp task spawned on this runtime with its handle.
+    pub(crate) fn spawned(&self, handle: TaskHandle<Value>) {
+        *self.source.borrow_mut() = Source::Task {
+            handle,
+            wait: Wait::Waiting(Vec::new()),
+        };
+    }
+
+    /// Completes the value of a host's wrapper task (see [`Source::Hosted`]).
     pub(crate) fn hosted(
+        &self,
         id: TaskId,
-        name: Option<String>,
         token: CancellationToken,
         sched: Scheduler,
         done: Shared<LocalBoxFuture<'static, Outcome>>,
-        slot: Rc<TaskSlot>,
-    ) -> Value {
-        TaskValue {
-            name: name.map(String::into_boxed_str),
-            slot,
-            source: RefCell::new(Source::Hosted {
-                id,
-                token,
-                sched,
-                done,
-            }),
-        }
-        .into_value()
+    ) {
+        *self.source.borrow_mut() = Source::Hosted {
+            id,
+            token,
+            sched,
+            done,
+        };
     }
 
-    fn into_value(self) -> Value {
-        let slot = self.slot.clone();
-        let value = Value::foreign(self);
-        if let Value::Foreign(rc) = &value {
-            let _ = slot.me.set(Rc::downgrade(rc));
-        }
-        value
-    }
-
-    /// The task's id.
-    pub fn id(&self) -> TaskId {
+    /// The task's id (`None` only while the value is being made, before its task is
+    /// submitted: never for a value Lisp code or a host is given).
+    pub fn id(&self) -> Option<TaskId> {
         match &*self.source.borrow() {
-            Source::Task { handle, .. } => handle.id(),
-            Source::Hosted { id, .. } => *id,
+            Source::Unborn => None,
+            Source::Task { handle, .. } => Some(handle.id()),
+            Source::Hosted { id, .. } => Some(*id),
         }
     }
 
@@ -606,6 +612,8 @@ impl TaskValue {
     /// The task's cancellation token.
     pub(crate) fn token(&self) -> CancellationToken {
         match &*self.source.borrow() {
+            // Not submitted yet: a fresh token nothing listens to.
+            Source::Unborn => CancellationToken::default(),
             Source::Task { handle, .. } => handle.token().clone(),
             Source::Hosted { token, .. } => token.clone(),
         }
@@ -616,9 +624,8 @@ impl TaskValue {
     pub fn state(&self) -> TaskState {
         let source = self.source.borrow();
         let (known, outcome) = match &*source {
-            Source::Task {
-                handle, outcome, ..
-            } => (handle.state(), outcome.as_ref()),
+            Source::Unborn => (Some(TaskState::Pending), None),
+            Source::Task { handle, wait } => (handle.state(), wait.outcome()),
             Source::Hosted {
                 id, sched, done, ..
             } => (sched.task(*id).map(|i| i.state), done.peek()),
@@ -636,9 +643,8 @@ impl TaskValue {
     /// True once the task has finished.
     pub fn is_finished(&self) -> bool {
         match &*self.source.borrow() {
-            Source::Task {
-                handle, outcome, ..
-            } => outcome.is_some() || handle.is_finished(),
+            Source::Unborn => false,
+            Source::Task { handle, wait } => wait.outcome().is_some() || handle.is_finished(),
             Source::Hosted { done, .. } => done.peek().is_some(),
         }
     }
@@ -654,19 +660,19 @@ impl TaskValue {
 
     /// A future of the task's result as Lisp sees it: the value, or its Lisp error (with
     /// the task's own stack trace when it failed in Lisp).
-    pub fn result(&self) -> impl Future<Output = LispResult<Value>> + 'static {
+    pub fn result(self: &Rc<Self>) -> impl Future<Output = LispResult<Value>> + 'static {
         let outcome = self.outcome();
-        let slot = self.slot.clone();
-        async move { outcome.await.map_err(|e| to_lisp_error(&slot, &e)) }
+        let task = self.clone();
+        async move { outcome.await.map_err(|e| to_lisp_error(&task.slot, &e)) }
     }
 
     /// The task's raw outcome (for combinators that need the scheduler's error). The
     /// awaiting task's await edge is recorded while it waits (slot lending under
     /// `max_concurrent_tasks`; an await cycle fails at once with `:deadlock`): the task's
     /// handle itself tracks nothing, so one awaiter's deadlock never reaches others.
-    pub(crate) fn outcome(&self) -> TaskWait {
+    pub(crate) fn outcome(self: &Rc<Self>) -> TaskWait {
         TaskWait {
-            task: self.slot.task_value(),
+            task: self.clone(),
             edge: None,
             started: false,
             waiting: false,
@@ -677,6 +683,7 @@ impl TaskValue {
     /// Records the running task's await edge to this one (see [`TaskValue::outcome`]).
     fn track_await(&self) -> Result<Option<AwaitGuard>, TaskError> {
         match &*self.source.borrow() {
+            Source::Unborn => Ok(None),
             Source::Task { handle, .. } => handle.track_await().map(Some),
             Source::Hosted { id, sched, .. } => sched.track_await(*id).map(Some),
         }
@@ -686,22 +693,24 @@ impl TaskValue {
     /// a hosted task's outcome means "await `done` instead" (`Err(done)`).
     fn poll_outcome(&self, cx: &mut Context<'_>) -> Result<Poll<Outcome>, SharedDone> {
         let mut source = self.source.borrow_mut();
-        let (handle, outcome, waiters) = match &mut *source {
-            Source::Task {
-                handle,
-                outcome,
-                waiters,
-            } => (handle, outcome, waiters),
+        let (handle, wait) = match &mut *source {
+            Source::Task { handle, wait } => (handle, wait),
             Source::Hosted { done, .. } => return Err(done.clone()),
+            Source::Unborn => {
+                return Ok(Poll::Ready(Err(TaskError::failed(LispFailure(
+                    "this task was never submitted".into(),
+                )))))
+            }
         };
-        if let Some(o) = outcome {
-            return Ok(Poll::Ready(self.resolve(o)));
-        }
+        let waiters = match wait {
+            Wait::Done(o) => return Ok(Poll::Ready(self.resolve(o))),
+            Wait::Waiting(w) => w,
+        };
         match Pin::new(handle).poll(cx) {
             Poll::Ready(o) => {
                 let woken = std::mem::take(waiters);
                 let r = self.resolve(&o);
-                *outcome = Some(o);
+                *wait = Wait::Done(o);
                 drop(source);
                 woken.into_iter().for_each(Waker::wake);
                 Ok(Poll::Ready(r))
@@ -724,8 +733,7 @@ impl TaskValue {
     fn waiter_left(&self) {
         let woken = match self.source.try_borrow_mut().as_deref_mut() {
             Ok(Source::Task {
-                outcome: None,
-                waiters,
+                wait: Wait::Waiting(waiters),
                 ..
             }) => std::mem::take(waiters),
             _ => return,
@@ -737,13 +745,18 @@ impl TaskValue {
     /// body handed the scheduler.
     fn resolve(&self, o: &Outcome) -> Outcome {
         match o {
-            Ok(v) => Ok(self
-                .slot
-                .value
-                .borrow()
-                .clone()
-                .unwrap_or_else(|| v.clone())),
+            Ok(v) => Ok(self.slot.value().unwrap_or_else(|| v.clone())),
             Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+impl Wait {
+    /// The outcome, once known.
+    fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            Wait::Waiting(_) => None,
+            Wait::Done(o) => Some(o),
         }
     }
 }
@@ -753,8 +766,8 @@ type SharedDone = Shared<LocalBoxFuture<'static, Outcome>>;
 
 /// One awaiter's future of a task's outcome ([`TaskValue::outcome`]).
 pub(crate) struct TaskWait {
-    /// The task value (`None` only if it was never made into a Lisp value).
-    task: Option<Rc<Box<dyn Foreign>>>,
+    /// The task awaited.
+    task: Rc<TaskValue>,
     /// The await edge, while waiting.
     edge: Option<AwaitGuard>,
     started: bool,
@@ -769,14 +782,7 @@ impl Future for TaskWait {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let this = self.get_mut();
-        let Some(task) = this.task.as_ref() else {
-            return Poll::Ready(Err(TaskError::failed(LispFailure(
-                "a task value that was never made into a Lisp value".into(),
-            ))));
-        };
-        let Some(tv) = task.as_any().downcast_ref::<TaskValue>() else {
-            return Poll::Ready(Err(TaskError::failed(LispFailure("not a task".into()))));
-        };
+        let tv = &*this.task;
         if !this.started {
             this.started = true;
             match tv.track_await() {
@@ -804,44 +810,45 @@ impl Future for TaskWait {
 impl Drop for TaskWait {
     fn drop(&mut self) {
         if self.waiting {
-            if let Some(tv) = self
-                .task
-                .as_ref()
-                .and_then(|t| t.as_any().downcast_ref::<TaskValue>())
-            {
-                tv.waiter_left();
-            }
+            self.task.waiter_left();
         }
     }
 }
 
 /// The Lisp error for a task's failure: the one it raised, else one made from `e`.
 pub(crate) fn to_lisp_error(slot: &TaskSlot, e: &TaskError) -> LispError {
-    match (&*slot.error.borrow(), e) {
+    match (slot.error(), e) {
         // A task stopped by a timeout raised `:cancelled`/`:timeout` itself; the scheduler's
         // verdict (TimedOut) is what the awaiter should see.
         (Some(_), TaskError::TimedOut { .. } | TaskError::Deadlock { .. }) => {
-            with_note(task_error_to_lisp(e), slot.note.borrow().as_deref())
+            with_note(task_error_to_lisp(e), slot.note().as_deref())
         }
-        (Some(err), _) => err.clone(),
+        (Some(err), _) => err,
         (None, _) => task_error_to_lisp(e),
     }
 }
 
 /// The task value inside `v`, or a type error naming `who`.
-pub(crate) fn as_task<'a>(who: &str, v: &'a Value) -> LispResult<&'a TaskValue> {
-    if let Value::Foreign(f) = v {
-        if let Some(t) = f.as_any().downcast_ref::<TaskValue>() {
-            return Ok(t);
-        }
+pub(crate) fn as_task<'a>(who: &str, v: &'a Value) -> LispResult<&'a Rc<TaskValue>> {
+    match v {
+        Value::Task(t) => Ok(t),
+        _ => Err(LispError::type_error(who, "a task", v)),
     }
-    Err(LispError::type_error(who, "a task", v))
 }
 
 /// The TaskState as the keyword Lisp shows.
 pub(crate) fn state_keyword(s: TaskState) -> Value {
     Value::keyword(s.as_str())
 }
+
+/// What a suspended task carries (SPEC §9, memory per task; glibc rounds a request up to
+/// 16 bytes plus 8): the task value's `Rc` (16 + 184 = 200 → a 208-byte chunk) and the body
+/// inline in the scheduler's cell. A field added here costs every task.
+#[cfg(all(test, target_pointer_width = "64"))]
+const _: () = {
+    assert!(std::mem::size_of::<TaskValue>() <= 184);
+    assert!(std::mem::size_of::<LispTask>() <= 248);
+};
 
 #[cfg(test)]
 mod tests {
@@ -923,6 +930,18 @@ mod tests {
                        (list (await a) (await b) (await c) (await t))")
         .await;
         assert_eq!(out, "(:v :timeout :v :v)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_value_is_its_own_kind_printed_compared_and_seen_by_current_task() {
+        let out = run("(define me #f)
+                       (define t (async (lambda () (set! me (current-task)) (sleep 5) :v)))
+                       (define u (async (lambda () :u)))
+                       (sleep 1)
+                       (list (task? t) (task? 't) (eq? me t) (equal? t u) (equal? t t)
+                             (str t) (task-state t) (await t) (task-state t))")
+        .await;
+        assert_eq!(out, "(#t #f #t #f #t \"#<task>\" :suspended :v :completed)");
     }
 
     #[tokio::test(start_paused = true)]

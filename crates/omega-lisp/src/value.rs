@@ -25,6 +25,7 @@ use crate::bytecode::Proto;
 use crate::error::{ErrorData, LispError};
 use crate::native::Native;
 use crate::symbol::Symbol;
+pub use crate::task::TaskValue;
 
 /// A Lisp value.
 #[derive(Default)]
@@ -58,9 +59,12 @@ pub enum Value {
     Native(Rc<Native>),
     /// An error value (what `catch` binds).
     Error(Rc<ErrorData>),
-    /// A host object (tasks and other handles live here). Double-boxed so `Value` stays 16
-    /// bytes (a fat `Rc<dyn _>` would make every value 24).
+    /// A host object (ports, promises, records, handles; tasks have [`Value::Task`]).
+    /// Double-boxed so `Value` stays 16 bytes (a fat `Rc<dyn _>` would make every value 24).
     Foreign(Rc<Box<dyn Foreign>>),
+    /// A task (what `async` returns): its own variant rather than a [`Value::Foreign`], so
+    /// that a suspended task's value is one allocation (SPEC §9, memory per task).
+    Task(Rc<TaskValue>),
     /// Internal: a mutable box for a captured, assigned variable. Never visible to Lisp code.
     #[doc(hidden)]
     Cell(Rc<RefCell<Value>>),
@@ -85,6 +89,7 @@ impl Clone for Value {
             Value::Native(r) => Value::Native(Rc::clone(r)),
             Value::Error(r) => Value::Error(Rc::clone(r)),
             Value::Foreign(r) => Value::Foreign(Rc::clone(r)),
+            Value::Task(r) => Value::Task(Rc::clone(r)),
             Value::Cell(r) => Value::Cell(Rc::clone(r)),
         }
     }
@@ -392,6 +397,12 @@ pub(crate) fn teardown(values: impl IntoIterator<Item = Value>) {
                 }
                 drop(rc);
             }
+            Value::Task(rc) => {
+                if Rc::strong_count(&rc) == 1 && rc.holds_values() {
+                    rc.clear_values().into_iter().for_each(&mut push);
+                }
+                drop(rc);
+            }
             other => drop(other),
         }
     }
@@ -410,6 +421,7 @@ pub(crate) fn is_container(v: &Value) -> bool {
             | Value::Cell(_)
             | Value::Error(_)
             | Value::Foreign(_)
+            | Value::Task(_)
     )
 }
 
@@ -673,6 +685,7 @@ impl Value {
             Value::Closure(_) | Value::Native(_) => "procedure",
             Value::Error(_) => "error",
             Value::Foreign(f) => f.type_name(),
+            Value::Task(_) => "task",
             Value::Cell(_) => "cell",
         }
     }
@@ -899,6 +912,7 @@ pub fn eq(a: &Value, b: &Value) -> bool {
         (Value::Native(x), Value::Native(y)) => Rc::ptr_eq(x, y),
         (Value::Error(x), Value::Error(y)) => Rc::ptr_eq(x, y),
         (Value::Foreign(x), Value::Foreign(y)) => Rc::ptr_eq(x, y),
+        (Value::Task(x), Value::Task(y)) => Rc::ptr_eq(x, y),
         (Value::Cell(x), Value::Cell(y)) => Rc::ptr_eq(x, y),
         _ => false,
     }
@@ -939,6 +953,7 @@ fn rank(v: &Value) -> u8 {
         Value::Cell(_) => 13,
         Value::Char(_) => 14,
         Value::Vector(_) => 15,
+        Value::Task(_) => 16,
     }
 }
 
@@ -961,6 +976,7 @@ impl Value {
             Value::Native(r) => Some(addr(r)),
             Value::Error(r) => Some(addr(r)),
             Value::Foreign(r) => Some(addr(r)),
+            Value::Task(r) => Some(addr(r)),
             Value::Cell(r) => Some(addr(r)),
             Value::Nil
             | Value::Bool(_)
@@ -1062,6 +1078,7 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
             (Value::Closure(p), Value::Closure(q)) => addr(p).cmp(&addr(q)),
             (Value::Native(p), Value::Native(q)) => addr(p).cmp(&addr(q)),
             (Value::Foreign(p), Value::Foreign(q)) => addr(p).cmp(&addr(q)),
+            (Value::Task(p), Value::Task(q)) => addr(p).cmp(&addr(q)),
             (Value::Cell(p), Value::Cell(q)) => addr(p).cmp(&addr(q)),
             _ => rank(&x).cmp(&rank(&y)),
         };

@@ -28,8 +28,9 @@ type Cell<T> = async_task::FallibleTask<Result<T, TaskError>, TaskTag>;
 enum Slot<T> {
     /// The task's cell, until the result is taken.
     Cell(Cell<T>),
-    /// A result known before the task ran (the scheduler was closed).
-    Early(TaskError),
+    /// A result known before the task ran (the scheduler was closed). Boxed: rare, and
+    /// inline it would add 16 bytes to every handle (a Lisp task value holds one, SPEC §9).
+    Early(Box<TaskError>),
     /// Taken.
     Taken,
 }
@@ -60,9 +61,11 @@ pub struct TaskHandle<T> {
     pub(crate) id: TaskId,
     result: Slot<T>,
     pub(crate) shared: Arc<Shared>,
-    /// The awaiting task whose await edge is recorded, until the await ends: its key and
-    /// seq (16 bytes with the niche, not an `Option<TaskId>`'s 32: every handle has it).
-    edge: Option<(u32, NonZeroU64)>,
+    /// The awaiting task whose await edge is recorded, until the await ends: its seq (the
+    /// niche says whether there is one) and its key, beside `tracked` (12 bytes in all,
+    /// not an `Option<TaskId>`'s 32: every handle has them, a Lisp task value too).
+    edge_seq: Option<NonZeroU64>,
+    edge_key: u32,
     /// Record await edges (see [`untracked`](Self::untracked)).
     tracked: bool,
     token: OnceLock<CancellationToken>,
@@ -74,7 +77,8 @@ impl<T> TaskHandle<T> {
             id,
             result: Slot::Cell(cell),
             shared,
-            edge: None,
+            edge_seq: None,
+            edge_key: 0,
             tracked: true,
             token: OnceLock::new(),
         }
@@ -84,17 +88,18 @@ impl<T> TaskHandle<T> {
     pub(crate) fn failed(id: TaskId, error: TaskError, shared: Arc<Shared>) -> Self {
         TaskHandle {
             id,
-            result: Slot::Early(error),
+            result: Slot::Early(Box::new(error)),
             shared,
-            edge: None,
+            edge_seq: None,
+            edge_key: 0,
             tracked: false,
             token: OnceLock::new(),
         }
     }
 
     fn end_edge(&mut self) {
-        if let Some((key, seq)) = self.edge.take() {
-            self.shared.end_await_at(key, seq.get(), self.id);
+        if let Some(seq) = self.edge_seq.take() {
+            self.shared.end_await_at(self.edge_key, seq.get(), self.id);
         }
     }
 
@@ -180,7 +185,7 @@ impl<T> Future for TaskHandle<T> {
         let this = self.get_mut();
         if let Slot::Early(_) = this.result {
             if let Slot::Early(e) = std::mem::replace(&mut this.result, Slot::Taken) {
-                return Poll::Ready(Err(e));
+                return Poll::Ready(Err(*e));
             }
         }
         // Awaiting is a checkpoint of the awaiting task.
@@ -192,13 +197,14 @@ impl<T> Future for TaskHandle<T> {
             Some(_) => return Poll::Pending,
             None => {}
         }
-        if this.tracked && this.edge.is_none() {
+        if this.tracked && this.edge_seq.is_none() {
             if let Some((sched, me)) = current_in() {
                 if sched == this.shared.id {
                     match this.shared.begin_await(me, this.id) {
                         Err(cycle) => return Poll::Ready(Err(TaskError::Deadlock { cycle })),
                         Ok(true) => {
-                            this.edge = NonZeroU64::new(me.seq()).map(|seq| (me.key() as u32, seq))
+                            this.edge_key = me.key() as u32;
+                            this.edge_seq = NonZeroU64::new(me.seq());
                         }
                         Ok(false) => {}
                     }

@@ -32,35 +32,20 @@ fn millis(who: &str, n: i64) -> LispResult<Duration> {
     })
 }
 
-fn tasks_of(who: &str, list: &Value) -> LispResult<Vec<Rc<Box<dyn crate::value::Foreign>>>> {
+fn tasks_of(who: &str, list: &Value) -> LispResult<Vec<Rc<TaskValue>>> {
     let items = list
         .list_to_vec()
         .ok_or_else(|| LispError::type_error(who, "a list of tasks", list))?;
-    items
-        .iter()
-        .map(|v| {
-            as_task(who, v)?;
-            match v {
-                Value::Foreign(f) => Ok(f.clone()),
-                _ => unreachable!("as_task accepted it"),
-            }
-        })
-        .collect()
-}
-
-fn task_ref(f: &Rc<Box<dyn crate::value::Foreign>>) -> &TaskValue {
-    f.as_any()
-        .downcast_ref::<TaskValue>()
-        .expect("tasks_of only returns task values")
+    items.iter().map(|v| as_task(who, v).cloned()).collect()
 }
 
 /// Each task's Lisp result, paired with its token for the combinators.
 fn with_tokens(
-    tasks: &[Rc<Box<dyn crate::value::Foreign>>],
+    tasks: &[Rc<TaskValue>],
 ) -> Vec<WithToken<impl std::future::Future<Output = LispResult<Value>>>> {
     tasks
         .iter()
-        .map(|f| WithToken::new(task_ref(f).result(), task_ref(f).token()))
+        .map(|t| WithToken::new(t.result(), t.token()))
         .collect()
 }
 
@@ -143,8 +128,7 @@ pub(crate) fn install(st: &mut State, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) 
         let tasks = tasks_of("await-all-settled", &args[0])?;
         Ok(Suspension::new(async move {
             let mut out = Vec::with_capacity(tasks.len());
-            for f in &tasks {
-                let t = task_ref(f);
+            for t in &tasks {
                 let entry = match t.outcome().await {
                     Ok(v) => vec![
                         (Value::keyword("status"), Value::keyword("ok")),
@@ -199,9 +183,9 @@ pub(crate) fn install(st: &mut State, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) 
         Ok(state_keyword(as_task("task-state", &args[0])?.state()))
     });
     def_host(st, "task-id", 1, Some(1), |args| {
-        Ok(Value::string(
-            as_task("task-id", &args[0])?.id().to_string(),
-        ))
+        Ok(as_task("task-id", &args[0])?
+            .id()
+            .map_or(Value::Nil, |id| Value::string(id.to_string())))
     });
     def_host(st, "task-name", 1, Some(1), |args| {
         Ok(as_task("task-name", &args[0])?

@@ -54,7 +54,7 @@ fn is_map(_: &mut State, a: &[Value]) -> LispResult<Value> {
     b(matches!(a[0], Value::Map(_)))
 }
 fn is_task(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    b(matches!(&a[0], Value::Foreign(f) if f.type_name() == "task"))
+    b(matches!(&a[0], Value::Task(_)))
 }
 fn is_error(_: &mut State, a: &[Value]) -> LispResult<Value> {
     b(matches!(a[0], Value::Error(_)))

@@ -37,8 +37,8 @@ impl Core {
                 .collect();
             return Err(DeadlockCycle { edges });
         }
-        if !self.tasks[a].awaiting.contains(&target) {
-            self.tasks[a].awaiting.push(target);
+        if !self.tasks[a].awaiting().contains(&target) {
+            self.tasks[a].cold_mut().awaiting.push(target);
             self.tasks[t].awaited_by += 1;
         }
         self.lend_slot(a, t, now);
@@ -55,7 +55,10 @@ impl Core {
         else {
             return;
         };
-        let list = &mut self.tasks[a].awaiting;
+        let Some(cold) = self.tasks[a].cold.as_deref_mut() else {
+            return;
+        };
+        let list = &mut cold.awaiting;
         if let Some(i) = list.iter().position(|t| *t == target) {
             list.swap_remove(i);
             if let Some(t) = self.live_key(target) {
@@ -75,7 +78,7 @@ impl Core {
         seen.insert(from);
         let mut stack: Vec<(TaskKey, usize)> = vec![(from, 0)];
         while let Some((k, i)) = stack.last_mut() {
-            let Some(next) = self.tasks[*k].awaiting.get(*i).copied() else {
+            let Some(next) = self.tasks[*k].awaiting().get(*i).copied() else {
                 stack.pop();
                 continue;
             };
@@ -99,7 +102,7 @@ impl TaskGraph for Core {
     fn awaits_of(&self, t: TaskId) -> Vec<TaskId> {
         self.live_key(t).map_or_else(Vec::new, |k| {
             self.tasks[k]
-                .awaiting
+                .awaiting()
                 .iter()
                 .copied()
                 .filter(|x| self.live_key(*x).is_some())
@@ -118,7 +121,9 @@ impl TaskGraph for Core {
         };
         let e = &mut self.tasks[key];
         let before = e.effective_priority();
-        e.inherited = inherited;
+        if inherited.is_some() || e.cold.is_some() {
+            e.cold_mut().inherited = inherited;
+        }
         // A task waiting in the ready queue is queued again at its new priority (the old
         // item goes stale: whichever pops first runs it, the other finds no runnable).
         if e.phase == super::Phase::Ready && e.runnable.is_some() && e.effective_priority() > before

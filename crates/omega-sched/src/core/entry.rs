@@ -189,10 +189,7 @@ pub(crate) struct TaskEntry {
     /// cancelled. A child thus costs its parent's token one entry, not a token node of its
     /// own.
     pub link: OnCancelGuard,
-    pub name: Option<Arc<str>>,
     pub priority: i32,
-    /// Priority inherited from lock waiters (SPEC §3.4).
-    pub inherited: Option<i32>,
     /// Also the round-robin admission group: the parent's seq, 0 for root tasks.
     pub parent: Option<TaskId>,
     /// Submission time, in nanoseconds since the core's epoch (8 bytes, not an `Instant`'s
@@ -204,17 +201,60 @@ pub(crate) struct TaskEntry {
     /// Deadlines and timeouts; boxed only for tasks that have any (most have none).
     pub limits: Option<Box<Limits>>,
     pub slot: Slot,
-    /// The borrower of this task's slot (a key, `u32` as in `Slot::Borrowed`).
-    pub lent_to: Option<u32>,
-    /// Tasks this one awaits now (await edges: slot lending and the wait-for graph).
-    pub awaiting: Vec<TaskId>,
+    /// The name, inherited priority, slot loan and await edges: boxed, made when the first
+    /// is set (most tasks have none of them; 48 bytes less per task, SPEC §9).
+    pub cold: Option<Box<Cold>>,
     /// How many live tasks have an await edge to this one.
     pub awaited_by: u32,
     /// Open `shield` sections, kept between polls.
     pub shield_depth: u32,
 }
 
+/// The fields of a [`TaskEntry`] that few tasks use (see `TaskEntry::cold`).
+#[derive(Debug, Default)]
+pub(crate) struct Cold {
+    pub name: Option<Arc<str>>,
+    /// Priority inherited from lock waiters (SPEC §3.4).
+    pub inherited: Option<i32>,
+    /// The borrower of this task's slot (a key, `u32` as in `Slot::Borrowed`).
+    pub lent_to: Option<u32>,
+    /// Tasks this one awaits now (await edges: slot lending and the wait-for graph).
+    pub awaiting: Vec<TaskId>,
+}
+
 impl TaskEntry {
+    /// The cold fields, made on first use.
+    pub fn cold_mut(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Box::default)
+    }
+
+    /// The task's name, if it has one.
+    pub fn name(&self) -> Option<&Arc<str>> {
+        self.cold.as_ref().and_then(|c| c.name.as_ref())
+    }
+
+    /// The priority inherited from lock waiters, if any.
+    pub fn inherited(&self) -> Option<i32> {
+        self.cold.as_ref().and_then(|c| c.inherited)
+    }
+
+    /// The borrower of this task's slot, if it lent it.
+    pub fn lent_to(&self) -> Option<u32> {
+        self.cold.as_ref().and_then(|c| c.lent_to)
+    }
+
+    /// Sets the borrower of this task's slot (clearing it makes nothing).
+    pub fn set_lent_to(&mut self, to: Option<u32>) {
+        if to.is_some() || self.cold.is_some() {
+            self.cold_mut().lent_to = to;
+        }
+    }
+
+    /// Tasks this one awaits now.
+    pub fn awaiting(&self) -> &[TaskId] {
+        self.cold.as_ref().map_or(&[], |c| &c.awaiting)
+    }
+
     /// Round-robin admission group: the parent's seq, 0 for root tasks.
     pub fn group(&self) -> u64 {
         self.parent.map_or(0, |p| p.seq())
@@ -238,7 +278,7 @@ impl TaskEntry {
 
     /// The priority the ready queue uses: its own, or a higher inherited one.
     pub fn effective_priority(&self) -> i32 {
-        self.inherited
+        self.inherited()
             .map_or(self.priority, |p| p.max(self.priority))
     }
 
@@ -253,6 +293,12 @@ impl TaskEntry {
             .unwrap_or_else(|| panic!("illegal phase change {:?} -> {next:?}", self.phase));
     }
 }
+
+/// Every live task has one entry in the core's slab (SPEC §9, memory per task): a field
+/// added here costs every task; rare ones go to [`Cold`]. (Not under loom: its sync types
+/// are bigger.)
+#[cfg(all(test, not(loom), target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<TaskEntry>() <= 184);
 
 #[cfg(test)]
 mod tests {

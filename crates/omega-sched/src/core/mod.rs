@@ -65,7 +65,9 @@ use crate::stats::{Histogram, Stats};
 use crate::task::{CancelMode, TaskId, TaskInfo, TaskState};
 use crate::token::{CancellationToken, OnCancelGuard};
 
-pub(crate) use entry::{Cancel, CancelStep, Limits, Phase, Reason, Slot, TaskEntry, TaskKey, Why};
+pub(crate) use entry::{
+    Cancel, CancelStep, Cold, Limits, Phase, Reason, Slot, TaskEntry, TaskKey, Why,
+};
 use history::{Finished, History};
 pub(crate) use timers::{Timer, TimerKind, Timers};
 
@@ -299,9 +301,7 @@ impl Core {
             waker,
             token: None,
             link: t.link,
-            name: t.name,
             priority: t.priority,
-            inherited: None,
             parent: t.parent,
             created: self.since(now),
             started: None,
@@ -317,8 +317,12 @@ impl Core {
                 (!none).then(|| Box::new(l))
             },
             slot: Slot::None,
-            lent_to: None,
-            awaiting: Vec::new(),
+            cold: t.name.map(|name| {
+                Box::new(Cold {
+                    name: Some(name),
+                    ..Cold::default()
+                })
+            }),
             awaited_by: 0,
             shield_depth: 0,
         };
@@ -591,7 +595,7 @@ impl Core {
         }
         let e = self.tasks.remove(key);
         let id = e.id;
-        for t in &e.awaiting {
+        for t in e.awaiting() {
             if let Some(k) = self.live_key(*t) {
                 self.tasks[k].awaited_by -= 1;
             }
@@ -634,7 +638,7 @@ impl Core {
         self.history.push(
             Finished {
                 id: e.id,
-                name: e.name.clone(),
+                name: e.name().cloned(),
                 priority: e.priority,
                 state: to,
                 parent: e.parent,
@@ -702,7 +706,7 @@ impl Core {
         let e = &self.tasks[key];
         TaskInfo {
             id: e.id,
-            name: e.name.clone(),
+            name: e.name().cloned(),
             priority: e.priority,
             state: e.phase.state(),
             parent: e.parent,

@@ -80,17 +80,17 @@ impl Core {
             return;
         }
         let a = &self.tasks[lender];
-        if a.lent_to.is_some() || a.slot == Slot::None {
+        if a.lent_to().is_some() || a.slot == Slot::None {
             return;
         }
-        self.tasks[lender].lent_to = Some(target as u32);
+        self.tasks[lender].set_lent_to(Some(target as u32));
         self.admit(target, Slot::Borrowed(lender as u32), now);
     }
 
     /// The first task `lender` awaits that is still pending, if any.
     fn next_awaited_pending(&self, lender: TaskKey) -> Option<TaskKey> {
         self.tasks[lender]
-            .awaiting
+            .awaiting()
             .iter()
             .filter_map(|t: &TaskId| self.live_key(*t))
             .find(|k| self.tasks[*k].phase == Phase::Pending)
@@ -100,7 +100,7 @@ impl Core {
     pub(super) fn release_slot(&mut self, key: TaskKey, now: Instant) {
         let (slot, lent_to) = {
             let e = &self.tasks[key];
-            (e.slot, e.lent_to)
+            (e.slot, e.lent_to())
         };
         if let Some(b) = lent_to {
             if self
@@ -111,7 +111,7 @@ impl Core {
                 // The borrower inherits the slot this task had.
                 self.tasks[b as usize].slot = slot;
                 if let Slot::Borrowed(x) = slot {
-                    self.tasks[x as usize].lent_to = Some(b);
+                    self.tasks[x as usize].set_lent_to(Some(b));
                 }
                 return;
             }
@@ -124,7 +124,7 @@ impl Core {
             }
             Slot::Borrowed(lender) => {
                 let lender = lender as usize;
-                self.tasks[lender].lent_to = None;
+                self.tasks[lender].set_lent_to(None);
                 // The lender may await more pending tasks: lend to the next one.
                 if let Some(next) = self.next_awaited_pending(lender) {
                     self.lend_slot(lender, next, now);
