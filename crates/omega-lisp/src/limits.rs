@@ -71,7 +71,8 @@ mod tests {
 
     /// A macro whose expansion doubles with each argument: `(dbl 1 … 12)` makes ~8,000 `dbl`
     /// uses, far more than 1,000 nodes of work but far less than the default limit.
-    const DOUBLING: &str = "(define-syntax dbl (syntax-rules () ((_) 1) ((_ x . r) (+ (dbl . r) (dbl . r)))))
+    const DOUBLING: &str =
+        "(define-syntax dbl (syntax-rules () ((_) 1) ((_ x . r) (+ (dbl . r) (dbl . r)))))
 (dbl 1 2 3 4 5 6 7 8 9 10 11 12)";
 
     #[test]
@@ -80,7 +81,8 @@ mod tests {
         assert_eq!(DEFAULT_MAX_EXPANSION_WORK, 10_000_000);
         let rt = Runtime::new();
         assert_eq!(
-            rt.eval_sync(DOUBLING, "<test>").expect("within the default"),
+            rt.eval_sync(DOUBLING, "<test>")
+                .expect("within the default"),
             crate::Value::Int(4096)
         );
     }
@@ -93,7 +95,9 @@ mod tests {
                 ..Limits::default()
             })
             .build();
-        let e = rt.eval_sync(DOUBLING, "<test>").expect_err("over the limit");
+        let e = rt
+            .eval_sync(DOUBLING, "<test>")
+            .expect_err("over the limit");
         assert_eq!(e.kind(), &ErrorKind::Limit);
         assert!(
             e.to_string().contains(
@@ -104,8 +108,52 @@ mod tests {
         );
         // The runtime stays usable, and the macro is defined.
         assert_eq!(
-            rt.eval_sync("(dbl 1 2)", "<test>").expect("small uses still expand"),
+            rt.eval_sync("(dbl 1 2)", "<test>")
+                .expect("small uses still expand"),
             crate::Value::Int(4)
+        );
+    }
+}
+
+#[cfg(test)]
+mod finally_tests {
+    use crate::{ErrorKind, Limits, Runtime};
+
+    fn limited() -> Runtime {
+        Runtime::builder()
+            .limits(Limits {
+                max_steps: Some(10_000),
+                ..Limits::default()
+            })
+            .build()
+    }
+
+    #[test]
+    fn finally_blocks_run_after_max_steps_and_get_one_more_slice() {
+        let rt = limited();
+        let e = rt
+            .eval_sync(
+                "(define ran '()) (define (f) (f))
+                 (try (f) (catch e 'caught) (finally (set! ran (list 'finally (+ 1 2)))))",
+                "<test>",
+            )
+            .expect_err("max_steps is uncatchable");
+        assert_eq!(e.kind(), &ErrorKind::Limit);
+        assert_eq!(
+            crate::write_string(&rt.eval_sync("ran", "<test>").expect("defined")),
+            "(finally 3)"
+        );
+        // A finally block that loops meets the limit again.
+        let e = rt
+            .eval_sync("(define (g) (g)) (try (f) (finally (g)))", "<test>")
+            .expect_err("the limit again");
+        assert!(
+            e.message().contains("limit exceeded: max_steps (10000)"),
+            "{e}"
+        );
+        assert_eq!(
+            rt.eval_sync("(+ 1 2)", "<test>").expect("usable"),
+            crate::Value::Int(3)
         );
     }
 }
