@@ -1419,14 +1419,45 @@ impl Expander<'_> {
             }
             None => None,
         };
-        Ok(Expr::new(
+        // A `catch` shields its body from the `with-exception-handler`s outside it: the body
+        // runs behind `%catch-mark` (restored by a `finally` of its own, on every exit), so a
+        // Lisp `raise` there unwinds to this `catch` instead of calling those handlers first.
+        let (body, mark) = match &catch {
+            Some(_) => {
+                let mark = self.new_var(Symbol::intern("catch-mark"), false);
+                let tmp = self.new_var(Symbol::intern("finally-error"), false);
+                let pop = self.call_builtin(
+                    "%pop-catch-mark",
+                    vec![Expr::new(ExprKind::Local(mark), p)],
+                    p,
+                );
+                let guarded = Expr::new(
+                    ExprKind::Try {
+                        body: Box::new(body),
+                        catch: None,
+                        finally: Some((tmp, Box::new(pop))),
+                    },
+                    p,
+                );
+                (guarded, Some(mark))
+            }
+            None => (body, None),
+        };
+        let e = Expr::new(
             ExprKind::Try {
                 body: Box::new(body),
                 catch,
                 finally,
             },
             p,
-        ))
+        );
+        Ok(match mark {
+            Some(mark) => {
+                let push = self.call_builtin("%push-catch-mark", Vec::new(), p);
+                Expr::new(ExprKind::Let(vec![(mark, push)], Box::new(e)), p)
+            }
+            None => e,
+        })
     }
 
     fn quasi(&mut self, s: &Syntax, depth: u32) -> LispResult<Expr> {

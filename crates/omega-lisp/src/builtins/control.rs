@@ -20,7 +20,11 @@
 //!   pair `(parameter-bindings . exception-handlers)` in it). The running VM core installs its
 //!   own as the thread's current one for each slice (`vm.rs` invariant 8); `%dynamic-env` and
 //!   `%set-dynamic-env!` read and replace it. A task spawned by `async` starts with the
-//!   environment current at the spawn ([`inherit`]).
+//!   environment current at the spawn ([`inherit`]), its handler list behind the mark
+//!   `%inherited`. `raise` and `error` (`misc.rs`) read the handler list to decide whether
+//!   to call the task's handlers before unwinding; a `try` with a `catch` puts the mark
+//!   `%catch-mark` in front of them for its body (`%push-catch-mark`), so its `catch` takes
+//!   an error raised there first, as before.
 //!
 //! # Invariants
 //!
@@ -153,10 +157,23 @@ pub(crate) fn current_dynamic() -> Value {
 /// The thunk a task spawned now should run so that it starts with the current dynamic
 /// environment: `thunk` itself when that is empty, else a closure that installs it and
 /// tail-calls `thunk` (so it leaves no frame in stack traces).
+///
+/// The child's exception handlers start with the mark `%inherited`: handlers installed by the
+/// parent are not called by a `raise` in the child before it unwinds (the parent's
+/// `with-exception-handler` sees the error when it awaits the child, after unwinding), while
+/// `raise-continuable` looks past the mark to them.
 pub(crate) fn inherit(thunk: Value) -> Value {
-    let env = current_dynamic();
+    let mut env = current_dynamic();
     if env.is_nil() {
         return thunk;
+    }
+    if let Value::Pair(p) = &env {
+        let handlers = p.cdr();
+        let inherited = Value::Symbol(Symbol::intern("%inherited"));
+        let marked = matches!(&handlers, Value::Pair(h) if crate::value::eq(&h.car(), &inherited));
+        if matches!(handlers, Value::Pair(_)) && !marked {
+            env = Value::cons(p.car(), Value::cons(inherited, handlers));
+        }
     }
     let set = Value::Native(Rc::new(Native::new(
         "%set-dynamic-env!",
@@ -176,6 +193,41 @@ pub(crate) fn inherit(thunk: Value) -> Value {
         proto: Rc::new(proto("<task>", 0, false, code, vec![set])),
         free: Box::new([env, thunk]),
     }))
+}
+
+/// The mark `%catch-mark` in a handler list: a `try` with a `catch` between a raise and the
+/// handlers outside the `try`, which must not be called before the `try` catches.
+fn catch_mark() -> Value {
+    Value::Symbol(Symbol::intern("%catch-mark"))
+}
+
+/// `(%push-catch-mark)`, at the entry of a `try` that has a `catch` (the expander adds it):
+/// when the innermost exception handler is a procedure (`with-exception-handler`'s), puts
+/// `%catch-mark` in front of it, so that a `raise` or `error` inside the `try` unwinds to the
+/// `catch` rather than calling that handler first; returns the environment to restore, or
+/// `#f` when nothing changed.
+fn push_catch_mark(_: &mut State, _: &[Value]) -> LispResult<Value> {
+    let env = current_dynamic();
+    let Value::Pair(p) = &env else {
+        return Ok(Value::Bool(false));
+    };
+    let handlers = p.cdr();
+    match &handlers {
+        Value::Pair(h) if matches!(h.car(), Value::Closure(_) | Value::Native(_)) => {
+            let marked = Value::cons(p.car(), Value::cons(catch_mark(), handlers.clone()));
+            Ok(swap_dynamic(marked))
+        }
+        _ => Ok(Value::Bool(false)),
+    }
+}
+
+/// `(%pop-catch-mark old)`, in a `finally` around the same `try`'s body: restores `old` unless
+/// it is `#f`.
+fn pop_catch_mark(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    if !matches!(a[0], Value::Bool(false)) {
+        drop(swap_dynamic(a[0].clone()));
+    }
+    Ok(Value::Nil)
 }
 
 /// `(%dynamic-env)`: the running task's dynamic environment.
@@ -219,6 +271,8 @@ pub(crate) fn install(st: &mut State) {
     def_closure(st, "%check-cancel", CHECK_CANCEL.with(Rc::clone));
     def(st, "%same-code?", 2, Some(2), same_code);
     def(st, "%dynamic-env", 0, Some(0), dynamic_env);
+    def(st, "%push-catch-mark", 0, Some(0), push_catch_mark);
+    def(st, "%pop-catch-mark", 1, Some(1), pop_catch_mark);
     def_kind(
         st,
         "%set-dynamic-env!",
