@@ -30,7 +30,8 @@ fn omega_bin() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let p = target.join("release").join("omega");
     p.exists().then_some(p)
 }
@@ -73,7 +74,9 @@ fn startup(c: &mut Criterion) {
             b.iter(|| assert!(runs(Command::new("lua5.4").args(["-e", ""]))))
         });
     } else {
-        println!("startup/lua_process skipped: lua5.4 is not installed (apt-get install -y lua5.4)");
+        println!(
+            "startup/lua_process skipped: lua5.4 is not installed (apt-get install -y lua5.4)"
+        );
     }
     g.finish();
 }

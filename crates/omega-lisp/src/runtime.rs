@@ -557,10 +557,19 @@ mod tests {
     const USES: &[(&str, &str)] = &[
         ("(map (lambda (x) (* x x)) '(1 2 3))", "(1 4 9)"),
         ("(sort '(3 1 2) <)", "(1 2 3)"),
-        ("(guard (e ((symbol? e) (list 'caught e))) (raise 'boom))", "(caught boom)"),
+        (
+            "(guard (e ((symbol? e) (list 'caught e))) (raise 'boom))",
+            "(caught boom)",
+        ),
         ("(let-values (((a b) (values 1 2))) (+ a b))", "3"),
-        ("(begin (define p (make-parameter 1)) (parameterize ((p 2)) (p)))", "2"),
-        ("(begin (define-record-type pt (mk x) pt? (x px)) (px (mk 7)))", "7"),
+        (
+            "(begin (define p (make-parameter 1)) (parameterize ((p 2)) (p)))",
+            "2",
+        ),
+        (
+            "(begin (define-record-type pt (mk x) pt? (x px)) (px (mk 7)))",
+            "7",
+        ),
         ("(force (delay (+ 1 2)))", "3"),
         ("((case-lambda ((a) 'one) ((a b) 'two)) 1 2)", "two"),
         ("(string-map char-upcase \"abc\")", "\"ABC\""),
@@ -587,7 +596,10 @@ mod tests {
         check_uses(&second);
         // Each runtime has its own globals, macros and prelude closures.
         first
-            .eval_sync("(define (map f l) 'mine) (defmacro receive args ''mine)", "<test>")
+            .eval_sync(
+                "(define (map f l) 'mine) (defmacro receive args ''mine)",
+                "<test>",
+            )
             .expect("redefines");
         assert_eq!(
             write_string(&first.eval_sync("(map car '((1)))", "<test>").expect("runs")),
