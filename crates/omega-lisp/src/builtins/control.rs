@@ -4,10 +4,11 @@
 //!
 //! # Implementation details
 //!
-//! * `call/cc` is a closure over a hand-assembled [`Proto`]: `Local(0)` (the procedure `f`),
-//!   `Capture` (push an escape handler and the continuation `k`), `Call(1)`, `PopHandler`,
-//!   `Return`. The escape handler's target is that `Return`, so an escape that reaches it
-//!   returns the continuation's values from `call/cc`.
+//! * `call/cc` is a closure over a hand-assembled [`Proto`]: the dynamic environment saved in
+//!   local 1, `Local(0)` (the procedure `f`), `Capture` (push an escape handler and the
+//!   continuation `k`), `Call(1)`, `PopHandler`, then `(%set-dynamic-env! saved)` and `Return`.
+//!   The escape handler's target is that restore, so an escape that reaches it returns the
+//!   continuation's values from `call/cc` in the dynamic environment `call/cc` was called in.
 //! * A continuation is a closure over another hand-assembled proto (`Escape`, `Return`; rest
 //!   parameter) whose captured values are its tag, the index of its escape handler and the
 //!   number of the VM core that made it. Calling it while its handler is still in place
@@ -48,13 +49,44 @@ use crate::value::{Closure, Value};
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
     static DYNAMIC: RefCell<Value> = const { RefCell::new(Value::Nil) };
-    static CALLCC: Rc<Proto> = Rc::new(proto(
-        "call/cc",
-        1,
-        false,
-        vec![Op::Local(0), Op::Capture(4), Op::Call(1), Op::PopHandler, Op::Return],
-        Vec::new(),
-    ));
+    // Saves the dynamic environment in local 1, calls (f k) behind the escape handler, and,
+    // returned to or escaped to (pc 7), restores that environment before returning the value.
+    static CALLCC: Rc<Proto> = Rc::new(Proto {
+        nlocals: 2,
+        ..proto(
+            "call/cc",
+            1,
+            false,
+            vec![
+                Op::Const(0),
+                Op::Call(0),
+                Op::SetLocal(1),
+                Op::Local(0),
+                Op::Capture(7),
+                Op::Call(1),
+                Op::PopHandler,
+                Op::Const(1),
+                Op::Local(1),
+                Op::Call(1),
+                Op::Pop,
+                Op::Return,
+            ],
+            vec![
+                Value::Native(Rc::new(Native::new(
+                    "%dynamic-env",
+                    0,
+                    Some(0),
+                    NativeKind::Builtin(dynamic_env),
+                ))),
+                Value::Native(Rc::new(Native::new(
+                    "%set-dynamic-env!",
+                    1,
+                    Some(1),
+                    NativeKind::Builtin(set_dynamic_env),
+                ))),
+            ],
+        )
+    });
     static CHECK_CANCEL: Rc<Proto> = Rc::new(proto(
         "%check-cancel",
         0,
@@ -221,13 +253,13 @@ fn push_catch_mark(_: &mut State, _: &[Value]) -> LispResult<Value> {
     }
 }
 
-/// `(%pop-catch-mark old)`, in a `finally` around the same `try`'s body: restores `old` unless
-/// it is `#f`.
+/// `(%pop-catch-mark old v)`, when the same `try`'s body returns `v` and first thing in its
+/// `catch`: restores `old` unless it is `#f`; returns `v`.
 fn pop_catch_mark(_: &mut State, a: &[Value]) -> LispResult<Value> {
     if !matches!(a[0], Value::Bool(false)) {
         drop(swap_dynamic(a[0].clone()));
     }
-    Ok(Value::Nil)
+    Ok(a[1].clone())
 }
 
 /// `(%dynamic-env)`: the running task's dynamic environment.
@@ -272,7 +304,7 @@ pub(crate) fn install(st: &mut State) {
     def(st, "%same-code?", 2, Some(2), same_code);
     def(st, "%dynamic-env", 0, Some(0), dynamic_env);
     def(st, "%push-catch-mark", 0, Some(0), push_catch_mark);
-    def(st, "%pop-catch-mark", 1, Some(1), pop_catch_mark);
+    def(st, "%pop-catch-mark", 2, Some(2), pop_catch_mark);
     def_kind(
         st,
         "%set-dynamic-env!",
