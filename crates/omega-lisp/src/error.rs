@@ -181,6 +181,11 @@ pub struct ErrorData {
     /// Made by `(raise obj)` of a non-error `obj`, which is the only irritant: `guard` and
     /// `with-exception-handler` see `obj` itself, and the report does not repeat it.
     pub raised: bool,
+    /// Set when a Lisp `raise`/`error` has already called the exception handlers of its task
+    /// before unwinding (`builtins/misc.rs`): the pair `(from . to)` of handler lists, the
+    /// handlers from `from` up to (not including) `to`. The `with-exception-handler`s those
+    /// handlers belong to let the error pass instead of calling them again.
+    pub(crate) dispatched: Option<Value>,
 }
 
 impl Drop for ErrorData {
@@ -214,6 +219,7 @@ impl LispError {
             span: None,
             stack: Vec::new(),
             raised: false,
+            dispatched: None,
         }))
     }
 

@@ -22,7 +22,10 @@
 //! * Global `syntax-rules` macros sit in the runtime's macro table as a foreign value
 //!   ([`MacroTransformer`]) and are defined at expansion time (so `omega check` sees them).
 //!   `syntax-rules` work is charged to the lent steps (`vm::charge_lent`, which also polls
-//!   interrupts and the heap limit) and held to [`MAX_EXPANSION_WORK`] per top-level form.
+//!   interrupts and the heap limit) and held to [`Limits::max_expansion_work`] per top-level
+//!   form.
+//!
+//! [`Limits::max_expansion_work`]: crate::Limits::max_expansion_work
 //! * Variables record whether a nested lambda captures them and whether they are assigned; the
 //!   compiler uses that to decide which live in cells.
 //! * `with-lock`, `with-locks` and `with-timeout` are macros of the async prelude
@@ -42,11 +45,6 @@ use crate::value::Value;
 
 /// Deepest expansion recursion accepted.
 pub(crate) const EXPAND_LIMIT: usize = MAX_NESTING + 100;
-
-/// Work (pattern nodes matched plus output nodes made) the `syntax-rules` expansions of one
-/// top-level form may do, whatever `max_steps` says: so an exponential macro ends even where no
-/// step limit is set (`omega check`). A 100,000-element ellipsis match takes about 300,000.
-pub(crate) const MAX_EXPANSION_WORK: u64 = 10_000_000;
 
 /// Expands one top-level form.
 pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr, Vec<VarInfo>)> {
@@ -134,7 +132,7 @@ struct Expander<'s> {
     alias_env: std::collections::HashMap<Symbol, usize>,
     /// Whether a `syntax-rules` macro was expanded, so quoted data may hold aliases.
     renamed: bool,
-    /// `syntax-rules` expansion work so far, held to [`MAX_EXPANSION_WORK`].
+    /// `syntax-rules` expansion work so far, held to `Limits::max_expansion_work`.
     work: u64,
 }
 
@@ -467,15 +465,16 @@ impl Expander<'_> {
                 })
         };
         let st = &mut *self.st;
+        let max_work = st.limits.max_expansion_work;
         let work = &mut self.work;
         let mut charge = |n: u64| {
             *work += n;
-            if *work > MAX_EXPANSION_WORK {
+            if *work > max_work {
                 return Err(LispError::new(
                     crate::error::ErrorKind::Limit,
                     format!(
-                        "limit exceeded: macro expansion work ({MAX_EXPANSION_WORK} nodes in one \
-                         top-level form)"
+                        "limit exceeded: max_expansion_work ({max_work} nodes of macro expansion \
+                         in one top-level form)"
                     ),
                 ));
             }
@@ -1420,14 +1419,47 @@ impl Expander<'_> {
             }
             None => None,
         };
-        Ok(Expr::new(
+        // A `catch` shields its body from the `with-exception-handler`s outside it: the body
+        // runs behind `%catch-mark`, so a Lisp `raise` there unwinds to this `catch` instead of
+        // calling those handlers first. The mark is taken off when the body returns and first
+        // thing in the `catch`; an escape past both lands in a `call/cc`, which restores the
+        // dynamic environment it was called in (`builtins/control.rs`); a `:limit` ends the
+        // evaluation. (A `finally` would do it too, but costs ~2.5× a `try`'s entry.)
+        let Some(mut catch) = catch else {
+            return Ok(Expr::new(
+                ExprKind::Try {
+                    body: Box::new(body),
+                    catch: None,
+                    finally,
+                },
+                p,
+            ));
+        };
+        let mark = self.new_var(Symbol::intern("catch-mark"), false);
+        let pop = |this: &Self, v: Expr| {
+            this.call_builtin(
+                "%pop-catch-mark",
+                vec![Expr::new(ExprKind::Local(mark), p), v],
+                p,
+            )
+        };
+        let body = pop(self, body);
+        let handler = std::mem::replace(
+            &mut catch.handler,
+            Box::new(Expr::new(ExprKind::Const(Value::Nil), p)),
+        );
+        let restore = pop(self, Expr::new(ExprKind::Const(Value::Nil), p));
+        catch.handler = Box::new(Expr::new(ExprKind::Seq(vec![restore, *handler]), p));
+        let push = self.call_builtin("%push-catch-mark", Vec::new(), p);
+        let e = Expr::new(
             ExprKind::Try {
                 body: Box::new(body),
-                catch,
+                catch: Some(catch),
                 finally,
             },
             p,
-        ))
+        );
+        Ok(Expr::new(ExprKind::Let(vec![(mark, push)], Box::new(e)), p))
     }
 
     fn quasi(&mut self, s: &Syntax, depth: u32) -> LispResult<Expr> {

@@ -61,7 +61,7 @@ pub use convert::{from_json, to_json};
 pub use data::Data;
 pub use engine::{Engine, EngineBuilder, ScriptCanceller, ScriptHandle, ScriptOptions};
 pub use error::{ErrorData, ErrorKind, LispError, LispResult, Span, StackFrame};
-pub use limits::{Limits, DEFAULT_MAX_HEAP_BYTES};
+pub use limits::{Limits, DEFAULT_MAX_EXPANSION_WORK, DEFAULT_MAX_HEAP_BYTES};
 pub use native::Native;
 pub use printer::{display_string, format_float, write_string};
 pub use reader::{

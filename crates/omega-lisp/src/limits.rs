@@ -33,7 +33,17 @@ pub struct Limits {
     /// One script's bytes are bounded by its own limit instead
     /// ([`ScriptLimits::max_heap_bytes`](crate::ScriptLimits::max_heap_bytes)).
     pub max_heap_bytes: Option<usize>,
+    /// Work the `syntax-rules` expansions of one top-level form may do, in nodes (pattern
+    /// nodes matched plus output nodes made); default [`DEFAULT_MAX_EXPANSION_WORK`]
+    /// (10,000,000; a 100,000-element ellipsis match takes about 300,000). It holds whatever
+    /// `max_steps` says, so an exponential macro ends even where no step limit is set
+    /// (`omega check`); exceeding it raises `:limit` (`limit exceeded: max_expansion_work
+    /// (N nodes of macro expansion in one top-level form)`).
+    pub max_expansion_work: u64,
 }
+
+/// The default of [`Limits::max_expansion_work`]: 10,000,000 nodes.
+pub const DEFAULT_MAX_EXPANSION_WORK: u64 = 10_000_000;
 
 /// The default of [`Limits::max_heap_bytes`]: 1 GiB.
 pub const DEFAULT_MAX_HEAP_BYTES: usize = 1 << 30;
@@ -50,6 +60,100 @@ impl Default for Limits {
             max_tasks: Some(1_000_000),
             script_timeout: None,
             max_heap_bytes: Some(DEFAULT_MAX_HEAP_BYTES),
+            max_expansion_work: DEFAULT_MAX_EXPANSION_WORK,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ErrorKind, Limits, Runtime, DEFAULT_MAX_EXPANSION_WORK};
+
+    /// A macro whose expansion doubles with each argument: `(dbl 1 … 12)` makes ~8,000 `dbl`
+    /// uses, far more than 1,000 nodes of work but far less than the default limit.
+    const DOUBLING: &str =
+        "(define-syntax dbl (syntax-rules () ((_) 1) ((_ x . r) (+ (dbl . r) (dbl . r)))))
+(dbl 1 2 3 4 5 6 7 8 9 10 11 12)";
+
+    #[test]
+    fn max_expansion_work_defaults_to_ten_million_nodes() {
+        assert_eq!(Limits::default().max_expansion_work, 10_000_000);
+        assert_eq!(DEFAULT_MAX_EXPANSION_WORK, 10_000_000);
+        let rt = Runtime::new();
+        assert_eq!(
+            rt.eval_sync(DOUBLING, "<test>")
+                .expect("within the default"),
+            crate::Value::Int(4096)
+        );
+    }
+
+    #[test]
+    fn a_lower_max_expansion_work_stops_a_doubling_macro_naming_the_field() {
+        let rt = Runtime::builder()
+            .limits(Limits {
+                max_expansion_work: 1_000,
+                ..Limits::default()
+            })
+            .build();
+        let e = rt
+            .eval_sync(DOUBLING, "<test>")
+            .expect_err("over the limit");
+        assert_eq!(e.kind(), &ErrorKind::Limit);
+        assert!(
+            e.to_string().contains(
+                "limit exceeded: max_expansion_work (1000 nodes of macro expansion in one \
+                 top-level form)"
+            ),
+            "{e}"
+        );
+        // The runtime stays usable, and the macro is defined.
+        assert_eq!(
+            rt.eval_sync("(dbl 1 2)", "<test>")
+                .expect("small uses still expand"),
+            crate::Value::Int(4)
+        );
+    }
+}
+
+#[cfg(test)]
+mod finally_tests {
+    use crate::{ErrorKind, Limits, Runtime};
+
+    fn limited() -> Runtime {
+        Runtime::builder()
+            .limits(Limits {
+                max_steps: Some(10_000),
+                ..Limits::default()
+            })
+            .build()
+    }
+
+    #[test]
+    fn finally_blocks_run_after_max_steps_and_get_one_more_slice() {
+        let rt = limited();
+        let e = rt
+            .eval_sync(
+                "(define ran '()) (define (f) (f))
+                 (try (f) (catch e 'caught) (finally (set! ran (list 'finally (+ 1 2)))))",
+                "<test>",
+            )
+            .expect_err("max_steps is uncatchable");
+        assert_eq!(e.kind(), &ErrorKind::Limit);
+        assert_eq!(
+            crate::write_string(&rt.eval_sync("ran", "<test>").expect("defined")),
+            "(finally 3)"
+        );
+        // A finally block that loops meets the limit again.
+        let e = rt
+            .eval_sync("(define (g) (g)) (try (f) (finally (g)))", "<test>")
+            .expect_err("the limit again");
+        assert!(
+            e.message().contains("limit exceeded: max_steps (10000)"),
+            "{e}"
+        );
+        assert_eq!(
+            rt.eval_sync("(+ 1 2)", "<test>").expect("usable"),
+            crate::Value::Int(3)
+        );
     }
 }

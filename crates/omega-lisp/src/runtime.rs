@@ -25,6 +25,7 @@ use omega_llm::LlmProvider;
 use omega_sched::Scheduler;
 
 use crate::builtins;
+use crate::bytecode::Proto;
 use crate::error::{LispError, LispResult};
 use crate::fiber::Fiber;
 use crate::limits::Limits;
@@ -32,7 +33,7 @@ use crate::native::{Native, NativeKind, Suspension};
 use crate::reader;
 use crate::state::{AsyncCtx, Shared, State};
 use crate::symbol::Symbol;
-use crate::value::Value;
+use crate::value::{Closure, Value};
 
 /// The special forms the expander knows, and the words that have meaning inside them (for
 /// [`Runtime::names`]; macros such as `with-lock` or `let-values` are listed from the runtime).
@@ -152,6 +153,12 @@ impl RuntimeBuilder {
     /// Builds the runtime: installs the builtins and the async surface, and evaluates the
     /// preludes.
     pub fn build(self) -> Runtime {
+        self.build_with(|_| {})
+    }
+
+    /// [`RuntimeBuilder::build`], calling `before_preludes` on the state once the builtins are
+    /// installed, before the preludes load.
+    fn build_with(self, before_preludes: impl FnOnce(&mut State)) -> Runtime {
         let output = self.output.unwrap_or_else(|| Box::new(std::io::stdout()));
         let mut st = State::new(self.limits.clone(), output, self.seed);
         builtins::install(&mut st);
@@ -169,6 +176,7 @@ impl RuntimeBuilder {
         };
         let weak = Rc::downgrade(&rt.shared);
         rt.with_state(|st| builtins::async_surface::install(st, weak, &ctx));
+        rt.with_state(before_preludes);
         // The prelude runs without limits, then the real ones apply.
         rt.with_state(|st| {
             st.limits = Limits {
@@ -176,13 +184,47 @@ impl RuntimeBuilder {
                 ..Limits::default()
             }
         });
-        rt.eval_sync(builtins::PRELUDE, "<prelude>")
-            .expect("the prelude is valid Lisp");
-        rt.eval_sync(builtins::async_surface::ASYNC_PRELUDE, "<async-prelude>")
-            .expect("the async prelude is valid Lisp");
+        rt.load_preludes();
         rt.with_state(|st| st.limits = self.limits);
         rt
     }
+}
+
+/// The preludes as compiled code, made by the first runtime built on a thread and run by
+/// every later one there (a host that makes many runtimes — `Engine` scripts, tests — reads,
+/// expands and compiles the preludes once per thread; each runtime still runs their top-level
+/// code, so it gets its own closures, macros and data).
+///
+/// The compiled code refers to globals by slot, so it is reused only by a runtime whose global
+/// table before the preludes is the same, name for name and slot for slot (`names_before`);
+/// the preludes then allocate the same slots in the same order (`names_after`). Code whose
+/// constants could be mutated or hold runtime-bound natives is never cached (see
+/// [`shareable`]).
+struct PreludeCache {
+    names_before: Vec<Symbol>,
+    names_after: Vec<Symbol>,
+    forms: Vec<Rc<Proto>>,
+}
+
+thread_local! {
+    static PRELUDE_CACHE: RefCell<Option<Rc<PreludeCache>>> = const { RefCell::new(None) };
+}
+
+/// Whether `proto` (and every function inside it) may be shared by runtimes: its constants
+/// are immutable data or stateless builtins.
+fn shareable(proto: &Proto) -> bool {
+    proto.consts.iter().all(|c| match c {
+        Value::Nil
+        | Value::Bool(_)
+        | Value::Int(_)
+        | Value::Float(_)
+        | Value::Char(_)
+        | Value::Symbol(_)
+        | Value::Keyword(_)
+        | Value::Str(_) => true,
+        Value::Native(n) => matches!(n.kind, NativeKind::Builtin(_)),
+        _ => false,
+    }) && proto.protos.iter().all(|p| shareable(p))
 }
 
 impl Default for Runtime {
@@ -206,6 +248,79 @@ impl Runtime {
     /// A runtime with the defaults.
     pub fn new() -> Runtime {
         Runtime::builder().build()
+    }
+
+    /// Loads the preludes (`builtins::PRELUDE`, then the async prelude): from this thread's
+    /// [`PreludeCache`] when it fits this runtime, else read, expanded and compiled form by
+    /// form (and cached when shareable). Either way each form's code runs here, in order.
+    fn load_preludes(&self) {
+        let names_before = self.with_state(|st| st.global_names.clone());
+        let cached = PRELUDE_CACHE
+            .with(|c| c.borrow().clone())
+            .filter(|c| c.names_before == names_before);
+        if let Some(cache) = cached {
+            self.with_state(|st| {
+                for name in &cache.names_after[names_before.len()..] {
+                    st.global_slot(*name);
+                }
+            });
+            for proto in &cache.forms {
+                self.run_proto(proto.clone())
+                    .expect("the cached prelude runs as it did");
+            }
+            return;
+        }
+        let mut forms = Vec::new();
+        for (src, name) in [
+            (builtins::PRELUDE, "<prelude>"),
+            (builtins::async_surface::ASYNC_PRELUDE, "<async-prelude>"),
+        ] {
+            self.set_thread_heap_limit();
+            let syntax = reader::read_all(src, name).expect("the preludes read");
+            let file: Rc<str> = Rc::from(name);
+            let mut queue: std::collections::VecDeque<reader::Syntax> = syntax.into();
+            while let Some(form) = queue.pop_front() {
+                if let reader::SyntaxKind::List(items, None) = &form.kind {
+                    if items[0].as_symbol().is_some_and(|h| &*h.name() == "begin") {
+                        for item in items[1..].iter().rev() {
+                            queue.push_front(item.clone());
+                        }
+                        continue;
+                    }
+                }
+                let proto = self
+                    .with_state(|st| {
+                        st.lent_steps = Some(0);
+                        let expanded = crate::expander::expand_toplevel(st, &form);
+                        st.lent_steps = None;
+                        expanded.and_then(|(expr, vars)| {
+                            crate::compiler::compile_toplevel(&expr, &vars, file.clone())
+                        })
+                    })
+                    .expect("the preludes compile");
+                self.run_proto(proto.clone()).expect("the preludes run");
+                forms.push(proto);
+            }
+        }
+        if forms.iter().all(|p| shareable(p)) {
+            let names_after = self.with_state(|st| st.global_names.clone());
+            PRELUDE_CACHE.with(|c| {
+                *c.borrow_mut() = Some(Rc::new(PreludeCache {
+                    names_before,
+                    names_after,
+                    forms,
+                }))
+            });
+        }
+    }
+
+    /// Runs compiled top-level code to the end.
+    fn run_proto(&self, proto: Rc<Proto>) -> LispResult<Value> {
+        let f = Value::Closure(Rc::new(Closure {
+            proto,
+            free: Box::new([]),
+        }));
+        self.call(&f, Vec::new())
     }
 
     /// Makes this runtime's heap limit the one the reader checks on this thread (`heap.rs`).
@@ -430,5 +545,145 @@ impl Write for OutputBuffer {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Runtime, PRELUDE_CACHE};
+    use crate::printer::write_string;
+
+    /// Forms that use the preludes' procedures and macros, with their printed values.
+    const USES: &[(&str, &str)] = &[
+        ("(map (lambda (x) (* x x)) '(1 2 3))", "(1 4 9)"),
+        ("(sort '(3 1 2) <)", "(1 2 3)"),
+        (
+            "(guard (e ((symbol? e) (list 'caught e))) (raise 'boom))",
+            "(caught boom)",
+        ),
+        ("(let-values (((a b) (values 1 2))) (+ a b))", "3"),
+        (
+            "(begin (define p (make-parameter 1)) (parameterize ((p 2)) (p)))",
+            "2",
+        ),
+        (
+            "(begin (define-record-type pt (mk x) pt? (x px)) (px (mk 7)))",
+            "7",
+        ),
+        ("(force (delay (+ 1 2)))", "3"),
+        ("((case-lambda ((a) 'one) ((a b) 'two)) 1 2)", "two"),
+        ("(string-map char-upcase \"abc\")", "\"ABC\""),
+        ("(vector-map + #(1 2) #(10 20))", "#(11 22)"),
+    ];
+
+    fn check_uses(rt: &Runtime) {
+        for (src, want) in USES {
+            let v = rt.eval_sync(src, "<test>").expect(src);
+            assert_eq!(write_string(&v), *want, "{src}");
+        }
+    }
+
+    #[test]
+    fn later_runtimes_on_a_thread_run_the_cached_preludes_and_behave_the_same() {
+        let first = Runtime::new();
+        assert!(
+            PRELUDE_CACHE.with(|c| c.borrow().is_some()),
+            "the first runtime on a thread caches the compiled preludes"
+        );
+        let second = Runtime::new();
+        assert_eq!(first.names(), second.names());
+        check_uses(&first);
+        check_uses(&second);
+        // Each runtime has its own globals, macros and prelude closures.
+        first
+            .eval_sync(
+                "(define (map f l) 'mine) (defmacro receive args ''mine)",
+                "<test>",
+            )
+            .expect("redefines");
+        assert_eq!(
+            write_string(&first.eval_sync("(map car '((1)))", "<test>").expect("runs")),
+            "mine"
+        );
+        check_uses(&second);
+        let third = Runtime::new();
+        check_uses(&third);
+        assert_eq!(
+            write_string(
+                &third
+                    .eval_sync("(receive (a b) (values 1 2) (list a b))", "<test>")
+                    .expect("the prelude's receive")
+            ),
+            "(1 2)"
+        );
+    }
+
+    #[test]
+    fn a_runtime_with_other_globals_before_the_preludes_loads_them_itself() {
+        let _ = Runtime::new();
+        assert!(PRELUDE_CACHE.with(|c| c.borrow().is_some()));
+        // A host global defined before the preludes shifts every slot after it: the cache
+        // does not fit, so this runtime reads and compiles the preludes itself.
+        let rt = Runtime::builder().build_with(|st| {
+            let slot = st.global_slot(crate::Symbol::intern("an-extra-global"));
+            st.define_global(slot, crate::Value::Int(42));
+        });
+        check_uses(&rt);
+        assert_eq!(
+            write_string(&rt.eval_sync("an-extra-global", "<test>").expect("defined")),
+            "42"
+        );
+        // A plain runtime after it still gets the preludes right (from the cache or not).
+        check_uses(&Runtime::new());
+    }
+
+    /// Builds `OMEGA_RUNTIMES` runtimes (default 1) on this thread: run under callgrind to
+    /// count the instructions of the first (uncached) and of each later (cached) runtime.
+    #[test]
+    fn build_runtimes_for_measurement() {
+        let n: usize = std::env::var("OMEGA_RUNTIMES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        for _ in 0..n {
+            let rt = Runtime::builder().output(std::io::sink()).build();
+            assert!(rt.global("map").is_some());
+        }
+    }
+}
+
+#[cfg(test)]
+mod readme_tests {
+    use super::Runtime;
+
+    /// The README of the workspace, whose language section names every form.
+    const README: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+
+    /// Every word of every inline code span (`…`) of `text`, parentheses stripped.
+    fn code_words(text: &str) -> std::collections::HashSet<String> {
+        let mut words = std::collections::HashSet::new();
+        for (i, span) in text.split('`').enumerate() {
+            if i % 2 == 1 {
+                for w in span.split_whitespace() {
+                    words.insert(w.trim_matches(|c| c == '(' || c == ')').to_string());
+                }
+            }
+        }
+        words
+    }
+
+    #[test]
+    fn the_readme_names_every_form_a_script_can_use() {
+        let words = code_words(README);
+        let missing: Vec<String> = Runtime::new()
+            .names()
+            .into_iter()
+            .filter(|n| !words.contains(n))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "README.md's language section does not name: {}",
+            missing.join(" ")
+        );
     }
 }

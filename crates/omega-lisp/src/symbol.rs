@@ -14,7 +14,6 @@ use std::rc::Rc;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Symbol(u32);
 
-#[derive(Default)]
 struct Interner {
     ids: HashMap<Rc<str>, u32>,
     names: Vec<Rc<str>>,
@@ -26,6 +25,21 @@ struct Interner {
 
 /// Set in the id of an alias, so telling a plain symbol from an alias takes no lookup.
 const ALIAS_BIT: u32 = 1 << 31;
+
+/// Symbols a runtime interns before running any script (builtins, preludes): the table starts
+/// this large, so building the first runtime does not rehash it again and again.
+const INITIAL_SYMBOLS: usize = 2048;
+
+impl Default for Interner {
+    fn default() -> Interner {
+        Interner {
+            ids: HashMap::with_capacity(INITIAL_SYMBOLS),
+            names: Vec::with_capacity(INITIAL_SYMBOLS),
+            gensym_counter: 0,
+            aliases: Vec::new(),
+        }
+    }
+}
 
 thread_local! {
     static INTERNER: RefCell<Interner> = RefCell::new(Interner::default());

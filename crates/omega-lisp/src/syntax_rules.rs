@@ -58,6 +58,7 @@
 //! * Output nesting is held to [`EXPAND_LIMIT`]: every syntax tree the expander sees is then
 //!   at most that deep, so the (recursive) walks over it stay within the native stack.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
@@ -137,6 +138,8 @@ enum Pattern {
     /// A number, string, character, boolean or keyword, compared with `equal?`.
     Datum(Value),
     List(ListPattern),
+    /// `#(p …)`: a vector whose elements match the list pattern (never dotted).
+    Vector(ListPattern),
 }
 
 /// `(before… [rep <ellipsis>] after… . rest)`.
@@ -164,6 +167,9 @@ enum Template {
     List(Vec<Element>, Option<Box<Template>>),
     /// A map literal `{…}`.
     Map(Vec<Element>),
+    /// A vector `#(…)` with pattern variables in it: its elements instantiated, then made
+    /// into one constant vector (data: aliases stripped, like quoted data).
+    Vector(Vec<Element>),
 }
 
 /// A list element of a template, followed by `ellipses` ellipses; `levels[j]` lists the
@@ -174,14 +180,76 @@ struct Element {
     levels: Vec<Vec<usize>>,
 }
 
-/// What a pattern variable matched (borrowed from the use).
+/// What a pattern variable matched: borrowed from the use, or owned when it is an element of
+/// a vector in the use (a vector is one constant atom, its elements made syntax to match).
 #[derive(Debug)]
 enum Match<'a> {
-    One(&'a Syntax),
+    One(Cow<'a, Syntax>),
     /// The rest of a list after a dotted pattern's fixed part.
-    Rest(Vec<&'a Syntax>, Option<&'a Syntax>),
+    Rest(Vec<Cow<'a, Syntax>>, Option<Cow<'a, Syntax>>),
     /// One match per repetition of an ellipsis.
     Seq(Vec<Match<'a>>),
+}
+
+impl Match<'_> {
+    /// The same match, owning its syntax.
+    fn into_owned(self) -> Match<'static> {
+        let own = |s: Cow<'_, Syntax>| Cow::Owned(s.into_owned());
+        match self {
+            Match::One(s) => Match::One(own(s)),
+            Match::Rest(items, tail) => {
+                Match::Rest(items.into_iter().map(own).collect(), tail.map(own))
+            }
+            Match::Seq(ms) => Match::Seq(ms.into_iter().map(Match::into_owned).collect()),
+        }
+    }
+}
+
+/// How many nodes [`strip_data`] visits in one vector template at most.
+const STRIP_BUDGET: usize = 1 << 20;
+
+/// `v` with the aliases in it replaced by their plain symbols: a vector template's elements
+/// are data, like quoted data. Walks lists (along their tails) and vectors, at most `budget`
+/// nodes in all and [`EXPAND_LIMIT`] levels deep; past that (cyclic or widely shared data)
+/// values are left as they are.
+fn strip_data(v: &Value, depth: usize, budget: &mut usize) -> Value {
+    if *budget == 0 || depth > EXPAND_LIMIT {
+        return v.clone();
+    }
+    *budget -= 1;
+    match v {
+        Value::Symbol(s) if s.alias_base().is_some() => Value::Symbol(unalias(*s)),
+        Value::Pair(_) => {
+            let mut items = Vec::new();
+            let mut cur = v.clone();
+            while let Value::Pair(p) = &cur {
+                if *budget == 0 {
+                    break;
+                }
+                *budget -= 1;
+                items.push(strip_data(&p.car(), depth + 1, budget));
+                let next = p.cdr();
+                cur = next;
+            }
+            Value::list_with_tail(items, strip_data(&cur, depth + 1, budget))
+        }
+        Value::Vector(items) => Value::vector(
+            items
+                .to_vec()
+                .iter()
+                .map(|item| strip_data(item, depth + 1, budget))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The elements of a vector atom as syntax at `span`.
+fn vector_items(v: &crate::value::LispVector, span: &Span) -> LispResult<Vec<Syntax>> {
+    v.to_vec()
+        .iter()
+        .map(|item| Syntax::from_value(item, span))
+        .collect()
 }
 
 /// The `:limit` error of macro `name` expanding into itself past [`EXPAND_LIMIT`] levels (or
@@ -261,6 +329,11 @@ impl Compiler<'_> {
                 }
             }
             SyntaxKind::Atom(Value::Nil) => Ok(Pattern::Nil),
+            SyntaxKind::Atom(Value::Vector(v)) => {
+                let items = vector_items(v, &s.span)?;
+                let refs: Vec<&Syntax> = items.iter().collect();
+                Ok(Pattern::Vector(self.list_pattern(&refs, None, depth)?))
+            }
             SyntaxKind::Atom(v) => Ok(Pattern::Datum(v.clone())),
             SyntaxKind::Map(_) => Err(err(
                 &s.span,
@@ -362,6 +435,18 @@ impl Compiler<'_> {
                 } else {
                     Ok(Template::Ident(*sym))
                 }
+            }
+            SyntaxKind::Atom(Value::Vector(v)) => {
+                let items = vector_items(v, &s.span)?;
+                let refs: Vec<&Syntax> = items.iter().collect();
+                let mut inner = Vec::new();
+                let elems = self.elements(&refs, depth, escaped, &mut inner)?;
+                if inner.is_empty() {
+                    // No pattern variable inside: the vector is a constant as written.
+                    return Ok(Template::Datum(Value::Vector(v.clone())));
+                }
+                used.extend(inner);
+                Ok(Template::Vector(elems))
             }
             SyntaxKind::Atom(v) => Ok(Template::Datum(v.clone())),
             SyntaxKind::Map(items) => {
@@ -554,9 +639,13 @@ impl Matcher<'_> {
         Ok(match p {
             Pattern::Any => true,
             Pattern::Var(v) => {
-                b[*v] = Some(Match::One(s));
+                b[*v] = Some(Match::One(Cow::Borrowed(s)));
                 true
             }
+            Pattern::Vector(lp) => match &s.kind {
+                SyntaxKind::Atom(Value::Vector(v)) => self.vector(lp, v, &s.span, b, nvars)?,
+                _ => false,
+            },
             Pattern::Literal(l) => s.as_symbol().is_some_and(|x| (self.same)(x, *l)),
             Pattern::Nil => matches!(s.kind, SyntaxKind::Atom(Value::Nil)),
             Pattern::Datum(d) => {
@@ -590,18 +679,46 @@ impl Matcher<'_> {
                     true
                 }
                 Pattern::List(lp) => self.list(lp, &[], None, b, nvars)?,
-                Pattern::Literal(_) | Pattern::Datum(_) => false,
+                Pattern::Literal(_) | Pattern::Datum(_) | Pattern::Vector(_) => false,
             }),
             _ => Ok(match p {
                 Pattern::Any => true,
                 Pattern::Var(v) => {
-                    b[*v] = Some(Match::Rest(items.to_vec(), tail));
+                    b[*v] = Some(Match::Rest(
+                        items.iter().map(|s| Cow::Borrowed(*s)).collect(),
+                        tail.map(Cow::Borrowed),
+                    ));
                     true
                 }
                 Pattern::List(lp) => self.list(lp, items, tail, b, nvars)?,
                 _ => false,
             }),
         }
+    }
+
+    /// Matches the elements of vector `v` (an atom of the use at `span`) against `lp`; what
+    /// its variables match is owned (the elements are made syntax here).
+    fn vector<'a>(
+        &mut self,
+        lp: &ListPattern,
+        v: &crate::value::LispVector,
+        span: &Span,
+        b: &mut [Option<Match<'a>>],
+        nvars: usize,
+    ) -> LispResult<bool> {
+        let items = vector_items(v, span)?;
+        self.tick(items.len() as u64)?;
+        let refs: Vec<&Syntax> = items.iter().collect();
+        let mut sub: Vec<Option<Match<'_>>> = (0..nvars).map(|_| None).collect();
+        if !self.list(lp, &refs, None, &mut sub, nvars)? {
+            return Ok(false);
+        }
+        for (slot, m) in b.iter_mut().zip(sub) {
+            if let Some(m) = m {
+                *slot = Some(m.into_owned());
+            }
+        }
+        Ok(true)
     }
 
     fn list<'a>(
@@ -748,7 +865,7 @@ impl Instantiator<'_> {
                     depth = depth.max(d);
                     out.push(c);
                 }
-                let tail = tail.map(|t| self.copy(t)).transpose()?;
+                let tail = tail.as_deref().map(|t| self.copy(t)).transpose()?;
                 let span = items
                     .first()
                     .map_or_else(|| self.span.clone(), |s| s.span.clone());
@@ -791,6 +908,18 @@ impl Instantiator<'_> {
                     None => None,
                 };
                 self.list_of(items, d, tail, self.span.clone())
+            }
+            Template::Vector(elems) => {
+                let mut items = Vec::with_capacity(elems.len());
+                for e in elems {
+                    self.element(e, 0, b, depth, var_depth, &mut items)?;
+                }
+                let mut budget = STRIP_BUDGET;
+                let values = items
+                    .iter()
+                    .map(|s| strip_data(&s.to_value(), 0, &mut budget))
+                    .collect();
+                Ok((Syntax::atom(Value::vector(values), self.span.clone()), 0))
             }
             Template::Map(elems) => {
                 let mut items = Vec::with_capacity(elems.len());

@@ -492,6 +492,10 @@ impl VmCore {
         self.since_yield += u64::from(self.chunk);
         if let Some(max) = st.limits.max_steps {
             if self.steps > max {
+                // The `finally` blocks on the way out get one more slice, then meet the limit
+                // again (without this the countdown, left at 0, would wrap at their first step).
+                self.chunk = st.limits.yield_interval.max(1);
+                self.countdown = self.chunk;
                 return Err(LispError::limit("max_steps", max));
             }
         }

@@ -63,7 +63,8 @@ fn omega_check_stops_an_exponential_macro() {
     assert_eq!(r.code, Some(1), "{r:?}");
     assert!(
         r.stderr.contains(
-            "limit exceeded: macro expansion work (10000000 nodes in one top-level form)"
+            "limit exceeded: max_expansion_work (10000000 nodes of macro expansion in one \
+             top-level form)"
         ),
         "{r:?}"
     );

@@ -4,10 +4,11 @@
 //!
 //! # Implementation details
 //!
-//! * `call/cc` is a closure over a hand-assembled [`Proto`]: `Local(0)` (the procedure `f`),
-//!   `Capture` (push an escape handler and the continuation `k`), `Call(1)`, `PopHandler`,
-//!   `Return`. The escape handler's target is that `Return`, so an escape that reaches it
-//!   returns the continuation's values from `call/cc`.
+//! * `call/cc` is a closure over a hand-assembled [`Proto`]: the dynamic environment saved in
+//!   local 1, `Local(0)` (the procedure `f`), `Capture` (push an escape handler and the
+//!   continuation `k`), `Call(1)`, `PopHandler`, then `(%set-dynamic-env! saved)` and `Return`.
+//!   The escape handler's target is that restore, so an escape that reaches it returns the
+//!   continuation's values from `call/cc` in the dynamic environment `call/cc` was called in.
 //! * A continuation is a closure over another hand-assembled proto (`Escape`, `Return`; rest
 //!   parameter) whose captured values are its tag, the index of its escape handler and the
 //!   number of the VM core that made it. Calling it while its handler is still in place
@@ -20,7 +21,11 @@
 //!   pair `(parameter-bindings . exception-handlers)` in it). The running VM core installs its
 //!   own as the thread's current one for each slice (`vm.rs` invariant 8); `%dynamic-env` and
 //!   `%set-dynamic-env!` read and replace it. A task spawned by `async` starts with the
-//!   environment current at the spawn ([`inherit`]).
+//!   environment current at the spawn ([`inherit`]), its handler list behind the mark
+//!   `%inherited`. `raise` and `error` (`misc.rs`) read the handler list to decide whether
+//!   to call the task's handlers before unwinding; a `try` with a `catch` puts the mark
+//!   `%catch-mark` in front of them for its body (`%push-catch-mark`), so its `catch` takes
+//!   an error raised there first, as before.
 //!
 //! # Invariants
 //!
@@ -44,13 +49,44 @@ use crate::value::{Closure, Value};
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
     static DYNAMIC: RefCell<Value> = const { RefCell::new(Value::Nil) };
-    static CALLCC: Rc<Proto> = Rc::new(proto(
-        "call/cc",
-        1,
-        false,
-        vec![Op::Local(0), Op::Capture(4), Op::Call(1), Op::PopHandler, Op::Return],
-        Vec::new(),
-    ));
+    // Saves the dynamic environment in local 1, calls (f k) behind the escape handler, and,
+    // returned to or escaped to (pc 7), restores that environment before returning the value.
+    static CALLCC: Rc<Proto> = Rc::new(Proto {
+        nlocals: 2,
+        ..proto(
+            "call/cc",
+            1,
+            false,
+            vec![
+                Op::Const(0),
+                Op::Call(0),
+                Op::SetLocal(1),
+                Op::Local(0),
+                Op::Capture(7),
+                Op::Call(1),
+                Op::PopHandler,
+                Op::Const(1),
+                Op::Local(1),
+                Op::Call(1),
+                Op::Pop,
+                Op::Return,
+            ],
+            vec![
+                Value::Native(Rc::new(Native::new(
+                    "%dynamic-env",
+                    0,
+                    Some(0),
+                    NativeKind::Builtin(dynamic_env),
+                ))),
+                Value::Native(Rc::new(Native::new(
+                    "%set-dynamic-env!",
+                    1,
+                    Some(1),
+                    NativeKind::Builtin(set_dynamic_env),
+                ))),
+            ],
+        )
+    });
     static CHECK_CANCEL: Rc<Proto> = Rc::new(proto(
         "%check-cancel",
         0,
@@ -153,10 +189,23 @@ pub(crate) fn current_dynamic() -> Value {
 /// The thunk a task spawned now should run so that it starts with the current dynamic
 /// environment: `thunk` itself when that is empty, else a closure that installs it and
 /// tail-calls `thunk` (so it leaves no frame in stack traces).
+///
+/// The child's exception handlers start with the mark `%inherited`: handlers installed by the
+/// parent are not called by a `raise` in the child before it unwinds (the parent's
+/// `with-exception-handler` sees the error when it awaits the child, after unwinding), while
+/// `raise-continuable` looks past the mark to them.
 pub(crate) fn inherit(thunk: Value) -> Value {
-    let env = current_dynamic();
+    let mut env = current_dynamic();
     if env.is_nil() {
         return thunk;
+    }
+    if let Value::Pair(p) = &env {
+        let handlers = p.cdr();
+        let inherited = Value::Symbol(Symbol::intern("%inherited"));
+        let marked = matches!(&handlers, Value::Pair(h) if crate::value::eq(&h.car(), &inherited));
+        if matches!(handlers, Value::Pair(_)) && !marked {
+            env = Value::cons(p.car(), Value::cons(inherited, handlers));
+        }
     }
     let set = Value::Native(Rc::new(Native::new(
         "%set-dynamic-env!",
@@ -176,6 +225,41 @@ pub(crate) fn inherit(thunk: Value) -> Value {
         proto: Rc::new(proto("<task>", 0, false, code, vec![set])),
         free: Box::new([env, thunk]),
     }))
+}
+
+/// The mark `%catch-mark` in a handler list: a `try` with a `catch` between a raise and the
+/// handlers outside the `try`, which must not be called before the `try` catches.
+fn catch_mark() -> Value {
+    Value::Symbol(Symbol::intern("%catch-mark"))
+}
+
+/// `(%push-catch-mark)`, at the entry of a `try` that has a `catch` (the expander adds it):
+/// when the innermost exception handler is a procedure (`with-exception-handler`'s), puts
+/// `%catch-mark` in front of it, so that a `raise` or `error` inside the `try` unwinds to the
+/// `catch` rather than calling that handler first; returns the environment to restore, or
+/// `#f` when nothing changed.
+fn push_catch_mark(_: &mut State, _: &[Value]) -> LispResult<Value> {
+    let env = current_dynamic();
+    let Value::Pair(p) = &env else {
+        return Ok(Value::Bool(false));
+    };
+    let handlers = p.cdr();
+    match &handlers {
+        Value::Pair(h) if matches!(h.car(), Value::Closure(_) | Value::Native(_)) => {
+            let marked = Value::cons(p.car(), Value::cons(catch_mark(), handlers.clone()));
+            Ok(swap_dynamic(marked))
+        }
+        _ => Ok(Value::Bool(false)),
+    }
+}
+
+/// `(%pop-catch-mark old v)`, when the same `try`'s body returns `v` and first thing in its
+/// `catch`: restores `old` unless it is `#f`; returns `v`.
+fn pop_catch_mark(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    if !matches!(a[0], Value::Bool(false)) {
+        drop(swap_dynamic(a[0].clone()));
+    }
+    Ok(a[1].clone())
 }
 
 /// `(%dynamic-env)`: the running task's dynamic environment.
@@ -219,6 +303,8 @@ pub(crate) fn install(st: &mut State) {
     def_closure(st, "%check-cancel", CHECK_CANCEL.with(Rc::clone));
     def(st, "%same-code?", 2, Some(2), same_code);
     def(st, "%dynamic-env", 0, Some(0), dynamic_env);
+    def(st, "%push-catch-mark", 0, Some(0), push_catch_mark);
+    def(st, "%pop-catch-mark", 2, Some(2), pop_catch_mark);
     def_kind(
         st,
         "%set-dynamic-env!",

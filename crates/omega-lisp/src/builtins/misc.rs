@@ -7,8 +7,9 @@
 //! message is `obj` displayed and which remembers `obj` (`ErrorData::raised`): `guard` and
 //! `with-exception-handler` hand their handlers `obj` itself (R7RS), through `%condition`.
 
-use crate::builtins::{def, str_arg};
+use crate::builtins::{def, def_kind, str_arg};
 use crate::error::{ErrorKind, LispError, LispResult};
+use crate::native::{Delegate, NativeKind};
 use crate::printer::display_string;
 use crate::state::State;
 use crate::symbol::Symbol;
@@ -38,21 +39,151 @@ fn make_error(a: &[Value]) -> LispError {
     LispError::new(kind, message).with_irritants(irritants)
 }
 
-fn error(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    Err(make_error(a))
+/// Whether a raise of `e` from Lisp calls the task's exception handlers before unwinding: when
+/// the innermost handler of the dynamic environment is a procedure installed in this task (not
+/// a `guard`'s mark, not the `%inherited` mark of a task's start) and `e` is not a `:limit`
+/// error, which passes every handler and catch.
+fn dispatches(e: &LispError) -> bool {
+    if matches!(e.kind(), ErrorKind::Limit | ErrorKind::Escape) {
+        return false;
+    }
+    match crate::builtins::control::current_dynamic() {
+        Value::Pair(env) => match env.cdr() {
+            Value::Pair(handlers) => {
+                matches!(handlers.car(), Value::Closure(_) | Value::Native(_))
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
-fn raise(_: &mut State, a: &[Value]) -> LispResult<Value> {
+/// The prelude's Lisp procedure `name` (`%raise-dispatch`, `%error-dispatch`).
+fn prelude_helper(st: &State, name: &str) -> LispResult<Delegate> {
+    st.global(Symbol::intern(name))
+        .map(Delegate::Call)
+        .ok_or_else(|| LispError::new(ErrorKind::Unbound, format!("unbound variable: {name}")))
+}
+
+/// `(error [kind] message irritant…)`: raises the error; when the task has exception handlers
+/// (`with-exception-handler`), the prelude's `%error-dispatch` calls them first, before
+/// unwinding (R7RS).
+fn error(st: &mut State, a: &[Value]) -> LispResult<Delegate> {
+    let e = make_error(a);
+    if dispatches(&e) {
+        return prelude_helper(st, "%error-dispatch");
+    }
+    Err(e)
+}
+
+/// The error `(raise obj…)` raises: an error value's own data (its handler marks cleared),
+/// a non-error object wrapped (`raised`), several arguments as `error` reads them.
+fn raise_error(a: &[Value]) -> LispError {
     match a {
-        [Value::Error(data)] => Err(LispError::from_data((**data).clone())),
+        [Value::Error(data)] => {
+            let mut e = LispError::from_data((**data).clone());
+            e.data_mut().dispatched = None;
+            e
+        }
         [obj] if !matches!(obj, Value::Keyword(_)) => {
             let mut e = LispError::new(ErrorKind::Error, display_string(obj))
                 .with_irritants(vec![obj.clone()]);
             e.data_mut().raised = true;
-            Err(e)
+            e
         }
-        _ => Err(make_error(a)),
+        _ => make_error(a),
     }
+}
+
+/// `(raise obj)`: raises `obj`; when the task has exception handlers, the prelude's
+/// `%raise-dispatch` calls them first, before unwinding (R7RS).
+fn raise(st: &mut State, a: &[Value]) -> LispResult<Delegate> {
+    let e = raise_error(a);
+    if dispatches(&e) {
+        return prelude_helper(st, "%raise-dispatch");
+    }
+    Err(e)
+}
+
+/// `(%make-error [kind] message irritant…)`: the error value `error` would raise, unraised.
+fn make_error_value(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    Ok(Value::Error(std::rc::Rc::new(make_error(a).into_data())))
+}
+
+/// `(%raise-dispatched obj from to)`: raises `obj` (as `raise` would) marked as already handed
+/// to the handlers from handler list `from` up to `to`.
+fn raise_dispatched(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let mut e = raise_error(&a[..1]);
+    e.data_mut().dispatched = Some(Value::cons(a[1].clone(), a[2].clone()));
+    Err(e)
+}
+
+/// Whether `tail` is `list` or one of its tails (`eq?`).
+fn has_tail(list: &Value, tail: &Value) -> bool {
+    let mut cur = list.clone();
+    let mut check = crate::value::CycleCheck::new();
+    loop {
+        if crate::value::eq(&cur, tail) {
+            return true;
+        }
+        let Value::Pair(p) = &cur else {
+            return false;
+        };
+        if check.circular(p) {
+            return false;
+        }
+        let next = p.cdr();
+        cur = next;
+    }
+}
+
+/// `(%reraise-handled e from outer)`: raises the error `e`, which left a handler called for a
+/// raise whose handlers start at `from`, marked as handed to every handler from `from` up to
+/// `outer` (the handlers outside that handler), or further if it was already handed further.
+fn reraise_handled(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let Value::Error(data) = &a[0] else {
+        return Err(LispError::type_error("%reraise-handled", "an error", &a[0]));
+    };
+    let mut e = LispError::from_data((**data).clone());
+    let to = match &data.dispatched {
+        Some(Value::Pair(range)) if has_tail(&a[2], &range.cdr()) => range.cdr(),
+        _ => a[2].clone(),
+    };
+    e.data_mut().dispatched = Some(Value::cons(a[1].clone(), to));
+    Err(e)
+}
+
+/// `(%reraise e)`: raises the caught error `e` again, unchanged (marks included).
+fn reraise(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    match &a[0] {
+        Value::Error(data) => Err(LispError::from_data((**data).clone())),
+        other => Err(LispError::type_error("%reraise", "an error", other)),
+    }
+}
+
+/// `(%dispatched-past? e entry)`: whether the error `e` was already handed to the handler at the
+/// head of handler list `entry` (the one a `with-exception-handler` installed).
+fn dispatched_past(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let Value::Error(data) = &a[0] else {
+        return Ok(Value::Bool(false));
+    };
+    let Some(Value::Pair(range)) = &data.dispatched else {
+        return Ok(Value::Bool(false));
+    };
+    let (from, to) = (range.car(), range.cdr());
+    let mut cur = from;
+    let mut check = crate::value::CycleCheck::new();
+    while let Value::Pair(p) = &cur {
+        if crate::value::eq(&cur, &to) || check.circular(p) {
+            break;
+        }
+        if crate::value::eq(&cur, &a[1]) {
+            return Ok(Value::Bool(true));
+        }
+        let next = p.cdr();
+        cur = next;
+    }
+    Ok(Value::Bool(false))
 }
 
 /// `(%condition e)`: what `guard` and exception handlers receive for the caught error value
@@ -167,8 +298,13 @@ fn type_error(_: &mut State, a: &[Value]) -> LispResult<Value> {
 
 pub(crate) fn install(st: &mut State) {
     def(st, "gensym", 0, Some(1), gensym);
-    def(st, "error", 0, None, error);
-    def(st, "raise", 1, None, raise);
+    def_kind(st, "error", 0, None, NativeKind::Delegating(error));
+    def_kind(st, "raise", 1, None, NativeKind::Delegating(raise));
+    def(st, "%make-error", 0, None, make_error_value);
+    def(st, "%raise-dispatched", 3, Some(3), raise_dispatched);
+    def(st, "%reraise-handled", 3, Some(3), reraise_handled);
+    def(st, "%reraise", 1, Some(1), reraise);
+    def(st, "%dispatched-past?", 2, Some(2), dispatched_past);
     def(st, "error-message", 1, Some(1), error_message);
     def(st, "error-kind", 1, Some(1), error_kind);
     def(st, "error-irritants", 1, Some(1), error_irritants);

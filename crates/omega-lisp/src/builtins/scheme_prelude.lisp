@@ -166,30 +166,79 @@
   (before)
   (try (thunk) (finally (after))))
 
-;; (with-exception-handler handler thunk): R7RS. raise-continuable calls handler where it was
-;; raised (with the outer handlers) and returns its value there. A non-continuable raise (raise,
-;; error, any error of a builtin) unwinds to here first — finally blocks and after-thunks run
-;; before the handler — then calls (handler obj) with the outer handlers; if the handler
-;; returns, that is an error. A cancelled task's handler is not called: the cancellation goes
-;; on (SPEC §3.7, a catch-all cannot end it).
+;; (with-exception-handler handler thunk): R7RS. Which errors reach handler, and when:
+;; * raise, error (and a guard's re-raise) called from Lisp call handler in the dynamic
+;;   environment of the raise, before unwinding (unless a guard or a try with a catch is in
+;;   between: that takes the error first, as always): finally blocks and dynamic-wind after-thunks
+;;   run after it (when it escapes, or when the error goes on). handler runs with the outer
+;;   handlers; if it returns, a secondary error ("the handler returned from a non-continuable
+;;   raise") is raised there, to the next handler out, and so on.
+;; * Errors raised by builtins (a type error, an arity error, (car 1), :timeout, an awaited
+;;   task's error, ...) unwind to here first, then handler is called with the outer handlers,
+;;   and a return is the same secondary error.
+;; * raise-continuable calls handler where it was raised and returns its value there.
+;; * A cancelled task's handler is not called: the cancellation goes on (SPEC §3.7, a
+;;   catch-all cannot end it). :limit errors pass every handler, like every catch.
+;; * A task spawned inside thunk starts behind the mark %inherited: a raise in it does not call
+;;   handler before it unwinds; its error reaches handler through await, as a builtin's does.
+;; The handler list entry (handler . outer) is this call's own: an error the Lisp raise already
+;; handed to it (%dispatched-past?) passes on unchanged.
 (define (with-exception-handler handler thunk)
   (%check-proc "with-exception-handler" handler)
   (%check-proc "with-exception-handler" thunk)
-  (try (%with-dynamic-env (cons (%env-params) (cons handler (%env-handlers))) thunk)
+  (let ((entry (cons handler (%env-handlers))))
+    (try (%with-dynamic-env (cons (%env-params) entry) thunk)
+         (catch e
+           (%check-cancel)
+           (if (%dispatched-past? e entry)
+               (%reraise e)
+               (let ((obj (%condition e)))
+                 (handler obj)
+                 (error "with-exception-handler: the handler returned from a non-continuable raise of"
+                        obj)))))))
+
+;; (%raise-dispatch obj…) and (%error-dispatch arg…): what the natives raise and error hand
+;; their call to when the innermost handler is this task's own: each handler of the task in
+;; turn, innermost first, up to a guard's mark, the %inherited mark or the end, is called with
+;; the outer handlers (a return makes the secondary error, handed to the next one); then the
+;; error is raised, marked as handed to all of them.
+(define (%raise-dispatch . args)
+  (%dispatch (if (and (pair? args) (null? (cdr args)) (not (keyword? (car args))))
+                 (%condition (car args))
+                 (apply %make-error args))))
+
+(define (%error-dispatch . args) (%dispatch (apply %make-error args)))
+
+(define (%dispatch obj)
+  (let ((start (%env-handlers)))
+    (let dispatch ((obj obj) (hs start))
+      (if (and (pair? hs) (procedure? (car hs)))
+          (begin
+            (%call-handler (car hs) (cdr hs) obj start)
+            (dispatch (%make-error
+                       "with-exception-handler: the handler returned from a non-continuable raise of"
+                       obj)
+                      (cdr hs)))
+          (%raise-dispatched obj start hs)))))
+
+;; Calls handler h with the outer handlers; an error leaving it is marked as handed to every
+;; handler from start up to outer (or further), so the with-exception-handlers it unwinds
+;; through do not call their handlers with it.
+(define (%call-handler h outer obj start)
+  (try (%with-dynamic-env (cons (%env-params) outer) (lambda () (h obj)))
        (catch e
          (%check-cancel)
-         (let ((obj (%condition e)))
-           (handler obj)
-           (error "with-exception-handler: the handler returned from a non-continuable raise of"
-                  obj)))))
+         (%reraise-handled e start outer))))
 
 ;; (raise-continuable obj): (handler obj) with the innermost handler, run with the handlers
-;; outside it; its value is returned. With no handler, or a guard innermost, it is raise.
+;; outside it; its value is returned. It looks past the %inherited mark (a child task's
+;; handlers from its parent) and a try's %catch-mark (so it reaches the handler as before). With no handler, or a guard innermost, it is raise.
 (define (raise-continuable obj)
-  (let ((hs (%env-handlers)))
-    (if (or (null? hs) (eq? (car hs) '%guard))
-        (raise obj)
-        (%with-dynamic-env (cons (%env-params) (cdr hs)) (lambda () ((car hs) obj))))))
+  (let find ((hs (%env-handlers)))
+    (cond ((or (null? hs) (eq? (car hs) '%guard)) (raise obj))
+          ((or (eq? (car hs) '%inherited) (eq? (car hs) '%catch-mark)) (find (cdr hs)))
+          (else
+           (%with-dynamic-env (cons (%env-params) (cdr hs)) (lambda () ((car hs) obj)))))))
 
 (define %raise raise)
 
@@ -213,7 +262,8 @@
 ;; (guard (var clause…) body…): R7RS. An error raised in body (by raise, raise-continuable,
 ;; error or a builtin) unwinds to the guard, binds var to the raised object (the error value
 ;; itself for errors) and evaluates the clauses like cond (with else and =>); if none
-;; matches, the error is raised again from the guard. Like try's catch, a guard cannot end a
+;; matches, the error is raised again from the guard (with raise: handlers outside the guard
+;; are called before it unwinds further). Like try's catch, a guard cannot end a
 ;; cancellation: it is raised again after the clause.
 (defmacro guard (spec . body)
   (if (not (and (pair? spec) (symbol? (car spec))))
