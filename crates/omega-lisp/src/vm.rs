@@ -857,6 +857,19 @@ impl VmCore {
         }
     }
 
+    /// A self tail call of the running frame (at `base`, of a closure with `nlocals` slots):
+    /// pops the `argc` arguments on top into the parameters, drops everything above them
+    /// (locals, temporaries, a callee slot) and resets the other locals to `nil`, as a fresh
+    /// frame has them.
+    #[inline(always)]
+    fn restart_frame(&mut self, base: usize, argc: usize, nlocals: u32) {
+        for k in (0..argc).rev() {
+            self.stack.pop_into(base + k);
+        }
+        self.stack.truncate(base + argc);
+        self.stack.resize_nil(base + nlocals as usize);
+    }
+
     /// Pops the current frame and delivers `v` to its caller (or as the result).
     #[inline(always)]
     fn do_return(&mut self, v: Value) {
@@ -1315,6 +1328,15 @@ impl VmCore {
                                 continue 'reload;
                             };
                             if let Some(c) = simple_closure(f, argc) {
+                                if Rc::ptr_eq(c, &closure) {
+                                    // A self tail call (the global still holds the running
+                                    // closure; a redefinition fails this test and takes the
+                                    // path below): a jump back to the start, like `JumpLoop`.
+                                    self.restart_frame(base, argc, closure.proto.nlocals);
+                                    pc = 0;
+                                    tick!();
+                                    continue;
+                                }
                                 let c = c.clone();
                                 // Replace the running frame: drop what it owns, sliding the
                                 // arguments down to its first slot.
@@ -1336,6 +1358,18 @@ impl VmCore {
                         Op::TailCall(argc) => {
                             let argc = argc as usize;
                             let fpos = self.stack.len() - argc - 1;
+                            let same = match simple_closure(&self.stack[fpos], argc) {
+                                Some(c) => Rc::ptr_eq(c, &closure),
+                                None => false,
+                            };
+                            if same {
+                                // A self tail call: a jump back to the start (the callee
+                                // slot is dropped with the frame's temporaries).
+                                self.restart_frame(base, argc, closure.proto.nlocals);
+                                pc = 0;
+                                tick!();
+                                continue;
+                            }
                             if let Some(c) = simple_closure(&self.stack[fpos], argc) {
                                 let c = c.clone();
                                 {
