@@ -1123,9 +1123,9 @@ impl VmCore {
                 let proto: &Proto = &closure.proto;
                 let code: &[Op] = &proto.code;
                 loop {
-                    let op = code[pc];
+                    let op = &code[pc];
                     pc += 1;
-                    match op {
+                    match *op {
                         Op::Const(i) => self.stack.push(proto.consts[i as usize].clone()),
                         Op::Int(i) => self.stack.push_int(i64::from(i)),
                         Op::Nil => {
@@ -1390,7 +1390,7 @@ impl VmCore {
                             slow_call!(argc, true)
                         }
                         Op::Return | Op::ReturnLocal(_) => {
-                            let src = match op {
+                            let src = match *op {
                                 Op::ReturnLocal(s) => base + s as usize,
                                 _ => self.stack.len() - 1,
                             };
