@@ -46,6 +46,11 @@
 //! 8. `dynamic` is the task's dynamic environment (parameters, exception handlers; see
 //!    `builtins/control.rs`); `run` installs it as the thread's current one for the slice and
 //!    takes it back on every exit, so natives see the running task's.
+//! 9. A saved frame whose `closure` is `None` runs the same closure as the frame above it (the
+//!    running frame, for the top of `frames`): a call of the running closure by itself saves
+//!    the caller without a reference count, and its return keeps the code loaded. Whatever
+//!    removes or replaces the frame above such a frame first hands it the closure
+//!    (`truncate_frames`, the tail calls).
 //!
 //! # Performance notes
 //!
@@ -115,7 +120,8 @@ pub fn clear_interrupt_request() {
 /// temporary).
 #[derive(Debug)]
 struct Frame {
-    closure: Rc<Closure>,
+    /// `None`: the closure of the frame above (invariant 9).
+    closure: Option<Rc<Closure>>,
     /// `pc << 33 | nc << 32 | base` (pc below 2^31, base below 2^32: stack invariant 2, code
     /// length); `nc` is 1 when the frame has no callee slot (entered by `CallGlobal`).
     pc_base: u64,
@@ -126,7 +132,17 @@ impl Frame {
     fn new(closure: Rc<Closure>, pc: usize, base: usize, nc: usize) -> Frame {
         debug_assert!(pc < (1 << 31) && base <= u32::MAX as usize && nc <= 1);
         Frame {
-            closure,
+            closure: Some(closure),
+            pc_base: ((pc as u64) << 33) | ((nc as u64) << 32) | base as u64,
+        }
+    }
+
+    /// A caller frame that runs the same closure as its callee (invariant 9).
+    #[inline(always)]
+    fn same(pc: usize, base: usize, nc: usize) -> Frame {
+        debug_assert!(pc < (1 << 31) && base <= u32::MAX as usize && nc <= 1);
+        Frame {
+            closure: None,
             pc_base: ((pc as u64) << 33) | ((nc as u64) << 32) | base as u64,
         }
     }
@@ -530,8 +546,7 @@ impl VmCore {
         const TAIL: usize = 5;
         // A frame's lines: one per inline loop its pc is in (innermost first, as the closures
         // they replace would show), then its function's.
-        let frame_lines = |f: &Frame, innermost: bool, out: &mut Vec<StackFrame>| {
-            let proto = &f.closure.proto;
+        let frame_lines = |f: &Frame, proto: &Proto, innermost: bool, out: &mut Vec<StackFrame>| {
             let i = f
                 .pc()
                 .saturating_sub(1)
@@ -564,7 +579,13 @@ impl VmCore {
         };
         let n = self.frames.len();
         let mut out = Vec::new();
+        // The closure of the frame above (invariant 9); the top frame has its own.
+        let mut above: Option<&Rc<Closure>> = None;
         for (k, f) in self.frames.iter().rev().enumerate() {
+            let Some(closure) = f.closure.as_ref().or(above) else {
+                continue;
+            };
+            above = Some(closure);
             if n > HEAD + TAIL + 1 && k == HEAD {
                 out.push(StackFrame {
                     function: format!("... {} frames omitted", n - HEAD - TAIL),
@@ -574,10 +595,10 @@ impl VmCore {
             if n > HEAD + TAIL + 1 && k >= HEAD && k < n - TAIL {
                 continue;
             }
-            if f.closure.proto.name == "<call>" {
+            if closure.proto.name == "<call>" {
                 continue;
             }
-            frame_lines(f, k == 0, &mut out);
+            frame_lines(f, &closure.proto, k == 0, &mut out);
         }
         out
     }
@@ -609,7 +630,7 @@ impl VmCore {
                 self.handlers.pop();
             }
             if let Some(h) = self.handlers.pop() {
-                self.frames.truncate(h.frames);
+                self.truncate_frames(h.frames);
                 self.stack.truncate(h.stack_len);
                 self.shield_depth = h.shield;
                 if e.kind() == &ErrorKind::Cancelled {
@@ -630,7 +651,7 @@ impl VmCore {
                 if !matches!(h.kind, Unwind::Finally) {
                     continue;
                 }
-                self.frames.truncate(h.frames);
+                self.truncate_frames(h.frames);
                 self.stack.truncate(h.stack_len);
                 self.shield_depth = h.shield;
                 if let Some(f) = self.frames.last_mut() {
@@ -655,7 +676,7 @@ impl VmCore {
                 Unwind::Escape(_) => values,
                 Unwind::Finally => Value::error(e),
             };
-            self.frames.truncate(h.frames);
+            self.truncate_frames(h.frames);
             self.stack.truncate(h.stack_len);
             self.shield_depth = h.shield;
             if let Some(f) = self.frames.last_mut() {
@@ -697,8 +718,13 @@ impl VmCore {
     fn unbound_callee(&self, st: &State, g: u32) -> LispError {
         let mut e = st.unbound(g);
         let mut trace = self.trace();
+        // The running frame was spilled: the top frame has its closure (invariant 9).
         if let (Some(f), Some(first)) = (self.frames.last(), trace.first_mut()) {
-            let proto = &f.closure.proto;
+            let Some(c) = &f.closure else {
+                e.data_mut().stack = trace;
+                return e;
+            };
+            let proto = &c.proto;
             let (line, col) = proto.callee_pos(f.pc().saturating_sub(1));
             let span = (line > 0).then(|| Span::new(proto.file.clone(), line, col));
             first.span.clone_from(&span);
@@ -772,8 +798,11 @@ impl VmCore {
                         let dst = self.frames[n - 1].start();
                         self.stack.remove_range(dst, fpos);
                         self.prepare(st, &c, dst + 1, argc, n - 1)?;
-                        let frame = &mut self.frames[n - 1];
-                        *frame = Frame::new(c, 0, dst + 1, 0);
+                        let old = std::mem::replace(
+                            &mut self.frames[n - 1],
+                            Frame::new(c, 0, dst + 1, 0),
+                        );
+                        self.hand_down(n - 1, old.closure);
                     } else {
                         self.enter(st, c, fpos + 1, argc)?;
                     }
@@ -870,12 +899,38 @@ impl VmCore {
         self.stack.resize_nil(base + nlocals as usize);
     }
 
+    /// Keeps only the first `n` frames; the new top gets the closure of the frames removed
+    /// above it if it runs the same one (invariant 9).
+    fn truncate_frames(&mut self, n: usize) {
+        if n == 0 || n >= self.frames.len() {
+            self.frames.truncate(n);
+            return;
+        }
+        if self.frames[n - 1].closure.is_none() {
+            let c = self.frames[n..].iter_mut().find_map(|f| f.closure.take());
+            self.frames[n - 1].closure = c;
+        }
+        self.frames.truncate(n);
+    }
+
+    /// The closure `old` of the frame above `frames[..n]` (or of the running frame, with
+    /// `n == frames.len()`) is being replaced: frame `n - 1` gets it if it ran the same one
+    /// (invariant 9); otherwise it is dropped.
+    #[inline(always)]
+    fn hand_down(&mut self, n: usize, old: Option<Rc<Closure>>) {
+        if let Some(f) = n.checked_sub(1).and_then(|i| self.frames.get_mut(i)) {
+            if f.closure.is_none() {
+                f.closure = old;
+            }
+        }
+    }
+
     /// Pops the current frame and delivers `v` to its caller (or as the result).
     #[inline(always)]
     fn do_return(&mut self, v: Value) {
         let n = self.frames.len();
         let start = self.frames[n - 1].start();
-        self.frames.truncate(n - 1);
+        self.truncate_frames(n - 1);
         self.stack.truncate(start);
         self.stack.push(v);
     }
@@ -931,7 +986,14 @@ impl VmCore {
                 return Ok(Exit::Returned(v));
             };
             let (mut pc, mut base, mut nc) = (frame.pc(), frame.base(), frame.nc());
-            let mut closure = frame.closure;
+            // The top frame always has its closure (invariant 9).
+            let Some(mut closure) = frame.closure else {
+                self.reset();
+                return Err(LispError::new(
+                    ErrorKind::Error,
+                    "internal error: the top frame has no closure",
+                ));
+            };
 
             // Puts the running frame back on `self.frames` (invariant 5); always followed by
             // `continue 'reload` or a return.
@@ -1245,6 +1307,16 @@ impl VmCore {
                                     // Cloned rather than moved out of its slot: reading the
                                     // slot's two fields is cheaper than a 16-byte load of a
                                     // value that was just stored field by field.
+                                    if Rc::ptr_eq(c, &closure) {
+                                        // A self call: the code stays loaded (invariant 9).
+                                        self.frames.push(Frame::same(pc, base, nc));
+                                        base = fpos + 1;
+                                        nc = 0;
+                                        pc = 0;
+                                        self.stack.resize_nil(base + proto.nlocals as usize);
+                                        tick!();
+                                        continue;
+                                    }
                                     let c = c.clone();
                                     let caller = std::mem::replace(&mut closure, c);
                                     self.frames.push(Frame::new(caller, pc, base, nc));
@@ -1286,6 +1358,16 @@ impl VmCore {
                             // The fast paths of `Call`; the new frame has no callee slot.
                             if self.frames.len() < st.limits.max_depth {
                                 if let Some(c) = simple_closure(f, argc) {
+                                    if Rc::ptr_eq(c, &closure) {
+                                        // A self call: the code stays loaded (invariant 9).
+                                        self.frames.push(Frame::same(pc, base, nc));
+                                        base = at;
+                                        nc = 1;
+                                        pc = 0;
+                                        self.stack.resize_nil(base + proto.nlocals as usize);
+                                        tick!();
+                                        continue;
+                                    }
                                     let c = c.clone();
                                     let caller = std::mem::replace(&mut closure, c);
                                     self.frames.push(Frame::new(caller, pc, base, nc));
@@ -1344,7 +1426,9 @@ impl VmCore {
                                 self.stack.remove_range(start, at);
                                 base = start;
                                 nc = 1;
-                                closure = c;
+                                let old = std::mem::replace(&mut closure, c);
+                                let n = self.frames.len();
+                                self.hand_down(n, Some(old));
                                 pc = 0;
                                 let want = base + closure.proto.nlocals as usize;
                                 self.stack.resize_nil(want);
@@ -1379,7 +1463,9 @@ impl VmCore {
                                     self.stack.remove_range(base - 1 + nc, fpos);
                                     base += nc;
                                     nc = 0;
-                                    closure = c;
+                                    let old = std::mem::replace(&mut closure, c);
+                                    let n = self.frames.len();
+                                    self.hand_down(n, Some(old));
                                     pc = 0;
                                     let want = base + closure.proto.nlocals as usize;
                                     self.stack.resize_nil(want);
@@ -1400,7 +1486,11 @@ impl VmCore {
                                     pc = caller.pc();
                                     base = caller.base();
                                     nc = caller.nc();
-                                    closure = caller.closure;
+                                    match caller.closure {
+                                        // The same closure: the code stays loaded.
+                                        None => continue,
+                                        Some(c) => closure = c,
+                                    }
                                     continue 'frame;
                                 }
                                 None => {
@@ -1495,7 +1585,10 @@ impl VmCore {
                                             pc = caller.pc();
                                             base = caller.base();
                                             nc = caller.nc();
-                                            closure = caller.closure;
+                                            match caller.closure {
+                                                None => continue,
+                                                Some(c) => closure = c,
+                                            }
                                             continue 'frame;
                                         }
                                         None => {
@@ -1519,7 +1612,10 @@ impl VmCore {
                                         pc = caller.pc();
                                         base = caller.base();
                                         nc = caller.nc();
-                                        closure = caller.closure;
+                                        match caller.closure {
+                                            None => continue,
+                                            Some(c) => closure = c,
+                                        }
                                         continue 'frame;
                                     }
                                     None => {
