@@ -71,6 +71,12 @@ use crate::stack::Stack;
 use crate::state::{State, PRIM_COUNT};
 use crate::value::{Closure, Value};
 
+mod arith;
+mod frame;
+
+use arith::{float_arith, float_holds, float_pair, int_arith, int_holds, num_pair};
+use frame::Frame;
+
 /// A request from the host's interrupt hook, delivered at the next step.
 #[derive(Clone, Debug)]
 pub enum Interrupt {
@@ -113,66 +119,6 @@ pub fn request_interrupt() {
 /// Withdraws a [`request_interrupt`] no evaluation has taken yet.
 pub fn clear_interrupt_request() {
     INTERRUPT_REQUESTED.store(false, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// A frame: the closure it runs, its saved pc, its base and whether its callee is on the stack,
-/// packed in one word so a frame is a pair of scalars (moved in registers, not through a
-/// temporary).
-#[derive(Debug)]
-struct Frame {
-    /// `None`: the closure of the frame above (invariant 9).
-    closure: Option<Rc<Closure>>,
-    /// `pc << 33 | nc << 32 | base` (pc below 2^31, base below 2^32: stack invariant 2, code
-    /// length); `nc` is 1 when the frame has no callee slot (entered by `CallGlobal`).
-    pc_base: u64,
-}
-
-impl Frame {
-    #[inline(always)]
-    fn new(closure: Rc<Closure>, pc: usize, base: usize, nc: usize) -> Frame {
-        debug_assert!(pc < (1 << 31) && base <= u32::MAX as usize && nc <= 1);
-        Frame {
-            closure: Some(closure),
-            pc_base: ((pc as u64) << 33) | ((nc as u64) << 32) | base as u64,
-        }
-    }
-
-    /// A caller frame that runs the same closure as its callee (invariant 9).
-    #[inline(always)]
-    fn same(pc: usize, base: usize, nc: usize) -> Frame {
-        debug_assert!(pc < (1 << 31) && base <= u32::MAX as usize && nc <= 1);
-        Frame {
-            closure: None,
-            pc_base: ((pc as u64) << 33) | ((nc as u64) << 32) | base as u64,
-        }
-    }
-
-    #[inline(always)]
-    fn pc(&self) -> usize {
-        (self.pc_base >> 33) as usize
-    }
-
-    #[inline(always)]
-    fn base(&self) -> usize {
-        (self.pc_base & 0xffff_ffff) as usize
-    }
-
-    /// 1 if the frame has no callee slot, else 0.
-    #[inline(always)]
-    fn nc(&self) -> usize {
-        ((self.pc_base >> 32) & 1) as usize
-    }
-
-    /// The first stack slot the frame owns, where its result goes (invariant 1).
-    #[inline(always)]
-    fn start(&self) -> usize {
-        self.base() - 1 + self.nc()
-    }
-
-    fn set_pc(&mut self, pc: usize) {
-        debug_assert!(pc < (1 << 31));
-        self.pc_base = ((pc as u64) << 33) | (self.pc_base & 0x1_ffff_ffff);
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -1872,78 +1818,6 @@ fn simple_closure(f: &Value, argc: usize) -> Option<&Rc<Closure>> {
 #[inline(always)]
 fn accepts(n: &Native, argc: usize) -> bool {
     argc >= n.min && n.max.is_none_or(|m| argc <= m)
-}
-
-/// `x OP y` for `+ - *` on two integers; `None` on overflow.
-#[inline(always)]
-fn int_arith(p: PrimOp, x: i64, y: i64) -> Option<i64> {
-    match p {
-        PrimOp::Add => x.checked_add(y),
-        PrimOp::Sub => x.checked_sub(y),
-        _ => x.checked_mul(y),
-    }
-}
-
-/// The top two values as floats when they are two numbers and at least one is a float (the
-/// mixes that the generic `numbers` code computes in floating point).
-#[inline(always)]
-fn float_pair(s: &[Value]) -> Option<(f64, f64)> {
-    match s {
-        [.., Value::Float(x), Value::Float(y)] => Some((*x, *y)),
-        [.., Value::Int(x), Value::Float(y)] => Some((*x as f64, *y)),
-        [.., Value::Float(x), Value::Int(y)] => Some((*x, *y as f64)),
-        _ => None,
-    }
-}
-
-/// `a` and `b` as floats when they are two numbers and at least one is a float.
-#[inline(always)]
-fn num_pair(a: &Value, b: &Value) -> Option<(f64, f64)> {
-    match (a, b) {
-        (Value::Float(x), Value::Float(y)) => Some((*x, *y)),
-        (Value::Int(x), Value::Float(y)) => Some((*x as f64, *y)),
-        (Value::Float(x), Value::Int(y)) => Some((*x, *y as f64)),
-        _ => None,
-    }
-}
-
-/// `x OP y` for `+ - *` on floats (as `numbers::arith2` computes them).
-#[inline(always)]
-fn float_arith(p: PrimOp, x: f64, y: f64) -> f64 {
-    match p {
-        PrimOp::Add => x + y,
-        PrimOp::Sub => x - y,
-        _ => x * y,
-    }
-}
-
-/// `x OP y` for a comparison primitive on floats (`=` for anything else); false when either
-/// is NaN, as in `numbers::compare2`.
-#[inline(always)]
-fn float_holds(p: PrimOp, x: f64, y: f64) -> bool {
-    match p {
-        PrimOp::Lt => x < y,
-        PrimOp::Gt => x > y,
-        PrimOp::Le => x <= y,
-        PrimOp::Ge => x >= y,
-        _ => x == y,
-    }
-}
-
-/// `x OP y` for a comparison primitive on two integers (`=` for anything else). Branch-free:
-/// the ordering indexes a per-primitive bit mask (no jump table on `p`).
-#[inline(always)]
-fn int_holds(p: PrimOp, x: i64, y: i64) -> bool {
-    // Bit 0: less, bit 1: equal, bit 2: greater.
-    let mask: u8 = match p {
-        PrimOp::Lt => 0b001,
-        PrimOp::Gt => 0b100,
-        PrimOp::Le => 0b011,
-        PrimOp::Ge => 0b110,
-        _ => 0b010,
-    };
-    let bit = (x >= y) as u8 + (x > y) as u8;
-    (mask >> bit) & 1 == 1
 }
 
 fn to_slot(p: PrimOp) -> u32 {
