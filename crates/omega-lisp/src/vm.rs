@@ -1695,6 +1695,27 @@ impl VmCore {
                             self.stack.push(a);
                             prim!(p)
                         }
+                        Op::ShortL(p, neg, or, slot, target) => {
+                            let a = &self.stack[base + slot as usize];
+                            if st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()])
+                            {
+                                let value = match p {
+                                    PrimOp::NullP => a.is_nil(),
+                                    _ => !a.is_truthy(),
+                                } != neg;
+                                pc = if value == or {
+                                    target as usize
+                                } else {
+                                    pc + 1 + usize::from(neg)
+                                };
+                                continue;
+                            }
+                            // The slow section after this op consumes the result.
+                            let a = a.clone();
+                            self.stack.push(a);
+                            prim!(p)
+                        }
                         Op::BranchNot(target) => {
                             if !st.prim_intact[PrimOp::Not.index()] {
                                 slow_prim!(PrimOp::Not);
