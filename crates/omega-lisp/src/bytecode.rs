@@ -204,6 +204,13 @@ pub(crate) enum Op {
     PrimL(PrimOp, bool, u16),
     /// `BranchLI` on the predicate `OP local[slot]` (`null?`, `not`).
     BranchL(PrimOp, bool, u16, u32),
+    /// A non-last item of `and` (flag `or` false) or `or` (true) that is `BranchL`'s test
+    /// (`null?`/`not` of a local, negated with the first flag): when the test's value ends the
+    /// form (`#f` for `and`, `#t` for `or`), jump to target, where that boolean is pushed; else
+    /// skip the slow section after this op and go on with the next item. The slow section (the
+    /// primitive redefined: its result is pushed) is a `Prim(Not)` with the negation, then the
+    /// form's `JumpIfFalseElsePop`/`JumpIfTrueElsePop`, which keeps the value the form returns.
+    ShortL(PrimOp, bool, bool, u16, u32),
     /// `(if (not X) …)`: pop X; jump to target if it is true (`not` is false), else skip the
     /// `JumpIfFalse(target)` that follows — which consumes the result of the user's `not` when
     /// `not` was redefined (then this op calls it).

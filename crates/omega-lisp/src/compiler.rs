@@ -237,6 +237,7 @@ impl Compiler<'_> {
             Op::BranchLL(p, n, a, b, _) => Op::BranchLL(p, n, a, b, target),
             Op::BranchLK(p, n, s, k, _) => Op::BranchLK(p, n, s, k, target),
             Op::BranchL(p, n, s, _) => Op::BranchL(p, n, s, target),
+            Op::ShortL(p, n, or, s, _) => Op::ShortL(p, n, or, s, target),
             Op::BranchNot(_) => Op::BranchNot(target),
             Op::BranchPrim(p, n, _) => Op::BranchPrim(p, n, target),
             // Not a jump: no new jump target.
@@ -774,6 +775,19 @@ impl Compiler<'_> {
         Ok(vec![self.emit(Op::JumpIfFalse(0), p)])
     }
 
+    /// An `and`/`or` item that `ShortL` can test: `null?` or `not` of an unboxed local, or `not`
+    /// of one of those; the primitive, the negation, the slot and the op's position.
+    fn short_test(&mut self, item: &Expr) -> Option<(PrimOp, bool, u16, (u32, u32))> {
+        let ExprKind::Prim(op, args) = &item.kind else {
+            return None;
+        };
+        let (q, neg, slot, inner) = self.unary_local(*op, args)?;
+        if !matches!(q, PrimOp::NullP | PrimOp::Not) {
+            return None;
+        }
+        Some((q, neg, slot, if neg { inner } else { item.pos }))
+    }
+
     fn short_circuit(
         &mut self,
         items: &[Expr],
@@ -786,8 +800,23 @@ impl Compiler<'_> {
             return Ok(());
         }
         let mut jumps = Vec::new();
+        // The `ShortL` ops, to patch to the boolean that ends the form.
+        let mut fast = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let last = i + 1 == items.len();
+            if let (false, Some((q, neg, slot, at))) = (last, self.short_test(item)) {
+                fast.push(self.emit(Op::ShortL(q, neg, !is_and, slot, 0), at));
+                if neg {
+                    self.emit(Op::Prim(PrimOp::Not), item.pos);
+                }
+                let op = if is_and {
+                    Op::JumpIfFalseElsePop(0)
+                } else {
+                    Op::JumpIfTrueElsePop(0)
+                };
+                jumps.push(self.emit(op, p));
+                continue;
+            }
             self.expr(item, if last { tail } else { Tail::NO })?;
             if !last {
                 let op = if is_and {
@@ -797,6 +826,20 @@ impl Compiler<'_> {
                 };
                 jumps.push(self.emit(op, p));
             }
+        }
+        if !fast.is_empty() {
+            // After the last item: past the boolean that the fast paths jump to.
+            let j = if tail.ret {
+                self.emit_return(p)
+            } else {
+                self.emit(Op::Jump(0), p)
+            };
+            let at = self.here();
+            self.emit(if is_and { Op::False } else { Op::True }, p);
+            for b in fast {
+                self.patch(b, at);
+            }
+            jumps.push(j);
         }
         let end = self.here();
         for j in jumps {

@@ -46,6 +46,11 @@
 //! 8. `dynamic` is the task's dynamic environment (parameters, exception handlers; see
 //!    `builtins/control.rs`); `run` installs it as the thread's current one for the slice and
 //!    takes it back on every exit, so natives see the running task's.
+//! 9. A saved frame whose `closure` is `None` runs the same closure as the frame above it (the
+//!    running frame, for the top of `frames`): a call of the running closure by itself saves
+//!    the caller without a reference count, and its return keeps the code loaded. Whatever
+//!    removes or replaces the frame above such a frame first hands it the closure
+//!    (`truncate_frames`, the tail calls).
 //!
 //! # Performance notes
 //!
@@ -65,6 +70,12 @@ use crate::native::{Delegate, Native, NativeKind, Suspension};
 use crate::stack::Stack;
 use crate::state::{State, PRIM_COUNT};
 use crate::value::{Closure, Value};
+
+mod arith;
+mod frame;
+
+use arith::{float_arith, float_holds, float_pair, int_arith, int_holds, num_pair};
+use frame::Frame;
 
 /// A request from the host's interrupt hook, delivered at the next step.
 #[derive(Clone, Debug)]
@@ -108,55 +119,6 @@ pub fn request_interrupt() {
 /// Withdraws a [`request_interrupt`] no evaluation has taken yet.
 pub fn clear_interrupt_request() {
     INTERRUPT_REQUESTED.store(false, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// A frame: the closure it runs, its saved pc, its base and whether its callee is on the stack,
-/// packed in one word so a frame is a pair of scalars (moved in registers, not through a
-/// temporary).
-#[derive(Debug)]
-struct Frame {
-    closure: Rc<Closure>,
-    /// `pc << 33 | nc << 32 | base` (pc below 2^31, base below 2^32: stack invariant 2, code
-    /// length); `nc` is 1 when the frame has no callee slot (entered by `CallGlobal`).
-    pc_base: u64,
-}
-
-impl Frame {
-    #[inline(always)]
-    fn new(closure: Rc<Closure>, pc: usize, base: usize, nc: usize) -> Frame {
-        debug_assert!(pc < (1 << 31) && base <= u32::MAX as usize && nc <= 1);
-        Frame {
-            closure,
-            pc_base: ((pc as u64) << 33) | ((nc as u64) << 32) | base as u64,
-        }
-    }
-
-    #[inline(always)]
-    fn pc(&self) -> usize {
-        (self.pc_base >> 33) as usize
-    }
-
-    #[inline(always)]
-    fn base(&self) -> usize {
-        (self.pc_base & 0xffff_ffff) as usize
-    }
-
-    /// 1 if the frame has no callee slot, else 0.
-    #[inline(always)]
-    fn nc(&self) -> usize {
-        ((self.pc_base >> 32) & 1) as usize
-    }
-
-    /// The first stack slot the frame owns, where its result goes (invariant 1).
-    #[inline(always)]
-    fn start(&self) -> usize {
-        self.base() - 1 + self.nc()
-    }
-
-    fn set_pc(&mut self, pc: usize) {
-        debug_assert!(pc < (1 << 31));
-        self.pc_base = ((pc as u64) << 33) | (self.pc_base & 0x1_ffff_ffff);
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -534,8 +496,7 @@ impl VmCore {
         const TAIL: usize = 5;
         // A frame's lines: one per inline loop its pc is in (innermost first, as the closures
         // they replace would show), then its function's.
-        let frame_lines = |f: &Frame, innermost: bool, out: &mut Vec<StackFrame>| {
-            let proto = &f.closure.proto;
+        let frame_lines = |f: &Frame, proto: &Proto, innermost: bool, out: &mut Vec<StackFrame>| {
             let i = f
                 .pc()
                 .saturating_sub(1)
@@ -568,7 +529,13 @@ impl VmCore {
         };
         let n = self.frames.len();
         let mut out = Vec::new();
+        // The closure of the frame above (invariant 9); the top frame has its own.
+        let mut above: Option<&Rc<Closure>> = None;
         for (k, f) in self.frames.iter().rev().enumerate() {
+            let Some(closure) = f.closure.as_ref().or(above) else {
+                continue;
+            };
+            above = Some(closure);
             if n > HEAD + TAIL + 1 && k == HEAD {
                 out.push(StackFrame {
                     function: format!("... {} frames omitted", n - HEAD - TAIL),
@@ -578,10 +545,10 @@ impl VmCore {
             if n > HEAD + TAIL + 1 && k >= HEAD && k < n - TAIL {
                 continue;
             }
-            if f.closure.proto.name == "<call>" {
+            if closure.proto.name == "<call>" {
                 continue;
             }
-            frame_lines(f, k == 0, &mut out);
+            frame_lines(f, &closure.proto, k == 0, &mut out);
         }
         out
     }
@@ -613,7 +580,7 @@ impl VmCore {
                 self.handlers.pop();
             }
             if let Some(h) = self.handlers.pop() {
-                self.frames.truncate(h.frames);
+                self.truncate_frames(h.frames);
                 self.stack.truncate(h.stack_len);
                 self.shield_depth = h.shield;
                 if e.kind() == &ErrorKind::Cancelled {
@@ -634,7 +601,7 @@ impl VmCore {
                 if !matches!(h.kind, Unwind::Finally) {
                     continue;
                 }
-                self.frames.truncate(h.frames);
+                self.truncate_frames(h.frames);
                 self.stack.truncate(h.stack_len);
                 self.shield_depth = h.shield;
                 if let Some(f) = self.frames.last_mut() {
@@ -659,7 +626,7 @@ impl VmCore {
                 Unwind::Escape(_) => values,
                 Unwind::Finally => Value::error(e),
             };
-            self.frames.truncate(h.frames);
+            self.truncate_frames(h.frames);
             self.stack.truncate(h.stack_len);
             self.shield_depth = h.shield;
             if let Some(f) = self.frames.last_mut() {
@@ -701,8 +668,13 @@ impl VmCore {
     fn unbound_callee(&self, st: &State, g: u32) -> LispError {
         let mut e = st.unbound(g);
         let mut trace = self.trace();
+        // The running frame was spilled: the top frame has its closure (invariant 9).
         if let (Some(f), Some(first)) = (self.frames.last(), trace.first_mut()) {
-            let proto = &f.closure.proto;
+            let Some(c) = &f.closure else {
+                e.data_mut().stack = trace;
+                return e;
+            };
+            let proto = &c.proto;
             let (line, col) = proto.callee_pos(f.pc().saturating_sub(1));
             let span = (line > 0).then(|| Span::new(proto.file.clone(), line, col));
             first.span.clone_from(&span);
@@ -776,8 +748,11 @@ impl VmCore {
                         let dst = self.frames[n - 1].start();
                         self.stack.remove_range(dst, fpos);
                         self.prepare(st, &c, dst + 1, argc, n - 1)?;
-                        let frame = &mut self.frames[n - 1];
-                        *frame = Frame::new(c, 0, dst + 1, 0);
+                        let old = std::mem::replace(
+                            &mut self.frames[n - 1],
+                            Frame::new(c, 0, dst + 1, 0),
+                        );
+                        self.hand_down(n - 1, old.closure);
                     } else {
                         self.enter(st, c, fpos + 1, argc)?;
                     }
@@ -861,12 +836,51 @@ impl VmCore {
         }
     }
 
+    /// A self tail call of the running frame (at `base`, of a closure with `nlocals` slots):
+    /// pops the `argc` arguments on top into the parameters, drops everything above them
+    /// (locals, temporaries, a callee slot) and resets the other locals to `nil`, as a fresh
+    /// frame has them.
+    #[inline(always)]
+    fn restart_frame(&mut self, base: usize, argc: usize, nlocals: u32) {
+        for k in (0..argc).rev() {
+            self.stack.pop_into(base + k);
+        }
+        self.stack.truncate(base + argc);
+        self.stack.resize_nil(base + nlocals as usize);
+    }
+
+    /// Keeps only the first `n` frames; the new top gets the closure of the frames removed
+    /// above it if it runs the same one (invariant 9).
+    fn truncate_frames(&mut self, n: usize) {
+        if n == 0 || n >= self.frames.len() {
+            self.frames.truncate(n);
+            return;
+        }
+        if self.frames[n - 1].closure.is_none() {
+            let c = self.frames[n..].iter_mut().find_map(|f| f.closure.take());
+            self.frames[n - 1].closure = c;
+        }
+        self.frames.truncate(n);
+    }
+
+    /// The closure `old` of the frame above `frames[..n]` (or of the running frame, with
+    /// `n == frames.len()`) is being replaced: frame `n - 1` gets it if it ran the same one
+    /// (invariant 9); otherwise it is dropped.
+    #[inline(always)]
+    fn hand_down(&mut self, n: usize, old: Option<Rc<Closure>>) {
+        if let Some(f) = n.checked_sub(1).and_then(|i| self.frames.get_mut(i)) {
+            if f.closure.is_none() {
+                f.closure = old;
+            }
+        }
+    }
+
     /// Pops the current frame and delivers `v` to its caller (or as the result).
     #[inline(always)]
     fn do_return(&mut self, v: Value) {
         let n = self.frames.len();
         let start = self.frames[n - 1].start();
-        self.frames.truncate(n - 1);
+        self.truncate_frames(n - 1);
         self.stack.truncate(start);
         self.stack.push(v);
     }
@@ -922,7 +936,14 @@ impl VmCore {
                 return Ok(Exit::Returned(v));
             };
             let (mut pc, mut base, mut nc) = (frame.pc(), frame.base(), frame.nc());
-            let mut closure = frame.closure;
+            // The top frame always has its closure (invariant 9).
+            let Some(mut closure) = frame.closure else {
+                self.reset();
+                return Err(LispError::new(
+                    ErrorKind::Error,
+                    "internal error: the top frame has no closure",
+                ));
+            };
 
             // Puts the running frame back on `self.frames` (invariant 5); always followed by
             // `continue 'reload` or a return.
@@ -1114,9 +1135,9 @@ impl VmCore {
                 let proto: &Proto = &closure.proto;
                 let code: &[Op] = &proto.code;
                 loop {
-                    let op = code[pc];
+                    let op = &code[pc];
                     pc += 1;
-                    match op {
+                    match *op {
                         Op::Const(i) => self.stack.push(proto.consts[i as usize].clone()),
                         Op::Int(i) => self.stack.push_int(i64::from(i)),
                         Op::Nil => {
@@ -1236,6 +1257,16 @@ impl VmCore {
                                     // Cloned rather than moved out of its slot: reading the
                                     // slot's two fields is cheaper than a 16-byte load of a
                                     // value that was just stored field by field.
+                                    if Rc::ptr_eq(c, &closure) {
+                                        // A self call: the code stays loaded (invariant 9).
+                                        self.frames.push(Frame::same(pc, base, nc));
+                                        base = fpos + 1;
+                                        nc = 0;
+                                        pc = 0;
+                                        self.stack.resize_nil(base + proto.nlocals as usize);
+                                        tick!();
+                                        continue;
+                                    }
                                     let c = c.clone();
                                     let caller = std::mem::replace(&mut closure, c);
                                     self.frames.push(Frame::new(caller, pc, base, nc));
@@ -1277,6 +1308,16 @@ impl VmCore {
                             // The fast paths of `Call`; the new frame has no callee slot.
                             if self.frames.len() < st.limits.max_depth {
                                 if let Some(c) = simple_closure(f, argc) {
+                                    if Rc::ptr_eq(c, &closure) {
+                                        // A self call: the code stays loaded (invariant 9).
+                                        self.frames.push(Frame::same(pc, base, nc));
+                                        base = at;
+                                        nc = 1;
+                                        pc = 0;
+                                        self.stack.resize_nil(base + proto.nlocals as usize);
+                                        tick!();
+                                        continue;
+                                    }
                                     let c = c.clone();
                                     let caller = std::mem::replace(&mut closure, c);
                                     self.frames.push(Frame::new(caller, pc, base, nc));
@@ -1319,6 +1360,15 @@ impl VmCore {
                                 continue 'reload;
                             };
                             if let Some(c) = simple_closure(f, argc) {
+                                if Rc::ptr_eq(c, &closure) {
+                                    // A self tail call (the global still holds the running
+                                    // closure; a redefinition fails this test and takes the
+                                    // path below): a jump back to the start, like `JumpLoop`.
+                                    self.restart_frame(base, argc, closure.proto.nlocals);
+                                    pc = 0;
+                                    tick!();
+                                    continue;
+                                }
                                 let c = c.clone();
                                 // Replace the running frame: drop what it owns, sliding the
                                 // arguments down to its first slot.
@@ -1326,7 +1376,9 @@ impl VmCore {
                                 self.stack.remove_range(start, at);
                                 base = start;
                                 nc = 1;
-                                closure = c;
+                                let old = std::mem::replace(&mut closure, c);
+                                let n = self.frames.len();
+                                self.hand_down(n, Some(old));
                                 pc = 0;
                                 let want = base + closure.proto.nlocals as usize;
                                 self.stack.resize_nil(want);
@@ -1340,6 +1392,18 @@ impl VmCore {
                         Op::TailCall(argc) => {
                             let argc = argc as usize;
                             let fpos = self.stack.len() - argc - 1;
+                            let same = match simple_closure(&self.stack[fpos], argc) {
+                                Some(c) => Rc::ptr_eq(c, &closure),
+                                None => false,
+                            };
+                            if same {
+                                // A self tail call: a jump back to the start (the callee
+                                // slot is dropped with the frame's temporaries).
+                                self.restart_frame(base, argc, closure.proto.nlocals);
+                                pc = 0;
+                                tick!();
+                                continue;
+                            }
                             if let Some(c) = simple_closure(&self.stack[fpos], argc) {
                                 let c = c.clone();
                                 {
@@ -1349,7 +1413,9 @@ impl VmCore {
                                     self.stack.remove_range(base - 1 + nc, fpos);
                                     base += nc;
                                     nc = 0;
-                                    closure = c;
+                                    let old = std::mem::replace(&mut closure, c);
+                                    let n = self.frames.len();
+                                    self.hand_down(n, Some(old));
                                     pc = 0;
                                     let want = base + closure.proto.nlocals as usize;
                                     self.stack.resize_nil(want);
@@ -1360,7 +1426,7 @@ impl VmCore {
                             slow_call!(argc, true)
                         }
                         Op::Return | Op::ReturnLocal(_) => {
-                            let src = match op {
+                            let src = match *op {
                                 Op::ReturnLocal(s) => base + s as usize,
                                 _ => self.stack.len() - 1,
                             };
@@ -1370,7 +1436,11 @@ impl VmCore {
                                     pc = caller.pc();
                                     base = caller.base();
                                     nc = caller.nc();
-                                    closure = caller.closure;
+                                    match caller.closure {
+                                        // The same closure: the code stays loaded.
+                                        None => continue,
+                                        Some(c) => closure = c,
+                                    }
                                     continue 'frame;
                                 }
                                 None => {
@@ -1465,7 +1535,10 @@ impl VmCore {
                                             pc = caller.pc();
                                             base = caller.base();
                                             nc = caller.nc();
-                                            closure = caller.closure;
+                                            match caller.closure {
+                                                None => continue,
+                                                Some(c) => closure = c,
+                                            }
                                             continue 'frame;
                                         }
                                         None => {
@@ -1489,7 +1562,10 @@ impl VmCore {
                                         pc = caller.pc();
                                         base = caller.base();
                                         nc = caller.nc();
-                                        closure = caller.closure;
+                                        match caller.closure {
+                                            None => continue,
+                                            Some(c) => closure = c,
+                                        }
                                         continue 'frame;
                                     }
                                     None => {
@@ -1623,6 +1699,27 @@ impl VmCore {
                             self.stack.push(a);
                             prim!(p)
                         }
+                        Op::ShortL(p, neg, or, slot, target) => {
+                            let a = &self.stack[base + slot as usize];
+                            if st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()])
+                            {
+                                let value = match p {
+                                    PrimOp::NullP => a.is_nil(),
+                                    _ => !a.is_truthy(),
+                                } != neg;
+                                pc = if value == or {
+                                    target as usize
+                                } else {
+                                    pc + 1 + usize::from(neg)
+                                };
+                                continue;
+                            }
+                            // The slow section after this op consumes the result.
+                            let a = a.clone();
+                            self.stack.push(a);
+                            prim!(p)
+                        }
                         Op::BranchNot(target) => {
                             if !st.prim_intact[PrimOp::Not.index()] {
                                 slow_prim!(PrimOp::Not);
@@ -1746,78 +1843,6 @@ fn simple_closure(f: &Value, argc: usize) -> Option<&Rc<Closure>> {
 #[inline(always)]
 fn accepts(n: &Native, argc: usize) -> bool {
     argc >= n.min && n.max.is_none_or(|m| argc <= m)
-}
-
-/// `x OP y` for `+ - *` on two integers; `None` on overflow.
-#[inline(always)]
-fn int_arith(p: PrimOp, x: i64, y: i64) -> Option<i64> {
-    match p {
-        PrimOp::Add => x.checked_add(y),
-        PrimOp::Sub => x.checked_sub(y),
-        _ => x.checked_mul(y),
-    }
-}
-
-/// The top two values as floats when they are two numbers and at least one is a float (the
-/// mixes that the generic `numbers` code computes in floating point).
-#[inline(always)]
-fn float_pair(s: &[Value]) -> Option<(f64, f64)> {
-    match s {
-        [.., Value::Float(x), Value::Float(y)] => Some((*x, *y)),
-        [.., Value::Int(x), Value::Float(y)] => Some((*x as f64, *y)),
-        [.., Value::Float(x), Value::Int(y)] => Some((*x, *y as f64)),
-        _ => None,
-    }
-}
-
-/// `a` and `b` as floats when they are two numbers and at least one is a float.
-#[inline(always)]
-fn num_pair(a: &Value, b: &Value) -> Option<(f64, f64)> {
-    match (a, b) {
-        (Value::Float(x), Value::Float(y)) => Some((*x, *y)),
-        (Value::Int(x), Value::Float(y)) => Some((*x as f64, *y)),
-        (Value::Float(x), Value::Int(y)) => Some((*x, *y as f64)),
-        _ => None,
-    }
-}
-
-/// `x OP y` for `+ - *` on floats (as `numbers::arith2` computes them).
-#[inline(always)]
-fn float_arith(p: PrimOp, x: f64, y: f64) -> f64 {
-    match p {
-        PrimOp::Add => x + y,
-        PrimOp::Sub => x - y,
-        _ => x * y,
-    }
-}
-
-/// `x OP y` for a comparison primitive on floats (`=` for anything else); false when either
-/// is NaN, as in `numbers::compare2`.
-#[inline(always)]
-fn float_holds(p: PrimOp, x: f64, y: f64) -> bool {
-    match p {
-        PrimOp::Lt => x < y,
-        PrimOp::Gt => x > y,
-        PrimOp::Le => x <= y,
-        PrimOp::Ge => x >= y,
-        _ => x == y,
-    }
-}
-
-/// `x OP y` for a comparison primitive on two integers (`=` for anything else). Branch-free:
-/// the ordering indexes a per-primitive bit mask (no jump table on `p`).
-#[inline(always)]
-fn int_holds(p: PrimOp, x: i64, y: i64) -> bool {
-    // Bit 0: less, bit 1: equal, bit 2: greater.
-    let mask: u8 = match p {
-        PrimOp::Lt => 0b001,
-        PrimOp::Gt => 0b100,
-        PrimOp::Le => 0b011,
-        PrimOp::Ge => 0b110,
-        _ => 0b010,
-    };
-    let bit = (x >= y) as u8 + (x > y) as u8;
-    (mask >> bit) & 1 == 1
 }
 
 fn to_slot(p: PrimOp) -> u32 {

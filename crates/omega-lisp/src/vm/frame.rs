@@ -1,0 +1,65 @@
+//! A saved frame of the VM (see the invariants in `vm.rs`, 1, 2, 5 and 9).
+
+use std::rc::Rc;
+
+use crate::value::Closure;
+
+/// A frame: the closure it runs, its saved pc, its base and whether its callee is on the stack,
+/// packed in one word so a frame is a pair of scalars (moved in registers, not through a
+/// temporary).
+#[derive(Debug)]
+pub(super) struct Frame {
+    /// `None`: the closure of the frame above (invariant 9).
+    pub(super) closure: Option<Rc<Closure>>,
+    /// `pc << 33 | nc << 32 | base` (pc below 2^31, base below 2^32: stack invariant 2, code
+    /// length); `nc` is 1 when the frame has no callee slot (entered by `CallGlobal`).
+    pc_base: u64,
+}
+
+impl Frame {
+    #[inline(always)]
+    pub(super) fn new(closure: Rc<Closure>, pc: usize, base: usize, nc: usize) -> Frame {
+        debug_assert!(pc < (1 << 31) && base <= u32::MAX as usize && nc <= 1);
+        Frame {
+            closure: Some(closure),
+            pc_base: ((pc as u64) << 33) | ((nc as u64) << 32) | base as u64,
+        }
+    }
+
+    /// A caller frame that runs the same closure as its callee (invariant 9).
+    #[inline(always)]
+    pub(super) fn same(pc: usize, base: usize, nc: usize) -> Frame {
+        debug_assert!(pc < (1 << 31) && base <= u32::MAX as usize && nc <= 1);
+        Frame {
+            closure: None,
+            pc_base: ((pc as u64) << 33) | ((nc as u64) << 32) | base as u64,
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn pc(&self) -> usize {
+        (self.pc_base >> 33) as usize
+    }
+
+    #[inline(always)]
+    pub(super) fn base(&self) -> usize {
+        (self.pc_base & 0xffff_ffff) as usize
+    }
+
+    /// 1 if the frame has no callee slot, else 0.
+    #[inline(always)]
+    pub(super) fn nc(&self) -> usize {
+        ((self.pc_base >> 32) & 1) as usize
+    }
+
+    /// The first stack slot the frame owns, where its result goes (invariant 1).
+    #[inline(always)]
+    pub(super) fn start(&self) -> usize {
+        self.base() - 1 + self.nc()
+    }
+
+    pub(super) fn set_pc(&mut self, pc: usize) {
+        debug_assert!(pc < (1 << 31));
+        self.pc_base = ((pc as u64) << 33) | (self.pc_base & 0x1_ffff_ffff);
+    }
+}
