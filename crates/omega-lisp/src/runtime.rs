@@ -214,16 +214,9 @@ thread_local! {
 /// are immutable data or stateless builtins.
 fn shareable(proto: &Proto) -> bool {
     proto.consts.iter().all(|c| match c {
-        Value::Nil
-        | Value::Bool(_)
-        | Value::Int(_)
-        | Value::Float(_)
-        | Value::Char(_)
-        | Value::Symbol(_)
-        | Value::Keyword(_)
-        | Value::Str(_) => true,
+        Value::Str(_) => true,
         Value::Native(n) => matches!(n.kind, NativeKind::Builtin(_)),
-        _ => false,
+        other => other.heap_address().is_none(),
     }) && proto.protos.iter().all(|p| shareable(p))
 }
 

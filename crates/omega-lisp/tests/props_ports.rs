@@ -7,20 +7,10 @@ use omega_lisp::{write_string, ErrorKind, OutputBuffer, Runtime, Value};
 use proptest::prelude::*;
 
 mod common;
-use common::{lit, symbol_name};
+use common::{leaf_datum, lit};
 
 fn datum() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Nil),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::Int),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::Float),
-        any::<char>().prop_map(Value::Char),
-        ".{0,12}".prop_map(Value::string),
-        symbol_name().prop_map(|s| Value::symbol(&s)),
-    ];
+    let leaf = leaf_datum();
     leaf.prop_recursive(3, 24, 5, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..5).prop_map(Value::list),
