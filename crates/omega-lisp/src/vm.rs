@@ -1019,6 +1019,20 @@ impl VmCore {
                 }};
             }
 
+            // A primitive whose operands are on the stack, off the fast paths: the redefined
+            // global's call if it was redefined, else the generic primitive (errors thrown).
+            macro_rules! generic_prim {
+                ($p:expr) => {{
+                    let p: PrimOp = $p;
+                    if !st.prim_intact[p.index()] {
+                        slow_prim!(p);
+                    }
+                    if let Err(e) = self.prim(p) {
+                        throw!(e);
+                    }
+                }};
+            }
+
             // A primitive on two operands that are not on the stack (`PrimLL`, `PrimLK`):
             // integers and floats inline, anything else pushed for the generic `prim!`.
             macro_rules! prim_two {
@@ -1070,12 +1084,7 @@ impl VmCore {
                             let (a, b) = (a.clone(), b.clone());
                             self.stack.push(a);
                             self.stack.push(b);
-                            if !st.prim_intact[p.index()] {
-                                slow_prim!(p);
-                            }
-                            if let Err(e) = self.prim(p) {
-                                throw!(e);
-                            }
+                            generic_prim!(p);
                             continue;
                         }
                     };
@@ -1599,12 +1608,7 @@ impl VmCore {
                                 let a = a.clone();
                                 self.stack.push(a);
                                 self.stack.push_int(i64::from(imm));
-                                if !st.prim_intact[p.index()] {
-                                    slow_prim!(p);
-                                }
-                                if let Err(e) = self.prim(p) {
-                                    throw!(e);
-                                }
+                                generic_prim!(p);
                             }
                         }
                         Op::BranchLI(p, neg, slot, imm, target) => {
@@ -1620,12 +1624,7 @@ impl VmCore {
                                     self.stack.push_int(i64::from(imm));
                                     // The next op (`Prim(Not)` with `neg`, else
                                     // `JumpIfFalse(target)`) consumes the result.
-                                    if !st.prim_intact[p.index()] {
-                                        slow_prim!(p);
-                                    }
-                                    if let Err(e) = self.prim(p) {
-                                        throw!(e);
-                                    }
+                                    generic_prim!(p);
                                     continue;
                                 }
                             };
