@@ -1033,6 +1033,32 @@ impl VmCore {
                 }};
             }
 
+            // The result of arithmetic or comparison primitive `p` on two integers (an
+            // `:overflow` error thrown) or two floats, pushed.
+            macro_rules! push_int_prim {
+                ($p:expr, $x:expr, $y:expr) => {{
+                    let (p, x, y): (PrimOp, i64, i64) = ($p, $x, $y);
+                    if p.is_arith() {
+                        match int_arith(p, x, y) {
+                            Some(r) => self.stack.push_int(r),
+                            None => throw!(numbers::overflow(p.name())),
+                        }
+                    } else {
+                        self.stack.push_bool(int_holds(p, x, y));
+                    }
+                }};
+            }
+            macro_rules! push_float_prim {
+                ($p:expr, $x:expr, $y:expr) => {{
+                    let (p, x, y): (PrimOp, f64, f64) = ($p, $x, $y);
+                    if p.is_arith() {
+                        self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
+                    } else {
+                        self.stack.push_bool(float_holds(p, x, y));
+                    }
+                }};
+            }
+
             // A primitive on two operands that are not on the stack (`PrimLL`, `PrimLK`):
             // integers and floats inline, anything else pushed for the generic `prim!`.
             macro_rules! prim_two {
@@ -1041,22 +1067,11 @@ impl VmCore {
                     if let (Value::Int(x), Value::Int(y), true) = (a, b, st.prim_intact[p.index()])
                     {
                         let (x, y) = (*x, *y);
-                        if p.is_arith() {
-                            match int_arith(p, x, y) {
-                                Some(r) => self.stack.push_int(r),
-                                None => throw!(numbers::overflow(p.name())),
-                            }
-                        } else {
-                            self.stack.push_bool(int_holds(p, x, y));
-                        }
+                        push_int_prim!(p, x, y);
                         continue;
                     }
                     if let (Some((x, y)), true) = (num_pair(a, b), st.prim_intact[p.index()]) {
-                        if p.is_arith() {
-                            self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
-                        } else {
-                            self.stack.push_bool(float_holds(p, x, y));
-                        }
+                        push_float_prim!(p, x, y);
                         continue;
                     }
                     let (a, b) = (a.clone(), b.clone());
@@ -1127,11 +1142,7 @@ impl VmCore {
                     {
                         let n = self.stack.len();
                         self.stack.truncate(n - 2);
-                        if p.is_arith() {
-                            self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
-                        } else {
-                            self.stack.push_bool(float_holds(p, x, y));
-                        }
+                        push_float_prim!(p, x, y);
                         continue;
                     }
                     if let Err(e) = self.prim(p) {
@@ -1589,21 +1600,10 @@ impl VmCore {
                             let a = &self.stack[base + slot as usize];
                             if let (Value::Int(x), true) = (a, st.prim_intact[p.index()]) {
                                 let (x, y) = (*x, i64::from(imm));
-                                if p.is_arith() {
-                                    match int_arith(p, x, y) {
-                                        Some(r) => self.stack.push_int(r),
-                                        None => throw!(numbers::overflow(p.name())),
-                                    }
-                                } else {
-                                    self.stack.push_bool(int_holds(p, x, y));
-                                }
+                                push_int_prim!(p, x, y);
                             } else if let (Value::Float(x), true) = (a, st.prim_intact[p.index()]) {
                                 let (x, y) = (*x, f64::from(imm));
-                                if p.is_arith() {
-                                    self.stack.push_with(|| Value::Float(float_arith(p, x, y)));
-                                } else {
-                                    self.stack.push_bool(float_holds(p, x, y));
-                                }
+                                push_float_prim!(p, x, y);
                             } else {
                                 let a = a.clone();
                                 self.stack.push(a);

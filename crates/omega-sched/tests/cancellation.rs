@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use omega_sched::{
-    CancelMode, CancelScope, LockError, LockMode, Scheduler, TaskError, TaskOptions, TaskState,
+    CancelMode, CancelScope, Cancelled, LockError, LockMode, Scheduler, TaskError, TaskHandle,
+    TaskOptions, TaskState,
 };
 use tokio::time::Instant;
 
@@ -15,6 +16,24 @@ use common::{ms, Log};
 
 fn coop() -> TaskOptions {
     TaskOptions::new().cancel_mode(CancelMode::Cooperative)
+}
+
+/// A task sleeping `secs` seconds, submitted on `s` while `scope` is current (so it follows
+/// the scope, and through it the running task).
+async fn sleeper_in_scope(
+    scope: &CancelScope,
+    s: &Scheduler,
+    secs: u64,
+) -> TaskHandle<Result<(), Cancelled>> {
+    #[allow(clippy::async_yields_async)]
+    scope
+        .run(async {
+            s.submit(
+                omega_sched::sleep(Duration::from_secs(secs)),
+                TaskOptions::new(),
+            )
+        })
+        .await
 }
 
 #[tokio::test(start_paused = true)]
@@ -222,15 +241,7 @@ async fn a_task_cancel_inside_a_scope_reports_the_task_and_children_follow_the_s
                 async move {
                     let scope = CancelScope::new();
                     // Submitted while the scope is current; awaited outside it.
-                    #[allow(clippy::async_yields_async)]
-                    let child = scope
-                        .run(async {
-                            s2.submit(
-                                omega_sched::sleep(Duration::from_secs(10)),
-                                TaskOptions::new(),
-                            )
-                        })
-                        .await;
+                    let child = sleeper_in_scope(&scope, &s2, 10).await;
                     scope.cancel("scope closed");
                     let r = child.await.unwrap_err().to_string();
                     assert_eq!(r, "task cancelled: scope closed");
@@ -406,15 +417,7 @@ async fn a_child_in_a_cancel_scope_follows_the_scope_and_the_parent() {
             let parent = s.submit(
                 async move {
                     let scope = CancelScope::new();
-                    #[allow(clippy::async_yields_async)]
-                    let child = scope
-                        .run(async {
-                            s2.submit(
-                                omega_sched::sleep(Duration::from_secs(60)),
-                                TaskOptions::new(),
-                            )
-                        })
-                        .await;
+                    let child = sleeper_in_scope(&scope, &s2, 60).await;
                     let child_token = child.token().clone();
                     assert!(!child_token.is_cancelled());
                     let r = child.await;
