@@ -12,8 +12,9 @@
 //!   holds its internal definitions and its `define-syntax` macros (bound while the body is
 //!   flattened, so later forms of the body can use them).
 //! * Hygiene (see `syntax_rules.rs` for what is and is not hygienic): a `syntax-rules` template's
-//!   identifiers arrive as aliases ([`Symbol::alias`]). [`Expander::resolve`] looks an alias
-//!   up like any symbol; if the expansion did not bind it, it looks its base up in the scopes
+//!   identifiers arrive as aliases (`AliasRefs::fresh`), held by the expander until the
+//!   top-level form is expanded (`symbol.rs` on their reclamation). [`Expander::resolve`]
+//!   looks an alias up like any symbol; if the expansion did not bind it, it looks its base up in the scopes
 //!   of the macro's definition (the outermost `env_depth` ones, recorded per alias in
 //!   `alias_env`; none for a top-level macro), then among globals. Those scopes are still the
 //!   bottom of the stack wherever a local macro can be used. Globals, special forms and global
@@ -39,9 +40,12 @@ use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::reader::{Syntax, SyntaxKind, MAX_NESTING};
 use crate::stack_guard::StackGuard;
 use crate::state::State;
-use crate::symbol::Symbol;
+use crate::symbol::{AliasRefs, Symbol};
 use crate::syntax_rules::{self, MacroTransformer, SyntaxRules};
 use crate::value::Value;
+
+#[cfg(test)]
+mod alias_tests;
 
 /// Deepest expansion recursion accepted.
 pub(crate) const EXPAND_LIMIT: usize = MAX_NESTING + 100;
@@ -58,6 +62,7 @@ pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr
         alias_env: std::collections::HashMap::new(),
         renamed: false,
         work: 0,
+        aliases: AliasRefs::default(),
     };
     let e = ex.expand(form)?;
     Ok((e, ex.vars))
@@ -134,6 +139,9 @@ struct Expander<'s> {
     renamed: bool,
     /// `syntax-rules` expansion work so far, held to `Limits::max_expansion_work`.
     work: u64,
+    /// The aliases this form's expansions made, freed when the form is expanded (the core
+    /// expression names variables by index and globals by plain name; see `symbol.rs`).
+    aliases: AliasRefs,
 }
 
 fn pos(span: &Span) -> (u32, u32) {
@@ -184,7 +192,7 @@ pub(crate) fn unalias(mut sym: Symbol) -> Symbol {
 /// is.
 fn strip_value(v: &Value, depth: usize, strip: &dyn Fn(Symbol) -> bool) -> Value {
     match v {
-        Value::Symbol(s) if s.alias_base().is_some() && strip(*s) => Value::Symbol(unalias(*s)),
+        Value::Symbol(s) if s.is_alias() && strip(*s) => Value::Symbol(unalias(*s)),
         Value::Pair(_) if depth <= MAX_NESTING => {
             let mut items = Vec::new();
             let mut cur = v.clone();
@@ -487,10 +495,11 @@ impl Expander<'_> {
                     None => e.with_span(s.span.clone()),
                 })?;
         if m.env_depth > 0 {
-            for a in expansion.aliases {
+            for a in expansion.aliases.iter() {
                 self.alias_env.insert(a, m.env_depth);
             }
         }
+        self.aliases.absorb(expansion.aliases);
         Ok(expansion.output)
     }
 
@@ -1207,7 +1216,9 @@ impl Expander<'_> {
             .map(|(_, i, _)| self.expand(i))
             .collect::<LispResult<Vec<_>>>()?;
         self.scopes.push(Scope::default());
-        let lv = self.bind(Symbol::gensym("do-loop"), true);
+        // The loop variable is only referred to by its id: it needs no name in the scope
+        // (and so no gensym, which would be interned for good at each `do`).
+        let lv = self.new_var(Symbol::intern("do-loop"), true);
         self.fn_depth += 1;
         self.scopes.push(Scope::default());
         let r = (|| -> LispResult<Expr> {
