@@ -6,7 +6,9 @@
 //!
 //! Values are single-threaded (`Rc`), so one interner per thread is enough and lets a `Symbol`
 //! print itself without a runtime handle. Comparing and hashing a symbol never looks at a table.
-//! Plain names are never freed (the names a program's text and its builtins use are few).
+//! Plain names are never freed (the names a program's text and its builtins use are few);
+//! gensyms are not interned (their id holds their name: [`Symbol::gensym`]), so a `defmacro`
+//! that makes them at each expansion grows no table.
 //!
 //! ## Aliases and their reclamation
 //!
@@ -18,6 +20,7 @@
 //! ```text
 //! plain symbol:  0 | 0 ....................... 0 | name index (32 bits)
 //! alias:         1 | serial (31 bits)             | name id (32 bits)
+//! gensym:        0 | 1 | counter (40 bits)        | prefix name id (22 bits)
 //! ```
 //!
 //! The alias table maps each live alias's serial to its entry: the symbol it renames (its
@@ -117,6 +120,11 @@ pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Set in the id of an alias, so telling a plain symbol from an alias takes no lookup.
 const ALIAS_BIT: u64 = 1 << 63;
+/// Set (without [`ALIAS_BIT`]) in the id of a gensym: `#:` + prefix + counter, the counter in
+/// bits 22..62, the prefix's name id in bits 0..22 (see [`Symbol::gensym`]).
+const GENSYM_BIT: u64 = 1 << 62;
+const GENSYM_PREFIX_BITS: u32 = 22;
+const GENSYM_COUNTER_LIMIT: u64 = 1 << (62 - GENSYM_PREFIX_BITS);
 /// The serials of aliases: 31 bits.
 const SERIAL_MASK: u32 = (1 << 31) - 1;
 
@@ -176,6 +184,16 @@ impl Interner {
         Symbol(u64::from(id))
     }
 
+    /// The name of `sym`.
+    fn name_of(&self, sym: Symbol) -> Rc<str> {
+        if sym.0 & (ALIAS_BIT | GENSYM_BIT) == GENSYM_BIT {
+            let prefix = (sym.0 & ((1 << GENSYM_PREFIX_BITS) - 1)) as usize;
+            let counter = (sym.0 & !GENSYM_BIT) >> GENSYM_PREFIX_BITS;
+            return Rc::from(format!("#:{}{counter}", self.names[prefix]));
+        }
+        self.names[(sym.0 & u64::from(u32::MAX)) as usize].clone()
+    }
+
     /// The live entry of alias `sym` (none for a plain symbol or a stale alias).
     fn entry(&self, sym: Symbol) -> Option<&AliasEntry> {
         if sym.0 & ALIAS_BIT == 0 {
@@ -193,6 +211,10 @@ impl Interner {
         }
         let name_id = if base.0 & ALIAS_BIT != 0 {
             base.0 & u64::from(u32::MAX)
+        } else if base.0 & GENSYM_BIT != 0 {
+            // An alias of a gensym (a template a `defmacro` made): its name as a plain symbol.
+            let name = self.name_of(base);
+            self.intern(&name).0
         } else {
             base.0
         };
@@ -259,13 +281,23 @@ impl Symbol {
         INTERNER.with(|i| i.borrow_mut().intern(name))
     }
 
-    /// A fresh symbol that no reader input produces (`#:g12`).
+    /// A fresh symbol that no reader input produces (`#:g12`): uninterned, so making one
+    /// stores nothing (a `defmacro` that makes one per expansion costs no memory for good);
+    /// its id holds the prefix's name id and the counter. `string->symbol` of its name is
+    /// another symbol. (Past 2^40 gensyms or with a prefix interned after 2^22 other names,
+    /// the name is interned instead.)
     pub fn gensym(prefix: &str) -> Symbol {
         INTERNER.with(|i| {
             let mut i = i.borrow_mut();
             i.gensym_counter += 1;
-            let name = format!("#:{prefix}{}", i.gensym_counter);
-            i.intern(&name)
+            let counter = i.gensym_counter;
+            let prefix_id = i.intern(prefix).0;
+            if prefix_id < 1 << GENSYM_PREFIX_BITS && counter < GENSYM_COUNTER_LIMIT {
+                Symbol(GENSYM_BIT | (counter << GENSYM_PREFIX_BITS) | prefix_id)
+            } else {
+                let name = format!("#:{prefix}{counter}");
+                i.intern(&name)
+            }
         })
     }
 
@@ -291,8 +323,7 @@ impl Symbol {
 
     /// The symbol's name (an alias has its base's).
     pub fn name(self) -> Rc<str> {
-        let index = (self.0 & u64::from(u32::MAX)) as usize;
-        INTERNER.with(|i| i.borrow().names[index].clone())
+        INTERNER.with(|i| i.borrow().name_of(self))
     }
 
     /// The numeric id (an alias's has its top bit set).
@@ -439,6 +470,28 @@ mod tests {
         }
         assert_eq!(live_aliases(), before);
         set_alias_limit(MAX_LIVE_ALIASES);
+    }
+
+    #[test]
+    fn gensyms_are_distinct_named_and_not_interned() {
+        let a = Symbol::gensym("vals");
+        let b = Symbol::gensym("vals");
+        assert_ne!(a, b);
+        assert!(a.name().starts_with("#:vals"));
+        assert_ne!(a.name(), b.name());
+        assert_ne!(Symbol::intern(&a.name()), a);
+        assert!(!a.is_alias());
+        assert_eq!(a.alias_base(), None);
+        // An alias of a gensym is named like it and leads back to it.
+        let mut refs = AliasRefs::default();
+        let alias = refs.fresh(a).expect("below the limit");
+        assert_eq!(alias.name(), a.name());
+        assert_eq!(alias.alias_base(), Some(a));
+        let names = INTERNER.with(|i| i.borrow().names.len());
+        for _ in 0..1000 {
+            Symbol::gensym("vals");
+        }
+        assert_eq!(INTERNER.with(|i| i.borrow().names.len()), names);
     }
 
     #[test]

@@ -27,7 +27,8 @@ const DEFS: &str = "
                  (set! a u2) (set! b u3) (set! c u1)))))
 (define x 1) (define y 2) (define z 3)";
 
-/// One round of a host's work: redefine a macro with a macro, use both macros 60 times.
+/// One round of a host's work: redefine a macro with a macro, use both macros 60 times and
+/// the preludes' `let-values` and `guard` (`defmacro`s that make gensyms) 3 times.
 fn round(rt: &Runtime, uses: &str) {
     rt.eval_sync("(def-swapper my-swap!)", "host").expect("defines");
     let v = rt.eval_sync(uses, "host").expect("runs");
@@ -40,8 +41,11 @@ fn expanding_macros_in_a_host_loop_keeps_memory_flat() {
     rt.eval_sync(DEFS, "host").expect("defines");
     // 30 rotations (a multiple of 3) and 30 swaps (even): the values end where they began.
     let mut uses = String::from("(let ()");
-    for _ in 0..30 {
+    for i in 0..30 {
         uses.push_str(" (rotate! x y z) (my-swap! x y)");
+        if i % 10 == 0 {
+            uses.push_str(" (let-values (((p q) (values 1 2))) (guard (e (#t p)) (raise q)))");
+        }
     }
     uses.push_str(" (list x y z))");
     for _ in 0..300 {
