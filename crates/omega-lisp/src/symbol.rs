@@ -227,14 +227,8 @@ impl Interner {
         self.next_serial = (serial + 1) & SERIAL_MASK;
         let id = ALIAS_BIT | (u64::from(serial) << 32) | name_id;
         self.retain(base);
-        self.aliases.insert(
-            serial,
-            AliasEntry {
-                id,
-                base,
-                refs: 1,
-            },
-        );
+        self.aliases
+            .insert(serial, AliasEntry { id, base, refs: 1 });
         Some(Symbol(id))
     }
 

@@ -30,7 +30,8 @@ const DEFS: &str = "
 /// One round of a host's work: redefine a macro with a macro, use both macros 60 times and
 /// the preludes' `let-values` and `guard` (`defmacro`s that make gensyms) 3 times.
 fn round(rt: &Runtime, uses: &str) {
-    rt.eval_sync("(def-swapper my-swap!)", "host").expect("defines");
+    rt.eval_sync("(def-swapper my-swap!)", "host")
+        .expect("defines");
     let v = rt.eval_sync(uses, "host").expect("runs");
     assert_eq!(write_string(&v), "(1 2 3)");
 }

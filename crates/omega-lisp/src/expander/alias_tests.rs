@@ -71,7 +71,10 @@ fn a_macro_defined_by_a_macro_keeps_its_aliases_while_it_is_defined() {
          (define other 2)",
     );
     let with_macro = live_aliases();
-    assert!(with_macro > before, "the defined macro holds its template's aliases");
+    assert!(
+        with_macro > before,
+        "the defined macro holds its template's aliases"
+    );
     // Many other compiles later, the template's aliases still mean what they did.
     for _ in 0..200 {
         eval(&rt, "(my-swap! tmp other)");
@@ -104,7 +107,10 @@ fn an_alias_a_defmacro_keeps_past_its_compile_still_prints_its_name() {
     eval(&rt, SWAP);
     eval(&rt, &swaps(100));
     assert_eq!(eval(&rt, "kept"), "(tmp other)");
-    assert_eq!(eval(&rt, "(map symbol->string kept)"), "(\"tmp\" \"other\")");
+    assert_eq!(
+        eval(&rt, "(map symbol->string kept)"),
+        "(\"tmp\" \"other\")"
+    );
     // A stale alias means its plain name when put back into code.
     eval(&rt, "(defmacro replay () (car kept))");
     assert_eq!(eval(&rt, "(set! tmp 7) (replay)"), "7");
