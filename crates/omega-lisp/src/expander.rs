@@ -4,6 +4,11 @@
 //! `let*`, named `let`, `do`, `cond`, `case`, `when`, `unless` and quasiquote, and resolves
 //! every identifier to a lexical [`VarId`], a local macro or a global slot.
 //!
+//! This file holds the core (scopes, resolution, special forms, lambda); by concept, the
+//! submodules hold macro uses and definitions (`macros`), bodies and their definitions
+//! (`body`), and the derived forms (`derived`: named `let`, `do`, `cond`, `case`, `try`,
+//! quasiquote).
+//!
 //! # Implementation details
 //!
 //! * Recursion is bounded by [`EXPAND_LIMIT`] (the reader bounds nesting; the guard also stops a
@@ -12,8 +17,9 @@
 //!   holds its internal definitions and its `define-syntax` macros (bound while the body is
 //!   flattened, so later forms of the body can use them).
 //! * Hygiene (see `syntax_rules.rs` for what is and is not hygienic): a `syntax-rules` template's
-//!   identifiers arrive as aliases ([`Symbol::alias`]). [`Expander::resolve`] looks an alias
-//!   up like any symbol; if the expansion did not bind it, it looks its base up in the scopes
+//!   identifiers arrive as aliases (`AliasRefs::fresh`), held by the expander until the
+//!   top-level form is expanded (`symbol.rs` on their reclamation). [`Expander::resolve`]
+//!   looks an alias up like any symbol; if the expansion did not bind it, it looks its base up in the scopes
 //!   of the macro's definition (the outermost `env_depth` ones, recorded per alias in
 //!   `alias_env`; none for a top-level macro), then among globals. Those scopes are still the
 //!   bottom of the stack wherever a local macro can be used. Globals, special forms and global
@@ -35,13 +41,19 @@ use std::rc::Rc;
 
 use crate::bytecode::PrimOp;
 use crate::error::{LispError, LispResult, Span};
-use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
+use crate::ir::{Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::reader::{Syntax, SyntaxKind, MAX_NESTING};
 use crate::stack_guard::StackGuard;
 use crate::state::State;
-use crate::symbol::Symbol;
+use crate::symbol::{AliasRefs, Symbol};
 use crate::syntax_rules::{self, MacroTransformer, SyntaxRules};
 use crate::value::Value;
+
+#[cfg(test)]
+mod alias_tests;
+mod body;
+mod derived;
+mod macros;
 
 /// Deepest expansion recursion accepted.
 pub(crate) const EXPAND_LIMIT: usize = MAX_NESTING + 100;
@@ -58,6 +70,7 @@ pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr
         alias_env: std::collections::HashMap::new(),
         renamed: false,
         work: 0,
+        aliases: AliasRefs::default(),
     };
     let e = ex.expand(form)?;
     Ok((e, ex.vars))
@@ -134,6 +147,9 @@ struct Expander<'s> {
     renamed: bool,
     /// `syntax-rules` expansion work so far, held to `Limits::max_expansion_work`.
     work: u64,
+    /// The aliases this form's expansions made, freed when the form is expanded (the core
+    /// expression names variables by index and globals by plain name; see `symbol.rs`).
+    aliases: AliasRefs,
 }
 
 fn pos(span: &Span) -> (u32, u32) {
@@ -152,15 +168,6 @@ fn is_head(s: &Syntax, name: &str) -> bool {
             .is_some_and(|h| &*h.name() == name),
         _ => false,
     }
-}
-
-/// What a form at the top of a body is, for splicing (`Expander::body_form_kind`).
-enum BodyForm {
-    Begin,
-    DefineSyntax,
-    SyntaxRules(Rc<SyntaxRules>),
-    Macro(Value),
-    Other,
 }
 
 fn list_items(s: &Syntax) -> Option<&[Syntax]> {
@@ -184,7 +191,7 @@ pub(crate) fn unalias(mut sym: Symbol) -> Symbol {
 /// is.
 fn strip_value(v: &Value, depth: usize, strip: &dyn Fn(Symbol) -> bool) -> Value {
     match v {
-        Value::Symbol(s) if s.alias_base().is_some() && strip(*s) => Value::Symbol(unalias(*s)),
+        Value::Symbol(s) if s.is_alias() && strip(*s) => Value::Symbol(unalias(*s)),
         Value::Pair(_) if depth <= MAX_NESTING => {
             let mut items = Vec::new();
             let mut cur = v.clone();
@@ -416,250 +423,6 @@ impl Expander<'_> {
         }
     }
 
-    /// Expands a macro use; `name` (the variable a `define` binds) names a lambda it expands
-    /// to, as it would a lambda written there (`(define f (case-lambda …))`).
-    fn expand_macro(
-        &mut self,
-        m: &Value,
-        s: &Syntax,
-        items: &[Syntax],
-        name: Option<Symbol>,
-    ) -> LispResult<Expr> {
-        let syn = self.macro_output(m, s, items)?;
-        self.expand_named(&syn, name)
-    }
-
-    /// Expands a use of `syntax-rules` macro `m`.
-    fn expand_syntax_rules(
-        &mut self,
-        m: &Rc<SyntaxRules>,
-        s: &Syntax,
-        name: Option<Symbol>,
-    ) -> LispResult<Expr> {
-        // An expansion that keeps expanding into itself ends here rather than at the native
-        // stack, as a limit (one macro use per level).
-        if self.depth >= EXPAND_LIMIT || !self.guard.ok() {
-            return Err(syntax_rules::depth_limit_error(m.name, &s.span));
-        }
-        let syn = self.syntax_rules_output(m, s)?;
-        self.expand_named(&syn, name)
-    }
-
-    /// Runs `syntax-rules` macro `m` on the form `s` once: its output, the template's
-    /// identifiers renamed (charged to the lent steps; interrupts and the heap limit polled).
-    fn syntax_rules_output(&mut self, m: &Rc<SyntaxRules>, s: &Syntax) -> LispResult<Syntax> {
-        self.renamed = true;
-        let lit_env = m.env_depth;
-        let literal_meanings: Vec<(Symbol, Meaning)> = m
-            .literals()
-            .iter()
-            .map(|l| (*l, self.resolve_in(*l, lit_env)))
-            .collect();
-        let (scopes, alias_env) = (&self.scopes, &self.alias_env);
-        let same = |input: Symbol, literal: Symbol| {
-            literal_meanings
-                .iter()
-                .find(|(l, _)| *l == literal)
-                .is_some_and(|(_, meaning)| {
-                    resolve_in(scopes, alias_env, input, scopes.len()) == *meaning
-                })
-        };
-        let st = &mut *self.st;
-        let max_work = st.limits.max_expansion_work;
-        let work = &mut self.work;
-        let mut charge = |n: u64| {
-            *work += n;
-            if *work > max_work {
-                return Err(LispError::new(
-                    crate::error::ErrorKind::Limit,
-                    format!(
-                        "limit exceeded: max_expansion_work ({max_work} nodes of macro expansion \
-                         in one top-level form)"
-                    ),
-                ));
-            }
-            crate::vm::charge_lent(st, n)
-        };
-        let expansion =
-            m.expand(s, &same, &mut charge, self.guard)
-                .map_err(|e| match e.span() {
-                    Some(_) => e,
-                    None => e.with_span(s.span.clone()),
-                })?;
-        if m.env_depth > 0 {
-            for a in expansion.aliases {
-                self.alias_env.insert(a, m.env_depth);
-            }
-        }
-        Ok(expansion.output)
-    }
-
-    /// Compiles the transformer `spec` of macro `name` (it must be a `syntax-rules` form),
-    /// defined where `env_depth` scopes are visible.
-    fn transformer(
-        &self,
-        name: Symbol,
-        spec: &Syntax,
-        env_depth: usize,
-    ) -> LispResult<Rc<SyntaxRules>> {
-        let is_rules = match &spec.kind {
-            SyntaxKind::List(items, _) => items[0]
-                .as_symbol()
-                .is_some_and(|h| self.means(h, "syntax-rules")),
-            _ => false,
-        };
-        if !is_rules {
-            return Err(err(
-                &spec.span,
-                format!("{name}: the transformer must be a (syntax-rules …) form"),
-            ));
-        }
-        Ok(Rc::new(syntax_rules::compile(spec, name, env_depth)?))
-    }
-
-    /// `(define-syntax name (syntax-rules …))`: the name and the transformer spec.
-    fn define_syntax_parts<'a>(&self, s: &'a Syntax) -> LispResult<(Symbol, &'a Syntax)> {
-        match list_items(s) {
-            Some([_, name, spec]) => match name.as_symbol() {
-                Some(sym) => Ok((sym, spec)),
-                None => Err(err(&name.span, "define-syntax: the name must be a symbol")),
-            },
-            _ => Err(err(
-                &s.span,
-                "define-syntax expects (define-syntax name (syntax-rules …))",
-            )),
-        }
-    }
-
-    /// Runs macro `m` on the form `s` (whose parts are `items`) once: its output as syntax.
-    fn macro_output(&mut self, m: &Value, s: &Syntax, items: &[Syntax]) -> LispResult<Syntax> {
-        let args: Vec<Value> = items[1..].iter().map(|i| self.macro_arg(i)).collect();
-        // An error the transformer raises names the use, the form the user wrote: as its
-        // position, or, when it carries the transformer's own stack, as that stack's outermost
-        // frame (`at expansion of define-record-type (file:line:col)`).
-        let out = crate::vm::call_sync(self.st, m, args).map_err(|mut e| {
-            if e.span().is_none() {
-                e = e.with_span(s.span.clone());
-            }
-            if !e.stack().is_empty() {
-                let name = items[0]
-                    .as_symbol()
-                    .map_or_else(|| "a macro".to_string(), |m| m.name().to_string());
-                e.data_mut().stack.push(crate::error::StackFrame {
-                    function: format!("expansion of {name}"),
-                    span: Some(s.span.clone()),
-                });
-            }
-            e
-        })?;
-        // Expansion output is charged as it is built (the heap limit, `heap.rs`).
-        self.st
-            .check_heap()
-            .map_err(|e| e.with_span(s.span.clone()))?;
-        Syntax::from_value(&out, &s.span)
-    }
-
-    /// What body form `f` is: a non-empty `(begin …)`, a `define-syntax`, a macro call, or
-    /// anything else (heads shadowed by a local variable or by a name the body itself defines,
-    /// `defined`, are anything else).
-    fn body_form_kind(&self, f: &Syntax, defined: &[Symbol]) -> BodyForm {
-        let SyntaxKind::List(items, _) = &f.kind else {
-            return BodyForm::Other;
-        };
-        let Some(sym) = items[0].as_symbol() else {
-            return BodyForm::Other;
-        };
-        if defined.contains(&sym) {
-            return BodyForm::Other;
-        }
-        match self.resolve(sym) {
-            Meaning::Var(_) => BodyForm::Other,
-            Meaning::Macro(m) => BodyForm::SyntaxRules(m),
-            Meaning::Free(base) => match &*base.name() {
-                "begin" if items.len() > 1 && matches!(f.kind, SyntaxKind::List(_, None)) => {
-                    BodyForm::Begin
-                }
-                "define-syntax" => BodyForm::DefineSyntax,
-                _ => match self.st.macros.get(&base) {
-                    Some(m) => match syntax_rules::transformer_of(m) {
-                        Some(t) => BodyForm::SyntaxRules(t),
-                        None if matches!(f.kind, SyntaxKind::List(_, None)) => {
-                            BodyForm::Macro(m.clone())
-                        }
-                        None => BodyForm::Other,
-                    },
-                    None => BodyForm::Other,
-                },
-            },
-        }
-    }
-
-    /// What body form `f` stands for in a body (`body_form_kind`): the `begin`'s forms, or
-    /// the macro's output, or nothing for a `define-syntax` (which binds its macro in the
-    /// body's scope, the innermost). `None` for anything else.
-    fn body_form_parts(
-        &mut self,
-        f: &Syntax,
-        defined: &[Symbol],
-    ) -> LispResult<Option<Vec<Syntax>>> {
-        match self.body_form_kind(f, defined) {
-            BodyForm::Other => Ok(None),
-            BodyForm::Begin => Ok(list_items(f).map(|items| items[1..].to_vec())),
-            BodyForm::DefineSyntax => {
-                let (name, spec) = self.define_syntax_parts(f)?;
-                // `letrec*` scope: the macro sees the body's definitions and itself.
-                let t = self.transformer(name, spec, self.scopes.len())?;
-                self.scopes
-                    .last_mut()
-                    .expect("a body has its scope")
-                    .insert(name, Meaning::Macro(t));
-                Ok(Some(Vec::new()))
-            }
-            BodyForm::SyntaxRules(m) => Ok(Some(vec![self.syntax_rules_output(&m, f)?])),
-            BodyForm::Macro(m) => {
-                let SyntaxKind::List(items, _) = &f.kind else {
-                    return Ok(None);
-                };
-                Ok(Some(vec![self.macro_output(&m, f, items)?]))
-            }
-        }
-    }
-
-    /// A body with `(begin …)` forms spliced, macro calls at its top expanded (R7RS 5.3.2) and
-    /// `define-syntax` forms bound, so definitions inside them, or produced by a macro, are
-    /// internal definitions of the body. Borrowed when there is nothing to splice. Runs in the
-    /// body's own scope.
-    fn flatten_body<'f>(
-        &mut self,
-        forms: &'f [Syntax],
-    ) -> LispResult<std::borrow::Cow<'f, [Syntax]>> {
-        // A local `receive` (say) stays local even where a macro of that name exists.
-        let defined: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
-        if forms
-            .iter()
-            .all(|f| matches!(self.body_form_kind(f, &defined), BodyForm::Other))
-        {
-            return Ok(std::borrow::Cow::Borrowed(forms));
-        }
-        let mut out = Vec::with_capacity(forms.len());
-        // Each form carries how many splices made it, so a macro that expands to itself fails
-        // like any too-deep form instead of looping.
-        let mut work: Vec<(Syntax, usize)> = forms.iter().rev().map(|f| (f.clone(), 0)).collect();
-        while let Some((f, depth)) = work.pop() {
-            if depth > EXPAND_LIMIT {
-                return Err(match self.body_form_kind(&f, &defined) {
-                    BodyForm::SyntaxRules(m) => syntax_rules::depth_limit_error(m.name, &f.span),
-                    _ => err(&f.span, "form nested too deeply to compile"),
-                });
-            }
-            match self.body_form_parts(&f, &defined)? {
-                Some(parts) => work.extend(parts.into_iter().rev().map(|p| (p, depth + 1))),
-                None => out.push(f),
-            }
-        }
-        Ok(std::borrow::Cow::Owned(out))
-    }
-
     /// Returns `Some` if `head` names a special form.
     fn special_form(
         &mut self,
@@ -886,168 +649,6 @@ impl Expander<'_> {
         Ok(Some(e))
     }
 
-    /// `(let-syntax ((name (syntax-rules …))…) body…)` and `letrec-syntax`, whose transformers
-    /// also see the macros they bind.
-    fn let_syntax(&mut self, head: &str, args: &[Syntax], s: &Syntax) -> LispResult<Expr> {
-        if args.len() < 2 {
-            return Err(err(
-                &s.span,
-                format!("{head} expects ({head} ((name (syntax-rules …))…) body…)"),
-            ));
-        }
-        let specs = list_items(&args[0])
-            .ok_or_else(|| err(&args[0].span, format!("{head}: bindings must be a list")))?;
-        let outer = self.scopes.len();
-        let env = if head == "letrec-syntax" {
-            outer + 1
-        } else {
-            outer
-        };
-        self.scopes.push(Scope::default());
-        let r = (|| -> LispResult<Expr> {
-            for spec in specs {
-                let (name, transformer) = match list_items(spec) {
-                    Some([name, t]) => match name.as_symbol() {
-                        Some(sym) => (sym, t),
-                        None => {
-                            return Err(err(
-                                &name.span,
-                                format!("{head}: binding name must be a symbol"),
-                            ))
-                        }
-                    },
-                    _ => {
-                        return Err(err(
-                            &spec.span,
-                            format!("{head}: each binding must be (name (syntax-rules …))"),
-                        ))
-                    }
-                };
-                let t = self.transformer(name, transformer, env)?;
-                self.scopes[outer].insert(name, Meaning::Macro(t));
-            }
-            self.body(&args[1..], &s.span)
-        })();
-        self.scopes.truncate(outer);
-        r
-    }
-
-    /// `(define name value)`, `(define name)` or `(define (name . params) body…)`.
-    fn define_parts(&mut self, s: &Syntax) -> LispResult<(Symbol, Expr)> {
-        let SyntaxKind::List(items, _) = &s.kind else {
-            unreachable!("define is a list")
-        };
-        let p = pos(&s.span);
-        match items.get(1).map(|t| &t.kind) {
-            Some(SyntaxKind::Atom(Value::Symbol(sym))) => {
-                let value = match items.len() {
-                    2 => Expr::new(ExprKind::Const(Value::Nil), p),
-                    3 => self.expand_named(&items[2], Some(*sym))?,
-                    _ => return Err(err(&s.span, "define expects (define name value)")),
-                };
-                Ok((*sym, value))
-            }
-            Some(SyntaxKind::List(sig, tail)) => {
-                let sym = sig[0]
-                    .as_symbol()
-                    .ok_or_else(|| err(&sig[0].span, "define: function name must be a symbol"))?;
-                if items.len() < 3 {
-                    return Err(err(&s.span, format!("define: {sym} needs a body")));
-                }
-                let params = Syntax {
-                    kind: if sig.len() == 1 && tail.is_none() {
-                        SyntaxKind::Atom(Value::Nil)
-                    } else if sig.len() == 1 {
-                        tail.as_ref()
-                            .map_or(SyntaxKind::Atom(Value::Nil), |t| t.kind.clone())
-                    } else {
-                        SyntaxKind::List(sig[1..].to_vec(), tail.clone())
-                    },
-                    span: items[1].span.clone(),
-                };
-                let lam = self.lambda(sym.name().to_string(), &params, &items[2..], &s.span)?;
-                Ok((sym, lam))
-            }
-            _ => Err(err(
-                &s.span,
-                "define expects (define name value) or (define (name params…) body…)",
-            )),
-        }
-    }
-
-    fn define_name(&self, s: &Syntax) -> Option<Symbol> {
-        if !is_head(s, "define") {
-            return None;
-        }
-        let SyntaxKind::List(items, _) = &s.kind else {
-            return None;
-        };
-        let head = items[0].as_symbol()?;
-        if !self.means(head, "define") {
-            return None;
-        }
-        match &items.get(1)?.kind {
-            SyntaxKind::Atom(Value::Symbol(sym)) => Some(*sym),
-            SyntaxKind::List(sig, _) => sig[0].as_symbol(),
-            _ => None,
-        }
-    }
-
-    /// A body: internal defines (letrec* semantics) followed by expressions, in a scope of
-    /// its own (which also holds its `define-syntax` macros).
-    fn body(&mut self, forms: &[Syntax], span: &Span) -> LispResult<Expr> {
-        if forms.is_empty() {
-            return Err(err(span, "empty body"));
-        }
-        let outer = self.scopes.len();
-        self.scopes.push(Scope::default());
-        let r = self.body_in_scope(forms, span);
-        self.scopes.truncate(outer);
-        r
-    }
-
-    fn body_in_scope(&mut self, forms: &[Syntax], span: &Span) -> LispResult<Expr> {
-        let p = pos(span);
-        let flat = self.flatten_body(forms)?;
-        let forms: &[Syntax] = &flat;
-        if forms.is_empty() {
-            return Err(err(span, "empty body"));
-        }
-        let names: Vec<Symbol> = forms.iter().filter_map(|f| self.define_name(f)).collect();
-        if names.is_empty() {
-            return self.seq(forms, p);
-        }
-        {
-            let mut vars = Vec::new();
-            let mut bound = std::collections::HashSet::with_capacity(names.len());
-            for n in &names {
-                if !bound.insert(*n) {
-                    continue;
-                }
-                vars.push(self.bind(*n, true));
-            }
-            let mut seq = Vec::new();
-            for f in forms {
-                if self.define_name(f).is_some() {
-                    let (sym, value) = self.define_parts(f)?;
-                    let Some(v) = self.lookup(sym) else {
-                        return Err(err(&f.span, format!("define: cannot define {sym} here")));
-                    };
-                    seq.push(Expr::new(
-                        ExprKind::SetLocal(v, Box::new(value)),
-                        pos(&f.span),
-                    ));
-                } else {
-                    seq.push(self.expand(f)?);
-                }
-            }
-            Ok(Expr::new(
-                ExprKind::Letrec(vars, Box::new(Expr::new(ExprKind::Seq(seq), p))),
-                p,
-            ))
-        }
-    }
-
     fn params(&self, s: &Syntax) -> LispResult<(Vec<Symbol>, Option<Symbol>)> {
         let sym = |x: &Syntax| {
             x.as_symbol()
@@ -1119,424 +720,5 @@ impl Expander<'_> {
                 )),
             })
             .collect()
-    }
-
-    fn named_let(
-        &mut self,
-        loop_name: Symbol,
-        bindings: &Syntax,
-        body: &[Syntax],
-        s: &Syntax,
-    ) -> LispResult<Expr> {
-        let p = pos(&s.span);
-        let bindings = self.bindings(bindings, "let")?;
-        let inits = bindings
-            .iter()
-            .map(|(_, i)| self.expand(i))
-            .collect::<LispResult<Vec<_>>>()?;
-        self.scopes.push(Scope::default());
-        let r = (|| -> LispResult<Expr> {
-            let lv = self.bind(loop_name, true);
-            let names = bindings
-                .iter()
-                .map(|(sym, _)| sym.name().to_string())
-                .collect::<Vec<_>>();
-            let params_syn = if names.is_empty() {
-                Syntax::atom(Value::Nil, s.span.clone())
-            } else {
-                let items = bindings
-                    .iter()
-                    .map(|(sym, i)| Syntax::atom(Value::Symbol(*sym), i.span.clone()))
-                    .collect();
-                Syntax {
-                    kind: SyntaxKind::List(items, None),
-                    span: s.span.clone(),
-                }
-            };
-            let lam = self.lambda(loop_name.name().to_string(), &params_syn, body, &s.span)?;
-            let set = Expr::new(ExprKind::SetLocal(lv, Box::new(lam)), p);
-            let call = Expr::new(
-                ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), inits),
-                p,
-            );
-            Ok(Expr::new(
-                ExprKind::Letrec(
-                    vec![lv],
-                    Box::new(Expr::new(ExprKind::Seq(vec![set, call]), p)),
-                ),
-                p,
-            ))
-        })();
-        self.scopes.pop();
-        r
-    }
-
-    fn do_loop(&mut self, args: &[Syntax], s: &Syntax) -> LispResult<Expr> {
-        let p = pos(&s.span);
-        if args.len() < 2 {
-            return Err(err(
-                &s.span,
-                "do expects (do ((var init step)…) (test result…) body…)",
-            ));
-        }
-        let specs =
-            list_items(&args[0]).ok_or_else(|| err(&args[0].span, "do: bad variable list"))?;
-        let mut vars = Vec::new();
-        for spec in specs {
-            match list_items(spec) {
-                Some(parts) if (2..=3).contains(&parts.len()) && parts[0].as_symbol().is_some() => {
-                    vars.push((
-                        parts[0].as_symbol().expect("checked"),
-                        &parts[1],
-                        parts.get(2),
-                    ));
-                }
-                _ => {
-                    return Err(err(
-                        &spec.span,
-                        "do: each variable must be (var init [step])",
-                    ))
-                }
-            }
-        }
-        let exit = list_items(&args[1])
-            .filter(|e| !e.is_empty())
-            .ok_or_else(|| err(&args[1].span, "do: expects (test result…)"))?;
-        let inits = vars
-            .iter()
-            .map(|(_, i, _)| self.expand(i))
-            .collect::<LispResult<Vec<_>>>()?;
-        self.scopes.push(Scope::default());
-        let lv = self.bind(Symbol::gensym("do-loop"), true);
-        self.fn_depth += 1;
-        self.scopes.push(Scope::default());
-        let r = (|| -> LispResult<Expr> {
-            let params: Vec<VarId> = vars
-                .iter()
-                .map(|(sym, _, _)| self.bind(*sym, false))
-                .collect();
-            let test = self.expand(&exit[0])?;
-            let result = self.seq(&exit[1..], p)?;
-            let mut body = self.expand_all(&args[2..])?;
-            let steps = vars
-                .iter()
-                .map(|(sym, _, step)| match step {
-                    Some(st) => self.expand(st),
-                    None => self.var_ref(*sym, &s.span),
-                })
-                .collect::<LispResult<Vec<_>>>()?;
-            self.use_var(lv);
-            let again = Expr::new(
-                ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), steps),
-                p,
-            );
-            body.push(again);
-            let lam_body = Expr::new(
-                ExprKind::If(
-                    Box::new(test),
-                    Box::new(result),
-                    Box::new(Expr::new(ExprKind::Seq(body), p)),
-                ),
-                p,
-            );
-            Ok(Expr::new(
-                ExprKind::Lambda(Box::new(Lambda {
-                    name: "do".into(),
-                    params,
-                    rest: None,
-                    body: lam_body,
-                })),
-                p,
-            ))
-        })();
-        self.scopes.pop();
-        self.fn_depth -= 1;
-        self.scopes.pop();
-        let lam = r?;
-        let set = Expr::new(ExprKind::SetLocal(lv, Box::new(lam)), p);
-        let call = Expr::new(
-            ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), inits),
-            p,
-        );
-        Ok(Expr::new(
-            ExprKind::Letrec(
-                vec![lv],
-                Box::new(Expr::new(ExprKind::Seq(vec![set, call]), p)),
-            ),
-            p,
-        ))
-    }
-
-    fn cond(&mut self, clauses: &[Syntax], s: &Syntax) -> LispResult<Expr> {
-        let p = pos(&s.span);
-        let mut acc = Expr::new(ExprKind::Const(Value::Nil), p);
-        for (i, clause) in clauses.iter().enumerate().rev() {
-            let parts = list_items(clause)
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| err(&clause.span, "cond: each clause must be (test body…)"))?;
-            let cp = pos(&clause.span);
-            if parts[0].as_symbol().is_some_and(|h| &*h.name() == "else")
-                && !self.is_local(parts[0].as_symbol().expect("symbol"))
-            {
-                if i != clauses.len() - 1 {
-                    return Err(err(&clause.span, "cond: else must be the last clause"));
-                }
-                acc = self.seq(&parts[1..], cp)?;
-                continue;
-            }
-            let test = self.expand(&parts[0])?;
-            if parts.len() == 1 {
-                acc = Expr::new(ExprKind::Or(vec![test, acc]), cp);
-            } else if parts.len() == 3 && parts[1].as_symbol().is_some_and(|a| &*a.name() == "=>") {
-                let f = self.expand(&parts[2])?;
-                let tmp = self.new_var(Symbol::intern("cond-tmp"), false);
-                let call = Expr::new(
-                    ExprKind::Call(Box::new(f), vec![Expr::new(ExprKind::Local(tmp), cp)]),
-                    cp,
-                );
-                let iff = Expr::new(
-                    ExprKind::If(
-                        Box::new(Expr::new(ExprKind::Local(tmp), cp)),
-                        Box::new(call),
-                        Box::new(acc),
-                    ),
-                    cp,
-                );
-                acc = Expr::new(ExprKind::Let(vec![(tmp, test)], Box::new(iff)), cp);
-            } else {
-                let body = self.seq(&parts[1..], cp)?;
-                acc = Expr::new(
-                    ExprKind::If(Box::new(test), Box::new(body), Box::new(acc)),
-                    cp,
-                );
-            }
-        }
-        Ok(acc)
-    }
-
-    fn case(&mut self, args: &[Syntax], s: &Syntax) -> LispResult<Expr> {
-        let p = pos(&s.span);
-        if args.is_empty() {
-            return Err(err(&s.span, "case expects (case key ((datum…) body…)…)"));
-        }
-        let key = self.expand(&args[0])?;
-        let tmp = self.new_var(Symbol::intern("case-key"), false);
-        let eqv = self.builtin("eqv?");
-        let mut acc = Expr::new(ExprKind::Const(Value::Nil), p);
-        let clauses = &args[1..];
-        for (i, clause) in clauses.iter().enumerate().rev() {
-            let parts = list_items(clause)
-                .filter(|c| c.len() >= 2)
-                .ok_or_else(|| err(&clause.span, "case: each clause must be ((datum…) body…)"))?;
-            let cp = pos(&clause.span);
-            let body = self.seq(&parts[1..], cp)?;
-            if parts[0].as_symbol().is_some_and(|h| &*h.name() == "else") {
-                if i != clauses.len() - 1 {
-                    return Err(err(&clause.span, "case: else must be the last clause"));
-                }
-                acc = body;
-                continue;
-            }
-            let data: Vec<Value> = match list_items(&parts[0]) {
-                Some(d) => d.iter().map(|x| self.datum(x)).collect(),
-                None => vec![self.datum(&parts[0])],
-            };
-            let tests = data
-                .into_iter()
-                .map(|d| {
-                    let f = Expr::new(ExprKind::Const(eqv.clone()), cp);
-                    let args = vec![
-                        Expr::new(ExprKind::Local(tmp), cp),
-                        Expr::new(ExprKind::Const(d), cp),
-                    ];
-                    Expr::new(ExprKind::Call(Box::new(f), args), cp)
-                })
-                .collect();
-            acc = Expr::new(
-                ExprKind::If(
-                    Box::new(Expr::new(ExprKind::Or(tests), cp)),
-                    Box::new(body),
-                    Box::new(acc),
-                ),
-                cp,
-            );
-        }
-        Ok(Expr::new(ExprKind::Let(vec![(tmp, key)], Box::new(acc)), p))
-    }
-
-    fn try_form(&mut self, args: &[Syntax], s: &Syntax) -> LispResult<Expr> {
-        let p = pos(&s.span);
-        let mut end = args.len();
-        let mut finally_forms = None;
-        let mut catch_clause = None;
-        if end > 0 && is_head(&args[end - 1], "finally") {
-            finally_forms = list_items(&args[end - 1]).map(|f| (&f[1..], &args[end - 1].span));
-            end -= 1;
-        }
-        if end > 0 && is_head(&args[end - 1], "catch") {
-            let c = list_items(&args[end - 1]).unwrap_or(&[]);
-            if c.len() < 3 {
-                return Err(err(&args[end - 1].span, "catch expects (catch e handler…)"));
-            }
-            let var = c[1]
-                .as_symbol()
-                .ok_or_else(|| err(&c[1].span, "catch: error variable must be a symbol"))?;
-            // `(catch e :cancelled handler…)`: the handler may end a cancellation.
-            let names_cancelled = c.len() > 3
-                && matches!(&c[2].kind, SyntaxKind::Atom(Value::Keyword(k)) if &*k.name() == "cancelled");
-            let handler = if names_cancelled { &c[3..] } else { &c[2..] };
-            catch_clause = Some((var, handler, names_cancelled, &args[end - 1].span));
-            end -= 1;
-        }
-        if let Some(bad) = args[..end]
-            .iter()
-            .find(|a| is_head(a, "catch") || is_head(a, "finally"))
-        {
-            return Err(err(
-                &bad.span,
-                "try: catch and finally must come last, catch before finally",
-            ));
-        }
-        let body = self.seq(&args[..end], p)?;
-        let catch = match catch_clause {
-            Some((var, handler, ends_cancel, span)) => {
-                self.scopes.push(Scope::default());
-                let v = self.bind(var, false);
-                let h = self.seq(handler, pos(span));
-                self.scopes.pop();
-                Some(Catch {
-                    var: v,
-                    handler: Box::new(h?),
-                    ends_cancel,
-                })
-            }
-            None => None,
-        };
-        let finally = match finally_forms {
-            Some((forms, span)) => {
-                let tmp = self.new_var(Symbol::intern("finally-error"), false);
-                Some((tmp, Box::new(self.seq(forms, pos(span))?)))
-            }
-            None => None,
-        };
-        // A `catch` shields its body from the `with-exception-handler`s outside it: the body
-        // runs behind `%catch-mark`, so a Lisp `raise` there unwinds to this `catch` instead of
-        // calling those handlers first. The mark is taken off when the body returns and first
-        // thing in the `catch`; an escape past both lands in a `call/cc`, which restores the
-        // dynamic environment it was called in (`builtins/control.rs`); a `:limit` ends the
-        // evaluation. (A `finally` would do it too, but costs ~2.5× a `try`'s entry.)
-        let Some(mut catch) = catch else {
-            return Ok(Expr::new(
-                ExprKind::Try {
-                    body: Box::new(body),
-                    catch: None,
-                    finally,
-                },
-                p,
-            ));
-        };
-        let mark = self.new_var(Symbol::intern("catch-mark"), false);
-        let pop = |this: &Self, v: Expr| {
-            this.call_builtin(
-                "%pop-catch-mark",
-                vec![Expr::new(ExprKind::Local(mark), p), v],
-                p,
-            )
-        };
-        let body = pop(self, body);
-        let handler = std::mem::replace(
-            &mut catch.handler,
-            Box::new(Expr::new(ExprKind::Const(Value::Nil), p)),
-        );
-        let restore = pop(self, Expr::new(ExprKind::Const(Value::Nil), p));
-        catch.handler = Box::new(Expr::new(ExprKind::Seq(vec![restore, *handler]), p));
-        let push = self.call_builtin("%push-catch-mark", Vec::new(), p);
-        let e = Expr::new(
-            ExprKind::Try {
-                body: Box::new(body),
-                catch: Some(catch),
-                finally,
-            },
-            p,
-        );
-        Ok(Expr::new(ExprKind::Let(vec![(mark, push)], Box::new(e)), p))
-    }
-
-    fn quasi(&mut self, s: &Syntax, depth: u32) -> LispResult<Expr> {
-        let p = pos(&s.span);
-        match &s.kind {
-            // `#(a ,b ,@c)`: the elements quasiquoted as a list, then `list->vector` (issue 15).
-            SyntaxKind::Atom(Value::Vector(v)) if !v.is_empty() => {
-                let items = v
-                    .to_vec()
-                    .iter()
-                    .map(|x| Syntax::from_value(x, &s.span))
-                    .collect::<LispResult<Vec<_>>>()?;
-                let list = Syntax {
-                    kind: SyntaxKind::List(items, None),
-                    span: s.span.clone(),
-                };
-                let e = self.quasi(&list, depth)?;
-                Ok(self.call_builtin("list->vector", vec![e], p))
-            }
-            SyntaxKind::Atom(_) => Ok(Expr::new(ExprKind::Const(self.datum(s)), p)),
-            SyntaxKind::Map(items) => {
-                let args = items
-                    .iter()
-                    .map(|i| self.quasi(i, depth))
-                    .collect::<LispResult<Vec<_>>>()?;
-                Ok(self.call_builtin("hash-map", args, p))
-            }
-            SyntaxKind::List(items, tail) => {
-                let head = items[0].as_symbol().map(|h| h.name());
-                if items.len() == 2 && tail.is_none() {
-                    match head.as_deref() {
-                        Some("unquote") if depth == 1 => return self.expand(&items[1]),
-                        Some(h @ ("unquote" | "unquote-splicing")) => {
-                            let inner = self.quasi(&items[1], depth - 1)?;
-                            return Ok(self.call_builtin(
-                                "list",
-                                vec![Expr::new(ExprKind::Const(Value::symbol(h)), p), inner],
-                                p,
-                            ));
-                        }
-                        Some("quasiquote") => {
-                            let inner = self.quasi(&items[1], depth + 1)?;
-                            let q = Expr::new(ExprKind::Const(Value::symbol("quasiquote")), p);
-                            return Ok(self.call_builtin("list", vec![q, inner], p));
-                        }
-                        _ => {}
-                    }
-                }
-                let mut acc = match tail {
-                    Some(t) => self.quasi(t, depth)?,
-                    None => Expr::new(ExprKind::Const(Value::Nil), p),
-                };
-                for item in items.iter().rev() {
-                    let ip = pos(&item.span);
-                    let splice = match &item.kind {
-                        SyntaxKind::List(parts, None)
-                            if depth == 1
-                                && parts.len() == 2
-                                && is_head(item, "unquote-splicing") =>
-                        {
-                            Some(&parts[1])
-                        }
-                        _ => None,
-                    };
-                    acc = match splice {
-                        Some(x) => {
-                            let e = self.expand(x)?;
-                            self.call_builtin("append", vec![e, acc], ip)
-                        }
-                        None => {
-                            let e = self.quasi(item, depth)?;
-                            self.call_builtin("cons", vec![e, acc], ip)
-                        }
-                    };
-                }
-                Ok(acc)
-            }
-        }
     }
 }

@@ -368,6 +368,8 @@ enum Dot {
 }
 
 struct Reader<'a> {
+    /// The whole source (tokens are sliced from it, not copied char by char).
+    src: &'a str,
     chars: std::iter::Peekable<std::str::Chars<'a>>,
     file: Rc<str>,
     line: u32,
@@ -395,6 +397,7 @@ fn is_delimiter(c: char) -> bool {
 impl<'a> Reader<'a> {
     fn new(src: &'a str, file: Rc<str>) -> Reader<'a> {
         Reader {
+            src,
             chars: src.chars().peekable(),
             file,
             line: 1,
@@ -681,7 +684,7 @@ impl<'a> Reader<'a> {
                             _ => return Err(self.err(span, "unexpected .")),
                         }
                     }
-                    Syntax::atom(self.parse_atom(&tok, &span)?, span)
+                    Syntax::atom(self.parse_atom(tok, &span)?, span)
                 }
             };
             // A datum is complete: feed it to the enclosing frames.
@@ -737,16 +740,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn read_token(&mut self) -> String {
-        let mut tok = String::new();
+    /// The characters up to the next delimiter, as a slice of the source.
+    fn read_token(&mut self) -> &'a str {
+        let start = self.pos;
         while let Some(c) = self.peek() {
             if is_delimiter(c) {
                 break;
             }
-            tok.push(c);
             self.bump();
         }
-        tok
+        self.src.get(start..self.pos).unwrap_or_default()
     }
 
     fn read_string(&mut self) -> LispResult<Syntax> {
@@ -814,7 +817,7 @@ impl<'a> Reader<'a> {
             return Err(self.err(span, "#\\ needs a character (end of input)"));
         };
         let mut tok = String::from(first);
-        tok.push_str(&self.read_token());
+        tok.push_str(self.read_token());
         let mut chars = tok.chars();
         let c = match (chars.next(), chars.next()) {
             (Some(c), None) => c,

@@ -6,7 +6,7 @@
 //! # Hygiene: what is and is not hygienic
 //!
 //! Every identifier a template introduces (one that is not a pattern variable) becomes, once
-//! per expansion, a fresh *alias* ([`Symbol::alias`]): a symbol with the same name that no
+//! per expansion, a fresh *alias* (`AliasRefs::fresh`): a symbol with the same name that no
 //! reader input produces. The expander resolves an alias like this:
 //!
 //! 1. If the expansion itself binds the alias (`let`, `lambda`, `define` in a body, `do`,
@@ -39,8 +39,11 @@
 //! * A global `syntax-rules` macro is looked up by its plain name when used, so redefining a
 //!   name later (or defining a macro named like a special form, which then takes precedence
 //!   over it) changes what earlier macros' templates expand to.
-//! * Aliases are interned per thread and never freed (like `gensym` names): a few bytes per
-//!   introduced identifier per expansion.
+//!
+//! Aliases are reclaimed (`symbol.rs`): the expander of a top-level form holds the aliases its
+//! expansions make ([`Expansion::aliases`]) until it is done, and a compiled transformer holds
+//! those in its own spec (a macro a macro defined), so a host that expands macros for days
+//! keeps only the aliases of the macros still defined.
 //!
 //! # Implementation details
 //!
@@ -67,7 +70,7 @@ use crate::error::{ErrorKind, LispError, LispResult, Span};
 use crate::expander::{unalias, EXPAND_LIMIT};
 use crate::reader::{Syntax, SyntaxKind};
 use crate::stack_guard::StackGuard;
-use crate::symbol::Symbol;
+use crate::symbol::{AliasRefs, Symbol, MAX_LIVE_ALIASES};
 use crate::value::{Foreign, Value};
 
 /// How many nodes of matching or instantiation are done between two budget charges.
@@ -83,6 +86,9 @@ pub(crate) struct SyntaxRules {
     /// The literals, in the definition environment.
     literals: Vec<Symbol>,
     rules: Vec<Rule>,
+    /// The aliases in the spec (a transformer a macro's expansion defined): its patterns and
+    /// templates refer to them, so they live as long as it does.
+    _aliases: AliasRefs,
 }
 
 impl fmt::Debug for SyntaxRules {
@@ -218,7 +224,7 @@ fn strip_data(v: &Value, depth: usize, budget: &mut usize) -> Value {
     }
     *budget -= 1;
     match v {
-        Value::Symbol(s) if s.alias_base().is_some() => Value::Symbol(unalias(*s)),
+        Value::Symbol(s) if s.is_alias() => Value::Symbol(unalias(*s)),
         Value::Pair(_) => {
             let mut items = Vec::new();
             let mut cur = v.clone();
@@ -595,12 +601,69 @@ pub(crate) fn compile(spec: &Syntax, name: Symbol, env_depth: usize) -> LispResu
             var_depth: cx.vars.iter().map(|(_, d)| *d).collect(),
         });
     }
+    let mut aliases = AliasRefs::default();
+    aliases.retain(name);
+    retain_aliases(spec, &mut aliases);
     Ok(SyntaxRules {
         name,
         env_depth,
         literals,
         rules: compiled,
+        _aliases: aliases,
     })
+}
+
+/// Adds every alias in `spec` to `refs`, data included (iteratively: no native recursion; a
+/// value is walked along list tails and into vectors, up to [`STRIP_BUDGET`] nodes, which
+/// covers all the data a template can hold).
+fn retain_aliases(spec: &Syntax, refs: &mut AliasRefs) {
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = |sym: Symbol, refs: &mut AliasRefs| {
+        if sym.is_alias() && seen.insert(sym) {
+            refs.retain(sym);
+        }
+    };
+    let mut forms = vec![spec];
+    let mut values = Vec::new();
+    while let Some(form) = forms.pop() {
+        match &form.kind {
+            SyntaxKind::Atom(v) => values.push(v.clone()),
+            SyntaxKind::List(items, tail) => {
+                forms.extend(items.iter());
+                forms.extend(tail.as_deref());
+            }
+            SyntaxKind::Map(items) => forms.extend(items.iter()),
+        }
+    }
+    let mut budget = STRIP_BUDGET;
+    while let Some(v) = values.pop() {
+        if budget == 0 {
+            break;
+        }
+        budget -= 1;
+        match v {
+            Value::Symbol(sym) => keep(sym, refs),
+            Value::Pair(p) => {
+                values.push(p.car());
+                values.push(p.cdr());
+            }
+            Value::Vector(items) => values.extend(items.to_vec()),
+            _ => {}
+        }
+    }
+}
+
+/// The `:limit` error of an expansion that would make more than [`MAX_LIVE_ALIASES`] aliases
+/// alive at once.
+fn alias_limit_error(name: Symbol, span: &Span) -> LispError {
+    LispError::new(
+        ErrorKind::Limit,
+        format!(
+            "limit exceeded: {MAX_LIVE_ALIASES} live macro-introduced identifiers, expanding \
+             {name}"
+        ),
+    )
+    .with_span(span.clone())
 }
 
 /// Matching one use: the literal test the expander supplies and the work done.
@@ -779,6 +842,8 @@ struct Instantiator<'f> {
     span: Span,
     /// Template identifier → its alias in this expansion.
     renames: HashMap<Symbol, Symbol>,
+    /// The aliases made (what [`Expansion::aliases`] hands over).
+    owned: AliasRefs,
     cost: u64,
     charge: &'f mut dyn FnMut(u64) -> LispResult<()>,
     name: Symbol,
@@ -892,7 +957,17 @@ impl Instantiator<'_> {
         self.tick(1)?;
         match t {
             Template::Ident(sym) => {
-                let alias = *self.renames.entry(*sym).or_insert_with(|| sym.alias());
+                let alias = match self.renames.get(sym) {
+                    Some(alias) => *alias,
+                    None => {
+                        let alias = self
+                            .owned
+                            .fresh(*sym)
+                            .ok_or_else(|| alias_limit_error(self.name, &self.span))?;
+                        self.renames.insert(*sym, alias);
+                        alias
+                    }
+                };
                 Ok((Syntax::atom(Value::Symbol(alias), self.span.clone()), 0))
             }
             Template::Var(v) => self.var(b[*v]),
@@ -1027,8 +1102,9 @@ fn measure(s: &Syntax, depth: usize, guard: &StackGuard) -> Option<(u64, usize)>
 pub(crate) struct Expansion {
     /// The form the use stands for.
     pub(crate) output: Syntax,
-    /// The aliases made for the template's identifiers.
-    pub(crate) aliases: Vec<Symbol>,
+    /// The aliases made for the template's identifiers, held until this is dropped (the
+    /// expander keeps them for the rest of its top-level form).
+    pub(crate) aliases: AliasRefs,
 }
 
 impl SyntaxRules {
@@ -1082,6 +1158,7 @@ impl SyntaxRules {
         let mut inst = Instantiator {
             span: use_form.span.clone(),
             renames: HashMap::new(),
+            owned: AliasRefs::default(),
             cost: 0,
             charge: &mut *charge,
             name: self.name,
@@ -1090,7 +1167,7 @@ impl SyntaxRules {
         let mut b: Bindings<'_, '_> = matches.iter().map(Option::as_ref).collect();
         let (output, _) = inst.template(&rule.template, &mut b, 0, &rule.var_depth)?;
         let cost = inst.cost;
-        let aliases = inst.renames.into_values().collect();
+        let aliases = std::mem::take(&mut inst.owned);
         charge(cost)?;
         Ok(Expansion { output, aliases })
     }
