@@ -66,7 +66,7 @@ use crate::task::{CancelMode, TaskId, TaskInfo, TaskState};
 use crate::token::{CancellationToken, OnCancelGuard};
 
 pub(crate) use entry::{
-    Cancel, CancelStep, Cold, Limits, Phase, Reason, Slot, TaskEntry, TaskKey, Why,
+    Cancel, CancelStep, Cold, Limits, Phase, Reason, Slot, Stage, TaskEntry, TaskKey, Why,
 };
 use history::{Finished, History};
 pub(crate) use timers::{Timer, TimerKind, Timers};
@@ -295,7 +295,7 @@ impl Core {
         let entry = TaskEntry {
             id: t.id,
             phase: Phase::Pending,
-            cancel: Cancel::Live,
+            cancel: Cancel::LIVE,
             mode: t.mode,
             runnable: Some(runnable),
             waker,
@@ -421,11 +421,11 @@ impl Core {
             if e.phase == Phase::Ready {
                 e.set_phase(Phase::Polling);
             }
-            let (cancel, stop) = match &e.cancel {
-                Cancel::Live => (None, e.phase == Phase::Doomed),
-                Cancel::Forced(r) => (Some(r.text.clone()), true),
-                Cancel::Requested(r) | Cancel::Grace(r) => (
-                    Some(r.text.clone()),
+            let (cancel, stop) = match e.cancel.cancelled() {
+                None => (None, e.phase == Phase::Doomed),
+                Some(c) if c.stage == Stage::Forced => (Some(c.reason.text.clone()), true),
+                Some(c) => (
+                    Some(c.reason.text.clone()),
                     e.phase == Phase::Doomed || (e.mode == CancelMode::Drop && e.shield_depth == 0),
                 ),
             };
@@ -505,7 +505,7 @@ impl Core {
     pub fn force(&mut self, key: TaskKey, text: &Arc<str>, now: Instant) {
         let e = &mut self.tasks[key];
         let token = e.token.clone();
-        let first = e.cancel == Cancel::Live;
+        let first = e.cancel.is_live();
         if e.cancel.step(CancelStep::Force, || Reason {
             text: text.clone(),
             why: Why::Cancel,
