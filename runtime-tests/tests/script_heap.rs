@@ -174,22 +174,101 @@ async fn child_tasks_allocations_count_against_the_parent_script() {
         e.message(),
         format!("limit exceeded: script max_heap_bytes ({})", 32 * MIB)
     );
-    // Many short children one after another: their fibers are credited back when they end,
-    // only the scheduler's record (~240 B measured) stays charged (budget.rs), so 5,000 of
-    // them fit in 4 MiB.
+    // Many short children one after another: their fibers are credited back when they
+    // end, and so is the scheduler's record of each, exactly what its spawn was charged
+    // (budget.rs), so 100,000 of them fit in 1 MiB (at the ~30 bytes per awaited child
+    // that stayed charged before, they needed 3 MB).
     let v = engine
         .spawn(
             r#"(let loop ((i 0) (sum 0))
-                 (if (= i 5000) sum
+                 (if (= i 100000) sum
                      (loop (+ i 1) (+ sum (await (async (lambda () (make-string 100 #\z) i)))))))"#,
-            ScriptOptions::new()
-                .name("many.lisp")
-                .max_heap_bytes(4 * MIB),
+            ScriptOptions::new().name("many.lisp").max_heap_bytes(MIB),
         )
         .await
         .expect("spawned")
         .await
-        .expect("finished children cost only their scheduler record");
-    assert_eq!(v, Data::Int((0..5_000).sum()));
+        .expect("finished children leave nothing charged");
+    assert_eq!(v, Data::Int((0..100_000).sum()));
+    engine.shutdown("done").await;
+}
+
+/// Registers `held`: the bytes charged to the calling script so far.
+fn register_held(engine: &Engine) {
+    engine
+        .register_fn("held", |_| {
+            Ok(Data::Int(
+                omega_lisp::heap::script_heap_held().expect("a heap limit is set"),
+            ))
+        })
+        .expect("registered");
+}
+
+/// Children spawned one after another, each awaited (`awaited`) or left to end on its own
+/// (`unawaited`): `n` of them, then `:ok`.
+const CHILDREN: &str = r#"(define (awaited n)
+                            (let loop ((i 0))
+                              (if (< i n)
+                                  (begin (await (async (lambda () (make-string 100 #\z) i)))
+                                         (loop (+ i 1)))
+                                  :ok)))
+                          (define (unawaited n)
+                            (let loop ((i 0))
+                              (if (< i n)
+                                  (begin (async (lambda () (make-string 100 #\z) i))
+                                         (yield)
+                                         (loop (+ i 1)))
+                                  (begin (sleep 1) :ok))))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_children_leave_nothing_charged_and_earn_no_credit() {
+    let engine = engine();
+    register_held(&engine);
+    // Five readings of the charged count: after a warm-up, then after each batch of 20,000
+    // children. Before the scheduler's record was credited back, each awaited child left
+    // ~30 bytes charged and each unawaited one ~415 (600 KB and 8 MB a batch); crediting
+    // the spawn's size up front credited ~450 bytes too many per child (-9 MB a batch).
+    let v = engine
+        .spawn(
+            &format!(
+                "{CHILDREN}
+                 (awaited 100) (unawaited 100)
+                 (define h0 (held))
+                 (awaited 20000)
+                 (define h1 (held))
+                 (awaited 20000)
+                 (define h2 (held))
+                 (unawaited 20000)
+                 (define h3 (held))
+                 (unawaited 20000)
+                 (list h0 h1 h2 h3 (held))"
+            ),
+            ScriptOptions::new()
+                .name("flat.lisp")
+                .max_heap_bytes(64 * MIB),
+        )
+        .await
+        .expect("spawned")
+        .await
+        .expect("the children fit");
+    let Data::List(held) = v else {
+        panic!("a list of counts: {v:?}");
+    };
+    let held: Vec<i64> = held
+        .iter()
+        .map(|d| match d {
+            Data::Int(n) => *n,
+            other => panic!("a count: {other:?}"),
+        })
+        .collect();
+    // Each batch moves the count by less than a KiB whatever its size (what the runtime's
+    // shared tables happen to free during it); one byte per child would be 20 KB.
+    for (batch, w) in held.windows(2).enumerate() {
+        let moved = w[1] - w[0];
+        assert!(
+            moved.abs() < 4096,
+            "batch {batch} of 20,000 children moved the charged count by {moved} bytes: {held:?}"
+        );
+    }
     engine.shutdown("done").await;
 }

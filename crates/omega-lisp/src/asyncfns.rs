@@ -40,11 +40,14 @@ pub(crate) fn spawn(
     // The value is made first: the body keeps it alive until it ends (see `LispTask::task`).
     let value = TaskValue::unborn(name);
     let task = LispTask::new(start, value.clone(), top_level, ctx.clone(), budget).value_in_slot();
-    let handle = ctx
-        .sched
-        .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative));
+    // The bytes of the scheduler's record are measured, to be credited back exactly when
+    // the value goes (budget.rs, "The scheduler's record").
+    let (handle, record) = crate::budget::record_bytes(|| {
+        ctx.sched
+            .submit_local_result(task, opts.cancel_mode(CancelMode::Cooperative))
+    });
     // Untracked: each awaiter records its own await edge (`TaskValue::outcome`).
-    value.spawned(handle.untracked());
+    value.spawned(handle.untracked(), record);
     Ok(Value::Task(value))
 }
 

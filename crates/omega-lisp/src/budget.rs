@@ -36,14 +36,41 @@
 //!   script.
 //! - Not what runs elsewhere: an async host function's future running on the host's own
 //!   tokio runtime, another runtime's thread, or the scheduler's bookkeeping between slices.
-//! - One residue: a child task's record in the scheduler (its body's box, ~240 bytes measured)
-//!   is allocated while the script runs but freed by the scheduler between slices, so each
-//!   finished child leaves that much charged (its fiber is credited back). A script that
-//!   spawns a million tasks over its life is charged ~240 MB for them; not charging the
-//!   spawn instead was measured to credit ~450 bytes per child (the part its handle frees
-//!   inside a slice), which a hostile script could farm, so the conservative side was kept.
+//! - A child's scheduler record is charged while it lives, then credited exactly (see
+//!   "The scheduler's record" below): a script that spawns and finishes a million tasks over
+//!   its life holds no more for them than one that spawned none. What the handle's drop
+//!   frees beyond the record (a cancellation token made on request, an error summary nobody
+//!   read) stays charged: a few bytes, on the conservative side.
 //! - The count starts at the script's first slice; what the host allocated to start it (the
 //!   source, the compiled code) is not charged.
+//!
+//! ## The scheduler's record of a child task
+//!
+//! Spawning a child allocates, inside the parent's slice, the scheduler's record of it: its
+//! cell (the body, the fiber inline), the link to its parent's token, their share of the
+//! scheduler's tables. The record is freed later, partly inside some slice (the poll of the
+//! handle that takes the outcome frees the cell) and partly by the scheduler between slices
+//! (the entry and link when the child ends; the cell, when nobody awaited it, once its body
+//! returns), so counting its frees as they come would leave ~30–415 bytes per finished
+//! child charged forever — a false `:limit` in a long-running agent loop. So the record is
+//! counted apart:
+//! - at the spawn, [`record_bytes`] measures the net bytes the submission allocated (the
+//!   thread's counters before and after, inside the slice); they are charged as usual and
+//!   the child's task value keeps the figure;
+//! - the polls and drop of the child's handle run [`uncredited`]: what they allocate is
+//!   charged, what they free (the record) is not credited;
+//! - when the task value goes, [`record_freed`] credits the budget current then (the
+//!   parent's, in the common case) exactly the figure kept at the spawn.
+//!
+//! So the record is credited once and never with more than it was charged: a hostile script
+//! cannot farm credit by spawning (crediting the spawn's size up front, tried first, credited
+//! ~450 bytes too many per child, since the handle frees most of the record inside a slice).
+//! `runtime-tests/tests/script_heap.rs` checks both: 100,000 children one after another fit
+//! in 1 MiB, and batches of 20,000 move the count by under 4 KiB either way. A task value
+//! dropped while no heap-limited budget is current (the host's, after the script) credits
+//! nothing. The figure includes the record's share of table growth (a slab doubling); that
+//! growth stays with the scheduler for its next tasks, so the over-credit is bounded by the
+//! tables' peak size, not by the number of spawns.
 //!
 //! # Invariants
 //!
@@ -56,6 +83,9 @@
 //!    counters can be read; it holds the thread's counters when the budget's charge was last
 //!    brought up to date ([`settle`]). Entering and leaving a budget settle the outgoing one
 //!    first, so nested slices charge each byte to one budget only.
+//! 4. A child's scheduler record is credited to a budget at most once, with at most what its
+//!    spawn was charged ([`record_bytes`] / [`record_freed`]); the handle's frees are never
+//!    credited ([`uncredited`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -146,6 +176,83 @@ fn settle() {
         b.heap
             .set(b.heap.get().saturating_add(allocated.wrapping_sub(freed)));
     }
+}
+
+/// The net bytes charged so far to the script being polled on this thread (its slice so
+/// far included), if it has a heap limit (`ScriptOptions::max_heap_bytes`) and the
+/// counting allocator is installed; `None` otherwise. For a host function called by the
+/// script, e.g. to watch a long-running agent loop's footprint (see the module docs for
+/// what is counted).
+pub fn script_heap_held() -> Option<i64> {
+    if !matches!(HEAP_MARK.try_with(Cell::get), Ok(Some(_))) {
+        return None;
+    }
+    settle();
+    current().map(|b| b.heap.get())
+}
+
+/// Runs `f` — the submission of a child task to the scheduler — and returns what it
+/// returned with the net bytes it allocated on this thread: the scheduler's record of the
+/// child (its cell, the link to its parent, their share of the scheduler's tables), charged
+/// to the current budget like any allocation of the slice. `0` (and nothing measured) when
+/// no heap-limited budget is current. The child's task value keeps the figure and hands it
+/// to [`record_freed`] when it goes (see the module docs, "The scheduler's record").
+pub(crate) fn record_bytes<R>(f: impl FnOnce() -> R) -> (R, u32) {
+    let before = match HEAP_MARK.try_with(Cell::get) {
+        Ok(Some(_)) => crate::heap::thread_counters(),
+        _ => None,
+    };
+    let r = f();
+    let Some(before) = before else {
+        return (r, 0);
+    };
+    let Some(now) = crate::heap::thread_counters() else {
+        return (r, 0);
+    };
+    let allocated = now.0.wrapping_sub(before.0);
+    let freed = now.1.wrapping_sub(before.1);
+    let net = allocated.saturating_sub(freed);
+    (r, u32::try_from(net).unwrap_or(u32::MAX))
+}
+
+/// A child's task value goes: runs `drop_handle` (which frees the scheduler's record if
+/// the child has ended and nothing else holds it) and credits the current budget exactly
+/// the `record` bytes [`record_bytes`] charged for it at the spawn — not what the drop
+/// happened to free, which is left out of the count (the record's cell may be freed here,
+/// inside the slice, or later by the scheduler between slices; either way the script is
+/// credited once, with what it was charged). Nothing is credited while no heap-limited
+/// budget is current (the bytes stay charged: the conservative side).
+pub(crate) fn record_freed(record: u32, drop_handle: impl FnOnce()) {
+    if !matches!(HEAP_MARK.try_with(Cell::get), Ok(Some(_))) {
+        drop_handle();
+        return;
+    }
+    uncredited(drop_handle);
+    if let Some(b) = current() {
+        b.heap.set(b.heap.get().saturating_sub(i64::from(record)));
+    }
+}
+
+/// Runs `f` — something that may free a child's scheduler record inside the slice (the
+/// last poll of its handle, the handle's drop) — charging what it allocates but crediting
+/// nothing it frees: the record is credited once, by [`record_freed`]. One thread-local
+/// read when no heap-limited budget is current.
+#[inline]
+pub(crate) fn uncredited<R>(f: impl FnOnce() -> R) -> R {
+    if !matches!(HEAP_MARK.try_with(Cell::get), Ok(Some(_))) {
+        return f();
+    }
+    settle();
+    let before = crate::heap::thread_counters();
+    let r = f();
+    if let (Some(before), Some(now)) = (before, crate::heap::thread_counters()) {
+        let allocated = now.0.wrapping_sub(before.0) as i64;
+        let _ = HEAP_MARK.try_with(|m| m.set(Some(now)));
+        if let Some(b) = current() {
+            b.heap.set(b.heap.get().saturating_add(allocated));
+        }
+    }
+    r
 }
 
 /// The heap check of the script being polled on this thread: charges its slice so far and

@@ -74,6 +74,7 @@ use std::sync::{OnceLock, RwLock};
 
 use tikv_jemalloc_ctl::thread::{allocatedp, deallocatedp, ThreadLocal};
 
+pub use crate::budget::script_heap_held;
 use crate::error::{ErrorKind, LispError, LispResult};
 
 static METER: RwLock<Option<fn() -> usize>> = RwLock::new(None);

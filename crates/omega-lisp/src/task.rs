@@ -469,9 +469,13 @@ pub(crate) type Outcome = Result<Value, TaskError>;
 /// A spawned task's outcome as its awaiters see it: waited for (by these wakers), then
 /// known. One enum, not an `Option<Outcome>` beside a `Vec<Waker>`: 16 bytes less in every
 /// task value (SPEC §9).
+///
+/// Each state carries the bytes the scheduler's record of the task was charged to the
+/// script at the spawn (`budget::record_bytes`), credited back when the value goes; the
+/// `u32` sits beside the enum's tag, in what was padding.
 enum Wait {
-    Waiting(Vec<Waker>),
-    Done(Outcome),
+    Waiting(Vec<Waker>, u32),
+    Done(Outcome, u32),
 }
 
 /// Where a task value's outcome comes from.
@@ -523,6 +527,18 @@ impl fmt::Debug for TaskValue {
     }
 }
 
+impl Drop for TaskValue {
+    /// The handle goes (the scheduler's record with it, once the task has ended): the
+    /// script is credited what the record was charged at the spawn (budget.rs).
+    fn drop(&mut self) {
+        if let Source::Task { handle, wait } =
+            std::mem::replace(self.source.get_mut(), Source::Unborn)
+        {
+            crate::budget::record_freed(wait.record(), move || drop(handle));
+        }
+    }
+}
+
 impl TaskValue {
     /// Whether its slot holds Lisp values (for the cycle collector).
     pub(crate) fn holds_values(&self) -> bool {
@@ -570,11 +586,13 @@ impl TaskValue {
         })
     }
 
-    /// Completes the value of a Lisp task spawned on this runtime with its handle.
-    pub(crate) fn spawned(&self, handle: TaskHandle<Value>) {
+    /// Completes the value of a Lisp task spawned on this runtime with its handle;
+    /// `record` is what the scheduler's record of the task was charged to the script's
+    /// heap budget (see `budget::record_bytes`).
+    pub(crate) fn spawned(&self, handle: TaskHandle<Value>, record: u32) {
         *self.source.borrow_mut() = Source::Task {
             handle,
-            wait: Wait::Waiting(Vec::new()),
+            wait: Wait::Waiting(Vec::new(), record),
         };
     }
 
@@ -625,7 +643,7 @@ impl TaskValue {
         let source = self.source.borrow();
         let (known, outcome) = match &*source {
             Source::Unborn => (Some(TaskState::Pending), None),
-            Source::Task { handle, wait } => (handle.state(), wait.outcome()),
+            Source::Task { handle, wait, .. } => (handle.state(), wait.outcome()),
             Source::Hosted {
                 id, sched, done, ..
             } => (sched.task(*id).map(|i| i.state), done.peek()),
@@ -644,7 +662,7 @@ impl TaskValue {
     pub fn is_finished(&self) -> bool {
         match &*self.source.borrow() {
             Source::Unborn => false,
-            Source::Task { handle, wait } => wait.outcome().is_some() || handle.is_finished(),
+            Source::Task { handle, wait, .. } => wait.outcome().is_some() || handle.is_finished(),
             Source::Hosted { done, .. } => done.peek().is_some(),
         }
     }
@@ -694,7 +712,7 @@ impl TaskValue {
     fn poll_outcome(&self, cx: &mut Context<'_>) -> Result<Poll<Outcome>, SharedDone> {
         let mut source = self.source.borrow_mut();
         let (handle, wait) = match &mut *source {
-            Source::Task { handle, wait } => (handle, wait),
+            Source::Task { handle, wait, .. } => (handle, wait),
             Source::Hosted { done, .. } => return Err(done.clone()),
             Source::Unborn => {
                 return Ok(Poll::Ready(Err(TaskError::failed(LispFailure(
@@ -702,15 +720,17 @@ impl TaskValue {
                 )))))
             }
         };
-        let waiters = match wait {
-            Wait::Done(o) => return Ok(Poll::Ready(self.resolve(o))),
-            Wait::Waiting(w) => w,
+        let (waiters, record) = match wait {
+            Wait::Done(o, _) => return Ok(Poll::Ready(self.resolve(o))),
+            Wait::Waiting(w, record) => (w, *record),
         };
-        match Pin::new(handle).poll(cx) {
+        // The poll that gets the outcome frees the scheduler's record (the cell), which the
+        // script is credited for once, when this value goes (budget.rs).
+        match crate::budget::uncredited(|| Pin::new(handle).poll(cx)) {
             Poll::Ready(o) => {
                 let woken = std::mem::take(waiters);
                 let r = self.resolve(&o);
-                *wait = Wait::Done(o);
+                *wait = Wait::Done(o, record);
                 drop(source);
                 woken.into_iter().for_each(Waker::wake);
                 Ok(Poll::Ready(r))
@@ -733,7 +753,7 @@ impl TaskValue {
     fn waiter_left(&self) {
         let woken = match self.source.try_borrow_mut().as_deref_mut() {
             Ok(Source::Task {
-                wait: Wait::Waiting(waiters),
+                wait: Wait::Waiting(waiters, _),
                 ..
             }) => std::mem::take(waiters),
             _ => return,
@@ -752,11 +772,18 @@ impl TaskValue {
 }
 
 impl Wait {
+    /// What the scheduler's record was charged at the spawn.
+    fn record(&self) -> u32 {
+        match self {
+            Wait::Waiting(_, r) | Wait::Done(_, r) => *r,
+        }
+    }
+
     /// The outcome, once known.
     fn outcome(&self) -> Option<&Outcome> {
         match self {
-            Wait::Waiting(_) => None,
-            Wait::Done(o) => Some(o),
+            Wait::Waiting(..) => None,
+            Wait::Done(o, _) => Some(o),
         }
     }
 }

@@ -82,20 +82,29 @@ impl Phase {
 /// Live ──cancel──▶ Requested ──survived a poll──▶ Grace ──cleanup_grace ran out──▶ Forced
 ///   └─────────────────── force (the scheduler is dropped) ──────────────────────────▶┘
 /// ```
-/// The first reason wins; later cancels change nothing. The reason is boxed: most tasks
-/// are never cancelled, and every live task's entry carries this field (8 bytes instead of
-/// 24).
+/// The first reason wins; later cancels change nothing. The stage and reason are boxed
+/// together: most tasks are never cancelled, and every live task's entry carries this
+/// field (8 bytes: `None` is live; was 16 as an enum of boxed reasons, 24 unboxed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cancel(Option<Box<Cancelled>>);
+
+/// A cancelled task's [`Cancel`]: how far it has gone and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Cancel {
-    /// Not cancelled.
-    Live,
+pub(crate) struct Cancelled {
+    pub stage: Stage,
+    pub reason: Reason,
+}
+
+/// How far a cancellation has gone (see [`Cancel`]'s diagram).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
     /// Cancelled: checkpoints fail (outside shields), `Drop`-mode bodies are dropped.
-    Requested(Box<Reason>),
+    Requested,
     /// Cancelled and still running after a poll: the cleanup grace timer is armed.
-    Grace(Box<Reason>),
+    Grace,
     /// The grace ran out or the scheduler is going away: the body is dropped at its next
     /// poll, shield or not.
-    Forced(Box<Reason>),
+    Forced,
 }
 
 /// Why a task was cancelled.
@@ -125,27 +134,49 @@ pub(crate) enum CancelStep {
 }
 
 impl Cancel {
+    /// Not cancelled.
+    pub const LIVE: Cancel = Cancel(None);
+
+    /// True while not cancelled.
+    pub fn is_live(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The stage and reason, once cancelled.
+    pub fn cancelled(&self) -> Option<&Cancelled> {
+        self.0.as_deref()
+    }
+
     /// The reason, once cancelled.
     pub fn reason(&self) -> Option<&Reason> {
-        match self {
-            Cancel::Live => None,
-            Cancel::Requested(r) | Cancel::Grace(r) | Cancel::Forced(r) => Some(r),
-        }
+        self.0.as_deref().map(|c| &c.reason)
     }
 
     /// The one function that moves a cancellation. Returns true if it changed.
     pub fn step(&mut self, step: CancelStep, reason: impl FnOnce() -> Reason) -> bool {
-        let next = match (&*self, step) {
-            (Cancel::Live, CancelStep::Request) => Cancel::Requested(Box::new(reason())),
-            (Cancel::Live, CancelStep::Force) => Cancel::Forced(Box::new(reason())),
-            (Cancel::Requested(r), CancelStep::ArmGrace) => Cancel::Grace(r.clone()),
-            (Cancel::Requested(r) | Cancel::Grace(r), CancelStep::Force) => {
-                Cancel::Forced(r.clone())
+        match (&mut self.0, step) {
+            (None, CancelStep::Request | CancelStep::Force) => {
+                let stage = if step == CancelStep::Force {
+                    Stage::Forced
+                } else {
+                    Stage::Requested
+                };
+                self.0 = Some(Box::new(Cancelled {
+                    stage,
+                    reason: reason(),
+                }));
+                true
             }
-            _ => return false,
-        };
-        *self = next;
-        true
+            (Some(c), CancelStep::ArmGrace) if c.stage == Stage::Requested => {
+                c.stage = Stage::Grace;
+                true
+            }
+            (Some(c), CancelStep::Force) if c.stage != Stage::Forced => {
+                c.stage = Stage::Forced;
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -298,7 +329,7 @@ impl TaskEntry {
 /// added here costs every task; rare ones go to [`Cold`]. (Not under loom: its sync types
 /// are bigger.)
 #[cfg(all(test, not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<TaskEntry>() <= 184);
+const _: () = assert!(std::mem::size_of::<TaskEntry>() <= 176);
 
 #[cfg(test)]
 mod tests {
@@ -331,15 +362,21 @@ mod tests {
             text: t.into(),
             why: Why::Cancel,
         };
-        let mut c = Cancel::Live;
+        let mut c = Cancel::LIVE;
         assert!(c.step(CancelStep::Request, || r("a")));
         assert!(!c.step(CancelStep::Request, || r("b")));
         assert!(c.step(CancelStep::ArmGrace, || r("c")));
         assert!(!c.step(CancelStep::ArmGrace, || r("c")));
         assert!(c.step(CancelStep::Force, || r("d")));
-        assert_eq!(c, Cancel::Forced(Box::new(r("a"))));
+        assert_eq!(
+            c.cancelled(),
+            Some(&Cancelled {
+                stage: Stage::Forced,
+                reason: r("a")
+            })
+        );
         assert!(!c.step(CancelStep::Force, || r("e")));
-        let mut live = Cancel::Live;
+        let mut live = Cancel::LIVE;
         assert!(!live.step(CancelStep::ArmGrace, || r("x")));
         assert!(live.step(CancelStep::Force, || r("shutdown")));
     }
