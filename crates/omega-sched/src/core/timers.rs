@@ -1,10 +1,7 @@
 //! Task timers: deadlines, queue timeouts, cleanup graces and sleeps, in one min-heap.
 //!
 //! Timers are never removed early: each carries its task's key and seq, and one that no
-//! longer matches its task (finished, or re-armed) fires as a no-op. A sleep dropped before
-//! its end (a timeout around it, a cancel) leaves its `Wake` timer in the heap until it is
-//! due; it then wakes the task if that is still alive and parked, which a future must
-//! tolerate anyway (a spurious wake only polls it again).
+//! longer matches its task (finished, or re-armed) fires as a no-op.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
