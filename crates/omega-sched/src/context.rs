@@ -286,67 +286,30 @@ impl Future for YieldNow {
 /// Sleeps for `d` on tokio's clock (so paused-clock tests are exact). The task is
 /// `suspended` meanwhile. A checkpoint: returns `Err(Cancelled)` early in a cancelled
 /// cooperative task.
-///
-/// Inside a task of a scheduler driven on this thread, the sleep is one entry in the
-/// scheduler's timer heap (its driver already sleeps until the earliest timer): the future
-/// is 32 bytes with no allocation of its own, where a tokio `Sleep` is a timer entry of
-/// ~100 bytes per sleeping task (SPEC §9, memory per task). Elsewhere it is a boxed tokio
-/// `Sleep`.
 pub fn sleep(d: Duration) -> SleepFuture {
-    let now = Instant::now();
     SleepFuture {
-        // A sleep too long to represent never ends (about 30 years from now).
-        deadline: now
-            .checked_add(d)
-            .unwrap_or_else(|| now + Duration::from_secs(86400 * 365 * 30)),
-        armed: false,
-        fallback: None,
+        inner: tokio::time::sleep(d),
     }
 }
 
-/// The future of [`sleep`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct SleepFuture {
-    deadline: Instant,
-    /// A wake timer for the polling task is in its scheduler's heap.
-    armed: bool,
-    /// Polled outside a task of a scheduler driven here: tokio's timer.
-    fallback: Option<Pin<Box<tokio::time::Sleep>>>,
+pin_project! {
+    /// The future of [`sleep`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct SleepFuture {
+        #[pin]
+        inner: tokio::time::Sleep,
+    }
 }
 
 impl Future for SleepFuture {
     type Output = Result<(), Cancelled>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Some(p) = cancel_poll() {
             return p;
         }
-        let this = &mut *self;
-        if let Some(s) = this.fallback.as_mut() {
-            return s.as_mut().poll(cx).map(Ok);
-        }
-        let task = with_current(|c| c.map(|c| (c.sched, c.id, c.now)));
-        let now = task.map_or_else(Instant::now, |(_, _, now)| now);
-        if now >= this.deadline {
-            return Poll::Ready(Ok(()));
-        }
-        if this.armed {
-            return Poll::Pending;
-        }
-        // The timer is armed once; a spurious wake meanwhile only polls this again.
-        let armed = task.is_some_and(|(sched, id, _)| {
-            crate::executor::driving(sched)
-                .is_some_and(|shared| shared.lock_core().arm_wake(id, this.deadline))
-        });
-        if armed {
-            this.armed = true;
-            return Poll::Pending;
-        }
-        let s = this
-            .fallback
-            .insert(Box::pin(tokio::time::sleep_until(this.deadline)));
-        s.as_mut().poll(cx).map(Ok)
+        self.project().inner.poll(cx).map(Ok)
     }
 }
 

@@ -333,13 +333,21 @@ impl Core {
         self.emit(Some(t.id), EventKind::Submitted, now);
         let seq = t.id.seq();
         if let Some(q) = t.queue_timeout {
-            self.timers
-                .push(Timer::new(now + q, key, seq, TimerKind::Queue));
+            self.timers.push(Timer {
+                at: now + q,
+                seq,
+                key,
+                kind: TimerKind::Queue,
+            });
         }
         if let Some(at) = fixed_deadline {
             // An absolute deadline also binds while the task waits for admission.
-            self.timers
-                .push(Timer::new(at, key, seq, TimerKind::Deadline));
+            self.timers.push(Timer {
+                at,
+                seq,
+                key,
+                kind: TimerKind::Deadline,
+            });
         }
         match born_cancelled {
             // Its parent was cancelled already: it ends without being admitted.
@@ -466,7 +474,12 @@ impl Core {
         if e.cancel.step(CancelStep::ArmGrace, unreachable_reason) {
             let at = now + self.config.cleanup_grace;
             let seq = e.id.seq();
-            self.timers.push(Timer::new(at, key, seq, TimerKind::Grace));
+            self.timers.push(Timer {
+                at,
+                seq,
+                key,
+                kind: TimerKind::Grace,
+            });
         }
     }
 
@@ -523,18 +536,6 @@ impl Core {
         }
     }
 
-    /// Arms a [`TimerKind::Wake`] for task `id` at `at` (a sleep of it); false if the task
-    /// is not live here.
-    pub fn arm_wake(&mut self, id: TaskId, at: Instant) -> bool {
-        let key = id.key();
-        if self.tasks.get(key).is_none_or(|e| e.id.seq() != id.seq()) {
-            return false;
-        }
-        self.timers
-            .push(Timer::new(at, key, id.seq(), TimerKind::Wake));
-        true
-    }
-
     /// The earliest armed timer, if any (stale ones included; they fire as no-ops).
     pub fn next_timer(&self) -> Option<Instant> {
         self.timers.next()
@@ -543,7 +544,7 @@ impl Core {
     /// Fires every timer due at `now`.
     pub fn expire_timers(&mut self, now: Instant) {
         while let Some(t) = self.timers.pop_due(now) {
-            let Some(e) = self.tasks.get(t.key()).filter(|e| e.id.seq() == t.seq) else {
+            let Some(e) = self.tasks.get(t.key).filter(|e| e.id.seq() == t.seq) else {
                 continue;
             };
             match t.kind {
@@ -552,19 +553,15 @@ impl Core {
                         || (e.phase == Phase::Pending
                             && e.limits().fixed_deadline == Some(t.at)) =>
                 {
-                    self.request_cancel(t.key(), "timeout".into(), Why::Deadline, now);
+                    self.request_cancel(t.key, "timeout".into(), Why::Deadline, now);
                 }
                 TimerKind::Queue if e.phase == Phase::Pending => {
-                    self.request_cancel(t.key(), "queue timeout".into(), Why::QueueTimeout, now);
+                    self.request_cancel(t.key, "queue timeout".into(), Why::QueueTimeout, now);
                 }
                 TimerKind::Grace => {
                     if let Some(r) = e.cancel.reason().map(|r| r.text.clone()) {
-                        self.force(t.key(), &r, now);
+                        self.force(t.key, &r, now);
                     }
-                }
-                TimerKind::Wake if matches!(e.phase, Phase::Suspended | Phase::Polling) => {
-                    let w = e.waker.clone();
-                    self.fx.wake.push(w);
                 }
                 _ => {}
             }

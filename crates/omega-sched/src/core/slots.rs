@@ -62,8 +62,12 @@ impl Core {
         let seq = e.id.seq();
         self.queue_wait.record(wait);
         if let Some(at) = deadline {
-            self.timers
-                .push(Timer::new(at, key, seq, TimerKind::Deadline));
+            self.timers.push(Timer {
+                at,
+                seq,
+                key,
+                kind: TimerKind::Deadline,
+            });
         }
         self.queue_ready(key, now);
     }
