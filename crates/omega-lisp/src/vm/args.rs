@@ -1,5 +1,6 @@
 //! `Op::JumpLoopNum`: the back edge of an inline loop whose arguments are numbers computed
-//! from locals and constants, in one dispatch.
+//! from locals and constants, in one dispatch (and `Op::TailSelfNum`, the same for a function's
+//! tail call of itself, whose parameters are the locals from 0).
 //!
 //! `(loop (- i 1) (+ i sum))` dispatched op by op is `PrimLI`, `PrimLL`, `JumpLoop`: each result
 //! is pushed, then popped into its parameter. Here the arguments are computed into registers and
