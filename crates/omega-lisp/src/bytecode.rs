@@ -227,6 +227,22 @@ pub(crate) enum Op {
     /// into the last), jump to the `Loop` at target, counting its step (the step hook's slice
     /// check runs on every backward jump), and continue after it.
     JumpLoop(u32, u16, u16),
+    /// A `JumpLoop(target, first, n)` whose `n` arguments are each one op right after this
+    /// one (a local, a small integer, `local OP small-int`, `local OP local` or `local OP
+    /// constant` for `+ - *`): when every one of them is a number on its fast path, computes
+    /// them all, stores them into the locals `first .. first + n`, counts the step and jumps to
+    /// the `Loop` at target — one dispatch for the whole back edge. Otherwise (a non-number, an
+    /// overflow, a redefined primitive) it has no effect and falls through to those ops and
+    /// the `JumpLoop` after them, which compute the same values or raise the first error in
+    /// argument order. An argument that is the parameter's own local is left in place.
+    JumpLoopNum(u32, u16, u16),
+    /// A `TailCallGlobal(g, n)` of the running function by itself whose `n` arguments are
+    /// each one number op right after this one (as for `JumpLoopNum`): when global `g` still
+    /// holds the running closure and every argument is a number on its fast path, stores them
+    /// into the parameters, resets the other locals and restarts the frame, as the self tail
+    /// call does. Otherwise it has no effect and falls through to those ops and the
+    /// `TailCallGlobal` after them.
+    TailSelfNum(u32, u16),
 }
 
 /// A loop compiled inline into its enclosing function, for stack traces that look as if it

@@ -27,9 +27,10 @@
 //!    `catch` ever sees it.
 //! 4. `tick` — the per-step hook — is the only place that counts steps, enforces `max_steps`,
 //!    polls the interrupt and decides to yield. It runs after each call has entered its callee
-//!    (or a native has returned), and at each `Loop` head and `JumpLoop` of a loop compiled
-//!    inline (a step each, as the closure call they replace), when the state is consistent
-//!    between instructions.
+//!    (or a native has returned), and at each `Loop` head and `JumpLoop`/`JumpLoopNum` of a
+//!    loop compiled inline (a step each, as the closure call they replace), when the state is
+//!    consistent between instructions. A `JumpLoopNum` or `TailSelfNum` that falls back on its
+//!    slow path counts nothing itself (the `JumpLoop`/`TailCallGlobal` after it does).
 //! 5. Inside `run`'s dispatch loop the running frame is held in locals (`closure`, `pc`,
 //!    `base`, `nc`) and is not on `frames`; it is pushed back (`spill!`) before anything that
 //!    looks at or changes the frame stack, and popped again at `'reload`. Outside the loop,
@@ -71,9 +72,11 @@ use crate::stack::Stack;
 use crate::state::{State, PRIM_COUNT};
 use crate::value::{Closure, Value};
 
+mod args;
 mod arith;
 mod frame;
 
+pub(crate) use args::{is_num_arg, MAX_NUM_ARGS};
 use arith::{float_arith, float_holds, float_pair, int_arith, int_holds, num_pair};
 use frame::Frame;
 
@@ -1532,6 +1535,44 @@ impl VmCore {
                         }
                         Op::Prim(p) => prim!(p),
                         Op::Loop => tick!(),
+                        Op::JumpLoopNum(t, first, n) => {
+                            if args::jump_nums(
+                                &mut self.stack,
+                                base,
+                                first as usize,
+                                &code[pc..pc + n as usize],
+                                &proto.consts,
+                                &st.prim_intact,
+                            ) {
+                                pc = t as usize + 1;
+                                tick!();
+                            }
+                        }
+                        Op::TailSelfNum(g, n) => {
+                            let n = n as usize;
+                            let same = match &st.globals[g as usize] {
+                                Some(f) => {
+                                    simple_closure(f, n).is_some_and(|c| Rc::ptr_eq(c, &closure))
+                                }
+                                None => false,
+                            };
+                            if same
+                                && args::jump_nums(
+                                    &mut self.stack,
+                                    base,
+                                    0,
+                                    &code[pc..pc + n],
+                                    &proto.consts,
+                                    &st.prim_intact,
+                                )
+                            {
+                                // What `restart_frame` leaves: the parameters, then `nil`s.
+                                self.stack.truncate(base + n);
+                                self.stack.resize_nil(base + proto.nlocals as usize);
+                                pc = 0;
+                                tick!();
+                            }
+                        }
                         Op::JumpLoop(t, first, n) => {
                             let first = base + first as usize;
                             for k in (0..n as usize).rev() {

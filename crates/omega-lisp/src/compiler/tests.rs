@@ -1,0 +1,510 @@
+//! The compiler's tests: the ops it emits and the behaviour they keep.
+
+use std::rc::Rc;
+
+use super::compile_toplevel;
+use crate::bytecode::{Op, Proto};
+use crate::{Limits, Runtime, Value};
+
+/// Every op of `src`'s forms, nested functions included.
+fn ops_of(src: &str) -> Vec<Op> {
+    fn collect(p: &Proto, out: &mut Vec<Op>) {
+        out.extend(&p.code);
+        for q in &p.protos {
+            collect(q, out);
+        }
+    }
+    let mut st = crate::state::State::new(Limits::default(), Box::new(std::io::sink()), 0);
+    let mut out = Vec::new();
+    for form in crate::reader::read_all(src, "t").expect("reads") {
+        let (expr, vars) = crate::expander::expand_toplevel(&mut st, &form).expect("expands");
+        let proto = compile_toplevel(&expr, &vars, Rc::from("t")).expect("compiles");
+        collect(&proto, &mut out);
+    }
+    out
+}
+
+fn jumps(src: &str) -> usize {
+    ops_of(src)
+        .iter()
+        .filter(|op| matches!(op, Op::JumpLoop(..)))
+        .count()
+}
+
+fn eval(rt: &Runtime, src: &str) -> Value {
+    rt.eval_sync(src, "test").expect("evaluates")
+}
+
+#[test]
+fn return_local_fusion_respects_jump_targets() {
+    let rt = Runtime::new();
+    // `x` then `Return` fuse; the `try` case ends in `Local(e)` at a jump target and must
+    // keep its `Return`.
+    eval(
+        &rt,
+        "(define (id x) x)
+         (define (t x) (try x (catch e e)))
+         (define (pick a b) (if a b a))
+         (define (loop n acc) (if (= n 0) acc (loop (- n 1) (+ acc n))))",
+    );
+    assert_eq!(eval(&rt, "(id 7)"), Value::Int(7));
+    assert_eq!(eval(&rt, "(t 5)"), Value::Int(5));
+    assert_eq!(eval(&rt, "(pick #f 3)"), Value::Bool(false));
+    assert_eq!(eval(&rt, "(pick 1 \"s\")"), Value::string("s"));
+    assert_eq!(eval(&rt, "(loop 100000 0)"), Value::Int(5_000_050_000));
+}
+
+#[test]
+fn fast_paths_keep_overflow_checks_and_redefinition() {
+    let rt = Runtime::new();
+    eval(&rt, "(define (dec n) (- n 1)) (define (add a b) (+ a b))");
+    let err = rt
+        .eval_sync("(dec -9223372036854775808)", "test")
+        .expect_err("overflows");
+    assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+    let err = rt
+        .eval_sync("(add 9223372036854775807 1)", "test")
+        .expect_err("overflows");
+    assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+    assert_eq!(eval(&rt, "(add 1.5 2)"), Value::Float(3.5));
+    // Redefining a primitive sends the fused ops to the slow path.
+    eval(&rt, "(define (- a b) (* a b))");
+    assert_eq!(eval(&rt, "(dec 6)"), Value::Int(6));
+}
+
+#[test]
+fn global_calls_fetch_the_callee_after_the_arguments() {
+    let rt = Runtime::new();
+    // An unbound callee: the operator's span, as for any unbound variable.
+    let err = rt
+        .eval_sync("(define x 1)\n(+ x (nope 1 2))", "t.lisp")
+        .expect_err("unbound");
+    assert_eq!(*err.kind(), crate::ErrorKind::Unbound);
+    let report = err.to_string();
+    assert!(report.contains("unbound variable: nope"), "{report}");
+    assert!(report.contains("at <top> (t.lisp:2:7)"), "{report}");
+    let err = rt
+        .eval_sync("(define (f) (nope))\n(f)", "t.lisp")
+        .expect_err("unbound in tail position");
+    assert!(err.to_string().contains("at f (t.lisp:1:14)"), "{err}");
+    // The arguments are evaluated first: their error wins.
+    let err = rt
+        .eval_sync("(nope (car 1))", "t.lisp")
+        .expect_err("car fails");
+    assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+    // Natives, rest parameters, redefinition and tail calls through globals.
+    eval(
+        &rt,
+        "(define (r . xs) xs)
+         (define (g n) (if (= n 0) (list 1 2) (g (- n 1))))
+         (define (h n acc) (if (= n 0) acc (h (- n 1) (+ acc 1))))
+         (define (k n) (h n 0))",
+    );
+    assert_eq!(eval(&rt, "(length (g 3))"), Value::Int(2));
+    assert_eq!(eval(&rt, "(r)"), Value::Nil);
+    assert_eq!(eval(&rt, "(length (r 1 2 3))"), Value::Int(3));
+    assert_eq!(eval(&rt, "(+ 1 (k 100000))"), Value::Int(100_001));
+    eval(&rt, "(define (h n acc) -1)");
+    assert_eq!(eval(&rt, "(k 5)"), Value::Int(-1));
+    let err = rt.eval_sync("(k 1 2)", "t.lisp").expect_err("arity");
+    assert_eq!(*err.kind(), crate::ErrorKind::ArityError);
+}
+
+#[test]
+fn prim_return_falls_back_for_non_integers_and_redefinition() {
+    let rt = Runtime::new();
+    eval(
+        &rt,
+        "(define (add a b) (+ a b)) (define (lt a b) (< a b)) (define (pair a b) (cons a b))",
+    );
+    assert_eq!(eval(&rt, "(add 2 3)"), Value::Int(5));
+    assert_eq!(eval(&rt, "(add 2 0.5)"), Value::Float(2.5));
+    assert_eq!(eval(&rt, "(lt 2 3)"), Value::Bool(true));
+    assert_eq!(eval(&rt, "(car (pair 1 2))"), Value::Int(1));
+    let err = rt
+        .eval_sync("(add 9223372036854775807 1)", "t.lisp")
+        .expect_err("overflows");
+    assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+    eval(&rt, "(define (+ a b) (* a b))");
+    assert_eq!(eval(&rt, "(add 2 3)"), Value::Int(6));
+}
+
+#[test]
+fn loops_compile_to_jumps_and_keep_their_values() {
+    let rt = Runtime::new();
+    let cases = [
+        // A named let in tail position, a do, a local function called once.
+        (
+            "(define (sum n) (let loop ((i n) (s 0)) (if (< i 0) s (loop (- i 1) (+ i s))))) (sum 100)",
+            "5050",
+            1,
+        ),
+        (
+            "(do ((i 0 (+ i 1)) (acc '() (cons i acc))) ((= i 5) acc))",
+            "(4 3 2 1 0)",
+            1,
+        ),
+        (
+            "(define (f n) (define (go i acc) (if (= i 0) acc (go (- i 1) (* acc 2)))) (go n 1)) (f 10)",
+            "1024",
+            1,
+        ),
+        // Not in tail position: the loop's value goes on.
+        (
+            "(+ 1 (let loop ((i 0)) (if (< i 10) (loop (+ i 1)) i)))",
+            "11",
+            1,
+        ),
+        // Each iteration's variables are fresh bindings for the closures made in it.
+        (
+            "(map (lambda (t) (t)) (let loop ((i 0) (acc '())) (if (< i 3) (loop (+ i 1) (cons (lambda () i) acc)) acc)))",
+            "(2 1 0)",
+            1,
+        ),
+        (
+            "(let loop ((i 0) (acc '())) (if (< i 3) (loop (+ i 1) (cons (lambda () (set! i (+ i 10)) i) acc)) (map (lambda (t) (t)) acc)))",
+            "(12 11 10)",
+            1,
+        ),
+        // `set!` of a loop variable (not of the loop's name) still jumps.
+        (
+            "(let loop ((i 0)) (if (< i 3) (begin (set! i (+ i 1)) (loop i)) i))",
+            "3",
+            1,
+        ),
+        // Nested loops; the inner one jumps back to the outer one's head.
+        (
+            "(let outer ((i 0) (acc 0)) (if (< i 4) (let inner ((j 0) (acc acc)) (if (< j 3) (inner (+ j 1) (+ acc 1)) (outer (+ i 1) acc))) acc))",
+            "12",
+            2,
+        ),
+        // Tail positions through cond, and, when.
+        (
+            "(let loop ((i 0)) (cond ((= i 5) 'done) ((odd? i) (loop (+ i 1))) (else (and #t (loop (+ i 1))))))",
+            "done",
+            2,
+        ),
+        (
+            "(let lp ((xs '(1 2 3)) (n 0)) (if (null? xs) n (lp (cdr xs) (+ n (car xs)))))",
+            "6",
+            1,
+        ),
+    ];
+    for (src, want, n) in cases {
+        let got = crate::printer::write_string(&eval(&rt, src));
+        assert_eq!(got, want, "{src}");
+        assert_eq!(jumps(src), n, "{src}");
+    }
+}
+
+#[test]
+fn loops_whose_name_escapes_stay_closures_with_the_same_results() {
+    let rt = Runtime::new();
+    let cases = [
+        // Returned.
+        ("(procedure? (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) loop)))", "#t"),
+        // Called in a non-tail position (real recursion).
+        ("(let loop ((i 0)) (if (< i 3) (+ 1 (loop (+ i 1))) 0))", "3"),
+        // Called inside a `try` body (not a tail position).
+        ("(let loop ((i 0)) (if (< i 3) (try (loop (+ i 1)) (catch e 0)) i))", "3"),
+        // Captured by a lambda.
+        ("(let loop ((i 0)) (if (< i 3) ((lambda () (loop (+ i 1)))) i))", "3"),
+        // The name is assigned.
+        ("(let loop ((i 0)) (if (< i 3) (begin (set! loop (lambda (j) 'replaced)) (loop 9)) i))", "replaced"),
+        // A local function called twice, or passed to itself.
+        ("(define (f n) (define (go i) (if (= i 0) 'z (go (- i 1)))) (list (go n) (go n))) (f 2)", "(z z)"),
+        // Wrong arity: the closure reports it.
+    ];
+    for (src, want) in cases {
+        let got = crate::printer::write_string(&eval(&rt, src));
+        assert_eq!(got, want, "{src}");
+        assert_eq!(jumps(src), 0, "{src}");
+    }
+    let src = "(define (f x) (let loop ((i 0)) (if (< i 3) (loop (+ i 1) 2) x)))\n(f 1)";
+    assert_eq!(jumps(src), 0);
+    let err = rt.eval_sync(src, "t.lisp").expect_err("arity");
+    assert_eq!(*err.kind(), crate::ErrorKind::ArityError);
+    assert!(err.to_string().contains("at loop (t.lisp:1:45)"), "{err}");
+}
+
+#[test]
+fn float_and_mixed_fast_paths_give_the_generic_results() {
+    let rt = Runtime::new();
+    eval(
+        &rt,
+        "(define (add a b) (+ a b)) (define (sub a b) (- a b)) (define (mul a b) (* a b))
+         (define (lt a b) (< a b)) (define (ge a b) (>= a b)) (define (eq a b) (= a b))
+         (define (dec x) (- x 1)) (define (small? x) (if (< x 2) 'yes 'no))
+         (define (lt2 a b) (if (< a b) 'yes 'no))
+         (define (lk x) (if (< x 2.5) (- x 0.5) (* x 1.5)))
+         (define (nlk x) (if (not (>= x 100000)) 'small 'big))
+         (define (big x) (+ x 100000))",
+    );
+    let cases = [
+        ("(add 1.5 2)", "3.5"),
+        ("(add 2 1.5)", "3.5"),
+        ("(add 0.1 0.2)", "0.30000000000000004"),
+        ("(sub 1 0.5)", "0.5"),
+        ("(mul 3 0.5)", "1.5"),
+        ("(+ 1.5 (mul 2.0 2.0))", "5.5"),
+        ("(lt 1 1.5)", "#t"),
+        ("(lt 1.5 1)", "#f"),
+        ("(ge 2.0 2)", "#t"),
+        ("(eq 2.0 2)", "#t"),
+        ("(eq (/ 0.0 0.0) (/ 0.0 0.0))", "#f"),
+        ("(lt (/ 0.0 0.0) 1.0)", "#f"),
+        ("(dec 2.5)", "1.5"),
+        ("(small? 1.5)", "yes"),
+        ("(small? 2.0)", "no"),
+        ("(lt2 1 1.5)", "yes"),
+        ("(lt2 2.5 1.5)", "no"),
+        ("(lk 1)", "0.5"),
+        ("(lk 2.0)", "1.5"),
+        ("(lk 4)", "6.0"),
+        ("(nlk 5)", "small"),
+        ("(nlk 100000.0)", "big"),
+        ("(big 1)", "100001"),
+        ("(big 0.5)", "100000.5"),
+        // Integers stay exact; overflow still errors.
+        ("(add 1 2)", "3"),
+    ];
+    for (src, want) in cases {
+        assert_eq!(crate::printer::write_string(&eval(&rt, src)), want, "{src}");
+    }
+    let err = rt
+        .eval_sync("(add 9223372036854775807 1)", "t")
+        .expect_err("overflows");
+    assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+    let err = rt
+        .eval_sync("(big 9223372036854775807)", "t")
+        .expect_err("overflows");
+    assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+    let err = rt.eval_sync("(lk 'a)", "t").expect_err("type");
+    assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+    let err = rt.eval_sync("(add 1.5 \"a\")", "t").expect_err("type");
+    assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+    let err = rt.eval_sync("(small? 'x)", "t").expect_err("type");
+    assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+}
+
+/// The error report of `src` run as file `t.lisp`.
+fn report(rt: &Runtime, src: &str) -> String {
+    rt.eval_sync(src, "t.lisp").expect_err("fails").to_string()
+}
+
+#[test]
+fn inline_loops_keep_error_positions_and_stack_traces() {
+    // Each report is the one the closure version of the loop gave (checked against the
+    // VM before loops were inlined): a loop entered in a tail position replaces its
+    // caller's line; a call in a loop's tail position replaces the loop's line.
+    let cases = [
+        (
+            "(define (f x) (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (+ x \"a\"))))\n(f 1)",
+            vec!["at loop (t.lisp:1:60)", "at <top> (t.lisp:2:1)"],
+            3,
+        ),
+        (
+            "(define (f x) (+ 1 (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (+ x \"a\")))))\n(f 1)",
+            vec!["at loop (t.lisp:1:65)", "at f (t.lisp:1:20)", "at <top> (t.lisp:2:1)"],
+            4,
+        ),
+        (
+            "(define (g y) (car y))\n(define (f x) (+ 1 (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (g x)))))\n(f 1)",
+            vec!["at g (t.lisp:1:15)", "at f (t.lisp:2:20)", "at <top> (t.lisp:3:1)"],
+            4,
+        ),
+        (
+            "(define (g y) (car y))\n(define (f x) (+ 1 (let outer ((i 0)) (if (< i 3) (let inner ((j 0)) (if (< j 2) (inner (+ j 1)) (outer (+ i 1)))) (let inner2 ((k 0)) (if (< k 1) (inner2 (+ k 1)) (g x)))))))\n(f 1)",
+            vec!["at g (t.lisp:1:15)", "at f (t.lisp:2:20)", "at <top> (t.lisp:3:1)"],
+            4,
+        ),
+        (
+            "(define (g y) (car y))\n(define (f x) (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (+ 1 (g x)))))\n(f 1)",
+            vec!["at g (t.lisp:1:15)", "at loop (t.lisp:2:65)", "at <top> (t.lisp:3:1)"],
+            4,
+        ),
+        (
+            "(define (f x) (do ((i 0 (+ i 1))) ((= i 3) (car x)) (display i)))\n(display (f 1))",
+            vec!["at do (t.lisp:1:44)", "at <top> (t.lisp:2:10)"],
+            3,
+        ),
+        (
+            "(define (f x) (+ 1 (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (nope x)))))\n(f 1)",
+            vec!["at loop (t.lisp:1:66)", "at f (t.lisp:1:20)", "at <top> (t.lisp:2:1)"],
+            4,
+        ),
+        (
+            "(define (f x) (+ 1 (let outer ((i 0)) (+ 2 (let inner ((j 0)) (if (< j 2) (inner (+ j 1)) (car x)))))))\n(f 1)",
+            vec![
+                "at inner (t.lisp:1:91)",
+                "at outer (t.lisp:1:44)",
+                "at f (t.lisp:1:20)",
+                "at <top> (t.lisp:2:1)",
+            ],
+            5,
+        ),
+        (
+            "(define (f x) (+ 1 (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) (car x 2)))))\n(f 1)",
+            vec!["at loop (t.lisp:1:65)", "at f (t.lisp:1:20)", "at <top> (t.lisp:2:1)"],
+            4,
+        ),
+    ];
+    for (src, lines, n) in cases {
+        assert!(jumps(src) > 0, "{src}");
+        let rt = Runtime::builder()
+            .output(crate::OutputBuffer::new())
+            .build();
+        let r = report(&rt, src);
+        let got: Vec<&str> = r.lines().skip(1).map(str::trim).collect();
+        assert_eq!(got, lines, "{src}\n{r}");
+        assert_eq!(r.lines().count(), n, "{r}");
+    }
+}
+
+#[test]
+fn an_inline_loop_counts_a_step_per_iteration_and_hits_max_steps() {
+    let rt = Runtime::builder()
+        .limits(Limits {
+            max_steps: Some(10_000),
+            ..Limits::default()
+        })
+        .build();
+    let count = "(define (count n) (let loop ((i 0)) (if (< i n) (loop (+ i 1)) i)))";
+    assert!(jumps(count) > 0);
+    eval(&rt, count);
+    // One step per iteration, as for the closure: 9,000 fit, 11,000 do not.
+    assert_eq!(eval(&rt, "(count 9000)"), Value::Int(9000));
+    let err = rt.eval_sync("(count 11000)", "t").expect_err("limit");
+    assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+    // An endless loop stops at the limit (the step is counted on the backward jump).
+    let forever = "(let loop ((i 0)) (loop (+ i 1)))";
+    assert!(jumps(forever) > 0);
+    let err = rt.eval_sync(forever, "t").expect_err("limit");
+    assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+    assert!(err.message().contains("max_steps (10000)"), "{err}");
+    let err = rt
+        .eval_sync("(do ((i 0 (+ i 1))) (#f))", "t")
+        .expect_err("limit");
+    assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+    // The same with a back edge that computes its numbers in one op (`JumpLoopNum`).
+    let sum = "(define (sum n) (let loop ((i n) (s 0)) (if (= i 0) s (loop (- i 1) (+ s i)))))";
+    assert!(ops_of(sum)
+        .iter()
+        .any(|op| matches!(op, Op::JumpLoopNum(_, _, 2))));
+    eval(&rt, sum);
+    assert_eq!(eval(&rt, "(sum 8999)"), Value::Int(8999 * 9000 / 2));
+    let err = rt.eval_sync("(sum 11000)", "t").expect_err("limit");
+    assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+    // Arguments that are not one number op each keep the plain jump.
+    let mixed = "(let loop ((i 3) (l '())) (if (= i 0) l (loop (- i 1) (cons i l))))";
+    assert!(!ops_of(mixed)
+        .iter()
+        .any(|op| matches!(op, Op::JumpLoopNum(..))));
+    assert_eq!(eval(&rt, mixed), eval(&rt, "'(1 2 3)"));
+}
+
+#[test]
+fn fused_tests_on_locals_keep_errors_and_redefinition() {
+    let rt = Runtime::new();
+    eval(
+        &rt,
+        "(define (lt a b) (if (not (< a b)) 'no 'yes))
+         (define (nul x) (if (null? x) 'empty 'full))
+         (define (nn x) (if (not (null? x)) 'full 'empty))
+         (define (nv x) (not (null? x)))
+         (define (hd x) (car x))
+         (define (tl x) (cdr x))
+         (define (nf x) (if (not (hd x)) 'f 't))
+         (define (ll a b) (+ a b))",
+    );
+    let cases = [
+        ("(lt 1 2)", "yes"),
+        ("(lt 2 1)", "no"),
+        ("(lt 1.5 2.5)", "yes"),
+        ("(lt 2 1.5)", "no"),
+        ("(nul '())", "empty"),
+        ("(nul '(1))", "full"),
+        ("(nn '())", "empty"),
+        ("(nn '(1))", "full"),
+        ("(nv '(1))", "#t"),
+        ("(nv '())", "#f"),
+        ("(hd '(1 2))", "1"),
+        ("(tl '(1 2))", "(2)"),
+        ("(nf '(#f))", "f"),
+        ("(nf '(0))", "t"),
+        ("(ll 2 3)", "5"),
+        ("(ll 2 0.5)", "2.5"),
+    ];
+    for (src, want) in cases {
+        assert_eq!(crate::printer::write_string(&eval(&rt, src)), want, "{src}");
+    }
+    let err = rt.eval_sync("(hd 5)", "t").expect_err("not a pair");
+    assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+    assert!(err.to_string().contains("car expects a pair"), "{err}");
+    let err = rt.eval_sync("(lt 'a 1)", "t").expect_err("not a number");
+    assert_eq!(*err.kind(), crate::ErrorKind::TypeError);
+    let err = rt
+        .eval_sync("(ll 9223372036854775807 1)", "t")
+        .expect_err("overflows");
+    assert_eq!(*err.kind(), crate::ErrorKind::Overflow);
+    // Redefined primitives are called, also through the fused negation.
+    eval(&rt, "(define (not x) x) (define (null? x) (pair? x))");
+    let cases = [
+        ("(lt 1 2)", "no"),
+        ("(nul '())", "full"),
+        ("(nn '())", "empty"),
+        ("(nn '(1))", "full"),
+        ("(nv '(1))", "#t"),
+        ("(nf '(#f))", "t"),
+    ];
+    for (src, want) in cases {
+        assert_eq!(crate::printer::write_string(&eval(&rt, src)), want, "{src}");
+    }
+    eval(&rt, "(define (car x) 'mine) (define (< a b) #f)");
+    assert_eq!(eval(&rt, "(hd '(1 2))"), eval(&rt, "'mine"));
+    assert_eq!(eval(&rt, "(nf '(0))"), eval(&rt, "'f"));
+}
+
+#[test]
+fn self_tail_calls_with_number_arguments_restart_in_one_op() {
+    let rt = Runtime::builder()
+        .limits(Limits {
+            max_steps: Some(10_000),
+            ..Limits::default()
+        })
+        .build();
+    let f = "(define (f n acc) (if (= n 0) acc (f (- n 1) (+ acc n))))";
+    assert!(ops_of(f)
+        .iter()
+        .any(|op| matches!(op, Op::TailSelfNum(_, 2))));
+    eval(&rt, f);
+    assert_eq!(eval(&rt, "(f 100 0.5)"), Value::Float(5050.5));
+    // One step per call, as before: 9,000 fit, 11,000 do not.
+    assert_eq!(eval(&rt, "(f 8999 0)"), Value::Int(8999 * 9000 / 2));
+    let err = rt.eval_sync("(f 11000 0)", "t").expect_err("limit");
+    assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+    // Off the fast path: the plain ops raise the first argument's error.
+    let err = rt.eval_sync("(f \"a\" 0)", "t").expect_err("type");
+    assert!(err.message().contains("="), "{err}");
+    let err = rt.eval_sync("(f 2 'x)", "t").expect_err("type");
+    assert!(err.message().contains("+"), "{err}");
+    // Another function's tail call, a call with a rest parameter or another arity: no fusion.
+    for src in [
+        "(define (g n) (if (= n 0) 0 (f (- n 1) 1)))",
+        "(define (h n . r) (if (= n 0) 0 (h (- n 1))))",
+        "(define (k n) (if (= n 0) 0 (k (- n 1) 2)))",
+    ] {
+        assert!(
+            !ops_of(src)
+                .iter()
+                .any(|op| matches!(op, Op::TailSelfNum(..))),
+            "{src}"
+        );
+    }
+    // Redefined between calls: the new definition is called.
+    eval(
+        &rt,
+        "(define (r n acc) (if (= n 2) (set! r (lambda (n acc) (list 'new n))) #f) (if (= n 0) 0 (r (- n 1) 0)))",
+    );
+    assert_eq!(eval(&rt, "(r 5 0)"), eval(&rt, "'(new 1)"));
+}
