@@ -42,18 +42,7 @@ impl Expander<'_> {
                 }
             };
             let lam = self.lambda(loop_name.name().to_string(), &params_syn, body, &s.span)?;
-            let set = Expr::new(ExprKind::SetLocal(lv, Box::new(lam)), p);
-            let call = Expr::new(
-                ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), inits),
-                p,
-            );
-            Ok(Expr::new(
-                ExprKind::Letrec(
-                    vec![lv],
-                    Box::new(Expr::new(ExprKind::Seq(vec![set, call]), p)),
-                ),
-                p,
-            ))
+            Ok(loop_call(lv, lam, inits, p))
         })();
         self.scopes.pop();
         r
@@ -143,18 +132,7 @@ impl Expander<'_> {
         self.fn_depth -= 1;
         self.scopes.pop();
         let lam = r?;
-        let set = Expr::new(ExprKind::SetLocal(lv, Box::new(lam)), p);
-        let call = Expr::new(
-            ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), inits),
-            p,
-        );
-        Ok(Expr::new(
-            ExprKind::Letrec(
-                vec![lv],
-                Box::new(Expr::new(ExprKind::Seq(vec![set, call]), p)),
-            ),
-            p,
-        ))
+        Ok(loop_call(lv, lam, inits, p))
     }
 
     pub(super) fn cond(&mut self, clauses: &[Syntax], s: &Syntax) -> LispResult<Expr> {
@@ -429,4 +407,21 @@ impl Expander<'_> {
             }
         }
     }
+}
+
+/// The core form of a loop whose body is the closure `lam`, bound to the local `lv` and
+/// called once with `inits`: `(letrec ((lv lam)) (lv inits...))` (named `let` and `do`).
+fn loop_call(lv: VarId, lam: Expr, inits: Vec<Expr>, p: (u32, u32)) -> Expr {
+    let set = Expr::new(ExprKind::SetLocal(lv, Box::new(lam)), p);
+    let call = Expr::new(
+        ExprKind::Call(Box::new(Expr::new(ExprKind::Local(lv), p)), inits),
+        p,
+    );
+    Expr::new(
+        ExprKind::Letrec(
+            vec![lv],
+            Box::new(Expr::new(ExprKind::Seq(vec![set, call]), p)),
+        ),
+        p,
+    )
 }
