@@ -60,9 +60,11 @@ use std::rc::Rc;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Symbol(u64);
 
-/// A small, fast hasher for the interner's tables (the FxHash function of rustc): its keys
-/// come from the program's own text or are serial numbers, and SipHash's resistance to chosen
-/// collisions costs more start-up time than it buys here.
+/// A small, fast hasher (the FxHash function of rustc) for tables whose keys the runtime
+/// chooses itself (alias serials, symbol ids), never for keys a script chooses: FxHash has no
+/// secret seed, so names crafted to collide (feasible offline for a hostile script) would make
+/// every lookup probe them all — a quadratic hang of the reader. The name table therefore
+/// keeps std's randomly seeded SipHash.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher {
     hash: u64,
@@ -143,7 +145,9 @@ struct AliasEntry {
 }
 
 struct Interner {
-    ids: FxHashMap<Rc<str>, u32>,
+    /// Name to index. Keyed by script text, so hashed with std's seeded hasher (see
+    /// [`FxHasher`]'s docs for why not Fx).
+    ids: HashMap<Rc<str>, u32>,
     names: Vec<Rc<str>>,
     gensym_counter: u64,
     /// Live aliases by serial.
@@ -161,7 +165,7 @@ const INITIAL_SYMBOLS: usize = 2048;
 impl Default for Interner {
     fn default() -> Interner {
         Interner {
-            ids: FxHashMap::with_capacity_and_hasher(INITIAL_SYMBOLS, Default::default()),
+            ids: HashMap::with_capacity(INITIAL_SYMBOLS),
             names: Vec::with_capacity(INITIAL_SYMBOLS),
             gensym_counter: 0,
             aliases: FxHashMap::default(),
