@@ -61,10 +61,12 @@ use std::rc::Rc;
 pub struct Symbol(u64);
 
 /// A small, fast hasher (the FxHash function of rustc) for tables whose keys the runtime
-/// chooses itself (alias serials, symbol ids), never for keys a script chooses: FxHash has no
+/// hands out in sequence (alias serials), never for keys a script chooses: FxHash has no
 /// secret seed, so names crafted to collide (feasible offline for a hostile script) would make
 /// every lookup probe them all — a quadratic hang of the reader. The name table therefore
-/// keeps std's randomly seeded SipHash.
+/// keeps std's randomly seeded SipHash. Nor for [`Symbol`] keys: an alias's id keeps its name
+/// in the low bits, which this hash does not mix into the bucket index, so the many aliases of
+/// one name (`tmp` in a macro expanded 10,000 times) would all start probing at one bucket.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher {
     hash: u64,
