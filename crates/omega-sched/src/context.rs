@@ -290,7 +290,7 @@ impl Future for YieldNow {
 /// cooperative task.
 ///
 /// Polled inside a task of a scheduler driven on this thread, the sleep is a slot in the
-/// scheduler's own sleep timers (a waker and a heap entry, 48 bytes) instead of a tokio
+/// scheduler's own sleep timers (a waker and a heap entry, 40 bytes) instead of a tokio
 /// timer entry inside the task (SPEC §9, memory per task); it wakes the waker it was last
 /// polled with, so it works under any combinator (`join_all`, `FuturesUnordered`), and
 /// dropping it early frees its slot at once. Polled anywhere else it is a boxed tokio

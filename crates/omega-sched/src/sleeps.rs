@@ -1,6 +1,6 @@
 //! The scheduler's sleep timers: one slab of wakers and one min-heap of deadlines, behind a
 //! small mutex of their own, so that a task parked in [`sleep`](crate::sleep) costs a 24-byte
-//! slot and a 24-byte heap entry instead of a tokio timer entry inside its cell (SPEC §9).
+//! slot and a 16-byte heap entry instead of a tokio timer entry inside its cell (SPEC §9).
 //!
 //! # Implementation details
 //!
@@ -79,16 +79,20 @@ struct Slot {
 /// No slot.
 const NONE: u32 = u32::MAX;
 
-/// One heap entry: 24 bytes, earliest first.
+/// One heap entry: 16 bytes, earliest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
-    at: Instant,
+    /// The deadline in nanoseconds since `Inner::epoch` (an `Instant` is 16 bytes).
+    at: u64,
     slot: u32,
     gen: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
+    /// What heap deadlines count from: the tables' creation (a deadline before it is due
+    /// at once, and counted as 0).
+    epoch: Instant,
     slots: Vec<Slot>,
     /// Head of the free list.
     free: Option<u32>,
@@ -109,12 +113,32 @@ pub struct SleepCounts {
 }
 
 /// The sleep timers of one scheduler. See the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Sleeps {
     inner: Mutex<Inner>,
 }
 
+impl Default for Sleeps {
+    fn default() -> Self {
+        Sleeps {
+            inner: Mutex::new(Inner {
+                epoch: Instant::now(),
+                slots: Vec::new(),
+                free: None,
+                heap: BinaryHeap::new(),
+                live: 0,
+                stale: 0,
+            }),
+        }
+    }
+}
+
 impl Inner {
+    /// `t` as a heap deadline (nanoseconds since the epoch, saturating).
+    fn since(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
     fn is_current(&self, key: SleepKey) -> bool {
         self.slots
             .get(key.slot as usize)
@@ -193,6 +217,7 @@ impl Sleeps {
         let gen = g.slots[slot as usize].gen;
         g.live += 1;
         g.skip_stale();
+        let at = g.since(at);
         let earliest = g.heap.peek().is_none_or(|Reverse(e)| at < e.at);
         g.heap.push(Reverse(Entry { at, slot, gen }));
         (SleepKey { slot, gen }, earliest)
@@ -245,6 +270,7 @@ impl Sleeps {
     /// Fires every sleep due at `now`: their wakers go to `out`, to be woken after the lock.
     pub fn expire(&self, now: Instant, out: &mut Vec<Waker>) {
         let mut g = self.inner.lock();
+        let now = g.since(now);
         while let Some(Reverse(e)) = g.heap.peek() {
             let e = *e;
             if e.at > now {
@@ -269,7 +295,10 @@ impl Sleeps {
     pub fn next(&self) -> Option<Instant> {
         let mut g = self.inner.lock();
         g.skip_stale();
-        g.heap.peek().map(|Reverse(e)| e.at)
+        let epoch = g.epoch;
+        g.heap
+            .peek()
+            .map(|Reverse(e)| epoch + std::time::Duration::from_nanos(e.at))
     }
 
     /// The sizes of the tables.
@@ -286,7 +315,7 @@ impl Sleeps {
 #[cfg(all(test, target_pointer_width = "64"))]
 const _: () = {
     assert!(std::mem::size_of::<Slot>() == 24);
-    assert!(std::mem::size_of::<Entry>() == 24);
+    assert!(std::mem::size_of::<Entry>() == 16);
 };
 
 #[cfg(all(test, not(loom)))]
