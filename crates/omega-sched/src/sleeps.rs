@@ -18,18 +18,20 @@
 //!
 //! A sleep dropped before its end frees its slot (`cancel`), bumping the generation so that
 //! its heap entry becomes stale. Stale entries are dropped lazily (when they reach the top of
-//! the heap) and all at once when they outnumber the live ones (`compact`), so the heap holds
-//! at most twice the live sleeps (plus one) and a loop of `timeout(1ms, sleep(1h))` does not
-//! grow it.
+//! the heap) and all at once when they outnumber the live ones (`compact`, after a `cancel`
+//! or an `expire`), so the heap holds at most twice the live sleeps and a loop of
+//! `timeout(1ms, sleep(1h))` does not grow it.
 //!
 //! # Invariants
 //!
 //! 1. A slot is occupied (holds a waker) iff exactly one heap entry carries its index and
 //!    current generation; `live` counts the occupied slots.
 //! 2. `stale` counts the heap entries whose generation no longer matches their slot, so
-//!    `heap.len() == live + stale`; after every `cancel`, `stale <= live + 1`.
+//!    `heap.len() == live + stale`; between operations `stale <= live` (only `cancel` adds
+//!    stale entries and only `expire` removes live ones, and both compact when `stale`
+//!    exceeds `live`).
 //! 3. A generation is reused only after 2^32 frees of one slot. A stale entry is gone by the
-//!    next compaction, which happens before `stale` exceeds `live + 1`, so it never sees its
+//!    next compaction, which comes as soon as `stale` exceeds `live`, so it never sees its
 //!    slot's generation come round again (that would take 2^32 live sleeps).
 //! 4. Nothing foreign runs under the lock: wakers are cloned before it is taken, and woken or
 //!    dropped after it is released.
@@ -289,6 +291,9 @@ impl Sleeps {
                 g.stale -= 1;
             }
         }
+        if g.stale > g.live {
+            g.compact();
+        }
     }
 
     /// The earliest live sleep's deadline.
@@ -412,6 +417,32 @@ mod tests {
         assert_eq!(c.0.load(Ordering::SeqCst), 0);
         assert_eq!(fire(&s, t0 + Duration::from_secs(7200)), 1);
         assert_eq!(s.counts().heap, 0);
+    }
+
+    #[test]
+    fn firing_the_live_ones_compacts_the_stale_ones_left_behind() {
+        let s = Sleeps::default();
+        let t0 = Instant::now();
+        let keys: Vec<_> = (0..10u64)
+            .map(|i| {
+                s.register(t0 + Duration::from_secs(100 + i), Waker::noop().clone())
+                    .0
+            })
+            .collect();
+        for i in 0..10u64 {
+            let _ = s.register(t0 + Duration::from_secs(i), Waker::noop().clone());
+        }
+        keys.iter().for_each(|k| s.cancel(*k));
+        assert_eq!(s.counts().heap, 20, "10 live, 10 stale behind them");
+        assert_eq!(fire(&s, t0 + Duration::from_secs(50)), 10);
+        assert_eq!(
+            s.counts(),
+            SleepCounts {
+                live: 0,
+                heap: 0,
+                slots: 20
+            }
+        );
     }
 
     #[test]
