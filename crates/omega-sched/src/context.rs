@@ -39,6 +39,8 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
+use crate::executor::SharedRef;
+use crate::sleeps::{SleepKey, Update};
 use crate::task::{CancelMode, TaskId};
 use crate::token::{CancellationToken, Cancelled, OnCancelGuard};
 
@@ -286,30 +288,129 @@ impl Future for YieldNow {
 /// Sleeps for `d` on tokio's clock (so paused-clock tests are exact). The task is
 /// `suspended` meanwhile. A checkpoint: returns `Err(Cancelled)` early in a cancelled
 /// cooperative task.
+///
+/// Polled inside a task of a scheduler driven on this thread, the sleep is a slot in the
+/// scheduler's own sleep timers (a waker and a heap entry, 40 bytes) instead of a tokio
+/// timer entry inside the task (SPEC §9, memory per task); it wakes the waker it was last
+/// polled with, so it works under any combinator (`join_all`, `FuturesUnordered`), and
+/// dropping it early frees its slot at once. Polled anywhere else it is a boxed tokio
+/// `Sleep`.
+///
+/// ```
+/// use std::time::Duration;
+/// use omega_sched::{Scheduler, TaskOptions};
+///
+/// let sched = Scheduler::new();
+/// let s = sched.clone();
+/// sched.block_on(async move {
+///     let h = s.submit(async {
+///         omega_sched::sleep(Duration::from_millis(2)).await.unwrap();
+///         "rested"
+///     }, TaskOptions::new());
+///     assert_eq!(h.await.unwrap(), "rested");
+/// });
+/// ```
 pub fn sleep(d: Duration) -> SleepFuture {
+    let now = Instant::now();
+    // As tokio does: a sleep too long to represent ends in about 30 years.
+    let at = now
+        .checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(86400 * 365 * 30));
     SleepFuture {
-        inner: tokio::time::sleep(d),
+        timer: SleepTimer::Unarmed(at),
     }
 }
 
-pin_project! {
-    /// The future of [`sleep`].
-    #[derive(Debug)]
-    #[must_use = "futures do nothing unless awaited"]
-    pub struct SleepFuture {
-        #[pin]
-        inner: tokio::time::Sleep,
+/// The future of [`sleep`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct SleepFuture {
+    timer: SleepTimer,
+}
+
+/// Where a [`SleepFuture`]'s timer lives.
+#[derive(Debug)]
+enum SleepTimer {
+    /// Not registered anywhere (not polled yet, or over): the deadline.
+    Unarmed(Instant),
+    /// A slot in its scheduler's sleep timers (freed by `Drop`).
+    Slot {
+        at: Instant,
+        shared: SharedRef,
+        key: SleepKey,
+    },
+    /// Polled outside a driven task: tokio's timer.
+    Tokio(Pin<Box<tokio::time::Sleep>>),
+}
+
+impl SleepTimer {
+    fn deadline(&self) -> Instant {
+        match self {
+            SleepTimer::Unarmed(at) | SleepTimer::Slot { at, .. } => *at,
+            SleepTimer::Tokio(s) => s.deadline(),
+        }
+    }
+
+    /// Frees the scheduler slot, if any.
+    fn disarm(&mut self) {
+        if let SleepTimer::Slot { at, shared, key } = self {
+            if let Some(s) = shared.upgrade() {
+                s.sleeps.cancel(*key);
+            }
+            *self = SleepTimer::Unarmed(*at);
+        }
     }
 }
 
 impl Future for SleepFuture {
     type Output = Result<(), Cancelled>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Some(p) = cancel_poll() {
             return p;
         }
-        self.project().inner.poll(cx).map(Ok)
+        let timer = &mut self.timer;
+        if let SleepTimer::Tokio(s) = timer {
+            return s.as_mut().poll(cx).map(Ok);
+        }
+        let at = timer.deadline();
+        let task = with_current(|c| c.map(|c| (c.sched, c.now)));
+        let now = task.map_or_else(Instant::now, |(_, now)| now);
+        if now >= at {
+            timer.disarm();
+            return Poll::Ready(Ok(()));
+        }
+        if let SleepTimer::Slot { shared, key, .. } = timer {
+            let kept = shared
+                .upgrade()
+                .is_some_and(|s| s.sleeps.update(*key, cx.waker()) == Update::Kept);
+            if kept {
+                return Poll::Pending;
+            }
+            // Fired early by another clock, or the scheduler is gone: register again.
+            *timer = SleepTimer::Unarmed(at);
+        }
+        if let Some(shared) = task.and_then(|(sched, _)| crate::executor::driving(sched)) {
+            // The driver runs here and sleeps until the earliest sleep once this poll is
+            // over: nothing to wake.
+            let (key, _) = shared.sleeps.register(at, cx.waker().clone());
+            *timer = SleepTimer::Slot {
+                at,
+                shared: Arc::downgrade(&shared),
+                key,
+            };
+            return Poll::Pending;
+        }
+        let mut s = Box::pin(tokio::time::sleep_until(at));
+        let out = s.as_mut().poll(cx).map(Ok);
+        *timer = SleepTimer::Tokio(s);
+        out
+    }
+}
+
+impl Drop for SleepFuture {
+    fn drop(&mut self) {
+        self.timer.disarm();
     }
 }
 
@@ -585,3 +686,6 @@ impl<F: Future> Future for Scoped<F> {
         in_frame(frame, || this.fut.as_mut().poll(cx))
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<SleepFuture>() <= 32);

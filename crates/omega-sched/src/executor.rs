@@ -55,6 +55,7 @@ use crate::error::TaskError;
 use crate::events::EventBus;
 use crate::lock::{DeadlockCycle, LockManager, TaskGraph, TaskGraphHost};
 use crate::pool::Pool;
+use crate::sleeps::Sleeps;
 use crate::task::TaskId;
 use crate::token::CancellationToken;
 
@@ -137,6 +138,8 @@ pub(crate) struct Shared {
     pub pools: Vec<Pool>,
     /// The lock manager (SPEC §4); it reaches the task graph through [`TaskGraphHost`].
     pub locks: LockManager,
+    /// The timers of `sleep`s inside tasks (a leaf lock, see `sleeps.rs`).
+    pub sleeps: Sleeps,
     /// Who drives now (invariant 2): a driver's id, 0 for nobody.
     claim: AtomicU64,
     /// `run_until`s waiting to take over the driving.
@@ -236,6 +239,7 @@ impl Shared {
             llm,
             pools,
             locks,
+            sleeps: Sleeps::default(),
             claim: AtomicU64::new(0),
             standby: Mutex::new(Vec::new()),
             parked: Mutex::new(Vec::new()),
@@ -538,6 +542,8 @@ pub(crate) struct Driver {
     /// The timer of the next task timer, made at first use (inside the runtime).
     sleep: Option<Pin<Box<Sleep>>>,
     buf: Vec<Runnable>,
+    /// Wakers of due sleeps, woken after the sleep lock is released.
+    due: Vec<Waker>,
 }
 
 impl Driver {
@@ -547,6 +553,7 @@ impl Driver {
             id: NEXT_DRIVER.fetch_add(1, Ordering::Relaxed),
             sleep: None,
             buf: Vec::new(),
+            due: Vec::new(),
         }
     }
 
@@ -593,9 +600,13 @@ impl Driver {
         Poll::Pending
     }
 
-    /// Sleeps until the next task timer (a stale one fires as a no-op).
+    /// Sleeps until the next task timer or `sleep` (a stale task timer fires as a no-op).
     pub fn arm_timer(&mut self, cx: &mut Context<'_>) {
-        let next = self.shared.lock_core().next_timer();
+        let task = self.shared.lock_core().next_timer();
+        let next = match (task, self.shared.sleeps.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(at) = next {
             let sleep = self
                 .sleep
@@ -620,6 +631,12 @@ impl Driver {
             core.expire_timers(now);
             core.config.turn_budget
         };
+        // Due sleeps: their wakers are woken with no lock held (invariant 3); a task's
+        // runnable reaches the inbox, drained below in this same turn.
+        shared.sleeps.expire(now, &mut self.due);
+        for w in self.due.drain(..) {
+            w.wake();
+        }
         self.unpark(me, now);
         let mut prev: Option<(TaskId, bool, u32)> = None;
         let mut more = false;

@@ -48,6 +48,7 @@ pub mod lock;
 mod pool;
 mod queue;
 mod scheduler;
+mod sleeps;
 mod stats;
 mod sync;
 mod task;
@@ -78,6 +79,8 @@ pub use lock::{
 pub use pool::{Acquire, Pool, PoolPermit};
 pub use queue::Fairness;
 pub use scheduler::{AwaitGuard, Scheduler};
+#[doc(hidden)]
+pub use sleeps::SleepCounts;
 pub use stats::{Histogram, HistogramSummary, PoolStats, Stats};
 pub use task::{CancelMode, IllegalTransition, TaskId, TaskInfo, TaskOptions, TaskState};
 pub use token::{CancellationToken, Cancelled, CancelledFuture, OnCancelGuard};

@@ -583,6 +583,13 @@ impl Scheduler {
         s
     }
 
+    /// The sizes of the scheduler's sleep timers: registered sleeps, heap entries (stale
+    /// ones included) and slab slots. For tests of the bounds `sleep` keeps.
+    #[doc(hidden)]
+    pub fn sleep_counts(&self) -> crate::sleeps::SleepCounts {
+        self.shared.sleeps.counts()
+    }
+
     /// The lock manager (SPEC §4).
     pub fn locks(&self) -> &LockManager {
         &self.shared.locks

@@ -27,6 +27,45 @@ pub(crate) enum Slot {
     Borrowed(u32),
 }
 
+impl Slot {
+    /// `None` as a [`SlotCode`].
+    const NONE: u32 = u32::MAX;
+    /// `Own` as a [`SlotCode`].
+    const OWN: u32 = u32::MAX - 1;
+}
+
+/// A [`Slot`] in 4 bytes (the enum takes 8): `Borrowed(k)` is `k`, `None` and `Own` are
+/// the two largest `u32`s, which are never keys (a key plus one fits a `u32`, and four
+/// billion live tasks do not fit in memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotCode(u32);
+
+impl SlotCode {
+    /// Not admitted.
+    pub const NONE: SlotCode = SlotCode(Slot::NONE);
+
+    /// Encodes `slot`.
+    pub fn new(slot: Slot) -> Self {
+        SlotCode(match slot {
+            Slot::None => Slot::NONE,
+            Slot::Own => Slot::OWN,
+            Slot::Borrowed(k) => {
+                debug_assert!(k < Slot::OWN, "a task key collides with a slot code");
+                k
+            }
+        })
+    }
+
+    /// Decodes it.
+    pub fn get(self) -> Slot {
+        match self.0 {
+            Slot::NONE => Slot::None,
+            Slot::OWN => Slot::Own,
+            k => Slot::Borrowed(k),
+        }
+    }
+}
+
 /// Where a live task is in the driver's hands. The public [`TaskState`] is derived from it.
 ///
 /// ```text
@@ -231,14 +270,17 @@ pub(crate) struct TaskEntry {
     pub started: Option<NonZeroU64>,
     /// Deadlines and timeouts; boxed only for tasks that have any (most have none).
     pub limits: Option<Box<Limits>>,
-    pub slot: Slot,
+    /// Where its slot comes from; see [`slot`](Self::slot).
+    pub slot: SlotCode,
     /// The name, inherited priority, slot loan and await edges: boxed, made when the first
     /// is set (most tasks have none of them; 48 bytes less per task, SPEC §9).
     pub cold: Option<Box<Cold>>,
     /// How many live tasks have an await edge to this one.
     pub awaited_by: u32,
-    /// Open `shield` sections, kept between polls.
-    pub shield_depth: u32,
+    /// Open `shield` sections, kept between polls (2 bytes: the entry's small fields fit
+    /// in 16; a depth past `u16::MAX`, 65,535 shields nested in one task, is kept as
+    /// `u16::MAX`).
+    pub shield_depth: u16,
 }
 
 /// The fields of a [`TaskEntry`] that few tasks use (see `TaskEntry::cold`).
@@ -257,6 +299,21 @@ impl TaskEntry {
     /// The cold fields, made on first use.
     pub fn cold_mut(&mut self) -> &mut Cold {
         self.cold.get_or_insert_with(Box::default)
+    }
+
+    /// Where the task's slot comes from.
+    pub fn slot(&self) -> Slot {
+        self.slot.get()
+    }
+
+    /// The open shields kept between polls.
+    pub fn shields(&self) -> u32 {
+        u32::from(self.shield_depth)
+    }
+
+    /// Keeps the open shields between polls (saturating at `u16::MAX`).
+    pub fn set_shields(&mut self, depth: u32) {
+        self.shield_depth = u16::try_from(depth).unwrap_or(u16::MAX);
     }
 
     /// The task's name, if it has one.
@@ -329,11 +386,24 @@ impl TaskEntry {
 /// added here costs every task; rare ones go to [`Cold`]. (Not under loom: its sync types
 /// are bigger.)
 #[cfg(all(test, not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<TaskEntry>() <= 176);
+const _: () = assert!(std::mem::size_of::<TaskEntry>() <= 168);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slot_codes_round_trip() {
+        for s in [
+            Slot::None,
+            Slot::Own,
+            Slot::Borrowed(0),
+            Slot::Borrowed(u32::MAX - 2),
+        ] {
+            assert_eq!(SlotCode::new(s).get(), s);
+        }
+        assert_eq!(SlotCode::NONE.get(), Slot::None);
+    }
 
     #[test]
     fn phases_follow_the_diagram() {

@@ -66,7 +66,7 @@ use crate::task::{CancelMode, TaskId, TaskInfo, TaskState};
 use crate::token::{CancellationToken, OnCancelGuard};
 
 pub(crate) use entry::{
-    Cancel, CancelStep, Cold, Limits, Phase, Reason, Slot, Stage, TaskEntry, TaskKey, Why,
+    Cancel, CancelStep, Cold, Limits, Phase, Reason, Slot, SlotCode, Stage, TaskEntry, TaskKey, Why,
 };
 use history::{Finished, History};
 pub(crate) use timers::{Timer, TimerKind, Timers};
@@ -316,7 +316,7 @@ impl Core {
                     l.timeout.is_none() && l.fixed_deadline.is_none() && l.queue_timeout.is_none();
                 (!none).then(|| Box::new(l))
             },
-            slot: Slot::None,
+            slot: SlotCode::NONE,
             cold: t.name.map(|name| {
                 Box::new(Cold {
                     name: Some(name),
@@ -436,7 +436,7 @@ impl Core {
                 mode: e.mode,
                 cancel,
                 stop,
-                shield_depth: e.shield_depth,
+                shield_depth: e.shields(),
                 now,
             };
             return Some((runnable, current));
@@ -457,7 +457,7 @@ impl Core {
             return;
         };
         let e = &mut self.tasks[key];
-        e.shield_depth = shield_depth;
+        e.set_shields(shield_depth);
         if e.phase == Phase::Polling {
             let next = if rescheduled {
                 Phase::Ready
@@ -590,7 +590,7 @@ impl Core {
         if let Some(i) = count_index(from) {
             self.counts[i] -= 1;
         }
-        if e.slot != Slot::None {
+        if e.slot() != Slot::None {
             self.release_slot(key, now);
         }
         let e = self.tasks.remove(key);

@@ -10,7 +10,7 @@
 
 use tokio::time::Instant;
 
-use super::{Core, Phase, Slot, TaskKey, Timer, TimerKind};
+use super::{Core, Phase, Slot, SlotCode, TaskKey, Timer, TimerKind};
 use crate::task::TaskId;
 
 impl Core {
@@ -46,7 +46,7 @@ impl Core {
         self.peak_admitted = self.peak_admitted.max(self.slots_in_use);
         let since = self.since(now);
         let e = &mut self.tasks[key];
-        e.slot = slot;
+        e.slot = SlotCode::new(slot);
         e.started = std::num::NonZeroU64::new(since.saturating_add(1));
         let mut deadline = None;
         if let Some(l) = e.limits.as_deref_mut() {
@@ -80,7 +80,7 @@ impl Core {
             return;
         }
         let a = &self.tasks[lender];
-        if a.lent_to().is_some() || a.slot == Slot::None {
+        if a.lent_to().is_some() || a.slot() == Slot::None {
             return;
         }
         self.tasks[lender].set_lent_to(Some(target as u32));
@@ -100,16 +100,16 @@ impl Core {
     pub(super) fn release_slot(&mut self, key: TaskKey, now: Instant) {
         let (slot, lent_to) = {
             let e = &self.tasks[key];
-            (e.slot, e.lent_to())
+            (e.slot(), e.lent_to())
         };
         if let Some(b) = lent_to {
             if self
                 .tasks
                 .get(b as usize)
-                .is_some_and(|e| e.slot == Slot::Borrowed(key as u32))
+                .is_some_and(|e| e.slot() == Slot::Borrowed(key as u32))
             {
                 // The borrower inherits the slot this task had.
-                self.tasks[b as usize].slot = slot;
+                self.tasks[b as usize].slot = SlotCode::new(slot);
                 if let Slot::Borrowed(x) = slot {
                     self.tasks[x as usize].set_lent_to(Some(b));
                 }
