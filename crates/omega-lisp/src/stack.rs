@@ -59,6 +59,8 @@ impl Stack {
         let n = need.max(self.slots.len() * 2).max(MIN_SLOTS);
         // Invariant 2 (a stack this large could not be allocated anyway: 64 GiB).
         assert!(u32::try_from(n).is_ok(), "value stack exceeds 2^32 slots");
+        // Exactly `n`: `resize` alone would round a first allocation up to 4 slots.
+        self.slots.reserve_exact(n - self.slots.len());
         self.slots.resize(n, Value::Nil);
     }
 
@@ -382,5 +384,16 @@ mod tests {
         );
         s.clear();
         assert!(s.slots.iter().all(Value::is_nil));
+    }
+
+    #[test]
+    fn the_first_allocation_is_three_slots_then_doubles() {
+        let mut s = Stack::new();
+        s.push_int(1);
+        assert_eq!(s.slots.capacity(), MIN_SLOTS);
+        for i in 0..MIN_SLOTS {
+            s.push_int(i as i64);
+        }
+        assert_eq!(s.slots.capacity(), 2 * MIN_SLOTS);
     }
 }
