@@ -53,7 +53,6 @@ pub(crate) struct Fiber {
     /// and most are calls (`async`), which should not carry a script's fields (SPEC §9,
     /// memory per suspended task).
     script: Option<Box<Script>>,
-    done: bool,
 }
 
 /// What only a script's fiber has: its file name, the top-level forms not yet run and the
@@ -74,7 +73,7 @@ impl std::fmt::Debug for Fiber {
                 "forms_left",
                 &self.script.as_ref().map_or(0, |s| s.forms.len()),
             )
-            .field("done", &self.done)
+            .field("done", &self.core.done)
             .finish()
     }
 }
@@ -100,7 +99,6 @@ impl Fiber {
                 file,
                 last: Value::Nil,
             })),
-            done: false,
         }
     }
 
@@ -114,7 +112,6 @@ impl Fiber {
             shared,
             core,
             script: None,
-            done: false,
         })
     }
 
@@ -126,6 +123,11 @@ impl Fiber {
         self.core.interrupt = Some(Box::new(hook));
     }
 
+    /// The runtime it runs on.
+    pub(crate) fn shared(&self) -> &Rc<Shared> {
+        &self.shared
+    }
+
     /// Steps taken so far (counted at whole slices of the step hook).
     pub fn steps(&self) -> u64 {
         self.core.steps
@@ -134,7 +136,7 @@ impl Fiber {
     #[cfg(test)]
     /// Whether the evaluation has finished (successfully or not).
     pub fn is_done(&self) -> bool {
-        self.done
+        self.core.done
     }
 
     /// Whether the running code is in a shielded region (`finally`, `shield`): what it
@@ -163,7 +165,7 @@ impl Fiber {
 
     /// Runs one slice. See the module docs for the protocol.
     pub fn resume(&mut self) -> LispResult<Step> {
-        if self.done {
+        if self.core.done {
             return Err(LispError::new(
                 ErrorKind::Error,
                 "this evaluation has already finished",
@@ -184,7 +186,7 @@ impl Fiber {
                     Ok(Exit::Returned(v)) => match self.script.as_mut() {
                         Some(script) => script.last = v,
                         None => {
-                            self.done = true;
+                            self.core.done = true;
                             return Ok(Step::Done(v));
                         }
                     },
@@ -197,11 +199,11 @@ impl Fiber {
                 }
             }
             let Some(script) = self.script.as_mut() else {
-                self.done = true;
+                self.core.done = true;
                 return Ok(Step::Done(Value::Nil));
             };
             let Some(form) = script.forms.pop_front() else {
-                self.done = true;
+                self.core.done = true;
                 return Ok(Step::Done(std::mem::take(&mut script.last)));
             };
             // A top-level `begin` splices its forms, so a `defmacro` inside it applies to the
@@ -232,7 +234,7 @@ impl Fiber {
     }
 
     fn finish(&mut self) {
-        self.done = true;
+        self.core.done = true;
         self.script = None;
     }
 

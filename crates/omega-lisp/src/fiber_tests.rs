@@ -168,3 +168,35 @@ fn resume_without_a_value_is_an_error_not_a_panic() {
     let err = rt.eval_sync("(wait)", "<w>").expect_err("suspends");
     assert!(err.message().contains("Runtime::eval_str"), "{err}");
 }
+
+#[test]
+fn a_second_resume_value_replaces_the_first_and_an_error_is_raised_where_it_suspended() {
+    let rt = rt_with(Limits::default());
+    rt.define_suspending("wait", 0, Some(0), |_| {
+        Ok(Suspension::new(std::future::pending::<LispResult<Value>>()))
+    });
+    // The value waits on the value stack until the next slice: a second one replaces it.
+    let mut fiber = rt.fiber("(list 1 (wait))", "<w>").expect("reads");
+    assert!(matches!(fiber.resume().expect("runs"), Step::Suspend(_)));
+    fiber.resume_with(Ok(Value::Int(7)));
+    fiber.resume_with(Ok(Value::Int(8)));
+    assert_eq!(
+        crate::write_string(&match fiber.resume().expect("runs") {
+            Step::Done(v) => v,
+            other => panic!("not done: {other:?}"),
+        }),
+        "(1 8)"
+    );
+    // An error (kept apart until the next slice) replaces a value and is caught there.
+    let mut fiber = rt
+        .fiber("(try (list 1 (wait)) (catch e (error-message e)))", "<w>")
+        .expect("reads");
+    assert!(matches!(fiber.resume().expect("runs"), Step::Suspend(_)));
+    fiber.resume_with(Ok(Value::Int(7)));
+    fiber.resume_with(Err(LispError::new(ErrorKind::Error, "gave up")));
+    assert!(matches!(
+        fiber.resume().expect("runs"),
+        Step::Done(Value::Str(_))
+    ));
+    assert_eq!(fiber.stack_sizes(), (0, 0, 0));
+}

@@ -19,8 +19,10 @@ use std::ops::{Index, IndexMut};
 
 use crate::value::Value;
 
-/// The first allocation of a stack, in slots (see `Stack::grow`).
-const MIN_SLOTS: usize = 4;
+/// The first allocation of a stack, in slots (see `Stack::grow`): what the smallest task body,
+/// a thunk tail-calling a native with one argument (`(lambda () (sleep ms))`: the thunk, the
+/// native, its argument), needs. 48 bytes, a 64-byte glibc chunk; 4 slots took 80.
+const MIN_SLOTS: usize = 3;
 
 /// The value stack (see the module docs).
 #[derive(Default)]
@@ -53,10 +55,12 @@ impl Stack {
     fn grow(&mut self, need: usize) {
         // Start small: every suspended task has its own fiber and stack (SPEC §9 asks for
         // ≤ 1 KiB per suspended task), and a task body such as `(lambda () (sleep ms))` needs
-        // 4 slots (64 bytes; 16 slots cost 256); doubling makes growth cheap.
+        // 3 slots (48 bytes; 16 slots cost 256); doubling makes growth cheap.
         let n = need.max(self.slots.len() * 2).max(MIN_SLOTS);
         // Invariant 2 (a stack this large could not be allocated anyway: 64 GiB).
         assert!(u32::try_from(n).is_ok(), "value stack exceeds 2^32 slots");
+        // Exactly `n`: `resize` alone would round a first allocation up to 4 slots.
+        self.slots.reserve_exact(n - self.slots.len());
         self.slots.resize(n, Value::Nil);
     }
 
@@ -380,5 +384,16 @@ mod tests {
         );
         s.clear();
         assert!(s.slots.iter().all(Value::is_nil));
+    }
+
+    #[test]
+    fn the_first_allocation_is_three_slots_then_doubles() {
+        let mut s = Stack::new();
+        s.push_int(1);
+        assert_eq!(s.slots.capacity(), MIN_SLOTS);
+        for i in 0..MIN_SLOTS {
+            s.push_int(i as i64);
+        }
+        assert_eq!(s.slots.capacity(), 2 * MIN_SLOTS);
     }
 }

@@ -107,13 +107,16 @@ enum Stage {
     Start(FiberStart),
     /// Made (with the cancellation interrupt installed).
     Running(Fiber),
-    /// The start failed (the runtime was gone); the task ends with that error.
-    Failed,
+    /// The start failed (the runtime was gone, or the call was refused); the task ends with
+    /// that error. Keeps the runtime's context, if it still has one, for the task's `Drop`.
+    Failed(Option<Rc<AsyncCtx>>),
 }
 
 /// The future a Lisp task runs: a fiber and what it is waiting for.
+///
+/// It keeps no `Rc<AsyncCtx>` of its own: the runtime's context is the fiber's (8 bytes less in
+/// every task's cell, SPEC §9; see [`LispTask::ctx`]).
 pub(crate) struct LispTask {
-    ctx: Rc<AsyncCtx>,
     stage: Stage,
     waiting: Option<AsyncRequest>,
     /// The task's own value, strongly, while the body lives (`None` only once dropped):
@@ -129,6 +132,8 @@ pub(crate) struct LispTask {
 }
 
 impl LispTask {
+    /// A task of runtime `ctx` (counted live until it is dropped); `start` must make its
+    /// fiber on that runtime.
     pub fn new(
         start: FiberStart,
         task: Rc<TaskValue>,
@@ -138,7 +143,6 @@ impl LispTask {
     ) -> LispTask {
         ctx.alive.set(ctx.alive.get() + 1);
         LispTask {
-            ctx,
             stage: Stage::Start(start),
             waiting: None,
             task: Some(task),
@@ -156,10 +160,24 @@ impl LispTask {
         self
     }
 
+    /// The runtime's context: its fiber's (made or to be made); `None` once the runtime is
+    /// gone and the task never started.
+    fn ctx(&self) -> Option<Rc<AsyncCtx>> {
+        match &self.stage {
+            Stage::Start(FiberStart::Ready(f)) => Some(f.shared().async_ctx.clone()),
+            Stage::Start(FiberStart::Call(shared, _)) => {
+                shared.upgrade().map(|s| s.async_ctx.clone())
+            }
+            Stage::Running(f) => Some(f.shared().async_ctx.clone()),
+            Stage::Failed(ctx) => ctx.clone(),
+        }
+    }
+
     /// The fiber, created on first use with the cancellation interrupt installed.
     fn fiber(&mut self) -> LispResult<&mut Fiber> {
         if let Stage::Start(_) = self.stage {
-            let Stage::Start(start) = std::mem::replace(&mut self.stage, Stage::Failed) else {
+            let ctx = self.ctx();
+            let Stage::Start(start) = std::mem::replace(&mut self.stage, Stage::Failed(ctx)) else {
                 unreachable!("matched just above");
             };
             let mut fiber = match start {
@@ -202,17 +220,26 @@ impl Drop for LispTask {
     fn drop(&mut self) {
         // The fiber is freed under the script's budget: its bytes are credited back (budget.rs).
         let _heap = crate::budget::enter(self.budget.clone());
-        self.stage = Stage::Failed;
-        self.ctx.alive.set(self.ctx.alive.get() - 1);
+        // Taken first: the fiber may hold the runtime's last reference.
+        let ctx = self.ctx();
+        self.stage = Stage::Failed(None);
+        let Some(ctx) = ctx else {
+            // The runtime is gone (the task never started): nobody counts its tasks.
+            if let Some(b) = &self.budget {
+                b.task_ended();
+            }
+            drop(self.task.take());
+            return;
+        };
+        ctx.alive.set(ctx.alive.get() - 1);
         if let Some(b) = &self.budget {
             b.task_ended();
         }
         // An ended task is no longer live: its value stays alive only through whoever holds
         // it (this may drop it, and with it the task's handle).
         drop(self.task.take());
-        if self.ctx.alive.get() == 0 {
-            let woken = self
-                .ctx
+        if ctx.alive.get() == 0 {
+            let woken = ctx
                 .settle_waiters
                 .try_borrow_mut()
                 .map(|mut w| std::mem::take(&mut *w))
@@ -339,8 +366,10 @@ impl Future for LispTask {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let _budget = crate::budget::enter(this.budget.clone());
-        let ctx = this.ctx.clone();
-        let _current = CurrentSlot::enter(&ctx, this.task.as_ref());
+        let ctx = this.ctx();
+        let _current = ctx
+            .as_ref()
+            .map(|ctx| CurrentSlot::enter(ctx, this.task.as_ref()));
         if let Stage::Start(_) = this.stage {
             // Cancelled before it ever ran: it never starts (no side effect of its body).
             if let Err(c) = omega_sched::check_cancelled() {
@@ -355,10 +384,10 @@ impl Future for LispTask {
                     // Dropping the request drops whatever it was doing (an LLM call, …),
                     // which may leave a note on what it was waiting for.
                     this.waiting = None;
-                    let note = this.ctx.take_cancel_note();
+                    let note = ctx.as_ref().and_then(|c| c.take_cancel_note());
                     let e = with_note(cancel_error(&c.reason), note.as_deref());
                     if let Some(t) = &this.task {
-                        t.slot.note.set(note.map(String::into_boxed_str));
+                        t.slot.note.set(note.map(Box::new));
                     }
                     if let Some(f) = this.running() {
                         f.resume_with(Err(e));
@@ -383,7 +412,9 @@ impl Future for LispTask {
                     let before = f.steps();
                     let step = f.resume();
                     let delta = f.steps().saturating_sub(before);
-                    this.ctx.total_steps.set(this.ctx.total_steps.get() + delta);
+                    if let Some(ctx) = &ctx {
+                        ctx.total_steps.set(ctx.total_steps.get() + delta);
+                    }
                     if let Some(b) = &this.budget {
                         b.add_steps(delta);
                     }
@@ -426,8 +457,11 @@ pub(crate) struct TaskSlot {
     /// cycle task value → value → task value.
     value: Cell<Option<Value>>,
     error: Cell<Option<LispError>>,
-    /// What the task was waiting for when it was cancelled or timed out, if known.
-    note: Cell<Option<Box<str>>>,
+    /// What the task was waiting for when it was cancelled or timed out, if known. A boxed
+    /// `String`, a thin pointer: 8 bytes less in every task value (SPEC §9).
+    // The extra allocation is the point: a thin pointer in every value, paid only when set.
+    #[allow(clippy::box_collection)]
+    note: Cell<Option<Box<String>>>,
 }
 
 impl TaskSlot {
@@ -450,8 +484,8 @@ impl TaskSlot {
     }
 
     /// What the task was waiting for when it was stopped, if known.
-    pub(crate) fn note(&self) -> Option<Box<str>> {
-        Self::peek(&self.note, Clone::clone)
+    pub(crate) fn note(&self) -> Option<String> {
+        Self::peek(&self.note, |n| n.as_deref().cloned())
     }
 
     /// Whether the slot holds Lisp values (a value, or an error with irritants).
@@ -512,8 +546,10 @@ enum Source {
 /// so the value adds only this (SPEC §9, memory per suspended task). It joins the cycle
 /// collector once its result holds heap values (see `TaskSlot`).
 pub struct TaskValue {
-    /// Boxed `str`, not `String`: 8 bytes less in every task value.
-    pub(crate) name: Option<Box<str>>,
+    /// A boxed `String`, a thin pointer (one more allocation for a named task): 8 bytes less
+    /// in every task value than a `Box<str>`, 16 less than a `String`.
+    #[allow(clippy::box_collection)]
+    pub(crate) name: Option<Box<String>>,
     pub(crate) slot: TaskSlot,
     source: RefCell<Source>,
 }
@@ -580,7 +616,7 @@ impl TaskValue {
     /// [`TaskValue::spawned`] or [`TaskValue::hosted`] completes it once submitted.
     pub(crate) fn unborn(name: Option<String>) -> Rc<TaskValue> {
         Rc::new(TaskValue {
-            name: name.map(String::into_boxed_str),
+            name: name.map(Box::new),
             slot: TaskSlot::default(),
             source: RefCell::new(Source::Unborn),
         })
@@ -624,7 +660,7 @@ impl TaskValue {
 
     /// The task's name, if it was given one.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.name.as_deref().map(String::as_str)
     }
 
     /// The task's cancellation token.
@@ -869,12 +905,15 @@ pub(crate) fn state_keyword(s: TaskState) -> Value {
 }
 
 /// What a suspended task carries (SPEC §9, memory per task; glibc rounds a request up to
-/// 16 bytes plus 8): the task value's `Rc` (16 + 184 = 200 → a 208-byte chunk) and the body
-/// inline in the scheduler's cell. A field added here costs every task.
+/// 16 bytes plus 8): the task value's `Rc` (16 + 168 = 184 → a 192-byte chunk) and the body
+/// inline in the scheduler's cell, of which the fiber's VM core (its rarely used fields boxed
+/// apart, `vm.rs`). A field added here costs every task.
 #[cfg(all(test, target_pointer_width = "64"))]
 const _: () = {
-    assert!(std::mem::size_of::<TaskValue>() <= 184);
-    assert!(std::mem::size_of::<LispTask>() <= 248);
+    assert!(std::mem::size_of::<TaskValue>() <= 168);
+    assert!(std::mem::size_of::<crate::vm::VmCore>() <= 112);
+    assert!(std::mem::size_of::<crate::fiber::Fiber>() <= 128);
+    assert!(std::mem::size_of::<LispTask>() <= 168);
 };
 
 #[cfg(test)]
@@ -969,6 +1008,71 @@ mod tests {
                              (str t) (task-state t) (await t) (task-state t))")
         .await;
         assert_eq!(out, "(#t #f #t #f #t \"#<task>\" :suspended :v :completed)");
+    }
+
+    // The VM core's cold part (handlers, core number, dynamic environment, a resumed error)
+    // is made on first use: these use it across suspensions.
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_made_before_a_suspension_catches_after_the_resume() {
+        let out = run("(define log '())
+                       (define t (async (lambda ()
+                         (try (begin (sleep 5) (error \"boom\"))
+                              (catch e (list :caught (error-message e)))
+                              (finally (set! log (cons :finally log)))))))
+                       (define u (async (lambda () (try (sleep 5) (catch e :never)) :after)))
+                       (list (await t) (await u) log)")
+        .await;
+        assert_eq!(out, "((:caught \"boom\") :after (:finally))");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_cancelled_in_a_sleep_runs_its_finally_and_ends_cancelled() {
+        // The first task suspends with no handler (no cold part yet): the cancellation
+        // resumes it with an error, kept in the cold part until the next slice.
+        let out = run("(define log '())
+                       (define t (async (lambda () (try (sleep 1000)
+                                                        (finally (set! log (cons :cleaned log)))))))
+                       (define u (async (lambda () (sleep 1000))))
+                       (sleep 1)
+                       (cancel t \"stop\")
+                       (cancel u \"stop\")
+                       (list (try (await t) (catch e (error-kind e)))
+                             (try (await u) (catch e (error-kind e)))
+                             log)")
+        .await;
+        assert_eq!(out, "(:cancelled :cancelled (:cleaned))");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_continuation_knows_its_task_when_numbers_are_given_lazily() {
+        let out = run("(define k0 #f)
+                       (await (async (lambda () (call/cc (lambda (k) (set! k0 k) 1)))))
+                       (define other (await (async (lambda ()
+                         (try (k0 5) (catch e (error-message e)))))))
+                       (define same (await (async (lambda ()
+                         (let ((k1 #f))
+                           (call/cc (lambda (k) (set! k1 k)))
+                           (sleep 1)
+                           (try (k1 2) (catch e (error-message e))))))))
+                       (define escaped (await (async (lambda ()
+                         (+ 1 (call/cc (lambda (k) (sleep 1) (k 41) 0)))))))
+                       (list (string-contains? other \"another task\")
+                             (string-contains? same \"already returned\")
+                             escaped)")
+        .await;
+        assert_eq!(out, "(#t #t 42)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_keeps_its_dynamic_environment_across_slices() {
+        let out = run("(define p (make-parameter 1))
+                       (define t (async (lambda () (parameterize ((p 2)) (sleep 5) (p)))))
+                       (define u (async (lambda () (sleep 2) (p))))
+                       (define v (parameterize ((p 3)) (sleep 3) (p)))
+                       (list (await t) (await u) v (p))")
+        .await;
+        assert_eq!(out, "(2 1 3 1)");
     }
 
     #[tokio::test(start_paused = true)]

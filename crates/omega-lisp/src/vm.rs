@@ -160,6 +160,36 @@ enum Pending {
     PushThenReturn,
 }
 
+/// Whether a suspended core has been given its native's result (`VmCore::resume_with`):
+/// a value is kept on top of the value stack, an error in the cold part. No
+/// `Option<LispResult<Value>>` field: 16 bytes less in every suspended task (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Resumed {
+    No,
+    /// The value is on top of the stack.
+    Value,
+    /// The error is in `Cold::resume_error`.
+    Error,
+}
+
+/// The fields of a core that most evaluations never use, made on first use (SPEC §9: every
+/// suspended Lisp task has a core; a `(lambda () (sleep ms))` task uses none of these).
+#[derive(Default)]
+struct Cold {
+    /// The handler stack (invariant 3).
+    handlers: Vec<Handler>,
+    /// After a handler caught a cancellation, the slice check does not raise it again
+    /// before `steps` reaches this (one `yield_interval` later), so the handler can log it.
+    quiet_until: u64,
+    /// This core's number on the thread (continuations record it, to say "another task");
+    /// 0 until the first continuation asks (`control::next_id` starts at 1).
+    id: u64,
+    /// The dynamic environment between slices (invariant 8).
+    dynamic: Value,
+    /// The error a suspended native ended with ([`Resumed::Error`]).
+    resume_error: Option<LispError>,
+}
+
 enum Flow {
     /// A frame was entered or replaced: reload the current frame.
     Reload,
@@ -172,28 +202,26 @@ enum Flow {
 pub(crate) struct VmCore {
     stack: Stack,
     frames: Vec<Frame>,
-    handlers: Vec<Handler>,
-    pending: Pending,
-    resume_value: Option<LispResult<Value>>,
+    pub(crate) interrupt: Option<InterruptFn>,
+    pub(crate) steps: u64,
     countdown: u32,
     chunk: u32,
-    since_yield: u64,
-    pub(crate) steps: u64,
-    pub(crate) interrupt: Option<InterruptFn>,
+    /// Steps since the last yield, counted in whole chunks (saturating).
+    since_yield: u32,
     /// Open shielded regions (`finally` code, `shield` forms): while above 0 the interrupt's
     /// cancellations are not raised (invariant 6).
     shield_depth: u32,
+    pending: Pending,
+    resumed: Resumed,
     /// Set for evaluations that must finish without suspending (`Runtime::eval_sync`,
     /// `call_sync`): a suspending native is refused before it runs, so it never builds a future
     /// (which may need a tokio reactor the caller does not have).
     synchronous: bool,
-    /// After a handler caught a cancellation, the slice check does not raise it again
-    /// before `steps` reaches this (one `yield_interval` later), so the handler can log it.
-    quiet_until: u64,
-    /// This core's number on the thread (continuations record it, to say "another task").
-    id: u64,
-    /// The dynamic environment between slices (invariant 8).
-    dynamic: Value,
+    /// Set by the fiber that owns the core when its evaluation has finished (kept here, in
+    /// what would be padding: 8 bytes less in every task, SPEC §9).
+    pub(crate) done: bool,
+    /// Handlers, the dynamic environment, the core's number…: `None` until first used.
+    cold: Option<Box<Cold>>,
 }
 
 impl std::fmt::Debug for VmCore {
@@ -201,7 +229,7 @@ impl std::fmt::Debug for VmCore {
         f.debug_struct("VmCore")
             .field("stack_len", &self.stack.len())
             .field("frames", &self.frames.len())
-            .field("handlers", &self.handlers.len())
+            .field("handlers", &self.handlers().len())
             .field("steps", &self.steps)
             .finish()
     }
@@ -282,20 +310,47 @@ impl VmCore {
         VmCore {
             stack: Stack::new(),
             frames: Vec::new(),
-            handlers: Vec::new(),
-            pending: Pending::None,
-            resume_value: None,
+            interrupt: None,
+            steps: 0,
             countdown: 1,
             chunk: 1,
             since_yield: 0,
-            steps: 0,
-            interrupt: None,
             shield_depth: 0,
+            pending: Pending::None,
+            resumed: Resumed::No,
             synchronous: false,
-            quiet_until: 0,
-            id: control::next_id(),
-            dynamic: Value::Nil,
+            done: false,
+            cold: None,
         }
+    }
+
+    /// The cold part, made on first use.
+    fn cold_mut(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Box::default)
+    }
+
+    /// The handler stack (invariant 3).
+    fn handlers(&self) -> &[Handler] {
+        self.cold.as_deref().map_or(&[], |c| &c.handlers)
+    }
+
+    /// Pops the innermost handler.
+    fn pop_handler(&mut self) -> Option<Handler> {
+        self.cold.as_deref_mut()?.handlers.pop()
+    }
+
+    /// Pushes a handler (makes the cold part).
+    fn push_handler(&mut self, h: Handler) {
+        self.cold_mut().handlers.push(h);
+    }
+
+    /// This core's number on the thread, given on first use (continuations record it).
+    fn id(&mut self) -> u64 {
+        let cold = self.cold_mut();
+        if cold.id == 0 {
+            cold.id = control::next_id();
+        }
+        cold.id
     }
 
     /// Whether the running code is inside a shielded region (`finally`, `shield`): the host
@@ -334,7 +389,7 @@ impl VmCore {
     #[cfg(test)]
     /// Current sizes (value stack, frames, handlers), for tests and introspection.
     pub(crate) fn sizes(&self) -> (usize, usize, usize) {
-        (self.stack.len(), self.frames.len(), self.handlers.len())
+        (self.stack.len(), self.frames.len(), self.handlers().len())
     }
 
     pub(crate) fn is_idle(&self) -> bool {
@@ -352,16 +407,19 @@ impl VmCore {
 
     /// Whether a suspended core has been given its result.
     pub(crate) fn has_resume_value(&self) -> bool {
-        self.resume_value.is_some()
+        self.resumed != Resumed::No
     }
 
     fn reset(&mut self) {
         self.stack.clear();
         self.frames.clear();
-        self.handlers.clear();
+        if let Some(c) = self.cold.as_deref_mut() {
+            c.handlers.clear();
+            c.resume_error = None;
+        }
         self.shield_depth = 0;
         self.pending = Pending::None;
-        self.resume_value = None;
+        self.resumed = Resumed::No;
     }
 
     /// Starts running a top-level procedure (no arguments).
@@ -376,9 +434,9 @@ impl VmCore {
     /// frame.
     fn start_closure(&mut self, closure: Rc<Closure>) {
         if self.frames.capacity() == 0 {
-            // Room for this frame and the one it calls (a task's thunk), not the default
-            // four: every suspended task keeps its frame stack (SPEC §9).
-            self.frames.reserve_exact(2);
+            // Room for this frame only, not the default four: every suspended task keeps its
+            // frame stack, and a task's thunk runs as the outermost frame (SPEC §9).
+            self.frames.reserve_exact(1);
         }
         self.stack.push(Value::Closure(closure.clone()));
         let base = self.stack.len();
@@ -414,6 +472,20 @@ impl VmCore {
                 free: Box::new([]),
             });
         }
+        if let Value::Closure(c) = &f {
+            if args.is_empty() && c.proto.nparams == 0 && !c.proto.rest {
+                // A thunk (a task's body): it runs as the outermost frame itself, as a
+                // script's top-level procedure does, so a parked task keeps one frame, not
+                // two (SPEC §9).
+                let c = c.clone();
+                self.start_closure(c);
+                return Ok(());
+            }
+        }
+        if self.frames.capacity() == 0 {
+            // The trampoline's frame and the callee's.
+            self.frames.reserve_exact(2);
+        }
         let tramp = TRAMPOLINE.with(Rc::clone);
         self.start_closure(tramp);
         let argc = args.len();
@@ -436,8 +508,32 @@ impl VmCore {
     }
 
     /// Provides the result of the native that suspended.
+    /// A value goes on top of the stack, where the native's call left its result slot; an
+    /// error waits in the cold part. A second result replaces the first; a result for a core
+    /// that is not suspended is dropped.
     pub(crate) fn resume_with(&mut self, result: LispResult<Value>) {
-        self.resume_value = Some(result);
+        if self.pending == Pending::None {
+            return;
+        }
+        match self.resumed {
+            Resumed::No => {}
+            Resumed::Value => self.stack.drop_top(),
+            Resumed::Error => {
+                if let Some(c) = self.cold.as_deref_mut() {
+                    c.resume_error = None;
+                }
+            }
+        }
+        match result {
+            Ok(v) => {
+                self.stack.push(v);
+                self.resumed = Resumed::Value;
+            }
+            Err(e) => {
+                self.cold_mut().resume_error = Some(e);
+                self.resumed = Resumed::Error;
+            }
+        }
     }
 
     fn reset_countdown(&mut self, st: &State) {
@@ -454,7 +550,7 @@ impl VmCore {
     #[cold]
     fn tick_slow(&mut self, st: &State) -> LispResult<bool> {
         self.steps += u64::from(self.chunk);
-        self.since_yield += u64::from(self.chunk);
+        self.since_yield = self.since_yield.saturating_add(self.chunk);
         if let Some(max) = st.limits.max_steps {
             if self.steps > max {
                 // The `finally` blocks on the way out get one more slice, then meet the limit
@@ -479,12 +575,13 @@ impl VmCore {
                 // leaves the task, except inside a shield (`finally`, `shield`) and in the
                 // slice after a handler caught it (invariant 6).
                 let cancel = matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout);
-                if !cancel || (self.shield_depth == 0 && self.steps >= self.quiet_until) {
+                let quiet_until = self.cold.as_deref().map_or(0, |c| c.quiet_until);
+                if !cancel || (self.shield_depth == 0 && self.steps >= quiet_until) {
                     return Err(e);
                 }
             }
         }
-        if self.since_yield >= u64::from(st.limits.yield_interval.max(1)) {
+        if self.since_yield >= st.limits.yield_interval.max(1) {
             self.since_yield = 0;
             return Ok(true);
         }
@@ -576,19 +673,20 @@ impl VmCore {
         if e.is_catchable() {
             // Escape handlers are passed by: their continuations die (invariant 3).
             while self
-                .handlers
+                .handlers()
                 .last()
                 .is_some_and(|h| matches!(h.kind, Unwind::Escape(_)))
             {
-                self.handlers.pop();
+                self.pop_handler();
             }
-            if let Some(h) = self.handlers.pop() {
+            if let Some(h) = self.pop_handler() {
                 self.truncate_frames(h.frames);
                 self.stack.truncate(h.stack_len);
                 self.shield_depth = h.shield;
                 if e.kind() == &ErrorKind::Cancelled {
                     // `steps` counts whole chunks: the next slice check is quiet, not the one after.
-                    self.quiet_until = self.steps + u64::from(self.chunk) + 1;
+                    let quiet_until = self.steps + u64::from(self.chunk) + 1;
+                    self.cold_mut().quiet_until = quiet_until;
                 }
                 if let Some(f) = self.frames.last_mut() {
                     f.set_pc(h.pc);
@@ -600,7 +698,7 @@ impl VmCore {
             // An uncatchable error (a `:limit`) passes every `catch` by but runs the `finally`
             // blocks on its way out, each re-raising it at its end; a limit that still holds
             // is raised again in the block at its next check (error.rs).
-            while let Some(h) = self.handlers.pop() {
+            while let Some(h) = self.pop_handler() {
                 if !matches!(h.kind, Unwind::Finally) {
                     continue;
                 }
@@ -622,7 +720,7 @@ impl VmCore {
     /// done, or to its own `call/cc`, which returns the continuation's values.
     fn escape(&mut self, e: LispError) -> LispResult<()> {
         let (tag, values) = control::escape_parts(&e);
-        while let Some(h) = self.handlers.pop() {
+        while let Some(h) = self.pop_handler() {
             let value = match h.kind {
                 Unwind::Catch => continue,
                 Unwind::Escape(t) if t != tag => continue,
@@ -653,13 +751,15 @@ impl VmCore {
     fn escape_error(&self, free: &[Value], args: &Value) -> LispError {
         let (tag, index, core) = control::continuation_parts(free);
         let live = self
-            .handlers
+            .handlers()
             .get(index)
             .is_some_and(|h| h.kind == Unwind::Escape(tag));
         if live {
             control::escape_error(tag, args)
         } else {
-            control::dead_continuation(core != self.id)
+            // A core without a number has made no continuation: `k` is another core's.
+            let mine = self.cold.as_deref().map_or(0, |c| c.id);
+            control::dead_continuation(core != mine)
         }
     }
 
@@ -897,9 +997,16 @@ impl VmCore {
     /// pushed the running frame back, and `'reload` pops it again.
     pub(crate) fn run(&mut self, st: &mut State) -> LispResult<Exit> {
         // Invariant 8: the task's dynamic environment is the thread's for this slice.
-        let outer = control::swap_dynamic(std::mem::take(&mut self.dynamic));
+        let mine = self
+            .cold
+            .as_deref_mut()
+            .map_or(Value::Nil, |c| std::mem::take(&mut c.dynamic));
+        let outer = control::swap_dynamic(mine);
         let exit = self.run_slice(st);
-        self.dynamic = control::swap_dynamic(outer);
+        let mine = control::swap_dynamic(outer);
+        if self.cold.is_some() || !mine.is_nil() {
+            self.cold_mut().dynamic = mine;
+        }
         exit
     }
 
@@ -909,18 +1016,31 @@ impl VmCore {
             self.reset_countdown(st);
         }
         if self.pending != Pending::None {
-            let pending = std::mem::replace(&mut self.pending, Pending::None);
-            match self.resume_value.take() {
-                Some(Ok(v)) => {
+            match self.resumed {
+                Resumed::Value => {
+                    let pending = std::mem::replace(&mut self.pending, Pending::None);
+                    self.resumed = Resumed::No;
                     if pending == Pending::PushThenReturn {
+                        let v = self.stack.pop();
                         self.do_return(v);
-                    } else {
-                        self.stack.push(v);
                     }
                 }
-                Some(Err(e)) => self.throw(e)?,
-                None => {
-                    self.pending = pending;
+                Resumed::Error => {
+                    self.pending = Pending::None;
+                    self.resumed = Resumed::No;
+                    let e = self
+                        .cold
+                        .as_deref_mut()
+                        .and_then(|c| c.resume_error.take())
+                        .unwrap_or_else(|| {
+                            LispError::new(
+                                ErrorKind::Error,
+                                "internal error: a resumed error was lost",
+                            )
+                        });
+                    self.throw(e)?;
+                }
+                Resumed::No => {
                     return Err(LispError::new(
                         ErrorKind::Error,
                         "resumed a suspended evaluation without a result (call resume_with first)",
@@ -1395,7 +1515,7 @@ impl VmCore {
                                 let c = c.clone();
                                 // Replace the running frame: drop what it owns, sliding the
                                 // arguments down to its first slot.
-                                let start = base - 1 + nc;
+                                let start = base + nc - 1;
                                 self.stack.remove_range(start, at);
                                 base = start;
                                 nc = 1;
@@ -1433,7 +1553,7 @@ impl VmCore {
                                     // Replace the running frame: drop its callee slot, locals
                                     // and temporaries, sliding the callee and the arguments
                                     // down.
-                                    self.stack.remove_range(base - 1 + nc, fpos);
+                                    self.stack.remove_range(base + nc - 1, fpos);
                                     base += nc;
                                     nc = 0;
                                     let old = std::mem::replace(&mut closure, c);
@@ -1455,7 +1575,7 @@ impl VmCore {
                             };
                             match self.frames.pop() {
                                 Some(caller) => {
-                                    self.stack.return_from(src, base - 1 + nc);
+                                    self.stack.return_from(src, base + nc - 1);
                                     pc = caller.pc();
                                     base = caller.base();
                                     nc = caller.nc();
@@ -1485,18 +1605,19 @@ impl VmCore {
                                     HandlerKind::Finally => Unwind::Finally,
                                 },
                             };
-                            self.handlers.push(h);
+                            self.push_handler(h);
                         }
                         Op::Capture(t) => {
                             let tag = control::next_id();
-                            self.handlers.push(Handler {
+                            self.push_handler(Handler {
                                 frames: self.frames.len() + 1,
                                 stack_len: self.stack.len(),
                                 pc: t as usize,
                                 shield: self.shield_depth,
                                 kind: Unwind::Escape(tag),
                             });
-                            let k = control::continuation(tag, self.handlers.len() - 1, self.id);
+                            let index = self.handlers().len() - 1;
+                            let k = control::continuation(tag, index, self.id());
                             self.stack.push(k);
                         }
                         Op::Escape => {
@@ -1504,7 +1625,7 @@ impl VmCore {
                             throw!(e);
                         }
                         Op::PopHandler => {
-                            self.handlers.pop();
+                            self.pop_handler();
                         }
                         Op::ShieldEnter => self.shield_depth += 1,
                         Op::ShieldExit(checkpoint) => {
@@ -1592,7 +1713,7 @@ impl VmCore {
                                 if let Some(r) = int_arith(p, *x, *y) {
                                     match self.frames.pop() {
                                         Some(caller) => {
-                                            self.stack.return_int(r, base - 1 + nc);
+                                            self.stack.return_int(r, base + nc - 1);
                                             pc = caller.pc();
                                             base = caller.base();
                                             nc = caller.nc();
@@ -1617,7 +1738,7 @@ impl VmCore {
                                 let r = float_arith(p, x, y);
                                 match self.frames.pop() {
                                     Some(caller) => {
-                                        let dst = base - 1 + nc;
+                                        let dst = base + nc - 1;
                                         self.stack[dst] = Value::Float(r);
                                         self.stack.truncate(dst + 1);
                                         pc = caller.pc();

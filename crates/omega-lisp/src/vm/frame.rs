@@ -52,10 +52,12 @@ impl Frame {
         ((self.pc_base >> 32) & 1) as usize
     }
 
-    /// The first stack slot the frame owns, where its result goes (invariant 1).
+    /// The first stack slot the frame owns, where its result goes (invariant 1). Added before
+    /// subtracting: a task's thunk runs as the outermost frame, and once a tail call of a
+    /// global replaces it the frame has base 0 and no callee slot.
     #[inline(always)]
     pub(super) fn start(&self) -> usize {
-        self.base() - 1 + self.nc()
+        self.base() + self.nc() - 1
     }
 
     pub(super) fn set_pc(&mut self, pc: usize) {
