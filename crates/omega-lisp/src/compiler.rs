@@ -39,6 +39,10 @@
 //!   primitive and shape, and, when the loop's body starts with a compare-and-branch op
 //!   (`BranchLI`/`BranchLL`/`BranchLK` at the head + 1), that test too (resolved in
 //!   `FnGen::finish`, when its target is patched): one dispatch per iteration (`vm/edge.rs`).
+//! * A non-last item of `and` that is a numeric comparison, or `not` of one, is its
+//!   compare-and-branch op followed by `JumpIfFalseElsePop`: false jumps to the `#f` pushed
+//!   after the last item (as `ShortL` does), true skips the `JumpIfFalseElsePop`; off the fast
+//!   path the op pushes the primitive's own value, which `JumpIfFalseElsePop` keeps.
 //! * Invariant of inline loops: at a loop's head and at every `JumpLoop` to it, the operand
 //!   stack has the same height (loop calls are only in tail positions of the body, where
 //!   nothing of the body is left on the operand stack).
@@ -911,7 +915,8 @@ impl Compiler<'_> {
     /// compare-and-branch op (`BranchLI`/`BranchLL`/`BranchLK`/`BranchPrim`, with its operands
     /// before it for `BranchPrim`) and, negated, the `Prim(Not)` after it; returns the branch
     /// op's index (its target is patched later). The caller emits the op that consumes the
-    /// value the slow path pushes (`JumpIfFalse`), which the fast path skips.
+    /// value the slow path pushes (`JumpIfFalse`, or `JumpIfFalseElsePop` in an `and`), which
+    /// the fast path skips.
     fn compare_branch(&mut self, c: &Expr) -> LispResult<Option<usize>> {
         let p = c.pos;
         let (test, neg) = match &c.kind {
@@ -989,6 +994,16 @@ impl Compiler<'_> {
                 };
                 jumps.push(self.emit(op, p));
                 continue;
+            }
+            if is_and && !last {
+                // A comparison (or `not` of one): its branch op jumps to the `#f` after the
+                // last item when it is false (the value the form returns), else skips its slow
+                // section (the primitive's own value, kept by `JumpIfFalseElsePop`).
+                if let Some(b) = self.compare_branch(item)? {
+                    fast.push(b);
+                    jumps.push(self.emit(Op::JumpIfFalseElsePop(0), p));
+                    continue;
+                }
             }
             self.expr(item, if last { tail } else { Tail::NO })?;
             if !last {
