@@ -340,8 +340,8 @@ pub(crate) enum EdgeShape {
     General,
     /// A counter and an accumulator, `(loop (- i k) (+ i acc))`: two parameters, the first
     /// stepped by a constant (`AddLI`/`SubLI`/`LF` of `+`/`-` on itself), the second the sum
-    /// of both (`AddLL` of the two, in either order).
-    CountAcc,
+    /// of both (`AddLL` of the two, in either order). With the step's primitive (`+`/`-`).
+    CountAcc(PrimOp),
 }
 
 impl EdgeShape {
@@ -351,9 +351,10 @@ impl EdgeShape {
             return EdgeShape::General;
         };
         let step = match args.first() {
-            Some(EdgeArg::AddLI(s, _) | EdgeArg::SubLI(s, _)) => *s == first,
-            Some(EdgeArg::LF(PrimOp::Add | PrimOp::Sub, s, _)) => *s == first,
-            _ => false,
+            Some(EdgeArg::AddLI(s, _)) if *s == first => Some(PrimOp::Add),
+            Some(EdgeArg::SubLI(s, _)) if *s == first => Some(PrimOp::Sub),
+            Some(EdgeArg::LF(p @ (PrimOp::Add | PrimOp::Sub), s, _)) if *s == first => Some(*p),
+            _ => None,
         };
         let acc = match args.get(1) {
             Some(EdgeArg::AddLL(a, b)) => {
@@ -361,10 +362,9 @@ impl EdgeShape {
             }
             _ => false,
         };
-        if step && acc && args.len() == 2 {
-            EdgeShape::CountAcc
-        } else {
-            EdgeShape::General
+        match step {
+            Some(p) if acc && args.len() == 2 => EdgeShape::CountAcc(p),
+            _ => EdgeShape::General,
         }
     }
 }

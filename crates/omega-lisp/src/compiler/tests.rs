@@ -422,7 +422,7 @@ fn edges_of(src: &str) -> Vec<crate::bytecode::Edge> {
 
 #[test]
 fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
-    use crate::bytecode::{EdgeArg, EdgeRhs, PrimOp};
+    use crate::bytecode::{EdgeArg, EdgeRhs, EdgeShape, PrimOp};
     // `sum`'s loop: `i - 1` and `i + sum`, and the head's `(< i 0)`.
     let e = edges_of(
         "(lambda (n) (let loop ((i n) (sum 0)) (if (< i 0) sum (loop (- i 1) (+ i sum)))))",
@@ -430,6 +430,7 @@ fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].args, vec![EdgeArg::SubLI(1, 1), EdgeArg::AddLL(1, 2)]);
     assert_eq!(e[0].prims, vec![PrimOp::Sub, PrimOp::Add]);
+    assert_eq!(e[0].shape, EdgeShape::CountAcc(PrimOp::Sub));
     let t = e[0].test.expect("the exit test is folded");
     assert_eq!(
         (t.p, t.neg, t.slot, t.rhs),
@@ -444,9 +445,11 @@ fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
         vec![EdgeArg::LF(PrimOp::Sub, 0, 1.0), EdgeArg::AddLL(0, 1)]
     );
     assert_eq!(e[0].test.map(|t| t.rhs), Some(EdgeRhs::Float(0.0)));
+    assert_eq!(e[0].shape, EdgeShape::CountAcc(PrimOp::Sub));
     let e =
         edges_of("(lambda (n) (let loop ((i 0) (k 5)) (if (not (>= i n)) (loop (+ i 1) k) i)))");
     assert_eq!(e[0].args, vec![EdgeArg::AddLI(1, 1), EdgeArg::Keep]);
+    assert_eq!(e[0].shape, EdgeShape::General);
     let t = e[0].test.expect("folded");
     assert_eq!((t.p, t.neg, t.rhs), (PrimOp::Ge, true, EdgeRhs::Local(0)));
     assert_ne!(

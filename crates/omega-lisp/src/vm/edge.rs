@@ -44,7 +44,10 @@ pub(super) fn run(
 ) -> Option<u32> {
     // The counter-and-accumulator shape first, with as little around it as possible (its
     // primitives are `+` and the step's `+`/`-`, both checked).
-    if e.shape == EdgeShape::CountAcc && e.prims.iter().all(|p| intact[p.index()]) {
+    if let (EdgeShape::CountAcc(step), true) = (e.shape, intact[PrimOp::Add.index()]) {
+        if !intact[step.index()] {
+            return None;
+        }
         let w = stack.window_mut(base);
         if count_acc(w, e.first as usize, e.args[0]) {
             return Some(test(w, e, intact));
