@@ -243,6 +243,130 @@ pub(crate) enum Op {
     /// call does. Otherwise it has no effect and falls through to those ops and the
     /// `TailCallGlobal` after them.
     TailSelfNum(u32, u16),
+    /// A loop's back edge decoded at compile time: `Proto::edges[i]` describes the jump, its
+    /// arguments (a `JumpLoopNum`'s) and the loop's exit test when the loop's body starts with
+    /// a compare-and-branch (`BranchLI`/`BranchLL`/`BranchLK`). When every argument is an
+    /// integer (or every one a float) on its fast path, stores them, counts the step, and runs
+    /// the test too, continuing where that branch would: one dispatch per iteration. Otherwise
+    /// it does what the `JumpLoopNum` it replaces does (`vm/edge.rs`): the argument ops and
+    /// the `JumpLoop` follow it.
+    Edge(u32),
+}
+
+/// An argument of a fused back edge ([`Op::Edge`]), decoded from its op at compile time so the
+/// VM chooses neither the primitive nor the operand kinds at run time. The `L…` variants read
+/// a local; `I` is an integer constant, `F` a float constant, `L` a second local.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum EdgeArg {
+    /// The parameter's own local, left in place.
+    Keep,
+    /// A copy of another local (a number).
+    Local(u16),
+    /// An integer constant.
+    Int(i64),
+    /// `local + k`.
+    AddLI(u16, i64),
+    /// `local - k`.
+    SubLI(u16, i64),
+    /// `local * k`.
+    MulLI(u16, i64),
+    /// `local OP k` for a float constant `k` (`+ - *`).
+    LF(PrimOp, u16, f64),
+    /// `a + b` on two locals.
+    AddLL(u16, u16),
+    /// `a - b` on two locals.
+    SubLL(u16, u16),
+    /// `a * b` on two locals.
+    MulLL(u16, u16),
+}
+
+impl EdgeArg {
+    /// The primitive this argument applies, if any (its redefinition sends the edge to the
+    /// slow path).
+    pub(crate) fn prim(self) -> Option<PrimOp> {
+        match self {
+            EdgeArg::Keep | EdgeArg::Local(_) | EdgeArg::Int(_) => None,
+            EdgeArg::AddLI(..) | EdgeArg::AddLL(..) => Some(PrimOp::Add),
+            EdgeArg::SubLI(..) | EdgeArg::SubLL(..) => Some(PrimOp::Sub),
+            EdgeArg::MulLI(..) | EdgeArg::MulLL(..) => Some(PrimOp::Mul),
+            EdgeArg::LF(p, ..) => Some(p),
+        }
+    }
+}
+
+/// The second operand of a fused exit test.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum EdgeRhs {
+    Int(i64),
+    Float(f64),
+    Local(u16),
+}
+
+/// A loop's exit test folded into its back edge: the `BranchLI`/`BranchLL`/`BranchLK(p, neg,
+/// slot, …, target)` at the loop's head + 1, as that op would run it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct EdgeTest {
+    pub(crate) p: PrimOp,
+    pub(crate) neg: bool,
+    pub(crate) slot: u16,
+    pub(crate) rhs: EdgeRhs,
+    /// Where the branch goes when `slot OP rhs` does not hold (negated with `neg`).
+    pub(crate) target: u32,
+}
+
+/// A fused back edge ([`Op::Edge`]): the `JumpLoopNum(head, first, n)` it stands for, with its
+/// `n` arguments decoded, and the loop's exit test if it has one.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Edge {
+    /// The pc of the loop's `Loop` head.
+    pub(crate) head: u32,
+    /// The first parameter's slot.
+    pub(crate) first: u16,
+    /// The arguments, one per parameter from `first` (at most `vm::MAX_NUM_ARGS`).
+    pub(crate) args: Vec<EdgeArg>,
+    /// The primitives the arguments apply (each must still be intact).
+    pub(crate) prims: Vec<PrimOp>,
+    /// The exit test at `head + 1`, resolved when the function is finished (the branch's
+    /// target is patched after the back edge is compiled).
+    pub(crate) test: Option<EdgeTest>,
+    /// The arguments' shape, when it has a path of its own.
+    pub(crate) shape: EdgeShape,
+}
+
+/// A shape of [`Edge`] arguments with its own straight-line path in the VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EdgeShape {
+    /// Any arguments (one pass over them).
+    General,
+    /// A counter and an accumulator, `(loop (- i k) (+ i acc))`: two parameters, the first
+    /// stepped by a constant (`AddLI`/`SubLI`/`LF` of `+`/`-` on itself), the second the sum
+    /// of both (`AddLL` of the two, in either order). With the step's primitive (`+`/`-`).
+    CountAcc(PrimOp),
+}
+
+impl EdgeShape {
+    /// The shape of the arguments `args` of parameters from `first`.
+    pub(crate) fn of(first: u16, args: &[EdgeArg]) -> EdgeShape {
+        let Some(second) = first.checked_add(1) else {
+            return EdgeShape::General;
+        };
+        let step = match args.first() {
+            Some(EdgeArg::AddLI(s, _)) if *s == first => Some(PrimOp::Add),
+            Some(EdgeArg::SubLI(s, _)) if *s == first => Some(PrimOp::Sub),
+            Some(EdgeArg::LF(p @ (PrimOp::Add | PrimOp::Sub), s, _)) if *s == first => Some(*p),
+            _ => None,
+        };
+        let acc = match args.get(1) {
+            Some(EdgeArg::AddLL(a, b)) => {
+                (*a, *b) == (first, second) || (*a, *b) == (second, first)
+            }
+            _ => false,
+        };
+        match step {
+            Some(p) if acc && args.len() == 2 => EdgeShape::CountAcc(p),
+            _ => EdgeShape::General,
+        }
+    }
 }
 
 /// A loop compiled inline into its enclosing function, for stack traces that look as if it
@@ -304,6 +428,8 @@ pub(crate) struct Proto {
     /// The loops compiled inline, in increasing order of `start` (nested ones after the loop
     /// that encloses them).
     pub(crate) regions: Vec<Region>,
+    /// The fused back edges, indexed by [`Op::Edge`].
+    pub(crate) edges: Vec<Edge>,
 }
 
 impl Proto {

@@ -34,6 +34,15 @@
 //!   (`vm/args.rs`). The same for a tail call of the global a function was `define`d as, with
 //!   its arity (`TailSelfNum` before the ops and the `TailCallGlobal`; at run time it also
 //!   checks that the global still holds the running closure).
+//! * The loop jump's op is an `Edge` rather than a `JumpLoopNum` when every argument fits an
+//!   `EdgeArg` (`bytecode.rs`): the arguments decoded at compile time, one variant per
+//!   primitive and shape, and, when the loop's body starts with a compare-and-branch op
+//!   (`BranchLI`/`BranchLL`/`BranchLK` at the head + 1), that test too (resolved in
+//!   `FnGen::finish`, when its target is patched): one dispatch per iteration (`vm/edge.rs`).
+//! * A non-last item of `and` that is a numeric comparison, or `not` of one, is its
+//!   compare-and-branch op followed by `JumpIfFalseElsePop`: false jumps to the `#f` pushed
+//!   after the last item (as `ShortL` does), true skips the `JumpIfFalseElsePop`; off the fast
+//!   path the op pushes the primitive's own value, which `JumpIfFalseElsePop` keeps.
 //! * Invariant of inline loops: at a loop's head and at every `JumpLoop` to it, the operand
 //!   stack has the same height (loop calls are only in tail positions of the body, where
 //!   nothing of the body is left on the operand stack).
@@ -42,7 +51,9 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use crate::bytecode::{Capture, HandlerKind, Op, PrimOp, Proto, Region};
+use crate::bytecode::{
+    Capture, Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, HandlerKind, Op, PrimOp, Proto, Region,
+};
 use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::stack_guard::StackGuard;
@@ -97,6 +108,8 @@ struct FnGen {
     /// parameters, when it has no rest parameter: a tail call of that global with that many
     /// arguments is likely a call of itself (`TailSelfNum`).
     self_global: Option<(u32, usize)>,
+    /// The fused back edges (`Op::Edge`); their tests are resolved by `finish`.
+    edges: Vec<Edge>,
 }
 
 /// A loop compiled inline (see the module docs): its name's variable, its parameters' slots and
@@ -151,6 +164,7 @@ impl FnGen {
             loops: Vec::new(),
             regions: Vec::new(),
             self_global: None,
+            edges: Vec::new(),
         }
     }
 
@@ -162,7 +176,11 @@ impl FnGen {
         s
     }
 
-    fn finish(self, nparams: u32, rest: bool) -> Proto {
+    fn finish(mut self, nparams: u32, rest: bool) -> Proto {
+        // Every branch target is patched by now: fold each loop's exit test into its edges.
+        for e in &mut self.edges {
+            e.test = edge_test(&self.code, &self.consts, e.head as usize + 1);
+        }
         Proto {
             name: self.name,
             nparams,
@@ -176,7 +194,61 @@ impl FnGen {
             captures: self.captures,
             callee_pos: self.callee_pos,
             regions: self.regions,
+            edges: self.edges,
         }
+    }
+}
+
+/// The exit test at `pc` (a loop's head + 1) that an `Op::Edge` can run itself: a
+/// `BranchLI`/`BranchLL`/`BranchLK` (each followed by its `JumpIfFalse`, and with the negation
+/// flag a `Prim(Not)` before it, as `condition` emits them).
+fn edge_test(code: &[Op], consts: &[Value], pc: usize) -> Option<EdgeTest> {
+    let (p, neg, slot, rhs, target) = match *code.get(pc)? {
+        Op::BranchLI(p, neg, s, imm, t) => (p, neg, s, EdgeRhs::Int(i64::from(imm)), t),
+        Op::BranchLL(p, neg, a, b, t) => (p, neg, a, EdgeRhs::Local(b), t),
+        Op::BranchLK(p, neg, s, k, t) => match consts.get(k as usize)? {
+            Value::Int(i) => (p, neg, s, EdgeRhs::Int(*i), t),
+            Value::Float(x) => (p, neg, s, EdgeRhs::Float(*x), t),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(EdgeTest {
+        p,
+        neg,
+        slot,
+        rhs,
+        target,
+    })
+}
+
+/// `op`, an argument of a loop jump whose parameter is local `dst` ([`crate::vm::is_num_arg`]),
+/// as an [`EdgeArg`]; `None` if it does not fit one.
+fn edge_arg(op: &Op, dst: usize, consts: &[Value]) -> Option<EdgeArg> {
+    Some(match *op {
+        Op::Local(s) if s as usize == dst => EdgeArg::Keep,
+        Op::Local(s) => EdgeArg::Local(u16::try_from(s).ok()?),
+        Op::Int(i) => EdgeArg::Int(i64::from(i)),
+        Op::PrimLI(p, s, i) => int_arg(p, s, i64::from(i))?,
+        Op::PrimLL(PrimOp::Add, a, b) => EdgeArg::AddLL(a, b),
+        Op::PrimLL(PrimOp::Sub, a, b) => EdgeArg::SubLL(a, b),
+        Op::PrimLL(PrimOp::Mul, a, b) => EdgeArg::MulLL(a, b),
+        Op::PrimLK(p, s, k) => match consts.get(k as usize)? {
+            Value::Int(i) => int_arg(p, s, *i)?,
+            Value::Float(y) if p.is_arith() => EdgeArg::LF(p, s, *y),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// `local OP k` for an integer constant `k`.
+fn int_arg(p: PrimOp, s: u16, k: i64) -> Option<EdgeArg> {
+    match p {
+        PrimOp::Add => Some(EdgeArg::AddLI(s, k)),
+        PrimOp::Sub => Some(EdgeArg::SubLI(s, k)),
+        PrimOp::Mul => Some(EdgeArg::MulLI(s, k)),
+        _ => None,
     }
 }
 
@@ -601,7 +673,32 @@ impl Compiler<'_> {
             return;
         }
         let pos = f.pos[start];
-        f.code.insert(start, Op::JumpLoopNum(head, first, n));
+        let args: Option<Vec<EdgeArg>> = ops
+            .iter()
+            .enumerate()
+            .map(|(k, op)| edge_arg(op, usize::from(first) + k, &f.consts))
+            .collect();
+        let op = match (args, u32::try_from(f.edges.len())) {
+            (Some(args), Ok(i)) => {
+                let mut prims: Vec<PrimOp> = Vec::new();
+                for p in args.iter().filter_map(|a| a.prim()) {
+                    if !prims.contains(&p) {
+                        prims.push(p);
+                    }
+                }
+                f.edges.push(Edge {
+                    head,
+                    first,
+                    shape: EdgeShape::of(first, &args),
+                    args,
+                    prims,
+                    test: None,
+                });
+                Op::Edge(i)
+            }
+            _ => Op::JumpLoopNum(head, first, n),
+        };
+        f.code.insert(start, op);
         f.pos.insert(start, pos);
     }
 
@@ -806,6 +903,22 @@ impl Compiler<'_> {
                 }
             }
         }
+        if let Some(b) = self.compare_branch(c)? {
+            let j = self.emit(Op::JumpIfFalse(0), p);
+            return Ok(vec![b, j]);
+        }
+        self.expr(c, Tail::NO)?;
+        Ok(vec![self.emit(Op::JumpIfFalse(0), p)])
+    }
+
+    /// If `c` is a numeric comparison of two operands, or `not` of one, emits its
+    /// compare-and-branch op (`BranchLI`/`BranchLL`/`BranchLK`/`BranchPrim`, with its operands
+    /// before it for `BranchPrim`) and, negated, the `Prim(Not)` after it; returns the branch
+    /// op's index (its target is patched later). The caller emits the op that consumes the
+    /// value the slow path pushes (`JumpIfFalse`, or `JumpIfFalseElsePop` in an `and`), which
+    /// the fast path skips.
+    fn compare_branch(&mut self, c: &Expr) -> LispResult<Option<usize>> {
+        let p = c.pos;
         let (test, neg) = match &c.kind {
             ExprKind::Prim(PrimOp::Not, args)
                 if matches!(args.as_slice(), [Expr { kind: ExprKind::Prim(op, a), .. }]
@@ -815,30 +928,29 @@ impl Compiler<'_> {
             }
             _ => (c, false),
         };
-        if let ExprKind::Prim(op, args) = &test.kind {
-            if op.is_comparison() && args.len() == 2 {
-                let q = test.pos;
-                let b = if let Some((slot, imm)) = self.local_and_small_int(*op, args) {
-                    self.emit(Op::BranchLI(*op, neg, slot, imm, 0), q)
-                } else if let Some((x, y)) = self.two_locals(*op, args) {
-                    self.emit(Op::BranchLL(*op, neg, x, y, 0), q)
-                } else if let Some((slot, k)) = self.local_and_number(*op, args) {
-                    self.emit(Op::BranchLK(*op, neg, slot, k, 0), q)
-                } else {
-                    for a in args {
-                        self.expr(a, Tail::NO)?;
-                    }
-                    self.emit(Op::BranchPrim(*op, neg, 0), q)
-                };
-                if neg {
-                    self.emit(Op::Prim(PrimOp::Not), p);
-                }
-                let j = self.emit(Op::JumpIfFalse(0), p);
-                return Ok(vec![b, j]);
-            }
+        let ExprKind::Prim(op, args) = &test.kind else {
+            return Ok(None);
+        };
+        if !op.is_comparison() || args.len() != 2 {
+            return Ok(None);
         }
-        self.expr(c, Tail::NO)?;
-        Ok(vec![self.emit(Op::JumpIfFalse(0), p)])
+        let q = test.pos;
+        let b = if let Some((slot, imm)) = self.local_and_small_int(*op, args) {
+            self.emit(Op::BranchLI(*op, neg, slot, imm, 0), q)
+        } else if let Some((x, y)) = self.two_locals(*op, args) {
+            self.emit(Op::BranchLL(*op, neg, x, y, 0), q)
+        } else if let Some((slot, k)) = self.local_and_number(*op, args) {
+            self.emit(Op::BranchLK(*op, neg, slot, k, 0), q)
+        } else {
+            for a in args {
+                self.expr(a, Tail::NO)?;
+            }
+            self.emit(Op::BranchPrim(*op, neg, 0), q)
+        };
+        if neg {
+            self.emit(Op::Prim(PrimOp::Not), p);
+        }
+        Ok(Some(b))
     }
 
     /// An `and`/`or` item that `ShortL` can test: `null?` or `not` of an unboxed local, or `not`
@@ -882,6 +994,16 @@ impl Compiler<'_> {
                 };
                 jumps.push(self.emit(op, p));
                 continue;
+            }
+            if is_and && !last {
+                // A comparison (or `not` of one): its branch op jumps to the `#f` after the
+                // last item when it is false (the value the form returns), else skips its slow
+                // section (the primitive's own value, kept by `JumpIfFalseElsePop`).
+                if let Some(b) = self.compare_branch(item)? {
+                    fast.push(b);
+                    jumps.push(self.emit(Op::JumpIfFalseElsePop(0), p));
+                    continue;
+                }
             }
             self.expr(item, if last { tail } else { Tail::NO })?;
             if !last {

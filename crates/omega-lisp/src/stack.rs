@@ -315,6 +315,12 @@ impl Stack {
         &self.slots[at..self.sp]
     }
 
+    /// The values from `at` to the top, to change in place.
+    #[inline(always)]
+    pub(crate) fn window_mut(&mut self, at: usize) -> &mut [Value] {
+        &mut self.slots[at..self.sp]
+    }
+
     /// All live values.
     #[inline(always)]
     pub(crate) fn as_slice(&self) -> &[Value] {

@@ -27,10 +27,13 @@
 //!    `catch` ever sees it.
 //! 4. `tick` — the per-step hook — is the only place that counts steps, enforces `max_steps`,
 //!    polls the interrupt and decides to yield. It runs after each call has entered its callee
-//!    (or a native has returned), and at each `Loop` head and `JumpLoop`/`JumpLoopNum` of a
-//!    loop compiled inline (a step each, as the closure call they replace), when the state is
-//!    consistent between instructions. A `JumpLoopNum` or `TailSelfNum` that falls back on its
-//!    slow path counts nothing itself (the `JumpLoop`/`TailCallGlobal` after it does).
+//!    (or a native has returned), and at each `Loop` head and `JumpLoop`/`JumpLoopNum`/`Edge`
+//!    of a loop compiled inline (a step each, as the closure call they replace), when the
+//!    state is consistent between instructions. A `JumpLoopNum`, `Edge` or `TailSelfNum` that falls
+//!    back on its slow path counts nothing itself (the `JumpLoop`/`TailCallGlobal` after it
+//!    does). An `Edge` that also ran the loop's exit test counts its step with `pc` at the
+//!    loop's head + 1 (the test's branch op), so the step hook's slow path sees the state of
+//!    the plain jump, and the branch op runs the test again after it.
 //! 5. Inside `run`'s dispatch loop the running frame is held in locals (`closure`, `pc`,
 //!    `base`, `nc`) and is not on `frames`; it is pushed back (`spill!`) before anything that
 //!    looks at or changes the frame stack, and popped again at `'reload`. Outside the loop,
@@ -74,6 +77,7 @@ use crate::value::{Closure, Value};
 
 mod args;
 mod arith;
+mod edge;
 mod frame;
 
 pub(crate) use args::{is_num_arg, MAX_NUM_ARGS};
@@ -468,6 +472,7 @@ impl VmCore {
                     captures: Vec::new(),
                     callee_pos: Vec::new(),
                     regions: Vec::new(),
+        edges: Vec::new(),
                 }),
                 free: Box::new([]),
             });
@@ -1667,6 +1672,24 @@ impl VmCore {
                             ) {
                                 pc = t as usize + 1;
                                 tick!();
+                            }
+                        }
+                        Op::Edge(i) => {
+                            let e = &proto.edges[i as usize];
+                            let done = edge::run(
+                                &mut self.stack,
+                                base,
+                                e,
+                                (code, pc),
+                                &proto.consts,
+                                &st.prim_intact,
+                            );
+                            if let Some(next) = done {
+                                // The step is counted at the loop's head (the folded test is
+                                // pure: after the step hook's slow path the branch op runs it).
+                                pc = e.head as usize + 1;
+                                tick!();
+                                pc = next as usize;
                             }
                         }
                         Op::TailSelfNum(g, n) => {

@@ -118,6 +118,7 @@ fn proto(name: &str, nparams: u32, rest: bool, code: Vec<Op>, consts: Vec<Value>
         captures: Vec::new(),
         callee_pos: Vec::new(),
         regions: Vec::new(),
+        edges: Vec::new(),
     }
 }
 

@@ -386,11 +386,10 @@ fn an_inline_loop_counts_a_step_per_iteration_and_hits_max_steps() {
         .eval_sync("(do ((i 0 (+ i 1))) (#f))", "t")
         .expect_err("limit");
     assert_eq!(*err.kind(), crate::ErrorKind::Limit);
-    // The same with a back edge that computes its numbers in one op (`JumpLoopNum`).
+    // The same with a back edge that computes its numbers and runs the exit test in one op
+    // (`Edge`).
     let sum = "(define (sum n) (let loop ((i n) (s 0)) (if (= i 0) s (loop (- i 1) (+ s i)))))";
-    assert!(ops_of(sum)
-        .iter()
-        .any(|op| matches!(op, Op::JumpLoopNum(_, _, 2))));
+    assert!(ops_of(sum).iter().any(|op| matches!(op, Op::Edge(_))));
     eval(&rt, sum);
     assert_eq!(eval(&rt, "(sum 8999)"), Value::Int(8999 * 9000 / 2));
     let err = rt.eval_sync("(sum 11000)", "t").expect_err("limit");
@@ -399,8 +398,94 @@ fn an_inline_loop_counts_a_step_per_iteration_and_hits_max_steps() {
     let mixed = "(let loop ((i 3) (l '())) (if (= i 0) l (loop (- i 1) (cons i l))))";
     assert!(!ops_of(mixed)
         .iter()
-        .any(|op| matches!(op, Op::JumpLoopNum(..))));
+        .any(|op| matches!(op, Op::JumpLoopNum(..) | Op::Edge(_))));
     assert_eq!(eval(&rt, mixed), eval(&rt, "'(1 2 3)"));
+}
+
+/// The fused back edges of every function in `src`.
+fn edges_of(src: &str) -> Vec<crate::bytecode::Edge> {
+    fn collect(p: &Proto, out: &mut Vec<crate::bytecode::Edge>) {
+        out.extend(p.edges.iter().cloned());
+        for q in &p.protos {
+            collect(q, out);
+        }
+    }
+    let mut st = crate::state::State::new(Limits::default(), Box::new(std::io::sink()), 0);
+    let mut out = Vec::new();
+    for form in crate::reader::read_all(src, "t").expect("reads") {
+        let (expr, vars) = crate::expander::expand_toplevel(&mut st, &form).expect("expands");
+        let proto = compile_toplevel(&expr, &vars, Rc::from("t")).expect("compiles");
+        collect(&proto, &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
+    use crate::bytecode::{EdgeArg, EdgeRhs, EdgeShape, PrimOp};
+    // `sum`'s loop: `i - 1` and `i + sum`, and the head's `(< i 0)`.
+    let e = edges_of(
+        "(lambda (n) (let loop ((i n) (sum 0)) (if (< i 0) sum (loop (- i 1) (+ i sum)))))",
+    );
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].args, vec![EdgeArg::SubLI(1, 1), EdgeArg::AddLL(1, 2)]);
+    assert_eq!(e[0].prims, vec![PrimOp::Sub, PrimOp::Add]);
+    assert_eq!(e[0].shape, EdgeShape::CountAcc(PrimOp::Sub));
+    let t = e[0].test.expect("the exit test is folded");
+    assert_eq!(
+        (t.p, t.neg, t.slot, t.rhs),
+        (PrimOp::Lt, false, 1, EdgeRhs::Int(0))
+    );
+    // Floats (`BranchLK`, `PrimLK`), a negated test on two locals whose loop call is in the
+    // then-branch (the branch's target is patched after the edge is compiled), an argument
+    // left in place.
+    let e = edges_of("(let loop ((i 9.5) (s 0.0)) (if (< i 0.0) s (loop (- i 1.0) (+ i s))))");
+    assert_eq!(
+        e[0].args,
+        vec![EdgeArg::LF(PrimOp::Sub, 0, 1.0), EdgeArg::AddLL(0, 1)]
+    );
+    assert_eq!(e[0].test.map(|t| t.rhs), Some(EdgeRhs::Float(0.0)));
+    assert_eq!(e[0].shape, EdgeShape::CountAcc(PrimOp::Sub));
+    let e =
+        edges_of("(lambda (n) (let loop ((i 0) (k 5)) (if (not (>= i n)) (loop (+ i 1) k) i)))");
+    assert_eq!(e[0].args, vec![EdgeArg::AddLI(1, 1), EdgeArg::Keep]);
+    assert_eq!(e[0].shape, EdgeShape::General);
+    let t = e[0].test.expect("folded");
+    assert_eq!((t.p, t.neg, t.rhs), (PrimOp::Ge, true, EdgeRhs::Local(0)));
+    assert_ne!(
+        t.target, 0,
+        "the branch target is resolved when the function is finished"
+    );
+    // A body that does not start with a compare-and-branch: no test; the jump is still fused.
+    let e = edges_of("(let loop ((i 0)) (display i) (if (< i 3) (loop (+ i 1)) i))");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].test, None);
+    // A large integer constant and a product.
+    let e =
+        edges_of("(let loop ((i 0) (p 1)) (if (> i 3) p (loop (+ i 100000) (* p 3000000000))))");
+    assert_eq!(
+        e[0].args,
+        vec![EdgeArg::AddLI(0, 100_000), EdgeArg::MulLI(1, 3_000_000_000)]
+    );
+}
+
+#[test]
+fn a_fused_back_edge_counts_one_step_per_iteration_and_yields_the_same_values() {
+    let rt = Runtime::builder()
+        .limits(Limits {
+            max_steps: Some(10_000),
+            ..Limits::default()
+        })
+        .build();
+    let src = "(define (run n) (let loop ((i n) (sum 0)) (if (< i 0) sum (loop (- i 1) (+ i sum)))))
+               (define (runf n) (let loop ((i n) (sum 0.0)) (if (< i 0.0) sum (loop (- i 1.0) (+ i sum)))))";
+    eval(&rt, src);
+    assert_eq!(eval(&rt, "(run 9000)"), Value::Int(9000 * 9001 / 2));
+    assert_eq!(eval(&rt, "(runf 9000.0)"), Value::Float(40_504_500.0));
+    for call in ["(run 11000)", "(runf 11000.0)"] {
+        let err = rt.eval_sync(call, "t").expect_err("limit");
+        assert_eq!(*err.kind(), crate::ErrorKind::Limit, "{call}");
+    }
 }
 
 #[test]

@@ -1,0 +1,267 @@
+//! `Op::Edge`: a loop's back edge decoded at compile time, with the loop's exit test folded in.
+//!
+//! `(loop (- i 1) (+ i sum))` under `(if (< i 0) sum …)` was two dispatches per iteration
+//! (`JumpLoopNum`, which matched each argument op and chose `+`/`-` and the operand kinds at
+//! run time, then `BranchLI`). Here the arguments are [`EdgeArg`]s, one variant per primitive
+//! and shape, computed in one pass when they are all integers (or all floats), stored, and the
+//! test at the loop's head is run too; the dispatch loop continues where the branch would.
+//!
+//! # Invariants
+//!
+//! 1. [`run`] either does exactly what `JumpLoopNum` followed by the jump to the loop's head
+//!    would (the same values stored; returning the pc to continue at, the step not yet
+//!    counted), or returns `None` with no effect at all, so the argument ops and the
+//!    `JumpLoop` after the `Edge` run instead (the first error in argument order, a redefined
+//!    primitive).
+//! 2. The folded test is pure (it reads locals): the caller may count the step after it and,
+//!    when the step hook must run, continue at the head + 1 instead, where the branch op runs
+//!    it again. A test off its fast path (a non-number, a redefined primitive) is left to that
+//!    branch op: `run` then returns the head + 1.
+//! 3. Each fast path gives what the op it replaces gives on its own fast path (integer
+//!    overflow left to the slow path; the same integer-float mixes as `vm/args.rs`,
+//!    `BranchLI`, `BranchLL` and `BranchLK`).
+
+use crate::bytecode::{Edge, EdgeArg, EdgeRhs, EdgeShape, Op, PrimOp};
+use crate::stack::Stack;
+use crate::state::PRIM_COUNT;
+use crate::value::Value;
+
+use super::args::MAX_NUM_ARGS;
+use super::arith::{float_arith, float_holds, int_holds};
+
+/// The back edge `e` (invariant 1): stores its arguments and returns the pc to continue at,
+/// or `None` with no effect. `at` is the code and the pc of the argument ops after the `Edge`
+/// (the generic path of `vm/args.rs` when the arguments are neither all integers nor all
+/// floats).
+#[inline(never)]
+pub(super) fn run(
+    stack: &mut Stack,
+    base: usize,
+    e: &Edge,
+    at: (&[Op], usize),
+    consts: &[Value],
+    intact: &[bool; PRIM_COUNT],
+) -> Option<u32> {
+    // The counter-and-accumulator shape first, with as little around it as possible (its
+    // primitives are `+` and the step's `+`/`-`, both checked).
+    if let (EdgeShape::CountAcc(step), true) = (e.shape, intact[PrimOp::Add.index()]) {
+        if !intact[step.index()] {
+            return None;
+        }
+        let w = stack.window_mut(base);
+        if count_acc(w, e.first as usize, e.args[0]) {
+            return Some(test(w, e, intact));
+        }
+    }
+    general(stack, base, e, at, consts, intact)
+}
+
+/// [`run`] for every shape (and `CountAcc` off its path).
+#[inline(never)]
+fn general(
+    stack: &mut Stack,
+    base: usize,
+    e: &Edge,
+    at: (&[Op], usize),
+    consts: &[Value],
+    intact: &[bool; PRIM_COUNT],
+) -> Option<u32> {
+    for p in &e.prims {
+        if !intact[p.index()] {
+            return None;
+        }
+    }
+    // The frame's locals (the parameters and every operand are among them).
+    let w = stack.window_mut(base);
+    let first = e.first as usize;
+    if ints(w, first, &e.args) || floats(w, first, &e.args) {
+        return Some(test(w, e, intact));
+    }
+    let (code, pc) = at;
+    let ops = code.get(pc..pc + e.args.len())?;
+    if super::args::jump_nums(stack, base, first, ops, consts, intact) {
+        // The mixes of the generic path: the branch op runs the test.
+        return Some(e.head + 1);
+    }
+    None
+}
+
+/// [`EdgeShape::CountAcc`] on two integers or two floats: `i' = i ± k`, `acc' = i + acc`,
+/// written over the two numbers in place (their kinds do not change).
+#[inline(always)]
+fn count_acc(w: &mut [Value], first: usize, step: EdgeArg) -> bool {
+    let Some([a, b, ..]) = w.get_mut(first..) else {
+        return false;
+    };
+    match (a, b) {
+        (Value::Int(i), Value::Int(acc)) => {
+            let next = match step {
+                EdgeArg::AddLI(_, k) => i.checked_add(k),
+                EdgeArg::SubLI(_, k) => i.checked_sub(k),
+                _ => None,
+            };
+            match (next, acc.checked_add(*i)) {
+                (Some(n), Some(sum)) => {
+                    *i = n;
+                    *acc = sum;
+                    true
+                }
+                _ => false,
+            }
+        }
+        (Value::Float(i), Value::Float(acc)) => {
+            let next = match step {
+                EdgeArg::AddLI(_, k) => *i + k as f64,
+                EdgeArg::SubLI(_, k) => *i - k as f64,
+                EdgeArg::LF(p, _, y) => float_arith(p, *i, y),
+                _ => return false,
+            };
+            // `+` on floats is commutative: `(+ i acc)` and `(+ acc i)` are the same number.
+            *acc += *i;
+            *i = next;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Every argument an integer: computed, then stored over the parameters from `first` (locals
+/// of the window `w`).
+#[inline(always)]
+fn ints(w: &mut [Value], first: usize, args: &[EdgeArg]) -> bool {
+    let int = |w: &[Value], s: u16| match w.get(s as usize) {
+        Some(Value::Int(x)) => Some(*x),
+        _ => None,
+    };
+    let mut vals = [0i64; MAX_NUM_ARGS];
+    for (k, a) in args.iter().enumerate().take(MAX_NUM_ARGS) {
+        let v = match *a {
+            EdgeArg::Keep => Some(0),
+            EdgeArg::Local(s) => int(w, s),
+            EdgeArg::Int(i) => Some(i),
+            EdgeArg::AddLI(s, i) => int(w, s).and_then(|x| x.checked_add(i)),
+            EdgeArg::SubLI(s, i) => int(w, s).and_then(|x| x.checked_sub(i)),
+            EdgeArg::MulLI(s, i) => int(w, s).and_then(|x| x.checked_mul(i)),
+            EdgeArg::AddLL(a, b) => match (int(w, a), int(w, b)) {
+                (Some(x), Some(y)) => x.checked_add(y),
+                _ => None,
+            },
+            EdgeArg::SubLL(a, b) => match (int(w, a), int(w, b)) {
+                (Some(x), Some(y)) => x.checked_sub(y),
+                _ => None,
+            },
+            EdgeArg::MulLL(a, b) => match (int(w, a), int(w, b)) {
+                (Some(x), Some(y)) => x.checked_mul(y),
+                _ => None,
+            },
+            EdgeArg::LF(..) => None,
+        };
+        match v {
+            Some(x) => vals[k] = x,
+            None => return false,
+        }
+    }
+    for (k, a) in args.iter().enumerate().take(MAX_NUM_ARGS) {
+        if let (false, Some(slot)) = (*a == EdgeArg::Keep, w.get_mut(first + k)) {
+            put(slot, Value::Int(vals[k]));
+        }
+    }
+    true
+}
+
+/// Every argument a float (a float local, or a local and a float constant): computed, then
+/// stored over the parameters from `first`.
+#[inline(always)]
+fn floats(w: &mut [Value], first: usize, args: &[EdgeArg]) -> bool {
+    let float = |w: &[Value], s: u16| match w.get(s as usize) {
+        Some(Value::Float(x)) => Some(*x),
+        _ => None,
+    };
+    let mut vals = [0f64; MAX_NUM_ARGS];
+    for (k, a) in args.iter().enumerate().take(MAX_NUM_ARGS) {
+        let v = match *a {
+            EdgeArg::Keep => Some(0.0),
+            EdgeArg::Local(s) => float(w, s),
+            EdgeArg::Int(_) => None,
+            EdgeArg::AddLI(s, i) => float(w, s).map(|x| x + i as f64),
+            EdgeArg::SubLI(s, i) => float(w, s).map(|x| x - i as f64),
+            EdgeArg::MulLI(s, i) => float(w, s).map(|x| x * i as f64),
+            EdgeArg::LF(p, s, y) => match w.get(s as usize) {
+                Some(Value::Float(x)) => Some(float_arith(p, *x, y)),
+                Some(Value::Int(x)) => Some(float_arith(p, *x as f64, y)),
+                _ => None,
+            },
+            EdgeArg::AddLL(a, b) => float_two(w, a, b).map(|(x, y)| x + y),
+            EdgeArg::SubLL(a, b) => float_two(w, a, b).map(|(x, y)| x - y),
+            EdgeArg::MulLL(a, b) => float_two(w, a, b).map(|(x, y)| x * y),
+        };
+        match v {
+            Some(x) => vals[k] = x,
+            None => return false,
+        }
+    }
+    for (k, a) in args.iter().enumerate().take(MAX_NUM_ARGS) {
+        if let (false, Some(slot)) = (*a == EdgeArg::Keep, w.get_mut(first + k)) {
+            put(slot, Value::Float(vals[k]));
+        }
+    }
+    true
+}
+
+/// Two locals as floats when they are two numbers and at least one is a float.
+#[inline(always)]
+fn float_two(w: &[Value], a: u16, b: u16) -> Option<(f64, f64)> {
+    match (w.get(a as usize)?, w.get(b as usize)?) {
+        (Value::Float(x), Value::Float(y)) => Some((*x, *y)),
+        (Value::Int(x), Value::Float(y)) => Some((*x as f64, *y)),
+        (Value::Float(x), Value::Int(y)) => Some((*x, *y as f64)),
+        _ => None,
+    }
+}
+
+/// The folded exit test (invariant 2): where its branch op would continue, or the head + 1
+/// (the branch op itself) off the fast path.
+#[inline(always)]
+fn test(w: &[Value], e: &Edge, intact: &[bool; PRIM_COUNT]) -> u32 {
+    let branch = e.head + 1;
+    let Some(t) = e.test else {
+        return branch;
+    };
+    if !intact[t.p.index()] || (t.neg && !intact[PrimOp::Not.index()]) {
+        return branch;
+    }
+    let Some(a) = w.get(t.slot as usize) else {
+        return branch;
+    };
+    let holds = match (a, t.rhs) {
+        (Value::Int(x), EdgeRhs::Int(y)) => int_holds(t.p, *x, y),
+        (Value::Float(x), EdgeRhs::Int(y)) => float_holds(t.p, *x, y as f64),
+        (Value::Float(x), EdgeRhs::Float(y)) => float_holds(t.p, *x, y),
+        (Value::Int(x), EdgeRhs::Float(y)) => float_holds(t.p, *x as f64, y),
+        (_, EdgeRhs::Local(s)) => match (a, w.get(s as usize)) {
+            (Value::Int(x), Some(Value::Int(y))) => int_holds(t.p, *x, *y),
+            (Value::Float(x), Some(Value::Float(y))) => float_holds(t.p, *x, *y),
+            (Value::Int(x), Some(Value::Float(y))) => float_holds(t.p, *x as f64, *y),
+            (Value::Float(x), Some(Value::Int(y))) => float_holds(t.p, *x, *y as f64),
+            _ => return branch,
+        },
+        _ => return branch,
+    };
+    // As the branch op, run with its pc after it: past its `JumpIfFalse` (and the `Prim(Not)`
+    // before that with `neg`), or to its target.
+    if holds != t.neg {
+        branch + 2 + u32::from(t.neg)
+    } else {
+        t.target
+    }
+}
+
+/// Writes `new` into `slot`, dropping the old value only if it needs it.
+#[inline(always)]
+fn put(slot: &mut Value, new: Value) {
+    if slot.is_immediate() {
+        std::mem::forget(std::mem::replace(slot, new));
+    } else {
+        *slot = new;
+    }
+}
