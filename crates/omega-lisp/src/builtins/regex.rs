@@ -63,7 +63,10 @@ fn compile(st: &State, who: &str, pat: &str) -> LispResult<Rc<Regex>> {
                 ErrorKind::Error,
                 format!("{who}: pattern too large when compiled (limit {limit} bytes)"),
             ),
-            other => LispError::new(ErrorKind::Error, format!("{who}: bad pattern: {other}")),
+            other => LispError::new(
+                ErrorKind::Error,
+                format!("{who}: bad pattern: {}", syntax_error_text(pat, &other.to_string())),
+            ),
         })
         .map_err(|e| e.with_irritants(vec![Value::string(pat)]))?;
     let re = Rc::new(re);
@@ -75,6 +78,30 @@ fn compile(st: &State, who: &str, pat: &str) -> LispResult<Rc<Regex>> {
         c.insert(pat.to_string(), Rc::clone(&re));
     });
     Ok(re)
+}
+
+/// Longest pattern whose syntax error is shown with the pattern and a caret under the fault.
+const SHOWN_PATTERN_CHARS: usize = 80;
+
+/// The regex crate's syntax error for `pat`. It repeats the whole pattern (twice for some
+/// errors) with a caret line; for a long pattern that is kilobytes of message, so only its
+/// `error: …` lines are kept (the pattern itself is the error's irritant, which prints
+/// truncated).
+fn syntax_error_text(pat: &str, text: &str) -> String {
+    if pat.chars().count() <= SHOWN_PATTERN_CHARS {
+        return text.to_string();
+    }
+    let reasons: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("error:"))
+        .map(|l| l.trim_start_matches("error:").trim())
+        .collect();
+    if reasons.is_empty() {
+        "regex parse error".to_string()
+    } else {
+        format!("regex parse error: {}", reasons.join("; "))
+    }
 }
 
 fn args<'a>(st: &State, who: &str, a: &'a [Value]) -> LispResult<(Rc<Regex>, &'a str)> {

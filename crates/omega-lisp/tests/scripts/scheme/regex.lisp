@@ -30,6 +30,12 @@
 ; expect-output: ("One" "Two" "Three?")
 (p (err (lambda () (regex-match "(unclosed" "x"))))
 ; expect-output: (:error "regex-match: bad pattern: regex parse error:\n    (unclosed\n    ^\nerror: unclosed group")
+; A long bad pattern is not echoed into the message (it is the error's irritant, printed short).
+(p (err (lambda () (regex-match (string-append (make-string 5000 #\() "x") "x"))))
+; expect-output: (:error "regex-match: bad pattern: regex parse error: unclosed group")
+(p (try (regex-match (string-append (make-string 5000 #\() "x") "x")
+        (catch e (string-length (car (error-object-irritants e))))))
+; expect-output: 5001
 (p (err (lambda () (regex-match "a{1000}{1000}" "a"))))
 ; expect-output: (:error "regex-match: pattern too large when compiled (limit 1048576 bytes)")
 (p (err (lambda () (regex-split 1 "x"))))
