@@ -14,7 +14,7 @@ pub struct Limits {
     pub max_string_len: usize,
     /// Longest list a builtin may produce; default 10,000,000.
     pub max_list_len: usize,
-    /// A fiber returns [`crate::Step::Yield`] every this many steps; default 1,000.
+    /// A fiber yields to the scheduler every this many steps, so other tasks run; default 1,000.
     pub yield_interval: u32,
     /// Steps all the runtime's tasks may take together (counted per slice of
     /// `yield_interval` steps); `None` (the default) = unlimited. Exceeding it raises
