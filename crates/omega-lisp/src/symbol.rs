@@ -10,7 +10,7 @@
 //! gensyms are not interned (their id holds their name: [`Symbol::gensym`]), so a `defmacro`
 //! that makes them at each expansion grows no table.
 //!
-//! **Cost of names made at run time.** `string->symbol`, `string->keyword` and `read` intern
+//! **Cost of names made at run time.** `string->symbol` and `read` (from a string port) intern
 //! too, so each *distinct* name a script makes stays in this thread's table for the thread's
 //! life: about 130 bytes per name (measured: 2M distinct `string->symbol` names, 268 MB RSS).
 //! While a script runs, the bytes count against its heap limit like any allocation (a script
