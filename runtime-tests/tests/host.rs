@@ -132,3 +132,74 @@ async fn a_multi_threaded_host_drives_submits_watches_cancels_and_shuts_down() {
         "{refused:?}"
     );
 }
+
+/// Found from outside the repo (a host crate, stop 24): a plain thread drives a scheduler with
+/// `block_on`, hands its task handles to another thread and exits with the tasks parked in a
+/// one-hour sleep. Once the last `Scheduler` clone is gone, every handle resolves with
+/// `cancelled` (nothing hangs); while the host keeps a clone, a later driver on another thread
+/// picks the tasks up and runs them to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_that_drove_a_scheduler_exits_with_tasks_alive() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // The thread's scheduler is dropped with the thread.
+    let started = Arc::new(AtomicUsize::new(0));
+    let st = started.clone();
+    let handles = std::thread::spawn(move || {
+        let s = Scheduler::new();
+        s.block_on(async {
+            let hs: Vec<_> = (0..100u64)
+                .map(|i| {
+                    let st = st.clone();
+                    s.submit(
+                        async move {
+                            st.fetch_add(1, Ordering::SeqCst);
+                            omega_sched::sleep(Duration::from_secs(3600)).await;
+                            i
+                        },
+                        TaskOptions::new(),
+                    )
+                })
+                .collect();
+            while st.load(Ordering::SeqCst) < 100 {
+                tokio::task::yield_now().await;
+            }
+            hs
+        })
+    })
+    .join()
+    .expect("the driving thread");
+    assert_eq!(started.load(Ordering::SeqCst), 100, "every task was parked");
+    for h in handles {
+        let r = tokio::time::timeout(Duration::from_secs(10), h)
+            .await
+            .expect("a handle of an orphaned task must resolve, not hang");
+        match r {
+            Err(TaskError::Cancelled { reason }) => assert_eq!(&*reason, "scheduler dropped"),
+            other => panic!("expected cancelled, got {other:?}"),
+        }
+    }
+
+    // The host keeps a clone: the tasks wait for the next driver, then finish normally.
+    let s = Scheduler::new();
+    let s2 = s.clone();
+    let h = std::thread::spawn(move || {
+        s2.block_on(async {
+            s2.submit(
+                async {
+                    omega_sched::sleep(Duration::from_millis(5)).await;
+                    7
+                },
+                TaskOptions::new(),
+            )
+        })
+    })
+    .join()
+    .expect("the first driving thread");
+    let v = tokio::time::timeout(Duration::from_secs(10), s.run_until(h))
+        .await
+        .expect("a second driver runs the task left behind")
+        .expect("the task's value");
+    assert_eq!(v, 7);
+}

@@ -65,7 +65,10 @@ fn compile(st: &State, who: &str, pat: &str) -> LispResult<Rc<Regex>> {
             ),
             other => LispError::new(
                 ErrorKind::Error,
-                format!("{who}: bad pattern: {}", syntax_error_text(pat, &other.to_string())),
+                format!(
+                    "{who}: bad pattern: {}",
+                    syntax_error_text(pat, &other.to_string())
+                ),
             ),
         })
         .map_err(|e| e.with_irritants(vec![Value::string(pat)]))?;
