@@ -5,9 +5,11 @@
 //!
 //! A `LispTask` runs its fiber in slices. `Step::Yield` (every `yield_interval` steps) wakes
 //! the task and returns `Pending`, so the scheduler can run others: only one Lisp evaluation
-//! runs at a time, and a tight loop cannot starve anyone. `Step::Suspend` carries an
-//! [`AsyncRequest`] — a boxed future (an await, a sleep, an LLM call) — which the task polls
-//! until it completes, then hands its result to the fiber with `resume_with`.
+//! runs at a time, and a tight loop cannot starve anyone. `Step::Suspend` carries a
+//! [`Suspension`]: an [`AsyncRequest`] — a boxed future (an await, an LLM call) — or a plain
+//! `sleep`, whose `omega_sched::SleepFuture` the task holds inline (no box per sleeping task,
+//! SPEC §9). The task polls it until it completes, then hands its result to the fiber with
+//! `resume_with`.
 //!
 //! Tasks run in `CancelMode::Cooperative`: the scheduler never drops a Lisp task early.
 //! Cancellation is **level-triggered** (SPEC §3.7, §6.5): once the task is cancelled (by
@@ -43,6 +45,7 @@ use crate::value::Value;
 use crate::vm::Interrupt;
 
 pub(crate) use crate::native::AsyncRequest;
+use crate::native::{sleep_result, Suspension};
 
 /// The `Send` summary of a failed Lisp task, for the scheduler's records.
 #[derive(Debug, thiserror::Error)]
@@ -112,13 +115,44 @@ enum Stage {
     Failed(Option<Rc<AsyncCtx>>),
 }
 
+/// What a parked task waits on: a boxed request, or a plain `sleep` held inline (no box:
+/// a `SleepFuture` is a deadline and a slot in the scheduler's sleep timers, SPEC §9).
+enum Waiting {
+    /// A native's future (an await, an LLM call, a shielded sleep…).
+    Request(AsyncRequest),
+    /// `(sleep ms)` outside shielded code.
+    Sleep(omega_sched::SleepFuture),
+}
+
+impl Waiting {
+    /// For a suspension of the fiber: shielded code (finally blocks, shield forms) must be
+    /// able to await, so its request runs inside `omega_sched::shield` (boxed, sleeps
+    /// included: rare, and the shield must wrap the future it guards).
+    fn of(s: Suspension, shielded: bool) -> Waiting {
+        match s {
+            Suspension::Sleep(ms) if !shielded => {
+                Waiting::Sleep(omega_sched::sleep(std::time::Duration::from_millis(ms)))
+            }
+            s if shielded => Waiting::Request(Box::pin(omega_sched::shield(s.into_request()))),
+            s => Waiting::Request(s.into_request()),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<LispResult<Value>> {
+        match self {
+            Waiting::Request(r) => r.as_mut().poll(cx),
+            Waiting::Sleep(s) => Pin::new(s).poll(cx).map(sleep_result),
+        }
+    }
+}
+
 /// The future a Lisp task runs: a fiber and what it is waiting for.
 ///
 /// It keeps no `Rc<AsyncCtx>` of its own: the runtime's context is the fiber's (8 bytes less in
 /// every task's cell, SPEC §9; see [`LispTask::ctx`]).
 pub(crate) struct LispTask {
     stage: Stage,
-    waiting: Option<AsyncRequest>,
+    waiting: Option<Waiting>,
     /// The task's own value, strongly, while the body lives (`None` only once dropped):
     /// a running task is not freed however Lisp drops its value, and its result and error
     /// go to the value's [`TaskSlot`]. The cycle value → handle → cell → body → value
@@ -395,7 +429,7 @@ impl Future for LispTask {
                 }
             }
             if let Some(w) = this.waiting.as_mut() {
-                match w.as_mut().poll(cx) {
+                match w.poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => {
                         this.waiting = None;
@@ -429,14 +463,7 @@ impl Future for LispTask {
                     return Poll::Pending;
                 }
                 Ok(Step::Suspend(s)) => {
-                    let request = s.into_request();
-                    let shielded = this.in_shield();
-                    this.waiting = Some(if shielded {
-                        // Cleanup (finally blocks, shield forms) must be able to await.
-                        Box::pin(omega_sched::shield(request))
-                    } else {
-                        request
-                    });
+                    this.waiting = Some(Waiting::of(s, this.in_shield()));
                 }
                 Err(e) => return Poll::Ready(this.finish(Err(e))),
             }
@@ -907,13 +934,15 @@ pub(crate) fn state_keyword(s: TaskState) -> Value {
 /// What a suspended task carries (SPEC §9, memory per task; glibc rounds a request up to
 /// 16 bytes plus 8): the task value's `Rc` (16 + 168 = 184 → a 192-byte chunk) and the body
 /// inline in the scheduler's cell, of which the fiber's VM core (its rarely used fields boxed
-/// apart, `vm.rs`). A field added here costs every task.
+/// apart, `vm.rs`) and what it waits on (a plain sleep inline: 32 bytes, no boxed future).
+/// A field added here costs every task.
 #[cfg(all(test, target_pointer_width = "64"))]
 const _: () = {
     assert!(std::mem::size_of::<TaskValue>() <= 168);
     assert!(std::mem::size_of::<crate::vm::VmCore>() <= 112);
     assert!(std::mem::size_of::<crate::fiber::Fiber>() <= 128);
-    assert!(std::mem::size_of::<LispTask>() <= 168);
+    assert!(std::mem::size_of::<Option<Waiting>>() <= 32);
+    assert!(std::mem::size_of::<LispTask>() <= 184);
 };
 
 #[cfg(test)]
