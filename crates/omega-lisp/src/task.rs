@@ -695,7 +695,7 @@ impl TaskValue {
         match &*self.source.borrow() {
             // Not submitted yet: a fresh token nothing listens to.
             Source::Unborn => CancellationToken::default(),
-            Source::Task { handle, .. } => handle.token().clone(),
+            Source::Task { handle, .. } => handle.token(),
             Source::Hosted { token, .. } => token.clone(),
         }
     }
@@ -932,13 +932,13 @@ pub(crate) fn state_keyword(s: TaskState) -> Value {
 }
 
 /// What a suspended task carries (SPEC §9, memory per task; glibc rounds a request up to
-/// 16 bytes plus 8): the task value's `Rc` (16 + 168 = 184 → a 192-byte chunk) and the body
+/// 16 bytes plus 8): the task value's `Rc` (16 + 152 = 168 → a 176-byte chunk) and the body
 /// inline in the scheduler's cell, of which the fiber's VM core (its rarely used fields boxed
 /// apart, `vm.rs`) and what it waits on (a plain sleep inline: 32 bytes, no boxed future).
 /// A field added here costs every task.
 #[cfg(all(test, target_pointer_width = "64"))]
 const _: () = {
-    assert!(std::mem::size_of::<TaskValue>() <= 168);
+    assert!(std::mem::size_of::<TaskValue>() <= 152);
     assert!(std::mem::size_of::<crate::vm::VmCore>() <= 112);
     assert!(std::mem::size_of::<crate::fiber::Fiber>() <= 128);
     assert!(std::mem::size_of::<Option<Waiting>>() <= 32);
