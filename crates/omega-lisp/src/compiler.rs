@@ -57,7 +57,7 @@ use crate::bytecode::{
 use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
 use crate::stack_guard::StackGuard;
-use crate::value::Value;
+use crate::value::{Closure, Value};
 
 /// Deepest expression nesting the compiler accepts.
 pub(crate) const COMPILE_LIMIT: usize = 4000;
@@ -1114,9 +1114,21 @@ impl Compiler<'_> {
         })();
         let f = self.fns.pop().expect("lambda function");
         r?;
-        let proto = f.finish(to_u32(lam.params.len()), lam.rest.is_some());
+        let proto = Rc::new(f.finish(to_u32(lam.params.len()), lam.rest.is_some()));
         let parent = self.f();
-        parent.protos.push(Rc::new(proto));
+        parent.protos.push(proto.clone());
+        if proto.captures.is_empty() {
+            // Nothing to capture: every evaluation of this lambda is the same closure, made
+            // once here and loaded as a constant (a closure holds only its code and captures,
+            // and R7RS leaves `eqv?` of two evaluations unspecified). No 40-byte allocation
+            // per evaluation, e.g. per `(async (lambda () …))` task (SPEC §9).
+            let closure = Closure {
+                proto,
+                free: Box::new([]),
+            };
+            self.constant(Value::Closure(Rc::new(closure)), p);
+            return Ok(());
+        }
         let idx = to_u32(parent.protos.len() - 1);
         self.emit(Op::Closure(idx), p);
         Ok(())

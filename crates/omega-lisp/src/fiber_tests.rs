@@ -200,3 +200,25 @@ fn a_second_resume_value_replaces_the_first_and_an_error_is_raised_where_it_susp
     ));
     assert_eq!(fiber.stack_sizes(), (0, 0, 0));
 }
+
+#[test]
+fn a_plain_sleep_suspends_with_its_milliseconds_and_no_boxed_future() {
+    let rt = rt_with(Limits::default());
+    let mut fiber = rt.fiber("(list (sleep 5) :woke)", "<s>").expect("reads");
+    // The task keeps the scheduler's sleep inline (task.rs): nothing boxed per sleeping task.
+    assert!(matches!(
+        fiber.resume().expect("runs"),
+        Step::Suspend(Suspension::Sleep(5))
+    ));
+    fiber.resume_with(Ok(Value::Nil));
+    match fiber.resume().expect("runs") {
+        Step::Done(v) => assert_eq!(crate::write_string(&v), "(nil :woke)"),
+        other => panic!("not done: {other:?}"),
+    }
+    // Bad input is still refused before anything suspends.
+    let mut fiber = rt.fiber("(sleep -1)", "<s>").expect("reads");
+    let err = fiber.resume().expect_err("a negative sleep");
+    assert!(err.message().contains("non-negative"), "{err}");
+    let mut fiber = rt.fiber("(sleep 1.5)", "<s>").expect("reads");
+    assert!(fiber.resume().is_err());
+}

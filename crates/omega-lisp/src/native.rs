@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::error::LispResult;
 use crate::state::State;
@@ -38,17 +39,47 @@ pub(crate) type AsyncRequest = Pin<Box<dyn Future<Output = LispResult<Value>>>>;
 /// A request from a native to suspend the calling evaluation until its future completes. The VM
 /// returns it in `Step::Suspend`; the task that runs the fiber (`task.rs`) polls the future and
 /// resumes the fiber with its result. Typed, so there is nothing to downcast.
-pub(crate) struct Suspension(pub(crate) AsyncRequest);
+///
+/// A plain `sleep` is its own variant, a number of milliseconds with no boxed future: the task
+/// keeps the scheduler's sleep inline while it is parked (no `Box<dyn Future>` per sleeping
+/// task, SPEC §9, memory per task). Anything else is a boxed future.
+pub(crate) enum Suspension {
+    /// Wait for this future.
+    Request(AsyncRequest),
+    /// `(sleep ms)`: wait this many milliseconds (`omega_sched::sleep`; `nil` when it ends,
+    /// `:cancelled` if the task is cancelled meanwhile).
+    Sleep(u64),
+}
 
 impl Suspension {
     /// Suspends until `request` completes.
     pub(crate) fn new(request: impl Future<Output = LispResult<Value>> + 'static) -> Suspension {
-        Suspension(Box::pin(request))
+        Suspension::Request(Box::pin(request))
     }
 
-    /// The future to poll.
+    /// Suspends for `ms` milliseconds on the scheduler's clock.
+    pub(crate) fn sleep(ms: u64) -> Suspension {
+        Suspension::Sleep(ms)
+    }
+
+    /// The future to poll, boxed whatever the variant (a sleep as `omega_sched::sleep`
+    /// mapped to its Lisp result).
     pub(crate) fn into_request(self) -> AsyncRequest {
-        self.0
+        match self {
+            Suspension::Request(r) => r,
+            Suspension::Sleep(ms) => Box::pin(futures::FutureExt::map(
+                omega_sched::sleep(Duration::from_millis(ms)),
+                sleep_result,
+            )),
+        }
+    }
+}
+
+/// What a finished `omega_sched::sleep` gives the Lisp call: `nil`, or `:cancelled`.
+pub(crate) fn sleep_result(r: Result<(), omega_sched::Cancelled>) -> LispResult<Value> {
+    match r {
+        Ok(()) => Ok(Value::Nil),
+        Err(c) => Err(crate::task::cancel_error(&c.reason)),
     }
 }
 

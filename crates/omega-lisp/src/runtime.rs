@@ -216,6 +216,8 @@ fn shareable(proto: &Proto) -> bool {
     proto.consts.iter().all(|c| match c {
         Value::Str(_) => true,
         Value::Native(n) => matches!(n.kind, NativeKind::Builtin(_)),
+        // A lambda with no free variables, compiled as a constant closure.
+        Value::Closure(c) => c.free.is_empty() && shareable(&c.proto),
         other => other.heap_address().is_none(),
     }) && proto.protos.iter().all(|p| shareable(p))
 }

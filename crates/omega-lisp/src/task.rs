@@ -5,9 +5,11 @@
 //!
 //! A `LispTask` runs its fiber in slices. `Step::Yield` (every `yield_interval` steps) wakes
 //! the task and returns `Pending`, so the scheduler can run others: only one Lisp evaluation
-//! runs at a time, and a tight loop cannot starve anyone. `Step::Suspend` carries an
-//! [`AsyncRequest`] — a boxed future (an await, a sleep, an LLM call) — which the task polls
-//! until it completes, then hands its result to the fiber with `resume_with`.
+//! runs at a time, and a tight loop cannot starve anyone. `Step::Suspend` carries a
+//! [`Suspension`]: an [`AsyncRequest`] — a boxed future (an await, an LLM call) — or a plain
+//! `sleep`, whose `omega_sched::SleepFuture` the task holds inline (no box per sleeping task,
+//! SPEC §9). The task polls it until it completes, then hands its result to the fiber with
+//! `resume_with`.
 //!
 //! Tasks run in `CancelMode::Cooperative`: the scheduler never drops a Lisp task early.
 //! Cancellation is **level-triggered** (SPEC §3.7, §6.5): once the task is cancelled (by
@@ -43,6 +45,7 @@ use crate::value::Value;
 use crate::vm::Interrupt;
 
 pub(crate) use crate::native::AsyncRequest;
+use crate::native::{sleep_result, Suspension};
 
 /// The `Send` summary of a failed Lisp task, for the scheduler's records.
 #[derive(Debug, thiserror::Error)]
@@ -112,13 +115,44 @@ enum Stage {
     Failed(Option<Rc<AsyncCtx>>),
 }
 
+/// What a parked task waits on: a boxed request, or a plain `sleep` held inline (no box:
+/// a `SleepFuture` is a deadline and a slot in the scheduler's sleep timers, SPEC §9).
+enum Waiting {
+    /// A native's future (an await, an LLM call, a shielded sleep…).
+    Request(AsyncRequest),
+    /// `(sleep ms)` outside shielded code.
+    Sleep(omega_sched::SleepFuture),
+}
+
+impl Waiting {
+    /// For a suspension of the fiber: shielded code (finally blocks, shield forms) must be
+    /// able to await, so its request runs inside `omega_sched::shield` (boxed, sleeps
+    /// included: rare, and the shield must wrap the future it guards).
+    fn of(s: Suspension, shielded: bool) -> Waiting {
+        match s {
+            Suspension::Sleep(ms) if !shielded => {
+                Waiting::Sleep(omega_sched::sleep(std::time::Duration::from_millis(ms)))
+            }
+            s if shielded => Waiting::Request(Box::pin(omega_sched::shield(s.into_request()))),
+            s => Waiting::Request(s.into_request()),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<LispResult<Value>> {
+        match self {
+            Waiting::Request(r) => r.as_mut().poll(cx),
+            Waiting::Sleep(s) => Pin::new(s).poll(cx).map(sleep_result),
+        }
+    }
+}
+
 /// The future a Lisp task runs: a fiber and what it is waiting for.
 ///
 /// It keeps no `Rc<AsyncCtx>` of its own: the runtime's context is the fiber's (8 bytes less in
 /// every task's cell, SPEC §9; see [`LispTask::ctx`]).
 pub(crate) struct LispTask {
     stage: Stage,
-    waiting: Option<AsyncRequest>,
+    waiting: Option<Waiting>,
     /// The task's own value, strongly, while the body lives (`None` only once dropped):
     /// a running task is not freed however Lisp drops its value, and its result and error
     /// go to the value's [`TaskSlot`]. The cycle value → handle → cell → body → value
@@ -395,7 +429,7 @@ impl Future for LispTask {
                 }
             }
             if let Some(w) = this.waiting.as_mut() {
-                match w.as_mut().poll(cx) {
+                match w.poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => {
                         this.waiting = None;
@@ -429,14 +463,7 @@ impl Future for LispTask {
                     return Poll::Pending;
                 }
                 Ok(Step::Suspend(s)) => {
-                    let request = s.into_request();
-                    let shielded = this.in_shield();
-                    this.waiting = Some(if shielded {
-                        // Cleanup (finally blocks, shield forms) must be able to await.
-                        Box::pin(omega_sched::shield(request))
-                    } else {
-                        request
-                    });
+                    this.waiting = Some(Waiting::of(s, this.in_shield()));
                 }
                 Err(e) => return Poll::Ready(this.finish(Err(e))),
             }
@@ -507,9 +534,33 @@ pub(crate) type Outcome = Result<Value, TaskError>;
 /// Each state carries the bytes the scheduler's record of the task was charged to the
 /// script at the spawn (`budget::record_bytes`), credited back when the value goes; the
 /// `u32` sits beside the enum's tag, in what was padding.
+///
+/// Both states are one pointer (16 bytes with the tag and the `u32`, not 32: 16 bytes less
+/// in every task value, SPEC §9): the awaiters' wakers in one box made when the first
+/// awaiter waits, the outcome boxed once known.
 enum Wait {
-    Waiting(Vec<Waker>, u32),
-    Done(Outcome, u32),
+    Waiting(Option<Box<Waiters>>, u32),
+    Done(Box<Outcome>, u32),
+}
+
+/// The wakers of a task's awaiters: most tasks have one.
+struct Waiters {
+    first: Waker,
+    more: Vec<Waker>,
+}
+
+impl Waiters {
+    /// Adds `waker` unless one that wakes the same task is there.
+    fn add(&mut self, waker: &Waker) {
+        if !self.first.will_wake(waker) && !self.more.iter().any(|w| w.will_wake(waker)) {
+            self.more.push(waker.clone());
+        }
+    }
+
+    fn wake_all(self) {
+        self.first.wake();
+        self.more.into_iter().for_each(Waker::wake);
+    }
 }
 
 /// Where a task value's outcome comes from.
@@ -528,12 +579,18 @@ enum Source {
     },
     /// A host's wrapper around a script (the `Engine`): its id, token, scheduler and a
     /// shared future of its outcome.
-    Hosted {
-        id: TaskId,
-        token: CancellationToken,
-        sched: Scheduler,
-        done: Shared<LocalBoxFuture<'static, Outcome>>,
-    },
+    ///
+    /// Boxed (one per script run by an `Engine`): inline it would make every task value
+    /// 8 bytes bigger (the enum's tag would no longer fit a niche of `Task`, SPEC §9).
+    Hosted(Box<Hosted>),
+}
+
+/// See [`Source::Hosted`].
+struct Hosted {
+    id: TaskId,
+    token: CancellationToken,
+    sched: Scheduler,
+    done: Shared<LocalBoxFuture<'static, Outcome>>,
 }
 
 /// A task as a Lisp value ([`Value::Task`], `task?` is true): what `async` returns and
@@ -628,7 +685,7 @@ impl TaskValue {
     pub(crate) fn spawned(&self, handle: TaskHandle<Value>, record: u32) {
         *self.source.borrow_mut() = Source::Task {
             handle,
-            wait: Wait::Waiting(Vec::new(), record),
+            wait: Wait::Waiting(None, record),
         };
     }
 
@@ -640,12 +697,12 @@ impl TaskValue {
         sched: Scheduler,
         done: Shared<LocalBoxFuture<'static, Outcome>>,
     ) {
-        *self.source.borrow_mut() = Source::Hosted {
+        *self.source.borrow_mut() = Source::Hosted(Box::new(Hosted {
             id,
             token,
             sched,
             done,
-        };
+        }));
     }
 
     /// The task's id (`None` only while the value is being made, before its task is
@@ -654,7 +711,7 @@ impl TaskValue {
         match &*self.source.borrow() {
             Source::Unborn => None,
             Source::Task { handle, .. } => Some(handle.id()),
-            Source::Hosted { id, .. } => Some(*id),
+            Source::Hosted(h) => Some(h.id),
         }
     }
 
@@ -668,8 +725,8 @@ impl TaskValue {
         match &*self.source.borrow() {
             // Not submitted yet: a fresh token nothing listens to.
             Source::Unborn => CancellationToken::default(),
-            Source::Task { handle, .. } => handle.token().clone(),
-            Source::Hosted { token, .. } => token.clone(),
+            Source::Task { handle, .. } => handle.token(),
+            Source::Hosted(h) => h.token.clone(),
         }
     }
 
@@ -680,9 +737,7 @@ impl TaskValue {
         let (known, outcome) = match &*source {
             Source::Unborn => (Some(TaskState::Pending), None),
             Source::Task { handle, wait, .. } => (handle.state(), wait.outcome()),
-            Source::Hosted {
-                id, sched, done, ..
-            } => (sched.task(*id).map(|i| i.state), done.peek()),
+            Source::Hosted(h) => (h.sched.task(h.id).map(|i| i.state), h.done.peek()),
         };
         if let Some(state) = known {
             return state;
@@ -699,7 +754,7 @@ impl TaskValue {
         match &*self.source.borrow() {
             Source::Unborn => false,
             Source::Task { handle, wait, .. } => wait.outcome().is_some() || handle.is_finished(),
-            Source::Hosted { done, .. } => done.peek().is_some(),
+            Source::Hosted(h) => h.done.peek().is_some(),
         }
     }
 
@@ -739,7 +794,7 @@ impl TaskValue {
         match &*self.source.borrow() {
             Source::Unborn => Ok(None),
             Source::Task { handle, .. } => handle.track_await().map(Some),
-            Source::Hosted { id, sched, .. } => sched.track_await(*id).map(Some),
+            Source::Hosted(h) => h.sched.track_await(h.id).map(Some),
         }
     }
 
@@ -749,7 +804,7 @@ impl TaskValue {
         let mut source = self.source.borrow_mut();
         let (handle, wait) = match &mut *source {
             Source::Task { handle, wait, .. } => (handle, wait),
-            Source::Hosted { done, .. } => return Err(done.clone()),
+            Source::Hosted(h) => return Err(h.done.clone()),
             Source::Unborn => {
                 return Ok(Poll::Ready(Err(TaskError::failed(LispFailure(
                     "this task was never submitted".into(),
@@ -764,20 +819,24 @@ impl TaskValue {
         // script is credited for once, when this value goes (budget.rs).
         match crate::budget::uncredited(|| Pin::new(handle).poll(cx)) {
             Poll::Ready(o) => {
-                let woken = std::mem::take(waiters);
+                let woken = waiters.take();
                 let r = self.resolve(&o);
-                *wait = Wait::Done(o, record);
+                *wait = Wait::Done(Box::new(o), record);
                 drop(source);
-                woken.into_iter().for_each(Waker::wake);
+                if let Some(w) = woken {
+                    w.wake_all();
+                }
                 Ok(Poll::Ready(r))
             }
             Poll::Pending => {
-                if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    if waiters.capacity() == 0 {
-                        // Most tasks have one awaiter.
-                        waiters.reserve_exact(1);
+                match waiters {
+                    Some(w) => w.add(cx.waker()),
+                    None => {
+                        *waiters = Some(Box::new(Waiters {
+                            first: cx.waker().clone(),
+                            more: Vec::new(),
+                        }))
                     }
-                    waiters.push(cx.waker().clone());
                 }
                 Ok(Poll::Pending)
             }
@@ -791,10 +850,12 @@ impl TaskValue {
             Ok(Source::Task {
                 wait: Wait::Waiting(waiters, _),
                 ..
-            }) => std::mem::take(waiters),
+            }) => waiters.take(),
             _ => return,
         };
-        woken.into_iter().for_each(Waker::wake);
+        if let Some(w) = woken {
+            w.wake_all();
+        }
     }
 
     /// The outcome as awaiters see it: a value left in the slot replaces the `nil` the
@@ -819,7 +880,7 @@ impl Wait {
     fn outcome(&self) -> Option<&Outcome> {
         match self {
             Wait::Waiting(..) => None,
-            Wait::Done(o, _) => Some(o),
+            Wait::Done(o, _) => Some(&**o),
         }
     }
 }
@@ -905,15 +966,17 @@ pub(crate) fn state_keyword(s: TaskState) -> Value {
 }
 
 /// What a suspended task carries (SPEC §9, memory per task; glibc rounds a request up to
-/// 16 bytes plus 8): the task value's `Rc` (16 + 168 = 184 → a 192-byte chunk) and the body
+/// 16 bytes plus 8): the task value's `Rc` (16 + 136 = 152 → a 160-byte chunk) and the body
 /// inline in the scheduler's cell, of which the fiber's VM core (its rarely used fields boxed
-/// apart, `vm.rs`). A field added here costs every task.
+/// apart, `vm.rs`) and what it waits on (a plain sleep inline: 32 bytes, no boxed future).
+/// A field added here costs every task.
 #[cfg(all(test, target_pointer_width = "64"))]
 const _: () = {
-    assert!(std::mem::size_of::<TaskValue>() <= 168);
+    assert!(std::mem::size_of::<TaskValue>() <= 136);
     assert!(std::mem::size_of::<crate::vm::VmCore>() <= 112);
     assert!(std::mem::size_of::<crate::fiber::Fiber>() <= 128);
-    assert!(std::mem::size_of::<LispTask>() <= 168);
+    assert!(std::mem::size_of::<Option<Waiting>>() <= 32);
+    assert!(std::mem::size_of::<LispTask>() <= 184);
 };
 
 #[cfg(test)]

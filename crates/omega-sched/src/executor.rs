@@ -289,20 +289,19 @@ impl Shared {
         Some(token)
     }
 
-    /// The callback that cancels the task at `key`/`seq` (if it still lives) with the
-    /// reason it is given: a child task's link on its parent's token. Captures 24 bytes
-    /// (the task's key and seq, not its 32-byte id).
-    pub fn cancel_link(self: &Arc<Self>, key: u32, seq: u64) -> impl FnOnce(&str) + Send {
-        let weak = Arc::downgrade(self);
-        move |reason| {
-            if let Some(s) = weak.upgrade() {
-                s.cancel_at(key, seq, &Arc::from(reason));
-            }
+    /// The link that cancels the task at `key`/`seq` (if it still lives) with the reason it
+    /// is given: a child task's entry on its parent's token, stored inline in the token's
+    /// entries (no boxed closure per child task, SPEC §9).
+    pub fn cancel_link(self: &Arc<Self>, key: u32, seq: u64) -> crate::token::TaskLink {
+        crate::token::TaskLink {
+            shared: Arc::downgrade(self),
+            key,
+            seq,
         }
     }
 
     /// [`cancel_task`](Self::cancel_task) by key and seq, with `Why::Cancel`.
-    fn cancel_at(&self, key: u32, seq: u64, reason: &Arc<str>) {
+    pub(crate) fn cancel_at(&self, key: u32, seq: u64, reason: &Arc<str>) {
         let id = {
             let mut core = self.lock_core();
             let Some(id) = core

@@ -389,7 +389,7 @@ impl Scheduler {
         // its reason makes the child born cancelled.
         let (link, born_cancelled) = match link_to {
             None => (OnCancelGuard::inert(), None),
-            Some(t) => match t.on_cancel_unless_cancelled(shared.cancel_link(tag.key, seq)) {
+            Some(t) => match t.link_task_unless_cancelled(shared.cancel_link(tag.key, seq)) {
                 Ok(guard) => (guard, None),
                 Err(reason) => (OnCancelGuard::inert(), Some(reason)),
             },

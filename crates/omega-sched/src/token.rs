@@ -112,12 +112,44 @@ pub struct Cancelled {
     pub reason: Arc<str>,
 }
 
-/// A registered callback or the waker of a pending [`CancelledFuture`].
+/// A registered callback, the waker of a pending [`CancelledFuture`], or a child task's link.
 enum Entry {
     /// From [`CancellationToken::on_cancel`]; called with the reason.
     Callback(Box<dyn FnOnce(&str) + Send>),
     /// From polling [`CancellationToken::cancelled`]; woken.
     Waker(Waker),
+    /// A child task linked to this token (the scheduler's `submit`, a [`TaskLink`]): inline,
+    /// not a boxed closure (no allocation per child task, SPEC §9). Fields of the variant,
+    /// not a `TaskLink` in it, so that `key` fills the gap after the tag: the entry stays
+    /// 24 bytes.
+    Link {
+        shared: crate::executor::SharedRef,
+        key: u32,
+        seq: u64,
+    },
+}
+
+/// A child task's link to the token it descends from: when the token is cancelled, the
+/// task is (by its scheduler's key and seq; nothing happens if the scheduler or the task is
+/// gone).
+pub(crate) struct TaskLink {
+    pub shared: crate::executor::SharedRef,
+    pub key: u32,
+    pub seq: u64,
+}
+
+// An entry is a slot in every token's slab: a child's link must not make it bigger.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Entry>() <= 24);
+
+impl From<TaskLink> for Entry {
+    fn from(l: TaskLink) -> Entry {
+        Entry::Link {
+            shared: l.shared,
+            key: l.key,
+            seq: l.seq,
+        }
+    }
 }
 
 impl Entry {
@@ -127,6 +159,11 @@ impl Entry {
         let _ = catch_unwind(AssertUnwindSafe(move || match self {
             Entry::Callback(f) => f(reason),
             Entry::Waker(waker) => waker.wake(),
+            Entry::Link { shared, key, seq } => {
+                if let Some(s) = shared.upgrade() {
+                    s.cancel_at(key, seq, &Arc::from(reason));
+                }
+            }
         }));
     }
 }
@@ -447,14 +484,30 @@ impl CancellationToken {
 
     /// Registers `f` like [`on_cancel`](Self::on_cancel) unless this token is cancelled
     /// already: then `f` is dropped without running and the reason is returned. Safe to
-    /// call under a lock that `f` itself takes (it never runs `f`): the scheduler links a
-    /// child task to its parent's token this way under the core lock, and a child whose
-    /// parent is cancelled already is born cancelled with the returned reason.
+    /// call under a lock that `f` itself takes (it never runs `f`). Tests and loom models
+    /// only: the scheduler links children with `link_task_unless_cancelled`, the same rule
+    /// without a boxed closure.
+    #[cfg(test)]
     pub(crate) fn on_cancel_unless_cancelled<F>(&self, f: F) -> Result<OnCancelGuard, Arc<str>>
     where
         F: FnOnce(&str) + Send + 'static,
     {
-        let entry = Entry::Callback(Box::new(f));
+        self.register_unless_cancelled(Entry::Callback(Box::new(f)))
+    }
+
+    /// Links a child task to this token unless the token is cancelled already: then nothing
+    /// is registered and the reason is returned. Never runs the link, so it is safe under the
+    /// scheduler's core lock (which the link takes when it runs): the scheduler links a child
+    /// task to its parent's token this way, and a child whose parent is cancelled already is
+    /// born cancelled with the returned reason. No closure is boxed (SPEC §9).
+    pub(crate) fn link_task_unless_cancelled(
+        &self,
+        link: TaskLink,
+    ) -> Result<OnCancelGuard, Arc<str>> {
+        self.register_unless_cancelled(link.into())
+    }
+
+    fn register_unless_cancelled(&self, entry: Entry) -> Result<OnCancelGuard, Arc<str>> {
         let mut locked = self.node.inner.lock();
         // Invariant 2: register or refuse, decided under the lock.
         if let Some(reason) = locked.reason.clone() {

@@ -55,18 +55,6 @@ impl From<NoTasks> for LispError {
     }
 }
 
-/// What `(sleep ms)` ends with: `nil`, or the task's cancellation as the Lisp error.
-///
-/// `sleep` suspends on `omega_sched::sleep(d).map(sleep_outcome)` rather than an `async`
-/// block, which would keep the duration beside the sleep in every sleeping task (SPEC §9,
-/// memory per task).
-fn sleep_outcome(r: Result<(), omega_sched::Cancelled>) -> LispResult<Value> {
-    match r {
-        Ok(()) => Ok(Value::Nil),
-        Err(c) => Err(cancel_error(&c.reason)),
-    }
-}
-
 /// Installs the async natives into `rt`.
 pub(crate) fn install(st: &mut State, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) {
     super::locks::install(st, ctx);
@@ -215,10 +203,10 @@ pub(crate) fn install(st: &mut State, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) 
             .as_int()
             .ok_or_else(|| LispError::type_error("sleep", "milliseconds (an integer)", &args[0]))?;
         let d = millis("sleep", ms)?;
-        Ok(Suspension::new(futures::FutureExt::map(
-            omega_sched::sleep(d),
-            sleep_outcome,
-        )))
+        // No boxed future: the task holds the scheduler's sleep inline (task.rs).
+        Ok(Suspension::sleep(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        ))
     });
     def_suspending(st, "yield", 0, Some(0), |_args| {
         Ok(Suspension::new(async {

@@ -253,8 +253,8 @@ pub(crate) struct TaskEntry {
     /// Created on demand: `current_token`, a child task, `TaskHandle::token`. A child
     /// task's token, once created, is a child of the token its `link` is registered on.
     pub token: Option<CancellationToken>,
-    /// A child task's link to its parent's token (or its cancel scope's): a callback that
-    /// cancels this task, registered on that token at submission and unregistered when
+    /// A child task's link to its parent's token (or its cancel scope's): an entry (inline,
+    /// no boxed closure) that cancels this task, registered on that token at submission and unregistered when
     /// the entry is dropped (after the core lock). Inert for root tasks and for tasks born
     /// cancelled. A child thus costs its parent's token one entry, not a token node of its
     /// own.
