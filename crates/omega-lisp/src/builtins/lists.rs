@@ -107,7 +107,13 @@ fn append(st: &mut State, a: &[Value]) -> LispResult<Value> {
     };
     let mut items = Vec::new();
     for l in init {
-        items.extend(list_arg("append", l)?);
+        let more = list_arg("append", l)?;
+        // The usual `(append xs ys)`: the first list's vector is the result's (no copy).
+        if items.is_empty() {
+            items = more;
+        } else {
+            items.extend(more);
+        }
         st.check_list_len(items.len())?;
     }
     // The result shares the last list: count it too (up to the limit), so the result is
