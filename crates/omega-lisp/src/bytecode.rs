@@ -271,6 +271,12 @@ pub(crate) enum Op {
     /// it does what the `JumpLoopNum` it replaces does (`vm/edge.rs`): the argument ops and
     /// the `JumpLoop` follow it.
     Edge(u32),
+    /// `(car local[slot])`: `PrimL(Car, false, slot)` without choosing the primitive or the
+    /// negation at run time (`vm/lists.rs`); off the fast path (not a pair, `car` redefined)
+    /// the generic primitive.
+    CarL(u16),
+    /// `(cdr local[slot])`, as [`Op::CarL`].
+    CdrL(u16),
 }
 
 /// An argument of a fused back edge ([`Op::Edge`]), decoded from its op at compile time so the

@@ -531,7 +531,12 @@ impl Compiler<'_> {
                     return Ok(());
                 }
                 if let Some((q, neg, slot, inner)) = self.unary_local(*op, args) {
-                    self.emit(Op::PrimL(q, neg, slot), if neg { inner } else { p });
+                    let op = match (q, neg) {
+                        (PrimOp::Car, false) => Op::CarL(slot),
+                        (PrimOp::Cdr, false) => Op::CdrL(slot),
+                        _ => Op::PrimL(q, neg, slot),
+                    };
+                    self.emit(op, if neg { inner } else { p });
                     if neg {
                         self.emit(Op::Prim(PrimOp::Not), p);
                     }

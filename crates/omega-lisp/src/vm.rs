@@ -1868,6 +1868,30 @@ impl VmCore {
                             self.stack.push(a);
                             prim!(p)
                         }
+                        Op::CarL(slot) => {
+                            let a = &self.stack[base + slot as usize];
+                            if let (Value::Pair(c), true) = (a, st.prim_intact[PrimOp::Car.index()])
+                            {
+                                let v = c.car();
+                                self.stack.push(v);
+                                continue;
+                            }
+                            let a = a.clone();
+                            self.stack.push(a);
+                            prim!(PrimOp::Car)
+                        }
+                        Op::CdrL(slot) => {
+                            let a = &self.stack[base + slot as usize];
+                            if let (Value::Pair(c), true) = (a, st.prim_intact[PrimOp::Cdr.index()])
+                            {
+                                let v = c.cdr();
+                                self.stack.push(v);
+                                continue;
+                            }
+                            let a = a.clone();
+                            self.stack.push(a);
+                            prim!(PrimOp::Cdr)
+                        }
                         Op::BranchL(p, neg, slot, target) => {
                             let a = &self.stack[base + slot as usize];
                             if st.prim_intact[p.index()]

@@ -27,9 +27,7 @@ pub(super) fn cxr_fast(p: PrimOp, v: &Value) -> Option<Value> {
         PrimOp::Cdr => Some(c.cdr()),
         PrimOp::Cadr => tail_pair(c).map(|d| d.car()),
         PrimOp::Cddr => tail_pair(c).map(|d| d.cdr()),
-        PrimOp::Caddr => tail_pair(c)
-            .and_then(|d| tail_pair(&d))
-            .map(|dd| dd.car()),
+        PrimOp::Caddr => tail_pair(c).and_then(|d| tail_pair(&d)).map(|dd| dd.car()),
         _ => None,
     }
 }
