@@ -35,11 +35,19 @@ pub(crate) enum PrimOp {
     Not,
     /// Unary.
     NullP,
+    /// Unary: `pair?` (a fused test like `null?`).
+    PairP,
+    /// Unary: `cadr` (`vm/lists.rs`; off its fast path the builtin's own error).
+    Cadr,
+    /// Unary: `cddr`.
+    Cddr,
+    /// Unary: `caddr`.
+    Caddr,
 }
 
 impl PrimOp {
     /// Every primitive, with its global name and argument count.
-    pub(crate) const ALL: [(PrimOp, &'static str, u32); 14] = [
+    pub(crate) const ALL: [(PrimOp, &'static str, u32); 18] = [
         (PrimOp::Add, "+", 2),
         (PrimOp::Sub, "-", 2),
         (PrimOp::Mul, "*", 2),
@@ -54,6 +62,10 @@ impl PrimOp {
         (PrimOp::Cdr, "cdr", 1),
         (PrimOp::Not, "not", 1),
         (PrimOp::NullP, "null?", 1),
+        (PrimOp::PairP, "pair?", 1),
+        (PrimOp::Cadr, "cadr", 1),
+        (PrimOp::Cddr, "cddr", 1),
+        (PrimOp::Caddr, "caddr", 1),
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -63,7 +75,14 @@ impl PrimOp {
     #[inline]
     pub(crate) fn argc(self) -> u32 {
         match self {
-            PrimOp::Car | PrimOp::Cdr | PrimOp::Not | PrimOp::NullP => 1,
+            PrimOp::Car
+            | PrimOp::Cdr
+            | PrimOp::Not
+            | PrimOp::NullP
+            | PrimOp::PairP
+            | PrimOp::Cadr
+            | PrimOp::Cddr
+            | PrimOp::Caddr => 1,
             _ => 2,
         }
     }
@@ -198,14 +217,15 @@ pub(crate) enum Op {
     /// between the two: the fast path skips both; the slow path pushes `local[slot] OP imm`
     /// and goes on to the `Prim(Not)`.
     BranchLI(PrimOp, bool, u16, i16, u32),
-    /// Push `OP local[slot]` for a unary primitive (`car cdr null? not`); with the flag
+    /// Push `OP local[slot]` for a unary primitive (`car cdr null? not pair? cadr cddr
+    /// caddr`); with the flag
     /// (`(not (OP local))`) a `Prim(Not)` follows, which the fast path skips by pushing the
     /// negation itself and the slow path runs.
     PrimL(PrimOp, bool, u16),
-    /// `BranchLI` on the predicate `OP local[slot]` (`null?`, `not`).
+    /// `BranchLI` on the predicate `OP local[slot]` (`null?`, `pair?`, `not`).
     BranchL(PrimOp, bool, u16, u32),
     /// A non-last item of `and` (flag `or` false) or `or` (true) that is `BranchL`'s test
-    /// (`null?`/`not` of a local, negated with the first flag): when the test's value ends the
+    /// (`null?`/`pair?`/`not` of a local, negated with the first flag): when the test's value ends the
     /// form (`#f` for `and`, `#t` for `or`), jump to target, where that boolean is pushed; else
     /// skip the slow section after this op and go on with the next item. The slow section (the
     /// primitive redefined: its result is pushed) is a `Prim(Not)` with the negation, then the
@@ -251,6 +271,12 @@ pub(crate) enum Op {
     /// it does what the `JumpLoopNum` it replaces does (`vm/edge.rs`): the argument ops and
     /// the `JumpLoop` follow it.
     Edge(u32),
+    /// `(car local[slot])`: `PrimL(Car, false, slot)` without choosing the primitive or the
+    /// negation at run time (`vm/lists.rs`); off the fast path (not a pair, `car` redefined)
+    /// the generic primitive.
+    CarL(u16),
+    /// `(cdr local[slot])`, as [`Op::CarL`].
+    CdrL(u16),
 }
 
 /// An argument of a fused back edge ([`Op::Edge`]), decoded from its op at compile time so the

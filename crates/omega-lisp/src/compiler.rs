@@ -531,7 +531,12 @@ impl Compiler<'_> {
                     return Ok(());
                 }
                 if let Some((q, neg, slot, inner)) = self.unary_local(*op, args) {
-                    self.emit(Op::PrimL(q, neg, slot), if neg { inner } else { p });
+                    let op = match (q, neg) {
+                        (PrimOp::Car, false) => Op::CarL(slot),
+                        (PrimOp::Cdr, false) => Op::CdrL(slot),
+                        _ => Op::PrimL(q, neg, slot),
+                    };
+                    self.emit(op, if neg { inner } else { p });
                     if neg {
                         self.emit(Op::Prim(PrimOp::Not), p);
                     }
@@ -876,13 +881,13 @@ impl Compiler<'_> {
     }
 
     /// Compiles an `if` test; returns the jumps to patch to the else branch. A numeric
-    /// comparison, `null?` or `not` of a local, or `not` of one of those, becomes a
+    /// comparison, `null?`, `pair?` or `not` of a local, or `not` of one of those, becomes a
     /// compare-and-branch op; `(not X)` a `BranchNot`.
     fn condition(&mut self, c: &Expr) -> LispResult<Vec<usize>> {
         let p = c.pos;
         if let ExprKind::Prim(op, args) = &c.kind {
             if let Some((q, neg, slot, inner)) = self.unary_local(*op, args) {
-                if matches!(q, PrimOp::NullP | PrimOp::Not) {
+                if matches!(q, PrimOp::NullP | PrimOp::PairP | PrimOp::Not) {
                     let at = if neg { inner } else { p };
                     let b = self.emit(Op::BranchL(q, neg, slot, 0), at);
                     if neg {
@@ -953,14 +958,14 @@ impl Compiler<'_> {
         Ok(Some(b))
     }
 
-    /// An `and`/`or` item that `ShortL` can test: `null?` or `not` of an unboxed local, or `not`
+    /// An `and`/`or` item that `ShortL` can test: `null?`, `pair?` or `not` of an unboxed local, or `not`
     /// of one of those; the primitive, the negation, the slot and the op's position.
     fn short_test(&mut self, item: &Expr) -> Option<(PrimOp, bool, u16, (u32, u32))> {
         let ExprKind::Prim(op, args) = &item.kind else {
             return None;
         };
         let (q, neg, slot, inner) = self.unary_local(*op, args)?;
-        if !matches!(q, PrimOp::NullP | PrimOp::Not) {
+        if !matches!(q, PrimOp::NullP | PrimOp::PairP | PrimOp::Not) {
             return None;
         }
         Some((q, neg, slot, if neg { inner } else { item.pos }))

@@ -214,7 +214,41 @@ impl Drop for Pair {
         if self.car.get_mut().is_immediate() && self.cdr.get_mut().is_immediate() {
             return;
         }
+        if !is_container(self.car.get_mut()) {
+            unlink_flat(self.cdr.take());
+            return;
+        }
         teardown([self.car.take(), self.cdr.take()]);
+    }
+}
+
+/// Drops the tail `next` of a freed pair whose head holds no container: while the cells it
+/// reaches are unshared and hold numbers, symbols or strings, they are unlinked one by one in a
+/// loop, without the work list (one allocation) that [`teardown`] needs in general; the first
+/// cell with a container in its head goes to `teardown`. Each cell freed here has a tail of
+/// `nil` by then, so its own drop returns at once.
+#[inline(never)]
+fn unlink_flat(mut next: Value) {
+    loop {
+        match next {
+            Value::Pair(rc) => match Rc::try_unwrap(rc) {
+                Ok(mut p) => {
+                    if is_container(p.car.get_mut()) {
+                        teardown([p.car.take(), p.cdr.take()]);
+                        return;
+                    }
+                    next = p.cdr.take();
+                }
+                // Shared: only its count drops.
+                Err(_) => return,
+            },
+            other => {
+                if is_container(&other) {
+                    teardown([other]);
+                }
+                return;
+            }
+        }
     }
 }
 

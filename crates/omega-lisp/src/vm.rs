@@ -79,6 +79,7 @@ mod args;
 mod arith;
 mod edge;
 mod frame;
+mod lists;
 
 pub(crate) use args::{is_num_arg, MAX_NUM_ARGS};
 use arith::{float_arith, float_holds, float_pair, int_arith, int_holds, num_pair};
@@ -1834,6 +1835,7 @@ impl VmCore {
                                 let flag = match p {
                                     PrimOp::NullP => Some(a.is_nil()),
                                     PrimOp::Not => Some(!a.is_truthy()),
+                                    PrimOp::PairP => Some(matches!(a, Value::Pair(_))),
                                     _ => None,
                                 };
                                 if let Some(b) = flag {
@@ -1844,12 +1846,15 @@ impl VmCore {
                                 let v = match (p, a) {
                                     (PrimOp::Car, Value::Pair(c)) => c.car(),
                                     (PrimOp::Cdr, Value::Pair(c)) => c.cdr(),
-                                    _ => {
-                                        let a = a.clone();
-                                        self.stack.push(a);
-                                        prim!(p);
-                                        continue;
-                                    }
+                                    _ => match lists::cxr_fast(p, a) {
+                                        Some(v) => v,
+                                        None => {
+                                            let a = a.clone();
+                                            self.stack.push(a);
+                                            prim!(p);
+                                            continue;
+                                        }
+                                    },
                                 };
                                 if neg {
                                     self.stack.push_bool(!v.is_truthy());
@@ -1863,6 +1868,30 @@ impl VmCore {
                             self.stack.push(a);
                             prim!(p)
                         }
+                        Op::CarL(slot) => {
+                            let a = &self.stack[base + slot as usize];
+                            if let (Value::Pair(c), true) = (a, st.prim_intact[PrimOp::Car.index()])
+                            {
+                                let v = c.car();
+                                self.stack.push(v);
+                                continue;
+                            }
+                            let a = a.clone();
+                            self.stack.push(a);
+                            prim!(PrimOp::Car)
+                        }
+                        Op::CdrL(slot) => {
+                            let a = &self.stack[base + slot as usize];
+                            if let (Value::Pair(c), true) = (a, st.prim_intact[PrimOp::Cdr.index()])
+                            {
+                                let v = c.cdr();
+                                self.stack.push(v);
+                                continue;
+                            }
+                            let a = a.clone();
+                            self.stack.push(a);
+                            prim!(PrimOp::Cdr)
+                        }
                         Op::BranchL(p, neg, slot, target) => {
                             let a = &self.stack[base + slot as usize];
                             if st.prim_intact[p.index()]
@@ -1870,6 +1899,7 @@ impl VmCore {
                             {
                                 let holds = match p {
                                     PrimOp::NullP => a.is_nil(),
+                                    PrimOp::PairP => matches!(a, Value::Pair(_)),
                                     _ => !a.is_truthy(),
                                 };
                                 pc = if holds != neg {
@@ -1890,6 +1920,7 @@ impl VmCore {
                             {
                                 let value = match p {
                                     PrimOp::NullP => a.is_nil(),
+                                    PrimOp::PairP => matches!(a, Value::Pair(_)),
                                     _ => !a.is_truthy(),
                                 } != neg;
                                 pc = if value == or {
@@ -1982,6 +2013,8 @@ impl VmCore {
                 (PrimOp::Car, other) => return Err(LispError::type_error("car", "a pair", other)),
                 (PrimOp::Cdr, other) => return Err(LispError::type_error("cdr", "a pair", other)),
                 (PrimOp::Not, a) => Value::Bool(!a.is_truthy()),
+                (PrimOp::PairP, a) => Value::Bool(matches!(a, Value::Pair(_))),
+                (p, a) if lists::is_cxr(p) => lists::cxr(p, a)?,
                 (_, a) => Value::Bool(a.is_nil()),
             };
             *top = v;

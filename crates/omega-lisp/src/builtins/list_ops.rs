@@ -18,8 +18,8 @@ use crate::symbol::Symbol;
 use crate::value::{self, CycleCheck, ListShape, Pair, Value};
 
 /// `(c…r x)`: applies the `a`/`d` letters of `who` from right to left, e.g. `caddr` takes the
-/// `cdr`, the `cdr`, then the `car`.
-fn cxr(who: &str, x: &Value) -> LispResult<Value> {
+/// `cdr`, the `cdr`, then the `car`. (Also the slow path of the inlined `caddr`, `vm/lists.rs`.)
+pub(crate) fn cxr(who: &str, x: &Value) -> LispResult<Value> {
     let path = &who[1..who.len() - 1];
     let mut cur = x.clone();
     for (done, op) in path.bytes().rev().enumerate() {

@@ -31,11 +31,21 @@ fn cdr(_: &mut State, a: &[Value]) -> LispResult<Value> {
     }
 }
 fn cadr(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let rest = pair_parts("cadr", &a[0])?.1;
-    Ok(pair_parts("cadr", &rest)?.0)
+    cadr_of(&a[0])
 }
 fn cddr(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let rest = pair_parts("cddr", &a[0])?.1;
+    cddr_of(&a[0])
+}
+
+/// `(cadr x)`, with the builtin's error (also the inlined primitive's slow path, `vm/lists.rs`).
+pub(crate) fn cadr_of(x: &Value) -> LispResult<Value> {
+    let rest = pair_parts("cadr", x)?.1;
+    Ok(pair_parts("cadr", &rest)?.0)
+}
+
+/// `(cddr x)`, with the builtin's error (see [`cadr_of`]).
+pub(crate) fn cddr_of(x: &Value) -> LispResult<Value> {
+    let rest = pair_parts("cddr", x)?.1;
     Ok(pair_parts("cddr", &rest)?.1)
 }
 
@@ -97,7 +107,13 @@ fn append(st: &mut State, a: &[Value]) -> LispResult<Value> {
     };
     let mut items = Vec::new();
     for l in init {
-        items.extend(list_arg("append", l)?);
+        let more = list_arg("append", l)?;
+        // The usual `(append xs ys)`: the first list's vector is the result's (no copy).
+        if items.is_empty() {
+            items = more;
+        } else {
+            items.extend(more);
+        }
         st.check_list_len(items.len())?;
     }
     // The result shares the last list: count it too (up to the limit), so the result is

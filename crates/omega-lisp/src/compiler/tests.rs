@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use super::compile_toplevel;
-use crate::bytecode::{Op, Proto};
+use crate::bytecode::{Op, PrimOp, Proto};
 use crate::{Limits, Runtime, Value};
 
 /// Every op of `src`'s forms, nested functions included.
@@ -592,4 +592,29 @@ fn self_tail_calls_with_number_arguments_restart_in_one_op() {
         "(define (r n acc) (if (= n 2) (set! r (lambda (n acc) (list 'new n))) #f) (if (= n 0) 0 (r (- n 1) 0)))",
     );
     assert_eq!(eval(&rt, "(r 5 0)"), eval(&rt, "'(new 1)"));
+}
+
+#[test]
+fn list_accessors_of_locals_are_one_op_each() {
+    let ops = ops_of("(define (f x) (list (car x) (cdr x) (cadr x) (caddr x) (pair? x)))");
+    assert!(ops.contains(&Op::CarL(0)), "{ops:?}");
+    assert!(ops.contains(&Op::CdrL(0)), "{ops:?}");
+    assert!(ops.contains(&Op::PrimL(PrimOp::Cadr, false, 0)), "{ops:?}");
+    assert!(ops.contains(&Op::PrimL(PrimOp::Caddr, false, 0)), "{ops:?}");
+    assert!(ops.contains(&Op::PrimL(PrimOp::PairP, false, 0)), "{ops:?}");
+    // `pair?` as a test branches on the local directly.
+    let ops = ops_of("(define (g x) (if (pair? x) 1 2))");
+    assert!(
+        ops.contains(&Op::BranchL(PrimOp::PairP, false, 0, 4)),
+        "{ops:?}"
+    );
+    let rt = Runtime::new();
+    eval(
+        &rt,
+        "(define (h x) (list (car x) (cdr x) (cadr x) (cddr x) (caddr x) (pair? x)))",
+    );
+    assert_eq!(
+        crate::printer::write_string(&eval(&rt, "(h '(1 2 3 4))")),
+        "(1 (2 3 4) 2 (3 4) 3 #t)"
+    );
 }
