@@ -32,8 +32,11 @@ use super::arith::{float_arith, float_holds, int_holds};
 /// The back edge `e` (invariant 1): stores its arguments and returns the pc to continue at,
 /// or `None` with no effect. `at` is the code and the pc of the argument ops after the `Edge`
 /// (the generic path of `vm/args.rs` when the arguments are neither all integers nor all
-/// floats).
-#[inline(never)]
+/// floats). Inlined into the dispatch loop (only the counter-and-accumulator path is there;
+/// every other shape calls the out-of-line [`general`]): measured, it changed no other op's
+/// instructions and saved the call (`sum` −28 %, `sumfp` −17 % instructions against −14 %
+/// and −2 % out of line).
+#[inline(always)]
 pub(super) fn run(
     stack: &mut Stack,
     base: usize,
