@@ -338,6 +338,56 @@ pub(crate) struct EdgeTest {
     pub(crate) rhs: EdgeRhs,
     /// Where the branch goes when `slot OP rhs` does not hold (negated with `neg`).
     pub(crate) target: u32,
+    /// With an integer `rhs`: the integers `x` for which the test holds (negated with `neg`),
+    /// i.e. the branch op falls through rather than jumping to `target`, as a wrapping range
+    /// `(lo, span)` — those with
+    /// `x.wrapping_sub(lo) as u64 <= span` — so an integer counter is tested with one
+    /// subtraction and one comparison, whatever the primitive. `None` when that set is empty
+    /// (e.g. `(< i most-negative)`) or `rhs` is not an integer.
+    pub(crate) range: Option<(i64, u64)>,
+}
+
+impl EdgeTest {
+    /// [`EdgeTest::range`] for `x OP y` (negated with `neg`) on integers.
+    pub(crate) fn int_range(p: PrimOp, neg: bool, y: i64) -> Option<(i64, u64)> {
+        // The integers for which `x OP y` holds, `a ..= b`; when there are none, all hold the
+        // negation.
+        let all = if neg {
+            Some((i64::MIN, u64::MAX))
+        } else {
+            None
+        };
+        let (a, b) = match p {
+            PrimOp::Lt => match y.checked_sub(1) {
+                Some(b) => (i64::MIN, b),
+                None => return all,
+            },
+            PrimOp::Le => (i64::MIN, y),
+            PrimOp::Gt => match y.checked_add(1) {
+                Some(a) => (a, i64::MAX),
+                None => return all,
+            },
+            PrimOp::Ge => (y, i64::MAX),
+            PrimOp::NumEq => (y, y),
+            _ => return None,
+        };
+        if !neg {
+            return Some((a, b.wrapping_sub(a) as u64));
+        }
+        // The complement, `b + 1 ..= a - 1` wrapping around (empty when `a ..= b` is all).
+        if (a, b) == (i64::MIN, i64::MAX) {
+            return None;
+        }
+        let lo = b.wrapping_add(1);
+        Some((lo, a.wrapping_sub(1).wrapping_sub(lo) as u64))
+    }
+
+    /// Whether the test holds (negated with `neg`) for the integer `x`, by
+    /// [`EdgeTest::range`].
+    #[inline(always)]
+    pub(crate) fn in_range((lo, span): (i64, u64), x: i64) -> bool {
+        x.wrapping_sub(lo) as u64 <= span
+    }
 }
 
 /// A fused back edge ([`Op::Edge`]): the `JumpLoopNum(head, first, n)` it stands for, with its

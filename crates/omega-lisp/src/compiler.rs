@@ -213,12 +213,17 @@ fn edge_test(code: &[Op], consts: &[Value], pc: usize) -> Option<EdgeTest> {
         },
         _ => return None,
     };
+    let range = match rhs {
+        EdgeRhs::Int(y) => EdgeTest::int_range(p, neg, y),
+        _ => None,
+    };
     Some(EdgeTest {
         p,
         neg,
         slot,
         rhs,
         target,
+        range,
     })
 }
 

@@ -436,6 +436,9 @@ fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
         (t.p, t.neg, t.slot, t.rhs),
         (PrimOp::Lt, false, 1, EdgeRhs::Int(0))
     );
+    // Its integer constant decoded as the range of counters for which the test holds (the
+    // branch falls through): `i <= -1`.
+    assert_eq!(t.range, Some((i64::MIN, i64::MAX as u64)));
     // Floats (`BranchLK`, `PrimLK`), a negated test on two locals whose loop call is in the
     // then-branch (the branch's target is patched after the edge is compiled), an argument
     // left in place.

@@ -21,7 +21,7 @@
 //!    overflow left to the slow path; the same integer-float mixes as `vm/args.rs`,
 //!    `BranchLI`, `BranchLL` and `BranchLK`).
 
-use crate::bytecode::{Edge, EdgeArg, EdgeRhs, EdgeShape, Op, PrimOp};
+use crate::bytecode::{Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, Op, PrimOp};
 use crate::stack::Stack;
 use crate::state::PRIM_COUNT;
 use crate::value::Value;
@@ -32,8 +32,11 @@ use super::arith::{float_arith, float_holds, int_holds};
 /// The back edge `e` (invariant 1): stores its arguments and returns the pc to continue at,
 /// or `None` with no effect. `at` is the code and the pc of the argument ops after the `Edge`
 /// (the generic path of `vm/args.rs` when the arguments are neither all integers nor all
-/// floats).
-#[inline(never)]
+/// floats). Inlined into the dispatch loop (only the counter-and-accumulator path is there;
+/// every other shape calls the out-of-line [`general`]): measured, it changed no other op's
+/// instructions and saved the call (`sum` −28 %, `sumfp` −17 % instructions against −14 %
+/// and −2 % out of line).
+#[inline(always)]
 pub(super) fn run(
     stack: &mut Stack,
     base: usize,
@@ -49,8 +52,21 @@ pub(super) fn run(
             return None;
         }
         let w = stack.window_mut(base);
-        if count_acc(w, e.first as usize, e.args[0]) {
-            return Some(test(w, e, intact));
+        match count_acc(w, e.first as usize, e.args[0]) {
+            // The test is usually on the counter just computed: its value is at hand.
+            Counted::Int(i) => match e.test {
+                Some(t) if t.slot == e.first && t.range.is_some() => {
+                    return Some(test_int(e.head, t, i, intact))
+                }
+                _ => return Some(test(w, e, intact)),
+            },
+            Counted::Float(i) => match e.test {
+                Some(t) if t.slot == e.first && !matches!(t.rhs, EdgeRhs::Local(_)) => {
+                    return Some(test_float(e.head, t, i, intact))
+                }
+                _ => return Some(test(w, e, intact)),
+            },
+            Counted::No => {}
         }
     }
     general(stack, base, e, at, consts, intact)
@@ -86,12 +102,22 @@ fn general(
     None
 }
 
+/// What [`count_acc`] did.
+enum Counted {
+    /// Stepped two integers; the counter's new value.
+    Int(i64),
+    /// Stepped two floats; the counter's new value.
+    Float(f64),
+    /// Nothing (off its path).
+    No,
+}
+
 /// [`EdgeShape::CountAcc`] on two integers or two floats: `i' = i ± k`, `acc' = i + acc`,
 /// written over the two numbers in place (their kinds do not change).
 #[inline(always)]
-fn count_acc(w: &mut [Value], first: usize, step: EdgeArg) -> bool {
+fn count_acc(w: &mut [Value], first: usize, step: EdgeArg) -> Counted {
     let Some([a, b, ..]) = w.get_mut(first..) else {
-        return false;
+        return Counted::No;
     };
     match (a, b) {
         (Value::Int(i), Value::Int(acc)) => {
@@ -104,9 +130,9 @@ fn count_acc(w: &mut [Value], first: usize, step: EdgeArg) -> bool {
                 (Some(n), Some(sum)) => {
                     *i = n;
                     *acc = sum;
-                    true
+                    Counted::Int(n)
                 }
-                _ => false,
+                _ => Counted::No,
             }
         }
         (Value::Float(i), Value::Float(acc)) => {
@@ -114,14 +140,14 @@ fn count_acc(w: &mut [Value], first: usize, step: EdgeArg) -> bool {
                 EdgeArg::AddLI(_, k) => *i + k as f64,
                 EdgeArg::SubLI(_, k) => *i - k as f64,
                 EdgeArg::LF(p, _, y) => float_arith(p, *i, y),
-                _ => return false,
+                _ => return Counted::No,
             };
             // `+` on floats is commutative: `(+ i acc)` and `(+ acc i)` are the same number.
             *acc += *i;
             *i = next;
-            true
+            Counted::Float(next)
         }
-        _ => false,
+        _ => Counted::No,
     }
 }
 
@@ -234,7 +260,7 @@ fn test(w: &[Value], e: &Edge, intact: &[bool; PRIM_COUNT]) -> u32 {
         return branch;
     };
     let holds = match (a, t.rhs) {
-        (Value::Int(x), EdgeRhs::Int(y)) => int_holds(t.p, *x, y),
+        (Value::Int(x), EdgeRhs::Int(_)) => return test_int(e.head, t, *x, intact),
         (Value::Float(x), EdgeRhs::Int(y)) => float_holds(t.p, *x, y as f64),
         (Value::Float(x), EdgeRhs::Float(y)) => float_holds(t.p, *x, y),
         (Value::Int(x), EdgeRhs::Float(y)) => float_holds(t.p, *x as f64, y),
@@ -256,6 +282,49 @@ fn test(w: &[Value], e: &Edge, intact: &[bool; PRIM_COUNT]) -> u32 {
     }
 }
 
+/// The folded test `t` of the loop at `head` on the integer `x` (the value of its local),
+/// as [`test`] runs it (invariant 2).
+#[inline(always)]
+fn test_int(head: u32, t: EdgeTest, x: i64, intact: &[bool; PRIM_COUNT]) -> u32 {
+    let branch = head + 1;
+    if !intact[t.p.index()] || (t.neg && !intact[PrimOp::Not.index()]) {
+        return branch;
+    }
+    let on = match t.range {
+        Some(r) => EdgeTest::in_range(r, x),
+        None => match t.rhs {
+            EdgeRhs::Int(y) => int_holds(t.p, x, y) != t.neg,
+            _ => return branch,
+        },
+    };
+    if on {
+        branch + 2 + u32::from(t.neg)
+    } else {
+        t.target
+    }
+}
+
+/// The folded test `t` of the loop at `head` on the float `x` (the value of its local), as
+/// [`test`] runs it (invariant 2).
+#[inline(always)]
+fn test_float(head: u32, t: EdgeTest, x: f64, intact: &[bool; PRIM_COUNT]) -> u32 {
+    let branch = head + 1;
+    if !intact[t.p.index()] || (t.neg && !intact[PrimOp::Not.index()]) {
+        return branch;
+    }
+    let y = match t.rhs {
+        EdgeRhs::Int(y) => y as f64,
+        EdgeRhs::Float(y) => y,
+        // Not taken here (`run` leaves it to `test`); the branch op runs it.
+        EdgeRhs::Local(_) => return branch,
+    };
+    if float_holds(t.p, x, y) != t.neg {
+        branch + 2 + u32::from(t.neg)
+    } else {
+        t.target
+    }
+}
+
 /// Writes `new` into `slot`, dropping the old value only if it needs it.
 #[inline(always)]
 fn put(slot: &mut Value, new: Value) {
@@ -263,5 +332,39 @@ fn put(slot: &mut Value, new: Value) {
         std::mem::forget(std::mem::replace(slot, new));
     } else {
         *slot = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The decoded range of a folded integer test agrees with the comparison it replaces
+    /// (negated or not), at the ends of the integers and around the constant.
+    #[test]
+    fn an_int_range_agrees_with_the_comparison() {
+        let edges = [i64::MIN, i64::MIN + 1, i64::MIN + 2, -2, -1, 0, 1, 2];
+        let edges = edges.iter().chain(&[i64::MAX - 2, i64::MAX - 1, i64::MAX]);
+        let ys: Vec<i64> = edges.copied().collect();
+        let mut xs = ys.clone();
+        xs.extend([-3, 3, 17, -17]);
+        for p in [
+            PrimOp::Lt,
+            PrimOp::Le,
+            PrimOp::Gt,
+            PrimOp::Ge,
+            PrimOp::NumEq,
+        ] {
+            for neg in [false, true] {
+                for &y in &ys {
+                    let range = EdgeTest::int_range(p, neg, y);
+                    for &x in &xs {
+                        let want = int_holds(p, x, y) != neg;
+                        let got = range.is_some_and(|r| EdgeTest::in_range(r, x));
+                        assert_eq!(got, want, "{p:?} neg={neg} x={x} y={y}");
+                    }
+                }
+            }
+        }
     }
 }
