@@ -138,7 +138,13 @@ fn count(_: &mut State, a: &[Value]) -> LispResult<Value> {
         Value::Nil => 0,
         Value::Map(m) => m.len(),
         Value::Str(s) => s.chars().count(),
-        Value::Pair(_) => a[0].iter().count(),
+        // Walked with a cycle check: a circular list (`set-cdr!`) is an error, not a hang.
+        Value::Pair(_) => match crate::value::list_length(&a[0]) {
+            crate::value::ListShape::Proper(n) | crate::value::ListShape::Dotted(n) => n,
+            crate::value::ListShape::Circular => {
+                return Err(crate::value::circular_list_error("count", &a[0]))
+            }
+        },
         other => {
             return Err(LispError::type_error(
                 "count",
