@@ -155,7 +155,8 @@ async fn a_thread_that_drove_a_scheduler_exits_with_tasks_alive() {
                     s.submit(
                         async move {
                             st.fetch_add(1, Ordering::SeqCst);
-                            omega_sched::sleep(Duration::from_secs(3600)).await;
+                            // Err once cancelled; the task's own value is what is checked.
+                            let _ = omega_sched::sleep(Duration::from_secs(3600)).await;
                             i
                         },
                         TaskOptions::new(),
@@ -185,15 +186,18 @@ async fn a_thread_that_drove_a_scheduler_exits_with_tasks_alive() {
     let s = Scheduler::new();
     let s2 = s.clone();
     let h = std::thread::spawn(move || {
-        s2.block_on(async {
-            s2.submit(
-                async {
-                    omega_sched::sleep(Duration::from_millis(5)).await;
-                    7
-                },
-                TaskOptions::new(),
-            )
-        })
+        let h = s2.submit(
+            async {
+                omega_sched::sleep(Duration::from_millis(5))
+                    .await
+                    .expect("not cancelled");
+                7
+            },
+            TaskOptions::new(),
+        );
+        // This thread drives it until it parks in its sleep, then exits.
+        s2.block_on(tokio::task::yield_now());
+        h
     })
     .join()
     .expect("the first driving thread");

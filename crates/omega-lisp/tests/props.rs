@@ -56,8 +56,12 @@ proptest! {
             .limits(Limits { max_steps: Some(20_000), max_depth: 200, ..Limits::default() })
             .build();
         let _ = rt.eval_sync(&prog, "<p>");
-        // The runtime is still usable afterwards.
-        prop_assert_eq!(rt.eval_sync("(+ 1 2)", "<p>").ok(), Some(Value::Int(3)));
+        // The runtime is still usable afterwards. Only special forms here: the program may
+        // have redefined any global it can name (`(define (+) 0)` made `(+ 1 2)` fail).
+        prop_assert_eq!(
+            rt.eval_sync("((lambda (a b) (if a b 0)) #t 3)", "<p>").ok(),
+            Some(Value::Int(3))
+        );
     }
 }
 
@@ -125,4 +129,27 @@ fn program() -> impl Strategy<Value = String> {
         "json-stringify",
     ];
     nested_program(atom, HEADS, "(define x 3) (define (f a) (+ a 1))")
+}
+
+/// The input that made `evaluator_never_panics` fail: it redefines `+`, so the property's own
+/// follow-up check must not call `+` (it now uses special forms only).
+#[test]
+fn a_program_that_redefines_plus_leaves_a_usable_runtime() {
+    let rt = Runtime::builder()
+        .output(OutputBuffer::new())
+        .limits(Limits {
+            max_steps: Some(20_000),
+            max_depth: 200,
+            ..Limits::default()
+        })
+        .build();
+    let _ = rt.eval_sync("(define x 3) (define (f a) (+ a 1)) (define (+ ) 0)", "<p>");
+    assert!(
+        rt.eval_sync("(+ 1 2)", "<p>").is_err(),
+        "`+` now takes no arguments"
+    );
+    assert_eq!(
+        rt.eval_sync("((lambda (a b) (if a b 0)) #t 3)", "<p>").ok(),
+        Some(Value::Int(3))
+    );
 }
