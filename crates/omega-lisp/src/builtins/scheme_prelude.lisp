@@ -1,7 +1,8 @@
 ;; The Scheme-surface procedures of SPEC §6.9 that call procedures, written in Lisp (like the
 ;; prelude above) so the procedures they call can tail-call, raise and suspend: the predicate
 ;; forms of the natives `member` and `assoc` (which hand those calls here), `string-map`,
-;; `string-for-each`, `string-index`. Loaded right after prelude.lisp.
+;; `string-for-each`, `string-index`; and the SRFI-1 subset at the end. Loaded right after
+;; prelude.lisp.
 
 ;; (member x lst same?): the native `member` hands its three-argument calls here.
 (define (%member-by x lst same?)
@@ -393,3 +394,176 @@
               " string-copy, list->string or a string port")))
 (define (string-set! s k c) (%immutable-string "string-set!"))
 (define (string-fill! s c . range) (%immutable-string "string-fill!"))
+
+;; SRFI-1 (lists) and SRFI-13 (strings): the names LLM-written Scheme reaches for most, with
+;; SRFI meaning. `fold` calls (kons elem acc) like SRFI-1; `fold-left` (f acc elem) and
+;; `fold-right` (f elem acc) like R6RS. Several lists stop at the shortest.
+
+(define (%check-list who lst)
+  (if (list? lst) #t (%type-error who "a list" lst)))
+
+(define (%check-count who k)
+  (if (and (exact-integer? k) (>= k 0)) #t (%type-error who "a non-negative integer" k)))
+
+;; (iota count [start [step]]): count numbers from start (0) by step (1); `range` builds it, so
+;; max_list_len holds.
+(define (iota count . opt)
+  (%check-count "iota" count)
+  (if (null? opt)
+      (range count)
+      (let ((start (car opt))
+            (step (if (pair? (cdr opt)) (cadr opt) 1)))
+        (if (number? start) #t (%type-error "iota" "a number" start))
+        (if (number? step) #t (%type-error "iota" "a number" step))
+        (map (lambda (i) (+ start (* i step))) (range count)))))
+
+;; The rows of several lists, up to the shortest: ((a1 b1 …) (a2 b2 …) …).
+(define (%rows who lists)
+  (%check-lists who lists)
+  (let rows ((ls lists) (acc '()))
+    (if (%any-null? ls) (reverse acc) (rows (%cdrs ls) (cons (%cars ls) acc)))))
+
+(define (fold kons knil lst . more)
+  (%check-proc "fold" kons)
+  (if (null? more)
+      (begin
+        (%check-list "fold" lst)
+        (let fold ((l lst) (acc knil))
+          (if (null? l) acc (fold (cdr l) (kons (car l) acc)))))
+      (let fold ((rs (%rows "fold" (cons lst more))) (acc knil))
+        (if (null? rs) acc (fold (cdr rs) (apply kons (append (car rs) (list acc))))))))
+
+(define (fold-left f init lst . more)
+  (%check-proc "fold-left" f)
+  (if (null? more)
+      (begin (%check-list "fold-left" lst) (foldl f init lst))
+      (let fold-left ((rs (%rows "fold-left" (cons lst more))) (acc init))
+        (if (null? rs) acc (fold-left (cdr rs) (apply f acc (car rs)))))))
+
+(define (fold-right f init lst . more)
+  (%check-proc "fold-right" f)
+  (if (null? more)
+      (begin (%check-list "fold-right" lst) (foldr f init lst))
+      (let fold-right ((rs (reverse (%rows "fold-right" (cons lst more)))) (acc init))
+        (if (null? rs) acc (fold-right (cdr rs) (apply f (append (car rs) (list acc))))))))
+
+;; (any pred lst …): the first true value of pred, or #f. (every pred lst …): #f at the first
+;; false value, else the last value (#t for empty lists).
+(define (any pred lst . more)
+  (%check-proc "any" pred)
+  (if (null? more)
+      (begin
+        (%check-list "any" lst)
+        (let any ((l lst))
+          (cond ((null? l) #f) ((pred (car l)) => (lambda (v) v)) (else (any (cdr l))))))
+      (let any ((rs (%rows "any" (cons lst more))))
+        (cond ((null? rs) #f) ((apply pred (car rs)) => (lambda (v) v)) (else (any (cdr rs)))))))
+
+(define (every pred lst . more)
+  (%check-proc "every" pred)
+  (let every ((rs (if (null? more)
+                      (begin (%check-list "every" lst) (map list lst))
+                      (%rows "every" (cons lst more))))
+              (last #t))
+    (if (null? rs)
+        last
+        (let ((v (apply pred (car rs))))
+          (if v (every (cdr rs) v) #f)))))
+
+(define (find-tail pred lst)
+  (%check-proc "find-tail" pred)
+  (%check-list "find-tail" lst)
+  (let find-tail ((l lst))
+    (cond ((null? l) #f) ((pred (car l)) l) (else (find-tail (cdr l))))))
+
+(define (find pred lst)
+  (let ((tail (find-tail pred lst)))
+    (if tail (car tail) #f)))
+
+(define (list-index pred lst)
+  (%check-proc "list-index" pred)
+  (%check-list "list-index" lst)
+  (let list-index ((l lst) (i 0))
+    (cond ((null? l) #f) ((pred (car l)) i) (else (list-index (cdr l) (+ i 1))))))
+
+(define (filter-map f lst . more)
+  (%check-proc "filter-map" f)
+  (filter (lambda (v) v) (apply map f lst more)))
+
+(define (append-map f lst . more)
+  (%check-proc "append-map" f)
+  (apply append (apply map f lst more)))
+
+(define (remove pred lst)
+  (%check-proc "remove" pred)
+  (filter (lambda (x) (not (pred x))) lst))
+
+(define (partition pred lst)
+  (%check-proc "partition" pred)
+  (%check-list "partition" lst)
+  (let partition ((l lst) (in '()) (out '()))
+    (cond ((null? l) (values (reverse in) (reverse out)))
+          ((pred (car l)) (partition (cdr l) (cons (car l) in) out))
+          (else (partition (cdr l) in (cons (car l) out))))))
+
+;; (delete x lst [=]): lst without the elements equal to x (equal? by default).
+(define (delete x lst . opt)
+  (let ((same? (if (pair? opt) (car opt) equal?)))
+    (%check-proc "delete" same?)
+    (%check-list "delete" lst)
+    (filter (lambda (y) (not (same? x y))) lst)))
+
+;; (delete-duplicates lst [=]): the first of each run of equal elements, in order (quadratic).
+(define (delete-duplicates lst . opt)
+  (let ((same? (if (pair? opt) (car opt) equal?)))
+    (%check-proc "delete-duplicates" same?)
+    (%check-list "delete-duplicates" lst)
+    (let delete-duplicates ((l lst) (acc '()))
+      (cond ((null? l) (reverse acc))
+            ((any (lambda (y) (same? y (car l))) acc) (delete-duplicates (cdr l) acc))
+            (else (delete-duplicates (cdr l) (cons (car l) acc)))))))
+
+(define (take lst k)
+  (%check-count "take" k)
+  (let take ((l lst) (i k) (acc '()))
+    (cond ((= i 0) (reverse acc))
+          ((pair? l) (take (cdr l) (- i 1) (cons (car l) acc)))
+          (else (error (str "take: " k " elements asked of a list with " (- k i)))))))
+
+(define (drop lst k)
+  (%check-count "drop" k)
+  (let drop ((l lst) (i k))
+    (cond ((= i 0) l)
+          ((pair? l) (drop (cdr l) (- i 1)))
+          (else (error (str "drop: " k " elements asked of a list with " (- k i)))))))
+
+(define (take-while pred lst)
+  (%check-proc "take-while" pred)
+  (%check-list "take-while" lst)
+  (let take-while ((l lst) (acc '()))
+    (if (and (pair? l) (pred (car l)))
+        (take-while (cdr l) (cons (car l) acc))
+        (reverse acc))))
+
+(define (drop-while pred lst)
+  (%check-proc "drop-while" pred)
+  (%check-list "drop-while" lst)
+  (let drop-while ((l lst))
+    (if (and (pair? l) (pred (car l))) (drop-while (cdr l)) l)))
+
+(define (third lst) (car (cddr lst)))
+
+;; (count coll) is Omega's size of a map, list or string; (count pred lst …) is SRFI-1's
+;; number of elements that satisfy pred.
+(define count
+  (let ((size count))
+    (lambda (x . more)
+      (if (null? more)
+          (size x)
+          (begin
+            (%check-proc "count" x)
+            (fold (lambda (row n) (if (apply x row) (+ n 1) n))
+                  0
+                  (if (null? (cdr more))
+                      (begin (%check-list "count" (car more)) (map list (car more)))
+                      (%rows "count" more))))))))

@@ -1,5 +1,6 @@
 //! Strings: `str string-append substring string-length string-upcase string-downcase
-//! string-split string-join string-contains? string-replace string-trim number->string
+//! string-split string-join string-contains? string-replace string-contains string-prefix?
+//! string-suffix? (SRFI-13) string-trim number->string
 //! string->number symbol->string string->symbol keyword->string format`, and the R7RS
 //! character-level procedures of SPEC §6.9: `string-ref string=? string<? string>? string<=?
 //! string>=?` (and `-ci`), `string->list list->string make-string string string-copy`.
@@ -127,6 +128,31 @@ fn contains(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let text = str_arg("string-contains?", &a[0])?;
     let sub = str_arg("string-contains?", &a[1])?;
     Ok(Value::Bool(text.contains(sub)))
+}
+
+/// SRFI-13 `(string-prefix? prefix s)`.
+fn prefix_p(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let prefix = str_arg("string-prefix?", &a[0])?;
+    let text = str_arg("string-prefix?", &a[1])?;
+    Ok(Value::Bool(text.starts_with(prefix)))
+}
+
+/// SRFI-13 `(string-suffix? suffix s)`.
+fn suffix_p(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let suffix = str_arg("string-suffix?", &a[0])?;
+    let text = str_arg("string-suffix?", &a[1])?;
+    Ok(Value::Bool(text.ends_with(suffix)))
+}
+
+/// SRFI-13 `(string-contains s pattern)`: the **character** index where `pattern` first
+/// occurs in `s` (as `string-ref` counts), or `#f`.
+fn contains_at(_: &mut State, a: &[Value]) -> LispResult<Value> {
+    let text = str_arg("string-contains", &a[0])?;
+    let pattern = str_arg("string-contains", &a[1])?;
+    Ok(match text.find(pattern) {
+        Some(byte) => Value::Int(i64::try_from(text[..byte].chars().count()).unwrap_or(i64::MAX)),
+        None => Value::Bool(false),
+    })
 }
 
 fn replace(st: &mut State, a: &[Value]) -> LispResult<Value> {
@@ -565,6 +591,9 @@ pub(crate) fn install(st: &mut State) {
     def(st, "string-split", 1, Some(2), split);
     def(st, "string-join", 1, Some(2), join);
     def(st, "string-contains?", 2, Some(2), contains);
+    def(st, "string-contains", 2, Some(2), contains_at);
+    def(st, "string-prefix?", 2, Some(2), prefix_p);
+    def(st, "string-suffix?", 2, Some(2), suffix_p);
     def(st, "string-replace", 3, Some(3), replace);
     def(st, "string-trim", 1, Some(1), trim);
     def(st, "number->string", 1, Some(2), number_to_string);
