@@ -43,6 +43,17 @@
 //!   compare-and-branch op followed by `JumpIfFalseElsePop`: false jumps to the `#f` pushed
 //!   after the last item (as `ShortL` does), true skips the `JumpIfFalseElsePop`; off the fast
 //!   path the op pushes the primitive's own value, which `JumpIfFalseElsePop` keeps.
+//! * Self tail calls of a local function: a lambda assigned to a `letrec` variable (an
+//!   internal `define`, a named `let` that is not inlined) that is assigned nowhere else and
+//!   never `set!` is the only value that variable ever holds once the lambda's code runs (the
+//!   cell is filled right after the closure is made; a continuation cannot re-enter). So a
+//!   call of that variable with the lambda's arity in a tail position of its body is a call of
+//!   the running closure: it compiles to a `JumpLoop` (or `JumpLoopNum`/`Edge`) to a
+//!   `Jump(1)` at pc 0, as an inline loop's call, when no parameter lives in a cell
+//!   (`FnGen::self_local`). No callee is loaded, no frame restarted; a step is counted, as
+//!   for the tail call. The other locals are not reset: each is stored before it is read.
+//!   A `set!` of the variable anywhere keeps the closure calls (whose self tail call also
+//!   restarts the frame, after an `Rc::ptr_eq` test).
 //! * Invariant of inline loops: at a loop's head and at every `JumpLoop` to it, the operand
 //!   stack has the same height (loop calls are only in tail positions of the body, where
 //!   nothing of the body is left on the operand stack).
@@ -68,14 +79,17 @@ pub(crate) fn compile_toplevel(
     vars: &[VarInfo],
     file: Rc<str>,
 ) -> LispResult<Rc<Proto>> {
+    let (loop_vars, sets) = find_loops(expr);
     let mut c = Compiler {
         vars,
-        loop_vars: find_loops(expr),
+        loop_vars,
+        sets,
         fns: vec![FnGen::new("<top>".into(), file.clone())],
         file,
         depth: 0,
         guard: StackGuard::new(),
         defining: None,
+        defining_local: None,
     };
     // Not a tail position: the `<top>` frame stays in stack traces.
     c.expr(expr, Tail::NO)?;
@@ -108,6 +122,12 @@ struct FnGen {
     /// parameters, when it has no rest parameter: a tail call of that global with that many
     /// arguments is likely a call of itself (`TailSelfNum`).
     self_global: Option<(u32, usize)>,
+    /// The local variable that holds this function wherever its code runs (a `letrec`,
+    /// internal `define` or named `let` binding assigned once, by this lambda, and never
+    /// `set!`) and its number of parameters, when it has no rest parameter, no parameter in
+    /// a cell, and a tail call of that variable in its body: such a tail call with that many
+    /// arguments is a self tail call, a `JumpLoop` to the `Jump(1)` at pc 0.
+    self_local: Option<(VarId, usize)>,
     /// The fused back edges (`Op::Edge`); their tests are resolved by `finish`.
     edges: Vec<Edge>,
 }
@@ -164,6 +184,7 @@ impl FnGen {
             loops: Vec::new(),
             regions: Vec::new(),
             self_global: None,
+            self_local: None,
             edges: Vec::new(),
         }
     }
@@ -273,6 +294,11 @@ struct Compiler<'a> {
     /// The global slot whose `define` value is being compiled, when that value is a lambda
     /// (taken by that lambda: `FnGen::self_global`).
     defining: Option<u32>,
+    /// The local variable being assigned, when the value is a lambda (taken by that lambda:
+    /// `FnGen::self_local`).
+    defining_local: Option<VarId>,
+    /// How many `SetLocal`s (`letrec` inits, internal `define`s, `set!`s) assign each variable.
+    sets: HashMap<VarId, usize>,
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -442,6 +468,9 @@ impl Compiler<'_> {
                 self.emit(Op::Global(*slot), p);
             }
             ExprKind::SetLocal(v, value) => {
+                if matches!(value.kind, ExprKind::Lambda(_)) {
+                    self.defining_local = Some(*v);
+                }
                 self.expr(value, Tail::NO)?;
                 self.set_var(*v, p);
                 self.emit(Op::Nil, p);
@@ -487,6 +516,9 @@ impl Compiler<'_> {
                 if let ExprKind::Local(v) = f.kind {
                     if let Some(i) = self.loop_index(v) {
                         return self.loop_call(i, args, tail, p);
+                    }
+                    if tail.ret && self.f().self_local == Some((v, args.len())) {
+                        return self.self_jump(args, p);
                     }
                 }
                 if let ExprKind::Global(slot) = f.kind {
@@ -1101,13 +1133,59 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// Whether lambda `lam`, being assigned to `v`, gets `FnGen::self_local`: `v` is bound by
+    /// `letrec` (or an internal `define`), assigned only here and never `set!` — so in
+    /// `lam`'s code `v` always holds the running closure (its cell is filled once, right after
+    /// the closure is made; escape continuations cannot re-enter) — `lam` has a fixed arity and
+    /// no parameter in a cell (the jump goes to the body, after the parameters' `MakeCell`s),
+    /// and its body has a tail call of `v` with its arity.
+    fn is_self_loop(&self, v: VarId, lam: &Lambda) -> bool {
+        let info = &self.vars[v as usize];
+        info.letrec
+            && !info.assigned
+            && self.sets.get(&v) == Some(&1)
+            && lam.rest.is_none()
+            && !lam.params.iter().any(|p| self.boxed(*p))
+            && has_tail_call(&lam.body, v, lam.params.len(), &self.loop_vars, 0)
+    }
+
+    /// A tail call of the running function through `FnGen::self_local`: the arguments are
+    /// stored into the parameters and control jumps back to the start of the body, as an
+    /// inline loop's call does (a step counted, as the tail call did). What else the frame
+    /// holds needs no reset: at a tail position nothing is left on the operand stack, and the
+    /// other locals are each stored before they are read.
+    fn self_jump(&mut self, args: &[Expr], p: (u32, u32)) -> LispResult<()> {
+        let start = self.f().code.len();
+        for a in args {
+            self.expr(a, Tail::NO)?;
+        }
+        match u16::try_from(args.len()) {
+            Ok(n) => {
+                self.fuse_num_args(start, 0, 0, n);
+                self.emit(Op::JumpLoop(0, 0, n), p);
+            }
+            Err(_) => {
+                for s in (0..args.len()).rev() {
+                    self.emit(Op::SetLocal(to_u32(s)), p);
+                }
+                self.emit(Op::JumpLoop(0, 0, 0), p);
+            }
+        }
+        Ok(())
+    }
+
     fn lambda(&mut self, lam: &Lambda, p: (u32, u32)) -> LispResult<()> {
         let file = self.file.clone();
         let mut gen = FnGen::new(lam.name.clone(), file);
         if lam.rest.is_none() {
             gen.self_global = self.defining.map(|g| (g, lam.params.len()));
+            gen.self_local = self
+                .defining_local
+                .filter(|v| self.is_self_loop(*v, lam))
+                .map(|v| (v, lam.params.len()));
         }
         self.defining = None;
+        self.defining_local = None;
         self.fns.push(gen);
         let r = (|| -> LispResult<()> {
             let mut params = lam.params.clone();
@@ -1117,6 +1195,12 @@ impl Compiler<'_> {
                 if self.boxed(*v) {
                     self.emit(Op::MakeCell(s), p);
                 }
+            }
+            if self.f().self_local.is_some() {
+                // The head of the self tail calls' jumps (no step: the call counted one).
+                self.emit(Op::Jump(1), p);
+                let f = self.f();
+                f.max_target = f.max_target.max(1);
             }
             self.expr(&lam.body, Tail::RET)?;
             self.emit_return(p);
@@ -1142,6 +1226,35 @@ impl Compiler<'_> {
         let idx = to_u32(parent.protos.len() - 1);
         self.emit(Op::Closure(idx), p);
         Ok(())
+    }
+}
+
+/// Whether `e` has, in a tail position (of the function whose body it is, or of an inline
+/// loop in one), a call of local `v` with `argc` arguments. Nested lambdas are not looked
+/// into; a true answer only costs a `Jump` if no such call compiles to a jump.
+fn has_tail_call(e: &Expr, v: VarId, argc: usize, loops: &HashSet<VarId>, depth: usize) -> bool {
+    if depth > COMPILE_LIMIT {
+        return false;
+    }
+    let d = depth + 1;
+    match &e.kind {
+        ExprKind::Call(f, args) => {
+            matches!(f.kind, ExprKind::Local(w) if w == v && args.len() == argc)
+        }
+        ExprKind::If(_, t, f) => {
+            has_tail_call(t, v, argc, loops, d) || has_tail_call(f, v, argc, loops, d)
+        }
+        ExprKind::Seq(items) | ExprKind::And(items) | ExprKind::Or(items) => items
+            .last()
+            .is_some_and(|x| has_tail_call(x, v, argc, loops, d)),
+        ExprKind::Let(_, body) => has_tail_call(body, v, argc, loops, d),
+        ExprKind::Letrec(vars, body) => match loop_shape(vars, body) {
+            Some((lv, lam, _)) if loops.contains(&lv) => {
+                has_tail_call(&lam.body, v, argc, loops, d)
+            }
+            _ => has_tail_call(body, v, argc, loops, d),
+        },
+        _ => false,
     }
 }
 
@@ -1172,10 +1285,12 @@ fn loop_shape<'e>(vars: &[VarId], body: &'e Expr) -> Option<(VarId, &'e Lambda, 
 /// The loop names (see [`loop_shape`]) that are only ever called, with the right number of
 /// arguments, in a tail position of their own body (or of a loop nested in it in tail
 /// position), and never referenced otherwise: not passed, stored, `set!`, captured by a lambda
-/// or called from elsewhere. Those compile to jumps; every other loop stays a closure.
-fn find_loops(e: &Expr) -> HashSet<VarId> {
+/// or called from elsewhere. Those compile to jumps; every other loop stays a closure. Also
+/// counts the `SetLocal`s of each variable.
+fn find_loops(e: &Expr) -> (HashSet<VarId>, HashMap<VarId, usize>) {
     let mut scan = LoopScan {
         cands: HashMap::new(),
+        sets: HashMap::new(),
         bad: HashSet::new(),
         stack: Vec::new(),
         depth: 0,
@@ -1185,12 +1300,14 @@ fn find_loops(e: &Expr) -> HashSet<VarId> {
     scan.walk(e, usize::MAX);
     if scan.gave_up {
         // Too deep to analyse (the compiler reports it): no loop is inlined.
-        return HashSet::new();
+        return (HashSet::new(), HashMap::new());
     }
-    scan.cands
+    let loops = scan
+        .cands
         .into_keys()
         .filter(|v| !scan.bad.contains(v))
-        .collect()
+        .collect();
+    (loops, scan.sets)
 }
 
 struct LoopScan {
@@ -1198,6 +1315,8 @@ struct LoopScan {
     cands: HashMap<VarId, usize>,
     /// Candidates referenced in a way a jump cannot implement.
     bad: HashSet<VarId>,
+    /// How many `SetLocal`s assign each variable.
+    sets: HashMap<VarId, usize>,
     /// The candidates whose bodies enclose the expression being walked, outermost first.
     stack: Vec<VarId>,
     depth: usize,
@@ -1230,6 +1349,7 @@ impl LoopScan {
             }
             ExprKind::SetLocal(v, x) => {
                 self.bad.insert(*v);
+                *self.sets.entry(*v).or_insert(0) += 1;
                 self.walk(x, NO);
             }
             ExprKind::SetGlobal(_, x)
