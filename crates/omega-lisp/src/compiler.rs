@@ -670,25 +670,23 @@ impl Compiler<'_> {
                 "internal error: a loop call that cannot jump",
             ));
         }
-        let start = self.f().code.len();
-        for a in args {
-            self.expr(a, Tail::NO)?;
-        }
         let f = self.f();
         let head = f.loops[i].head;
         let slots = f.loops[i].slots.clone();
         // The parameters' slots are consecutive (`inline_loop` allocates them together): the
         // jump stores the arguments itself when they fit its fields.
         let fused = match (slots.first(), u16::try_from(slots.len())) {
-            (Some(&first), Ok(n)) => u16::try_from(first).ok().map(|first| (first, n)),
+            (Some(&first), Ok(n)) => u16::try_from(first)
+                .ok()
+                .filter(|first| first.checked_add(n).is_some()),
             _ => None,
         };
         match fused {
-            Some((first, n)) => {
-                self.fuse_num_args(start, head, first, n);
-                self.emit(Op::JumpLoop(head, first, n), p);
-            }
+            Some(first) => self.jump_with_args(args, head, first, p)?,
             None => {
+                for a in args {
+                    self.expr(a, Tail::NO)?;
+                }
                 for s in slots.iter().rev() {
                     self.emit(Op::SetLocal(*s), p);
                 }
@@ -1155,22 +1153,57 @@ impl Compiler<'_> {
     /// holds needs no reset: at a tail position nothing is left on the operand stack, and the
     /// other locals are each stored before they are read.
     fn self_jump(&mut self, args: &[Expr], p: (u32, u32)) -> LispResult<()> {
-        let start = self.f().code.len();
-        for a in args {
-            self.expr(a, Tail::NO)?;
-        }
         match u16::try_from(args.len()) {
-            Ok(n) => {
-                self.fuse_num_args(start, 0, 0, n);
-                self.emit(Op::JumpLoop(0, 0, n), p);
-            }
+            Ok(_) => self.jump_with_args(args, 0, 0, p),
             Err(_) => {
+                for a in args {
+                    self.expr(a, Tail::NO)?;
+                }
                 for s in (0..args.len()).rev() {
                     self.emit(Op::SetLocal(to_u32(s)), p);
                 }
                 self.emit(Op::JumpLoop(0, 0, 0), p);
+                Ok(())
             }
         }
+    }
+
+    /// Compiles `args` and a `JumpLoop(head, …)` (or `JumpLoopNum`/`Edge`) that stores them
+    /// into the consecutive slots from `first`. An argument that is its own parameter's value
+    /// (a `Local` of that slot's variable, never assigned) is left out when it is among the
+    /// leading or trailing ones (`(ok? row (+ dist 1) (cdr placed))` stores two): reading a
+    /// local has no effect, and no other argument can change that slot.
+    fn jump_with_args(
+        &mut self,
+        args: &[Expr],
+        head: u32,
+        first: u16,
+        p: (u32, u32),
+    ) -> LispResult<()> {
+        let same = |c: &mut Self, k: usize| match args[k].kind {
+            ExprKind::Local(v) => {
+                !c.vars[v as usize].assigned
+                    && c.f().slots.get(&v) == Some(&(u32::from(first) + to_u32(k)))
+            }
+            _ => false,
+        };
+        let mut lead = 0;
+        while lead < args.len() && same(self, lead) {
+            lead += 1;
+        }
+        let mut end = args.len();
+        while end > lead && same(self, end - 1) {
+            end -= 1;
+        }
+        let start = self.f().code.len();
+        for a in &args[lead..end] {
+            self.expr(a, Tail::NO)?;
+        }
+        // Both fit: `first + args.len()` and `args.len()` fit a `u16` (the callers check).
+        let first = first + u16::try_from(lead).unwrap_or(0);
+        let n = u16::try_from(end - lead).unwrap_or(0);
+        self.fuse_num_args(start, head, first, n);
+        self.emit(Op::JumpLoop(head, first, n), p);
         Ok(())
     }
 

@@ -472,15 +472,31 @@ fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
     );
     assert_eq!(e[0].test.map(|t| t.rhs), Some(EdgeRhs::Float(0.0)));
     assert_eq!(e[0].shape, EdgeShape::CountAcc(PrimOp::Sub));
-    let e =
-        edges_of("(lambda (n) (let loop ((i 0) (k 5)) (if (not (>= i n)) (loop (+ i 1) k) i)))");
-    assert_eq!(e[0].args, vec![EdgeArg::AddLI(1, 1), EdgeArg::Keep]);
+    let e = edges_of(
+        "(lambda (n) (let loop ((i 0) (k 5) (j 0)) (if (not (>= i n)) (loop (+ i 1) k (+ j 1)) i)))",
+    );
+    assert_eq!(
+        e[0].args,
+        vec![EdgeArg::AddLI(1, 1), EdgeArg::Keep, EdgeArg::AddLI(3, 1)]
+    );
     assert_eq!(e[0].shape, EdgeShape::General);
     let t = e[0].test.expect("folded");
     assert_eq!((t.p, t.neg, t.rhs), (PrimOp::Ge, true, EdgeRhs::Local(0)));
     assert_ne!(
         t.target, 0,
         "the branch target is resolved when the function is finished"
+    );
+    // A leading or trailing argument left in place is not stored at all.
+    let e =
+        edges_of("(lambda (n) (let loop ((i 0) (k 5)) (if (not (>= i n)) (loop (+ i 1) k) i)))");
+    assert_eq!(
+        (e[0].first, e[0].args.clone()),
+        (1, vec![EdgeArg::AddLI(1, 1)])
+    );
+    let e = edges_of("(let loop ((k 5) (i 0)) (if (< i 3) (loop k (+ i 1)) k))");
+    assert_eq!(
+        (e[0].first, e[0].args.clone()),
+        (1, vec![EdgeArg::AddLI(1, 1)])
     );
     // A body that does not start with a compare-and-branch: no test; the jump is still fused.
     let e = edges_of("(let loop ((i 0)) (display i) (if (< i 3) (loop (+ i 1)) i))");

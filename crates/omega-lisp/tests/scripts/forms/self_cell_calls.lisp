@@ -76,6 +76,15 @@
              (catch e (if (= i 3) 100 (raise e))))))
   (down n))
 (println (catching 5))
+; an argument that passes a parameter on unchanged is not stored again, unless the parameter
+; is assigned (here by a later argument: the jump stores the value read first)
+(define (pass-on n)
+  (define (go k i acc) (if (= i 0) (list k acc) (go k (- i 1) (cons k acc))))
+  (define (reset k i) (if (< i 3) (reset k (begin (set! k (+ k 1)) (+ i 1))) k))
+  (list (go n 3 '()) (go 'x 1 '()) (reset 5 0)
+        (let loop ((k 5) (i 0)) (if (< i 3) (loop k (begin (set! k (+ k 1)) (+ i 1))) k))
+        (let loop ((i 0) (k 7)) (if (< i 3) (loop (+ i 1) k) (list i k)))))
+(println (pass-on 1))
 ; expect-output: (5000050000 6)
 ; expect-output: (2 (4 6) 8 ((10)))
 ; expect-output: (5 3 1)
@@ -86,3 +95,4 @@
 ; expect-output: (second second)
 ; expect-output: (100 200 300)
 ; expect-output: 102
+; expect-output: ((1 (1 1 1)) (x (x)) 5 5 (3 7))
