@@ -43,7 +43,7 @@
 //!   compare-and-branch op followed by `JumpIfFalseElsePop`: false jumps to the `#f` pushed
 //!   after the last item (as `ShortL` does), true skips the `JumpIfFalseElsePop`; off the fast
 //!   path the op pushes the primitive's own value, which `JumpIfFalseElsePop` keeps.
-//! * Self tail calls of a local function: a lambda assigned to a `letrec` variable (an
+//! * Self calls of a local function: a lambda assigned to a `letrec` variable (an
 //!   internal `define`, a named `let` that is not inlined) that is assigned nowhere else and
 //!   never `set!` is the only value that variable ever holds once the lambda's code runs (the
 //!   cell is filled right after the closure is made; a continuation cannot re-enter). So a
@@ -52,8 +52,10 @@
 //!   `Jump(1)` at pc 0, as an inline loop's call, when no parameter lives in a cell
 //!   (`FnGen::self_local`). No callee is loaded, no frame restarted; a step is counted, as
 //!   for the tail call. The other locals are not reset: each is stored before it is read.
-//!   A `set!` of the variable anywhere keeps the closure calls (whose self tail call also
-//!   restarts the frame, after an `Rc::ptr_eq` test).
+//!   A non-tail call of that variable with that arity is `CallSelf` (any parameters): the
+//!   running closure called with no callee loaded, the code kept loaded (VM invariant 9). A
+//!   `set!` of the variable anywhere keeps the closure calls (whose self calls also restart
+//!   the frame or keep the code loaded, after an `Rc::ptr_eq` test).
 //! * Invariant of inline loops: at a loop's head and at every `JumpLoop` to it, the operand
 //!   stack has the same height (loop calls are only in tail positions of the body, where
 //!   nothing of the body is left on the operand stack).
@@ -128,6 +130,10 @@ struct FnGen {
     /// a cell, and a tail call of that variable in its body: such a tail call with that many
     /// arguments is a self tail call, a `JumpLoop` to the `Jump(1)` at pc 0.
     self_local: Option<(VarId, usize)>,
+    /// The same variable and arity when only the first conditions hold (assigned once by
+    /// this lambda, never `set!`, fixed arity): a non-tail call of it with that many
+    /// arguments is a call of the running closure (`CallSelf`).
+    self_call: Option<(VarId, usize)>,
     /// The fused back edges (`Op::Edge`); their tests are resolved by `finish`.
     edges: Vec<Edge>,
 }
@@ -185,6 +191,7 @@ impl FnGen {
             regions: Vec::new(),
             self_global: None,
             self_local: None,
+            self_call: None,
             edges: Vec::new(),
         }
     }
@@ -519,6 +526,14 @@ impl Compiler<'_> {
                     }
                     if tail.ret && self.f().self_local == Some((v, args.len())) {
                         return self.self_jump(args, p);
+                    }
+                    if !tail.ret && self.f().self_call == Some((v, args.len())) {
+                        for a in args {
+                            self.expr(a, Tail::NO)?;
+                        }
+                        let at = self.emit(Op::CallSelf(n), p);
+                        self.note_call(at, tail);
+                        return Ok(());
                     }
                 }
                 if let ExprKind::Global(slot) = f.kind {
@@ -1138,13 +1153,15 @@ impl Compiler<'_> {
     /// no parameter in a cell (the jump goes to the body, after the parameters' `MakeCell`s),
     /// and its body has a tail call of `v` with its arity.
     fn is_self_loop(&self, v: VarId, lam: &Lambda) -> bool {
-        let info = &self.vars[v as usize];
-        info.letrec
-            && !info.assigned
-            && self.sets.get(&v) == Some(&1)
-            && lam.rest.is_none()
+        self.is_self_var(v, lam)
             && !lam.params.iter().any(|p| self.boxed(*p))
             && has_tail_call(&lam.body, v, lam.params.len(), &self.loop_vars, 0)
+    }
+
+    /// Whether `v` holds lambda `lam` wherever `lam`'s code runs (`FnGen::self_call`).
+    fn is_self_var(&self, v: VarId, lam: &Lambda) -> bool {
+        let info = &self.vars[v as usize];
+        info.letrec && !info.assigned && self.sets.get(&v) == Some(&1) && lam.rest.is_none()
     }
 
     /// A tail call of the running function through `FnGen::self_local`: the arguments are
@@ -1215,6 +1232,10 @@ impl Compiler<'_> {
             gen.self_local = self
                 .defining_local
                 .filter(|v| self.is_self_loop(*v, lam))
+                .map(|v| (v, lam.params.len()));
+            gen.self_call = self
+                .defining_local
+                .filter(|v| self.is_self_var(*v, lam))
                 .map(|v| (v, lam.params.len()));
         }
         self.defining = None;

@@ -712,7 +712,8 @@ fn a_local_function_calling_itself_in_tail_position_jumps_and_counts_the_same_st
 
 #[test]
 fn a_local_function_calling_itself_keeps_max_depth() {
-    // Non-tail self calls through the variable still make frames, tail calls do not: the
+    // Non-tail self calls through the variable (`CallSelf`) still make frames, tail calls do
+    // not: the
     // deepest recursion that fits is the same as without the jump (a `set!` keeps the calls).
     let fits = |src: &str, n: i64| {
         let rt = Runtime::builder()
@@ -725,8 +726,15 @@ fn a_local_function_calling_itself_keeps_max_depth() {
         rt.eval_sync(&format!("(f {n})"), "t").is_ok()
     };
     let fused = "(define (f n) (define (d i) (if (= i 1) 1 (+ 1 (d (- i 1))))) (define (t i) (if (= i 0) (d n) (t (- i 1)))) (+ (t 3) (t 0)))";
-    let plain = "(define (f n) (define (d i) (if (= i 1) 1 (+ 1 (d (- i 1))))) (define (t i) (if #f (set! t t)) (if (= i 0) (d n) (t (- i 1)))) (+ (t 3) (t 0)))";
+    let plain = "(define (f n) (define (d i) (if #f (set! d d)) (if (= i 1) 1 (+ 1 (d (- i 1))))) (define (t i) (if #f (set! t t)) (if (= i 0) (d n) (t (- i 1)))) (+ (t 3) (t 0)))";
     assert!(jumps(fused) > 0 && jumps(plain) == 0);
+    let self_calls = |src| {
+        ops_of(src)
+            .iter()
+            .filter(|op| matches!(op, Op::CallSelf(1)))
+            .count()
+    };
+    assert_eq!((self_calls(fused), self_calls(plain)), (1, 0));
     let edge = (30..60).find(|&n| !fits(plain, n)).expect("overflows");
     assert!(fits(fused, edge - 1));
     assert!(!fits(fused, edge));
