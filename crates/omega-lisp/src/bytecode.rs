@@ -172,6 +172,10 @@ pub(crate) enum Op {
     CallGlobal(u32, u32),
     /// Tail call of the value of global slot with argc args (`Global` + `TailCall` fused).
     TailCallGlobal(u32, u32),
+    /// A non-tail call of the running closure by itself with argc args (nothing below them):
+    /// a function calling the local variable that holds it wherever its code runs (see the
+    /// compiler's module docs). The code stays loaded (invariant 9 in `vm.rs`).
+    CallSelf(u32),
     /// Return top of stack to the caller.
     Return,
     /// Return local slot to the caller (`Local` + `Return` fused).

@@ -43,6 +43,19 @@
 //!   compare-and-branch op followed by `JumpIfFalseElsePop`: false jumps to the `#f` pushed
 //!   after the last item (as `ShortL` does), true skips the `JumpIfFalseElsePop`; off the fast
 //!   path the op pushes the primitive's own value, which `JumpIfFalseElsePop` keeps.
+//! * Self calls of a local function: a lambda assigned to a `letrec` variable (an
+//!   internal `define`, a named `let` that is not inlined) that is assigned nowhere else and
+//!   never `set!` is the only value that variable ever holds once the lambda's code runs (the
+//!   cell is filled right after the closure is made; a continuation cannot re-enter). So a
+//!   call of that variable with the lambda's arity in a tail position of its body is a call of
+//!   the running closure: it compiles to a `JumpLoop` (or `JumpLoopNum`/`Edge`) to a
+//!   `Jump(1)` at pc 0, as an inline loop's call, when no parameter lives in a cell
+//!   (`FnGen::self_local`). No callee is loaded, no frame restarted; a step is counted, as
+//!   for the tail call. The other locals are not reset: each is stored before it is read.
+//!   A non-tail call of that variable with that arity is `CallSelf` (any parameters): the
+//!   running closure called with no callee loaded, the code kept loaded (VM invariant 9). A
+//!   `set!` of the variable anywhere keeps the closure calls (whose self calls also restart
+//!   the frame or keep the code loaded, after an `Rc::ptr_eq` test).
 //! * Invariant of inline loops: at a loop's head and at every `JumpLoop` to it, the operand
 //!   stack has the same height (loop calls are only in tail positions of the body, where
 //!   nothing of the body is left on the operand stack).
@@ -68,14 +81,17 @@ pub(crate) fn compile_toplevel(
     vars: &[VarInfo],
     file: Rc<str>,
 ) -> LispResult<Rc<Proto>> {
+    let (loop_vars, sets) = find_loops(expr);
     let mut c = Compiler {
         vars,
-        loop_vars: find_loops(expr),
+        loop_vars,
+        sets,
         fns: vec![FnGen::new("<top>".into(), file.clone())],
         file,
         depth: 0,
         guard: StackGuard::new(),
         defining: None,
+        defining_local: None,
     };
     // Not a tail position: the `<top>` frame stays in stack traces.
     c.expr(expr, Tail::NO)?;
@@ -108,6 +124,16 @@ struct FnGen {
     /// parameters, when it has no rest parameter: a tail call of that global with that many
     /// arguments is likely a call of itself (`TailSelfNum`).
     self_global: Option<(u32, usize)>,
+    /// The local variable that holds this function wherever its code runs (a `letrec`,
+    /// internal `define` or named `let` binding assigned once, by this lambda, and never
+    /// `set!`) and its number of parameters, when it has no rest parameter, no parameter in
+    /// a cell, and a tail call of that variable in its body: such a tail call with that many
+    /// arguments is a self tail call, a `JumpLoop` to the `Jump(1)` at pc 0.
+    self_local: Option<(VarId, usize)>,
+    /// The same variable and arity when only the first conditions hold (assigned once by
+    /// this lambda, never `set!`, fixed arity): a non-tail call of it with that many
+    /// arguments is a call of the running closure (`CallSelf`).
+    self_call: Option<(VarId, usize)>,
     /// The fused back edges (`Op::Edge`); their tests are resolved by `finish`.
     edges: Vec<Edge>,
 }
@@ -164,6 +190,8 @@ impl FnGen {
             loops: Vec::new(),
             regions: Vec::new(),
             self_global: None,
+            self_local: None,
+            self_call: None,
             edges: Vec::new(),
         }
     }
@@ -273,6 +301,11 @@ struct Compiler<'a> {
     /// The global slot whose `define` value is being compiled, when that value is a lambda
     /// (taken by that lambda: `FnGen::self_global`).
     defining: Option<u32>,
+    /// The local variable being assigned, when the value is a lambda (taken by that lambda:
+    /// `FnGen::self_local`).
+    defining_local: Option<VarId>,
+    /// How many `SetLocal`s (`letrec` inits, internal `define`s, `set!`s) assign each variable.
+    sets: HashMap<VarId, usize>,
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -442,6 +475,9 @@ impl Compiler<'_> {
                 self.emit(Op::Global(*slot), p);
             }
             ExprKind::SetLocal(v, value) => {
+                if matches!(value.kind, ExprKind::Lambda(_)) {
+                    self.defining_local = Some(*v);
+                }
                 self.expr(value, Tail::NO)?;
                 self.set_var(*v, p);
                 self.emit(Op::Nil, p);
@@ -487,6 +523,17 @@ impl Compiler<'_> {
                 if let ExprKind::Local(v) = f.kind {
                     if let Some(i) = self.loop_index(v) {
                         return self.loop_call(i, args, tail, p);
+                    }
+                    if tail.ret && self.f().self_local == Some((v, args.len())) {
+                        return self.self_jump(args, p);
+                    }
+                    if !tail.ret && self.f().self_call == Some((v, args.len())) {
+                        for a in args {
+                            self.expr(a, Tail::NO)?;
+                        }
+                        let at = self.emit(Op::CallSelf(n), p);
+                        self.note_call(at, tail);
+                        return Ok(());
                     }
                 }
                 if let ExprKind::Global(slot) = f.kind {
@@ -638,25 +685,23 @@ impl Compiler<'_> {
                 "internal error: a loop call that cannot jump",
             ));
         }
-        let start = self.f().code.len();
-        for a in args {
-            self.expr(a, Tail::NO)?;
-        }
         let f = self.f();
         let head = f.loops[i].head;
         let slots = f.loops[i].slots.clone();
         // The parameters' slots are consecutive (`inline_loop` allocates them together): the
         // jump stores the arguments itself when they fit its fields.
         let fused = match (slots.first(), u16::try_from(slots.len())) {
-            (Some(&first), Ok(n)) => u16::try_from(first).ok().map(|first| (first, n)),
+            (Some(&first), Ok(n)) => u16::try_from(first)
+                .ok()
+                .filter(|first| first.checked_add(n).is_some()),
             _ => None,
         };
         match fused {
-            Some((first, n)) => {
-                self.fuse_num_args(start, head, first, n);
-                self.emit(Op::JumpLoop(head, first, n), p);
-            }
+            Some(first) => self.jump_with_args(args, head, first, p)?,
             None => {
+                for a in args {
+                    self.expr(a, Tail::NO)?;
+                }
                 for s in slots.iter().rev() {
                     self.emit(Op::SetLocal(*s), p);
                 }
@@ -1101,13 +1146,100 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// Whether lambda `lam`, being assigned to `v`, gets `FnGen::self_local`: `v` is bound by
+    /// `letrec` (or an internal `define`), assigned only here and never `set!` — so in
+    /// `lam`'s code `v` always holds the running closure (its cell is filled once, right after
+    /// the closure is made; escape continuations cannot re-enter) — `lam` has a fixed arity and
+    /// no parameter in a cell (the jump goes to the body, after the parameters' `MakeCell`s),
+    /// and its body has a tail call of `v` with its arity.
+    fn is_self_loop(&self, v: VarId, lam: &Lambda) -> bool {
+        self.is_self_var(v, lam)
+            && !lam.params.iter().any(|p| self.boxed(*p))
+            && has_tail_call(&lam.body, v, lam.params.len(), &self.loop_vars, 0)
+    }
+
+    /// Whether `v` holds lambda `lam` wherever `lam`'s code runs (`FnGen::self_call`).
+    fn is_self_var(&self, v: VarId, lam: &Lambda) -> bool {
+        let info = &self.vars[v as usize];
+        info.letrec && !info.assigned && self.sets.get(&v) == Some(&1) && lam.rest.is_none()
+    }
+
+    /// A tail call of the running function through `FnGen::self_local`: the arguments are
+    /// stored into the parameters and control jumps back to the start of the body, as an
+    /// inline loop's call does (a step counted, as the tail call did). What else the frame
+    /// holds needs no reset: at a tail position nothing is left on the operand stack, and the
+    /// other locals are each stored before they are read.
+    fn self_jump(&mut self, args: &[Expr], p: (u32, u32)) -> LispResult<()> {
+        match u16::try_from(args.len()) {
+            Ok(_) => self.jump_with_args(args, 0, 0, p),
+            Err(_) => {
+                for a in args {
+                    self.expr(a, Tail::NO)?;
+                }
+                for s in (0..args.len()).rev() {
+                    self.emit(Op::SetLocal(to_u32(s)), p);
+                }
+                self.emit(Op::JumpLoop(0, 0, 0), p);
+                Ok(())
+            }
+        }
+    }
+
+    /// Compiles `args` and a `JumpLoop(head, …)` (or `JumpLoopNum`/`Edge`) that stores them
+    /// into the consecutive slots from `first`. An argument that is its own parameter's value
+    /// (a `Local` of that slot's variable, never assigned) is left out when it is among the
+    /// leading or trailing ones (`(ok? row (+ dist 1) (cdr placed))` stores two): reading a
+    /// local has no effect, and no other argument can change that slot.
+    fn jump_with_args(
+        &mut self,
+        args: &[Expr],
+        head: u32,
+        first: u16,
+        p: (u32, u32),
+    ) -> LispResult<()> {
+        let same = |c: &mut Self, k: usize| match args[k].kind {
+            ExprKind::Local(v) => {
+                !c.vars[v as usize].assigned
+                    && c.f().slots.get(&v) == Some(&(u32::from(first) + to_u32(k)))
+            }
+            _ => false,
+        };
+        let mut lead = 0;
+        while lead < args.len() && same(self, lead) {
+            lead += 1;
+        }
+        let mut end = args.len();
+        while end > lead && same(self, end - 1) {
+            end -= 1;
+        }
+        let start = self.f().code.len();
+        for a in &args[lead..end] {
+            self.expr(a, Tail::NO)?;
+        }
+        // Both fit: `first + args.len()` and `args.len()` fit a `u16` (the callers check).
+        let first = first + u16::try_from(lead).unwrap_or(0);
+        let n = u16::try_from(end - lead).unwrap_or(0);
+        self.fuse_num_args(start, head, first, n);
+        self.emit(Op::JumpLoop(head, first, n), p);
+        Ok(())
+    }
+
     fn lambda(&mut self, lam: &Lambda, p: (u32, u32)) -> LispResult<()> {
         let file = self.file.clone();
         let mut gen = FnGen::new(lam.name.clone(), file);
         if lam.rest.is_none() {
             gen.self_global = self.defining.map(|g| (g, lam.params.len()));
+            gen.self_local = self
+                .defining_local
+                .filter(|v| self.is_self_loop(*v, lam))
+                .map(|v| (v, lam.params.len()));
+            gen.self_call = self
+                .defining_local
+                .filter(|v| self.is_self_var(*v, lam))
+                .map(|v| (v, lam.params.len()));
         }
         self.defining = None;
+        self.defining_local = None;
         self.fns.push(gen);
         let r = (|| -> LispResult<()> {
             let mut params = lam.params.clone();
@@ -1117,6 +1249,12 @@ impl Compiler<'_> {
                 if self.boxed(*v) {
                     self.emit(Op::MakeCell(s), p);
                 }
+            }
+            if self.f().self_local.is_some() {
+                // The head of the self tail calls' jumps (no step: the call counted one).
+                self.emit(Op::Jump(1), p);
+                let f = self.f();
+                f.max_target = f.max_target.max(1);
             }
             self.expr(&lam.body, Tail::RET)?;
             self.emit_return(p);
@@ -1142,6 +1280,35 @@ impl Compiler<'_> {
         let idx = to_u32(parent.protos.len() - 1);
         self.emit(Op::Closure(idx), p);
         Ok(())
+    }
+}
+
+/// Whether `e` has, in a tail position (of the function whose body it is, or of an inline
+/// loop in one), a call of local `v` with `argc` arguments. Nested lambdas are not looked
+/// into; a true answer only costs a `Jump` if no such call compiles to a jump.
+fn has_tail_call(e: &Expr, v: VarId, argc: usize, loops: &HashSet<VarId>, depth: usize) -> bool {
+    if depth > COMPILE_LIMIT {
+        return false;
+    }
+    let d = depth + 1;
+    match &e.kind {
+        ExprKind::Call(f, args) => {
+            matches!(f.kind, ExprKind::Local(w) if w == v && args.len() == argc)
+        }
+        ExprKind::If(_, t, f) => {
+            has_tail_call(t, v, argc, loops, d) || has_tail_call(f, v, argc, loops, d)
+        }
+        ExprKind::Seq(items) | ExprKind::And(items) | ExprKind::Or(items) => items
+            .last()
+            .is_some_and(|x| has_tail_call(x, v, argc, loops, d)),
+        ExprKind::Let(_, body) => has_tail_call(body, v, argc, loops, d),
+        ExprKind::Letrec(vars, body) => match loop_shape(vars, body) {
+            Some((lv, lam, _)) if loops.contains(&lv) => {
+                has_tail_call(&lam.body, v, argc, loops, d)
+            }
+            _ => has_tail_call(body, v, argc, loops, d),
+        },
+        _ => false,
     }
 }
 
@@ -1172,10 +1339,12 @@ fn loop_shape<'e>(vars: &[VarId], body: &'e Expr) -> Option<(VarId, &'e Lambda, 
 /// The loop names (see [`loop_shape`]) that are only ever called, with the right number of
 /// arguments, in a tail position of their own body (or of a loop nested in it in tail
 /// position), and never referenced otherwise: not passed, stored, `set!`, captured by a lambda
-/// or called from elsewhere. Those compile to jumps; every other loop stays a closure.
-fn find_loops(e: &Expr) -> HashSet<VarId> {
+/// or called from elsewhere. Those compile to jumps; every other loop stays a closure. Also
+/// counts the `SetLocal`s of each variable.
+fn find_loops(e: &Expr) -> (HashSet<VarId>, HashMap<VarId, usize>) {
     let mut scan = LoopScan {
         cands: HashMap::new(),
+        sets: HashMap::new(),
         bad: HashSet::new(),
         stack: Vec::new(),
         depth: 0,
@@ -1185,12 +1354,14 @@ fn find_loops(e: &Expr) -> HashSet<VarId> {
     scan.walk(e, usize::MAX);
     if scan.gave_up {
         // Too deep to analyse (the compiler reports it): no loop is inlined.
-        return HashSet::new();
+        return (HashSet::new(), HashMap::new());
     }
-    scan.cands
+    let loops = scan
+        .cands
         .into_keys()
         .filter(|v| !scan.bad.contains(v))
-        .collect()
+        .collect();
+    (loops, scan.sets)
 }
 
 struct LoopScan {
@@ -1198,6 +1369,8 @@ struct LoopScan {
     cands: HashMap<VarId, usize>,
     /// Candidates referenced in a way a jump cannot implement.
     bad: HashSet<VarId>,
+    /// How many `SetLocal`s assign each variable.
+    sets: HashMap<VarId, usize>,
     /// The candidates whose bodies enclose the expression being walked, outermost first.
     stack: Vec<VarId>,
     depth: usize,
@@ -1230,6 +1403,7 @@ impl LoopScan {
             }
             ExprKind::SetLocal(v, x) => {
                 self.bad.insert(*v);
+                *self.sets.entry(*v).or_insert(0) += 1;
                 self.walk(x, NO);
             }
             ExprKind::SetGlobal(_, x)

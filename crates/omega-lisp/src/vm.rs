@@ -12,7 +12,8 @@
 //! 1. Frame `f` owns `stack[f.start() ..]` up to the next frame's first slot: the callee at
 //!    `f.base - 1` if it was entered by `Call`/`TailCall` (`nc = 0`; `start = base - 1`), no
 //!    callee slot if it was entered by `CallGlobal`/`TailCallGlobal` (`nc = 1`; `start = base`,
-//!    the callee stays in its global slot and the frame's `closure` keeps it alive), then its
+//!    the callee stays in its global slot and the frame's `closure` keeps it alive) or by
+//!    `CallSelf` (`nc = 1`; the callee is the caller's closure), then its
 //!    locals `stack[f.base .. f.base + nlocals]` and its operand values. Its result goes to
 //!    `stack[f.start()]`.
 //! 2. A saved `Frame::pc` points just after the instruction the frame is executing, so
@@ -821,13 +822,7 @@ impl VmCore {
         }
         // `frames` includes the outermost (top-level) frame, which does not count as depth.
         if depth > st.limits.max_depth {
-            return Err(LispError::new(
-                ErrorKind::StackOverflow,
-                format!(
-                    "stack overflow: call depth exceeds max_depth ({})",
-                    st.limits.max_depth
-                ),
-            ));
+            return Err(depth_error(st.limits.max_depth));
         }
         let want = base + proto.nlocals as usize;
         self.stack.resize_nil(want);
@@ -1538,6 +1533,20 @@ impl VmCore {
                             self.stack.insert(at, f);
                             slow_call!(argc, true)
                         }
+                        Op::CallSelf(argc) => {
+                            let at = self.stack.len() - argc as usize;
+                            if self.frames.len() < st.limits.max_depth {
+                                // No callee slot, as for `CallGlobal`.
+                                self.frames.push(Frame::same(pc, base, nc));
+                                base = at;
+                                nc = 1;
+                                pc = 0;
+                                self.stack.resize_nil(base + proto.nlocals as usize);
+                                tick!();
+                                continue;
+                            }
+                            throw!(depth_error(st.limits.max_depth))
+                        }
                         Op::TailCall(argc) => {
                             let argc = argc as usize;
                             let fpos = self.stack.len() - argc - 1;
@@ -2054,6 +2063,16 @@ fn simple_closure(f: &Value, argc: usize) -> Option<&Rc<Closure>> {
         Value::Closure(c) if !c.proto.rest && c.proto.nparams as usize == argc => Some(c),
         _ => None,
     }
+}
+
+/// The error of a call deeper than `max_depth`.
+#[cold]
+#[inline(never)]
+fn depth_error(max_depth: usize) -> LispError {
+    LispError::new(
+        ErrorKind::StackOverflow,
+        format!("stack overflow: call depth exceeds max_depth ({max_depth})"),
+    )
 }
 
 /// Whether native `n` accepts `argc` arguments.

@@ -202,17 +202,30 @@ fn loops_whose_name_escapes_stay_closures_with_the_same_results() {
     let rt = Runtime::new();
     let cases = [
         // Returned.
-        ("(procedure? (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) loop)))", "#t"),
+        (
+            "(procedure? (let loop ((i 0)) (if (< i 3) (loop (+ i 1)) loop)))",
+            "#t",
+        ),
         // Called in a non-tail position (real recursion).
-        ("(let loop ((i 0)) (if (< i 3) (+ 1 (loop (+ i 1))) 0))", "3"),
+        (
+            "(let loop ((i 0)) (if (< i 3) (+ 1 (loop (+ i 1))) 0))",
+            "3",
+        ),
         // Called inside a `try` body (not a tail position).
-        ("(let loop ((i 0)) (if (< i 3) (try (loop (+ i 1)) (catch e 0)) i))", "3"),
+        (
+            "(let loop ((i 0)) (if (< i 3) (try (loop (+ i 1)) (catch e 0)) i))",
+            "3",
+        ),
         // Captured by a lambda.
-        ("(let loop ((i 0)) (if (< i 3) ((lambda () (loop (+ i 1)))) i))", "3"),
+        (
+            "(let loop ((i 0)) (if (< i 3) ((lambda () (loop (+ i 1)))) i))",
+            "3",
+        ),
         // The name is assigned.
-        ("(let loop ((i 0)) (if (< i 3) (begin (set! loop (lambda (j) 'replaced)) (loop 9)) i))", "replaced"),
-        // A local function called twice, or passed to itself.
-        ("(define (f n) (define (go i) (if (= i 0) 'z (go (- i 1)))) (list (go n) (go n))) (f 2)", "(z z)"),
+        (
+            "(let loop ((i 0)) (if (< i 3) (begin (set! loop (lambda (j) 'replaced)) (loop 9)) i))",
+            "replaced",
+        ),
         // Wrong arity: the closure reports it.
     ];
     for (src, want) in cases {
@@ -220,6 +233,16 @@ fn loops_whose_name_escapes_stay_closures_with_the_same_results() {
         assert_eq!(got, want, "{src}");
         assert_eq!(jumps(src), 0, "{src}");
     }
+    // A local function called twice stays a closure; its own self tail call is the one jump
+    // (to the start of its body, not to a loop head: `FnGen::self_local`).
+    let src =
+        "(define (f n) (define (go i) (if (= i 0) 'z (go (- i 1)))) (list (go n) (go n))) (f 2)";
+    assert_eq!(crate::printer::write_string(&eval(&rt, src)), "(z z)");
+    assert!(
+        !ops_of(src).iter().any(|op| matches!(op, Op::Loop)),
+        "{src}"
+    );
+    assert_eq!(jumps(src), 1, "{src}");
     let src = "(define (f x) (let loop ((i 0)) (if (< i 3) (loop (+ i 1) 2) x)))\n(f 1)";
     assert_eq!(jumps(src), 0);
     let err = rt.eval_sync(src, "t.lisp").expect_err("arity");
@@ -449,15 +472,31 @@ fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
     );
     assert_eq!(e[0].test.map(|t| t.rhs), Some(EdgeRhs::Float(0.0)));
     assert_eq!(e[0].shape, EdgeShape::CountAcc(PrimOp::Sub));
-    let e =
-        edges_of("(lambda (n) (let loop ((i 0) (k 5)) (if (not (>= i n)) (loop (+ i 1) k) i)))");
-    assert_eq!(e[0].args, vec![EdgeArg::AddLI(1, 1), EdgeArg::Keep]);
+    let e = edges_of(
+        "(lambda (n) (let loop ((i 0) (k 5) (j 0)) (if (not (>= i n)) (loop (+ i 1) k (+ j 1)) i)))",
+    );
+    assert_eq!(
+        e[0].args,
+        vec![EdgeArg::AddLI(1, 1), EdgeArg::Keep, EdgeArg::AddLI(3, 1)]
+    );
     assert_eq!(e[0].shape, EdgeShape::General);
     let t = e[0].test.expect("folded");
     assert_eq!((t.p, t.neg, t.rhs), (PrimOp::Ge, true, EdgeRhs::Local(0)));
     assert_ne!(
         t.target, 0,
         "the branch target is resolved when the function is finished"
+    );
+    // A leading or trailing argument left in place is not stored at all.
+    let e =
+        edges_of("(lambda (n) (let loop ((i 0) (k 5)) (if (not (>= i n)) (loop (+ i 1) k) i)))");
+    assert_eq!(
+        (e[0].first, e[0].args.clone()),
+        (1, vec![EdgeArg::AddLI(1, 1)])
+    );
+    let e = edges_of("(let loop ((k 5) (i 0)) (if (< i 3) (loop k (+ i 1)) k))");
+    assert_eq!(
+        (e[0].first, e[0].args.clone()),
+        (1, vec![EdgeArg::AddLI(1, 1)])
     );
     // A body that does not start with a compare-and-branch: no test; the jump is still fused.
     let e = edges_of("(let loop ((i 0)) (display i) (if (< i 3) (loop (+ i 1)) i))");
@@ -620,4 +659,86 @@ fn list_accessors_of_locals_are_one_op_each() {
         crate::printer::write_string(&eval(&rt, "(h '(1 2 3 4))")),
         "(1 (2 3 4) 2 (3 4) 3 #t)"
     );
+}
+
+#[test]
+fn a_local_function_calling_itself_in_tail_position_jumps_and_counts_the_same_steps() {
+    // `go` is assigned once (an internal define) and never `set!`: its self tail call is a
+    // jump back to the start of its body (`Jump(1)` at pc 0 is the jump's head). Called twice,
+    // so it is not an inline loop.
+    let fused = "(define (f n) (define (go i acc) (if (= i 0) acc (go (- i 1) (+ acc i)))) (+ (go n 0) (go 0 0)))";
+    let protos = ops_of(fused);
+    assert!(protos.iter().any(|op| matches!(op, Op::Jump(1))));
+    assert!(protos
+        .iter()
+        .any(|op| matches!(op, Op::JumpLoop(0, 0, 2) | Op::Edge(_))));
+    // `set!` anywhere, a second definition, a rest parameter, another arity or a parameter in
+    // a cell: the closure calls stay.
+    let plain = "(define (f n) (define (go i acc) (if #f (set! go go)) (if (= i 0) acc (go (- i 1) (+ acc i)))) (+ (go n 0) (go 0 0)))";
+    for src in [
+        plain,
+        "(define (f n) (define (go i) (if (= i 0) 0 (go (- i 1)))) (define (go i) i) (go (go n)))",
+        "(define (f n) (define (go i . r) (if (= i 0) 0 (go (- i 1)))) (go (go n)))",
+        "(define (f n) (define (go i) (if (= i 0) 0 (go (- i 1) 2))) (go (go n)))",
+        "(define (f n) (define (go i) (if (= i 0) (lambda () (set! i 1)) (go (- i 1)))) (go (go n)))",
+    ] {
+        assert_eq!(jumps(src), 0, "{src}");
+    }
+    // The same number of steps: one per call, counted by the jump as by the tail call.
+    let limited = || {
+        Runtime::builder()
+            .limits(Limits {
+                max_steps: Some(10_000),
+                ..Limits::default()
+            })
+            .build()
+    };
+    let fits = |src: &str, n: i64| {
+        let rt = limited();
+        eval(&rt, src);
+        rt.eval_sync(&format!("(f {n})"), "t").is_ok()
+    };
+    let edge = (9_900..10_100)
+        .find(|&n| !fits(plain, n))
+        .expect("the limit is reached near 10,000 calls");
+    assert!(fits(fused, edge - 1));
+    assert!(!fits(fused, edge));
+    let rt = limited();
+    eval(&rt, fused);
+    assert_eq!(eval(&rt, "(f 100)"), Value::Int(5050));
+    let err = rt.eval_sync("(f 20000)", "t").expect_err("limit");
+    assert_eq!(*err.kind(), crate::ErrorKind::Limit);
+}
+
+#[test]
+fn a_local_function_calling_itself_keeps_max_depth() {
+    // Non-tail self calls through the variable (`CallSelf`) still make frames, tail calls do
+    // not: the
+    // deepest recursion that fits is the same as without the jump (a `set!` keeps the calls).
+    let fits = |src: &str, n: i64| {
+        let rt = Runtime::builder()
+            .limits(Limits {
+                max_depth: 50,
+                ..Limits::default()
+            })
+            .build();
+        eval(&rt, src);
+        rt.eval_sync(&format!("(f {n})"), "t").is_ok()
+    };
+    let fused = "(define (f n) (define (d i) (if (= i 1) 1 (+ 1 (d (- i 1))))) (define (t i) (if (= i 0) (d n) (t (- i 1)))) (+ (t 3) (t 0)))";
+    let plain = "(define (f n) (define (d i) (if #f (set! d d)) (if (= i 1) 1 (+ 1 (d (- i 1))))) (define (t i) (if #f (set! t t)) (if (= i 0) (d n) (t (- i 1)))) (+ (t 3) (t 0)))";
+    assert!(jumps(fused) > 0 && jumps(plain) == 0);
+    let self_calls = |src| {
+        ops_of(src)
+            .iter()
+            .filter(|op| matches!(op, Op::CallSelf(1)))
+            .count()
+    };
+    assert_eq!((self_calls(fused), self_calls(plain)), (1, 0));
+    let edge = (30..60).find(|&n| !fits(plain, n)).expect("overflows");
+    assert!(fits(fused, edge - 1));
+    assert!(!fits(fused, edge));
+    let rt = Runtime::new();
+    eval(&rt, fused);
+    assert_eq!(eval(&rt, "(f 40)"), Value::Int(80));
 }

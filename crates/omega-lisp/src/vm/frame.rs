@@ -12,7 +12,8 @@ pub(super) struct Frame {
     /// `None`: the closure of the frame above (invariant 9).
     pub(super) closure: Option<Rc<Closure>>,
     /// `pc << 33 | nc << 32 | base` (pc below 2^31, base below 2^32: stack invariant 2, code
-    /// length); `nc` is 1 when the frame has no callee slot (entered by `CallGlobal`).
+    /// length); `nc` is 1 when the frame has no callee slot (entered by `CallGlobal` or
+    /// `CallSelf`).
     pc_base: u64,
 }
 
