@@ -443,10 +443,11 @@ impl VmCore {
             // frame stack, and a task's thunk runs as the outermost frame (SPEC §9).
             self.frames.reserve_exact(1);
         }
-        self.stack.push(Value::Closure(closure.clone()));
+        // No callee slot (`nc = 1`, invariant 1): the frame's `closure` keeps it alive, and a
+        // parked `(lambda () (sleep ms))` needs two slots, not three (SPEC §9).
         let base = self.stack.len();
         self.stack.resize_nil(base + closure.proto.nlocals as usize);
-        self.frames.push(Frame::new(closure, 0, base, 0));
+        self.frames.push(Frame::new(closure, 0, base, 1));
     }
 
     /// Starts a call of `f` with `args` as the outermost frame.
