@@ -16,7 +16,7 @@
 //! To wrap a fiber in a `Future`: `poll` calls `resume`; on `Yield` wake the waker and return
 //! `Pending`; on `Suspend` store the request (e.g. a boxed future taken out of the
 //! [`Suspension`]), poll it, and when it completes call `resume_with(result)`; on `Done`/`Err`
-//! return `Ready`. Cancellation: set an interrupt hook with [`Fiber::set_interrupt`] that returns
+//! return `Ready`. Cancellation: set an interrupt hook with [`Fiber::set_interrupt_fn`] that returns
 //! `Interrupt::Cancel(reason)` while the token is cancelled; the fiber raises `:cancelled` at
 //! its next slice, again at every later one and at the end of every bare `catch`
 //! (level-triggered), but not inside `finally` code or `shield` forms. A fiber parked in
@@ -32,7 +32,7 @@ use crate::native::Suspension;
 use crate::reader::{Syntax, SyntaxKind};
 use crate::state::Shared;
 use crate::value::Value;
-use crate::vm::{Exit, Interrupt, VmCore};
+use crate::vm::{Exit, Hook, Interrupt, VmCore};
 
 /// The outcome of one slice of a [`Fiber`].
 #[derive(Debug)]
@@ -119,8 +119,29 @@ impl Fiber {
     /// at the end of every bare `catch` handler. The hook is level-triggered: it should keep
     /// returning `Interrupt::Cancel` for as long as the evaluation is cancelled; the fiber
     /// raises it again at each poll except inside `finally` code and `shield` forms.
+    ///
+    /// A plain function, kept inline in the fiber's core: a closure would be boxed in the
+    /// core's cold part, which a task should not need (SPEC §9; tests use closures,
+    /// `set_interrupt`).
+    pub(crate) fn set_interrupt_fn(&mut self, hook: fn() -> Option<Interrupt>) {
+        self.core.set_hook(Some(Hook::Fn(hook)));
+    }
+
+    /// Installs a closure as the interrupt hook (see `set_interrupt_fn`).
+    #[cfg(test)]
     pub fn set_interrupt(&mut self, hook: impl FnMut() -> Option<Interrupt> + 'static) {
-        self.core.interrupt = Some(Box::new(hook));
+        self.core.set_hook(Some(Hook::Boxed(Box::new(hook))));
+    }
+
+    /// Bits its owner keeps in the fiber (in its VM core's padding; the fiber never reads
+    /// them): a task's flags (`task.rs`).
+    pub(crate) fn owner_bits(&self) -> u8 {
+        self.core.owner_bits
+    }
+
+    /// Sets the bits [`Fiber::owner_bits`] returns.
+    pub(crate) fn set_owner_bits(&mut self, bits: u8) {
+        self.core.owner_bits = bits;
     }
 
     /// The runtime it runs on.

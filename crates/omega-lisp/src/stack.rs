@@ -20,9 +20,10 @@ use std::ops::{Index, IndexMut};
 use crate::value::Value;
 
 /// The first allocation of a stack, in slots (see `Stack::grow`): what the smallest task body,
-/// a thunk tail-calling a native with one argument (`(lambda () (sleep ms))`: the thunk, the
-/// native, its argument), needs. 48 bytes, a 64-byte glibc chunk; 4 slots took 80.
-const MIN_SLOTS: usize = 3;
+/// a thunk tail-calling a native with one argument (`(lambda () (sleep ms))`: the native and
+/// its argument; the thunk runs with no callee slot, `VmCore::start_closure`), needs. 32
+/// bytes, a 48-byte glibc chunk; 3 slots took 64, 4 took 80.
+const MIN_SLOTS: usize = 2;
 
 /// The value stack (see the module docs).
 #[derive(Default)]
@@ -55,7 +56,7 @@ impl Stack {
     fn grow(&mut self, need: usize) {
         // Start small: every suspended task has its own fiber and stack (SPEC §9 asks for
         // ≤ 1 KiB per suspended task), and a task body such as `(lambda () (sleep ms))` needs
-        // 3 slots (48 bytes; 16 slots cost 256); doubling makes growth cheap.
+        // 2 slots (32 bytes; 16 slots cost 256); doubling makes growth cheap.
         let n = need.max(self.slots.len() * 2).max(MIN_SLOTS);
         // Invariant 2 (a stack this large could not be allocated anyway: 64 GiB).
         assert!(u32::try_from(n).is_ok(), "value stack exceeds 2^32 slots");
@@ -393,7 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_allocation_is_three_slots_then_doubles() {
+    fn the_first_allocation_is_two_slots_then_doubles() {
         let mut s = Stack::new();
         s.push_int(1);
         assert_eq!(s.slots.capacity(), MIN_SLOTS);

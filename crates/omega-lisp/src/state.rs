@@ -143,7 +143,7 @@ pub(crate) struct State {
     /// The interrupt hook and step count a fiber lends to the synchronous calls that macro
     /// expansion makes (`VmCore::lend_budget`), so expansion runs under the same `max_steps`
     /// and interrupts as evaluation; `lent_steps` is `None` when nothing is lent.
-    pub(crate) lent_interrupt: Option<crate::vm::InterruptFn>,
+    pub(crate) lent_interrupt: Option<crate::vm::Hook>,
     /// See `lent_interrupt`.
     pub(crate) lent_steps: Option<u64>,
 }

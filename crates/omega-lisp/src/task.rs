@@ -105,14 +105,43 @@ pub(crate) enum FiberStart {
 /// ```text
 /// Start ──first poll──▶ Running      (Start ──cancelled before it ran──▶ ends, never made)
 /// ```
+///
+/// Each stage carries the task's flags ([`TOP_LEVEL`], [`VALUE_IN_SLOT`]): beside the start
+/// and the failure, and in the fiber's spare bits once running (`Fiber::owner_bits`, in
+/// what would be padding), so they cost no field of their own (8 bytes less in every
+/// task's cell, SPEC §9).
 enum Stage {
     /// Not polled yet.
-    Start(FiberStart),
-    /// Made (with the cancellation interrupt installed).
+    Start(FiberStart, u8),
+    /// Made (with the cancellation interrupt installed); the flags in its owner bits.
     Running(Fiber),
     /// The start failed (the runtime was gone, or the call was refused); the task ends with
     /// that error. Keeps the runtime's context, if it still has one, for the task's `Drop`.
-    Failed(Option<Rc<AsyncCtx>>),
+    Failed(Option<Rc<AsyncCtx>>, u8),
+}
+
+/// A task flag: the task runs a script's top level (its children are cancelled when it
+/// ends).
+const TOP_LEVEL: u8 = 1;
+/// A task flag: leave the value in the slot and hand the scheduler `nil` (see
+/// [`TaskSlot`]).
+const VALUE_IN_SLOT: u8 = 2;
+
+impl Stage {
+    /// The task's flags.
+    fn flags(&self) -> u8 {
+        match self {
+            Stage::Start(_, f) | Stage::Failed(_, f) => *f,
+            Stage::Running(fiber) => fiber.owner_bits(),
+        }
+    }
+
+    fn set_flags(&mut self, flags: u8) {
+        match self {
+            Stage::Start(_, f) | Stage::Failed(_, f) => *f = flags,
+            Stage::Running(fiber) => fiber.set_owner_bits(flags),
+        }
+    }
 }
 
 /// What a parked task waits on: a boxed request, or a plain `sleep` held inline (no box:
@@ -158,11 +187,8 @@ pub(crate) struct LispTask {
     /// go to the value's [`TaskSlot`]. The cycle value → handle → cell → body → value
     /// ends when the body does (the scheduler drops a body when its task ends).
     task: Option<Rc<TaskValue>>,
-    top_level: bool,
     /// The script's budget, shared by all its tasks (see `budget.rs`).
     budget: Option<Rc<Budget>>,
-    /// Leave the value in the slot and hand the scheduler `nil` (see [`TaskSlot`]).
-    value_in_slot: bool,
 }
 
 impl LispTask {
@@ -177,12 +203,10 @@ impl LispTask {
     ) -> LispTask {
         ctx.alive.set(ctx.alive.get() + 1);
         LispTask {
-            stage: Stage::Start(start),
+            stage: Stage::Start(start, if top_level { TOP_LEVEL } else { 0 }),
             waiting: None,
             task: Some(task),
-            top_level,
             budget,
-            value_in_slot: false,
         }
     }
 
@@ -190,28 +214,35 @@ impl LispTask {
     /// task value) and its scheduler output is `nil`: for tasks whose result is read
     /// through a [`TaskValue`] only.
     pub(crate) fn value_in_slot(mut self) -> Self {
-        self.value_in_slot = true;
+        let flags = self.stage.flags();
+        self.stage.set_flags(flags | VALUE_IN_SLOT);
         self
+    }
+
+    /// Whether the task has `flag` ([`TOP_LEVEL`], [`VALUE_IN_SLOT`]).
+    fn has(&self, flag: u8) -> bool {
+        self.stage.flags() & flag != 0
     }
 
     /// The runtime's context: its fiber's (made or to be made); `None` once the runtime is
     /// gone and the task never started.
     fn ctx(&self) -> Option<Rc<AsyncCtx>> {
         match &self.stage {
-            Stage::Start(FiberStart::Ready(f)) => Some(f.shared().async_ctx.clone()),
-            Stage::Start(FiberStart::Call(shared, _)) => {
+            Stage::Start(FiberStart::Ready(f), _) => Some(f.shared().async_ctx.clone()),
+            Stage::Start(FiberStart::Call(shared, _), _) => {
                 shared.upgrade().map(|s| s.async_ctx.clone())
             }
             Stage::Running(f) => Some(f.shared().async_ctx.clone()),
-            Stage::Failed(ctx) => ctx.clone(),
+            Stage::Failed(ctx, _) => ctx.clone(),
         }
     }
 
     /// The fiber, created on first use with the cancellation interrupt installed.
     fn fiber(&mut self) -> LispResult<&mut Fiber> {
-        if let Stage::Start(_) = self.stage {
+        if let Stage::Start(_, flags) = self.stage {
             let ctx = self.ctx();
-            let Stage::Start(start) = std::mem::replace(&mut self.stage, Stage::Failed(ctx)) else {
+            let failed = Stage::Failed(ctx, flags);
+            let Stage::Start(start, _) = std::mem::replace(&mut self.stage, failed) else {
                 unreachable!("matched just above");
             };
             let mut fiber = match start {
@@ -224,6 +255,7 @@ impl LispTask {
                 }
             };
             install_interrupt(&mut fiber);
+            fiber.set_owner_bits(flags);
             self.stage = Stage::Running(fiber);
         }
         match &mut self.stage {
@@ -256,7 +288,7 @@ impl Drop for LispTask {
         let _heap = crate::budget::enter(self.budget.clone());
         // Taken first: the fiber may hold the runtime's last reference.
         let ctx = self.ctx();
-        self.stage = Stage::Failed(None);
+        self.stage = Stage::Failed(None, 0);
         let Some(ctx) = ctx else {
             // The runtime is gone (the task never started): nobody counts its tasks.
             if let Some(b) = &self.budget {
@@ -326,7 +358,7 @@ pub(crate) fn current_task_value(ctx: &AsyncCtx) -> Option<Value> {
 /// §9): it runs only inside `LispTask::poll`, which makes the task's budget
 /// (`budget::enter`) and runtime ([`CurrentSlot`]) current on this thread.
 fn install_interrupt(fiber: &mut Fiber) {
-    fiber.set_interrupt(|| {
+    fiber.set_interrupt_fn(|| {
         if let Some(e) = crate::budget::current().and_then(|b| b.steps_exceeded()) {
             return Some(Interrupt::Raise(e));
         }
@@ -357,15 +389,15 @@ impl LispTask {
                 "the task's value was dropped".into(),
             )));
         };
-        if self.top_level {
+        if self.has(TOP_LEVEL) {
             if let Some(t) = omega_sched::current_token() {
                 t.cancel("script finished");
             }
         }
         match result {
-            Ok(v) if self.value_in_slot => {
+            Ok(v) if self.has(VALUE_IN_SLOT) => {
                 let traced = !v.is_immediate();
-                task.slot.value.set(Some(v));
+                task.slot.set_value(v);
                 if traced {
                     crate::collector::register_task(&task);
                 }
@@ -377,7 +409,7 @@ impl LispTask {
                 let stopped = matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout)
                     && omega_sched::current_token().is_some_and(|t| t.is_cancelled());
                 let traced = !e.irritants().is_empty();
-                task.slot.error.set(Some(e));
+                task.slot.set_error(e);
                 if traced {
                     crate::collector::register_task(&task);
                 }
@@ -404,7 +436,7 @@ impl Future for LispTask {
         let _current = ctx
             .as_ref()
             .map(|ctx| CurrentSlot::enter(ctx, this.task.as_ref()));
-        if let Stage::Start(_) = this.stage {
+        if let Stage::Start(..) = this.stage {
             // Cancelled before it ever ran: it never starts (no side effect of its body).
             if let Err(c) = omega_sched::check_cancelled() {
                 return Poll::Ready(Err(TaskError::Cancelled { reason: c.reason }));
@@ -421,7 +453,7 @@ impl Future for LispTask {
                     let note = ctx.as_ref().and_then(|c| c.take_cancel_note());
                     let e = with_note(cancel_error(&c.reason), note.as_deref());
                     if let Some(t) = &this.task {
-                        t.slot.note.set(note.map(Box::new));
+                        t.slot.set_note(note);
                     }
                     if let Some(f) = this.running() {
                         f.resume_with(Err(e));
@@ -474,53 +506,83 @@ impl Future for LispTask {
 /// What a task leaves for whoever awaits it: its value or its Lisp error, written by the
 /// task's body ([`LispTask`]) into its [`TaskValue`].
 ///
-/// `Cell`s, not `RefCell`s (24 bytes less in every task value, SPEC §9): each field is
-/// read by taking it out and putting it back, and nothing runs in between.
+/// One thin pointer, boxed once the task leaves something (24 bytes less in every task
+/// value than three fields inline: the value's `Rc` allocation drops from a 160-byte glibc
+/// chunk to 144, SPEC §9; a suspended task has left nothing yet). A `Cell`, not a
+/// `RefCell`: the box is read by taking it out and putting it back, and nothing runs in
+/// between.
 #[derive(Default)]
 pub(crate) struct TaskSlot {
+    end: Cell<Option<Box<End>>>,
+}
+
+/// What a [`TaskSlot`] holds once set.
+#[derive(Default)]
+struct End {
     /// The value the task returned (for a body made with [`LispTask::value_in_slot`]).
     /// Kept here rather than in the scheduler's task cell, so that the cycle collector can
     /// reach it through the task value: `(define t (async (lambda () (list t))))` is a
     /// cycle task value → value → task value.
-    value: Cell<Option<Value>>,
-    error: Cell<Option<LispError>>,
-    /// What the task was waiting for when it was cancelled or timed out, if known. A boxed
-    /// `String`, a thin pointer: 8 bytes less in every task value (SPEC §9).
-    // The extra allocation is the point: a thin pointer in every value, paid only when set.
-    #[allow(clippy::box_collection)]
-    note: Cell<Option<Box<String>>>,
+    value: Option<Value>,
+    error: Option<LispError>,
+    /// What the task was waiting for when it was cancelled or timed out, if known.
+    note: Option<String>,
 }
 
 impl TaskSlot {
-    /// Calls `f` on the field's contents, left in place.
-    fn peek<T: Default, R>(cell: &Cell<T>, f: impl FnOnce(&T) -> R) -> R {
-        let x = cell.take();
-        let r = f(&x);
-        cell.set(x);
+    /// Calls `f` on what the slot holds (`None`: nothing yet), left in place.
+    fn peek<R>(&self, f: impl FnOnce(Option<&End>) -> R) -> R {
+        let x = self.end.take();
+        let r = f(x.as_deref());
+        self.end.set(x);
         r
+    }
+
+    /// Changes what the slot holds, boxing it on first use.
+    fn update(&self, f: impl FnOnce(&mut End)) {
+        let mut x = self.end.take().unwrap_or_default();
+        f(&mut x);
+        self.end.set(Some(x));
     }
 
     /// The value the task left, if any.
     pub(crate) fn value(&self) -> Option<Value> {
-        Self::peek(&self.value, Clone::clone)
+        self.peek(|e| e.and_then(|e| e.value.clone()))
     }
 
     /// The Lisp error the task ended with, if any.
     pub(crate) fn error(&self) -> Option<LispError> {
-        Self::peek(&self.error, Clone::clone)
+        self.peek(|e| e.and_then(|e| e.error.clone()))
     }
 
     /// What the task was waiting for when it was stopped, if known.
     pub(crate) fn note(&self) -> Option<String> {
-        Self::peek(&self.note, |n| n.as_deref().cloned())
+        self.peek(|e| e.and_then(|e| e.note.clone()))
+    }
+
+    fn set_value(&self, v: Value) {
+        self.update(|e| e.value = Some(v));
+    }
+
+    fn set_error(&self, err: LispError) {
+        self.update(|e| e.error = Some(err));
+    }
+
+    /// Records (or, with `None`, clears) what the task was waiting for; no box for `None`
+    /// when nothing is there yet.
+    fn set_note(&self, note: Option<String>) {
+        if note.is_some() || self.peek(|e| e.is_some()) {
+            self.update(|e| e.note = note);
+        }
     }
 
     /// Whether the slot holds Lisp values (a value, or an error with irritants).
     fn holds_values(&self) -> bool {
-        Self::peek(&self.value, Option::is_some)
-            || Self::peek(&self.error, |e| {
-                e.as_ref().is_some_and(|e| !e.irritants().is_empty())
+        self.peek(|e| {
+            e.is_some_and(|e| {
+                e.value.is_some() || e.error.as_ref().is_some_and(|e| !e.irritants().is_empty())
             })
+        })
     }
 }
 
@@ -640,10 +702,12 @@ impl TaskValue {
 
     /// Calls `visit` on the values its slot holds (always inspectable: true).
     pub(crate) fn trace(&self, visit: &mut dyn FnMut(&Value)) -> bool {
-        TaskSlot::peek(&self.slot.value, |v| v.iter().for_each(&mut *visit));
-        TaskSlot::peek(&self.slot.error, |e| {
-            if let Some(e) = e {
-                e.irritants().iter().for_each(&mut *visit);
+        self.slot.peek(|end| {
+            if let Some(end) = end {
+                end.value.iter().for_each(&mut *visit);
+                if let Some(e) = &end.error {
+                    e.irritants().iter().for_each(&mut *visit);
+                }
             }
         });
         true
@@ -652,18 +716,21 @@ impl TaskValue {
     /// Takes the values out of its slot (the collector breaks a garbage cycle; a chain of
     /// task values is dropped iteratively).
     pub(crate) fn clear_values(&self) -> Vec<Value> {
-        let mut out: Vec<Value> = self.slot.value.take().into_iter().collect();
-        let error = self.slot.error.take();
-        match error {
-            Some(err) if !err.irritants().is_empty() => {
+        let mut out = Vec::new();
+        let Some(mut end) = self.slot.end.take() else {
+            return out;
+        };
+        out.extend(end.value.take());
+        if let Some(err) = end.error.take() {
+            if err.irritants().is_empty() {
+                end.error = Some(err);
+            } else {
                 // The same error without its irritants.
-                self.slot
-                    .error
-                    .set(Some(LispError::new(err.kind().clone(), err.message())));
+                end.error = Some(LispError::new(err.kind().clone(), err.message()));
                 out.extend(err.irritants().iter().cloned());
             }
-            other => self.slot.error.set(other),
         }
+        self.slot.end.set(Some(end));
         out
     }
 }
@@ -966,17 +1033,17 @@ pub(crate) fn state_keyword(s: TaskState) -> Value {
 }
 
 /// What a suspended task carries (SPEC §9, memory per task; glibc rounds a request up to
-/// 16 bytes plus 8): the task value's `Rc` (16 + 136 = 152 → a 160-byte chunk) and the body
+/// 16 bytes plus 8): the task value's `Rc` (16 + 112 = 128 → a 144-byte chunk) and the body
 /// inline in the scheduler's cell, of which the fiber's VM core (its rarely used fields boxed
 /// apart, `vm.rs`) and what it waits on (a plain sleep inline: 32 bytes, no boxed future).
 /// A field added here costs every task.
 #[cfg(all(test, target_pointer_width = "64"))]
 const _: () = {
-    assert!(std::mem::size_of::<TaskValue>() <= 136);
-    assert!(std::mem::size_of::<crate::vm::VmCore>() <= 112);
-    assert!(std::mem::size_of::<crate::fiber::Fiber>() <= 128);
+    assert!(std::mem::size_of::<TaskValue>() <= 112);
+    assert!(std::mem::size_of::<crate::fiber::Fiber>() <= 120);
     assert!(std::mem::size_of::<Option<Waiting>>() <= 32);
-    assert!(std::mem::size_of::<LispTask>() <= 184);
+    assert!(std::mem::size_of::<crate::vm::VmCore>() <= 104);
+    assert!(std::mem::size_of::<LispTask>() <= 168);
 };
 
 #[cfg(test)]

@@ -112,6 +112,26 @@ impl Interrupt {
 /// The host's interrupt hook: polled by the step hook every `yield_interval` steps.
 pub type InterruptFn = Box<dyn FnMut() -> Option<Interrupt>>;
 
+/// An interrupt hook as a core holds it (and lends it, `State::lent_interrupt`): a plain
+/// function, kept inline (8 bytes, not a 16-byte boxed closure: every Lisp task has one,
+/// SPEC §9), or a host's closure, kept in the core's cold part.
+pub(crate) enum Hook {
+    /// A function with no state (a Lisp task's hook, `task.rs`).
+    Fn(fn() -> Option<Interrupt>),
+    /// A closure.
+    Boxed(InterruptFn),
+}
+
+impl Hook {
+    /// Polls the hook.
+    pub(crate) fn poll(&mut self) -> Option<Interrupt> {
+        match self {
+            Hook::Fn(f) => f(),
+            Hook::Boxed(f) => f(),
+        }
+    }
+}
+
 static INTERRUPT_REQUESTED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
@@ -194,6 +214,9 @@ struct Cold {
     dynamic: Value,
     /// The error a suspended native ended with ([`Resumed::Error`]).
     resume_error: Option<LispError>,
+    /// The interrupt hook when it is a closure ([`Hook::Boxed`]; a plain function is
+    /// `VmCore::hook_fn`).
+    hook: Option<InterruptFn>,
 }
 
 enum Flow {
@@ -208,7 +231,9 @@ enum Flow {
 pub(crate) struct VmCore {
     stack: Stack,
     frames: Vec<Frame>,
-    pub(crate) interrupt: Option<InterruptFn>,
+    /// The interrupt hook when it is a plain function ([`Hook::Fn`]; a closure is in
+    /// `Cold::hook`; at most one of the two is set).
+    hook_fn: Option<fn() -> Option<Interrupt>>,
     pub(crate) steps: u64,
     countdown: u32,
     chunk: u32,
@@ -226,6 +251,9 @@ pub(crate) struct VmCore {
     /// Set by the fiber that owns the core when its evaluation has finished (kept here, in
     /// what would be padding: 8 bytes less in every task, SPEC §9).
     pub(crate) done: bool,
+    /// Bits the core's owner keeps here, in what would be padding (a task's flags,
+    /// `task.rs`: 8 bytes less in every task, SPEC §9); the core never reads them.
+    pub(crate) owner_bits: u8,
     /// Handlers, the dynamic environment, the core's number…: `None` until first used.
     cold: Option<Box<Cold>>,
 }
@@ -251,12 +279,12 @@ pub(crate) fn call_sync(st: &mut State, f: &Value, args: Vec<Value>) -> LispResu
     let lent = st.lent_steps.take();
     if let Some(steps) = lent {
         core.steps = steps;
-        core.interrupt = st.lent_interrupt.take();
+        core.set_hook(st.lent_interrupt.take());
     }
     let result = run_sync(st, &mut core, f, args);
     if lent.is_some() {
         st.lent_steps = Some(core.steps);
-        st.lent_interrupt = core.interrupt.take();
+        st.lent_interrupt = core.take_hook();
     }
     result
 }
@@ -278,7 +306,7 @@ pub(crate) fn charge_lent(st: &mut State, steps: u64) -> LispResult<()> {
     {
         return Err(Interrupt::Cancel("interrupted".into()).into_error());
     }
-    if let Some(e) = st.lent_interrupt.as_mut().and_then(|hook| hook()) {
+    if let Some(e) = st.lent_interrupt.as_mut().and_then(Hook::poll) {
         return Err(e.into_error());
     }
     st.check_heap()
@@ -316,7 +344,7 @@ impl VmCore {
         VmCore {
             stack: Stack::new(),
             frames: Vec::new(),
-            interrupt: None,
+            hook_fn: None,
             steps: 0,
             countdown: 1,
             chunk: 1,
@@ -326,11 +354,41 @@ impl VmCore {
             resumed: Resumed::No,
             synchronous: false,
             done: false,
+            owner_bits: 0,
             cold: None,
         }
     }
 
     /// The cold part, made on first use.
+    /// Installs (or, with `None`, removes) the interrupt hook.
+    pub(crate) fn set_hook(&mut self, hook: Option<Hook>) {
+        self.hook_fn = None;
+        if let Some(c) = self.cold.as_deref_mut() {
+            c.hook = None;
+        }
+        match hook {
+            Some(Hook::Fn(f)) => self.hook_fn = Some(f),
+            Some(Hook::Boxed(f)) => self.cold_mut().hook = Some(f),
+            None => {}
+        }
+    }
+
+    /// Takes the interrupt hook out.
+    fn take_hook(&mut self) -> Option<Hook> {
+        if let Some(f) = self.hook_fn.take() {
+            return Some(Hook::Fn(f));
+        }
+        self.cold.as_deref_mut()?.hook.take().map(Hook::Boxed)
+    }
+
+    /// Polls the interrupt hook, if any.
+    fn poll_hook(&mut self) -> Option<Interrupt> {
+        if let Some(f) = self.hook_fn {
+            return f();
+        }
+        self.cold.as_deref_mut()?.hook.as_mut()?()
+    }
+
     fn cold_mut(&mut self) -> &mut Cold {
         self.cold.get_or_insert_with(Box::default)
     }
@@ -371,15 +429,14 @@ impl VmCore {
         if self.shield_depth > 0 {
             return None;
         }
-        let hook = self.interrupt.as_mut()?;
-        hook().map(Interrupt::into_error)
+        self.poll_hook().map(Interrupt::into_error)
     }
 
     /// Lends this core's step count and interrupt hook to the synchronous calls made through
     /// `st` (macro expansion) until [`VmCore::reclaim_budget`].
     pub(crate) fn lend_budget(&mut self, st: &mut State) {
         st.lent_steps = Some(self.steps);
-        st.lent_interrupt = self.interrupt.take();
+        st.lent_interrupt = self.take_hook();
     }
 
     /// Takes back what [`VmCore::lend_budget`] lent, with the steps the calls took.
@@ -388,7 +445,7 @@ impl VmCore {
             self.steps = steps;
         }
         if let Some(hook) = st.lent_interrupt.take() {
-            self.interrupt = Some(hook);
+            self.set_hook(Some(hook));
         }
     }
 
@@ -444,10 +501,11 @@ impl VmCore {
             // frame stack, and a task's thunk runs as the outermost frame (SPEC §9).
             self.frames.reserve_exact(1);
         }
-        self.stack.push(Value::Closure(closure.clone()));
+        // No callee slot (`nc = 1`, invariant 1): the frame's `closure` keeps it alive, and a
+        // parked `(lambda () (sleep ms))` needs two slots, not three (SPEC §9).
         let base = self.stack.len();
         self.stack.resize_nil(base + closure.proto.nlocals as usize);
-        self.frames.push(Frame::new(closure, 0, base, 0));
+        self.frames.push(Frame::new(closure, 0, base, 1));
     }
 
     /// Starts a call of `f` with `args` as the outermost frame.
@@ -576,16 +634,14 @@ impl VmCore {
         crate::collector::maybe_collect();
         crate::heap::set_thread_limit(st.limits.max_heap_bytes);
         st.check_heap()?;
-        if let Some(hook) = self.interrupt.as_mut() {
-            if let Some(e) = hook().map(Interrupt::into_error) {
-                // Level-triggered: a cancellation is raised at every slice until the error
-                // leaves the task, except inside a shield (`finally`, `shield`) and in the
-                // slice after a handler caught it (invariant 6).
-                let cancel = matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout);
-                let quiet_until = self.cold.as_deref().map_or(0, |c| c.quiet_until);
-                if !cancel || (self.shield_depth == 0 && self.steps >= quiet_until) {
-                    return Err(e);
-                }
+        if let Some(e) = self.poll_hook().map(Interrupt::into_error) {
+            // Level-triggered: a cancellation is raised at every slice until the error
+            // leaves the task, except inside a shield (`finally`, `shield`) and in the
+            // slice after a handler caught it (invariant 6).
+            let cancel = matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout);
+            let quiet_until = self.cold.as_deref().map_or(0, |c| c.quiet_until);
+            if !cancel || (self.shield_depth == 0 && self.steps >= quiet_until) {
+                return Err(e);
             }
         }
         if self.since_yield >= st.limits.yield_interval.max(1) {
