@@ -1241,6 +1241,22 @@ impl VmCore {
 
             // A primitive on two operands that are not on the stack (`PrimLL`, `PrimLK`):
             // integers and floats inline, anything else pushed for the generic `prim!`.
+            // `car`/`cdr` of a local (`CarL`, `CdrL`): a pair's field pushed inline; anything
+            // else (or a redefined primitive) through the generic primitive.
+            macro_rules! pair_field_of_local {
+                ($slot:expr, $p:expr, $field:ident) => {{
+                    let a = &self.stack[base + $slot as usize];
+                    if let (Value::Pair(c), true) = (a, st.prim_intact[$p.index()]) {
+                        let v = c.$field();
+                        self.stack.push(v);
+                        continue;
+                    }
+                    let a = a.clone();
+                    self.stack.push(a);
+                    prim!($p)
+                }};
+            }
+
             macro_rules! prim_two {
                 ($p:expr, $a:expr, $b:expr) => {{
                     let (p, a, b): (PrimOp, &Value, &Value) = ($p, $a, $b);
@@ -1933,30 +1949,8 @@ impl VmCore {
                             self.stack.push(a);
                             prim!(p)
                         }
-                        Op::CarL(slot) => {
-                            let a = &self.stack[base + slot as usize];
-                            if let (Value::Pair(c), true) = (a, st.prim_intact[PrimOp::Car.index()])
-                            {
-                                let v = c.car();
-                                self.stack.push(v);
-                                continue;
-                            }
-                            let a = a.clone();
-                            self.stack.push(a);
-                            prim!(PrimOp::Car)
-                        }
-                        Op::CdrL(slot) => {
-                            let a = &self.stack[base + slot as usize];
-                            if let (Value::Pair(c), true) = (a, st.prim_intact[PrimOp::Cdr.index()])
-                            {
-                                let v = c.cdr();
-                                self.stack.push(v);
-                                continue;
-                            }
-                            let a = a.clone();
-                            self.stack.push(a);
-                            prim!(PrimOp::Cdr)
-                        }
+                        Op::CarL(slot) => pair_field_of_local!(slot, PrimOp::Car, car),
+                        Op::CdrL(slot) => pair_field_of_local!(slot, PrimOp::Cdr, cdr),
                         Op::BranchL(p, neg, slot, target) => {
                             let a = &self.stack[base + slot as usize];
                             if st.prim_intact[p.index()]

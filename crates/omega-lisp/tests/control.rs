@@ -3,33 +3,14 @@
 //! cancellation, continuations refused across tasks. Paused tokio clock: every duration is
 //! exact.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use omega_lisp::{write_string, OutputBuffer, Runtime};
-use omega_llm::MockProvider;
-use omega_sched::Scheduler;
-use tokio::time::Instant;
-
-/// Runs `src` as a script; returns the value written (or the error's report), the elapsed
-/// time and the printed output.
+/// Runs `src` as a script: the value written (or the error's report), the elapsed time and
+/// the printed output (`common::run_timed`).
 async fn run(src: &str) -> (String, Duration, String) {
-    let sched = Scheduler::new();
-    let out = OutputBuffer::new();
-    let rt = Runtime::builder()
-        .scheduler(sched.clone())
-        .llm(Arc::new(MockProvider::new()))
-        .output(out.clone())
-        .build();
-    let t0 = Instant::now();
-    let r = sched
-        .run_until(async { rt.eval_str(src, "control.lisp").await })
-        .await;
-    let r = match r {
-        Ok(v) => write_string(&v),
-        Err(e) => e.to_string(),
-    };
-    (r, t0.elapsed(), out.contents())
+    common::run_timed(src, "control.lisp").await
 }
 
 /// The brief's test: a task cancelled while it awaits inside a `dynamic-wind` thunk runs the

@@ -4,30 +4,14 @@
 //! `await-any` and closures that capture behave as before. Paused tokio clock: every
 //! duration below is exact.
 
+mod common;
+
 use std::time::Duration;
 
-use omega_lisp::{write_string, OutputBuffer, Runtime};
-use omega_sched::Scheduler;
-use tokio::time::Instant;
-
-/// Runs `src` on a fresh runtime and scheduler; the value written (or the error's report),
-/// the elapsed time and the printed output.
+/// Runs `src` as a script: the value written (or the error's report), the elapsed time and
+/// the printed output (`common::run_timed`).
 async fn run(src: &str) -> (String, Duration, String) {
-    let sched = Scheduler::new();
-    let out = OutputBuffer::new();
-    let rt = Runtime::builder()
-        .scheduler(sched.clone())
-        .output(out.clone())
-        .build();
-    let t0 = Instant::now();
-    let r = sched
-        .run_until(async { rt.eval_str(src, "task_memory.lisp").await })
-        .await;
-    let r = match r {
-        Ok(v) => write_string(&v),
-        Err(e) => e.to_string(),
-    };
-    (r, t0.elapsed(), out.contents())
+    common::run_timed(src, "task_memory.lisp").await
 }
 
 #[tokio::test(start_paused = true)]

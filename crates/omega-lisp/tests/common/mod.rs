@@ -1,5 +1,6 @@
-//! Generators and helpers shared by the property tests (`props*.rs`). Each test binary uses a
-//! different part of it, hence `dead_code` is allowed here.
+//! Generators and helpers shared by the property tests (`props*.rs`) and the script runners
+//! of `control.rs` and `task_memory.rs`. Each test binary uses a different part of it, hence
+//! `dead_code` is allowed here.
 #![allow(dead_code)]
 
 use omega_lisp::{read_one, write_string, Limits, OutputBuffer, Runtime, Value};
@@ -65,4 +66,26 @@ pub fn nested_program(
                 .prop_map(|(h, args)| format!("({h} {})", args.join(" ")))
         })
         .prop_map(move |body| format!("{prelude} {body}"))
+}
+
+/// Runs `src` (named `name` in positions) as a script on a fresh runtime and scheduler, with
+/// the mock LLM; returns the value written (or the error's report), the elapsed time (exact
+/// under tokio's paused clock) and the printed output.
+pub async fn run_timed(src: &str, name: &str) -> (String, std::time::Duration, String) {
+    let sched = omega_sched::Scheduler::new();
+    let out = OutputBuffer::new();
+    let rt = Runtime::builder()
+        .scheduler(sched.clone())
+        .llm(std::sync::Arc::new(omega_llm::MockProvider::new()))
+        .output(out.clone())
+        .build();
+    let t0 = tokio::time::Instant::now();
+    let r = sched
+        .run_until(async { rt.eval_str(src, name).await })
+        .await;
+    let r = match r {
+        Ok(v) => write_string(&v),
+        Err(e) => e.to_string(),
+    };
+    (r, t0.elapsed(), out.contents())
 }
