@@ -1241,6 +1241,22 @@ impl VmCore {
 
             // A primitive on two operands that are not on the stack (`PrimLL`, `PrimLK`):
             // integers and floats inline, anything else pushed for the generic `prim!`.
+            // A call of the running closure by itself (invariant 9): the caller's frame is
+            // saved without its closure and the code stays loaded; the new frame's arguments
+            // start at `$base`, `$nc` callee slots below them; `$proto` is the running code.
+            macro_rules! enter_self {
+                ($base:expr, $nc:expr, $proto:expr) => {{
+                    let new_base = $base;
+                    self.frames.push(Frame::same(pc, base, nc));
+                    base = new_base;
+                    nc = $nc;
+                    pc = 0;
+                    self.stack.resize_nil(base + $proto.nlocals as usize);
+                    tick!();
+                    continue;
+                }};
+            }
+
             // `car`/`cdr` of a local (`CarL`, `CdrL`): a pair's field pushed inline; anything
             // else (or a redefined primitive) through the generic primitive.
             macro_rules! pair_field_of_local {
@@ -1475,13 +1491,7 @@ impl VmCore {
                                     // value that was just stored field by field.
                                     if Rc::ptr_eq(c, &closure) {
                                         // A self call: the code stays loaded (invariant 9).
-                                        self.frames.push(Frame::same(pc, base, nc));
-                                        base = fpos + 1;
-                                        nc = 0;
-                                        pc = 0;
-                                        self.stack.resize_nil(base + proto.nlocals as usize);
-                                        tick!();
-                                        continue;
+                                        enter_self!(fpos + 1, 0, proto);
                                     }
                                     let c = c.clone();
                                     let caller = std::mem::replace(&mut closure, c);
@@ -1526,13 +1536,7 @@ impl VmCore {
                                 if let Some(c) = simple_closure(f, argc) {
                                     if Rc::ptr_eq(c, &closure) {
                                         // A self call: the code stays loaded (invariant 9).
-                                        self.frames.push(Frame::same(pc, base, nc));
-                                        base = at;
-                                        nc = 1;
-                                        pc = 0;
-                                        self.stack.resize_nil(base + proto.nlocals as usize);
-                                        tick!();
-                                        continue;
+                                        enter_self!(at, 1, proto);
                                     }
                                     let c = c.clone();
                                     let caller = std::mem::replace(&mut closure, c);
@@ -1609,13 +1613,7 @@ impl VmCore {
                             let at = self.stack.len() - argc as usize;
                             if self.frames.len() < st.limits.max_depth {
                                 // No callee slot, as for `CallGlobal`.
-                                self.frames.push(Frame::same(pc, base, nc));
-                                base = at;
-                                nc = 1;
-                                pc = 0;
-                                self.stack.resize_nil(base + proto.nlocals as usize);
-                                tick!();
-                                continue;
+                                enter_self!(at, 1, proto);
                             }
                             throw!(depth_error(st.limits.max_depth))
                         }
