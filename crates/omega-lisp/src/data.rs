@@ -119,7 +119,7 @@ impl Data {
     }
 
     /// As JSON: maps become objects (keys by name), lists arrays, `nil` null, keywords and
-    /// symbols strings, non-finite floats null; levels below [`MAX_DEPTH`] become `"…"`.
+    /// symbols strings, non-finite floats null; levels deeper than 256 become `"…"`.
     pub fn to_json(&self) -> serde_json::Value {
         self.to_json_depth(0)
     }

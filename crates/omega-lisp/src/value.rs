@@ -459,8 +459,9 @@ pub(crate) fn is_container(v: &Value) -> bool {
     )
 }
 
-/// A map: keys ordered by [`compare`], so printing is deterministic. Derefs to the
-/// `BTreeMap` it wraps; dropping one drops its entries iteratively (invariant 2).
+/// A map: keys ordered by a total order on values (one that `equal?` agrees with), so
+/// printing is deterministic. Derefs to the `BTreeMap` it wraps; dropping one drops its
+/// entries iteratively (invariant 2).
 #[derive(Clone, Default)]
 pub struct LispMap(pub BTreeMap<MapKey, Value>);
 
@@ -508,7 +509,7 @@ impl Drop for LispMap {
     }
 }
 
-/// A map key: any value, ordered by [`compare`] and equal by `equal?`.
+/// A map key: any value, in a total order on values that `equal?` agrees with.
 #[derive(Clone)]
 pub struct MapKey(pub Value);
 
