@@ -1,6 +1,7 @@
 //! The R7RS list procedures of SPEC §6.9 beside §6.3's: the `c[ad]{2,4}r` family (`cadr` and
 //! `cddr` are in `lists.rs`), `memq memv assq assv list-tail list-ref list-set! list-copy
-//! last-pair`, and `member`/`assoc` with an optional predicate. Those two stay natives (so `assoc` on a map and
+//! last-pair`, `member`/`assoc` with an optional predicate, and SRFI 1's `delete-duplicates`
+//! (a native for its `equal?` form). Those two stay natives (so `assoc` on a map and
 //! the two-argument forms cost what they did); given a predicate, they hand the call to
 //! `%member-by`/`%assoc-by` in `scheme_prelude.lisp` ([`Delegate::Call`]), which can call it.
 //!
@@ -221,6 +222,44 @@ fn last_pair(_: &mut State, a: &[Value]) -> LispResult<Value> {
     Ok(cur)
 }
 
+/// `(delete-duplicates lst)`: the first of each group of `equal?` elements, in order, in
+/// O(n log n) (a set ordered like map keys); `(delete-duplicates lst same?)` hands the call to
+/// `%delete-duplicates-by` in `scheme_prelude.lisp`, which calls `same?` (quadratic, as SRFI 1
+/// allows for an arbitrary predicate).
+fn delete_duplicates(st: &mut State, a: &[Value]) -> LispResult<Delegate> {
+    if a.len() == 2 {
+        return helper(st, "%delete-duplicates-by");
+    }
+    // Keys are compared by contents; a mutable pair could change order, but no Lisp code runs
+    // while this set lives (it is local to this call), so nothing mutates a key.
+    #[allow(clippy::mutable_key_type)]
+    let mut seen = std::collections::BTreeSet::new();
+    let mut items = Vec::new();
+    let mut cur = a[0].clone();
+    let mut check = CycleCheck::new();
+    let mut visited = 0usize;
+    while let Value::Pair(p) = &cur {
+        if check.circular(p) {
+            return Err(value::circular_list_error("delete-duplicates", &a[0]));
+        }
+        let x = p.car();
+        if seen.insert(value::MapKey(x.clone())) {
+            items.push(x);
+        }
+        let next = p.cdr();
+        cur = next;
+        visited += 1;
+        if visited % 4096 == 0 {
+            st.check_list_len(visited)?;
+        }
+    }
+    if !matches!(cur, Value::Nil) {
+        return Err(LispError::type_error("delete-duplicates", "a list", &a[0]));
+    }
+    st.check_list_len(items.len())?;
+    Ok(Delegate::Done(Value::list(items)))
+}
+
 /// The prelude closure `name` to hand a call to.
 fn helper(st: &State, name: &str) -> LispResult<Delegate> {
     st.global(Symbol::intern(name))
@@ -260,4 +299,11 @@ pub(crate) fn install(st: &mut State) {
     def(st, "list-set!", 3, Some(3), list_set);
     def(st, "list-copy", 1, Some(1), list_copy);
     def(st, "last-pair", 1, Some(1), last_pair);
+    def_kind(
+        st,
+        "delete-duplicates",
+        1,
+        Some(2),
+        NativeKind::Delegating(delete_duplicates),
+    );
 }

@@ -513,15 +513,16 @@
     (%check-list "delete" lst)
     (filter (lambda (y) (not (same? x y))) lst)))
 
-;; (delete-duplicates lst [=]): the first of each run of equal elements, in order (quadratic).
-(define (delete-duplicates lst . opt)
-  (let ((same? (if (pair? opt) (car opt) equal?)))
-    (%check-proc "delete-duplicates" same?)
-    (%check-list "delete-duplicates" lst)
-    (let delete-duplicates ((l lst) (acc '()))
-      (cond ((null? l) (reverse acc))
-            ((any (lambda (y) (same? y (car l))) acc) (delete-duplicates (cdr l) acc))
-            (else (delete-duplicates (cdr l) (cons (car l) acc)))))))
+;; (delete-duplicates lst same?): the native `delete-duplicates` (list_ops.rs, O(n log n) for
+;; `equal?`) hands its two-argument calls here: the first of each group of elements `same?`
+;; calls equal, in order (quadratic).
+(define (%delete-duplicates-by lst same?)
+  (%check-proc "delete-duplicates" same?)
+  (%check-list "delete-duplicates" lst)
+  (let delete-duplicates ((l lst) (acc '()))
+    (cond ((null? l) (reverse acc))
+          ((any (lambda (y) (same? y (car l))) acc) (delete-duplicates (cdr l) acc))
+          (else (delete-duplicates (cdr l) (cons (car l) acc))))))
 
 (define (take lst k)
   (%check-count "take" k)

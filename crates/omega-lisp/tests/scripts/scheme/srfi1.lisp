@@ -51,3 +51,10 @@
 ; expect-output: (:type-error "count expects a list, got #0=(1 2 . #0#) (a list)")
 (p (err (lambda () (string-contains "a" 1))))
 ; expect-output: (:type-error "string-contains expects a string, got 1 (an integer)")
+;; delete-duplicates with equal? is a native, O(n log n): structure, numbers and strings.
+(p (list (delete-duplicates '((1 2) "x" (1 2) 1.5 "x" #(1) #(1) 1.5 {:a 1} {:a 1}))
+         (delete-duplicates '()) (length (delete-duplicates (append (iota 20000) (iota 20000))))))
+; expect-output: (((1 2) "x" 1.5 #(1) {:a 1}) nil 20000)
+(p (list (err (lambda () (delete-duplicates c))) (err (lambda () (delete-duplicates '(1 . 2))))
+         (err (lambda () (delete-duplicates '(1) 5)))))
+; expect-output: ((:type-error "delete-duplicates: expected a proper list, got a circular list: #0=(1 2 . #0#)") (:type-error "delete-duplicates expects a list, got (1 . 2) (a list)") (:type-error "delete-duplicates expects a procedure, got 5 (an integer)"))
