@@ -83,8 +83,9 @@ pub struct RuntimeOpts {
     /// JSON file of scripted replies for the mock provider.
     #[arg(long, value_name = "FILE")]
     pub mock_responses: Option<PathBuf>,
-    /// Steps (procedure calls) a script may take in all, its tasks together; exceeding it
-    /// ends the script with a :limit error.
+    /// Steps (procedure calls; a builtin that copies or walks n elements counts n/16 more) a
+    /// script may take in all, its tasks together; exceeding it ends the script with a :limit
+    /// error.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
     /// Bytes the process may have in use (K, M, G suffixes: KiB, MiB, GiB); past it the

@@ -193,6 +193,10 @@ fn container_id(v: &Value) -> Option<usize> {
 impl FromValue {
     fn convert(&mut self, v: &Value, depth: usize) -> Data {
         self.nodes += 1;
+        if self.nodes % 1024 == 0 {
+            // Charged as work done by a native (`work.rs`).
+            crate::work::charge(1024);
+        }
         if depth > MAX_DEPTH || self.nodes > MAX_NODES {
             return Data::Opaque("…".to_string());
         }

@@ -22,6 +22,8 @@ pub(crate) fn stringify(v: &Value, max_len: usize) -> LispResult<String> {
         max_len,
     };
     w.value(v, 0)?;
+    // About one element per 8 bytes written, charged as work (`work.rs`).
+    crate::work::charge(w.out.len() / 8);
     Ok(w.out)
 }
 

@@ -55,6 +55,7 @@ mod syntax_rules;
 mod task;
 mod value;
 mod vm;
+mod work;
 
 pub use budget::ScriptLimits;
 pub use convert::{from_json, to_json};

@@ -6,7 +6,10 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Steps one evaluation may take; `None` = unlimited. A step is one procedure call (Lisp or
-    /// native, tail calls included) — every loop is a tail call, so this bounds all work.
+    /// native, tail calls included) — every loop is a tail call, so this bounds all work; a
+    /// builtin that copies or walks a big value (`append`, `assoc` on a map, `sort`, `equal?`)
+    /// counts one more step per 16 elements it handles, so its work is bounded too and a loop
+    /// of such calls polls interrupts, cancellation and timeouts as often as any loop.
     pub max_steps: Option<u64>,
     /// Deepest Lisp call nesting (non-tail calls); default 100,000.
     pub max_depth: usize,

@@ -145,6 +145,8 @@ pub(crate) fn find_labels(v: &Value, sharing: Sharing, budget: usize) -> HashMap
         // for `write-shared` only by first print, which the printer assigns anyway).
         work.extend(children.drain(..).rev().map(Walk::Enter));
     }
+    // The walk, charged as work done by a native (`work.rs`).
+    crate::work::charge(visited);
     labels
 }
 

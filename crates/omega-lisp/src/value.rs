@@ -606,10 +606,14 @@ impl Value {
         items: impl IntoIterator<Item = Value, IntoIter: DoubleEndedIterator>,
         tail: Value,
     ) -> Value {
-        items
-            .into_iter()
-            .rev()
-            .fold(tail, |acc, v| Value::cons(v, acc))
+        let mut n = 0;
+        let list = items.into_iter().rev().fold(tail, |acc, v| {
+            n += 1;
+            Value::cons(v, acc)
+        });
+        // Built by a native: charged as work (`work.rs`).
+        crate::work::charge(n);
+        list
     }
 
     /// A map from key/value pairs.
@@ -673,6 +677,8 @@ impl Value {
 
     /// A vector of `items`.
     pub fn vector(items: Vec<Value>) -> Value {
+        // Built by a native: charged as work (`work.rs`).
+        crate::work::charge(items.len());
         Value::Vector(Rc::new(LispVector::new(items)))
     }
 
@@ -761,7 +767,8 @@ impl Iterator for ListIter {
 
 /// Brent's cycle detection for a walk down a chain of pairs: call [`CycleCheck::circular`]
 /// with each pair met; it answers `true` once the walk has come round to a pair it passed
-/// (within twice the cycle's length), in constant space.
+/// (within twice the cycle's length), in constant space. A walk is charged as work done by a
+/// native (counted as VM steps, one per 16 pairs; within a factor of two of its length).
 pub struct CycleCheck {
     mark: Option<Rc<Pair>>,
     lam: usize,
@@ -801,6 +808,9 @@ impl CycleCheck {
         }
         self.lam += 1;
         if self.lam >= self.power {
+            // The pairs walked since the last mark, charged as work (`work.rs`): at least half
+            // of a walk's pairs in all.
+            crate::work::charge(self.lam);
             self.mark = Some(Rc::clone(p));
             self.power = self.power.saturating_mul(2);
             self.lam = 0;
@@ -1042,6 +1052,10 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
     let mut seen: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
     while let Some((x, y)) = next.take().or_else(|| work.pop()) {
         visited += 1;
+        if visited % 1024 == 0 {
+            // A big comparison is charged as work (`work.rs`); a map key's is too small to.
+            crate::work::charge(1024);
+        }
         if visited > MEMO_AFTER {
             let key = match (&x, &y) {
                 (Value::Pair(p), Value::Pair(q)) => Some((addr(p), addr(q))),

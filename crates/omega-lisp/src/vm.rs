@@ -611,6 +611,24 @@ impl VmCore {
         self.countdown = self.chunk;
     }
 
+    /// Counts the work natives charged (`work.rs`) as steps: the countdown moves on by that
+    /// much, at most to its last step, so the `tick!` that follows the call takes the slow path
+    /// (steps counted, interrupt and cancellation polled, a yield when a slice's worth was
+    /// spent); what exceeds the countdown is added to `steps` directly.
+    #[cold]
+    fn absorb_work(&mut self) {
+        let work = crate::work::take();
+        let room = u64::from(self.countdown.saturating_sub(1));
+        if work <= room {
+            // `work <= room < u32::MAX`.
+            self.countdown -= work as u32;
+        } else {
+            self.steps = self.steps.saturating_add(work - room);
+            self.since_yield = self.since_yield.saturating_add(self.chunk);
+            self.countdown = 1;
+        }
+    }
+
     /// The per-step hook's slow path (invariant 4). `Ok(true)` means "yield now".
     #[cold]
     fn tick_slow(&mut self, st: &State) -> LispResult<bool> {
@@ -973,6 +991,9 @@ impl VmCore {
                             continue;
                         }
                     };
+                    if crate::work::pending() {
+                        self.absorb_work();
+                    }
                     let v = result?;
                     self.stack.truncate(fpos);
                     if tail {
@@ -1513,6 +1534,9 @@ impl VmCore {
                                         Ok(v) => {
                                             self.stack.truncate(fpos);
                                             self.stack.push(v);
+                                            if crate::work::pending() {
+                                                self.absorb_work();
+                                            }
                                             tick!();
                                             continue;
                                         }
@@ -1558,6 +1582,9 @@ impl VmCore {
                                         Ok(v) => {
                                             self.stack.truncate(at);
                                             self.stack.push(v);
+                                            if crate::work::pending() {
+                                                self.absorb_work();
+                                            }
                                             tick!();
                                             continue;
                                         }

@@ -1,5 +1,7 @@
 //! Class 4: builtins that walk a value respect `max_string_len` and do not hang on a shared
-//! structure whose unfolded tree is exponentially large (a 60-level DAG).
+//! structure whose unfolded tree is exponentially large (a 60-level DAG); their work on big
+//! values counts as steps, so a loop of them meets `--max-steps` (and, as often in time as
+//! any loop, timeouts and Ctrl-C: a 1 s `--task-timeout` fired after 4–60 s before).
 
 use super::run_script;
 
@@ -62,4 +64,43 @@ fn a_macro_returning_a_60_level_dag_as_code_hits_a_limit() {
     r.assert_no_crash();
     assert_eq!(r.code, Some(1), "{r:?}");
     assert!(r.stderr.contains("error[:limit]"), "{r:?}");
+}
+
+#[test]
+fn a_loop_of_builtins_on_big_values_meets_max_steps() {
+    // 2,000 iterations of about 3 steps each fit 100k steps; the work on 300k-element values
+    // (one step per 16 elements) does not.
+    for call in [
+        "(assoc big-map -1 i)",
+        "(append big-list '(1))",
+        "(reverse big-list)",
+        "(length big-list)",
+        "(list->vector big-list)",
+        "(vector->list big-vector)",
+        "(vector-fill! big-vector 0)",
+        "(sort big-list <)",
+        "(member -1 big-list)",
+        "(equal? big-list (list-copy big-list))",
+        "(range 300000)",
+        "(json-stringify big-list)",
+        "(apply + big-list)",
+    ] {
+        let r = run_script(
+            &["--max-steps", "100000"],
+            &format!(
+                "(define big-list (range 300000)) (define big-vector (list->vector big-list))
+                 (define big-map (apply hash-map (range 20000)))
+                 (define (f i) {call})
+                 (let loop ((i 0)) (if (< i 2000) (begin (f i) (loop (+ i 1)))))
+                 (println :done)"
+            ),
+        );
+        r.assert_no_crash();
+        assert_eq!(r.code, Some(1), "{call}: {r:?}");
+        assert!(
+            r.stderr
+                .contains("error[:limit]: limit exceeded: max_steps (100000)"),
+            "{call}: {r:?}"
+        );
+    }
 }

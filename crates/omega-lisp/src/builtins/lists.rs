@@ -283,6 +283,8 @@ fn member(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn native_sort(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let mut items = list_arg("sort", &a[0])?;
     st.check_list_len(items.len())?;
+    // n log n comparisons, charged as work (`work.rs`); the walk was charged by `list_arg`.
+    crate::work::charge(items.len() * (usize::BITS - items.len().leading_zeros()) as usize);
     let descending = match a.get(1) {
         Some(Value::Native(n)) => n.name() == ">",
         _ => false,

@@ -25,6 +25,7 @@ fn hash_map(_: &mut State, a: &[Value]) -> LispResult<Value> {
             ),
         ));
     }
+    crate::work::charge(a.len() / 2);
     Ok(Value::map(
         a.chunks(2).map(|c| (c[0].clone(), c[1].clone())),
     ))
@@ -53,6 +54,8 @@ pub(crate) fn assoc(_: &mut State, a: &[Value]) -> LispResult<Value> {
                     "assoc on a map expects (assoc map key value …)",
                 ));
             }
+            // A copy: O(n) work, charged (a loop of `assoc`s on a big map is quadratic).
+            crate::work::charge(m.len());
             let mut m = (**m).clone();
             for kv in a[1..].chunks(2) {
                 m.insert(MapKey(kv[0].clone()), kv[1].clone());
@@ -96,7 +99,9 @@ pub(crate) fn assoc(_: &mut State, a: &[Value]) -> LispResult<Value> {
 // address), so mutating through a key cannot reorder a map.
 #[allow(clippy::mutable_key_type)]
 fn dissoc(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let mut m = (**map_arg("dissoc", &a[0])?).clone();
+    let m = map_arg("dissoc", &a[0])?;
+    crate::work::charge(m.len());
+    let mut m = (**m).clone();
     for k in &a[1..] {
         m.remove(&MapKey(k.clone()));
     }
@@ -106,21 +111,22 @@ fn dissoc(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn keys(_: &mut State, a: &[Value]) -> LispResult<Value> {
     match &a[0] {
         Value::Nil => Ok(Value::Nil),
-        v => Ok(Value::list(
-            map_arg("keys", v)?
-                .keys()
-                .map(|k| k.0.clone())
-                .collect::<Vec<_>>(),
-        )),
+        v => Ok(Value::list({
+            let m = map_arg("keys", v)?;
+            crate::work::charge(m.len());
+            m.keys().map(|k| k.0.clone()).collect::<Vec<_>>()
+        })),
     }
 }
 
 fn vals(_: &mut State, a: &[Value]) -> LispResult<Value> {
     match &a[0] {
         Value::Nil => Ok(Value::Nil),
-        v => Ok(Value::list(
-            map_arg("vals", v)?.values().cloned().collect::<Vec<_>>(),
-        )),
+        v => Ok(Value::list({
+            let m = map_arg("vals", v)?;
+            crate::work::charge(m.len());
+            m.values().cloned().collect::<Vec<_>>()
+        })),
     }
 }
 

@@ -147,6 +147,7 @@ fn vector_set(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn vector_fill(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let v = vector_arg("vector-fill!", &a[0])?;
     let (start, end) = range_args("vector-fill!", a, 2, v.len())?;
+    crate::work::charge(end - start);
     v.set_range(start, vec![a[1].clone(); end - start]);
     Ok(Value::Nil)
 }

@@ -1,0 +1,118 @@
+//! Work done inside natives, counted as VM steps.
+//!
+//! A native that copies or walks a big value (`append`, `assoc` on a map, `sort`, `equal?`,
+//! `list->vector` …) does work proportional to its size in what the VM counts as one step.
+//! Uncounted, a loop of such calls reaches the step hook's slow path (SPEC §6.7: `max_steps`,
+//! interrupts, cancellation, task timeouts, the yield to other tasks) a thousand times less
+//! often in time than a loop of plain calls: a 1 s `--task-timeout` fired after 4–60 s. So the
+//! shared walks and builders charge the elements they handle here ([`charge`]: Brent's
+//! [`CycleCheck`](crate::value::CycleCheck), [`Value::list`](crate::value::Value::list),
+//! [`Value::vector`](crate::value::Value::vector), `compare`, the JSON converter, `sort`), and
+//! the VM takes the total after each native call ([`take`]) and counts it as steps, one per
+//! [`ITEMS_PER_STEP`] elements.
+//!
+//! # Invariants
+//!
+//! 1. The counter is per thread (all natives of a runtime run on its one thread); it only
+//!    grows between two [`take`]s, and a [`take`] leaves less than [`ITEMS_PER_STEP`] in it.
+//! 2. Work charged outside a VM (a host calling a native directly) waits for the next VM on the
+//!    thread that calls a native; it can only make that VM poll its hook sooner.
+
+use std::cell::Cell;
+
+/// Elements handled per step charged: about the time of one procedure call of the VM (a map
+/// entry or a pair is copied or visited in ~1–5 ns, a call takes ~20 ns).
+pub(crate) const ITEMS_PER_STEP: u64 = 16;
+
+thread_local! {
+    /// Elements handled by natives since the last [`take`] (invariant 1).
+    static ITEMS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Charges the handling of `items` elements.
+#[inline]
+pub(crate) fn charge(items: usize) {
+    ITEMS.with(|c| c.set(c.get().saturating_add(items as u64)));
+}
+
+/// Whether a step's worth of work is waiting to be taken (the VM's test after a native call).
+#[inline]
+pub(crate) fn pending() -> bool {
+    ITEMS.with(|c| c.get() >= ITEMS_PER_STEP)
+}
+
+/// The whole steps' worth of work charged since the last call; the remainder stays.
+pub(crate) fn take() -> u64 {
+    ITEMS.with(|c| {
+        let items = c.get();
+        c.set(items % ITEMS_PER_STEP);
+        items / ITEMS_PER_STEP
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorKind, Limits, Runtime, Value};
+
+    fn runtime(max_steps: u64) -> Runtime {
+        let rt = Runtime::builder()
+            .limits(Limits {
+                max_steps: Some(max_steps),
+                ..Limits::default()
+            })
+            .build();
+        rt.eval_sync(
+            "(define big-map (apply hash-map (range 32768))) (define small-map {:a 1})
+             (define big-list (range 32768)) (define small-list '(1 2 3))
+             (define (times n f) (let loop ((i 0)) (if (< i n) (begin (f) (loop (+ i 1))) n)))",
+            "setup",
+        )
+        .expect("setup runs");
+        rt
+    }
+
+    #[test]
+    fn a_loop_of_natives_on_big_values_meets_max_steps_through_every_call_path() {
+        // 100 calls: ~300 steps of the loop itself, ~100k of charged work on the big values.
+        let loops = [
+            // `CallGlobal` to a builtin.
+            "(times 100 (lambda () (assoc MAP :k 1)))",
+            "(times 100 (lambda () (length LIST)))",
+            // `Call` of a builtin held in a local.
+            "(let ((f reverse)) (times 100 (lambda () (f LIST))))",
+            // The generic call path (`apply`, a delegating native).
+            "(times 100 (lambda () (apply dissoc (list MAP 0))))",
+            "(times 100 (lambda () (member -1 LIST)))",
+            "(times 100 (lambda () (equal? LIST (list-copy LIST))))",
+        ];
+        for src in loops {
+            let rt = runtime(30_000);
+            let small = src
+                .replace("MAP", "small-map")
+                .replace("LIST", "small-list");
+            assert_eq!(
+                rt.eval_sync(&small, "t").expect("small values fit"),
+                Value::Int(100),
+                "{small}"
+            );
+            let big = src.replace("MAP", "big-map").replace("LIST", "big-list");
+            let err = rt.eval_sync(&big, "t").expect_err("the work is counted");
+            assert_eq!(*err.kind(), ErrorKind::Limit, "{big}: {err}");
+            assert!(err.message().contains("max_steps (30000)"), "{big}: {err}");
+        }
+    }
+
+    #[test]
+    fn take_returns_whole_steps_and_keeps_the_remainder() {
+        take();
+        let rest = ITEMS.with(Cell::get);
+        charge(40 - rest as usize);
+        assert!(pending());
+        assert_eq!(take(), 2);
+        assert!(!pending());
+        charge(ITEMS_PER_STEP as usize - 8);
+        assert_eq!(take(), 1, "8 left from before plus 8 make a step");
+        assert_eq!(ITEMS.with(Cell::get), 0);
+    }
+}
