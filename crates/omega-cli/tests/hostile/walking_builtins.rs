@@ -84,12 +84,14 @@ fn a_loop_of_builtins_on_big_values_meets_max_steps() {
         "(range 300000)",
         "(json-stringify big-list)",
         "(apply + big-list)",
+        "(regex-replace \"0\" big-string \"1\")",
     ] {
         let r = run_script(
             &["--max-steps", "100000"],
             &format!(
                 "(define big-list (range 300000)) (define big-vector (list->vector big-list))
                  (define big-map (apply hash-map (range 20000)))
+                 (define big-string (make-string 300000 #\\0))
                  (define (f i) {call})
                  (let loop ((i 0)) (if (< i 2000) (begin (f i) (loop (+ i 1)))))
                  (println :done)"

@@ -109,7 +109,10 @@ fn syntax_error_text(pat: &str, text: &str) -> String {
 
 fn args<'a>(st: &State, who: &str, a: &'a [Value]) -> LispResult<(Rc<Regex>, &'a str)> {
     let re = compile(st, who, str_arg(who, &a[0])?)?;
-    Ok((re, str_arg(who, &a[1])?))
+    let text = str_arg(who, &a[1])?;
+    // A scan of the text (and what is built from its matches), charged as work (`work.rs`).
+    crate::work::charge(text.len());
+    Ok((re, text))
 }
 
 fn has_names(re: &Regex) -> bool {
