@@ -61,7 +61,10 @@ pub(super) fn run(
                 _ => return Some(test(w, e, intact)),
             },
             Counted::Float(i) => match e.test {
-                Some(t) if t.slot == e.first && !matches!(t.rhs, EdgeRhs::Local(_)) => {
+                Some(t)
+                    if t.slot == e.first
+                        && matches!(t.rhs, EdgeRhs::Int(_) | EdgeRhs::Float(_)) =>
+                {
                     return Some(test_float(e.head, t, i, intact))
                 }
                 _ => return Some(test(w, e, intact)),
@@ -86,6 +89,10 @@ fn general(
         if !intact[p.index()] {
             return None;
         }
+    }
+    if e.shape == EdgeShape::Pairs {
+        // No `JumpLoopNum` form: off this path the argument ops run.
+        return pairs(stack.window_mut(base), e, intact);
     }
     // The frame's locals (the parameters and every operand are among them).
     let w = stack.window_mut(base);
@@ -180,7 +187,7 @@ fn ints(w: &mut [Value], first: usize, args: &[EdgeArg]) -> bool {
                 (Some(x), Some(y)) => x.checked_mul(y),
                 _ => None,
             },
-            EdgeArg::LF(..) => None,
+            EdgeArg::LF(..) | EdgeArg::Cdr(_) => None,
         };
         match v {
             Some(x) => vals[k] = x,
@@ -193,6 +200,88 @@ fn ints(w: &mut [Value], first: usize, args: &[EdgeArg]) -> bool {
         }
     }
     true
+}
+
+/// [`EdgeShape::Pairs`] (one argument a `cdr`, the others numbers): when the `cdr` is of a
+/// pair and every other argument an integer (as [`ints`] computes them), computes them,
+/// stores them over the parameters and returns where the loop's test sends control (as
+/// [`test`], also for a `null?`/`pair?`/`not` test); `None` with no effect otherwise (the
+/// argument ops then run: their own results and errors).
+#[inline(always)]
+fn pairs(w: &mut [Value], e: &Edge, intact: &[bool; PRIM_COUNT]) -> Option<u32> {
+    let first = e.first as usize;
+    let mut vals = [0i64; MAX_NUM_ARGS];
+    let mut tail = None;
+    for (k, a) in e.args.iter().enumerate().take(MAX_NUM_ARGS) {
+        match *a {
+            EdgeArg::Keep => {}
+            EdgeArg::Cdr(s) => match w.get(s as usize) {
+                Some(Value::Pair(c)) => tail = Some((k, c.cdr())),
+                _ => return None,
+            },
+            other => vals[k] = int_arg(w, other)?,
+        }
+    }
+    for (k, a) in e.args.iter().enumerate().take(MAX_NUM_ARGS) {
+        if let (false, Some(slot)) = (
+            matches!(a, EdgeArg::Keep | EdgeArg::Cdr(_)),
+            w.get_mut(first + k),
+        ) {
+            put(slot, Value::Int(vals[k]));
+        }
+    }
+    if let Some((k, v)) = tail {
+        if let Some(slot) = w.get_mut(first + k) {
+            *slot = v;
+        }
+    }
+    Some(match e.test {
+        Some(t) if t.rhs == EdgeRhs::Unary => test_unary(w, e.head, t, intact),
+        _ => test(w, e, intact),
+    })
+}
+
+/// The folded test `t` of the loop at `head` when it is `null?`, `pair?` or `not` of a local
+/// (a `BranchL`), as [`test`] runs the others (invariant 2).
+#[inline(always)]
+fn test_unary(w: &[Value], head: u32, t: EdgeTest, intact: &[bool; PRIM_COUNT]) -> u32 {
+    let branch = head + 1;
+    if !intact[t.p.index()] || (t.neg && !intact[PrimOp::Not.index()]) {
+        return branch;
+    }
+    let Some(a) = w.get(t.slot as usize) else {
+        return branch;
+    };
+    let holds = match t.p {
+        PrimOp::NullP => a.is_nil(),
+        PrimOp::PairP => matches!(a, Value::Pair(_)),
+        _ => !a.is_truthy(),
+    };
+    if holds != t.neg {
+        branch + 2 + u32::from(t.neg)
+    } else {
+        t.target
+    }
+}
+
+/// A number argument as an integer, as [`ints`] computes it.
+#[inline(always)]
+fn int_arg(w: &[Value], a: EdgeArg) -> Option<i64> {
+    let int = |s: u16| match w.get(s as usize) {
+        Some(Value::Int(x)) => Some(*x),
+        _ => None,
+    };
+    match a {
+        EdgeArg::Local(s) => int(s),
+        EdgeArg::Int(i) => Some(i),
+        EdgeArg::AddLI(s, i) => int(s)?.checked_add(i),
+        EdgeArg::SubLI(s, i) => int(s)?.checked_sub(i),
+        EdgeArg::MulLI(s, i) => int(s)?.checked_mul(i),
+        EdgeArg::AddLL(a, b) => int(a)?.checked_add(int(b)?),
+        EdgeArg::SubLL(a, b) => int(a)?.checked_sub(int(b)?),
+        EdgeArg::MulLL(a, b) => int(a)?.checked_mul(int(b)?),
+        EdgeArg::Keep | EdgeArg::LF(..) | EdgeArg::Cdr(_) => None,
+    }
 }
 
 /// Every argument a float (a float local, or a local and a float constant): computed, then
@@ -220,6 +309,7 @@ fn floats(w: &mut [Value], first: usize, args: &[EdgeArg]) -> bool {
             EdgeArg::AddLL(a, b) => float_two(w, a, b).map(|(x, y)| x + y),
             EdgeArg::SubLL(a, b) => float_two(w, a, b).map(|(x, y)| x - y),
             EdgeArg::MulLL(a, b) => float_two(w, a, b).map(|(x, y)| x * y),
+            EdgeArg::Cdr(_) => None,
         };
         match v {
             Some(x) => vals[k] = x,
@@ -316,7 +406,7 @@ fn test_float(head: u32, t: EdgeTest, x: f64, intact: &[bool; PRIM_COUNT]) -> u3
         EdgeRhs::Int(y) => y as f64,
         EdgeRhs::Float(y) => y,
         // Not taken here (`run` leaves it to `test`); the branch op runs it.
-        EdgeRhs::Local(_) => return branch,
+        EdgeRhs::Local(_) | EdgeRhs::Unary => return branch,
     };
     if float_holds(t.p, x, y) != t.neg {
         branch + 2 + u32::from(t.neg)
