@@ -382,6 +382,18 @@ pub(crate) enum EdgeArg {
 }
 
 impl EdgeArg {
+    /// A counter's step (`AddLI`, `SubLI`, `LF` of `+`/`-`) as the float added to a float
+    /// counter (`EdgeShape::CountAcc`); 0 for anything else.
+    pub(crate) fn float_step(self) -> f64 {
+        match self {
+            EdgeArg::AddLI(_, k) => k as f64,
+            EdgeArg::SubLI(_, k) => -(k as f64),
+            EdgeArg::LF(PrimOp::Add, _, y) => y,
+            EdgeArg::LF(PrimOp::Sub, _, y) => -y,
+            _ => 0.0,
+        }
+    }
+
     /// The primitive this argument applies, if any (its redefinition sends the edge to the
     /// slow path).
     pub(crate) fn prim(self) -> Option<PrimOp> {
@@ -424,6 +436,11 @@ pub(crate) struct EdgeTest {
     /// subtraction and one comparison, whatever the primitive. `None` when that set is empty
     /// (e.g. `(< i most-negative)`) or `rhs` is not an integer.
     pub(crate) range: Option<(i64, u64)>,
+    /// With a number `rhs`: the floats `x` for which `x OP rhs` holds (before the negation),
+    /// as a closed interval `(lo, hi)` — those with `lo <= x && x <= hi`, which no NaN is, as
+    /// no comparison with a NaN holds — so a float counter is tested without choosing the
+    /// primitive at run time (an empty interval when none holds). `None` for a local `rhs`.
+    pub(crate) frange: Option<(f64, f64)>,
 }
 
 impl EdgeTest {
@@ -461,12 +478,47 @@ impl EdgeTest {
         Some((lo, a.wrapping_sub(1).wrapping_sub(lo) as u64))
     }
 
+    /// [`EdgeTest::frange`] for `x OP y` on floats.
+    pub(crate) fn float_range(p: PrimOp, y: f64) -> Option<(f64, f64)> {
+        const EMPTY: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
+        // Between two adjacent floats there is none: `x < y` is `x <= next_down(y)` (for a
+        // zero too: the next float below both zeros is the least negative one).
+        Some(match p {
+            PrimOp::Lt if y == f64::NEG_INFINITY => EMPTY,
+            PrimOp::Lt => (f64::NEG_INFINITY, next_down(y)),
+            PrimOp::Le => (f64::NEG_INFINITY, y),
+            PrimOp::Gt if y == f64::INFINITY => EMPTY,
+            PrimOp::Gt => (next_up(y), f64::INFINITY),
+            PrimOp::Ge => (y, f64::INFINITY),
+            PrimOp::NumEq => (y, y),
+            _ => return None,
+        })
+    }
+
     /// Whether the test holds (negated with `neg`) for the integer `x`, by
     /// [`EdgeTest::range`].
     #[inline(always)]
     pub(crate) fn in_range((lo, span): (i64, u64), x: i64) -> bool {
         x.wrapping_sub(lo) as u64 <= span
     }
+}
+
+/// The least float above `x` (`f64::next_up`, which is newer than the crate's MSRV): `x`
+/// itself for NaN and `+inf`, the least positive float for both zeros.
+pub(crate) fn next_up(x: f64) -> f64 {
+    if x.is_nan() || x == f64::INFINITY {
+        return x;
+    }
+    if x == 0.0 {
+        return f64::from_bits(1);
+    }
+    let b = x.to_bits();
+    f64::from_bits(if x > 0.0 { b + 1 } else { b - 1 })
+}
+
+/// The greatest float below `x` (`f64::next_down`).
+pub(crate) fn next_down(x: f64) -> f64 {
+    -next_up(-x)
 }
 
 /// A fused back edge ([`Op::Edge`]): the `JumpLoopNum(head, first, n)` it stands for, with its
@@ -486,6 +538,10 @@ pub(crate) struct Edge {
     pub(crate) test: Option<EdgeTest>,
     /// The arguments' shape, when it has a path of its own.
     pub(crate) shape: EdgeShape,
+    /// With [`EdgeShape::CountAcc`], the counter's step on a float as the number added
+    /// (`(- i k)` adds `-k`: the same float, IEEE subtraction being the addition of the
+    /// negation); 0 otherwise.
+    pub(crate) fstep: f64,
 }
 
 /// A shape of [`Edge`] arguments with its own straight-line path in the VM.
@@ -497,8 +553,8 @@ pub(crate) enum EdgeShape {
     /// stepped by a constant (`AddLI`/`SubLI`/`LF` of `+`/`-` on itself), the second the sum
     /// of both (`AddLL` of the two, in either order). With the step's primitive (`+`/`-`).
     CountAcc(PrimOp),
-    /// One argument is a [`EdgeArg::Cdr`] (`(ok? row (+ dist 1) (cdr placed))`), the
-    /// others numbers (computed as integers); the compiler makes no edge with two.
+    /// Two arguments, a [`EdgeArg::Cdr`] and a number (computed as an integer): `(ok? row
+    /// (+ dist 1) (cdr placed))`. The compiler makes no edge with a `cdr` otherwise.
     Pairs,
 }
 
@@ -514,7 +570,12 @@ impl EdgeShape {
         let step = match args.first() {
             Some(EdgeArg::AddLI(s, _)) if *s == first => Some(PrimOp::Add),
             Some(EdgeArg::SubLI(s, _)) if *s == first => Some(PrimOp::Sub),
-            Some(EdgeArg::LF(p @ (PrimOp::Add | PrimOp::Sub), s, _)) if *s == first => Some(*p),
+            // A NaN step keeps the general path (its sign is that of `x - y`, not `x + -y`).
+            Some(EdgeArg::LF(p @ (PrimOp::Add | PrimOp::Sub), s, y))
+                if *s == first && !y.is_nan() =>
+            {
+                Some(*p)
+            }
             _ => None,
         };
         let acc = match args.get(1) {

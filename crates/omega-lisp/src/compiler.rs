@@ -257,6 +257,11 @@ fn edge_test(code: &[Op], consts: &[Value], pc: usize) -> Option<EdgeTest> {
         EdgeRhs::Int(y) => EdgeTest::int_range(p, neg, y),
         _ => None,
     };
+    let frange = match rhs {
+        EdgeRhs::Int(y) => EdgeTest::float_range(p, y as f64),
+        EdgeRhs::Float(y) => EdgeTest::float_range(p, y),
+        _ => None,
+    };
     Some(EdgeTest {
         p,
         neg,
@@ -264,6 +269,7 @@ fn edge_test(code: &[Op], consts: &[Value], pc: usize) -> Option<EdgeTest> {
         rhs,
         target,
         range,
+        frange,
     })
 }
 
@@ -767,8 +773,11 @@ impl Compiler<'_> {
             .enumerate()
             .map(|(k, op)| edge_arg(op, usize::from(first) + k, &f.consts))
             .collect();
-        // At most one `cdr` (`EdgeShape::Pairs`).
-        let args = args.filter(|a| a.iter().filter(|x| matches!(x, EdgeArg::Cdr(_))).count() <= 1);
+        // A `cdr` only as one of two arguments (`EdgeShape::Pairs`).
+        let args = args.filter(|a| {
+            let cdrs = a.iter().filter(|x| matches!(x, EdgeArg::Cdr(_))).count();
+            cdrs == 0 || (cdrs == 1 && a.len() == 2)
+        });
         let op = match (args, u32::try_from(f.edges.len())) {
             (Some(args), Ok(i)) => {
                 let mut prims: Vec<PrimOp> = Vec::new();
@@ -777,10 +786,16 @@ impl Compiler<'_> {
                         prims.push(p);
                     }
                 }
+                let shape = EdgeShape::of(first, &args);
+                let fstep = match (shape, args.first()) {
+                    (EdgeShape::CountAcc(_), Some(&a)) => a.float_step(),
+                    _ => 0.0,
+                };
                 f.edges.push(Edge {
                     head,
                     first,
-                    shape: EdgeShape::of(first, &args),
+                    shape,
+                    fstep,
                     args,
                     prims,
                     test: None,
