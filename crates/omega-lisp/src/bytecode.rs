@@ -269,8 +269,9 @@ pub(crate) enum Op {
     TailSelfNum(u32, u16),
     /// A loop's back edge decoded at compile time: `Proto::edges[i]` describes the jump, its
     /// arguments (a `JumpLoopNum`'s) and the loop's exit test when the loop's body starts with
-    /// a compare-and-branch (`BranchLI`/`BranchLL`/`BranchLK`). When every argument is an
-    /// integer (or every one a float) on its fast path, stores them, counts the step, and runs
+    /// a compare-and-branch (`BranchLI`/`BranchLL`/`BranchLK`, or `BranchL` for the shape
+    /// `Pairs`). When every argument is an integer (or every one a float; or, for `Pairs`, a
+    /// `cdr` of a pair and an integer) on its fast path, stores them, counts the step, and runs
     /// the test too, continuing where that branch would: one dispatch per iteration. Otherwise
     /// it does what the `JumpLoopNum` it replaces does (`vm/edge.rs`): the argument ops and
     /// the `JumpLoop` follow it.
@@ -382,6 +383,16 @@ pub(crate) enum EdgeArg {
 }
 
 impl EdgeArg {
+    /// A counter's step (`AddLI`, `SubLI`) as the integer added to an integer counter
+    /// (`EdgeShape::CountAcc`); `None` for anything else.
+    pub(crate) fn int_step(self) -> Option<i64> {
+        match self {
+            EdgeArg::AddLI(_, k) => Some(k),
+            EdgeArg::SubLI(_, k) => k.checked_neg(),
+            _ => None,
+        }
+    }
+
     /// A counter's step (`AddLI`, `SubLI`, `LF` of `+`/`-`) as the float added to a float
     /// counter (`EdgeShape::CountAcc`); 0 for anything else.
     pub(crate) fn float_step(self) -> f64 {
@@ -542,6 +553,10 @@ pub(crate) struct Edge {
     /// (`(- i k)` adds `-k`: the same float, IEEE subtraction being the addition of the
     /// negation); 0 otherwise.
     pub(crate) fstep: f64,
+    /// With [`EdgeShape::CountAcc`], the counter's step on an integer as the number added
+    /// (`(- i k)` adds `-k`); `None` for a float constant (or `-k` out of range: the general
+    /// path then computes it).
+    pub(crate) istep: Option<i64>,
 }
 
 /// A shape of [`Edge`] arguments with its own straight-line path in the VM.

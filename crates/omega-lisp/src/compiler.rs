@@ -39,6 +39,19 @@
 //!   primitive and shape, and, when the loop's body starts with a compare-and-branch op
 //!   (`BranchLI`/`BranchLL`/`BranchLK` at the head + 1), that test too (resolved in
 //!   `FnGen::finish`, when its target is patched): one dispatch per iteration (`vm/edge.rs`).
+//!   A `cdr` of a local may be one of exactly two arguments, the other a number (`(ok? row
+//!   (+ dist 1) (cdr placed))`: shape `Pairs`), and a `null?`/`pair?`/`not` test of a local
+//!   (`BranchL`) at the head + 1 is folded as well. For a counter and an accumulator
+//!   (`CountAcc`) the step is decoded as the number added (`Edge::istep`, `Edge::fstep`) and a
+//!   float exit test as an interval (`EdgeTest::frange`).
+//! * A `BranchPrim` whose two operands are each one op among `Local`, `Int`, `CarL`, and
+//!   `PrimLL`/`PrimLI` of `+ -` gets a `Compare` before them (`fuse_compare`): the operands
+//!   decoded (`Proto::compares`), compared in one dispatch while they are integers, the ops
+//!   and the `BranchPrim` after it as its slow path (`vm/compare.rs`).
+//! * A `letrec` variable (an internal `define`) assigned once, by a lambda that captures
+//!   nothing (compiled as a constant closure), and never `set!` holds that closure from its
+//!   init on: every reference compiled after the init loads the constant (`note_known`), so
+//!   a sibling that only calls such functions captures nothing and is a constant too.
 //! * A non-last item of `and` that is a numeric comparison, or `not` of one, is its
 //!   compare-and-branch op followed by `JumpIfFalseElsePop`: false jumps to the `#f` pushed
 //!   after the last item (as `ShortL` does), true skips the `JumpIfFalseElsePop`; off the fast
@@ -787,15 +800,16 @@ impl Compiler<'_> {
                     }
                 }
                 let shape = EdgeShape::of(first, &args);
-                let fstep = match (shape, args.first()) {
-                    (EdgeShape::CountAcc(_), Some(&a)) => a.float_step(),
-                    _ => 0.0,
+                let (fstep, istep) = match (shape, args.first()) {
+                    (EdgeShape::CountAcc(_), Some(&a)) => (a.float_step(), a.int_step()),
+                    _ => (0.0, None),
                 };
                 f.edges.push(Edge {
                     head,
                     first,
                     shape,
                     fstep,
+                    istep,
                     args,
                     prims,
                     test: None,

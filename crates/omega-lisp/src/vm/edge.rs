@@ -5,6 +5,10 @@
 //! run time, then `BranchLI`). Here the arguments are [`EdgeArg`]s, one variant per primitive
 //! and shape, computed in one pass when they are all integers (or all floats), stored, and the
 //! test at the loop's head is run too; the dispatch loop continues where the branch would.
+//! A counter and an accumulator (`CountAcc`) add a step decoded at compile time
+//! (`Edge::istep`/`fstep`) and test a float counter against a decoded interval
+//! (`EdgeTest::frange`); a list loop's `(ok? row (+ dist 1) (cdr placed))` (`Pairs`) has its
+//! own out-of-line path, [`list_edge`], with its `null?` test.
 //!
 //! # Invariants
 //!
@@ -52,7 +56,7 @@ pub(super) fn run(
             return None;
         }
         let w = stack.window_mut(base);
-        match count_acc(w, e.first as usize, e.args[0], e.fstep) {
+        match count_acc(w, e.first as usize, e.istep, e.fstep) {
             // The test is usually on the counter just computed: its value is at hand.
             Counted::Int(i) => match e.test {
                 Some(t) if t.slot == e.first && t.range.is_some() => {
@@ -163,16 +167,16 @@ enum Counted {
 /// [`EdgeShape::CountAcc`] on two integers or two floats: `i' = i ± k`, `acc' = i + acc`,
 /// written over the two numbers in place (their kinds do not change).
 #[inline(always)]
-fn count_acc(w: &mut [Value], first: usize, step: EdgeArg, fstep: f64) -> Counted {
+fn count_acc(w: &mut [Value], first: usize, istep: Option<i64>, fstep: f64) -> Counted {
     let Some([a, b, ..]) = w.get_mut(first..) else {
         return Counted::No;
     };
     match (a, b) {
         (Value::Int(i), Value::Int(acc)) => {
-            let next = match step {
-                EdgeArg::AddLI(_, k) => i.checked_add(k),
-                EdgeArg::SubLI(_, k) => i.checked_sub(k),
-                _ => None,
+            // The step decoded at compile time (`Edge::istep`): `i ± k` as `i + istep`.
+            let next = match istep {
+                Some(k) => i.checked_add(k),
+                None => None,
             };
             match (next, acc.checked_add(*i)) {
                 (Some(n), Some(sum)) => {

@@ -1,5 +1,6 @@
 ; a float counting loop's back edge adds its step decoded at compile time and runs its exit
 ; test as a decoded interval: the same values as the plain ops, at every boundary
+(define (err thunk) (try (thunk) (catch e (list (error-kind e) (error-message e)))))
 (define (down n step) (let loop ((i n) (sum 0.0)) (if (< i 0.0) sum (loop (- i step) (+ i sum)))))
 (define (up n) (let loop ((i 0.0) (sum 0.0)) (if (>= i n) sum (loop (+ i 0.5) (+ i sum)))))
 (define (upto-le n) (let loop ((i 0.0) (sum 0.0)) (if (not (<= i n)) sum (loop (+ i 1) (+ sum i)))))
@@ -13,8 +14,13 @@
 ; NaN: no comparison holds (the negated test stops the loop)
 (define (below n step) (let loop ((i n) (sum 0.0)) (if (not (< i 10.0)) sum (loop (+ i step) (+ i sum)))))
 (println (below 0.0 1.0) (below +nan.0 1.0) (below 2.0 +nan.0) (below -inf.0 +inf.0))
+; the integer step is decoded too: one that cannot be negated takes the general path
+(define (far n) (let loop ((i n) (s 0)) (if (> i 0) s (loop (- i -9223372036854775808) (+ i s)))))
+(define (steps n k) (let loop ((i n) (s 0)) (if (< i 0) s (loop (- i k) (+ i s)))))
+(println (far -1) (far -5) (steps 10 3) (steps 10 3.5) (err (lambda () (far 0))))
 ; expect-output: 55.0 105.0 0.0 0.0 0.0
 ; expect-output: 7.5 0.0 0.0 6.0 3.0 0.0
 ; expect-output: 15.0 0.0 0.0 2.5 0.0 0.0
 ; expect-output: 55.0 15.0 0.0 0.0
 ; expect-output: 45.0 0.0 2.0 -inf.0
+; expect-output: -1 -5 22 19.5 (:overflow integer overflow in -)
