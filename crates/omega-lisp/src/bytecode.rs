@@ -282,6 +282,74 @@ pub(crate) enum Op {
     CarL(u16),
     /// `(cdr local[slot])`, as [`Op::CarL`].
     CdrL(u16),
+    /// A `BranchPrim` whose two operands are each one op right after this one (a local, a
+    /// small integer, `car` of a local, `local ± local`, `local ± small-int`), decoded at compile
+    /// time into `Proto::compares[i]`: when every operand is an integer on its op's fast path,
+    /// runs the comparison and continues where the `BranchPrim` would (past its slow section,
+    /// or at its target) — one dispatch instead of three (`vm/compare.rs`). Otherwise it has no
+    /// effect and falls through to those ops and the `BranchPrim`.
+    Compare(u32),
+}
+
+/// An operand of a fused comparison ([`Op::Compare`]), decoded from its op at compile time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum CmpArg {
+    /// A local (`Local`).
+    Local(u16),
+    /// An integer constant (`Int`).
+    Int(i64),
+    /// The head of the pair in a local (`CarL`).
+    Car(u16),
+    /// `a + b` on two locals (`PrimLL`).
+    AddLL(u16, u16),
+    /// `a - b` on two locals (`PrimLL`).
+    SubLL(u16, u16),
+    /// `local + k` (`PrimLI`).
+    AddLI(u16, i64),
+    /// `local - k` (`PrimLI`).
+    SubLI(u16, i64),
+}
+
+impl CmpArg {
+    /// The operand `op` computes, if it is one a [`Compare`] takes.
+    pub(crate) fn of(op: &Op) -> Option<CmpArg> {
+        Some(match *op {
+            Op::Local(s) => CmpArg::Local(u16::try_from(s).ok()?),
+            Op::Int(i) => CmpArg::Int(i64::from(i)),
+            Op::CarL(s) => CmpArg::Car(s),
+            Op::PrimLL(PrimOp::Add, a, b) => CmpArg::AddLL(a, b),
+            Op::PrimLL(PrimOp::Sub, a, b) => CmpArg::SubLL(a, b),
+            Op::PrimLI(PrimOp::Add, s, k) => CmpArg::AddLI(s, i64::from(k)),
+            Op::PrimLI(PrimOp::Sub, s, k) => CmpArg::SubLI(s, i64::from(k)),
+            _ => return None,
+        })
+    }
+
+    /// The primitive this operand applies, if any (its redefinition sends the comparison to
+    /// the slow path).
+    pub(crate) fn prim(self) -> Option<PrimOp> {
+        match self {
+            CmpArg::Local(_) | CmpArg::Int(_) => None,
+            CmpArg::Car(_) => Some(PrimOp::Car),
+            CmpArg::AddLL(..) | CmpArg::AddLI(..) => Some(PrimOp::Add),
+            CmpArg::SubLL(..) | CmpArg::SubLI(..) => Some(PrimOp::Sub),
+        }
+    }
+}
+
+/// A fused comparison ([`Op::Compare`]): the `BranchPrim(p, neg, target)` at `branch` and its
+/// two operands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Compare {
+    pub(crate) p: PrimOp,
+    pub(crate) neg: bool,
+    pub(crate) a: CmpArg,
+    pub(crate) b: CmpArg,
+    /// The pc of the `BranchPrim`.
+    pub(crate) branch: u32,
+    /// The `BranchPrim`'s target, copied when the function is finished (it is patched after
+    /// the comparison is compiled).
+    pub(crate) target: u32,
 }
 
 /// An argument of a fused back edge ([`Op::Edge`]), decoded from its op at compile time so the
@@ -599,6 +667,8 @@ pub(crate) struct Proto {
     pub(crate) regions: Vec<Region>,
     /// The fused back edges, indexed by [`Op::Edge`].
     pub(crate) edges: Vec<Edge>,
+    /// The fused comparisons, indexed by [`Op::Compare`].
+    pub(crate) compares: Vec<Compare>,
 }
 
 impl Proto {

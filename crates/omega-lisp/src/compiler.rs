@@ -44,6 +44,10 @@
 //!   (`BranchL`) at the head + 1 is folded as well. For a counter and an accumulator
 //!   (`CountAcc`) the step is decoded as the number added (`Edge::istep`, `Edge::fstep`) and a
 //!   float exit test as an interval (`EdgeTest::frange`).
+//! * A `BranchPrim` whose two operands are each one op among `Local`, `Int`, `CarL`, and
+//!   `PrimLL`/`PrimLI` of `+ -` gets a `Compare` before them (`fuse_compare`): the operands
+//!   decoded (`Proto::compares`), compared in one dispatch while they are integers, the ops
+//!   and the `BranchPrim` after it as its slow path (`vm/compare.rs`).
 //! * A `letrec` variable (an internal `define`) assigned once, by a lambda that captures
 //!   nothing (compiled as a constant closure), and never `set!` holds that closure from its
 //!   init on: every reference compiled after the init loads the constant (`note_known`), so
@@ -74,7 +78,8 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::bytecode::{
-    Capture, Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, HandlerKind, Op, PrimOp, Proto, Region,
+    Capture, CmpArg, Compare, Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, HandlerKind, Op, PrimOp,
+    Proto, Region,
 };
 use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
@@ -146,6 +151,8 @@ struct FnGen {
     self_call: Option<(VarId, usize)>,
     /// The fused back edges (`Op::Edge`); their tests are resolved by `finish`.
     edges: Vec<Edge>,
+    /// The fused comparisons (`Op::Compare`); their targets are copied by `finish`.
+    compares: Vec<Compare>,
 }
 
 /// A loop compiled inline (see the module docs): its name's variable, its parameters' slots and
@@ -203,6 +210,7 @@ impl FnGen {
             self_local: None,
             self_call: None,
             edges: Vec::new(),
+            compares: Vec::new(),
         }
     }
 
@@ -219,6 +227,11 @@ impl FnGen {
         for e in &mut self.edges {
             e.test = edge_test(&self.code, &self.consts, e.head as usize + 1);
         }
+        for c in &mut self.compares {
+            if let Some(Op::BranchPrim(_, _, t)) = self.code.get(c.branch as usize) {
+                c.target = *t;
+            }
+        }
         Proto {
             name: self.name,
             nparams,
@@ -233,6 +246,7 @@ impl FnGen {
             callee_pos: self.callee_pos,
             regions: self.regions,
             edges: self.edges,
+            compares: self.compares,
         }
     }
 }
@@ -1049,15 +1063,53 @@ impl Compiler<'_> {
         } else if let Some((slot, k)) = self.local_and_number(*op, args) {
             self.emit(Op::BranchLK(*op, neg, slot, k, 0), q)
         } else {
+            let start = self.f().code.len();
             for a in args {
                 self.expr(a, Tail::NO)?;
             }
-            self.emit(Op::BranchPrim(*op, neg, 0), q)
+            let b = self.emit(Op::BranchPrim(*op, neg, 0), q);
+            self.fuse_compare(start, b)
         };
         if neg {
             self.emit(Op::Prim(PrimOp::Not), p);
         }
         Ok(Some(b))
+    }
+
+    /// If the operands of the `BranchPrim` at `b`, compiled from `start`, are one op each
+    /// that [`CmpArg`] decodes, puts a `Compare` before them (they and the `BranchPrim` stay
+    /// as its slow path); returns the `BranchPrim`'s index. The ops record no pc (they are
+    /// not jumps, calls or loop heads), and a jump that already targets `start` now lands on
+    /// the `Compare`, which is equivalent.
+    fn fuse_compare(&mut self, start: usize, b: usize) -> usize {
+        let f = self.f();
+        let Op::BranchPrim(p, neg, _) = f.code[b] else {
+            return b;
+        };
+        let (Some(a), Some(bb)) = (
+            f.code.get(start).and_then(CmpArg::of),
+            f.code.get(start + 1).and_then(CmpArg::of),
+        ) else {
+            return b;
+        };
+        let Ok(i) = u32::try_from(f.compares.len()) else {
+            return b;
+        };
+        if b != start + 2 {
+            return b;
+        }
+        f.compares.push(Compare {
+            p,
+            neg,
+            a,
+            b: bb,
+            branch: to_u32(b + 1),
+            target: 0,
+        });
+        let pos = f.pos[start];
+        f.code.insert(start, Op::Compare(i));
+        f.pos.insert(start, pos);
+        b + 1
     }
 
     /// An `and`/`or` item that `ShortL` can test: `null?`, `pair?` or `not` of an unboxed local, or `not`

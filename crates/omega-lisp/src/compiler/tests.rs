@@ -761,8 +761,12 @@ fn a_local_function_that_captures_nothing_is_loaded_as_a_constant() {
             .any(|op| matches!(op, Op::FreeCell(_) | Op::Closure(_))),
         "{ops:?}"
     );
-    // The self jump with a `cdr` is one `Edge` (of shape `Pairs`) with the `null?` test
-    // folded.
+    // Each `(not (= (car placed) (± row dist)))` is one `Compare`; the self jump with a `cdr`
+    // is one `Edge` (of shape `Pairs`) with the `null?` test folded.
+    assert_eq!(
+        ops.iter().filter(|op| matches!(op, Op::Compare(_))).count(),
+        2
+    );
     let edges = edges_of(src);
     assert!(
         edges
