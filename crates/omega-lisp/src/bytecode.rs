@@ -269,8 +269,9 @@ pub(crate) enum Op {
     TailSelfNum(u32, u16),
     /// A loop's back edge decoded at compile time: `Proto::edges[i]` describes the jump, its
     /// arguments (a `JumpLoopNum`'s) and the loop's exit test when the loop's body starts with
-    /// a compare-and-branch (`BranchLI`/`BranchLL`/`BranchLK`). When every argument is an
-    /// integer (or every one a float) on its fast path, stores them, counts the step, and runs
+    /// a compare-and-branch (`BranchLI`/`BranchLL`/`BranchLK`, or `BranchL` for the shape
+    /// `Pairs`). When every argument is an integer (or every one a float; or, for `Pairs`, a
+    /// `cdr` of a pair and an integer) on its fast path, stores them, counts the step, and runs
     /// the test too, continuing where that branch would: one dispatch per iteration. Otherwise
     /// it does what the `JumpLoopNum` it replaces does (`vm/edge.rs`): the argument ops and
     /// the `JumpLoop` follow it.
@@ -281,6 +282,74 @@ pub(crate) enum Op {
     CarL(u16),
     /// `(cdr local[slot])`, as [`Op::CarL`].
     CdrL(u16),
+    /// A `BranchPrim` whose two operands are each one op right after this one (a local, a
+    /// small integer, `car` of a local, `local ± local`, `local ± small-int`), decoded at compile
+    /// time into `Proto::compares[i]`: when every operand is an integer on its op's fast path,
+    /// runs the comparison and continues where the `BranchPrim` would (past its slow section,
+    /// or at its target) — one dispatch instead of three (`vm/compare.rs`). Otherwise it has no
+    /// effect and falls through to those ops and the `BranchPrim`.
+    Compare(u32),
+}
+
+/// An operand of a fused comparison ([`Op::Compare`]), decoded from its op at compile time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum CmpArg {
+    /// A local (`Local`).
+    Local(u16),
+    /// An integer constant (`Int`).
+    Int(i64),
+    /// The head of the pair in a local (`CarL`).
+    Car(u16),
+    /// `a + b` on two locals (`PrimLL`).
+    AddLL(u16, u16),
+    /// `a - b` on two locals (`PrimLL`).
+    SubLL(u16, u16),
+    /// `local + k` (`PrimLI`).
+    AddLI(u16, i64),
+    /// `local - k` (`PrimLI`).
+    SubLI(u16, i64),
+}
+
+impl CmpArg {
+    /// The operand `op` computes, if it is one a [`Compare`] takes.
+    pub(crate) fn of(op: &Op) -> Option<CmpArg> {
+        Some(match *op {
+            Op::Local(s) => CmpArg::Local(u16::try_from(s).ok()?),
+            Op::Int(i) => CmpArg::Int(i64::from(i)),
+            Op::CarL(s) => CmpArg::Car(s),
+            Op::PrimLL(PrimOp::Add, a, b) => CmpArg::AddLL(a, b),
+            Op::PrimLL(PrimOp::Sub, a, b) => CmpArg::SubLL(a, b),
+            Op::PrimLI(PrimOp::Add, s, k) => CmpArg::AddLI(s, i64::from(k)),
+            Op::PrimLI(PrimOp::Sub, s, k) => CmpArg::SubLI(s, i64::from(k)),
+            _ => return None,
+        })
+    }
+
+    /// The primitive this operand applies, if any (its redefinition sends the comparison to
+    /// the slow path).
+    pub(crate) fn prim(self) -> Option<PrimOp> {
+        match self {
+            CmpArg::Local(_) | CmpArg::Int(_) => None,
+            CmpArg::Car(_) => Some(PrimOp::Car),
+            CmpArg::AddLL(..) | CmpArg::AddLI(..) => Some(PrimOp::Add),
+            CmpArg::SubLL(..) | CmpArg::SubLI(..) => Some(PrimOp::Sub),
+        }
+    }
+}
+
+/// A fused comparison ([`Op::Compare`]): the `BranchPrim(p, neg, target)` at `branch` and its
+/// two operands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Compare {
+    pub(crate) p: PrimOp,
+    pub(crate) neg: bool,
+    pub(crate) a: CmpArg,
+    pub(crate) b: CmpArg,
+    /// The pc of the `BranchPrim`.
+    pub(crate) branch: u32,
+    /// The `BranchPrim`'s target, copied when the function is finished (it is patched after
+    /// the comparison is compiled).
+    pub(crate) target: u32,
 }
 
 /// An argument of a fused back edge ([`Op::Edge`]), decoded from its op at compile time so the
@@ -308,9 +377,34 @@ pub(crate) enum EdgeArg {
     SubLL(u16, u16),
     /// `a * b` on two locals.
     MulLL(u16, u16),
+    /// The tail of the pair in a local (`CdrL`; the edge's shape is then
+    /// [`EdgeShape::Pairs`]).
+    Cdr(u16),
 }
 
 impl EdgeArg {
+    /// A counter's step (`AddLI`, `SubLI`) as the integer added to an integer counter
+    /// (`EdgeShape::CountAcc`); `None` for anything else.
+    pub(crate) fn int_step(self) -> Option<i64> {
+        match self {
+            EdgeArg::AddLI(_, k) => Some(k),
+            EdgeArg::SubLI(_, k) => k.checked_neg(),
+            _ => None,
+        }
+    }
+
+    /// A counter's step (`AddLI`, `SubLI`, `LF` of `+`/`-`) as the float added to a float
+    /// counter (`EdgeShape::CountAcc`); 0 for anything else.
+    pub(crate) fn float_step(self) -> f64 {
+        match self {
+            EdgeArg::AddLI(_, k) => k as f64,
+            EdgeArg::SubLI(_, k) => -(k as f64),
+            EdgeArg::LF(PrimOp::Add, _, y) => y,
+            EdgeArg::LF(PrimOp::Sub, _, y) => -y,
+            _ => 0.0,
+        }
+    }
+
     /// The primitive this argument applies, if any (its redefinition sends the edge to the
     /// slow path).
     pub(crate) fn prim(self) -> Option<PrimOp> {
@@ -320,6 +414,7 @@ impl EdgeArg {
             EdgeArg::SubLI(..) | EdgeArg::SubLL(..) => Some(PrimOp::Sub),
             EdgeArg::MulLI(..) | EdgeArg::MulLL(..) => Some(PrimOp::Mul),
             EdgeArg::LF(p, ..) => Some(p),
+            EdgeArg::Cdr(_) => Some(PrimOp::Cdr),
         }
     }
 }
@@ -330,10 +425,13 @@ pub(crate) enum EdgeRhs {
     Int(i64),
     Float(f64),
     Local(u16),
+    /// No second operand: the test is `null?`, `pair?` or `not` of the local (a `BranchL`).
+    Unary,
 }
 
 /// A loop's exit test folded into its back edge: the `BranchLI`/`BranchLL`/`BranchLK(p, neg,
-/// slot, …, target)` at the loop's head + 1, as that op would run it.
+/// slot, …, target)` or `BranchL(p, neg, slot, target)` at the loop's head + 1, as that op
+/// would run it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct EdgeTest {
     pub(crate) p: PrimOp,
@@ -349,6 +447,11 @@ pub(crate) struct EdgeTest {
     /// subtraction and one comparison, whatever the primitive. `None` when that set is empty
     /// (e.g. `(< i most-negative)`) or `rhs` is not an integer.
     pub(crate) range: Option<(i64, u64)>,
+    /// With a number `rhs`: the floats `x` for which `x OP rhs` holds (before the negation),
+    /// as a closed interval `(lo, hi)` — those with `lo <= x && x <= hi`, which no NaN is, as
+    /// no comparison with a NaN holds — so a float counter is tested without choosing the
+    /// primitive at run time (an empty interval when none holds). `None` for a local `rhs`.
+    pub(crate) frange: Option<(f64, f64)>,
 }
 
 impl EdgeTest {
@@ -386,12 +489,47 @@ impl EdgeTest {
         Some((lo, a.wrapping_sub(1).wrapping_sub(lo) as u64))
     }
 
+    /// [`EdgeTest::frange`] for `x OP y` on floats.
+    pub(crate) fn float_range(p: PrimOp, y: f64) -> Option<(f64, f64)> {
+        const EMPTY: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
+        // Between two adjacent floats there is none: `x < y` is `x <= next_down(y)` (for a
+        // zero too: the next float below both zeros is the least negative one).
+        Some(match p {
+            PrimOp::Lt if y == f64::NEG_INFINITY => EMPTY,
+            PrimOp::Lt => (f64::NEG_INFINITY, next_down(y)),
+            PrimOp::Le => (f64::NEG_INFINITY, y),
+            PrimOp::Gt if y == f64::INFINITY => EMPTY,
+            PrimOp::Gt => (next_up(y), f64::INFINITY),
+            PrimOp::Ge => (y, f64::INFINITY),
+            PrimOp::NumEq => (y, y),
+            _ => return None,
+        })
+    }
+
     /// Whether the test holds (negated with `neg`) for the integer `x`, by
     /// [`EdgeTest::range`].
     #[inline(always)]
     pub(crate) fn in_range((lo, span): (i64, u64), x: i64) -> bool {
         x.wrapping_sub(lo) as u64 <= span
     }
+}
+
+/// The least float above `x` (`f64::next_up`, which is newer than the crate's MSRV): `x`
+/// itself for NaN and `+inf`, the least positive float for both zeros.
+pub(crate) fn next_up(x: f64) -> f64 {
+    if x.is_nan() || x == f64::INFINITY {
+        return x;
+    }
+    if x == 0.0 {
+        return f64::from_bits(1);
+    }
+    let b = x.to_bits();
+    f64::from_bits(if x > 0.0 { b + 1 } else { b - 1 })
+}
+
+/// The greatest float below `x` (`f64::next_down`).
+pub(crate) fn next_down(x: f64) -> f64 {
+    -next_up(-x)
 }
 
 /// A fused back edge ([`Op::Edge`]): the `JumpLoopNum(head, first, n)` it stands for, with its
@@ -411,6 +549,14 @@ pub(crate) struct Edge {
     pub(crate) test: Option<EdgeTest>,
     /// The arguments' shape, when it has a path of its own.
     pub(crate) shape: EdgeShape,
+    /// With [`EdgeShape::CountAcc`], the counter's step on a float as the number added
+    /// (`(- i k)` adds `-k`: the same float, IEEE subtraction being the addition of the
+    /// negation); 0 otherwise.
+    pub(crate) fstep: f64,
+    /// With [`EdgeShape::CountAcc`], the counter's step on an integer as the number added
+    /// (`(- i k)` adds `-k`); `None` for a float constant (or `-k` out of range: the general
+    /// path then computes it).
+    pub(crate) istep: Option<i64>,
 }
 
 /// A shape of [`Edge`] arguments with its own straight-line path in the VM.
@@ -422,18 +568,29 @@ pub(crate) enum EdgeShape {
     /// stepped by a constant (`AddLI`/`SubLI`/`LF` of `+`/`-` on itself), the second the sum
     /// of both (`AddLL` of the two, in either order). With the step's primitive (`+`/`-`).
     CountAcc(PrimOp),
+    /// Two arguments, a [`EdgeArg::Cdr`] and a number (computed as an integer): `(ok? row
+    /// (+ dist 1) (cdr placed))`. The compiler makes no edge with a `cdr` otherwise.
+    Pairs,
 }
 
 impl EdgeShape {
     /// The shape of the arguments `args` of parameters from `first`.
     pub(crate) fn of(first: u16, args: &[EdgeArg]) -> EdgeShape {
+        if args.iter().any(|a| matches!(a, EdgeArg::Cdr(_))) {
+            return EdgeShape::Pairs;
+        }
         let Some(second) = first.checked_add(1) else {
             return EdgeShape::General;
         };
         let step = match args.first() {
             Some(EdgeArg::AddLI(s, _)) if *s == first => Some(PrimOp::Add),
             Some(EdgeArg::SubLI(s, _)) if *s == first => Some(PrimOp::Sub),
-            Some(EdgeArg::LF(p @ (PrimOp::Add | PrimOp::Sub), s, _)) if *s == first => Some(*p),
+            // A NaN step keeps the general path (its sign is that of `x - y`, not `x + -y`).
+            Some(EdgeArg::LF(p @ (PrimOp::Add | PrimOp::Sub), s, y))
+                if *s == first && !y.is_nan() =>
+            {
+                Some(*p)
+            }
             _ => None,
         };
         let acc = match args.get(1) {
@@ -510,6 +667,8 @@ pub(crate) struct Proto {
     pub(crate) regions: Vec<Region>,
     /// The fused back edges, indexed by [`Op::Edge`].
     pub(crate) edges: Vec<Edge>,
+    /// The fused comparisons, indexed by [`Op::Compare`].
+    pub(crate) compares: Vec<Compare>,
 }
 
 impl Proto {

@@ -39,6 +39,19 @@
 //!   primitive and shape, and, when the loop's body starts with a compare-and-branch op
 //!   (`BranchLI`/`BranchLL`/`BranchLK` at the head + 1), that test too (resolved in
 //!   `FnGen::finish`, when its target is patched): one dispatch per iteration (`vm/edge.rs`).
+//!   A `cdr` of a local may be one of exactly two arguments, the other a number (`(ok? row
+//!   (+ dist 1) (cdr placed))`: shape `Pairs`), and a `null?`/`pair?`/`not` test of a local
+//!   (`BranchL`) at the head + 1 is folded as well. For a counter and an accumulator
+//!   (`CountAcc`) the step is decoded as the number added (`Edge::istep`, `Edge::fstep`) and a
+//!   float exit test as an interval (`EdgeTest::frange`).
+//! * A `BranchPrim` whose two operands are each one op among `Local`, `Int`, `CarL`, and
+//!   `PrimLL`/`PrimLI` of `+ -` gets a `Compare` before them (`fuse_compare`): the operands
+//!   decoded (`Proto::compares`), compared in one dispatch while they are integers, the ops
+//!   and the `BranchPrim` after it as its slow path (`vm/compare.rs`).
+//! * A `letrec` variable (an internal `define`) assigned once, by a lambda that captures
+//!   nothing (compiled as a constant closure), and never `set!` holds that closure from its
+//!   init on: every reference compiled after the init loads the constant (`note_known`), so
+//!   a sibling that only calls such functions captures nothing and is a constant too.
 //! * A non-last item of `and` that is a numeric comparison, or `not` of one, is its
 //!   compare-and-branch op followed by `JumpIfFalseElsePop`: false jumps to the `#f` pushed
 //!   after the last item (as `ShortL` does), true skips the `JumpIfFalseElsePop`; off the fast
@@ -65,7 +78,8 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::bytecode::{
-    Capture, Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, HandlerKind, Op, PrimOp, Proto, Region,
+    Capture, CmpArg, Compare, Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, HandlerKind, Op, PrimOp,
+    Proto, Region,
 };
 use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
@@ -92,6 +106,7 @@ pub(crate) fn compile_toplevel(
         guard: StackGuard::new(),
         defining: None,
         defining_local: None,
+        known: HashMap::new(),
     };
     // Not a tail position: the `<top>` frame stays in stack traces.
     c.expr(expr, Tail::NO)?;
@@ -136,6 +151,8 @@ struct FnGen {
     self_call: Option<(VarId, usize)>,
     /// The fused back edges (`Op::Edge`); their tests are resolved by `finish`.
     edges: Vec<Edge>,
+    /// The fused comparisons (`Op::Compare`); their targets are copied by `finish`.
+    compares: Vec<Compare>,
 }
 
 /// A loop compiled inline (see the module docs): its name's variable, its parameters' slots and
@@ -193,6 +210,7 @@ impl FnGen {
             self_local: None,
             self_call: None,
             edges: Vec::new(),
+            compares: Vec::new(),
         }
     }
 
@@ -209,6 +227,11 @@ impl FnGen {
         for e in &mut self.edges {
             e.test = edge_test(&self.code, &self.consts, e.head as usize + 1);
         }
+        for c in &mut self.compares {
+            if let Some(Op::BranchPrim(_, _, t)) = self.code.get(c.branch as usize) {
+                c.target = *t;
+            }
+        }
         Proto {
             name: self.name,
             nparams,
@@ -223,6 +246,7 @@ impl FnGen {
             callee_pos: self.callee_pos,
             regions: self.regions,
             edges: self.edges,
+            compares: self.compares,
         }
     }
 }
@@ -234,6 +258,7 @@ fn edge_test(code: &[Op], consts: &[Value], pc: usize) -> Option<EdgeTest> {
     let (p, neg, slot, rhs, target) = match *code.get(pc)? {
         Op::BranchLI(p, neg, s, imm, t) => (p, neg, s, EdgeRhs::Int(i64::from(imm)), t),
         Op::BranchLL(p, neg, a, b, t) => (p, neg, a, EdgeRhs::Local(b), t),
+        Op::BranchL(p, neg, s, t) => (p, neg, s, EdgeRhs::Unary, t),
         Op::BranchLK(p, neg, s, k, t) => match consts.get(k as usize)? {
             Value::Int(i) => (p, neg, s, EdgeRhs::Int(*i), t),
             Value::Float(x) => (p, neg, s, EdgeRhs::Float(*x), t),
@@ -245,6 +270,11 @@ fn edge_test(code: &[Op], consts: &[Value], pc: usize) -> Option<EdgeTest> {
         EdgeRhs::Int(y) => EdgeTest::int_range(p, neg, y),
         _ => None,
     };
+    let frange = match rhs {
+        EdgeRhs::Int(y) => EdgeTest::float_range(p, y as f64),
+        EdgeRhs::Float(y) => EdgeTest::float_range(p, y),
+        _ => None,
+    };
     Some(EdgeTest {
         p,
         neg,
@@ -252,6 +282,7 @@ fn edge_test(code: &[Op], consts: &[Value], pc: usize) -> Option<EdgeTest> {
         rhs,
         target,
         range,
+        frange,
     })
 }
 
@@ -266,6 +297,7 @@ fn edge_arg(op: &Op, dst: usize, consts: &[Value]) -> Option<EdgeArg> {
         Op::PrimLL(PrimOp::Add, a, b) => EdgeArg::AddLL(a, b),
         Op::PrimLL(PrimOp::Sub, a, b) => EdgeArg::SubLL(a, b),
         Op::PrimLL(PrimOp::Mul, a, b) => EdgeArg::MulLL(a, b),
+        Op::CdrL(s) => EdgeArg::Cdr(s),
         Op::PrimLK(p, s, k) => match consts.get(k as usize)? {
             Value::Int(i) => int_arg(p, s, *i)?,
             Value::Float(y) if p.is_arith() => EdgeArg::LF(p, s, *y),
@@ -306,6 +338,9 @@ struct Compiler<'a> {
     defining_local: Option<VarId>,
     /// How many `SetLocal`s (`letrec` inits, internal `define`s, `set!`s) assign each variable.
     sets: HashMap<VarId, usize>,
+    /// The `letrec` variables whose only value is a closure without captures, compiled as a
+    /// constant (`note_known`): every reference compiled after that init loads the constant.
+    known: HashMap<VarId, Value>,
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -420,6 +455,15 @@ impl Compiler<'_> {
     }
 
     fn get_var(&mut self, v: VarId, pos: (u32, u32)) {
+        if let Some(c) = (!self.known.is_empty())
+            .then(|| self.known.get(&v))
+            .flatten()
+        {
+            // The one closure this variable holds from here on (`note_known`).
+            let c = c.clone();
+            self.constant(c, pos);
+            return;
+        }
         let boxed = self.boxed(v);
         let op = match (self.access(v), boxed) {
             (Access::Local(s), false) => Op::Local(s),
@@ -475,10 +519,14 @@ impl Compiler<'_> {
                 self.emit(Op::Global(*slot), p);
             }
             ExprKind::SetLocal(v, value) => {
-                if matches!(value.kind, ExprKind::Lambda(_)) {
+                let lambda = matches!(value.kind, ExprKind::Lambda(_));
+                if lambda {
                     self.defining_local = Some(*v);
                 }
                 self.expr(value, Tail::NO)?;
+                if lambda {
+                    self.note_known(*v);
+                }
                 self.set_var(*v, p);
                 self.emit(Op::Nil, p);
             }
@@ -721,9 +769,14 @@ impl Compiler<'_> {
     fn fuse_num_args(&mut self, start: usize, head: u32, first: u16, n: u16) {
         let f = self.f();
         let ops = &f.code[start..];
+        // Numbers only, or numbers and `cdr`s of locals (an `Edge` of shape `Pairs`, which
+        // has no `JumpLoopNum` form).
+        let nums = ops.iter().all(crate::vm::is_num_arg);
         if ops.len() != usize::from(n)
             || ops.len() > crate::vm::MAX_NUM_ARGS
-            || !ops.iter().all(crate::vm::is_num_arg)
+            || !ops
+                .iter()
+                .all(|op| crate::vm::is_num_arg(op) || matches!(op, Op::CdrL(_)))
         {
             return;
         }
@@ -733,6 +786,11 @@ impl Compiler<'_> {
             .enumerate()
             .map(|(k, op)| edge_arg(op, usize::from(first) + k, &f.consts))
             .collect();
+        // A `cdr` only as one of two arguments (`EdgeShape::Pairs`).
+        let args = args.filter(|a| {
+            let cdrs = a.iter().filter(|x| matches!(x, EdgeArg::Cdr(_))).count();
+            cdrs == 0 || (cdrs == 1 && a.len() == 2)
+        });
         let op = match (args, u32::try_from(f.edges.len())) {
             (Some(args), Ok(i)) => {
                 let mut prims: Vec<PrimOp> = Vec::new();
@@ -741,17 +799,25 @@ impl Compiler<'_> {
                         prims.push(p);
                     }
                 }
+                let shape = EdgeShape::of(first, &args);
+                let (fstep, istep) = match (shape, args.first()) {
+                    (EdgeShape::CountAcc(_), Some(&a)) => (a.float_step(), a.int_step()),
+                    _ => (0.0, None),
+                };
                 f.edges.push(Edge {
                     head,
                     first,
-                    shape: EdgeShape::of(first, &args),
+                    shape,
+                    fstep,
+                    istep,
                     args,
                     prims,
                     test: None,
                 });
                 Op::Edge(i)
             }
-            _ => Op::JumpLoopNum(head, first, n),
+            _ if nums => Op::JumpLoopNum(head, first, n),
+            _ => return,
         };
         f.code.insert(start, op);
         f.pos.insert(start, pos);
@@ -997,15 +1063,53 @@ impl Compiler<'_> {
         } else if let Some((slot, k)) = self.local_and_number(*op, args) {
             self.emit(Op::BranchLK(*op, neg, slot, k, 0), q)
         } else {
+            let start = self.f().code.len();
             for a in args {
                 self.expr(a, Tail::NO)?;
             }
-            self.emit(Op::BranchPrim(*op, neg, 0), q)
+            let b = self.emit(Op::BranchPrim(*op, neg, 0), q);
+            self.fuse_compare(start, b)
         };
         if neg {
             self.emit(Op::Prim(PrimOp::Not), p);
         }
         Ok(Some(b))
+    }
+
+    /// If the operands of the `BranchPrim` at `b`, compiled from `start`, are one op each
+    /// that [`CmpArg`] decodes, puts a `Compare` before them (they and the `BranchPrim` stay
+    /// as its slow path); returns the `BranchPrim`'s index. The ops record no pc (they are
+    /// not jumps, calls or loop heads), and a jump that already targets `start` now lands on
+    /// the `Compare`, which is equivalent.
+    fn fuse_compare(&mut self, start: usize, b: usize) -> usize {
+        let f = self.f();
+        let Op::BranchPrim(p, neg, _) = f.code[b] else {
+            return b;
+        };
+        let (Some(a), Some(bb)) = (
+            f.code.get(start).and_then(CmpArg::of),
+            f.code.get(start + 1).and_then(CmpArg::of),
+        ) else {
+            return b;
+        };
+        let Ok(i) = u32::try_from(f.compares.len()) else {
+            return b;
+        };
+        if b != start + 2 {
+            return b;
+        }
+        f.compares.push(Compare {
+            p,
+            neg,
+            a,
+            b: bb,
+            branch: to_u32(b + 1),
+            target: 0,
+        });
+        let pos = f.pos[start];
+        f.code.insert(start, Op::Compare(i));
+        f.pos.insert(start, pos);
+        b + 1
     }
 
     /// An `and`/`or` item that `ShortL` can test: `null?`, `pair?` or `not` of an unboxed local, or `not`
@@ -1156,6 +1260,30 @@ impl Compiler<'_> {
         self.is_self_var(v, lam)
             && !lam.params.iter().any(|p| self.boxed(*p))
             && has_tail_call(&lam.body, v, lam.params.len(), &self.loop_vars, 0)
+    }
+
+    /// After the init of `letrec` variable `v` (an internal `define`) was compiled from a
+    /// lambda: when that lambda captures nothing it is one constant closure (`lambda`), and
+    /// when `v` is assigned only there and never `set!`, `v` holds that closure from its init
+    /// on. Every reference compiled after this point runs after the init (the inits and the
+    /// body of a `letrec` run in their textual order, a lambda compiled later is made later,
+    /// and a continuation cannot re-enter), so it loads the constant (`get_var`): no
+    /// capture of the cell, no `FreeCell` borrow — and a sibling that only calls such
+    /// functions may capture nothing itself and be a constant too.
+    fn note_known(&mut self, v: VarId) {
+        let info = &self.vars[v as usize];
+        if !info.letrec || info.assigned || self.sets.get(&v) != Some(&1) {
+            return;
+        }
+        let f = self.f();
+        let c = match f.code.last() {
+            Some(Op::Const(k)) => match f.consts.get(*k as usize) {
+                Some(c @ Value::Closure(_)) => c.clone(),
+                _ => return,
+            },
+            _ => return,
+        };
+        self.known.insert(v, c);
     }
 
     /// Whether `v` holds lambda `lam` wherever `lam`'s code runs (`FnGen::self_call`).

@@ -150,6 +150,19 @@ impl Pair {
         peek(&self.cdr)
     }
 
+    /// The head when it is an integer (without cloning it).
+    #[inline(always)]
+    pub(crate) fn car_int(&self) -> Option<i64> {
+        let v = self.car.replace(Value::Nil);
+        let r = match v {
+            Value::Int(x) => Some(x),
+            _ => None,
+        };
+        // What comes back is the `Nil` put there just above: nothing to drop.
+        std::mem::forget(self.car.replace(v));
+        r
+    }
+
     /// Whether the tail is `nil` (without cloning it).
     #[inline(always)]
     pub fn cdr_is_nil(&self) -> bool {

@@ -78,6 +78,7 @@ use crate::value::{Closure, Value};
 
 mod args;
 mod arith;
+mod compare;
 mod edge;
 mod frame;
 mod lists;
@@ -533,6 +534,7 @@ impl VmCore {
                     callee_pos: Vec::new(),
                     regions: Vec::new(),
         edges: Vec::new(),
+        compares: Vec::new(),
                 }),
                 free: Box::new([]),
             });
@@ -2041,6 +2043,14 @@ impl VmCore {
                             let a = &self.stack[base + sa as usize];
                             let b = &self.stack[base + sb as usize];
                             prim_two!(p, a, b)
+                        }
+                        Op::Compare(i) => {
+                            let c = &proto.compares[i as usize];
+                            if let Some(next) =
+                                compare::run(self.stack.from(base), c, &st.prim_intact)
+                            {
+                                pc = next as usize;
+                            }
                         }
                         Op::BranchPrim(p, neg, target) => {
                             if !st.prim_intact[p.index()] {

@@ -119,6 +119,7 @@ fn proto(name: &str, nparams: u32, rest: bool, code: Vec<Op>, consts: Vec<Value>
         callee_pos: Vec::new(),
         regions: Vec::new(),
         edges: Vec::new(),
+        compares: Vec::new(),
     }
 }
 

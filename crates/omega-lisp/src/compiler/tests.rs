@@ -742,3 +742,91 @@ fn a_local_function_calling_itself_keeps_max_depth() {
     eval(&rt, fused);
     assert_eq!(eval(&rt, "(f 40)"), Value::Int(80));
 }
+
+#[test]
+fn a_local_function_that_captures_nothing_is_loaded_as_a_constant() {
+    // `ok?` captures nothing (its self call is a jump): `try-it` loads it as a constant, not
+    // through a captured cell, so `try-it` captures nothing either and is a constant too.
+    let src = "(define (q n)
+                 (define (ok? row dist placed)
+                   (if (null? placed) #t
+                       (and (not (= (car placed) (+ row dist)))
+                            (not (= (car placed) (- row dist)))
+                            (ok? row (+ dist 1) (cdr placed)))))
+                 (define (try-it x z) (if (ok? (car x) 1 z) (try-it (cdr x) z) 0))
+                 (try-it n '()))";
+    let ops = ops_of(src);
+    assert!(
+        !ops.iter()
+            .any(|op| matches!(op, Op::FreeCell(_) | Op::Closure(_))),
+        "{ops:?}"
+    );
+    // Each `(not (= (car placed) (± row dist)))` is one `Compare`; the self jump with a `cdr`
+    // is one `Edge` (of shape `Pairs`) with the `null?` test folded.
+    assert_eq!(
+        ops.iter().filter(|op| matches!(op, Op::Compare(_))).count(),
+        2
+    );
+    let edges = edges_of(src);
+    assert!(
+        edges
+            .iter()
+            .any(|e| e.shape == crate::bytecode::EdgeShape::Pairs
+                && e.test.is_some_and(|t| t.p == PrimOp::NullP)),
+        "{edges:?}"
+    );
+    // A `set!`, a second definition or a captured variable keep the cell.
+    for plain in [
+        "(define (q) (define (a) 1) (define (b) (a)) (set! a a) (b))",
+        "(define (q) (define (a) 1) (define (b) (a)) (define (a) 2) (b))",
+        "(define (q n) (define (a) n) (define (b) (a)) (b))",
+    ] {
+        let ops = ops_of(plain);
+        assert!(
+            ops.iter().any(|op| matches!(op, Op::FreeCell(_))),
+            "{plain}: {ops:?}"
+        );
+    }
+    let rt = Runtime::new();
+    eval(
+        &rt,
+        "(define (q) (define (a) 1) (define (b) (list (a) (eq? a a))) (define c (b)) (list c a))
+         (define (fwd) (define (b) (a)) (define (a) 7) (b))",
+    );
+    assert_eq!(
+        crate::printer::write_string(&eval(&rt, "(car (q))")),
+        "(1 #t)"
+    );
+    assert_eq!(eval(&rt, "(fwd)"), Value::Int(7));
+}
+
+#[test]
+fn a_local_list_loop_as_one_edge_counts_the_same_steps() {
+    // `walk`'s self jump `(walk (+ n 1) (cdr l))` is one `Edge`; a `set!` keeps the closure
+    // calls. One step per call either way.
+    let fused = "(define (f l) (define (walk n l) (if (null? l) n (walk (+ n 1) (cdr l)))) (+ (walk 0 l) (walk 0 '())))";
+    let plain = "(define (f l) (define (walk n l) (if #f (set! walk walk)) (if (null? l) n (walk (+ n 1) (cdr l)))) (+ (walk 0 l) (walk 0 '())))";
+    assert!(ops_of(fused).iter().any(|op| matches!(op, Op::Edge(_))));
+    assert!(!ops_of(plain).iter().any(|op| matches!(op, Op::Edge(_))));
+    let limited = || {
+        Runtime::builder()
+            .limits(Limits {
+                max_steps: Some(10_000),
+                ..Limits::default()
+            })
+            .build()
+    };
+    let fits = |src: &str, n: i64| {
+        let rt = limited();
+        eval(&rt, src);
+        rt.eval_sync(&format!("(f (range {n}))"), "t").is_ok()
+    };
+    let edge = (9_000..10_100)
+        .find(|&n| !fits(plain, n))
+        .expect("the limit is reached near 10,000 calls");
+    assert!(fits(fused, edge - 1));
+    assert!(!fits(fused, edge));
+    let rt = limited();
+    eval(&rt, fused);
+    assert_eq!(eval(&rt, "(f '(a b c))"), Value::Int(3));
+}

@@ -5,6 +5,10 @@
 //! run time, then `BranchLI`). Here the arguments are [`EdgeArg`]s, one variant per primitive
 //! and shape, computed in one pass when they are all integers (or all floats), stored, and the
 //! test at the loop's head is run too; the dispatch loop continues where the branch would.
+//! A counter and an accumulator (`CountAcc`) add a step decoded at compile time
+//! (`Edge::istep`/`fstep`) and test a float counter against a decoded interval
+//! (`EdgeTest::frange`); a list loop's `(ok? row (+ dist 1) (cdr placed))` (`Pairs`) has its
+//! own out-of-line path, [`list_edge`], with its `null?` test.
 //!
 //! # Invariants
 //!
@@ -52,7 +56,7 @@ pub(super) fn run(
             return None;
         }
         let w = stack.window_mut(base);
-        match count_acc(w, e.first as usize, e.args[0]) {
+        match count_acc(w, e.first as usize, e.istep, e.fstep) {
             // The test is usually on the counter just computed: its value is at hand.
             Counted::Int(i) => match e.test {
                 Some(t) if t.slot == e.first && t.range.is_some() => {
@@ -61,7 +65,10 @@ pub(super) fn run(
                 _ => return Some(test(w, e, intact)),
             },
             Counted::Float(i) => match e.test {
-                Some(t) if t.slot == e.first && !matches!(t.rhs, EdgeRhs::Local(_)) => {
+                Some(t)
+                    if t.slot == e.first
+                        && matches!(t.rhs, EdgeRhs::Int(_) | EdgeRhs::Float(_)) =>
+                {
                     return Some(test_float(e.head, t, i, intact))
                 }
                 _ => return Some(test(w, e, intact)),
@@ -70,6 +77,48 @@ pub(super) fn run(
         }
     }
     general(stack, base, e, at, consts, intact)
+}
+
+/// [`general`] for [`EdgeShape::Pairs`] (two arguments: a `cdr` and a number): when the
+/// `cdr` is of a pair, the other argument an integer (as [`ints`] computes it) and every
+/// primitive intact, stores them over the two parameters and returns where the loop's test
+/// sends control (as [`test`], also for a `null?`/`pair?`/`not` test); `None` with no effect
+/// otherwise (the argument ops then run: their own results and errors). Out of line, apart
+/// from the set-up of `general` for every other shape.
+#[inline(never)]
+fn list_edge(stack: &mut Stack, base: usize, e: &Edge, intact: &[bool; PRIM_COUNT]) -> Option<u32> {
+    let (num, cdr, kn, kc) = match *e.args.as_slice() {
+        [EdgeArg::Cdr(s), n] => (n, s, 1, 0),
+        [n, EdgeArg::Cdr(s)] => (n, s, 0, 1),
+        _ => return None,
+    };
+    if !intact[PrimOp::Cdr.index()] || num.prim().is_some_and(|p| !intact[p.index()]) {
+        return None;
+    }
+    let w = stack.window_mut(base);
+    let x = match num {
+        EdgeArg::Keep => None,
+        n => Some(int_arg(w, n)?),
+    };
+    let tail = match w.get(cdr as usize) {
+        Some(Value::Pair(c)) => c.cdr(),
+        _ => return None,
+    };
+    let first = e.first as usize;
+    if let (Some(x), Some(slot)) = (x, w.get_mut(first + kn)) {
+        put(slot, Value::Int(x));
+    }
+    if let Some(slot) = w.get_mut(first + kc) {
+        // The old value is usually a pair of the same list: its count drops inline.
+        match std::mem::replace(slot, tail) {
+            Value::Pair(old) => drop(old),
+            old => drop(old),
+        }
+    }
+    Some(match e.test {
+        Some(t) if t.rhs == EdgeRhs::Unary => test_unary(w, e.head, t, intact),
+        _ => test(w, e, intact),
+    })
 }
 
 /// [`run`] for every shape (and `CountAcc` off its path).
@@ -82,6 +131,9 @@ fn general(
     consts: &[Value],
     intact: &[bool; PRIM_COUNT],
 ) -> Option<u32> {
+    if e.shape == EdgeShape::Pairs {
+        return list_edge(stack, base, e, intact);
+    }
     for p in &e.prims {
         if !intact[p.index()] {
             return None;
@@ -115,16 +167,16 @@ enum Counted {
 /// [`EdgeShape::CountAcc`] on two integers or two floats: `i' = i ± k`, `acc' = i + acc`,
 /// written over the two numbers in place (their kinds do not change).
 #[inline(always)]
-fn count_acc(w: &mut [Value], first: usize, step: EdgeArg) -> Counted {
+fn count_acc(w: &mut [Value], first: usize, istep: Option<i64>, fstep: f64) -> Counted {
     let Some([a, b, ..]) = w.get_mut(first..) else {
         return Counted::No;
     };
     match (a, b) {
         (Value::Int(i), Value::Int(acc)) => {
-            let next = match step {
-                EdgeArg::AddLI(_, k) => i.checked_add(k),
-                EdgeArg::SubLI(_, k) => i.checked_sub(k),
-                _ => None,
+            // The step decoded at compile time (`Edge::istep`): `i ± k` as `i + istep`.
+            let next = match istep {
+                Some(k) => i.checked_add(k),
+                None => None,
             };
             match (next, acc.checked_add(*i)) {
                 (Some(n), Some(sum)) => {
@@ -136,12 +188,8 @@ fn count_acc(w: &mut [Value], first: usize, step: EdgeArg) -> Counted {
             }
         }
         (Value::Float(i), Value::Float(acc)) => {
-            let next = match step {
-                EdgeArg::AddLI(_, k) => *i + k as f64,
-                EdgeArg::SubLI(_, k) => *i - k as f64,
-                EdgeArg::LF(p, _, y) => float_arith(p, *i, y),
-                _ => return Counted::No,
-            };
+            // The step decoded at compile time (`Edge::fstep`): `i ± k` as `i + fstep`.
+            let next = *i + fstep;
             // `+` on floats is commutative: `(+ i acc)` and `(+ acc i)` are the same number.
             *acc += *i;
             *i = next;
@@ -180,7 +228,7 @@ fn ints(w: &mut [Value], first: usize, args: &[EdgeArg]) -> bool {
                 (Some(x), Some(y)) => x.checked_mul(y),
                 _ => None,
             },
-            EdgeArg::LF(..) => None,
+            EdgeArg::LF(..) | EdgeArg::Cdr(_) => None,
         };
         match v {
             Some(x) => vals[k] = x,
@@ -193,6 +241,49 @@ fn ints(w: &mut [Value], first: usize, args: &[EdgeArg]) -> bool {
         }
     }
     true
+}
+
+/// The folded test `t` of the loop at `head` when it is `null?`, `pair?` or `not` of a local
+/// (a `BranchL`), as [`test`] runs the others (invariant 2).
+#[inline(always)]
+fn test_unary(w: &[Value], head: u32, t: EdgeTest, intact: &[bool; PRIM_COUNT]) -> u32 {
+    let branch = head + 1;
+    if !intact[t.p.index()] || (t.neg && !intact[PrimOp::Not.index()]) {
+        return branch;
+    }
+    let Some(a) = w.get(t.slot as usize) else {
+        return branch;
+    };
+    let holds = match t.p {
+        PrimOp::NullP => a.is_nil(),
+        PrimOp::PairP => matches!(a, Value::Pair(_)),
+        _ => !a.is_truthy(),
+    };
+    if holds != t.neg {
+        branch + 2 + u32::from(t.neg)
+    } else {
+        t.target
+    }
+}
+
+/// A number argument as an integer, as [`ints`] computes it.
+#[inline(always)]
+fn int_arg(w: &[Value], a: EdgeArg) -> Option<i64> {
+    let int = |s: u16| match w.get(s as usize) {
+        Some(Value::Int(x)) => Some(*x),
+        _ => None,
+    };
+    match a {
+        EdgeArg::Local(s) => int(s),
+        EdgeArg::Int(i) => Some(i),
+        EdgeArg::AddLI(s, i) => int(s)?.checked_add(i),
+        EdgeArg::SubLI(s, i) => int(s)?.checked_sub(i),
+        EdgeArg::MulLI(s, i) => int(s)?.checked_mul(i),
+        EdgeArg::AddLL(a, b) => int(a)?.checked_add(int(b)?),
+        EdgeArg::SubLL(a, b) => int(a)?.checked_sub(int(b)?),
+        EdgeArg::MulLL(a, b) => int(a)?.checked_mul(int(b)?),
+        EdgeArg::Keep | EdgeArg::LF(..) | EdgeArg::Cdr(_) => None,
+    }
 }
 
 /// Every argument a float (a float local, or a local and a float constant): computed, then
@@ -220,6 +311,7 @@ fn floats(w: &mut [Value], first: usize, args: &[EdgeArg]) -> bool {
             EdgeArg::AddLL(a, b) => float_two(w, a, b).map(|(x, y)| x + y),
             EdgeArg::SubLL(a, b) => float_two(w, a, b).map(|(x, y)| x - y),
             EdgeArg::MulLL(a, b) => float_two(w, a, b).map(|(x, y)| x * y),
+            EdgeArg::Cdr(_) => None,
         };
         match v {
             Some(x) => vals[k] = x,
@@ -312,13 +404,12 @@ fn test_float(head: u32, t: EdgeTest, x: f64, intact: &[bool; PRIM_COUNT]) -> u3
     if !intact[t.p.index()] || (t.neg && !intact[PrimOp::Not.index()]) {
         return branch;
     }
-    let y = match t.rhs {
-        EdgeRhs::Int(y) => y as f64,
-        EdgeRhs::Float(y) => y,
-        // Not taken here (`run` leaves it to `test`); the branch op runs it.
-        EdgeRhs::Local(_) => return branch,
+    // The comparison decoded at compile time (`EdgeTest::frange`); a local `rhs` is not
+    // taken here (`run` leaves it to `test`), and the branch op would run it.
+    let Some((lo, hi)) = t.frange else {
+        return branch;
     };
-    if float_holds(t.p, x, y) != t.neg {
+    if (lo <= x && x <= hi) != t.neg {
         branch + 2 + u32::from(t.neg)
     } else {
         t.target
@@ -338,6 +429,58 @@ fn put(slot: &mut Value, new: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoded interval of a folded float test agrees with the comparison it replaces, at
+    /// the zeros, the infinities, NaN and the floats next to the constant.
+    #[test]
+    fn a_float_range_agrees_with_the_comparison() {
+        use crate::bytecode::{next_down, next_up};
+        assert_eq!(next_up(0.0), 5e-324);
+        assert_eq!(next_up(-0.0), 5e-324);
+        assert_eq!(next_down(0.0), -5e-324);
+        assert_eq!(next_up(1.0), 1.0 + f64::EPSILON);
+        assert_eq!(next_down(1.0), 1.0 - f64::EPSILON / 2.0);
+        assert!(next_up(-5e-324) == 0.0 && next_up(-5e-324).is_sign_negative());
+        assert_eq!(next_up(f64::MAX), f64::INFINITY);
+        assert_eq!(next_up(f64::NEG_INFINITY), f64::MIN);
+        assert_eq!(next_up(f64::INFINITY), f64::INFINITY);
+        assert!(next_up(f64::NAN).is_nan());
+        let ys = [
+            f64::NEG_INFINITY,
+            f64::MIN,
+            -1.5,
+            -0.0,
+            0.0,
+            5e-324,
+            -5e-324,
+            1.0,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        for p in [
+            PrimOp::Lt,
+            PrimOp::Le,
+            PrimOp::Gt,
+            PrimOp::Ge,
+            PrimOp::NumEq,
+        ] {
+            for &y in &ys {
+                let (lo, hi) = EdgeTest::float_range(p, y).expect("a comparison");
+                let mut xs = ys.to_vec();
+                xs.extend([
+                    crate::bytecode::next_up(y),
+                    crate::bytecode::next_down(y),
+                    2.5,
+                    -7.0,
+                ]);
+                for x in xs {
+                    let got = lo <= x && x <= hi;
+                    assert_eq!(got, float_holds(p, x, y), "{p:?} x={x} y={y}");
+                }
+            }
+        }
+    }
 
     /// The decoded range of a folded integer test agrees with the comparison it replaces
     /// (negated or not), at the ends of the integers and around the constant.
