@@ -236,13 +236,30 @@ impl Stack {
     /// (a frame's return: `src` is the top, or a local for `ReturnLocal`).
     #[inline(always)]
     pub(crate) fn return_from(&mut self, src: usize, dst: usize) {
-        if let Value::Int(x) = self.slots[src] {
-            // The common numeric case, moved field by field.
-            self.return_int(x, dst);
-        } else {
-            self.slots.swap(dst, src);
-            self.truncate(dst + 1);
+        match self.slots[src] {
+            // The common numeric cases, moved field by field.
+            Value::Int(x) => self.return_int(x, dst),
+            _ => {
+                self.slots.swap(dst, src);
+                self.truncate(dst + 1);
+            }
         }
+    }
+
+    /// Writes the float `x` at `dst` and drops everything above `dst` (a frame's return of a
+    /// float result; as [`Stack::return_int`]).
+    #[inline(always)]
+    pub(crate) fn return_float(&mut self, x: f64, dst: usize) {
+        let slot = &mut self.slots[dst];
+        if slot.is_immediate() {
+            std::mem::forget(std::mem::replace(slot, Value::Float(x)));
+        } else {
+            match std::mem::replace(slot, Value::Float(x)) {
+                Value::Closure(c) => drop(c),
+                old => drop(old),
+            }
+        }
+        self.truncate(dst + 1);
     }
 
     /// Writes the integer `x` at `dst` and drops everything above `dst` (a frame's return of

@@ -1841,9 +1841,7 @@ impl VmCore {
                                 let r = float_arith(p, x, y);
                                 match self.frames.pop() {
                                     Some(caller) => {
-                                        let dst = base + nc - 1;
-                                        self.stack[dst] = Value::Float(r);
-                                        self.stack.truncate(dst + 1);
+                                        self.stack.return_float(r, base + nc - 1);
                                         pc = caller.pc();
                                         base = caller.base();
                                         nc = caller.nc();
