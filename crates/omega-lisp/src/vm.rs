@@ -1257,6 +1257,27 @@ impl VmCore {
                 }};
             }
 
+            // `local OP imm` (`PrimLI`): integers and floats inline, anything else through the
+            // generic primitive.
+            macro_rules! prim_li {
+                ($p:expr, $slot:expr, $imm:expr) => {{
+                    let (p, slot, imm): (PrimOp, u16, i16) = ($p, $slot, $imm);
+                    let a = &self.stack[base + slot as usize];
+                    if let (Value::Int(x), true) = (a, st.prim_intact[p.index()]) {
+                        let (x, y) = (*x, i64::from(imm));
+                        push_int_prim!(p, x, y);
+                    } else if let (Value::Float(x), true) = (a, st.prim_intact[p.index()]) {
+                        let (x, y) = (*x, f64::from(imm));
+                        push_float_prim!(p, x, y);
+                    } else {
+                        let a = a.clone();
+                        self.stack.push(a);
+                        self.stack.push_int(i64::from(imm));
+                        generic_prim!(p);
+                    }
+                }};
+            }
+
             // `car`/`cdr` of a local (`CarL`, `CdrL`): a pair's field pushed inline; anything
             // else (or a redefined primitive) through the generic primitive.
             macro_rules! pair_field_of_local {
@@ -1859,21 +1880,19 @@ impl VmCore {
                             }
                             prim!(p)
                         }
-                        Op::PrimLI(p, slot, imm) => {
+                        Op::PrimLI(PrimOp::Sub, slot, imm) => {
+                            // `(- n 1)`, the commonest: no run-time choice of the primitive.
                             let a = &self.stack[base + slot as usize];
-                            if let (Value::Int(x), true) = (a, st.prim_intact[p.index()]) {
-                                let (x, y) = (*x, i64::from(imm));
-                                push_int_prim!(p, x, y);
-                            } else if let (Value::Float(x), true) = (a, st.prim_intact[p.index()]) {
-                                let (x, y) = (*x, f64::from(imm));
-                                push_float_prim!(p, x, y);
-                            } else {
-                                let a = a.clone();
-                                self.stack.push(a);
-                                self.stack.push_int(i64::from(imm));
-                                generic_prim!(p);
+                            if let (Value::Int(x), true) = (a, st.prim_intact[PrimOp::Sub.index()])
+                            {
+                                if let Some(r) = x.checked_sub(i64::from(imm)) {
+                                    self.stack.push_int(r);
+                                    continue;
+                                }
                             }
+                            prim_li!(PrimOp::Sub, slot, imm)
                         }
+                        Op::PrimLI(p, slot, imm) => prim_li!(p, slot, imm),
                         Op::BranchLI(p, neg, slot, imm, target) => {
                             let a = &self.stack[base + slot as usize];
                             let intact = st.prim_intact[p.index()]
