@@ -306,6 +306,39 @@ impl Stack {
         self.truncate(top - n);
     }
 
+    /// Moves the top `n` values down to `at .. at + n`, drops everything above them (what
+    /// they replace included) and grows the stack to `len` values with `nil`s: a self tail
+    /// call's arguments over the frame's parameters, its locals reset. Integers are moved
+    /// field by field; the stack pointer is stored once. Out of line: a loop the dispatch
+    /// loop need not hold registers for.
+    #[inline(never)]
+    pub(crate) fn restart(&mut self, at: usize, n: usize, len: usize) {
+        let from = self.sp - n;
+        if from >= at + n {
+            let (lo, hi) = self.slots.split_at_mut(from);
+            for (d, s) in lo[at..at + n].iter_mut().zip(&mut hi[..n]) {
+                if let Value::Int(x) = *s {
+                    // Nothing to drop in `s`: just put `nil` back (invariant 1).
+                    std::mem::forget(std::mem::take(s));
+                    if d.is_immediate() {
+                        std::mem::forget(std::mem::replace(d, Value::Int(x)));
+                    } else {
+                        *d = Value::Int(x);
+                    }
+                } else {
+                    *d = std::mem::take(s);
+                }
+            }
+            // `from ..` are all `nil` now; drop the slots between.
+            self.sp = from;
+            self.truncate(at + n);
+        } else {
+            // The arguments overlap their parameters (fewer slots between than arguments).
+            self.remove_range(at, from);
+        }
+        self.resize_nil(len);
+    }
+
     /// Removes and returns the values from `at` to the top.
     pub(crate) fn split_off(&mut self, at: usize) -> Vec<Value> {
         let out = self.slots[at..self.sp]
@@ -408,6 +441,44 @@ mod tests {
         );
         s.clear();
         assert!(s.slots.iter().all(Value::is_nil));
+    }
+
+    #[test]
+    fn restart_moves_the_top_values_down_and_resets_the_rest() {
+        // A frame at 1 with 3 parameters and 4 locals, a temporary, then 3 arguments.
+        let mut s = Stack::new();
+        s.push(Value::string("below"));
+        s.push_int(1);
+        s.push(Value::string("old"));
+        s.push(Value::Float(0.5));
+        s.push(Value::string("local"));
+        s.push(Value::string("temp"));
+        s.push_int(7);
+        s.push(Value::string("new"));
+        s.push(Value::Float(2.5));
+        s.restart(1, 3, 5);
+        assert_eq!(
+            s.as_slice(),
+            &[
+                Value::string("below"),
+                Value::Int(7),
+                Value::string("new"),
+                Value::Float(2.5),
+                Value::Nil
+            ]
+        );
+        assert!(s.slots[5..].iter().all(Value::is_nil));
+        // Arguments overlapping their parameters (fewer slots between than arguments).
+        let mut s = Stack::new();
+        s.push(Value::string("old"));
+        s.push(Value::string("a"));
+        s.push_int(9);
+        s.restart(0, 2, 3);
+        assert_eq!(
+            s.as_slice(),
+            &[Value::string("a"), Value::Int(9), Value::Nil]
+        );
+        assert!(s.slots[3..].iter().all(Value::is_nil));
     }
 
     #[test]

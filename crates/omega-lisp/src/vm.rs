@@ -997,16 +997,12 @@ impl VmCore {
     }
 
     /// A self tail call of the running frame (at `base`, of a closure with `nlocals` slots):
-    /// pops the `argc` arguments on top into the parameters, drops everything above them
+    /// moves the `argc` arguments on top into the parameters, drops everything above them
     /// (locals, temporaries, a callee slot) and resets the other locals to `nil`, as a fresh
     /// frame has them.
     #[inline(always)]
     fn restart_frame(&mut self, base: usize, argc: usize, nlocals: u32) {
-        for k in (0..argc).rev() {
-            self.stack.pop_into(base + k);
-        }
-        self.stack.truncate(base + argc);
-        self.stack.resize_nil(base + nlocals as usize);
+        self.stack.restart(base, argc, base + nlocals as usize);
     }
 
     /// Keeps only the first `n` frames; the new top gets the closure of the frames removed
