@@ -186,6 +186,19 @@ impl Stack {
         }
     }
 
+    /// Drops the top two values, which are numbers (nothing to drop: each tag is reset to
+    /// `nil` without reading it).
+    #[inline(always)]
+    pub(crate) fn drop_two_numbers(&mut self) {
+        let top = self.sp;
+        debug_assert!(top >= 2 && self.slots[top - 2..top].iter().all(Value::is_immediate));
+        if let [.., a, b] = &mut self.slots[..top] {
+            std::mem::forget(std::mem::take(a));
+            std::mem::forget(std::mem::take(b));
+            self.sp = top - 2;
+        }
+    }
+
     /// Drops the top value.
     #[inline(always)]
     pub(crate) fn drop_top(&mut self) {

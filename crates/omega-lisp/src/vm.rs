@@ -1833,6 +1833,7 @@ impl VmCore {
                                 if let Some(r) = int_arith(p, *x, *y) {
                                     match self.frames.pop() {
                                         Some(caller) => {
+                                            self.stack.drop_two_numbers();
                                             self.stack.return_int(r, base + nc - 1);
                                             pc = caller.pc();
                                             base = caller.base();
