@@ -1859,6 +1859,7 @@ impl VmCore {
                                 let r = float_arith(p, x, y);
                                 match self.frames.pop() {
                                     Some(caller) => {
+                                        self.stack.drop_two_numbers();
                                         self.stack.return_float(r, base + nc - 1);
                                         pc = caller.pc();
                                         base = caller.base();
