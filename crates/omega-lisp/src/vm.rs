@@ -1274,6 +1274,37 @@ impl VmCore {
                 }};
             }
 
+            // Unless `local OP imm` holds (negated with `neg`), jump to `target` (`BranchLI`):
+            // integers and floats inline; anything else (or a redefined primitive) through
+            // the generic primitive, whose result the next op consumes.
+            macro_rules! branch_li {
+                ($p:expr, $neg:expr, $slot:expr, $imm:expr, $target:expr) => {{
+                    let (p, neg, slot, imm, target): (PrimOp, bool, u16, i16, u32) =
+                        ($p, $neg, $slot, $imm, $target);
+                    let a = &self.stack[base + slot as usize];
+                    let intact = st.prim_intact[p.index()]
+                        && (!neg || st.prim_intact[PrimOp::Not.index()]);
+                    let holds = match (a, intact) {
+                        (Value::Int(x), true) => int_holds(p, *x, i64::from(imm)),
+                        (Value::Float(x), true) => float_holds(p, *x, f64::from(imm)),
+                        _ => {
+                            let a = a.clone();
+                            self.stack.push(a);
+                            self.stack.push_int(i64::from(imm));
+                            // The next op (`Prim(Not)` with `neg`, else
+                            // `JumpIfFalse(target)`) consumes the result.
+                            generic_prim!(p);
+                            continue;
+                        }
+                    };
+                    pc = if holds != neg {
+                        pc + 1 + usize::from(neg)
+                    } else {
+                        target as usize
+                    };
+                }};
+            }
+
             // `car`/`cdr` of a local (`CarL`, `CdrL`): a pair's field pushed inline; anything
             // else (or a redefined primitive) through the generic primitive.
             macro_rules! pair_field_of_local {
@@ -1891,28 +1922,37 @@ impl VmCore {
                             prim_li!(PrimOp::Sub, slot, imm)
                         }
                         Op::PrimLI(p, slot, imm) => prim_li!(p, slot, imm),
-                        Op::BranchLI(p, neg, slot, imm, target) => {
+                        Op::BranchLI(PrimOp::Lt, false, slot, imm, target) => {
+                            // `(if (< n 2) …)`, the commonest: no run-time choice of the test.
                             let a = &self.stack[base + slot as usize];
-                            let intact = st.prim_intact[p.index()]
-                                && (!neg || st.prim_intact[PrimOp::Not.index()]);
-                            let holds = match (a, intact) {
-                                (Value::Int(x), true) => int_holds(p, *x, i64::from(imm)),
-                                (Value::Float(x), true) => float_holds(p, *x, f64::from(imm)),
-                                _ => {
-                                    let a = a.clone();
-                                    self.stack.push(a);
-                                    self.stack.push_int(i64::from(imm));
-                                    // The next op (`Prim(Not)` with `neg`, else
-                                    // `JumpIfFalse(target)`) consumes the result.
-                                    generic_prim!(p);
-                                    continue;
-                                }
-                            };
-                            pc = if holds != neg {
-                                pc + 1 + usize::from(neg)
-                            } else {
-                                target as usize
-                            };
+                            if let (Value::Int(x), true) = (a, st.prim_intact[PrimOp::Lt.index()])
+                            {
+                                pc = if *x < i64::from(imm) {
+                                    pc + 1
+                                } else {
+                                    target as usize
+                                };
+                                continue;
+                            }
+                            branch_li!(PrimOp::Lt, false, slot, imm, target)
+                        }
+                        Op::BranchLI(PrimOp::NumEq, false, slot, imm, target) => {
+                            // `(if (= n 0) …)`, as `<` above.
+                            let a = &self.stack[base + slot as usize];
+                            if let (Value::Int(x), true) =
+                                (a, st.prim_intact[PrimOp::NumEq.index()])
+                            {
+                                pc = if *x == i64::from(imm) {
+                                    pc + 1
+                                } else {
+                                    target as usize
+                                };
+                                continue;
+                            }
+                            branch_li!(PrimOp::NumEq, false, slot, imm, target)
+                        }
+                        Op::BranchLI(p, neg, slot, imm, target) => {
+                            branch_li!(p, neg, slot, imm, target)
                         }
                         Op::BranchLL(p, neg, sa, sb, target) => {
                             let a = &self.stack[base + sa as usize];

@@ -1,6 +1,6 @@
-; `(OP local small-int)` (`PrimLI`; `-` has its own fast path) and float results returned
-; by `PrimReturn`: integers, floats, an overflow, a non-number and a redefined `-` all give
-; what the generic primitive gives
+; `(OP local small-int)` (`PrimLI`; `-` has its own fast path), its tests (`BranchLI`; `<`
+; and `=` have their own) and float results returned by `PrimReturn`: integers, floats, an
+; overflow, a non-number and a redefined primitive all give what the generic primitive gives
 (define (err thunk) (try (thunk) (catch e (list (error-kind e) (error-message e)))))
 (define (dec n) (- n 1))
 (define (dec3 n) (- n -3))
@@ -24,6 +24,20 @@
 (println (dec 10) (dec 2.5))
 (set! - real-)
 (println (dec 10))
+(define (lt2 n) (if (< n 2) 'lt 'ge))
+(define (eq0 n) (if (= n 0) 'zero 'other))
+(define (not-lt2 n) (if (not (< n 2)) 'ge 'lt))
+(println (lt2 1) (lt2 2) (lt2 -7) (lt2 1.5) (lt2 2.0) (not-lt2 1) (not-lt2 3))
+(println (eq0 0) (eq0 3) (eq0 0.0) (eq0 -0.0) (eq0 0.5))
+(println (first (err (lambda () (lt2 "x")))) (first (err (lambda () (eq0 'a)))))
+(define real< <)
+(define real= =)
+(set! < (lambda (a b) (list a b)))
+(set! = (lambda (a b) #f))
+(println (lt2 5) (eq0 0))
+(set! < real<)
+(set! = real=)
+(println (lt2 5) (eq0 0))
 ; expect-output: 9 -6 7 42
 ; expect-output: 1.5 3.5
 ; expect-output: (:overflow integer overflow in -)
@@ -34,3 +48,8 @@
 ; expect-output: 610.0
 ; expect-output: (minus 10 1) (minus 2.5 1)
 ; expect-output: 9
+; expect-output: lt ge lt lt ge lt ge
+; expect-output: zero other zero zero other
+; expect-output: :type-error :type-error
+; expect-output: lt other
+; expect-output: ge zero
