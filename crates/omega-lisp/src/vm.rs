@@ -1954,6 +1954,26 @@ impl VmCore {
                         Op::BranchLI(p, neg, slot, imm, target) => {
                             branch_li!(p, neg, slot, imm, target)
                         }
+                        Op::BranchLL(PrimOp::Lt, neg, sa, sb, target) => {
+                            // `(if (< a b) …)`, `(if (not (< a b)) …)`: no run-time choice of
+                            // the test for two integers.
+                            let a = &self.stack[base + sa as usize];
+                            let b = &self.stack[base + sb as usize];
+                            if let (Value::Int(x), Value::Int(y), true) = (
+                                a,
+                                b,
+                                st.prim_intact[PrimOp::Lt.index()]
+                                    && (!neg || st.prim_intact[PrimOp::Not.index()]),
+                            ) {
+                                pc = if (x < y) != neg {
+                                    pc + 1 + usize::from(neg)
+                                } else {
+                                    target as usize
+                                };
+                                continue;
+                            }
+                            compare_branch!(PrimOp::Lt, neg, a, b, target);
+                        }
                         Op::BranchLL(p, neg, sa, sb, target) => {
                             let a = &self.stack[base + sa as usize];
                             let b = &self.stack[base + sb as usize];

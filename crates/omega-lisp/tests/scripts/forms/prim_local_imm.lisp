@@ -1,6 +1,7 @@
 ; `(OP local small-int)` (`PrimLI`; `-` has its own fast path), its tests (`BranchLI`; `<`
 ; and `=` have their own) and float results returned by `PrimReturn`: integers, floats, an
-; overflow, a non-number and a redefined primitive all give what the generic primitive gives
+; overflow, a non-number and a redefined primitive all give what the generic primitive gives;
+; the same for `(< local local)` tests (`BranchLL`, `<` with its own fast path)
 (define (err thunk) (try (thunk) (catch e (list (error-kind e) (error-message e)))))
 (define (dec n) (- n 1))
 (define (dec3 n) (- n -3))
@@ -30,14 +31,23 @@
 (println (lt2 1) (lt2 2) (lt2 -7) (lt2 1.5) (lt2 2.0) (not-lt2 1) (not-lt2 3))
 (println (eq0 0) (eq0 3) (eq0 0.0) (eq0 -0.0) (eq0 0.5))
 (println (first (err (lambda () (lt2 "x")))) (first (err (lambda () (eq0 'a)))))
+(define (tak x y z)
+  (if (not (< y x)) z (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))
+(define (lt a b) (if (< a b) 'lt 'ge))
+(println (tak 12 8 4) (tak 12.0 8 4.5) (lt 1 2) (lt 2 1) (lt 1 1.5) (lt 2.5 2))
+(println (first (err (lambda () (lt 1 "x")))))
+(define real-not not)
+(set! not (lambda (x) 'never))
+(println (tak 3 2 1))
+(set! not real-not)
 (define real< <)
 (define real= =)
 (set! < (lambda (a b) (list a b)))
 (set! = (lambda (a b) #f))
-(println (lt2 5) (eq0 0))
+(println (lt2 5) (eq0 0) (lt 3 2))
 (set! < real<)
 (set! = real=)
-(println (lt2 5) (eq0 0))
+(println (lt2 5) (eq0 0) (lt 3 2))
 ; expect-output: 9 -6 7 42
 ; expect-output: 1.5 3.5
 ; expect-output: (:overflow integer overflow in -)
@@ -51,5 +61,8 @@
 ; expect-output: lt ge lt lt ge lt ge
 ; expect-output: zero other zero zero other
 ; expect-output: :type-error :type-error
-; expect-output: lt other
-; expect-output: ge zero
+; expect-output: 5 5 lt ge lt ge
+; expect-output: :type-error
+; expect-output: 1
+; expect-output: lt other lt
+; expect-output: ge zero ge
