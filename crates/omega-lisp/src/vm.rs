@@ -2075,10 +2075,35 @@ impl VmCore {
                             self.stack.drop_top();
                             pc = if truthy { target as usize } else { pc + 1 };
                         }
+                        Op::PrimLK(PrimOp::Sub, sa, k) => {
+                            // `(- x 1.0)`: a float constant, no run-time choice of the primitive.
+                            let a = &self.stack[base + sa as usize];
+                            let b = &proto.consts[k as usize];
+                            if let (Value::Float(x), Value::Float(y), true) =
+                                (a, b, st.prim_intact[PrimOp::Sub.index()])
+                            {
+                                let r = x - y;
+                                self.stack.push_with(|| Value::Float(r));
+                                continue;
+                            }
+                            prim_two!(PrimOp::Sub, a, b)
+                        }
                         Op::PrimLK(p, sa, k) => {
                             let a = &self.stack[base + sa as usize];
                             let b = &proto.consts[k as usize];
                             prim_two!(p, a, b)
+                        }
+                        Op::BranchLK(PrimOp::Lt, false, sa, k, target) => {
+                            // `(if (< x 2.0) …)`, as `BranchLI`'s `<`.
+                            let a = &self.stack[base + sa as usize];
+                            let b = &proto.consts[k as usize];
+                            if let (Value::Float(x), Value::Float(y), true) =
+                                (a, b, st.prim_intact[PrimOp::Lt.index()])
+                            {
+                                pc = if x < y { pc + 1 } else { target as usize };
+                                continue;
+                            }
+                            compare_branch!(PrimOp::Lt, false, a, b, target);
                         }
                         Op::BranchLK(p, neg, sa, k, target) => {
                             let a = &self.stack[base + sa as usize];

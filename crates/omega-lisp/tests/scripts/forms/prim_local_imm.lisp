@@ -1,11 +1,14 @@
 ; `(OP local small-int)` (`PrimLI`; `-` has its own fast path), its tests (`BranchLI`; `<`
 ; and `=` have their own) and float results returned by `PrimReturn`: integers, floats, an
 ; overflow, a non-number and a redefined primitive all give what the generic primitive gives;
-; the same for `(< local local)` tests (`BranchLL`, `<` with its own fast path)
+; the same for `(< local local)` tests (`BranchLL`, `<` with its own fast path) and a local
+; with a float constant (`PrimLK`, `BranchLK`: `-` and `<` with their own)
 (define (err thunk) (try (thunk) (catch e (list (error-kind e) (error-message e)))))
 (define (dec n) (- n 1))
 (define (dec3 n) (- n -3))
 (define (inc n) (+ n 1))
+(define (dec-f x) (- x 1.5))
+(define (lt-f x) (if (< x 2.0) 'lt 'ge))
 (println (dec 10) (dec -5) (dec3 4) (inc 41))
 (println (dec 2.5) (dec3 0.5))
 (println (err (lambda () (dec -9223372036854775808))))
@@ -22,7 +25,7 @@
 ; `-` redefined: the compiled (- n 1) calls the new definition
 (define real- -)
 (set! - (lambda (a b) (list 'minus a b)))
-(println (dec 10) (dec 2.5))
+(println (dec 10) (dec 2.5) (dec-f 4.0))
 (set! - real-)
 (println (dec 10))
 (define (lt2 n) (if (< n 2) 'lt 'ge))
@@ -40,14 +43,16 @@
 (set! not (lambda (x) 'never))
 (println (tak 3 2 1))
 (set! not real-not)
+(println (dec-f 4.0) (dec-f 4) (dec-f -0.5) (lt-f 1.5) (lt-f 2.0) (lt-f 1) (lt-f 3))
+(println (first (err (lambda () (dec-f "x")))) (first (err (lambda () (lt-f 'a)))))
 (define real< <)
 (define real= =)
 (set! < (lambda (a b) (list a b)))
 (set! = (lambda (a b) #f))
-(println (lt2 5) (eq0 0) (lt 3 2))
+(println (lt2 5) (eq0 0) (lt 3 2) (lt-f 3.0))
 (set! < real<)
 (set! = real=)
-(println (lt2 5) (eq0 0) (lt 3 2))
+(println (lt2 5) (eq0 0) (lt 3 2) (lt-f 3.0))
 ; expect-output: 9 -6 7 42
 ; expect-output: 1.5 3.5
 ; expect-output: (:overflow integer overflow in -)
@@ -56,7 +61,7 @@
 ; expect-output: done
 ; expect-output: 3.5 1.25 3.5
 ; expect-output: 610.0
-; expect-output: (minus 10 1) (minus 2.5 1)
+; expect-output: (minus 10 1) (minus 2.5 1) (minus 4.0 1.5)
 ; expect-output: 9
 ; expect-output: lt ge lt lt ge lt ge
 ; expect-output: zero other zero zero other
@@ -64,5 +69,7 @@
 ; expect-output: 5 5 lt ge lt ge
 ; expect-output: :type-error
 ; expect-output: 1
-; expect-output: lt other lt
-; expect-output: ge zero ge
+; expect-output: 2.5 2.5 -2.0 lt ge lt ge
+; expect-output: :type-error :type-error
+; expect-output: lt other lt lt
+; expect-output: ge zero ge ge
