@@ -1282,8 +1282,8 @@ impl VmCore {
                     let (p, neg, slot, imm, target): (PrimOp, bool, u16, i16, u32) =
                         ($p, $neg, $slot, $imm, $target);
                     let a = &self.stack[base + slot as usize];
-                    let intact = st.prim_intact[p.index()]
-                        && (!neg || st.prim_intact[PrimOp::Not.index()]);
+                    let intact =
+                        st.prim_intact[p.index()] && (!neg || st.prim_intact[PrimOp::Not.index()]);
                     let holds = match (a, intact) {
                         (Value::Int(x), true) => int_holds(p, *x, i64::from(imm)),
                         (Value::Float(x), true) => float_holds(p, *x, f64::from(imm)),
@@ -1925,8 +1925,7 @@ impl VmCore {
                         Op::BranchLI(PrimOp::Lt, false, slot, imm, target) => {
                             // `(if (< n 2) …)`, the commonest: no run-time choice of the test.
                             let a = &self.stack[base + slot as usize];
-                            if let (Value::Int(x), true) = (a, st.prim_intact[PrimOp::Lt.index()])
-                            {
+                            if let (Value::Int(x), true) = (a, st.prim_intact[PrimOp::Lt.index()]) {
                                 pc = if *x < i64::from(imm) {
                                     pc + 1
                                 } else {
