@@ -1253,58 +1253,6 @@ impl VmCore {
                 }};
             }
 
-            // `local OP imm` (`PrimLI`): integers and floats inline, anything else through the
-            // generic primitive.
-            macro_rules! prim_li {
-                ($p:expr, $slot:expr, $imm:expr) => {{
-                    let (p, slot, imm): (PrimOp, u16, i16) = ($p, $slot, $imm);
-                    let a = &self.stack[base + slot as usize];
-                    if let (Value::Int(x), true) = (a, st.prim_intact[p.index()]) {
-                        let (x, y) = (*x, i64::from(imm));
-                        push_int_prim!(p, x, y);
-                    } else if let (Value::Float(x), true) = (a, st.prim_intact[p.index()]) {
-                        let (x, y) = (*x, f64::from(imm));
-                        push_float_prim!(p, x, y);
-                    } else {
-                        let a = a.clone();
-                        self.stack.push(a);
-                        self.stack.push_int(i64::from(imm));
-                        generic_prim!(p);
-                    }
-                }};
-            }
-
-            // Unless `local OP imm` holds (negated with `neg`), jump to `target` (`BranchLI`):
-            // integers and floats inline; anything else (or a redefined primitive) through
-            // the generic primitive, whose result the next op consumes.
-            macro_rules! branch_li {
-                ($p:expr, $neg:expr, $slot:expr, $imm:expr, $target:expr) => {{
-                    let (p, neg, slot, imm, target): (PrimOp, bool, u16, i16, u32) =
-                        ($p, $neg, $slot, $imm, $target);
-                    let a = &self.stack[base + slot as usize];
-                    let intact =
-                        st.prim_intact[p.index()] && (!neg || st.prim_intact[PrimOp::Not.index()]);
-                    let holds = match (a, intact) {
-                        (Value::Int(x), true) => int_holds(p, *x, i64::from(imm)),
-                        (Value::Float(x), true) => float_holds(p, *x, f64::from(imm)),
-                        _ => {
-                            let a = a.clone();
-                            self.stack.push(a);
-                            self.stack.push_int(i64::from(imm));
-                            // The next op (`Prim(Not)` with `neg`, else
-                            // `JumpIfFalse(target)`) consumes the result.
-                            generic_prim!(p);
-                            continue;
-                        }
-                    };
-                    pc = if holds != neg {
-                        pc + 1 + usize::from(neg)
-                    } else {
-                        target as usize
-                    };
-                }};
-            }
-
             // `car`/`cdr` of a local (`CarL`, `CdrL`): a pair's field pushed inline; anything
             // else (or a redefined primitive) through the generic primitive.
             macro_rules! pair_field_of_local {
@@ -1909,69 +1857,43 @@ impl VmCore {
                             }
                             prim!(p)
                         }
-                        Op::PrimLI(PrimOp::Sub, slot, imm) => {
-                            // `(- n 1)`, the commonest: no run-time choice of the primitive.
+                        Op::PrimLI(p, slot, imm) => {
                             let a = &self.stack[base + slot as usize];
-                            if let (Value::Int(x), true) = (a, st.prim_intact[PrimOp::Sub.index()])
-                            {
-                                if let Some(r) = x.checked_sub(i64::from(imm)) {
-                                    self.stack.push_int(r);
-                                    continue;
-                                }
+                            if let (Value::Int(x), true) = (a, st.prim_intact[p.index()]) {
+                                let (x, y) = (*x, i64::from(imm));
+                                push_int_prim!(p, x, y);
+                            } else if let (Value::Float(x), true) = (a, st.prim_intact[p.index()]) {
+                                let (x, y) = (*x, f64::from(imm));
+                                push_float_prim!(p, x, y);
+                            } else {
+                                let a = a.clone();
+                                self.stack.push(a);
+                                self.stack.push_int(i64::from(imm));
+                                generic_prim!(p);
                             }
-                            prim_li!(PrimOp::Sub, slot, imm)
-                        }
-                        Op::PrimLI(p, slot, imm) => prim_li!(p, slot, imm),
-                        Op::BranchLI(PrimOp::Lt, false, slot, imm, target) => {
-                            // `(if (< n 2) …)`, the commonest: no run-time choice of the test.
-                            let a = &self.stack[base + slot as usize];
-                            if let (Value::Int(x), true) = (a, st.prim_intact[PrimOp::Lt.index()]) {
-                                pc = if *x < i64::from(imm) {
-                                    pc + 1
-                                } else {
-                                    target as usize
-                                };
-                                continue;
-                            }
-                            branch_li!(PrimOp::Lt, false, slot, imm, target)
-                        }
-                        Op::BranchLI(PrimOp::NumEq, false, slot, imm, target) => {
-                            // `(if (= n 0) …)`, as `<` above.
-                            let a = &self.stack[base + slot as usize];
-                            if let (Value::Int(x), true) =
-                                (a, st.prim_intact[PrimOp::NumEq.index()])
-                            {
-                                pc = if *x == i64::from(imm) {
-                                    pc + 1
-                                } else {
-                                    target as usize
-                                };
-                                continue;
-                            }
-                            branch_li!(PrimOp::NumEq, false, slot, imm, target)
                         }
                         Op::BranchLI(p, neg, slot, imm, target) => {
-                            branch_li!(p, neg, slot, imm, target)
-                        }
-                        Op::BranchLL(PrimOp::Lt, neg, sa, sb, target) => {
-                            // `(if (< a b) …)`, `(if (not (< a b)) …)`: no run-time choice of
-                            // the test for two integers.
-                            let a = &self.stack[base + sa as usize];
-                            let b = &self.stack[base + sb as usize];
-                            if let (Value::Int(x), Value::Int(y), true) = (
-                                a,
-                                b,
-                                st.prim_intact[PrimOp::Lt.index()]
-                                    && (!neg || st.prim_intact[PrimOp::Not.index()]),
-                            ) {
-                                pc = if (x < y) != neg {
-                                    pc + 1 + usize::from(neg)
-                                } else {
-                                    target as usize
-                                };
-                                continue;
-                            }
-                            compare_branch!(PrimOp::Lt, neg, a, b, target);
+                            let a = &self.stack[base + slot as usize];
+                            let intact = st.prim_intact[p.index()]
+                                && (!neg || st.prim_intact[PrimOp::Not.index()]);
+                            let holds = match (a, intact) {
+                                (Value::Int(x), true) => int_holds(p, *x, i64::from(imm)),
+                                (Value::Float(x), true) => float_holds(p, *x, f64::from(imm)),
+                                _ => {
+                                    let a = a.clone();
+                                    self.stack.push(a);
+                                    self.stack.push_int(i64::from(imm));
+                                    // The next op (`Prim(Not)` with `neg`, else
+                                    // `JumpIfFalse(target)`) consumes the result.
+                                    generic_prim!(p);
+                                    continue;
+                                }
+                            };
+                            pc = if holds != neg {
+                                pc + 1 + usize::from(neg)
+                            } else {
+                                target as usize
+                            };
                         }
                         Op::BranchLL(p, neg, sa, sb, target) => {
                             let a = &self.stack[base + sa as usize];
@@ -2074,35 +1996,10 @@ impl VmCore {
                             self.stack.drop_top();
                             pc = if truthy { target as usize } else { pc + 1 };
                         }
-                        Op::PrimLK(PrimOp::Sub, sa, k) => {
-                            // `(- x 1.0)`: a float constant, no run-time choice of the primitive.
-                            let a = &self.stack[base + sa as usize];
-                            let b = &proto.consts[k as usize];
-                            if let (Value::Float(x), Value::Float(y), true) =
-                                (a, b, st.prim_intact[PrimOp::Sub.index()])
-                            {
-                                let r = x - y;
-                                self.stack.push_with(|| Value::Float(r));
-                                continue;
-                            }
-                            prim_two!(PrimOp::Sub, a, b)
-                        }
                         Op::PrimLK(p, sa, k) => {
                             let a = &self.stack[base + sa as usize];
                             let b = &proto.consts[k as usize];
                             prim_two!(p, a, b)
-                        }
-                        Op::BranchLK(PrimOp::Lt, false, sa, k, target) => {
-                            // `(if (< x 2.0) …)`, as `BranchLI`'s `<`.
-                            let a = &self.stack[base + sa as usize];
-                            let b = &proto.consts[k as usize];
-                            if let (Value::Float(x), Value::Float(y), true) =
-                                (a, b, st.prim_intact[PrimOp::Lt.index()])
-                            {
-                                pc = if x < y { pc + 1 } else { target as usize };
-                                continue;
-                            }
-                            compare_branch!(PrimOp::Lt, false, a, b, target);
                         }
                         Op::BranchLK(p, neg, sa, k, target) => {
                             let a = &self.stack[base + sa as usize];
