@@ -1,8 +1,8 @@
-; `(OP local small-int)` (`PrimLI`; `-` has its own fast path), its tests (`BranchLI`; `<`
-; and `=` have their own) and float results returned by `PrimReturn`: integers, floats, an
-; overflow, a non-number and a redefined primitive all give what the generic primitive gives;
-; the same for `(< local local)` tests (`BranchLL`, `<` with its own fast path) and a local
-; with a float constant (`PrimLK`, `BranchLK`: `-` and `<` with their own)
+; `(OP local small-int)` (`PrimLI`), its tests (`BranchLI`), `(< local local)` tests
+; (`BranchLL`), a local with a float constant (`PrimLK`, `BranchLK`), float and integer
+; results returned by `PrimReturn` (over `Call` and `CallGlobal` frames) and self tail calls
+; (`Stack::restart`): integers, floats, an overflow, a non-number and a redefined primitive
+; all give what the generic primitive gives
 (define (err thunk) (try (thunk) (catch e (list (error-kind e) (error-message e)))))
 (define (dec n) (- n 1))
 (define (dec3 n) (- n -3))
