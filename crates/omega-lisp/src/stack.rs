@@ -495,6 +495,24 @@ mod tests {
     }
 
     #[test]
+    fn return_over_two_numbers_leaves_the_result_and_nils_above() {
+        let mut s = Stack::new();
+        s.push(Value::string("callee"));
+        s.push_int(5);
+        s.push_int(3);
+        s.push(Value::Float(0.5));
+        s.drop_two_numbers();
+        s.return_float(2.5, 0);
+        assert_eq!(s.as_slice(), &[Value::Float(2.5)]);
+        s.push_int(1);
+        s.push_int(2);
+        s.drop_two_numbers();
+        s.return_int(7, 0);
+        assert_eq!(s.as_slice(), &[Value::Int(7)]);
+        assert!(s.slots[1..].iter().all(Value::is_nil));
+    }
+
+    #[test]
     fn the_first_allocation_is_two_slots_then_doubles() {
         let mut s = Stack::new();
         s.push_int(1);
