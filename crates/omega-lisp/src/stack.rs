@@ -186,6 +186,19 @@ impl Stack {
         }
     }
 
+    /// Drops the top two values, which are numbers (nothing to drop: each tag is reset to
+    /// `nil` without reading it).
+    #[inline(always)]
+    pub(crate) fn drop_two_numbers(&mut self) {
+        let top = self.sp;
+        debug_assert!(top >= 2 && self.slots[top - 2..top].iter().all(Value::is_immediate));
+        if let [.., a, b] = &mut self.slots[..top] {
+            std::mem::forget(std::mem::take(a));
+            std::mem::forget(std::mem::take(b));
+            self.sp = top - 2;
+        }
+    }
+
     /// Drops the top value.
     #[inline(always)]
     pub(crate) fn drop_top(&mut self) {
@@ -236,13 +249,30 @@ impl Stack {
     /// (a frame's return: `src` is the top, or a local for `ReturnLocal`).
     #[inline(always)]
     pub(crate) fn return_from(&mut self, src: usize, dst: usize) {
-        if let Value::Int(x) = self.slots[src] {
-            // The common numeric case, moved field by field.
-            self.return_int(x, dst);
-        } else {
-            self.slots.swap(dst, src);
-            self.truncate(dst + 1);
+        match self.slots[src] {
+            // The common numeric cases, moved field by field.
+            Value::Int(x) => self.return_int(x, dst),
+            _ => {
+                self.slots.swap(dst, src);
+                self.truncate(dst + 1);
+            }
         }
+    }
+
+    /// Writes the float `x` at `dst` and drops everything above `dst` (a frame's return of a
+    /// float result; as [`Stack::return_int`]).
+    #[inline(always)]
+    pub(crate) fn return_float(&mut self, x: f64, dst: usize) {
+        let slot = &mut self.slots[dst];
+        if slot.is_immediate() {
+            std::mem::forget(std::mem::replace(slot, Value::Float(x)));
+        } else {
+            match std::mem::replace(slot, Value::Float(x)) {
+                Value::Closure(c) => drop(c),
+                old => drop(old),
+            }
+        }
+        self.truncate(dst + 1);
     }
 
     /// Writes the integer `x` at `dst` and drops everything above `dst` (a frame's return of
@@ -287,6 +317,39 @@ impl Stack {
             }
         }
         self.truncate(top - n);
+    }
+
+    /// Moves the top `n` values down to `at .. at + n`, drops everything above them (what
+    /// they replace included) and grows the stack to `len` values with `nil`s: a self tail
+    /// call's arguments over the frame's parameters, its locals reset. Integers are moved
+    /// field by field; the stack pointer is stored once. Out of line: a loop the dispatch
+    /// loop need not hold registers for.
+    #[inline(never)]
+    pub(crate) fn restart(&mut self, at: usize, n: usize, len: usize) {
+        let from = self.sp - n;
+        if from >= at + n {
+            let (lo, hi) = self.slots.split_at_mut(from);
+            for (d, s) in lo[at..at + n].iter_mut().zip(&mut hi[..n]) {
+                if let Value::Int(x) = *s {
+                    // Nothing to drop in `s`: just put `nil` back (invariant 1).
+                    std::mem::forget(std::mem::take(s));
+                    if d.is_immediate() {
+                        std::mem::forget(std::mem::replace(d, Value::Int(x)));
+                    } else {
+                        *d = Value::Int(x);
+                    }
+                } else {
+                    *d = std::mem::take(s);
+                }
+            }
+            // `from ..` are all `nil` now; drop the slots between.
+            self.sp = from;
+            self.truncate(at + n);
+        } else {
+            // The arguments overlap their parameters (fewer slots between than arguments).
+            self.remove_range(at, from);
+        }
+        self.resize_nil(len);
     }
 
     /// Removes and returns the values from `at` to the top.
@@ -391,6 +454,62 @@ mod tests {
         );
         s.clear();
         assert!(s.slots.iter().all(Value::is_nil));
+    }
+
+    #[test]
+    fn restart_moves_the_top_values_down_and_resets_the_rest() {
+        // A frame at 1 with 3 parameters and 4 locals, a temporary, then 3 arguments.
+        let mut s = Stack::new();
+        s.push(Value::string("below"));
+        s.push_int(1);
+        s.push(Value::string("old"));
+        s.push(Value::Float(0.5));
+        s.push(Value::string("local"));
+        s.push(Value::string("temp"));
+        s.push_int(7);
+        s.push(Value::string("new"));
+        s.push(Value::Float(2.5));
+        s.restart(1, 3, 5);
+        assert_eq!(
+            s.as_slice(),
+            &[
+                Value::string("below"),
+                Value::Int(7),
+                Value::string("new"),
+                Value::Float(2.5),
+                Value::Nil
+            ]
+        );
+        assert!(s.slots[5..].iter().all(Value::is_nil));
+        // Arguments overlapping their parameters (fewer slots between than arguments).
+        let mut s = Stack::new();
+        s.push(Value::string("old"));
+        s.push(Value::string("a"));
+        s.push_int(9);
+        s.restart(0, 2, 3);
+        assert_eq!(
+            s.as_slice(),
+            &[Value::string("a"), Value::Int(9), Value::Nil]
+        );
+        assert!(s.slots[3..].iter().all(Value::is_nil));
+    }
+
+    #[test]
+    fn return_over_two_numbers_leaves_the_result_and_nils_above() {
+        let mut s = Stack::new();
+        s.push(Value::string("callee"));
+        s.push_int(5);
+        s.push_int(3);
+        s.push(Value::Float(0.5));
+        s.drop_two_numbers();
+        s.return_float(2.5, 0);
+        assert_eq!(s.as_slice(), &[Value::Float(2.5)]);
+        s.push_int(1);
+        s.push_int(2);
+        s.drop_two_numbers();
+        s.return_int(7, 0);
+        assert_eq!(s.as_slice(), &[Value::Int(7)]);
+        assert!(s.slots[1..].iter().all(Value::is_nil));
     }
 
     #[test]

@@ -1020,16 +1020,12 @@ impl VmCore {
     }
 
     /// A self tail call of the running frame (at `base`, of a closure with `nlocals` slots):
-    /// pops the `argc` arguments on top into the parameters, drops everything above them
+    /// moves the `argc` arguments on top into the parameters, drops everything above them
     /// (locals, temporaries, a callee slot) and resets the other locals to `nil`, as a fresh
     /// frame has them.
     #[inline(always)]
     fn restart_frame(&mut self, base: usize, argc: usize, nlocals: u32) {
-        for k in (0..argc).rev() {
-            self.stack.pop_into(base + k);
-        }
-        self.stack.truncate(base + argc);
-        self.stack.resize_nil(base + nlocals as usize);
+        self.stack.restart(base, argc, base + nlocals as usize);
     }
 
     /// Keeps only the first `n` frames; the new top gets the closure of the frames removed
@@ -1845,6 +1841,7 @@ impl VmCore {
                                 if let Some(r) = int_arith(p, *x, *y) {
                                     match self.frames.pop() {
                                         Some(caller) => {
+                                            self.stack.drop_two_numbers();
                                             self.stack.return_int(r, base + nc - 1);
                                             pc = caller.pc();
                                             base = caller.base();
@@ -1870,9 +1867,8 @@ impl VmCore {
                                 let r = float_arith(p, x, y);
                                 match self.frames.pop() {
                                     Some(caller) => {
-                                        let dst = base + nc - 1;
-                                        self.stack[dst] = Value::Float(r);
-                                        self.stack.truncate(dst + 1);
+                                        self.stack.drop_two_numbers();
+                                        self.stack.return_float(r, base + nc - 1);
                                         pc = caller.pc();
                                         base = caller.base();
                                         nc = caller.nc();
