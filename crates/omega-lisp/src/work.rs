@@ -8,8 +8,9 @@
 //! shared walks and builders charge the elements they handle here ([`charge`]: Brent's
 //! [`CycleCheck`](crate::value::CycleCheck), [`Value::list`](crate::value::Value::list),
 //! [`Value::vector`](crate::value::Value::vector), `compare`, the JSON converter, `sort`), and
-//! the VM takes the total after each native call ([`take`]) and counts it as steps, one per
-//! [`ITEMS_PER_STEP`] elements.
+//! the VM counts it as steps after each native call, one per [`ITEMS_PER_STEP`] elements:
+//! [`spend`] moves the step countdown on (at most to its last step, so the step hook's slow
+//! path follows the call), and the slow path counts the rest ([`take`]).
 //!
 //! # Invariants
 //!
@@ -39,6 +40,26 @@ pub(crate) fn charge(items: usize) {
 #[inline]
 pub(crate) fn pending() -> bool {
     ITEMS.with(|c| c.get() >= ITEMS_PER_STEP)
+}
+
+/// Moves a VM's step `countdown` on by the whole steps of work charged, at most to its last
+/// step (so the `tick!` after the native call takes the slow path); what does not fit stays
+/// charged, for the slow path to count ([`take`]).
+#[cold]
+pub(crate) fn spend(countdown: &mut u32) {
+    let work = take();
+    let room = u64::from(countdown.saturating_sub(1));
+    if work <= room {
+        // `work <= room < u32::MAX`.
+        *countdown -= work as u32;
+    } else {
+        *countdown = 1;
+        charge(
+            usize::try_from(work - room)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(ITEMS_PER_STEP as usize),
+        );
+    }
 }
 
 /// The whole steps' worth of work charged since the last call; the remainder stays.
