@@ -2123,9 +2123,6 @@ impl VmCore {
     }
 }
 
-/// `f` if it is a closure that the fast call path can enter with `argc` arguments: fixed
-/// arity, exactly `argc` parameters.
-#[inline(always)]
 /// Calls builtin `f` (a fast path of `Call`/`CallGlobal`) and counts the work it charged
 /// against the countdown (`work::spend`), so the `tick!` after it takes the slow path when a
 /// native did a slice's worth. Out of line: in the dispatch loop, the check alone cost fib and
@@ -2144,6 +2141,9 @@ fn call_builtin(
     r
 }
 
+/// `f` if it is a closure that the fast call path can enter with `argc` arguments: fixed
+/// arity, exactly `argc` parameters.
+#[inline(always)]
 fn simple_closure(f: &Value, argc: usize) -> Option<&Rc<Closure>> {
     match f {
         Value::Closure(c) if !c.proto.rest && c.proto.nparams as usize == argc => Some(c),
