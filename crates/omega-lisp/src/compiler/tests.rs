@@ -685,26 +685,7 @@ fn a_local_function_calling_itself_in_tail_position_jumps_and_counts_the_same_st
         assert_eq!(jumps(src), 0, "{src}");
     }
     // The same number of steps: one per call, counted by the jump as by the tail call.
-    let limited = || {
-        Runtime::builder()
-            .limits(Limits {
-                max_steps: Some(10_000),
-                ..Limits::default()
-            })
-            .build()
-    };
-    let fits = |src: &str, n: i64| {
-        let rt = limited();
-        eval(&rt, src);
-        rt.eval_sync(&format!("(f {n})"), "t").is_ok()
-    };
-    let edge = (9_900..10_100)
-        .find(|&n| !fits(plain, n))
-        .expect("the limit is reached near 10,000 calls");
-    assert!(fits(fused, edge - 1));
-    assert!(!fits(fused, edge));
-    let rt = limited();
-    eval(&rt, fused);
+    let rt = assert_same_step_limit(plain, fused, |n| format!("(f {n})"), 9_900..10_100);
     assert_eq!(eval(&rt, "(f 100)"), Value::Int(5050));
     let err = rt.eval_sync("(f 20000)", "t").expect_err("limit");
     assert_eq!(*err.kind(), crate::ErrorKind::Limit);
@@ -808,6 +789,20 @@ fn a_local_list_loop_as_one_edge_counts_the_same_steps() {
     let plain = "(define (f l) (define (walk n l) (if #f (set! walk walk)) (if (null? l) n (walk (+ n 1) (cdr l)))) (+ (walk 0 l) (walk 0 '())))";
     assert!(ops_of(fused).iter().any(|op| matches!(op, Op::Edge(_))));
     assert!(!ops_of(plain).iter().any(|op| matches!(op, Op::Edge(_))));
+    let rt = assert_same_step_limit(plain, fused, |n| format!("(f (range {n}))"), 9_000..10_100);
+    assert_eq!(eval(&rt, "(f '(a b c))"), Value::Int(3));
+}
+
+/// Checks that `fused` (a program defining `f`) counts the same steps as `plain`: under a
+/// 10,000-step limit, the smallest input in `sizes` at which `(call n)` fails for `plain` is
+/// also the first at which it fails for `fused`. Returns a runtime under that limit with
+/// `fused` defined, for further checks.
+fn assert_same_step_limit(
+    plain: &str,
+    fused: &str,
+    call: impl Fn(i64) -> String,
+    sizes: std::ops::Range<i64>,
+) -> Runtime {
     let limited = || {
         Runtime::builder()
             .limits(Limits {
@@ -819,14 +814,15 @@ fn a_local_list_loop_as_one_edge_counts_the_same_steps() {
     let fits = |src: &str, n: i64| {
         let rt = limited();
         eval(&rt, src);
-        rt.eval_sync(&format!("(f (range {n}))"), "t").is_ok()
+        rt.eval_sync(&call(n), "t").is_ok()
     };
-    let edge = (9_000..10_100)
+    let edge = sizes
+        .into_iter()
         .find(|&n| !fits(plain, n))
         .expect("the limit is reached near 10,000 calls");
-    assert!(fits(fused, edge - 1));
-    assert!(!fits(fused, edge));
+    assert!(fits(fused, edge - 1), "{fused}: fails at {}", edge - 1);
+    assert!(!fits(fused, edge), "{fused}: fits at {edge}");
     let rt = limited();
     eval(&rt, fused);
-    assert_eq!(eval(&rt, "(f '(a b c))"), Value::Int(3));
+    rt
 }
