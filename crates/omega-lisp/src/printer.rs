@@ -441,5 +441,7 @@ fn print_shared(
             }
         }
     }
+    // The text written, charged as work (`work.rs`), one element per 8 bytes.
+    crate::work::charge(out.len() / 8);
     Ok(out)
 }

@@ -237,9 +237,11 @@ impl State {
         crate::heap::check(self.limits.max_heap_bytes)
     }
 
-    /// A string value, checked against `max_string_len`.
+    /// A string value, checked against `max_string_len`; building it is charged as work
+    /// (`work.rs`), one element per 8 bytes.
     pub(crate) fn make_string(&self, s: String) -> LispResult<Value> {
         self.check_str_len(s.len())?;
+        crate::work::charge(s.len() / 8);
         Ok(Value::string(s))
     }
 

@@ -85,6 +85,9 @@ fn a_loop_of_builtins_on_big_values_meets_max_steps() {
         "(json-stringify big-list)",
         "(apply + big-list)",
         "(regex-replace \"0\" big-string \"1\")",
+        "(string-append big-string \"x\")",
+        "(substring big-string 1 299999)",
+        "(str big-list)",
     ] {
         let r = run_script(
             &["--max-steps", "100000"],
