@@ -772,7 +772,9 @@ impl Compiler<'_> {
         // Numbers only, or numbers and `cdr`s of locals (an `Edge` of shape `Pairs`, which
         // has no `JumpLoopNum` form).
         let nums = ops.iter().all(crate::vm::is_num_arg);
-        if ops.len() != usize::from(n)
+        // No argument ops (every argument passes its own parameter on): nothing to fuse.
+        if ops.is_empty()
+            || ops.len() != usize::from(n)
             || ops.len() > crate::vm::MAX_NUM_ARGS
             || !ops
                 .iter()
