@@ -272,7 +272,19 @@ impl Stack {
                 old => drop(old),
             }
         }
-        self.truncate(dst + 1);
+        self.top_after_return(dst);
+    }
+
+    /// Makes `dst` the top after a return wrote it: drops what is above, or, when `dst` was at
+    /// or above the top (`drop_two_numbers` took the operands of a frame with no arguments,
+    /// whose result slot is its first operand's), raises the top to it.
+    #[inline(always)]
+    fn top_after_return(&mut self, dst: usize) {
+        if self.sp <= dst {
+            self.sp = dst + 1;
+        } else {
+            self.truncate(dst + 1);
+        }
     }
 
     /// Writes the integer `x` at `dst` and drops everything above `dst` (a frame's return of
@@ -293,7 +305,7 @@ impl Stack {
                 old => drop(old),
             }
         }
-        self.truncate(dst + 1);
+        self.top_after_return(dst);
     }
 
     /// Removes `from..to`, sliding the values above it down (a tail call's arguments over the
