@@ -60,6 +60,15 @@ pub(crate) const EXPAND_LIMIT: usize = MAX_NESTING + 100;
 
 /// Expands one top-level form.
 pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr, Vec<VarInfo>)> {
+    let expanded = expand_one(st, form)?;
+    // The preludes' procedures the form refers to, before it can run (`prelude.rs`).
+    crate::prelude::load_wanted(st)?;
+    Ok(expanded)
+}
+
+/// [`expand_toplevel`] without loading the pending prelude procedures the form refers to
+/// (`prelude.rs` loads them in its own loop).
+pub(crate) fn expand_one(st: &mut State, form: &Syntax) -> LispResult<(Expr, Vec<VarInfo>)> {
     let mut ex = Expander {
         st,
         vars: Vec::new(),
@@ -407,12 +416,20 @@ impl Expander<'_> {
                 self.use_var(id);
                 Ok(Expr::new(ExprKind::Local(id), p))
             }
-            Meaning::Free(base) => Ok(Expr::new(ExprKind::Global(self.st.global_slot(base)), p)),
+            Meaning::Free(base) => Ok(Expr::new(ExprKind::Global(self.global_ref(base)), p)),
             Meaning::Macro(_) => Err(err(
                 span,
                 format!("{sym} is a macro and cannot be used as a value"),
             )),
         }
+    }
+
+    /// The slot of global `sym`, which code refers to (a pending prelude procedure loads when
+    /// the form's expansion is done).
+    fn global_ref(&mut self, sym: Symbol) -> u32 {
+        let slot = self.st.global_slot(sym);
+        self.st.lazy.want(slot);
+        slot
     }
 
     fn seq(&mut self, forms: &[Syntax], p: (u32, u32)) -> LispResult<Expr> {
@@ -500,7 +517,7 @@ impl Expander<'_> {
                         Expr::new(ExprKind::SetLocal(id, value), p)
                     }
                     Meaning::Free(base) => {
-                        Expr::new(ExprKind::SetGlobal(self.st.global_slot(base), value), p)
+                        Expr::new(ExprKind::SetGlobal(self.global_ref(base), value), p)
                     }
                     Meaning::Macro(_) => {
                         return Err(err(&args[0].span, format!("set!: {sym} is a macro")));

@@ -42,6 +42,7 @@ mod json;
 mod limits;
 mod llm;
 mod native;
+mod prelude;
 mod printer;
 mod reader;
 mod runtime;

@@ -176,6 +176,14 @@ pub fn read_all(src: &str, file: &str) -> LispResult<Vec<Syntax>> {
     Reader::new(src, Rc::from(file)).read_all()
 }
 
+/// [`read_all`] of text that starts at line `line` (column 1) of `file`: the preludes read
+/// one top-level form at a time (`prelude.rs`), with the positions of the whole file.
+pub(crate) fn read_all_at(src: &str, file: &str, line: u32) -> LispResult<Vec<Syntax>> {
+    let mut r = Reader::new(src, Rc::from(file));
+    r.line = line;
+    r.read_all()
+}
+
 /// Reads the first datum of `src` (for `read` on a string port), as if `src` started at
 /// `line`:`col` of `file`; returns the datum and the number of bytes it and the atmosphere
 /// before it took, or `None` at the end of the input (only atmosphere left).

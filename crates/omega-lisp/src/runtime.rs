@@ -178,48 +178,11 @@ impl RuntimeBuilder {
         rt.with_state(|st| builtins::async_surface::install(st, weak, &ctx));
         rt.with_state(before_preludes);
         // The prelude runs without limits, then the real ones apply.
-        rt.with_state(|st| {
-            st.limits = Limits {
-                max_steps: None,
-                ..Limits::default()
-            }
-        });
-        rt.load_preludes();
+        rt.with_state(|st| st.limits = crate::prelude::loading_limits());
+        crate::prelude::load(&rt);
         rt.with_state(|st| st.limits = self.limits);
         rt
     }
-}
-
-/// The preludes as compiled code, made by the first runtime built on a thread and run by
-/// every later one there (a host that makes many runtimes — `Engine` scripts, tests — reads,
-/// expands and compiles the preludes once per thread; each runtime still runs their top-level
-/// code, so it gets its own closures, macros and data).
-///
-/// The compiled code refers to globals by slot, so it is reused only by a runtime whose global
-/// table before the preludes is the same, name for name and slot for slot (`names_before`);
-/// the preludes then allocate the same slots in the same order (`names_after`). Code whose
-/// constants could be mutated or hold runtime-bound natives is never cached (see
-/// [`shareable`]).
-struct PreludeCache {
-    names_before: Vec<Symbol>,
-    names_after: Vec<Symbol>,
-    forms: Vec<Rc<Proto>>,
-}
-
-thread_local! {
-    static PRELUDE_CACHE: RefCell<Option<Rc<PreludeCache>>> = const { RefCell::new(None) };
-}
-
-/// Whether `proto` (and every function inside it) may be shared by runtimes: its constants
-/// are immutable data or stateless builtins.
-fn shareable(proto: &Proto) -> bool {
-    proto.consts.iter().all(|c| match c {
-        Value::Str(_) => true,
-        Value::Native(n) => matches!(n.kind, NativeKind::Builtin(_)),
-        // A lambda with no free variables, compiled as a constant closure.
-        Value::Closure(c) => c.free.is_empty() && shareable(&c.proto),
-        other => other.heap_address().is_none(),
-    }) && proto.protos.iter().all(|p| shareable(p))
 }
 
 impl Default for Runtime {
@@ -245,72 +208,8 @@ impl Runtime {
         Runtime::builder().build()
     }
 
-    /// Loads the preludes (`builtins::PRELUDE`, then the async prelude): from this thread's
-    /// [`PreludeCache`] when it fits this runtime, else read, expanded and compiled form by
-    /// form (and cached when shareable). Either way each form's code runs here, in order.
-    fn load_preludes(&self) {
-        let names_before = self.with_state(|st| st.global_names.clone());
-        let cached = PRELUDE_CACHE
-            .with(|c| c.borrow().clone())
-            .filter(|c| c.names_before == names_before);
-        if let Some(cache) = cached {
-            self.with_state(|st| {
-                for name in &cache.names_after[names_before.len()..] {
-                    st.global_slot(*name);
-                }
-            });
-            for proto in &cache.forms {
-                self.run_proto(proto.clone())
-                    .expect("the cached prelude runs as it did");
-            }
-            return;
-        }
-        let mut forms = Vec::new();
-        for (src, name) in [
-            (builtins::PRELUDE, "<prelude>"),
-            (builtins::async_surface::ASYNC_PRELUDE, "<async-prelude>"),
-        ] {
-            self.set_thread_heap_limit();
-            let syntax = reader::read_all(src, name).expect("the preludes read");
-            let file: Rc<str> = Rc::from(name);
-            let mut queue: std::collections::VecDeque<reader::Syntax> = syntax.into();
-            while let Some(form) = queue.pop_front() {
-                if let reader::SyntaxKind::List(items, None) = &form.kind {
-                    if items[0].as_symbol().is_some_and(|h| &*h.name() == "begin") {
-                        for item in items[1..].iter().rev() {
-                            queue.push_front(item.clone());
-                        }
-                        continue;
-                    }
-                }
-                let proto = self
-                    .with_state(|st| {
-                        st.lent_steps = Some(0);
-                        let expanded = crate::expander::expand_toplevel(st, &form);
-                        st.lent_steps = None;
-                        expanded.and_then(|(expr, vars)| {
-                            crate::compiler::compile_toplevel(&expr, &vars, file.clone())
-                        })
-                    })
-                    .expect("the preludes compile");
-                self.run_proto(proto.clone()).expect("the preludes run");
-                forms.push(proto);
-            }
-        }
-        if forms.iter().all(|p| shareable(p)) {
-            let names_after = self.with_state(|st| st.global_names.clone());
-            PRELUDE_CACHE.with(|c| {
-                *c.borrow_mut() = Some(Rc::new(PreludeCache {
-                    names_before,
-                    names_after,
-                    forms,
-                }))
-            });
-        }
-    }
-
     /// Runs compiled top-level code to the end.
-    fn run_proto(&self, proto: Rc<Proto>) -> LispResult<Value> {
+    pub(crate) fn run_proto(&self, proto: Rc<Proto>) -> LispResult<Value> {
         let f = Value::Closure(Rc::new(Closure {
             proto,
             free: Box::new([]),
@@ -319,14 +218,14 @@ impl Runtime {
     }
 
     /// Makes this runtime's heap limit the one the reader checks on this thread (`heap.rs`).
-    fn set_thread_heap_limit(&self) {
+    pub(crate) fn set_thread_heap_limit(&self) {
         if let Ok(st) = self.shared.state.try_borrow() {
             crate::heap::set_thread_limit(st.limits.max_heap_bytes);
             reader::set_thread_max_string_len(st.limits.max_string_len);
         }
     }
 
-    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.shared.state.borrow_mut())
     }
 
@@ -446,7 +345,8 @@ impl Runtime {
 
     /// The value of global `name`, if defined.
     pub fn global(&self, name: &str) -> Option<Value> {
-        self.with_state(|st| st.global(Symbol::intern(name)))
+        // A prelude procedure not loaded yet loads now; it cannot fail but on the heap limit.
+        self.with_state(|st| crate::prelude::global(st, Symbol::intern(name)).unwrap_or(None))
     }
 
     /// Every name a script can use here now, sorted: the special forms, the macros, and the
@@ -463,6 +363,7 @@ impl Runtime {
                     .filter(|(_, v)| v.is_some())
                     .map(|(s, _)| s.name().to_string()),
             );
+            names.extend(crate::prelude::pending_names(st).map(|s| s.name().to_string()));
         });
         names.retain(|n| !n.starts_with('%'));
         names.sort_unstable();
@@ -545,7 +446,8 @@ impl Write for OutputBuffer {
 
 #[cfg(test)]
 mod tests {
-    use super::{Runtime, PRELUDE_CACHE};
+    use super::Runtime;
+    use crate::prelude::cache_is_set;
     use crate::printer::write_string;
 
     /// Forms that use the preludes' procedures and macros, with their printed values.
@@ -582,7 +484,7 @@ mod tests {
     fn later_runtimes_on_a_thread_run_the_cached_preludes_and_behave_the_same() {
         let first = Runtime::new();
         assert!(
-            PRELUDE_CACHE.with(|c| c.borrow().is_some()),
+            cache_is_set(),
             "the first runtime on a thread caches the compiled preludes"
         );
         let second = Runtime::new();
@@ -616,7 +518,7 @@ mod tests {
     #[test]
     fn a_runtime_with_other_globals_before_the_preludes_loads_them_itself() {
         let _ = Runtime::new();
-        assert!(PRELUDE_CACHE.with(|c| c.borrow().is_some()));
+        assert!(cache_is_set());
         // A host global defined before the preludes shifts every slot after it: the cache
         // does not fit, so this runtime reads and compiles the preludes itself.
         let rt = Runtime::builder().build_with(|st| {

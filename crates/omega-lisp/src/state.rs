@@ -146,6 +146,8 @@ pub(crate) struct State {
     pub(crate) lent_interrupt: Option<crate::vm::Hook>,
     /// See `lent_interrupt`.
     pub(crate) lent_steps: Option<u64>,
+    /// The preludes' procedures not loaded yet (`prelude.rs`).
+    pub(crate) lazy: crate::prelude::Lazy,
 }
 
 impl State {
@@ -162,6 +164,7 @@ impl State {
             rng: seed | 1,
             lent_interrupt: None,
             lent_steps: None,
+            lazy: crate::prelude::Lazy::default(),
         };
         // Invariant 1.
         for (_, name, _) in PrimOp::ALL {
@@ -189,13 +192,8 @@ impl State {
             // Invariant 2.
             self.prim_intact[i] = false;
         }
+        self.lazy.forget(slot);
         self.globals[i] = Some(v);
-    }
-
-    /// The value of a global, if defined.
-    pub(crate) fn global(&self, name: Symbol) -> Option<Value> {
-        let i = *self.global_index.get(&name)?;
-        self.globals[i as usize].clone()
     }
 
     /// An `:unbound` error for global slot.

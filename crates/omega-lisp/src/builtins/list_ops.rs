@@ -261,8 +261,8 @@ fn delete_duplicates(st: &mut State, a: &[Value]) -> LispResult<Delegate> {
 }
 
 /// The prelude closure `name` to hand a call to.
-fn helper(st: &State, name: &str) -> LispResult<Delegate> {
-    st.global(Symbol::intern(name))
+fn helper(st: &mut State, name: &str) -> LispResult<Delegate> {
+    crate::prelude::global(st, Symbol::intern(name))?
         .map(Delegate::Call)
         .ok_or_else(|| LispError::new(ErrorKind::Unbound, format!("unbound variable: {name}")))
 }

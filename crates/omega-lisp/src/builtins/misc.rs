@@ -59,8 +59,8 @@ fn dispatches(e: &LispError) -> bool {
 }
 
 /// The prelude's Lisp procedure `name` (`%raise-dispatch`, `%error-dispatch`).
-fn prelude_helper(st: &State, name: &str) -> LispResult<Delegate> {
-    st.global(Symbol::intern(name))
+fn prelude_helper(st: &mut State, name: &str) -> LispResult<Delegate> {
+    crate::prelude::global(st, Symbol::intern(name))?
         .map(Delegate::Call)
         .ok_or_else(|| LispError::new(ErrorKind::Unbound, format!("unbound variable: {name}")))
 }
