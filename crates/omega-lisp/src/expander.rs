@@ -373,7 +373,7 @@ impl Expander<'_> {
                     return self.expand_syntax_rules(m, s, name);
                 }
                 let global_macro = match &meaning {
-                    Some(Meaning::Free(base)) => self.st.macros.get(base).cloned(),
+                    Some(Meaning::Free(base)) => crate::prelude::macro_named(self.st, *base)?,
                     _ => None,
                 };
                 if let Some(t) = global_macro.as_ref().and_then(syntax_rules::transformer_of) {

@@ -2,46 +2,52 @@
 //! `builtins/scheme_prelude.lisp`, `builtins/async_prelude.lisp`) — and how a runtime loads
 //! them.
 //!
-//! # Procedures load on first use
+//! # Procedures and macros load on first use
 //!
 //! Reading, expanding and compiling the preludes' 33 KB of Lisp was three quarters of building
 //! a runtime, and so of `omega run` on a small script (9.3 M of its 11.2 M instructions), while
-//! most scripts use a handful of the preludes' ~70 procedures. So a procedure definition,
-//! a top-level form `(define (name …) …)` whose name nothing has bound yet, is not compiled
-//! when the runtime is built: its global slot is made, left unbound, and the form's text is
-//! recorded as *pending* ([`Lazy`]). The expander notes each pending global that a form refers
-//! to (a variable reference or a `set!`, [`Lazy::want`]); once
-//! [`crate::expander::expand_toplevel`] is done with the form, [`load_wanted`] reads, expands,
-//! compiles and runs those definitions — and, in the same loop, the pending ones they refer to
-//! — before the form itself is compiled and run. Every other top-level form of the preludes
-//! (macros, values such as `(define count (let …))`) loads when the runtime is built, in order.
+//! most scripts use a handful of the preludes' ~70 procedures and ~20 macros. So when a runtime
+//! is built, a procedure definition — a top-level form `(define (name …) …)` whose name nothing
+//! has bound yet — and a macro definition `(defmacro name …)` are not compiled: the name's
+//! global slot is made and the form's text recorded as *pending* ([`Lazy`]).
+//!
+//! * Procedures: the expander notes each pending global that a form refers to (a variable
+//!   reference or a `set!`, [`Lazy::want`]); once [`crate::expander::expand_toplevel`] is done
+//!   with the form, [`load_wanted`] reads, expands, compiles and runs those definitions — and,
+//!   in the same loop, the pending ones they refer to — before the form can run.
+//! * Macros: the expander needs the transformer at once, so looking a macro up
+//!   ([`macro_named`]) loads a pending one there and then, with the procedures it refers to.
+//!
+//! Every other top-level form of the preludes (values such as `(define count (let …))`) loads
+//! when the runtime is built, in order, with the pending definitions it refers to.
 //!
 //! # Why this is the same language as loading everything at start
 //!
 //! 1. Running a pending definition only makes a closure that captures nothing and defines the
-//!    global: it has no other effect, so when it runs does not matter, only that it has run
-//!    before anything reads the global.
+//!    global (or the macro): it has no other effect, so when it runs does not matter, only that
+//!    it has run before anything uses it.
 //! 2. Code reaches a global only through the expander (`var_ref`, `set!`), which notes pending
 //!    ones, and everything that compiles code expands it with `expand_toplevel`, which loads
-//!    them before the code can run. The other readers of globals load first too: natives that
-//!    call a prelude helper ([`global`]), `Runtime::global`; `Runtime::names` lists pending
-//!    names as defined.
-//! 3. Defining the name by any means (`State::define_global`: a script's `define` or `set!`, a
-//!    host's `set_global`) forgets the pending definition, which loading at start would have
-//!    run earlier and which the new definition would have replaced.
-//! 4. A pending body expands under the macros the preludes ended with (a snapshot taken when
-//!    the runtime is built), not under macros a script has defined since, with no step limit
-//!    and nothing charged to the script's steps, as at start.
+//!    them before the code can run; the expander finds macros only through [`macro_named`].
+//!    The other readers of globals load first too: natives that call a prelude helper
+//!    ([`global`]), `Runtime::global`; `Runtime::names` lists pending names as defined.
+//! 3. Defining a procedure's name by any means (`State::define_global`: a script's `define` or
+//!    `set!`, a host's `set_global`) forgets the pending definition, which loading at start would
+//!    have run earlier and which the new definition would have replaced. A script's macro of a
+//!    pending macro's name is the script's; the preludes' own code still sees the preludes'.
+//! 4. A pending body expands under the preludes' macros (`Lazy::macros`), not under macros a
+//!    script has defined since, with the limits the preludes load under (the script's heap limit
+//!    apart) and nothing charged to the script's steps, as at start.
 //! 5. Every pending name gets its slot when the runtime is built, so slots do not depend on
-//!    which procedures a script used; prelude code refers only to names that exist when the
+//!    which definitions a script used; prelude code refers only to names that exist when the
 //!    preludes end (a test checks it), so compiled pending definitions are shared by the
-//!    runtimes of a thread whose slots match ([`Cache`]).
-//! 6. Loading is iterative: a pending body's own references join the wanted list instead of
-//!    loading from inside the expander, so the native stack stays as deep as the form's own
-//!    expansion.
+//!    runtimes of a thread whose slots match ([`Cache`]), with the slots they refer to.
+//! 6. Procedures load iteratively: a pending body's own references join the wanted list rather
+//!    than loading from inside the expander, so the native stack stays as deep as the form's own
+//!    expansion. A macro loads inside the expansion that meets it, one shallow definition deep.
 //!
-//! A definition that fails to load (a heap limit met while compiling it) stays pending and the
-//! error is the form's.
+//! A definition that fails to load (the heap limit met while compiling it) stays pending, and
+//! the error is the form's.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -56,7 +62,7 @@ use crate::native::NativeKind;
 use crate::reader::{self, Syntax, SyntaxKind};
 use crate::runtime::Runtime;
 use crate::state::State;
-use crate::symbol::Symbol;
+use crate::symbol::{FxHashMap, Symbol};
 use crate::value::{Closure, Value};
 
 /// One top-level form of a prelude's text.
@@ -70,6 +76,8 @@ struct Chunk {
     text: &'static str,
     /// For `(define (name …) …)`, the name: a procedure definition, which may load on first use.
     procedure: Option<&'static str>,
+    /// For `(defmacro name …)`, the name: a macro, which may load on first use.
+    macro_name: Option<&'static str>,
 }
 
 /// The preludes' top-level forms, in order (split once per process).
@@ -102,17 +110,20 @@ fn split(text: &'static str, file: &'static str) -> Vec<Chunk> {
         .zip(ends)
         .map(|(&(start, line), end)| {
             let text = &text[start..end];
-            let procedure = text.strip_prefix("(define (").and_then(|rest| {
-                let name = &rest[..rest
-                    .find(|c: char| c.is_whitespace() || c == ')')
-                    .unwrap_or(0)];
-                (!name.is_empty()).then_some(name)
-            });
+            let name_after = |prefix: &str| {
+                text.strip_prefix(prefix).and_then(|rest| {
+                    let name = &rest[..rest
+                        .find(|c: char| c.is_whitespace() || c == ')')
+                        .unwrap_or(0)];
+                    (!name.is_empty()).then_some(name)
+                })
+            };
             Chunk {
                 file,
                 line,
                 text,
-                procedure,
+                procedure: name_after("(define ("),
+                macro_name: name_after("(defmacro "),
             }
         })
         .collect()
@@ -146,6 +157,12 @@ pub(crate) struct Lazy {
     record: Option<Vec<Rc<Proto>>>,
     /// While a pending definition expands: every global slot its code refers to.
     noting: Option<Vec<u32>>,
+    /// Macros not loaded yet, by name (at most a few dozen plain names, so the fast hash
+    /// is safe: see `FxHasher`).
+    pending_macros: FxHashMap<Symbol, Rc<Pending>>,
+    /// How many pending definitions are expanding (nested): while above zero, macros are
+    /// looked up in `macros`, the preludes' own, instead of the script's table.
+    in_prelude: u32,
 }
 
 impl Lazy {
@@ -186,6 +203,11 @@ impl Lazy {
         self.pending.get_mut(slot as usize).and_then(Option::take)
     }
 
+    /// Whether macro `name` is pending.
+    fn is_pending_macro(&self, name: Symbol) -> bool {
+        !self.pending_macros.is_empty() && self.pending_macros.contains_key(&name)
+    }
+
     fn all(&self) -> Vec<(u32, Rc<Pending>)> {
         self.pending
             .iter()
@@ -208,6 +230,8 @@ struct Cache {
     forms: Vec<Rc<Proto>>,
     /// The pending procedure definitions, by slot.
     pending: Vec<(u32, Rc<Pending>)>,
+    /// The pending macros, by name.
+    pending_macros: Vec<(Symbol, Rc<Pending>)>,
 }
 
 thread_local! {
@@ -242,6 +266,9 @@ pub(crate) fn load(rt: &Runtime) {
             for (slot, p) in &cache.pending {
                 st.lazy.set(*slot, p.clone());
             }
+            for (name, p) in &cache.pending_macros {
+                st.lazy.pending_macros.insert(*name, p.clone());
+            }
         });
         for proto in &cache.forms {
             rt.run_proto(proto.clone())
@@ -254,9 +281,25 @@ pub(crate) fn load(rt: &Runtime) {
     // further down notes it as pending.
     let eager: Vec<&'static Chunk> = rt.with_state(|st| {
         st.lazy.record = Some(Vec::new());
+        // Procedures loaded while the preludes load expand under the macros there are so far.
+        st.lazy.macros = Rc::new(st.macros.clone());
         chunks()
             .iter()
             .filter(|chunk| {
+                if let Some(name) = chunk.macro_name {
+                    let name = Symbol::intern(name);
+                    if st.macros.contains_key(&name) {
+                        return true;
+                    }
+                    // `defmacro` names a global slot too: made now, as for procedures.
+                    st.global_slot(name);
+                    let p = Pending {
+                        chunk,
+                        proto: RefCell::new(None),
+                    };
+                    st.lazy.pending_macros.insert(name, Rc::new(p));
+                    return false;
+                }
                 let Some(name) = chunk.procedure else {
                     return true;
                 };
@@ -308,13 +351,22 @@ pub(crate) fn load(rt: &Runtime) {
     snapshot_macros(rt);
     let forms = rt.with_state(|st| st.lazy.record.take().unwrap_or_default());
     if forms.iter().all(|p| shareable(p)) {
-        let (names_after, pending) = rt.with_state(|st| (st.global_names.clone(), st.lazy.all()));
+        let (names_after, pending, pending_macros) = rt.with_state(|st| {
+            let macros = st
+                .lazy
+                .pending_macros
+                .iter()
+                .map(|(name, p)| (*name, p.clone()))
+                .collect();
+            (st.global_names.clone(), st.lazy.all(), macros)
+        });
         CACHE.with(|c| {
             *c.borrow_mut() = Some(Rc::new(Cache {
                 names_before,
                 names_after,
                 forms,
                 pending,
+                pending_macros,
             }))
         });
     }
@@ -347,7 +399,8 @@ pub(crate) fn global(st: &mut State, name: Symbol) -> LispResult<Option<Value>> 
     Ok(st.globals[slot as usize].clone())
 }
 
-/// The names of the pending definitions (defined, as far as a script can tell).
+/// The names of the pending definitions, procedures and macros (defined, as far as a script
+/// can tell).
 pub(crate) fn pending_names(st: &State) -> impl Iterator<Item = Symbol> + '_ {
     st.lazy
         .pending
@@ -355,15 +408,80 @@ pub(crate) fn pending_names(st: &State) -> impl Iterator<Item = Symbol> + '_ {
         .zip(&st.global_names)
         .filter(|(p, _)| p.is_some())
         .map(|(_, name)| *name)
+        .chain(st.lazy.pending_macros.keys().copied())
 }
 
-/// Loads pending definition `slot`, if it still is one.
-fn load_slot(st: &mut State, slot: u32) -> LispResult<()> {
-    let Some(p) = st.lazy.take(slot) else {
+/// The global macro `name` as the expander sees it here: the script's (or, while a pending
+/// definition expands, the preludes'), loading a pending prelude macro first.
+pub(crate) fn macro_named(st: &mut State, name: Symbol) -> LispResult<Option<Value>> {
+    let table = |st: &State| -> Option<Value> {
+        if st.lazy.in_prelude > 0 {
+            st.lazy.macros.get(&name).cloned()
+        } else {
+            st.macros.get(&name).cloned()
+        }
+    };
+    if let Some(m) = table(st) {
+        return Ok(Some(m));
+    }
+    if !st.lazy.is_pending_macro(name) {
+        return Ok(None);
+    }
+    load_macro(st, name)?;
+    Ok(table(st))
+}
+
+/// Loads pending macro `name`: its transformer joins the preludes' table and, unless the script
+/// has a macro of that name, the script's. The procedures the transformer refers to load too,
+/// before it can run. Called from inside an expansion (the macro is needed now), so this nests;
+/// a prelude macro's definition is shallow.
+fn load_macro(st: &mut State, name: Symbol) -> LispResult<()> {
+    let Some(p) = st.lazy.pending_macros.remove(&name) else {
         return Ok(());
     };
-    // As at start: the limits the preludes load under (but the script's heap limit), nothing
-    // charged to a fiber's lent budget, no interrupt hook.
+    let result = with_loading_limits(st, |st| {
+        let proto = compile(st, &p)?;
+        load_wanted(st)?;
+        // `DefMacro` writes the script's table: it runs on an empty one, kept aside.
+        let script = std::mem::take(&mut st.macros);
+        let ran = run(st, proto);
+        let defined = std::mem::replace(&mut st.macros, script).remove(&name);
+        ran?;
+        Ok(defined)
+    });
+    match result {
+        Ok(Some(m)) => {
+            Rc::make_mut(&mut st.lazy.macros).insert(name, m.clone());
+            st.macros.entry(name).or_insert(m);
+            Ok(())
+        }
+        Ok(None) => Err(crate::error::LispError::new(
+            crate::error::ErrorKind::Error,
+            format!("internal error: the prelude's {name} defines no macro"),
+        )),
+        Err(e) => {
+            st.lazy.pending_macros.insert(name, p);
+            Err(e)
+        }
+    }
+}
+
+/// Runs a definition's compiled code, recording it while the runtime is being built.
+fn run(st: &mut State, proto: Rc<Proto>) -> LispResult<()> {
+    let f = Value::Closure(Rc::new(Closure {
+        proto: proto.clone(),
+        free: Box::new([]),
+    }));
+    crate::vm::call_sync(st, &f, Vec::new())?;
+    if let Some(record) = st.lazy.record.as_mut() {
+        record.push(proto);
+    }
+    Ok(())
+}
+
+/// Runs `f` as the preludes load at start: under [`loading_limits`] (but the script's heap
+/// limit), nothing charged to a fiber's lent budget, no interrupt hook.
+fn with_loading_limits<T>(st: &mut State, f: impl FnOnce(&mut State) -> T) -> T {
     let saved_steps = st.lent_steps.take();
     let saved_hook = st.lent_interrupt.take();
     let heap = st.limits.max_heap_bytes;
@@ -375,21 +493,23 @@ fn load_slot(st: &mut State, slot: u32) -> LispResult<()> {
         },
     );
     reader::set_thread_max_string_len(st.limits.max_string_len);
-    let result = compile(st, &p).and_then(|proto| {
-        let f = Value::Closure(Rc::new(Closure {
-            proto,
-            free: Box::new([]),
-        }));
-        crate::vm::call_sync(st, &f, Vec::new())?;
-        if let (Some(record), Value::Closure(c)) = (st.lazy.record.as_mut(), &f) {
-            record.push(c.proto.clone());
-        }
-        Ok(())
-    });
+    let out = f(st);
     st.lent_steps = saved_steps;
     st.lent_interrupt = saved_hook;
     st.limits = saved_limits;
     reader::set_thread_max_string_len(st.limits.max_string_len);
+    out
+}
+
+/// Loads pending definition `slot`, if it still is one.
+fn load_slot(st: &mut State, slot: u32) -> LispResult<()> {
+    let Some(p) = st.lazy.take(slot) else {
+        return Ok(());
+    };
+    let result = with_loading_limits(st, |st| {
+        let proto = compile(st, &p)?;
+        run(st, proto)
+    });
     if result.is_err() && st.globals[slot as usize].is_none() {
         st.lazy.set(slot, p);
     }
@@ -417,12 +537,12 @@ fn compile(st: &mut State, p: &Pending) -> LispResult<Rc<Proto>> {
         ));
     };
     let names = st.global_names.len();
-    let macros = std::mem::replace(&mut st.macros, (*st.lazy.macros).clone());
     let outer = st.lazy.noting.replace(Vec::new());
+    st.lazy.in_prelude += 1;
     st.lent_steps = Some(0);
     let expanded = crate::expander::expand_one(st, form);
     st.lent_steps = None;
-    st.macros = macros;
+    st.lazy.in_prelude -= 1;
     let refers_to = std::mem::replace(&mut st.lazy.noting, outer).unwrap_or_default();
     let (expr, vars) = expanded?;
     let proto = crate::compiler::compile_toplevel(&expr, &vars, Rc::from(chunk.file))?;

@@ -25,7 +25,7 @@ impl Expander<'_> {
     /// What body form `f` is: a non-empty `(begin …)`, a `define-syntax`, a macro call, or
     /// anything else (heads shadowed by a local variable or by a name the body itself defines,
     /// `defined`, are anything else).
-    fn body_form_kind(&self, f: &Syntax, defined: &[Symbol]) -> BodyForm {
+    fn body_form_kind(&mut self, f: &Syntax, defined: &[Symbol]) -> BodyForm {
         let SyntaxKind::List(items, _) = &f.kind else {
             return BodyForm::Other;
         };
@@ -43,12 +43,12 @@ impl Expander<'_> {
                     BodyForm::Begin
                 }
                 "define-syntax" => BodyForm::DefineSyntax,
-                _ => match self.st.macros.get(&base) {
-                    Some(m) => match syntax_rules::transformer_of(m) {
+                // A prelude macro that fails to load (the heap limit) fails again, with its
+                // error, when the form expands.
+                _ => match crate::prelude::macro_named(self.st, base).unwrap_or(None) {
+                    Some(m) => match syntax_rules::transformer_of(&m) {
                         Some(t) => BodyForm::SyntaxRules(t),
-                        None if matches!(f.kind, SyntaxKind::List(_, None)) => {
-                            BodyForm::Macro(m.clone())
-                        }
+                        None if matches!(f.kind, SyntaxKind::List(_, None)) => BodyForm::Macro(m),
                         None => BodyForm::Other,
                     },
                     None => BodyForm::Other,

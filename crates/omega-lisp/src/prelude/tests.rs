@@ -66,9 +66,15 @@ fn load_all(rt: &Runtime) {
     let names: Vec<Symbol> = rt.with_state(|st| super::pending_names(st).collect());
     assert!(!names.is_empty());
     for name in names {
-        rt.with_state(|st| super::global(st, name))
-            .expect("loads")
-            .unwrap_or_else(|| panic!("{name} is defined once loaded"));
+        rt.with_state(|st| {
+            if st.lazy.is_pending_macro(name) {
+                super::macro_named(st, name)
+            } else {
+                super::global(st, name)
+            }
+        })
+        .expect("loads")
+        .unwrap_or_else(|| panic!("{name} is defined once loaded"));
     }
     rt.with_state(|st| assert_eq!(super::pending_names(st).count(), 0));
 }
@@ -198,4 +204,39 @@ fn later_runtimes_share_compiled_pending_definitions() {
         ),
         "(1 3)"
     );
+}
+
+#[test]
+fn a_macro_loads_when_the_expander_meets_it_and_the_scripts_own_wins() {
+    let rt = Runtime::new();
+    let guard = Symbol::intern("guard");
+    assert!(rt.with_state(|st| st.lazy.is_pending_macro(guard)));
+    assert!(rt.names().contains(&"guard".to_string()));
+    // In a body, where the expander first asks whether a form is a macro to splice.
+    let v = rt
+        .eval_sync(
+            "(define (f) (guard (e (#t (list 'caught e))) (raise 'x))) (f)",
+            "<t>",
+        )
+        .expect("runs");
+    assert_eq!(write_string(&v), "(caught x)");
+    assert!(!rt.with_state(|st| st.lazy.is_pending_macro(guard)));
+    // A script's macro named like a pending one is the script's; the preludes' code that
+    // uses the name (`parameterize` in a pending procedure, say) still gets the preludes'.
+    let rt = Runtime::new();
+    let v = rt
+        .eval_sync(
+            "(defmacro let-values args ''mine) (list (let-values 1) \
+             (call-with-values (lambda () (values 1 2)) +))",
+            "<t>",
+        )
+        .expect("runs");
+    assert_eq!(write_string(&v), "(mine 3)");
+    let v = rt
+        .eval_sync(
+            "(define-record-type pt (mk x) pt? (x px)) (px (mk 5))",
+            "<t>",
+        )
+        .expect("runs");
+    assert_eq!(write_string(&v), "5");
 }
