@@ -240,3 +240,45 @@ fn a_macro_loads_when_the_expander_meets_it_and_the_scripts_own_wins() {
         .expect("runs");
     assert_eq!(write_string(&v), "5");
 }
+
+#[test]
+fn a_macro_first_met_at_the_bottom_of_deep_code_loads_within_a_small_stack() {
+    // The one load that nests inside an expansion (module docs, point 6), at the deepest point
+    // the expander allows on a 2 MiB thread in this build: an answer or a clean error, never
+    // an overflow.
+    fn eval_on_small_stack(src: String) -> Result<(), crate::ErrorKind> {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let rt = Runtime::new();
+                rt.eval_sync(&src, "<t>")
+                    .map(|_| ())
+                    .map_err(|e| e.kind().clone())
+            })
+            .expect("spawns")
+            .join()
+            .expect("no overflow or panic")
+    }
+    let nest = |open: &str, depth: usize, inner: &str| {
+        format!("{}{inner}{}", open.repeat(depth), ")".repeat(depth))
+    };
+    for open in ["(let ((a 1)) ", "(list ", "(lambda () ", "(if #t "] {
+        // The deepest nesting of this shape that compiles.
+        let (mut ok, mut too_deep) = (1, 1000);
+        while too_deep - ok > 1 {
+            let mid = (ok + too_deep) / 2;
+            match eval_on_small_stack(nest(open, mid, "'x")) {
+                Ok(()) => ok = mid,
+                Err(kind) => {
+                    assert_eq!(kind, crate::ErrorKind::Syntax, "{open} × {mid}");
+                    too_deep = mid;
+                }
+            }
+        }
+        assert!(ok > 20, "{open}: only {ok} deep");
+        let at_bottom = nest(open, ok, "(guard (e (#t 'caught)) (raise 'x))");
+        if let Err(kind) = eval_on_small_stack(at_bottom) {
+            assert_eq!(kind, crate::ErrorKind::Syntax, "{open} × {ok}");
+        }
+    }
+}
