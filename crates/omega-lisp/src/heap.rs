@@ -70,6 +70,7 @@
 //!    began.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 use tikv_jemalloc_ctl::thread::{allocatedp, deallocatedp, ThreadLocal};
@@ -77,7 +78,15 @@ use tikv_jemalloc_ctl::thread::{allocatedp, deallocatedp, ThreadLocal};
 pub use crate::budget::script_heap_held;
 use crate::error::{ErrorKind, LispError, LispResult};
 
-static METER: RwLock<Option<fn() -> usize>> = RwLock::new(None);
+/// A meter: the bytes in use now.
+type Meter = fn() -> usize;
+
+static METER: RwLock<Option<Meter>> = RwLock::new(None);
+/// Bumped by every [`set_meter`]: a thread's copy of the meter (`METER_CACHE`) is current while
+/// its generation is this one. A check reads the meter through the copy with one plain load,
+/// not the two atomic read-modify-writes of taking the lock (`append` in a loop checks the
+/// heap on every call: the lock was ~3 % of `nqueens`).
+static METER_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// A counting global allocator: jemalloc, with the process's bytes in use counted
 /// (`allocated()`) and each thread's bytes allocated and freed counted by jemalloc, for a
@@ -134,6 +143,8 @@ pub(crate) fn thread_counters() -> Option<(u64, u64)> {
 
 thread_local! {
     static THREAD_LIMIT: Cell<Option<usize>> = const { Cell::new(None) };
+    /// This thread's copy of the meter and the generation it was read at.
+    static METER_CACHE: Cell<(u64, Option<Meter>)> = const { Cell::new((u64::MAX, None)) };
 }
 
 /// Installs the process-wide meter: a function returning the bytes in use now. Replaces any
@@ -141,12 +152,26 @@ thread_local! {
 pub fn set_meter(meter: fn() -> usize) {
     if let Ok(mut m) = METER.write() {
         *m = Some(meter);
+        // Under the lock, after the store: a thread that sees the new generation reads the
+        // new meter.
+        METER_GENERATION.fetch_add(1, Ordering::Release);
     }
 }
 
 /// The bytes in use according to the meter, if one is installed.
 pub fn in_use() -> Option<usize> {
-    let meter = (*METER.read().ok()?)?;
+    let generation = METER_GENERATION.load(Ordering::Acquire);
+    let read = || METER.read().ok().and_then(|m| *m);
+    let meter = METER_CACHE
+        .try_with(|c| match c.get() {
+            (g, meter) if g == generation => meter,
+            _ => {
+                let meter = read();
+                c.set((generation, meter));
+                meter
+            }
+        })
+        .unwrap_or_else(|_| read())?;
     Some(meter())
 }
 
@@ -196,6 +221,39 @@ mod tests {
     /// A meter that reads a per-thread figure, so other tests (other threads) see 0.
     fn fake_meter() -> usize {
         FAKE_IN_USE.with(Cell::get)
+    }
+
+    #[test]
+    fn a_meter_replaced_on_one_thread_is_read_by_every_thread_at_its_next_check() {
+        // Each thread keeps a copy of the meter (`METER_CACHE`); replacing it must reach a
+        // thread that has read the old one.
+        fn one() -> usize {
+            1
+        }
+        fn two() -> usize {
+            2
+        }
+        set_meter(one);
+        let (to_reader, read_now) = std::sync::mpsc::channel::<()>();
+        let (to_main, seen) = std::sync::mpsc::channel::<Option<usize>>();
+        let reader = std::thread::spawn(move || {
+            while read_now.recv().is_ok() {
+                to_main.send(in_use()).expect("main waits");
+            }
+        });
+        to_reader.send(()).expect("reader waits");
+        assert_eq!(seen.recv().expect("reads"), Some(1));
+        assert_eq!(in_use(), Some(1));
+        set_meter(two);
+        to_reader.send(()).expect("reader waits");
+        assert_eq!(
+            seen.recv().expect("reads"),
+            Some(2),
+            "the reader's copy was stale"
+        );
+        assert_eq!(in_use(), Some(2));
+        drop(to_reader);
+        reader.join().expect("reader ends");
     }
 
     #[test]
