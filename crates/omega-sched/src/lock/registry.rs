@@ -163,7 +163,9 @@ struct Entry {
 struct RegistryInner {
     locks: LockManager,
     owners: Mutex<HashMap<OwnerId, Entry>>,
-    events: broadcast::Sender<RegistryEvent>,
+    /// Made by the first `subscribe` (a channel's slots are allocated and touched when it is
+    /// made; nothing sent before anyone subscribes is kept anyway).
+    events: std::sync::OnceLock<broadcast::Sender<RegistryEvent>>,
 }
 
 /// The owner registry of one process, over a [`LockManager`] (tokio's clock: paused-clock
@@ -195,14 +197,16 @@ impl MemoryOwnerRegistry {
             inner: Arc::new(RegistryInner {
                 locks,
                 owners: Mutex::new(HashMap::new()),
-                events: broadcast::channel(REGISTRY_EVENT_CAPACITY).0,
+                events: std::sync::OnceLock::new(),
             }),
         }
     }
 
     fn send(&self, e: RegistryEvent) {
-        // An error only means nobody subscribes.
-        let _ = self.inner.events.send(e);
+        // No channel or an error: nobody subscribes.
+        if let Some(events) = self.inner.events.get() {
+            let _ = events.send(e);
+        }
     }
 
     /// Removes dead owners (I2), then releases their locks and reports them, unlocked (I3).
@@ -366,7 +370,10 @@ impl OwnerRegistry for MemoryOwnerRegistry {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<RegistryEvent> {
-        self.inner.events.subscribe()
+        self.inner
+            .events
+            .get_or_init(|| broadcast::channel(REGISTRY_EVENT_CAPACITY).0)
+            .subscribe()
     }
 }
 
