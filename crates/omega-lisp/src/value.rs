@@ -913,6 +913,27 @@ pub enum ListShape {
     Circular,
 }
 
+/// A fresh copy of the pairs of proper list `list` whose last `cdr` is `tail` (`tail` itself
+/// for an empty list): `append`'s copy, built front to back. The copy is reached by nothing
+/// but its own head and ends in a value that existed before, so it is acyclic and its pairs
+/// need no registration with the collector (which `set_cdr` would make).
+pub(crate) fn copy_list_onto(list: &Value, tail: Value) -> Value {
+    let Value::Pair(first) = list else {
+        return tail;
+    };
+    let head = Rc::new(Pair::new(first.car(), Value::Nil));
+    let mut end = head.clone();
+    let mut cur = first.cdr();
+    while let Value::Pair(p) = cur {
+        let cell = Rc::new(Pair::new(p.car(), Value::Nil));
+        end.replace_cdr(Value::Pair(cell.clone()));
+        end = cell;
+        cur = p.cdr();
+    }
+    end.replace_cdr(tail);
+    Value::Pair(head)
+}
+
 /// The shape of `v` as a list, in time linear in its length and constant space (Brent's
 /// cycle detection), so a circular list is reported, not walked forever.
 pub fn list_length(v: &Value) -> ListShape {

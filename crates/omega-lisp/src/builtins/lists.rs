@@ -105,22 +105,27 @@ fn append(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let Some((last, init)) = a.split_last() else {
         return Ok(Value::Nil);
     };
-    let mut items = Vec::new();
+    // Left to right, as errors are reported: every list but the last must be proper.
+    let mut copied = 0usize;
     for l in init {
-        let more = list_arg("append", l)?;
-        // The usual `(append xs ys)`: the first list's vector is the result's (no copy).
-        if items.is_empty() {
-            items = more;
-        } else {
-            items.extend(more);
+        match value::list_length(l) {
+            ListShape::Proper(n) => copied += n,
+            ListShape::Dotted(_) => return Err(LispError::type_error("append", "a list", l)),
+            ListShape::Circular => return Err(value::circular_list_error("append", l)),
         }
-        st.check_list_len(items.len())?;
+        st.check_list_len(copied)?;
     }
     // The result shares the last list: count it too (up to the limit), so the result is
     // held to max_list_len as a whole (a circular last list is past any limit).
-    let room = st.limits.max_list_len.saturating_sub(items.len());
-    st.check_list_len(items.len() + last.iter().take(room.saturating_add(1)).count())?;
-    Ok(Value::list_with_tail(items, last.clone()))
+    let room = st.limits.max_list_len.saturating_sub(copied);
+    st.check_list_len(copied + last.iter().take(room.saturating_add(1)).count())?;
+    // The copies, right to left, each onto the next (no vector of the elements between).
+    let mut out = last.clone();
+    for l in init.iter().rev() {
+        out = value::copy_list_onto(l, out);
+    }
+    crate::work::charge(copied);
+    Ok(out)
 }
 
 fn reverse(st: &mut State, a: &[Value]) -> LispResult<Value> {
