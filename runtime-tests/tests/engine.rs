@@ -378,3 +378,64 @@ async fn memory_stays_flat_over_ten_thousand_script_runs() {
     );
     engine.shutdown("done").await;
 }
+
+/// Scripts that use the preludes' procedures and macros (which each runtime loads on first
+/// use, `omega_lisp`'s `prelude.rs`), in a different order in each script, on three engines
+/// (three driver threads, each with its own thread cache) from six tokio tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scripts_on_several_engines_use_prelude_procedures_and_macros_in_any_order() {
+    const USES: [(&str, &str); 10] = [
+        (
+            "(guard (e ((symbol? e) (list 'caught e))) (raise 'boom))",
+            "(caught boom)",
+        ),
+        ("(let-values (((a b) (values 1 2))) (+ a b))", "3"),
+        (
+            "(let ((p (make-parameter 1))) (parameterize ((p 2)) (p)))",
+            "2",
+        ),
+        (
+            "(begin (define-record-type pt (mk x) pt? (x px)) (px (mk 7)))",
+            "7",
+        ),
+        ("(sort (filter odd? '(5 2 3 1)) <)", "(1 3 5)"),
+        ("(fold + 0 (map (lambda (x) (* x x)) '(1 2 3)))", "14"),
+        ("(string-map char-upcase \"abc\")", "\"ABC\""),
+        ("(vector->list (vector-map + #(1 2) #(10 20)))", "(11 22)"),
+        ("((case-lambda ((a) 'one) ((a b) 'two)) 1 2)", "two"),
+        ("(force (delay (count odd? '(1 2 3))))", "2"),
+    ];
+    let engines: Vec<Engine> = (0..3).map(|_| engine(0)).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..6usize {
+        let engine = engines[t % 3].clone();
+        tasks.spawn(async move {
+            for round in 0..20usize {
+                // A rotation of the uses: each script meets them first in another order.
+                let k = (t * 7 + round * 3) % USES.len();
+                let forms: Vec<&str> = (0..USES.len())
+                    .map(|i| USES[(k + i) % USES.len()].0)
+                    .collect();
+                let src = format!("(list {})", forms.join(" "));
+                let v = engine
+                    .eval(&src, &format!("t{t}r{round}.lisp"))
+                    .await
+                    .unwrap_or_else(|e| panic!("t{t} r{round}: {e}"));
+                let Data::List(items) = v else {
+                    panic!("a list: {v}")
+                };
+                let got: Vec<String> = items.iter().map(|d| d.to_string()).collect();
+                let want: Vec<&str> = (0..USES.len())
+                    .map(|i| USES[(k + i) % USES.len()].1)
+                    .collect();
+                assert_eq!(got, want, "t{t} r{round}");
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("every script right");
+    }
+    for e in engines {
+        e.shutdown("done").await;
+    }
+}
