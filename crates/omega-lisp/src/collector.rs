@@ -129,6 +129,34 @@ thread_local! {
     };
 }
 
+/// A pass when the thread exits. Garbage cycles wait for the next pass on their thread; on a
+/// thread that ends, there is none, so what its runtimes left in cycles (every runtime leaves
+/// some: the preludes' parameter objects refer to themselves) stayed allocated for the life of
+/// the process — ~1.5 KB per thread that built a runtime, found by an outside probe that
+/// built one on each of 4,000 short threads.
+///
+/// Armed ([`arm_exit_pass`]) by every runtime built on the thread, so after the registry and
+/// the symbol table have been made there: thread-local destructors run in the reverse order
+/// of their registration, so this one runs while those still exist.
+struct ExitPass;
+
+impl Drop for ExitPass {
+    fn drop(&mut self) {
+        if REGISTRY.try_with(|_| ()).is_ok() {
+            collect();
+        }
+    }
+}
+
+thread_local! {
+    static EXIT_PASS: ExitPass = const { ExitPass };
+}
+
+/// Makes sure this thread runs a collection when it exits (see `ExitPass`).
+pub(crate) fn arm_exit_pass() {
+    let _ = EXIT_PASS.try_with(|_| ());
+}
+
 fn register(c: Candidate) {
     REGISTRY.with(|r| {
         if let Ok(mut r) = r.try_borrow_mut() {
@@ -412,6 +440,42 @@ pub fn collect() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_that_ends_reclaims_the_cycles_its_runtime_left() {
+        // A host function held only by a garbage cycle: its closure (and the flag's guard it
+        // owns) is dropped exactly when the cycle is reclaimed.
+        struct SetOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let freed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let guard = SetOnDrop(freed.clone());
+        let seen = freed.clone();
+        std::thread::spawn(move || {
+            let rt = crate::Runtime::new();
+            rt.register_fn("probe", move |_| {
+                let _ = &guard;
+                Ok(Value::Nil)
+            });
+            rt.eval_sync(
+                "(define x (list probe)) (set-cdr! x x) (set! x #f) (set! probe #f)",
+                "t",
+            )
+            .expect("runs");
+            drop(rt);
+            // No pass has run since: the cycle still holds the host function.
+            assert!(!seen.load(std::sync::atomic::Ordering::SeqCst));
+        })
+        .join()
+        .expect("the thread ends");
+        assert!(
+            freed.load(std::sync::atomic::Ordering::SeqCst),
+            "the thread's exit pass reclaimed the cycle"
+        );
+    }
 
     #[test]
     fn a_self_referencing_cell_is_reclaimed() {
