@@ -61,6 +61,14 @@ fn no_name_is_defined_twice_by_the_preludes() {
     assert!(procedures > 60, "{procedures} procedure definitions");
 }
 
+/// What `src` evaluates to in `rt`, in `write` form.
+fn written(rt: &Runtime, src: &str) -> String {
+    write_string(
+        &rt.eval_sync(src, "<t>")
+            .unwrap_or_else(|e| panic!("{src}: {e}")),
+    )
+}
+
 /// Loads every pending definition of `rt`.
 fn load_all(rt: &Runtime) {
     let names: Vec<Symbol> = rt.with_state(|st| super::pending_names(st).collect());
@@ -109,10 +117,7 @@ fn a_procedure_loads_when_a_form_refers_to_it_and_not_before() {
     rt.eval_sync("(define (later xs) (filter odd? xs))", "<t>")
         .expect("runs");
     assert!(!rt.with_state(|st| st.lazy.is_pending(filter)));
-    assert_eq!(
-        write_string(&rt.eval_sync("(later '(1 2 3))", "<t>").expect("runs")),
-        "(1 3)"
-    );
+    assert_eq!(written(&rt, "(later '(1 2 3))"), "(1 3)");
     // Listed as defined while pending.
     assert!(rt.names().contains(&"reduce".to_string()));
     assert!(rt.global("reduce").is_some());
@@ -122,30 +127,21 @@ fn a_procedure_loads_when_a_form_refers_to_it_and_not_before() {
 fn a_script_definition_replaces_a_pending_procedure_and_set_loads_it_first() {
     let rt = Runtime::new();
     assert_eq!(
-        write_string(
-            &rt.eval_sync("(define (filter p l) 'mine) (filter odd? '(1))", "<t>")
-                .expect("runs")
-        ),
+        written(&rt, "(define (filter p l) 'mine) (filter odd? '(1))"),
         "mine"
     );
     // `set!` of a pending procedure: it is defined (as with the preludes loaded at start),
     // so the set! succeeds and sees the old value first.
     assert_eq!(
-        write_string(
-            &rt.eval_sync(
-                "(define old-remove remove) (set! remove 5) (list (procedure? old-remove) remove)",
-                "<t>"
-            )
-            .expect("runs")
+        written(
+            &rt,
+            "(define old-remove remove) (set! remove 5) (list (procedure? old-remove) remove)"
         ),
         "(#t 5)"
     );
     // A host's definition replaces it too.
     rt.set_global("reduce", crate::Value::Int(7));
-    assert_eq!(
-        write_string(&rt.eval_sync("reduce", "<t>").expect("runs")),
-        "7"
-    );
+    assert_eq!(written(&rt, "reduce"), "7");
 }
 
 #[test]
@@ -153,14 +149,14 @@ fn pending_bodies_expand_under_the_preludes_macros_not_the_scripts() {
     let rt = Runtime::new();
     // A script macro named like a procedure `map`'s body calls (and `if`-shaped nonsense for
     // `cond`): the prelude's `map`, loaded after, still works.
-    let v = rt
-        .eval_sync(
+    assert_eq!(
+        written(
+            &rt,
             "(defmacro reverse (x) ''broken) (defmacro %check-proc args ''broken) \
-             (map (lambda (x) (* x 2)) '(1 2 3))",
-            "<t>",
-        )
-        .expect("runs");
-    assert_eq!(write_string(&v), "(2 4 6)");
+             (map (lambda (x) (* x 2)) '(1 2 3))"
+        ),
+        "(2 4 6)"
+    );
 }
 
 #[test]
@@ -172,10 +168,7 @@ fn a_small_step_limit_does_not_count_loading() {
     })
     .expect("limits");
     // `sort` loads `sort`'s helpers, whose expansion and definition are not the script's steps.
-    let v = rt
-        .eval_sync("(sort '(3 1 2) <)", "<t>")
-        .expect("runs within 40 steps");
-    assert_eq!(write_string(&v), "(1 2 3)");
+    assert_eq!(written(&rt, "(sort '(3 1 2) <)"), "(1 2 3)");
 }
 
 #[test]
@@ -196,14 +189,7 @@ fn later_runtimes_share_compiled_pending_definitions() {
         p.proto.borrow().is_some(),
         "compiled by the first runtime, shared with the second"
     );
-    assert_eq!(
-        write_string(
-            &second
-                .eval_sync("(filter odd? '(1 2 3))", "<t>")
-                .expect("runs")
-        ),
-        "(1 3)"
-    );
+    assert_eq!(written(&second, "(filter odd? '(1 2 3))"), "(1 3)");
 }
 
 #[test]
@@ -213,32 +199,29 @@ fn a_macro_loads_when_the_expander_meets_it_and_the_scripts_own_wins() {
     assert!(rt.with_state(|st| st.lazy.is_pending_macro(guard)));
     assert!(rt.names().contains(&"guard".to_string()));
     // In a body, where the expander first asks whether a form is a macro to splice.
-    let v = rt
-        .eval_sync(
-            "(define (f) (guard (e (#t (list 'caught e))) (raise 'x))) (f)",
-            "<t>",
-        )
-        .expect("runs");
-    assert_eq!(write_string(&v), "(caught x)");
+    assert_eq!(
+        written(
+            &rt,
+            "(define (f) (guard (e (#t (list 'caught e))) (raise 'x))) (f)"
+        ),
+        "(caught x)"
+    );
     assert!(!rt.with_state(|st| st.lazy.is_pending_macro(guard)));
     // A script's macro named like a pending one is the script's; the preludes' code that
     // uses the name (`parameterize` in a pending procedure, say) still gets the preludes'.
     let rt = Runtime::new();
-    let v = rt
-        .eval_sync(
+    assert_eq!(
+        written(
+            &rt,
             "(defmacro let-values args ''mine) (list (let-values 1) \
-             (call-with-values (lambda () (values 1 2)) +))",
-            "<t>",
-        )
-        .expect("runs");
-    assert_eq!(write_string(&v), "(mine 3)");
-    let v = rt
-        .eval_sync(
-            "(define-record-type pt (mk x) pt? (x px)) (px (mk 5))",
-            "<t>",
-        )
-        .expect("runs");
-    assert_eq!(write_string(&v), "5");
+             (call-with-values (lambda () (values 1 2)) +))"
+        ),
+        "(mine 3)"
+    );
+    assert_eq!(
+        written(&rt, "(define-record-type pt (mk x) pt? (x px)) (px (mk 5))"),
+        "5"
+    );
 }
 
 #[test]
