@@ -3,9 +3,10 @@
 //!
 //! Criterion group `startup`, each case beside its baseline in the same run:
 //! * `runtime_new` — `Runtime::builder().output(sink()).build()` on the bench thread: builtins
-//!   installed, the preludes (`builtins/*.lisp`) loaded. Every runtime after the first on a
-//!   thread reuses the compiled preludes (`PreludeCache` in `runtime.rs`), so this is what a host
-//!   that makes many runtimes (`Engine` scripts, tests) pays.
+//!   installed, the preludes (`builtins/*.lisp`) loaded — their procedures and macros only
+//!   registered, compiled on first use (`prelude.rs`). Every runtime after the first on a
+//!   thread reuses what the first compiled (`prelude::Cache`), so this is what a host that
+//!   makes many runtimes (`Engine` scripts, tests) pays.
 //! * `runtime_new_eval` — the same plus `eval_sync("(+ 1 2)")`.
 //! * `tokio_current_thread` — Rust baseline: building a current-thread tokio runtime with
 //!   I/O and time enabled, what every `omega` process also does once; the floor a host pays
