@@ -1136,6 +1136,8 @@ impl VmCore {
             }
             macro_rules! throw {
                 ($e:expr) => {{
+                    // Errors are off every hot path: lay them out of the way.
+                    cold_path();
                     let e = $e;
                     spill!();
                     self.throw(e)?;
@@ -1147,6 +1149,8 @@ impl VmCore {
                 () => {{
                     self.countdown -= 1;
                     if self.countdown == 0 {
+                        // Once per slice (`yield_interval` steps).
+                        cold_path();
                         spill!();
                         match self.tick_slow(st) {
                             Ok(false) => {}
@@ -2122,6 +2126,14 @@ impl VmCore {
         Ok(())
     }
 }
+
+/// Marks the path that calls it as unlikely, so the dispatch loop lays it out of the way of
+/// the hot paths (`std::hint::cold_path` is newer than the crate's MSRV). Errors (`throw!`)
+/// and the end of a slice (`tick!`): tak −5 %, fibfp −6 %, nqueens −2 % in paired CPU time
+/// (0.1 % more instructions; the other programs within noise).
+#[cold]
+#[inline(never)]
+fn cold_path() {}
 
 /// Calls builtin `f` (a fast path of `Call`/`CallGlobal`) and counts the work it charged
 /// against the countdown (`work::spend`), so the `tick!` after it takes the slow path when a
