@@ -60,7 +60,13 @@ pub(crate) const EXPAND_LIMIT: usize = MAX_NESTING + 100;
 
 /// Expands one top-level form.
 pub(crate) fn expand_toplevel(st: &mut State, form: &Syntax) -> LispResult<(Expr, Vec<VarInfo>)> {
-    let expanded = expand_one(st, form)?;
+    let expanded = match expand_one(st, form) {
+        Ok(expanded) => expanded,
+        Err(e) => {
+            st.lazy.forget_wanted();
+            return Err(e);
+        }
+    };
     // The preludes' procedures the form refers to, before it can run (`prelude.rs`).
     crate::prelude::load_wanted(st)?;
     Ok(expanded)

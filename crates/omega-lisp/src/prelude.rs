@@ -129,8 +129,8 @@ fn split(text: &'static str, file: &'static str) -> Vec<Chunk> {
         .collect()
 }
 
-/// A procedure definition not loaded yet; shared by the runtimes of a thread whose slots match,
-/// with its compiled code once one of them has compiled it.
+/// A procedure or macro definition not loaded yet; shared by the runtimes of a thread whose
+/// slots match, with its compiled code once one of them has compiled it.
 pub(crate) struct Pending {
     chunk: &'static Chunk,
     /// The compiled definition and every global slot its code refers to (which must load
@@ -150,7 +150,8 @@ type Compiled = (Rc<Proto>, Rc<[u32]>);
 pub(crate) struct Lazy {
     pending: Vec<Option<Rc<Pending>>>,
     wanted: Vec<u32>,
-    /// The macros as the preludes left them, under which pending bodies expand.
+    /// The preludes' macros — those run at start and those loaded since — under which pending
+    /// bodies expand.
     macros: Rc<HashMap<Symbol, Value>>,
     /// While a runtime loads the preludes itself: the code run so far, in order, procedures
     /// that forms loaded at start referred to included (what [`Cache::forms`] replays).
@@ -184,6 +185,12 @@ impl Lazy {
         if let Some(p) = self.pending.get_mut(slot as usize) {
             *p = None;
         }
+    }
+
+    /// Forgets the slots noted since the last load (the form's expansion failed: they stay
+    /// pending, to load when a form that refers to them expands).
+    pub(crate) fn forget_wanted(&mut self) {
+        self.wanted.clear();
     }
 
     /// Whether global `slot` has a pending definition.

@@ -265,3 +265,18 @@ fn a_macro_first_met_at_the_bottom_of_deep_code_loads_within_a_small_stack() {
         }
     }
 }
+
+#[test]
+fn a_form_that_fails_to_expand_loads_nothing_and_leaves_nothing_noted() {
+    let rt = Runtime::new();
+    let remove = rt.with_state(|st| st.global_slot(Symbol::intern("remove")));
+    let err = rt
+        .eval_sync("(list remove (lambda))", "<t>")
+        .expect_err("a bad lambda");
+    assert_eq!(err.kind(), &crate::ErrorKind::Syntax, "{err}");
+    rt.with_state(|st| {
+        assert!(st.lazy.is_pending(remove));
+        assert!(st.lazy.wanted.is_empty());
+    });
+    assert_eq!(written(&rt, "(remove odd? '(1 2 3))"), "(2)");
+}
