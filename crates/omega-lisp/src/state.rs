@@ -25,7 +25,7 @@ use omega_sched::{Scheduler, TaskId};
 use crate::bytecode::PrimOp;
 use crate::error::{ErrorKind, LispError, LispResult};
 use crate::limits::Limits;
-use crate::symbol::Symbol;
+use crate::symbol::{FxHashMap, Symbol};
 use crate::value::Value;
 
 /// What a runtime's fibers, tasks and natives share (see the module doc).
@@ -128,6 +128,10 @@ impl AsyncCtx {
 
 pub(crate) const PRIM_COUNT: usize = PrimOp::ALL.len();
 
+/// Room for the globals a new runtime defines (the builtins and the preludes' names, about
+/// 350) without rehashing its tables as it installs them.
+const INITIAL_GLOBALS: usize = 512;
+
 /// All mutable interpreter state that is not a fiber's own.
 pub(crate) struct State {
     pub(crate) globals: Vec<Option<Value>>,
@@ -135,8 +139,9 @@ pub(crate) struct State {
     global_index: HashMap<Symbol, u32>,
     pub(crate) macros: HashMap<Symbol, Value>,
     pub(crate) prim_intact: [bool; PRIM_COUNT],
-    /// Builtins by name, unaffected by user redefinition (used by the expander).
-    pub(crate) builtins: HashMap<&'static str, Value>,
+    /// Builtins by name, unaffected by user redefinition (used by the expander). Hashed with
+    /// FxHash: its keys are the runtime's own static names, never a script's.
+    pub(crate) builtins: FxHashMap<&'static str, Value>,
     pub(crate) output: Box<dyn Write>,
     pub(crate) limits: Limits,
     pub(crate) rng: u64,
@@ -153,12 +158,12 @@ pub(crate) struct State {
 impl State {
     pub(crate) fn new(limits: Limits, output: Box<dyn Write>, seed: u64) -> State {
         let mut st = State {
-            globals: Vec::new(),
-            global_names: Vec::new(),
-            global_index: HashMap::new(),
+            globals: Vec::with_capacity(INITIAL_GLOBALS),
+            global_names: Vec::with_capacity(INITIAL_GLOBALS),
+            global_index: HashMap::with_capacity(INITIAL_GLOBALS),
             macros: HashMap::new(),
             prim_intact: [true; PRIM_COUNT],
-            builtins: HashMap::new(),
+            builtins: FxHashMap::with_capacity_and_hasher(INITIAL_GLOBALS, Default::default()),
             output,
             limits,
             rng: seed | 1,
