@@ -7,10 +7,11 @@
 //! often in time than a loop of plain calls: a 1 s `--task-timeout` fired after 4–60 s. So the
 //! shared walks and builders charge the elements they handle here ([`charge`]: Brent's
 //! [`CycleCheck`](crate::value::CycleCheck), [`Value::list`](crate::value::Value::list),
-//! [`Value::vector`](crate::value::Value::vector), `compare`, the JSON converter, `sort`), and
-//! the VM counts it as steps after each native call, one per [`ITEMS_PER_STEP`] elements:
-//! [`spend`] moves the step countdown on (at most to its last step, so the step hook's slow
-//! path follows the call), and the slow path counts the rest ([`take`]).
+//! [`Value::vector`](crate::value::Value::vector), `compare`, the JSON converter, `sort`,
+//! string building, searches and comparisons), and the VM counts it as steps after each
+//! native call, one per [`ITEMS_PER_STEP`] elements: [`spend`] moves the step countdown on (at
+//! most to its last step, so the step hook's slow path follows the call), and the slow path
+//! counts the rest ([`take`]).
 //!
 //! # Invariants
 //!
@@ -86,6 +87,7 @@ mod tests {
         rt.eval_sync(
             "(define big-map (apply hash-map (range 32768))) (define small-map {:a 1})
              (define big-list (range 32768)) (define small-list '(1 2 3))
+             (define big-str (make-string 262144 #\\a)) (define small-str \"abc\")
              (define (times n f) (let loop ((i 0)) (if (< i n) (begin (f) (loop (+ i 1))) n)))",
             "setup",
         )
@@ -106,18 +108,27 @@ mod tests {
             "(times 100 (lambda () (apply dissoc (list MAP 0))))",
             "(times 100 (lambda () (member -1 LIST)))",
             "(times 100 (lambda () (equal? LIST (list-copy LIST))))",
+            // Scans of text (searches, comparisons).
+            "(times 100 (lambda () (string-contains? STR \"b\")))",
+            "(times 100 (lambda () (string-contains STR \"b\")))",
+            "(times 100 (lambda () (string<? STR STR)))",
+            "(times 100 (lambda () (string-ci=? STR STR)))",
         ];
         for src in loops {
             let rt = runtime(30_000);
             let small = src
                 .replace("MAP", "small-map")
-                .replace("LIST", "small-list");
+                .replace("LIST", "small-list")
+                .replace("STR", "small-str");
             assert_eq!(
                 rt.eval_sync(&small, "t").expect("small values fit"),
                 Value::Int(100),
                 "{small}"
             );
-            let big = src.replace("MAP", "big-map").replace("LIST", "big-list");
+            let big = src
+                .replace("MAP", "big-map")
+                .replace("LIST", "big-list")
+                .replace("STR", "big-str");
             let err = rt.eval_sync(&big, "t").expect_err("the work is counted");
             assert_eq!(*err.kind(), ErrorKind::Limit, "{big}: {err}");
             assert!(err.message().contains("max_steps (30000)"), "{big}: {err}");

@@ -124,9 +124,16 @@ fn join(st: &mut State, a: &[Value]) -> LispResult<Value> {
     s(st, out)
 }
 
+/// Charges a scan of `bytes` bytes of text as work (`work.rs`), at the rate of building a
+/// string (`State::make_string`): one element per 8 bytes.
+fn charge_scan(bytes: usize) {
+    crate::work::charge(bytes / 8);
+}
+
 fn contains(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let text = str_arg("string-contains?", &a[0])?;
     let sub = str_arg("string-contains?", &a[1])?;
+    charge_scan(text.len());
     Ok(Value::Bool(text.contains(sub)))
 }
 
@@ -149,6 +156,7 @@ fn suffix_p(_: &mut State, a: &[Value]) -> LispResult<Value> {
 fn contains_at(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let text = str_arg("string-contains", &a[0])?;
     let pattern = str_arg("string-contains", &a[1])?;
+    charge_scan(text.len());
     Ok(match text.find(pattern) {
         Some(byte) => Value::Int(i64::try_from(text[..byte].chars().count()).unwrap_or(i64::MAX)),
         None => Value::Bool(false),
@@ -526,7 +534,9 @@ fn string_copy(st: &mut State, a: &[Value]) -> LispResult<Value> {
 }
 
 /// `(string<? a b c …)`: true when `holds` for every adjacent pair; strings compare by code
-/// point (which is UTF-8 byte order), the `-ci` forms after folding every character.
+/// point (which is UTF-8 byte order), the `-ci` forms after folding every character. Every
+/// argument is checked to be a string first; the texts are compared in place, without
+/// copies, and the bytes compared are charged as work.
 fn compare_chain(
     who: &str,
     a: &[Value],
@@ -535,19 +545,17 @@ fn compare_chain(
 ) -> LispResult<Value> {
     let texts = a
         .iter()
-        .map(|v| {
-            str_arg(who, v).map(|t| {
-                if fold {
-                    t.chars().map(foldcase).collect::<String>()
-                } else {
-                    t.to_string()
-                }
-            })
-        })
-        .collect::<LispResult<Vec<String>>>()?;
-    Ok(Value::Bool(
-        texts.windows(2).all(|w| holds(w[0].cmp(&w[1]))),
-    ))
+        .map(|v| str_arg(who, v))
+        .collect::<LispResult<Vec<&str>>>()?;
+    Ok(Value::Bool(texts.windows(2).all(|w| {
+        charge_scan(w[0].len().min(w[1].len()));
+        let order = if fold {
+            w[0].chars().map(foldcase).cmp(w[1].chars().map(foldcase))
+        } else {
+            w[0].cmp(w[1])
+        };
+        holds(order)
+    })))
 }
 
 macro_rules! string_comparisons {
