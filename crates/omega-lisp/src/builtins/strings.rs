@@ -20,6 +20,9 @@
 //! offset, and whether that string is all ASCII (then every index is O(1)). Otherwise an index
 //! costs the characters walked from the cursor (forwards or backwards) or from the start,
 //! whichever is nearer; the first index into a string also checks it for ASCII once (O(bytes)).
+//! `string-length` shares the cursors: O(1) for an all-ASCII string, otherwise the count of
+//! characters is made once and kept with the string's cursor ([`char_len`]), so `(< i
+//! (string-length s))` as a loop's test does not make the loop quadratic.
 //!
 //! # Invariants
 //!
@@ -79,8 +82,12 @@ fn substring(st: &mut State, a: &[Value]) -> LispResult<Value> {
 }
 
 fn string_length(_: &mut State, a: &[Value]) -> LispResult<Value> {
-    let n = str_arg("string-length", &a[0])?.chars().count();
-    Ok(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+    let Value::Str(text) = &a[0] else {
+        return Err(LispError::type_error("string-length", "a string", &a[0]));
+    };
+    Ok(Value::Int(
+        i64::try_from(char_len(text)).unwrap_or(i64::MAX),
+    ))
 }
 
 fn upcase(st: &mut State, a: &[Value]) -> LispResult<Value> {
@@ -353,7 +360,13 @@ struct Cursor {
     ascii: bool,
     char_index: usize,
     byte_offset: usize,
+    /// The string's length in characters, once counted.
+    chars: Option<usize>,
 }
+
+/// Strings up to this many bytes have their characters counted at each `string-length`
+/// (cheaper than a cursor).
+const SHORT_STRING: usize = 64;
 
 /// How many strings keep a cursor at once, so a loop that compares two or three strings
 /// character by character stays linear.
@@ -368,32 +381,7 @@ thread_local! {
 /// [`CURSORS`] strings forwards or backwards, and for any index into an all-ASCII string;
 /// otherwise O(distance from the cursor or the start).
 pub(crate) fn char_at(text: &Rc<String>, k: usize) -> Option<char> {
-    CURSOR_CACHE.with(|cell| {
-        let mut cache = cell.borrow_mut();
-        // A live `Weak` keeps its allocation, so no other string can have this address.
-        match cache
-            .iter()
-            .position(|c| std::ptr::eq(c.string.as_ptr(), Rc::as_ptr(text)))
-        {
-            Some(0) => {}
-            Some(i) => {
-                let c = cache.remove(i);
-                cache.insert(0, c);
-            }
-            None => {
-                cache.truncate(CURSORS - 1);
-                cache.insert(
-                    0,
-                    Cursor {
-                        string: Rc::downgrade(text),
-                        ascii: text.is_ascii(),
-                        char_index: 0,
-                        byte_offset: 0,
-                    },
-                );
-            }
-        }
-        let c = cache.first_mut()?;
+    with_cursor(text, |c| {
         if c.ascii {
             return text.as_bytes().get(k).map(|&b| char::from(b));
         }
@@ -416,6 +404,57 @@ pub(crate) fn char_at(text: &Rc<String>, k: usize) -> Option<char> {
         c.char_index = k;
         c.byte_offset = off;
         Some(ch)
+    })
+}
+
+/// The length of `text` in characters: counted directly if it is short; otherwise its byte
+/// length if it is all ASCII, or counted (and the count charged as work) the first time and
+/// kept with the string's cursor.
+pub(crate) fn char_len(text: &Rc<String>) -> usize {
+    if text.len() <= SHORT_STRING {
+        return text.chars().count();
+    }
+    with_cursor(text, |c| {
+        if c.ascii {
+            return text.len();
+        }
+        *c.chars.get_or_insert_with(|| {
+            charge_scan(text.len());
+            text.chars().count()
+        })
+    })
+}
+
+/// Runs `f` on the cursor of `text`, made (at the front of the cache, the least recently used
+/// one dropped) if the cache holds none.
+fn with_cursor<R>(text: &Rc<String>, f: impl FnOnce(&mut Cursor) -> R) -> R {
+    CURSOR_CACHE.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        // A live `Weak` keeps its allocation, so no other string can have this address.
+        match cache
+            .iter()
+            .position(|c| std::ptr::eq(c.string.as_ptr(), Rc::as_ptr(text)))
+        {
+            Some(0) => {}
+            Some(i) => {
+                let c = cache.remove(i);
+                cache.insert(0, c);
+            }
+            None => {
+                cache.truncate(CURSORS - 1);
+                cache.insert(
+                    0,
+                    Cursor {
+                        string: Rc::downgrade(text),
+                        ascii: text.is_ascii(),
+                        char_index: 0,
+                        byte_offset: 0,
+                        chars: None,
+                    },
+                );
+            }
+        }
+        f(&mut cache[0])
     })
 }
 
@@ -616,7 +655,8 @@ pub(crate) fn install(st: &mut State) {
 mod tests {
     use std::rc::Rc;
 
-    use super::char_at;
+    use super::{char_at, char_len};
+    use crate::{Limits, Runtime, Value};
 
     fn nth(s: &str, k: usize) -> Option<char> {
         s.chars().nth(k)
@@ -637,6 +677,45 @@ mod tests {
                 assert_eq!(char_at(s, back), nth(s, back), "string {i} index {back}");
             }
         }
+    }
+
+    #[test]
+    fn char_len_agrees_with_chars_on_short_long_ascii_and_wide_strings() {
+        let strings: Vec<Rc<String>> = [
+            String::new(),
+            "é".to_string(),
+            "a".repeat(64),
+            "a".repeat(65),
+            format!("{}é", "a".repeat(100)),
+            "😀λ".repeat(500),
+        ]
+        .into_iter()
+        .map(Rc::new)
+        .collect();
+        for _ in 0..3 {
+            for s in &strings {
+                assert_eq!(char_len(s), s.chars().count(), "{:?}", &s[..s.len().min(8)]);
+                // Indexing moves the cursor; the count it keeps stays right.
+                let last = s.chars().count().saturating_sub(1);
+                assert_eq!(char_at(s, last), s.chars().last());
+                assert_eq!(char_len(s), s.chars().count());
+            }
+        }
+    }
+
+    #[test]
+    fn a_loop_bounded_by_the_length_of_a_wide_string_stays_linear() {
+        // 100,000 characters of 2 bytes: counting them is 200 KB of work (1,562 steps) each
+        // time; a loop that counted at each of its 100,000 tests would need ~156M steps.
+        let rt = Runtime::builder()
+            .limits(Limits {
+                max_steps: Some(1_000_000),
+                ..Limits::default()
+            })
+            .build();
+        let src = "(define s (make-string 100000 #\\é))
+                   (let loop ((i 0)) (if (< i (string-length s)) (loop (+ i 1)) i))";
+        assert_eq!(rt.eval_sync(src, "t").expect("linear"), Value::Int(100_000));
     }
 
     #[test]
