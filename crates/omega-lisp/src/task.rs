@@ -1067,11 +1067,14 @@ mod tests {
         let before = collector::stats();
         // Each round: a task whose value is a list holding the task itself, awaited, then
         // dropped. Only the cycle task value -> its value -> task value keeps each alive.
+        // The parent puts the task into the list: the child may run before the parent's next
+        // op (a slice can end right after `async` returns), so it must not read a variable
+        // the parent sets after spawning it.
         let out = run("(define (spin n)
                          (if (> n 0)
                              (begin
-                               (let ((t #f))
-                                 (set! t (async (lambda () (list t))))
+                               (let* ((box (list #f)) (t (async (lambda () box))))
+                                 (set-car! box t)
                                  (if (eq? (car (await t)) t) #t (error \"not itself\")))
                                (spin (- n 1)))
                              :done))
@@ -1096,8 +1099,9 @@ mod tests {
         let out = run("(define (spin n)
                          (if (> n 0)
                              (begin
-                               (let ((t #f))
-                                 (set! t (async (lambda () (error :mine \"boom\" t))))
+                               (let* ((box (list #f))
+                                      (t (async (lambda () (error :mine \"boom\" box)))))
+                                 (set-car! box t)
                                  (try (await t) (catch e (error-irritants e))))
                                (spin (- n 1)))
                              :done))
