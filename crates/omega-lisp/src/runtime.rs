@@ -182,6 +182,9 @@ impl RuntimeBuilder {
         crate::prelude::load(&rt);
         // What this runtime leaves in cycles is reclaimed even if the thread ends first.
         crate::collector::arm_exit_pass();
+        // Work another runtime of the thread charged and did not count (less than a step, or
+        // a host's direct native calls) is not this one's: its steps start from nothing.
+        crate::work::discard();
         rt.with_state(|st| st.limits = self.limits);
         rt
     }

@@ -18,7 +18,9 @@
 //! 1. The counter is per thread (all natives of a runtime run on its one thread); it only
 //!    grows between two [`take`]s, and a [`take`] leaves less than [`ITEMS_PER_STEP`] in it.
 //! 2. Work charged outside a VM (a host calling a native directly) waits for the next VM on the
-//!    thread that calls a native; it can only make that VM poll its hook sooner.
+//!    thread that calls a native; it can only make that VM poll its hook sooner. Building a
+//!    runtime forgets what is waiting ([`discard`]), so a runtime's step count does not depend
+//!    on what other runtimes of its thread did before.
 
 use std::cell::Cell;
 
@@ -61,6 +63,11 @@ pub(crate) fn spend(countdown: &mut u32) {
                 .saturating_mul(ITEMS_PER_STEP as usize),
         );
     }
+}
+
+/// Forgets the work charged and not yet counted (a new runtime starts from nothing).
+pub(crate) fn discard() {
+    ITEMS.with(|c| c.set(0));
 }
 
 /// The whole steps' worth of work charged since the last call; the remainder stays.
