@@ -18,8 +18,10 @@
 //! * Macros: the expander needs the transformer at once, so looking a macro up
 //!   ([`macro_named`]) loads a pending one there and then, with the procedures it refers to.
 //!
-//! Every other top-level form of the preludes (values such as `(define count (let …))`) loads
-//! when the runtime is built, in order, with the pending definitions it refers to.
+//! Any other top-level form would load when the runtime is built, in order, with the pending
+//! definitions it refers to; the preludes have none (a test checks it), so building a runtime
+//! runs no Lisp. The values they need are made with the natives instead (`%param-tag`, and
+//! `%raise`, `%async`, `%await`: natives under names a script does not rebind).
 //!
 //! # Why this is the same language as loading everything at start
 //!

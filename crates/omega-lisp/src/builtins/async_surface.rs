@@ -89,6 +89,9 @@ pub(crate) fn install(st: &mut State, shared: Weak<Shared>, ctx: &Rc<AsyncCtx>) 
         let t = as_task("await", &args[0])?;
         Ok(Suspension::new(t.result()))
     });
+    // What the prelude's macros call (`with-timeout`…), whatever a script rebinds.
+    super::alias(st, "%async", "async");
+    super::alias(st, "%await", "await");
 
     def_suspending(st, "await-all", 1, Some(1), |args| {
         let tasks = tasks_of("await-all", &args[0])?;

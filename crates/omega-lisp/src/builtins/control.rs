@@ -304,6 +304,10 @@ pub(crate) fn install(st: &mut State) {
     // check at the end of a bare `catch`), for handlers that may not return.
     def_closure(st, "%check-cancel", CHECK_CANCEL.with(Rc::clone));
     def(st, "%same-code?", 2, Some(2), same_code);
+    // The unique value a parameter answers its converter to (`make-parameter` in the prelude).
+    let tag = Value::list(vec![Value::Symbol(Symbol::intern("parameter"))]);
+    let slot = st.global_slot(Symbol::intern("%param-tag"));
+    st.globals[slot as usize] = Some(tag);
     def(st, "%dynamic-env", 0, Some(0), dynamic_env);
     def(st, "%push-catch-mark", 0, Some(0), push_catch_mark);
     def(st, "%pop-catch-mark", 2, Some(2), pop_catch_mark);

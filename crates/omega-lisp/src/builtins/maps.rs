@@ -143,7 +143,7 @@ fn count(_: &mut State, a: &[Value]) -> LispResult<Value> {
     let n = match &a[0] {
         Value::Nil => 0,
         Value::Map(m) => m.len(),
-        Value::Str(s) => s.chars().count(),
+        Value::Str(s) => crate::builtins::strings::char_len(s),
         // Walked with a cycle check: a circular list (`set-cdr!`) is an error, not a hang.
         Value::Pair(_) => match crate::value::list_length(&a[0]) {
             crate::value::ListShape::Proper(n) | crate::value::ListShape::Dotted(n) => n,
@@ -170,5 +170,6 @@ pub(crate) fn install(st: &mut State) {
     def(st, "keys", 1, Some(1), keys);
     def(st, "vals", 1, Some(1), vals);
     def(st, "contains?", 2, Some(2), contains);
-    def(st, "count", 1, Some(1), count);
+    // `count` itself is the prelude's (it also takes SRFI-1's predicate form) and calls this.
+    def(st, "%count", 1, Some(1), count);
 }

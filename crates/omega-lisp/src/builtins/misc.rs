@@ -300,6 +300,7 @@ pub(crate) fn install(st: &mut State) {
     def(st, "gensym", 0, Some(1), gensym);
     def_kind(st, "error", 0, None, NativeKind::Delegating(error));
     def_kind(st, "raise", 1, None, NativeKind::Delegating(raise));
+    super::alias(st, "%raise", "raise");
     def(st, "%make-error", 0, None, make_error_value);
     def(st, "%raise-dispatched", 3, Some(3), raise_dispatched);
     def(st, "%reraise-handled", 3, Some(3), reraise_handled);

@@ -67,6 +67,15 @@ pub(crate) fn def_kind(
     st.builtins.insert(name, v);
 }
 
+/// Defines global `name` as what global `of` holds now (a native under a private name that a
+/// script's redefinition of `of` does not reach: `%raise`, `%async`, `%await`).
+pub(crate) fn alias(st: &mut State, name: &'static str, of: &'static str) {
+    let from = st.global_slot(Symbol::intern(of));
+    let v = st.globals[from as usize].clone();
+    let slot = st.global_slot(Symbol::intern(name));
+    st.globals[slot as usize] = v;
+}
+
 /// Registers a runtime-bound native: one that closes over runtime state (the async surface's,
 /// the lock and LLM natives), with its arity checked by the VM like every builtin's.
 pub(crate) fn def_host(

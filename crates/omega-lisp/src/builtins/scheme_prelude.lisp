@@ -241,7 +241,7 @@
           (else
            (%with-dynamic-env (cons (%env-params) (cdr hs)) (lambda () ((car hs) obj)))))))
 
-(define %raise raise)
+;; `%raise` is `raise` under a name a script does not rebind (defined with the native).
 
 (define (%guard-body thunk)
   (%with-dynamic-env (cons (%env-params) (cons '%guard (%env-handlers))) thunk))
@@ -277,12 +277,15 @@
 
 ;; Parameters. (make-parameter value [converter]) is a procedure of no arguments returning
 ;; the value bound by the innermost parameterize of this task, else (converter value).
-(define %param-tag (list 'parameter))
-
+;; Called with `%param-tag` (a unique list, defined with the natives) it returns its converter.
 (define (make-parameter value . conv)
   (if (pair? conv) (%check-proc "make-parameter" (car conv)))
-  (let* ((converter (if (pair? conv) (car conv) #f))
-         (global (if converter (converter value) value)))
+  (%make-parameter value (if (pair? conv) (car conv) #f)))
+
+;; Every parameter is a closure of the one lambda below, which is how `%param-converter` tells
+;; a parameter from another procedure (whatever a script rebinds `make-parameter` to).
+(define (%make-parameter value converter)
+  (let ((global (if converter (converter value) value)))
     (letrec ((parameter
               (lambda args
                 (cond ((null? args)
@@ -293,10 +296,8 @@
                                         (length args))))))))
       parameter)))
 
-(define %param-witness (make-parameter #f))
-
 (define (%param-converter p)
-  (if (%same-code? p %param-witness)
+  (if (%same-code? p (%make-parameter #f #f))
       (p %param-tag)
       (%type-error "parameterize" "a parameter" p)))
 
@@ -556,15 +557,14 @@
 
 ;; (count coll) is Omega's size of a map, list or string; (count pred lst …) is SRFI-1's
 ;; number of elements that satisfy pred.
-(define count
-  (let ((size count))
-    (lambda (x . more)
-      (if (null? more)
-          (size x)
-          (begin
-            (%check-proc "count" x)
-            (fold (lambda (row n) (if (apply x row) (+ n 1) n))
-                  0
-                  (if (null? (cdr more))
-                      (begin (%check-list "count" (car more)) (map list (car more)))
-                      (%rows "count" more))))))))
+;; (`%count` is the native size.)
+(define (count x . more)
+  (if (null? more)
+      (%count x)
+      (begin
+        (%check-proc "count" x)
+        (fold (lambda (row n) (if (apply x row) (+ n 1) n))
+              0
+              (if (null? (cdr more))
+                  (begin (%check-list "count" (car more)) (map list (car more)))
+                  (%rows "count" more))))))

@@ -33,6 +33,35 @@ fn every_chunk_is_one_form_and_together_they_are_the_whole_prelude() {
 }
 
 #[test]
+fn every_prelude_form_is_a_procedure_or_a_macro_so_building_a_runtime_runs_no_lisp() {
+    // A value definition would run when every runtime is built (start-up; a value made by
+    // a prelude procedure also loads that procedure and what it refers to). Make the value
+    // in Rust with the natives instead (`%param-tag`, `%raise`, `%async`, `%await`).
+    for chunk in chunks() {
+        assert!(
+            chunk.procedure.is_some() || chunk.macro_name.is_some(),
+            "{}:{} is neither `(define (name …) …)` nor `(defmacro name …)`",
+            chunk.file,
+            chunk.line
+        );
+    }
+    // What replaced the value definitions behaves as they did, whatever a script rebinds.
+    let rt = Runtime::new();
+    assert_eq!(
+        written(
+            &rt,
+            "(define p (make-parameter 1))
+             (set! make-parameter (lambda args 'mine))
+             (set! raise #f)
+             (list (parameterize ((p 2)) (p)) (p) (eq? %raise raise) %param-tag
+                   (count \"héllo\") (count odd? '(1 2 3)) (count {:a 1})
+                   (guard (e (#t (list 'caught e))) (%raise 'x)))"
+        ),
+        "(2 1 #f (parameter) 5 2 1 (caught x))"
+    );
+}
+
+#[test]
 fn no_name_is_defined_twice_by_the_preludes() {
     let mut seen = std::collections::HashSet::new();
     for chunk in chunks() {
