@@ -118,17 +118,24 @@ mod tests {
     }
 }
 
+/// A runtime whose scripts may take `max_steps` steps, the other limits the defaults (the
+/// step tests' one set-up).
+#[cfg(test)]
+pub(crate) fn step_limited(max_steps: u64) -> crate::Runtime {
+    crate::Runtime::builder()
+        .limits(Limits {
+            max_steps: Some(max_steps),
+            ..Limits::default()
+        })
+        .build()
+}
+
 #[cfg(test)]
 mod finally_tests {
-    use crate::{ErrorKind, Limits, Runtime};
+    use crate::ErrorKind;
 
-    fn limited() -> Runtime {
-        Runtime::builder()
-            .limits(Limits {
-                max_steps: Some(10_000),
-                ..Limits::default()
-            })
-            .build()
+    fn limited() -> crate::Runtime {
+        super::step_limited(10_000)
     }
 
     #[test]

@@ -82,15 +82,10 @@ pub(crate) fn take() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ErrorKind, Limits, Runtime, Value};
+    use crate::{ErrorKind, Runtime, Value};
 
     fn runtime(max_steps: u64) -> Runtime {
-        let rt = Runtime::builder()
-            .limits(Limits {
-                max_steps: Some(max_steps),
-                ..Limits::default()
-            })
-            .build();
+        let rt = crate::limits::step_limited(max_steps);
         rt.eval_sync(
             "(define big-map (apply hash-map (range 32768))) (define small-map {:a 1})
              (define big-list (range 32768)) (define small-list '(1 2 3))

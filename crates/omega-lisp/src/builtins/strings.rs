@@ -656,7 +656,7 @@ mod tests {
     use std::rc::Rc;
 
     use super::{char_at, char_len};
-    use crate::{Limits, Runtime, Value};
+    use crate::Value;
 
     fn nth(s: &str, k: usize) -> Option<char> {
         s.chars().nth(k)
@@ -707,12 +707,7 @@ mod tests {
     fn a_loop_bounded_by_the_length_of_a_wide_string_stays_linear() {
         // 100,000 characters of 2 bytes: counting them is 200 KB of work (1,562 steps) each
         // time; a loop that counted at each of its 100,000 tests would need ~156M steps.
-        let rt = Runtime::builder()
-            .limits(Limits {
-                max_steps: Some(1_000_000),
-                ..Limits::default()
-            })
-            .build();
+        let rt = crate::limits::step_limited(1_000_000);
         let src = "(define s (make-string 100000 #\\é))
                    (let loop ((i 0)) (if (< i (string-length s)) (loop (+ i 1)) i))";
         assert_eq!(rt.eval_sync(src, "t").expect("linear"), Value::Int(100_000));

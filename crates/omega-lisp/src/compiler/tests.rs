@@ -386,12 +386,7 @@ fn inline_loops_keep_error_positions_and_stack_traces() {
 
 #[test]
 fn an_inline_loop_counts_a_step_per_iteration_and_hits_max_steps() {
-    let rt = Runtime::builder()
-        .limits(Limits {
-            max_steps: Some(10_000),
-            ..Limits::default()
-        })
-        .build();
+    let rt = crate::limits::step_limited(10_000);
     let count = "(define (count n) (let loop ((i 0)) (if (< i n) (loop (+ i 1)) i)))";
     assert!(jumps(count) > 0);
     eval(&rt, count);
@@ -513,12 +508,7 @@ fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
 
 #[test]
 fn a_fused_back_edge_counts_one_step_per_iteration_and_yields_the_same_values() {
-    let rt = Runtime::builder()
-        .limits(Limits {
-            max_steps: Some(10_000),
-            ..Limits::default()
-        })
-        .build();
+    let rt = crate::limits::step_limited(10_000);
     let src = "(define (run n) (let loop ((i n) (sum 0)) (if (< i 0) sum (loop (- i 1) (+ i sum)))))
                (define (runf n) (let loop ((i n) (sum 0.0)) (if (< i 0.0) sum (loop (- i 1.0) (+ i sum)))))";
     eval(&rt, src);
@@ -594,12 +584,7 @@ fn fused_tests_on_locals_keep_errors_and_redefinition() {
 
 #[test]
 fn self_tail_calls_with_number_arguments_restart_in_one_op() {
-    let rt = Runtime::builder()
-        .limits(Limits {
-            max_steps: Some(10_000),
-            ..Limits::default()
-        })
-        .build();
+    let rt = crate::limits::step_limited(10_000);
     let f = "(define (f n acc) (if (= n 0) acc (f (- n 1) (+ acc n))))";
     assert!(ops_of(f)
         .iter()
@@ -803,14 +788,7 @@ fn assert_same_step_limit(
     call: impl Fn(i64) -> String,
     sizes: std::ops::Range<i64>,
 ) -> Runtime {
-    let limited = || {
-        Runtime::builder()
-            .limits(Limits {
-                max_steps: Some(10_000),
-                ..Limits::default()
-            })
-            .build()
-    };
+    let limited = || crate::limits::step_limited(10_000);
     let fits = |src: &str, n: i64| {
         let rt = limited();
         eval(&rt, src);
