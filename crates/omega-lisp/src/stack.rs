@@ -51,18 +51,11 @@ impl Stack {
         }
     }
 
-    #[cold]
-    #[inline(never)]
+    /// Grows the slots to hold at least `need` values (out of line, by value: see
+    /// [`grown`]).
+    #[inline(always)]
     fn grow(&mut self, need: usize) {
-        // Start small: every suspended task has its own fiber and stack (SPEC §9 asks for
-        // ≤ 1 KiB per suspended task), and a task body such as `(lambda () (sleep ms))` needs
-        // 2 slots (32 bytes; 16 slots cost 256); doubling makes growth cheap.
-        let n = need.max(self.slots.len() * 2).max(MIN_SLOTS);
-        // Invariant 2 (a stack this large could not be allocated anyway: 64 GiB).
-        assert!(u32::try_from(n).is_ok(), "value stack exceeds 2^32 slots");
-        // Exactly `n`: `resize` alone would round a first allocation up to 4 slots.
-        self.slots.reserve_exact(n - self.slots.len());
-        self.slots.resize(n, Value::Nil);
+        self.slots = grown(std::mem::take(&mut self.slots), need);
     }
 
     /// The slot just above the top, made part of the stack; write the new value into it.
@@ -220,15 +213,7 @@ impl Stack {
             return;
         }
         self.sp = n;
-        // Top first, as popping one by one would.
-        for slot in self.slots[n..top].iter_mut().rev() {
-            if slot.is_immediate() {
-                // Nothing to drop: just put `nil` back (invariant 1).
-                std::mem::forget(std::mem::take(slot));
-            } else {
-                *slot = Value::Nil;
-            }
-        }
+        clear_slots(&mut self.slots[n..top]);
     }
 
     /// Drops every value.
@@ -313,54 +298,17 @@ impl Stack {
     /// field, rather than a generic rotate).
     #[inline(always)]
     pub(crate) fn remove_range(&mut self, from: usize, to: usize) {
-        let n = to - from;
-        if n == 0 {
-            return;
-        }
-        let top = self.sp;
-        for i in to..top {
-            let dst = i - n;
-            if let Value::Int(x) = self.slots[i] {
-                // The removed value moves up to `i`, to be dropped below.
-                let old = std::mem::replace(&mut self.slots[dst], Value::Int(x));
-                std::mem::forget(std::mem::replace(&mut self.slots[i], old));
-            } else {
-                self.slots.swap(dst, i);
-            }
-        }
-        self.truncate(top - n);
+        self.sp = remove_slots(&mut self.slots[..self.sp], from, to);
     }
 
     /// Moves the top `n` values down to `at .. at + n`, drops everything above them (what
     /// they replace included) and grows the stack to `len` values with `nil`s: a self tail
     /// call's arguments over the frame's parameters, its locals reset. Integers are moved
-    /// field by field; the stack pointer is stored once. Out of line: a loop the dispatch
-    /// loop need not hold registers for.
-    #[inline(never)]
+    /// field by field; the stack pointer is stored once. The moves are out of line
+    /// ([`restart_slots`]): a loop the dispatch loop need not hold registers for.
+    #[inline(always)]
     pub(crate) fn restart(&mut self, at: usize, n: usize, len: usize) {
-        let from = self.sp - n;
-        if from >= at + n {
-            let (lo, hi) = self.slots.split_at_mut(from);
-            for (d, s) in lo[at..at + n].iter_mut().zip(&mut hi[..n]) {
-                if let Value::Int(x) = *s {
-                    // Nothing to drop in `s`: just put `nil` back (invariant 1).
-                    std::mem::forget(std::mem::take(s));
-                    if d.is_immediate() {
-                        std::mem::forget(std::mem::replace(d, Value::Int(x)));
-                    } else {
-                        *d = Value::Int(x);
-                    }
-                } else {
-                    *d = std::mem::take(s);
-                }
-            }
-            // `from ..` are all `nil` now; drop the slots between.
-            self.sp = from;
-            self.truncate(at + n);
-        } else {
-            // The arguments overlap their parameters (fewer slots between than arguments).
-            self.remove_range(at, from);
-        }
+        self.sp = restart_slots(&mut self.slots[..self.sp], at, n);
         self.resize_nil(len);
     }
 
@@ -401,6 +349,89 @@ impl Stack {
     #[inline(always)]
     pub(crate) fn as_slice(&self) -> &[Value] {
         &self.slots[..self.sp]
+    }
+}
+
+/// `slots` grown to at least `need` values (amortised doubling, filled with `nil`). By value
+/// rather than through `&mut Stack`, so the dispatch loop's stack, a local there, never has
+/// its address taken and its fields stay in registers.
+#[cold]
+#[inline(never)]
+fn grown(mut slots: Vec<Value>, need: usize) -> Vec<Value> {
+    // Start small: every suspended task has its own fiber and stack (SPEC §9 asks for
+    // ≤ 1 KiB per suspended task), and a task body such as `(lambda () (sleep ms))` needs
+    // 2 slots (32 bytes; 16 slots cost 256); doubling makes growth cheap.
+    let n = need.max(slots.len() * 2).max(MIN_SLOTS);
+    // Invariant 2 (a stack this large could not be allocated anyway: 64 GiB).
+    assert!(u32::try_from(n).is_ok(), "value stack exceeds 2^32 slots");
+    // Exactly `n`: `resize` alone would round a first allocation up to 4 slots.
+    slots.reserve_exact(n - slots.len());
+    slots.resize(n, Value::Nil);
+    slots
+}
+
+/// Drops the values of `slots` (the top first, as popping one by one would), leaving `nil`s
+/// (invariant 1).
+#[inline(always)]
+fn clear_slots(slots: &mut [Value]) {
+    for slot in slots.iter_mut().rev() {
+        if slot.is_immediate() {
+            // Nothing to drop: just put `nil` back.
+            std::mem::forget(std::mem::take(slot));
+        } else {
+            *slot = Value::Nil;
+        }
+    }
+}
+
+/// [`Stack::remove_range`] on the live slots `live`: returns the new stack pointer.
+#[inline(always)]
+fn remove_slots(live: &mut [Value], from: usize, to: usize) -> usize {
+    let n = to - from;
+    let top = live.len();
+    if n == 0 {
+        return top;
+    }
+    for i in to..top {
+        let dst = i - n;
+        if let Value::Int(x) = live[i] {
+            // The removed value moves up to `i`, to be dropped below.
+            let old = std::mem::replace(&mut live[dst], Value::Int(x));
+            std::mem::forget(std::mem::replace(&mut live[i], old));
+        } else {
+            live.swap(dst, i);
+        }
+    }
+    clear_slots(&mut live[top - n..]);
+    top - n
+}
+
+/// [`Stack::restart`]'s moves on the live slots `live`: the top `n` values to `at .. at + n`,
+/// everything above them dropped; returns the new stack pointer (`at + n`).
+#[inline(never)]
+fn restart_slots(live: &mut [Value], at: usize, n: usize) -> usize {
+    let from = live.len() - n;
+    if from >= at + n {
+        let (lo, hi) = live.split_at_mut(from);
+        for (d, s) in lo[at..at + n].iter_mut().zip(&mut hi[..n]) {
+            if let Value::Int(x) = *s {
+                // Nothing to drop in `s`: just put `nil` back (invariant 1).
+                std::mem::forget(std::mem::take(s));
+                if d.is_immediate() {
+                    std::mem::forget(std::mem::replace(d, Value::Int(x)));
+                } else {
+                    *d = Value::Int(x);
+                }
+            } else {
+                *d = std::mem::take(s);
+            }
+        }
+        // `from ..` are all `nil` now; drop the slots between.
+        clear_slots(&mut lo[at + n..]);
+        at + n
+    } else {
+        // The arguments overlap their parameters (fewer slots between than arguments).
+        remove_slots(live, at, from)
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! # Invariants
 //!
-//! 1. [`loop_nums`] reads the stack and nothing else changes: it either computes every argument
+//! 1. [`loop_nums`] reads the frame's slots and nothing else changes: it either computes every argument
 //!    and stores it, or returns `false` with no effect at all (no error, no step), so the
 //!    caller can fall back on dispatching the same argument ops, which compute the same values
 //!    in the same order or raise the first error in that order.
@@ -17,7 +17,6 @@
 //!    the slow path, the same integer-float mixes).
 
 use crate::bytecode::{Op, PrimOp};
-use crate::stack::Stack;
 use crate::state::PRIM_COUNT;
 use crate::value::Value;
 
@@ -73,26 +72,24 @@ fn arith(p: PrimOp, a: Num, b: Num) -> Option<Num> {
 /// registers; unrolled for each argument count.
 #[inline(never)]
 pub(super) fn jump_nums(
-    stack: &mut Stack,
-    base: usize,
+    w: &mut [Value],
     first: usize,
     ops: &[Op],
     consts: &[Value],
     intact: &[bool; PRIM_COUNT],
 ) -> bool {
     match *ops {
-        [ref a] => fixed(stack, base, first, [a], consts, intact),
-        [ref a, ref b] => fixed(stack, base, first, [a, b], consts, intact),
-        [ref a, ref b, ref c] => fixed(stack, base, first, [a, b, c], consts, intact),
-        [ref a, ref b, ref c, ref d] => fixed(stack, base, first, [a, b, c, d], consts, intact),
+        [ref a] => fixed(w, first, [a], consts, intact),
+        [ref a, ref b] => fixed(w, first, [a, b], consts, intact),
+        [ref a, ref b, ref c] => fixed(w, first, [a, b, c], consts, intact),
+        [ref a, ref b, ref c, ref d] => fixed(w, first, [a, b, c, d], consts, intact),
         _ => false,
     }
 }
 
 #[inline(always)]
 fn fixed<const N: usize>(
-    stack: &mut Stack,
-    base: usize,
+    w: &mut [Value],
     first: usize,
     ops: [&Op; N],
     consts: &[Value],
@@ -100,20 +97,19 @@ fn fixed<const N: usize>(
 ) -> bool {
     let mut vals = [Num::Keep; N];
     for k in 0..N {
-        match one(stack, base, first + k, ops[k], consts, intact) {
+        match one(w, first + k, ops[k], consts, intact) {
             Some(v) => vals[k] = v,
             None => return false,
         }
     }
-    store_nums(stack, base + first, &vals);
+    store_nums(w, first, &vals);
     true
 }
 
 /// The value of one argument op whose parameter is local `dst` (invariant 2).
 #[inline(always)]
 fn one(
-    stack: &Stack,
-    base: usize,
+    w: &[Value],
     dst: usize,
     op: &Op,
     consts: &[Value],
@@ -121,25 +117,19 @@ fn one(
 ) -> Option<Num> {
     match *op {
         Op::Local(s) if s as usize == dst => Some(Num::Keep),
-        Op::Local(s) => num(&stack[base + s as usize]),
+        Op::Local(s) => num(&w[s as usize]),
         Op::Int(i) => Some(Num::Int(i64::from(i))),
         Op::PrimLI(p, s, imm) if intact[p.index()] => {
-            num(&stack[base + s as usize]).and_then(|a| arith(p, a, Num::Int(i64::from(imm))))
+            num(&w[s as usize]).and_then(|a| arith(p, a, Num::Int(i64::from(imm))))
         }
         Op::PrimLL(p, a, b) if intact[p.index()] => {
-            match (
-                num(&stack[base + a as usize]),
-                num(&stack[base + b as usize]),
-            ) {
+            match (num(&w[a as usize]), num(&w[b as usize])) {
                 (Some(a), Some(b)) => arith(p, a, b),
                 _ => None,
             }
         }
         Op::PrimLK(p, a, k) if intact[p.index()] => {
-            match (
-                num(&stack[base + a as usize]),
-                consts.get(k as usize).and_then(num),
-            ) {
+            match (num(&w[a as usize]), consts.get(k as usize).and_then(num)) {
                 (Some(a), Some(b)) => arith(p, a, b),
                 _ => None,
             }
@@ -151,12 +141,12 @@ fn one(
 /// Stores the computed arguments into the locals from `at`. Each kind has its own path, so
 /// the value is written with a constant tag (see `stack.rs` on copies through a temporary).
 #[inline(always)]
-fn store_nums(stack: &mut Stack, at: usize, vals: &[Num]) {
+fn store_nums(w: &mut [Value], at: usize, vals: &[Num]) {
     for (k, v) in vals.iter().enumerate() {
         match *v {
             Num::Keep => {}
-            Num::Int(x) => put(&mut stack[at + k], Value::Int(x)),
-            Num::Float(x) => put(&mut stack[at + k], Value::Float(x)),
+            Num::Int(x) => put(&mut w[at + k], Value::Int(x)),
+            Num::Float(x) => put(&mut w[at + k], Value::Float(x)),
         }
     }
 }

@@ -26,7 +26,6 @@
 //!    `BranchLI`, `BranchLL` and `BranchLK`).
 
 use crate::bytecode::{Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, Op, PrimOp};
-use crate::stack::Stack;
 use crate::state::PRIM_COUNT;
 use crate::value::Value;
 
@@ -42,8 +41,7 @@ use super::arith::{float_arith, float_holds, int_holds};
 /// and −2 % out of line).
 #[inline(always)]
 pub(super) fn run(
-    stack: &mut Stack,
-    base: usize,
+    w: &mut [Value],
     e: &Edge,
     at: (&[Op], usize),
     consts: &[Value],
@@ -55,7 +53,6 @@ pub(super) fn run(
         if !intact[step.index()] {
             return None;
         }
-        let w = stack.window_mut(base);
         match count_acc(w, e.first as usize, e.istep, e.fstep) {
             // The test is usually on the counter just computed: its value is at hand.
             Counted::Int(i) => match e.test {
@@ -76,7 +73,7 @@ pub(super) fn run(
             Counted::No => {}
         }
     }
-    general(stack, base, e, at, consts, intact)
+    general(w, e, at, consts, intact)
 }
 
 /// [`general`] for [`EdgeShape::Pairs`] (two arguments: a `cdr` and a number): when the
@@ -86,7 +83,7 @@ pub(super) fn run(
 /// otherwise (the argument ops then run: their own results and errors). Out of line, apart
 /// from the set-up of `general` for every other shape.
 #[inline(never)]
-fn list_edge(stack: &mut Stack, base: usize, e: &Edge, intact: &[bool; PRIM_COUNT]) -> Option<u32> {
+fn list_edge(w: &mut [Value], e: &Edge, intact: &[bool; PRIM_COUNT]) -> Option<u32> {
     let (num, cdr, kn, kc) = match *e.args.as_slice() {
         [EdgeArg::Cdr(s), n] => (n, s, 1, 0),
         [n, EdgeArg::Cdr(s)] => (n, s, 0, 1),
@@ -95,7 +92,6 @@ fn list_edge(stack: &mut Stack, base: usize, e: &Edge, intact: &[bool; PRIM_COUN
     if !intact[PrimOp::Cdr.index()] || num.prim().is_some_and(|p| !intact[p.index()]) {
         return None;
     }
-    let w = stack.window_mut(base);
     let x = match num {
         EdgeArg::Keep => None,
         n => Some(int_arg(w, n)?),
@@ -124,30 +120,27 @@ fn list_edge(stack: &mut Stack, base: usize, e: &Edge, intact: &[bool; PRIM_COUN
 /// [`run`] for every shape (and `CountAcc` off its path).
 #[inline(never)]
 fn general(
-    stack: &mut Stack,
-    base: usize,
+    w: &mut [Value],
     e: &Edge,
     at: (&[Op], usize),
     consts: &[Value],
     intact: &[bool; PRIM_COUNT],
 ) -> Option<u32> {
     if e.shape == EdgeShape::Pairs {
-        return list_edge(stack, base, e, intact);
+        return list_edge(w, e, intact);
     }
     for p in &e.prims {
         if !intact[p.index()] {
             return None;
         }
     }
-    // The frame's locals (the parameters and every operand are among them).
-    let w = stack.window_mut(base);
     let first = e.first as usize;
     if ints(w, first, &e.args) || floats(w, first, &e.args) {
         return Some(test(w, e, intact));
     }
     let (code, pc) = at;
     let ops = code.get(pc..pc + e.args.len())?;
-    if super::args::jump_nums(stack, base, first, ops, consts, intact) {
+    if super::args::jump_nums(w, first, ops, consts, intact) {
         // The mixes of the generic path: the branch op runs the test.
         return Some(e.head + 1);
     }

@@ -66,3 +66,15 @@ impl Frame {
         self.pc_base = ((pc as u64) << 33) | (self.pc_base & 0x1_ffff_ffff);
     }
 }
+
+/// The closure `old` of the frame above `frames[..n]` (or of the running frame, with
+/// `n == frames.len()`) is being replaced: frame `n - 1` gets it if it ran the same one
+/// (invariant 9); otherwise it is dropped.
+#[inline(always)]
+pub(super) fn hand_down(frames: &mut [Frame], n: usize, old: Option<Rc<Closure>>) {
+    if let Some(f) = n.checked_sub(1).and_then(|i| frames.get_mut(i)) {
+        if f.closure.is_none() {
+            f.closure = old;
+        }
+    }
+}
