@@ -44,8 +44,7 @@
 //!    local whose address is never taken — every `Stack` method the loop calls is inlined and
 //!    the out-of-line helpers get slices — the stack's fields stay in registers or in the
 //!    loop's own stack slots instead of being reloaded through `self` after every store:
-//!    tak −5.8 %, ack −5.5 %, fib −4.3 % instructions; CPU time fib −6 %, tak −7–10 %,
-//!    fibfp −15 %.)
+//!    tak −5.8 %, ack −5.5 %, fib −4.3 % instructions; benches/README, "Stop 28".)
 //! 6. `shield_depth` counts the shielded regions (`ShieldEnter` … `ShieldExit`) the running
 //!    code is in; a handler records it at `PushHandler` and an unwind to the handler restores
 //!    it, so an error leaving a shield closes it. Cancellation interrupts are raised only at

@@ -8,9 +8,9 @@
 //!
 //! # Invariants
 //!
-//! 1. [`loop_nums`] reads the frame's slots and nothing else changes: it either computes every argument
-//!    and stores it, or returns `false` with no effect at all (no error, no step), so the
-//!    caller can fall back on dispatching the same argument ops, which compute the same values
+//! 1. [`jump_nums`] reads the frame's slots and nothing else changes: it either computes
+//!    every argument and stores it, or returns `false` with no effect at all (no error, no
+//!    step), so the caller can fall back on dispatching the same argument ops, which compute the same values
 //!    in the same order or raise the first error in that order.
 //! 2. It takes an op's fast path only where that op's own arm in the dispatch loop takes a fast
 //!    path with the same result (`prim_intact` checked the same way, integer overflow left to
