@@ -178,6 +178,12 @@ impl Fiber {
         self.core.sizes()
     }
 
+    #[cfg(test)]
+    /// Slots allocated in the value stack, for tests.
+    pub fn stack_capacity(&self) -> usize {
+        self.core.stack_capacity()
+    }
+
     /// Supplies the result of the native call that suspended: the evaluation continues as if
     /// the native had returned `Ok(v)` or raised `Err(e)` (unwinding through `finally`).
     pub fn resume_with(&mut self, result: LispResult<Value>) {

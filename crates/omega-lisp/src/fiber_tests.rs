@@ -222,3 +222,78 @@ fn a_plain_sleep_suspends_with_its_milliseconds_and_no_boxed_future() {
     let mut fiber = rt.fiber("(sleep 1.5)", "<s>").expect("reads");
     assert!(fiber.resume().is_err());
 }
+
+/// Runs `fiber` to its end, resuming each suspension with 7; the value and the number of
+/// slices that ended in a yield and in a suspension.
+fn run_to_end(fiber: &mut super::Fiber) -> (LispResult<Value>, usize, usize) {
+    let (mut yields, mut suspensions) = (0, 0);
+    loop {
+        match fiber.resume() {
+            Ok(Step::Done(v)) => return (Ok(v), yields, suspensions),
+            Ok(Step::Yield) => yields += 1,
+            Ok(Step::Suspend(_)) => {
+                suspensions += 1;
+                fiber.resume_with(Ok(Value::Int(7)));
+            }
+            Err(e) => return (Err(e), yields, suspensions),
+        }
+    }
+}
+
+#[test]
+fn every_exit_of_the_dispatch_loop_puts_the_value_stack_back() {
+    // The dispatch loop runs with the value stack moved out of the core (vm.rs invariant 5):
+    // each way out must move it back, or the next slice starts on an empty stack (lost
+    // values) and every run allocates a new one. A stack dropped on the way out leaves the
+    // core with no slots at all.
+    let rt = rt_with(Limits {
+        yield_interval: 100,
+        ..Limits::default()
+    });
+    rt.define_suspending("wait", 0, Some(0), |_| {
+        Ok(Suspension::new(std::future::pending::<LispResult<Value>>()))
+    });
+    let cases: &[(&str, &str, usize, usize)] = &[
+        // A return from the outermost frame (`Return`, `ReturnLocal`).
+        ("(define (f a b c) c) (f 1 2 3)", "3", 0, 0),
+        ("(define (g a) (list a a)) (g 1)", "(1 1)", 0, 0),
+        // `PrimReturn` from the outermost frame, on integers and on floats.
+        ("(define x 2) (+ x x)", "4", 0, 0),
+        ("(define y 2.5) (+ y y)", "5.0", 0, 0),
+        // Slices that end in a yield (the step countdown), then a return.
+        (
+            "(define (count i) (if (< i 1000) (count (+ i 1)) i)) (count 0)",
+            "1000",
+            1,
+            0,
+        ),
+        // A suspension through the generic call path, resumed, then a return.
+        ("(define (h) (+ 1 (wait))) (h)", "8", 0, 1),
+        // An error thrown out of the outermost frame, and one caught inside.
+        ("(define (bad x) (car x)) (bad 5)", "", 0, 0),
+        (
+            "(define (ok x) (try (car x) (catch e :caught))) (ok 5)",
+            ":caught",
+            0,
+            0,
+        ),
+    ];
+    for &(src, want, min_yields, want_suspensions) in cases {
+        let mut fiber = rt.fiber(src, "<exit>").expect("reads");
+        let (result, yields, suspensions) = run_to_end(&mut fiber);
+        match result {
+            Ok(v) => assert_eq!(crate::write_string(&v), want, "{src}"),
+            Err(e) => {
+                assert!(want.is_empty(), "{src}: {e}");
+                assert_eq!(*e.kind(), ErrorKind::TypeError, "{src}: {e}");
+            }
+        }
+        assert!(yields >= min_yields, "{src}: {yields} yields");
+        assert_eq!(suspensions, want_suspensions, "{src}");
+        assert_eq!(fiber.stack_sizes().0, 0, "{src}: values left");
+        assert!(
+            fiber.stack_capacity() > 0,
+            "{src}: the value stack was dropped, not put back"
+        );
+    }
+}

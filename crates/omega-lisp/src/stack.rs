@@ -43,6 +43,12 @@ impl Stack {
         self.sp
     }
 
+    #[cfg(test)]
+    /// Slots allocated (live or not): a stack that was dropped and replaced has none.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Makes room for `extra` more values (amortised doubling, filled with `nil`).
     #[inline(always)]
     pub(crate) fn reserve(&mut self, extra: usize) {

@@ -462,6 +462,12 @@ impl VmCore {
         (self.stack.len(), self.frames.len(), self.handlers().len())
     }
 
+    #[cfg(test)]
+    /// Slots allocated in the value stack (see `Stack::capacity`).
+    pub(crate) fn stack_capacity(&self) -> usize {
+        self.stack.capacity()
+    }
+
     pub(crate) fn is_idle(&self) -> bool {
         self.frames.is_empty() && self.pending == Pending::None
     }
