@@ -56,44 +56,34 @@ const SIGNAL_GRACE: Duration = Duration::from_millis(300);
 /// `select!` never runs. If the main loop has not taken a signal within [`SIGNAL_GRACE`], the
 /// watcher asks the running evaluation to raise `:cancelled` (`omega_lisp::request_interrupt`);
 /// a second signal still not taken exits at once with the interrupted code.
+///
+/// The thread blocks on `signal-hook`'s self-pipe. (It ran a tokio runtime of its own before:
+/// building that at every start cost ~0.3 ms of the ~2.8 ms `omega run` took on an empty
+/// script; benches/README, "Stop 29".)
 pub fn watch_signals() {
+    use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+    use std::sync::atomic::Ordering::SeqCst;
     let spawned = std::thread::Builder::new()
         .name("omega-signals".into())
         .spawn(|| {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+            let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
             else {
                 return;
             };
-            rt.block_on(async {
-                use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut term), Ok(mut hup)) = (
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::hangup()),
-                ) else {
-                    return;
-                };
-                let mut seen = 0u64;
-                loop {
-                    tokio::select! {
-                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
-                        _ = term.recv() => {}
-                        _ = hup.recv() => {}
-                    }
-                    seen += 1;
-                    SIGNALS_SEEN.store(seen, std::sync::atomic::Ordering::SeqCst);
-                    tokio::time::sleep(SIGNAL_GRACE).await;
-                    let handled = SIGNALS_HANDLED.load(std::sync::atomic::Ordering::SeqCst);
-                    if handled + 1 < seen {
-                        write_err(format_args!("\nomega: interrupted twice, exiting"));
-                        std::process::exit(i32::from(EXIT_INTERRUPTED));
-                    }
-                    if handled < seen {
-                        omega_lisp::request_interrupt();
-                    }
+            let mut seen = 0u64;
+            for _ in signals.forever() {
+                seen += 1;
+                SIGNALS_SEEN.store(seen, SeqCst);
+                std::thread::sleep(SIGNAL_GRACE);
+                let handled = SIGNALS_HANDLED.load(SeqCst);
+                if handled + 1 < seen {
+                    write_err(format_args!("\nomega: interrupted twice, exiting"));
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
-            });
+                if handled < seen {
+                    omega_lisp::request_interrupt();
+                }
+            }
         });
     drop(spawned);
 }
