@@ -172,6 +172,11 @@ pub(crate) enum Op {
     CallGlobal(u32, u32),
     /// Tail call of the value of global slot with argc args (`Global` + `TailCall` fused).
     TailCallGlobal(u32, u32),
+    /// Call the closure `consts[k]` with the top argc values as arguments, nothing below them
+    /// (`Const` + `Call` fused, as `CallGlobal`): a call of a local function the compiler knows
+    /// the one value of (`note_known`: an internal `define` or `letrec` of a lambda that
+    /// captures nothing), so no callee is pushed, reference-counted and dropped per call.
+    CallConst(u32, u32),
     /// A non-tail call of the running closure by itself with argc args (nothing below them):
     /// a function calling the local variable that holds it wherever its code runs (see the
     /// compiler's module docs). The code stays loaded (invariant 9 in `vm.rs`).

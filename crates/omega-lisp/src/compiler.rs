@@ -51,7 +51,10 @@
 //! * A `letrec` variable (an internal `define`) assigned once, by a lambda that captures
 //!   nothing (compiled as a constant closure), and never `set!` holds that closure from its
 //!   init on: every reference compiled after the init loads the constant (`note_known`), so
-//!   a sibling that only calls such functions captures nothing and is a constant too.
+//!   a sibling that only calls such functions captures nothing and is a constant too. A
+//!   non-tail call of such a variable is a `CallConst` (the closure fetched from the
+//!   constants at the call, as `CallGlobal` fetches a global's: no callee pushed, counted and
+//!   dropped per call; `nqueens`' calls of `ok?`).
 //! * A non-last item of `and` that is a numeric comparison, or `not` of one, is its
 //!   compare-and-branch op followed by `JumpIfFalseElsePop`: false jumps to the `#f` pushed
 //!   after the last item (as `ShortL` does), true skips the `JumpIfFalseElsePop`; off the fast
@@ -580,6 +583,19 @@ impl Compiler<'_> {
                             self.expr(a, Tail::NO)?;
                         }
                         let at = self.emit(Op::CallSelf(n), p);
+                        self.note_call(at, tail);
+                        return Ok(());
+                    }
+                    if let (false, Some(c)) = (tail.ret, self.known.get(&v).cloned()) {
+                        // A known function (`note_known`): the callee is a constant, fetched
+                        // at the call.
+                        for a in args {
+                            self.expr(a, Tail::NO)?;
+                        }
+                        let f = self.f();
+                        f.consts.push(c);
+                        let k = to_u32(f.consts.len() - 1);
+                        let at = self.emit(Op::CallConst(k, n), p);
                         self.note_call(at, tail);
                         return Ok(());
                     }

@@ -11,11 +11,11 @@
 //!
 //! 1. Frame `f` owns `stack[f.start() ..]` up to the next frame's first slot: the callee at
 //!    `f.base - 1` if it was entered by `Call`/`TailCall` (`nc = 0`; `start = base - 1`), no
-//!    callee slot if it was entered by `CallGlobal`/`TailCallGlobal` (`nc = 1`; `start = base`,
-//!    the callee stays in its global slot and the frame's `closure` keeps it alive) or by
-//!    `CallSelf` (`nc = 1`; the callee is the caller's closure), then its
-//!    locals `stack[f.base .. f.base + nlocals]` and its operand values. Its result goes to
-//!    `stack[f.start()]`.
+//!    callee slot if it was entered by `CallGlobal`/`TailCallGlobal`/`CallConst` (`nc = 1`;
+//!    `start = base`, the callee stays in its global slot or constant and the frame's
+//!    `closure` keeps it alive) or by `CallSelf` (`nc = 1`; the callee is the caller's
+//!    closure), then its locals `stack[f.base .. f.base + nlocals]` and its operand values.
+//!    Its result goes to `stack[f.start()]`.
 //! 2. A saved `Frame::pc` points just after the instruction the frame is executing, so
 //!    `pos[pc - 1]` is that instruction's source position (used for stack traces).
 //! 3. A handler records the frame count and stack height at `PushHandler` (or `Capture`);
@@ -1269,6 +1269,54 @@ impl VmCore {
                 }};
             }
 
+            // A call of the callee `$f` (a reference to a value not on the stack: a global's, a
+            // constant's) with the `$argc` arguments from `$at`, nothing below them
+            // (`CallGlobal`, `CallConst`): a closure of that arity or a builtin on the fast
+            // paths of `Call`, anything else put below its arguments for `call`.
+            macro_rules! call_fixed {
+                ($f:expr, $at:expr, $argc:expr, $proto:expr, $frame:lifetime) => {{
+                    let (f, at, argc): (&Value, usize, usize) = ($f, $at, $argc);
+                    // The fast paths of `Call`; the new frame has no callee slot.
+                    if self.frames.len() < st.limits.max_depth {
+                        if let Some(c) = simple_closure(f, argc) {
+                            if Rc::ptr_eq(c, &closure) {
+                                // A self call: the code stays loaded (invariant 9).
+                                enter_self!(at, 1, $proto);
+                            }
+                            let c = c.clone();
+                            let caller = std::mem::replace(&mut closure, c);
+                            self.frames.push(Frame::new(caller, pc, base, nc));
+                            base = at;
+                            nc = 1;
+                            pc = 0;
+                            let want = base + closure.proto.nlocals as usize;
+                            stack.resize_nil(want);
+                            tick!();
+                            continue $frame;
+                        }
+                    }
+                    if let Value::Native(n) = f {
+                        if let (NativeKind::Builtin(bf), true) = (&n.kind, accepts(n, argc))
+                        {
+                            let bf = *bf;
+                            match call_builtin(bf, st, stack.from(at), &mut self.countdown)
+                            {
+                                Ok(v) => {
+                                    stack.truncate(at);
+                                    stack.push(v);
+                                    tick!();
+                                    continue;
+                                }
+                                Err(e) => throw!(e),
+                            }
+                        }
+                    }
+                    // Anything else: put the callee below the arguments, as for `Call`.
+                    let f = f.clone();
+                    slow_call!(argc, false, at, f)
+                }};
+            }
+
             // `car`/`cdr` of a local (`CarL`, `CdrL`): a pair's field pushed inline; anything
             // else (or a redefined primitive) through the generic primitive.
             macro_rules! pair_field_of_local {
@@ -1545,44 +1593,13 @@ impl VmCore {
                                 self.throw(e)?;
                                 continue 'reload;
                             };
-                            // The fast paths of `Call`; the new frame has no callee slot.
-                            if self.frames.len() < st.limits.max_depth {
-                                if let Some(c) = simple_closure(f, argc) {
-                                    if Rc::ptr_eq(c, &closure) {
-                                        // A self call: the code stays loaded (invariant 9).
-                                        enter_self!(at, 1, proto);
-                                    }
-                                    let c = c.clone();
-                                    let caller = std::mem::replace(&mut closure, c);
-                                    self.frames.push(Frame::new(caller, pc, base, nc));
-                                    base = at;
-                                    nc = 1;
-                                    pc = 0;
-                                    let want = base + closure.proto.nlocals as usize;
-                                    stack.resize_nil(want);
-                                    tick!();
-                                    continue 'frame;
-                                }
-                            }
-                            if let Value::Native(n) = f {
-                                if let (NativeKind::Builtin(bf), true) = (&n.kind, accepts(n, argc))
-                                {
-                                    let bf = *bf;
-                                    match call_builtin(bf, st, stack.from(at), &mut self.countdown)
-                                    {
-                                        Ok(v) => {
-                                            stack.truncate(at);
-                                            stack.push(v);
-                                            tick!();
-                                            continue;
-                                        }
-                                        Err(e) => throw!(e),
-                                    }
-                                }
-                            }
-                            // Anything else: put the callee below the arguments, as for `Call`.
-                            let f = f.clone();
-                            slow_call!(argc, false, at, f)
+                            call_fixed!(f, at, argc, proto, 'frame)
+                        }
+                        Op::CallConst(k, argc) => {
+                            let argc = argc as usize;
+                            let at = stack.len() - argc;
+                            let f = &proto.consts[k as usize];
+                            call_fixed!(f, at, argc, proto, 'frame)
                         }
                         Op::TailCallGlobal(g, argc) => {
                             let argc = argc as usize;

@@ -804,3 +804,83 @@ fn assert_same_step_limit(
     eval(&rt, fused);
     rt
 }
+
+#[test]
+fn a_known_local_function_is_called_as_a_constant_with_the_same_errors_and_limits() {
+    // `sq` captures nothing: its non-tail calls fetch it as a constant at the call
+    // (`CallConst`, no callee pushed); a `set!` keeps the plain `Call` through its cell.
+    let fused =
+        "(define (f n) (define (sq y) (if (> y 0) (+ (* y y) (sq (- y 1))) 0)) (+ (sq n) 1))";
+    let plain = "(define (f n) (define (sq y) (if #f (set! sq sq)) (if (> y 0) (+ (* y y) (sq (- y 1))) 0)) (+ (sq n) 1))";
+    let count = |src: &str, want: fn(&Op) -> bool| ops_of(src).iter().filter(|op| want(op)).count();
+    assert_eq!(count(fused, |op| matches!(op, Op::CallConst(_, 1))), 1);
+    assert_eq!(count(plain, |op| matches!(op, Op::CallConst(..))), 0);
+    // The same steps per call, and the same values.
+    let looped = |src: &str| {
+        src.replace(
+            "(+ (sq n) 1))",
+            "(let loop ((i 0) (acc 0)) (if (= i n) acc (loop (+ i 1) (+ acc (sq 1))))))",
+        )
+    };
+    let rt = assert_same_step_limit(
+        &looped(plain),
+        &looped(fused),
+        |n| format!("(f {n})"),
+        3_200..3_500,
+    );
+    assert_eq!(eval(&rt, "(f 3)"), Value::Int(3));
+    let rt = Runtime::new();
+    eval(&rt, fused);
+    assert_eq!(eval(&rt, "(f 3)"), Value::Int(15));
+    // The same depth: the deepest recursion that fits under max_depth.
+    let fits = |src: &str, n: i64| {
+        let rt = Runtime::builder()
+            .limits(Limits {
+                max_depth: 60,
+                ..Limits::default()
+            })
+            .build();
+        eval(&rt, src);
+        rt.eval_sync(&format!("(f {n})"), "t").is_ok()
+    };
+    let edge = (30..70).find(|&n| !fits(plain, n)).expect("overflows");
+    assert!(fits(fused, edge - 1));
+    assert!(!fits(fused, edge));
+    // A wrong argument count, a non-number and an error inside the callee read the same,
+    // with the callee on the stack trace.
+    for (body, call) in [
+        ("(define (g) (define (h a b) (+ a b)) (list (h 1)))", "(g)"),
+        ("(define (g) (define (h a) (* a a)) (+ 1 (h 'x)))", "(g)"),
+        (
+            "(define (g) (define (h . xs) (car xs)) (list (h) 2))",
+            "(g)",
+        ),
+    ] {
+        let kept = body.replacen("(define (g) ", "(define (g) (if #f (set! h h)) ", 1);
+        assert!(
+            ops_of(body)
+                .iter()
+                .any(|op| matches!(op, Op::CallConst(..))),
+            "{body}"
+        );
+        let run = |src: &str| {
+            let rt = Runtime::new();
+            eval(&rt, src);
+            rt.eval_sync(call, "t").expect_err("fails")
+        };
+        let (a, b) = (run(body), run(&kept));
+        assert_eq!((a.kind(), a.message()), (b.kind(), b.message()), "{body}");
+        let names = |e: &crate::LispError| {
+            e.stack()
+                .iter()
+                .map(|f| f.function.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&a), names(&b), "{body}");
+        assert!(
+            names(&a).iter().any(|n| n == "g"),
+            "{body}: {:?}",
+            names(&a)
+        );
+    }
+}
