@@ -1269,6 +1269,28 @@ impl VmCore {
                 }};
             }
 
+            // A builtin callee `$f` that accepts the `$argc` arguments from `$args`, called on the
+            // fast path: its result replaces everything from `$result` up (`Call`'s callee slot
+            // and arguments, or only the arguments). Anything else falls through.
+            macro_rules! call_builtin_fast {
+                ($f:expr, $args:expr, $argc:expr, $result:expr) => {{
+                    if let Value::Native(n) = $f {
+                        if let (NativeKind::Builtin(bf), true) = (&n.kind, accepts(n, $argc)) {
+                            let bf = *bf;
+                            match call_builtin(bf, st, stack.from($args), &mut self.countdown) {
+                                Ok(v) => {
+                                    stack.truncate($result);
+                                    stack.push(v);
+                                    tick!();
+                                    continue;
+                                }
+                                Err(e) => throw!(e),
+                            }
+                        }
+                    }
+                }};
+            }
+
             // A call of the callee `$f` (a reference to a value not on the stack: a global's, a
             // constant's) with the `$argc` arguments from `$at`, nothing below them
             // (`CallGlobal`, `CallConst`): a closure of that arity or a builtin on the fast
@@ -1295,22 +1317,7 @@ impl VmCore {
                             continue $frame;
                         }
                     }
-                    if let Value::Native(n) = f {
-                        if let (NativeKind::Builtin(bf), true) = (&n.kind, accepts(n, argc))
-                        {
-                            let bf = *bf;
-                            match call_builtin(bf, st, stack.from(at), &mut self.countdown)
-                            {
-                                Ok(v) => {
-                                    stack.truncate(at);
-                                    stack.push(v);
-                                    tick!();
-                                    continue;
-                                }
-                                Err(e) => throw!(e),
-                            }
-                        }
-                    }
+                    call_builtin_fast!(f, at, argc, at);
                     // Anything else: put the callee below the arguments, as for `Call`.
                     let f = f.clone();
                     slow_call!(argc, false, at, f)
@@ -1562,26 +1569,7 @@ impl VmCore {
                                     continue 'frame;
                                 }
                             }
-                            if let Value::Native(n) = &stack[fpos] {
-                                if let (NativeKind::Builtin(f), true) = (&n.kind, accepts(n, argc))
-                                {
-                                    let f = *f;
-                                    match call_builtin(
-                                        f,
-                                        st,
-                                        stack.from(fpos + 1),
-                                        &mut self.countdown,
-                                    ) {
-                                        Ok(v) => {
-                                            stack.truncate(fpos);
-                                            stack.push(v);
-                                            tick!();
-                                            continue;
-                                        }
-                                        Err(e) => throw!(e),
-                                    }
-                                }
-                            }
+                            call_builtin_fast!(&stack[fpos], fpos + 1, argc, fpos);
                             slow_call!(argc, false)
                         }
                         Op::CallGlobal(g, argc) => {

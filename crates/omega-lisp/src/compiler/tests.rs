@@ -676,21 +676,24 @@ fn a_local_function_calling_itself_in_tail_position_jumps_and_counts_the_same_st
     assert_eq!(*err.kind(), crate::ErrorKind::Limit);
 }
 
+/// Whether `(f n)` returns, with the program `src` (defining `f`) run under `max_depth`.
+fn fits_depth(src: &str, n: i64, max_depth: usize) -> bool {
+    let rt = Runtime::builder()
+        .limits(Limits {
+            max_depth,
+            ..Limits::default()
+        })
+        .build();
+    eval(&rt, src);
+    rt.eval_sync(&format!("(f {n})"), "t").is_ok()
+}
+
 #[test]
 fn a_local_function_calling_itself_keeps_max_depth() {
     // Non-tail self calls through the variable (`CallSelf`) still make frames, tail calls do
     // not: the
     // deepest recursion that fits is the same as without the jump (a `set!` keeps the calls).
-    let fits = |src: &str, n: i64| {
-        let rt = Runtime::builder()
-            .limits(Limits {
-                max_depth: 50,
-                ..Limits::default()
-            })
-            .build();
-        eval(&rt, src);
-        rt.eval_sync(&format!("(f {n})"), "t").is_ok()
-    };
+    let fits = |src: &str, n: i64| fits_depth(src, n, 50);
     let fused = "(define (f n) (define (d i) (if (= i 1) 1 (+ 1 (d (- i 1))))) (define (t i) (if (= i 0) (d n) (t (- i 1)))) (+ (t 3) (t 0)))";
     let plain = "(define (f n) (define (d i) (if #f (set! d d)) (if (= i 1) 1 (+ 1 (d (- i 1))))) (define (t i) (if #f (set! t t)) (if (= i 0) (d n) (t (- i 1)))) (+ (t 3) (t 0)))";
     assert!(jumps(fused) > 0 && jumps(plain) == 0);
@@ -833,16 +836,7 @@ fn a_known_local_function_is_called_as_a_constant_with_the_same_errors_and_limit
     eval(&rt, fused);
     assert_eq!(eval(&rt, "(f 3)"), Value::Int(15));
     // The same depth: the deepest recursion that fits under max_depth.
-    let fits = |src: &str, n: i64| {
-        let rt = Runtime::builder()
-            .limits(Limits {
-                max_depth: 60,
-                ..Limits::default()
-            })
-            .build();
-        eval(&rt, src);
-        rt.eval_sync(&format!("(f {n})"), "t").is_ok()
-    };
+    let fits = |src: &str, n: i64| fits_depth(src, n, 60);
     let edge = (30..70).find(|&n| !fits(plain, n)).expect("overflows");
     assert!(fits(fused, edge - 1));
     assert!(!fits(fused, edge));
