@@ -75,17 +75,40 @@ pub fn watch_signals() {
                 seen += 1;
                 SIGNALS_SEEN.store(seen, SeqCst);
                 std::thread::sleep(SIGNAL_GRACE);
-                let handled = SIGNALS_HANDLED.load(SeqCst);
-                if handled + 1 < seen {
-                    write_err(format_args!("\nomega: interrupted twice, exiting"));
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-                if handled < seen {
-                    omega_lisp::request_interrupt();
+                match after_grace(seen, SIGNALS_HANDLED.load(SeqCst)) {
+                    AfterGrace::Exit => {
+                        write_err(format_args!("\nomega: interrupted twice, exiting"));
+                        std::process::exit(i32::from(EXIT_INTERRUPTED));
+                    }
+                    AfterGrace::Interrupt => omega_lisp::request_interrupt(),
+                    AfterGrace::Nothing => {}
                 }
             }
         });
     drop(spawned);
+}
+
+/// What the signal watcher does once the grace period after a signal has passed.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterGrace {
+    /// The main loop took every signal seen: nothing.
+    Nothing,
+    /// One signal is not taken: ask the running evaluation to raise `:cancelled`.
+    Interrupt,
+    /// Two or more are not taken (the evaluation did not stop for the first): exit.
+    Exit,
+}
+
+/// The watcher's decision after the grace period of its `seen`-th signal, the main loop
+/// having taken `handled` signals so far.
+fn after_grace(seen: u64, handled: u64) -> AfterGrace {
+    if handled + 1 < seen {
+        AfterGrace::Exit
+    } else if handled < seen {
+        AfterGrace::Interrupt
+    } else {
+        AfterGrace::Nothing
+    }
 }
 
 /// Writes a line to stdout. If stdout is a closed pipe the program ends at once, quietly and
@@ -256,4 +279,22 @@ pub fn clear_progress() {
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "\r\x1b[2K");
     let _ = err.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{after_grace, AfterGrace};
+
+    #[test]
+    fn the_watcher_interrupts_for_one_untaken_signal_and_exits_for_two() {
+        // Taken by the main loop: nothing to do.
+        assert_eq!(after_grace(1, 1), AfterGrace::Nothing);
+        assert_eq!(after_grace(3, 3), AfterGrace::Nothing);
+        // The main loop is held (an evaluation on the main thread): interrupt it.
+        assert_eq!(after_grace(1, 0), AfterGrace::Interrupt);
+        assert_eq!(after_grace(2, 1), AfterGrace::Interrupt);
+        // A second signal the main loop never took: the interrupt did not stop it, exit.
+        assert_eq!(after_grace(2, 0), AfterGrace::Exit);
+        assert_eq!(after_grace(4, 2), AfterGrace::Exit);
+    }
 }
