@@ -554,6 +554,8 @@ pub(crate) struct Edge {
     pub(crate) test: Option<EdgeTest>,
     /// The arguments' shape, when it has a path of its own.
     pub(crate) shape: EdgeShape,
+    /// With [`EdgeShape::Pairs`], the arguments decoded; `None` otherwise.
+    pub(crate) pairs: Option<PairsEdge>,
     /// With [`EdgeShape::CountAcc`], the counter's step on a float as the number added
     /// (`(- i k)` adds `-k`: the same float, IEEE subtraction being the addition of the
     /// negation); 0 otherwise.
@@ -574,15 +576,37 @@ pub(crate) enum EdgeShape {
     /// of both (`AddLL` of the two, in either order). With the step's primitive (`+`/`-`).
     CountAcc(PrimOp),
     /// Two arguments, a [`EdgeArg::Cdr`] and a number (computed as an integer): `(ok? row
-    /// (+ dist 1) (cdr placed))`. The compiler makes no edge with a `cdr` otherwise.
+    /// (+ dist 1) (cdr placed))`, decoded in [`Edge::pairs`]. The compiler makes no edge with a
+    /// `cdr` otherwise. (The decoded arguments are not held here: a larger `EdgeShape` cost
+    /// the counter-and-accumulator path two instructions an iteration to tell its shape.)
     Pairs,
+}
+
+/// The two arguments of an [`EdgeShape::Pairs`] edge, decoded at compile time so the VM does
+/// not look for the `cdr` among them: the list parameter at `dst` becomes the tail of the pair
+/// in local `src`, the number parameter at `num_dst` becomes `num` (left alone when `Keep`).
+/// [`PairsEdge::of`] decodes them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct PairsEdge {
+    /// The local whose pair's tail is taken.
+    pub(crate) src: u16,
+    /// The list parameter's slot.
+    pub(crate) dst: u16,
+    /// The number argument (never a `Cdr`).
+    pub(crate) num: EdgeArg,
+    /// The number parameter's slot.
+    pub(crate) num_dst: u16,
 }
 
 impl EdgeShape {
     /// The shape of the arguments `args` of parameters from `first`.
     pub(crate) fn of(first: u16, args: &[EdgeArg]) -> EdgeShape {
-        if args.iter().any(|a| matches!(a, EdgeArg::Cdr(_))) {
+        if PairsEdge::of(first, args).is_some() {
             return EdgeShape::Pairs;
+        }
+        if args.iter().any(|a| matches!(a, EdgeArg::Cdr(_))) {
+            // A `cdr` in any other position: the general path (which declines it).
+            return EdgeShape::General;
         }
         let Some(second) = first.checked_add(1) else {
             return EdgeShape::General;
@@ -608,6 +632,27 @@ impl EdgeShape {
             Some(p) if acc && args.len() == 2 => EdgeShape::CountAcc(p),
             _ => EdgeShape::General,
         }
+    }
+}
+
+impl PairsEdge {
+    /// The decoded arguments `args` of parameters from `first`, when they are a `cdr` and a
+    /// number, in either order.
+    pub(crate) fn of(first: u16, args: &[EdgeArg]) -> Option<PairsEdge> {
+        let (src, num, k, n) = match *args {
+            [EdgeArg::Cdr(s), num] => (s, num, 0, 1),
+            [num, EdgeArg::Cdr(s)] => (s, num, 1, 0),
+            _ => return None,
+        };
+        if matches!(num, EdgeArg::Cdr(_)) {
+            return None;
+        }
+        Some(PairsEdge {
+            src,
+            dst: first.checked_add(k)?,
+            num,
+            num_dst: first.checked_add(n)?,
+        })
     }
 }
 

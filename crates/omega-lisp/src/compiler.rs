@@ -81,8 +81,8 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::bytecode::{
-    Capture, CmpArg, Compare, Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, HandlerKind, Op, PrimOp,
-    Proto, Region,
+    Capture, CmpArg, Compare, Edge, EdgeArg, EdgeRhs, EdgeShape, EdgeTest, HandlerKind, Op,
+    PairsEdge, PrimOp, Proto, Region,
 };
 use crate::error::{LispError, LispResult, Span};
 use crate::ir::{Catch, Expr, ExprKind, Lambda, VarId, VarInfo};
@@ -826,6 +826,7 @@ impl Compiler<'_> {
                     head,
                     first,
                     shape,
+                    pairs: PairsEdge::of(first, &args),
                     fstep,
                     istep,
                     args,

@@ -439,6 +439,46 @@ fn edges_of(src: &str) -> Vec<crate::bytecode::Edge> {
 }
 
 #[test]
+fn a_list_loops_back_edge_is_decoded_with_its_cdr_and_number_in_either_order() {
+    use crate::bytecode::{EdgeArg, EdgeShape, PairsEdge};
+    let e =
+        edges_of("(lambda (l) (let loop ((l l) (n 0)) (if (null? l) n (loop (cdr l) (+ n 1)))))");
+    assert_eq!(e[0].shape, EdgeShape::Pairs);
+    assert_eq!(
+        e[0].pairs,
+        Some(PairsEdge {
+            src: 1,
+            dst: 1,
+            num: EdgeArg::AddLI(2, 1),
+            num_dst: 2
+        })
+    );
+    let e =
+        edges_of("(lambda (l) (let loop ((n 1) (l l)) (if (null? l) n (loop (* n 2) (cdr l)))))");
+    assert_eq!(
+        e[0].pairs,
+        Some(PairsEdge {
+            src: 2,
+            dst: 2,
+            num: EdgeArg::MulLI(1, 2),
+            num_dst: 1
+        })
+    );
+    // Any other arguments have no decoded pair (and no `Pairs` shape).
+    assert_eq!(PairsEdge::of(0, &[EdgeArg::Cdr(0), EdgeArg::Cdr(1)]), None);
+    assert_eq!(PairsEdge::of(0, &[EdgeArg::Cdr(0)]), None);
+    let three = [EdgeArg::Cdr(0), EdgeArg::Int(1), EdgeArg::Int(2)];
+    assert_eq!(PairsEdge::of(0, &three), None);
+    assert_eq!(EdgeShape::of(0, &three), EdgeShape::General);
+    assert_eq!(
+        PairsEdge::of(u16::MAX, &[EdgeArg::Int(1), EdgeArg::Cdr(0)]),
+        None
+    );
+    let e = edges_of("(lambda (n) (let loop ((i n) (s 0)) (if (< i 0) s (loop (- i 1) (+ i s)))))");
+    assert_eq!(e[0].pairs, None);
+}
+
+#[test]
 fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
     use crate::bytecode::{EdgeArg, EdgeRhs, EdgeShape, PrimOp};
     // `sum`'s loop: `i - 1` and `i + sum`, and the head's `(< i 0)`.
