@@ -1,0 +1,73 @@
+//! Pins the interpreter's dispatch loop (`omega_lisp::vm::VmCore::run_slice`, and the
+//! out-of-line loop edges of `vm::edge` after it) to a fixed place in the `omega` binary on
+//! Linux: a section of its own, page-aligned, starting `OMEGA_VM_PHASE` bytes into the page
+//! (default 16).
+//!
+//! Why: where the linker happened to put `run_slice` changed `fib` and `tak` by 7–10 % from one
+//! build to the next with the same code (its offset within a 64-byte line decides how its hot
+//! branches fall into the CPU's fetch and prediction windows), so unrelated changes moved the
+//! speed table and no change could be judged by its time. Measured on an Intel Xeon (stop
+//! 30, `benches/README.md`): with the loop at offset 16 of a line, `fib` 33.7 ms, `tak` 39.4,
+//! `ack` 165; at offsets 0, 32 and 48, 35.3–37.8, 41.9–43.9 and 172–175; the other programs
+//! within 2 %. Another CPU may prefer another phase: build with `OMEGA_VM_PHASE=0`, `32`,
+//! `48` and time `benches/programs/run.sh` to see.
+//!
+//! How: a linker script that only inserts one output section before `.text` (the default
+//! layout stays; `INSERT` scripts are understood by LLD, Rust's default linker on this target,
+//! and by GNU ld). Its input patterns match the functions' sections (`-ffunction-sections` is
+//! rustc's default) under either symbol mangling; if they ever match nothing, the section is
+//! empty and the binary is laid out as before.
+use std::env;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=OMEGA_VM_PHASE");
+    println!("cargo:rerun-if-changed=build.rs");
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let phase = match env::var("OMEGA_VM_PHASE") {
+        Ok(v) => match parse_phase(&v) {
+            Some(p) => p,
+            None => {
+                println!(
+                    "cargo:warning=OMEGA_VM_PHASE={v} is not a multiple of 16 below 4096; using 16"
+                );
+                16
+            }
+        },
+        Err(_) => 16,
+    };
+    let mut script = String::new();
+    // The section names are `.text.` and the mangled symbol: legacy (`_ZN10omega_lisp2vm6VmCore
+    // 9run_slice17h…E`) or v0 (`_RNv…10omega_lisp2vm…6VmCore9run_slice`).
+    // Only the function itself comes first (not its closures or their `drop_in_place`s, whose
+    // names also hold `run_slice`): legacy names end in `17h` and a hash, v0 names of a
+    // function start with `_RNv` (closures with `_RNC`).
+    let _ = write!(
+        script,
+        "SECTIONS {{\n  .text.omega_vm : ALIGN(4096) {{\n    . = . + {phase};\n    \
+         *(.text._ZN10omega_lisp2vm6VmCore9run_slice17h*)\n    \
+         *(.text._RNv*10omega_lisp2vm*6VmCore9run_slice .text._RNv*10omega_lisp2vm*6VmCore9run_slice.*)\n    \
+         *(.text._ZN10omega_lisp2vm4edge*)\n  }}\n}} INSERT BEFORE .text;\n"
+    );
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("vm_layout.ld");
+    if let Err(e) = std::fs::write(&out, script) {
+        // Without the script the binary is only laid out by chance, as before.
+        println!("cargo:warning=cannot write {}: {e}", out.display());
+        return;
+    }
+    println!("cargo:rustc-link-arg-bin=omega=-Wl,-T,{}", out.display());
+}
+
+/// `OMEGA_VM_PHASE` as a byte offset: decimal or `0x` hexadecimal, a multiple of 16 (the
+/// functions' own alignment) below 4096.
+fn parse_phase(v: &str) -> Option<u32> {
+    let v = v.trim();
+    let n = match v.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+        None => v.parse().ok()?,
+    };
+    (n < 4096 && n % 16 == 0).then_some(n)
+}
