@@ -937,25 +937,86 @@ pub enum ListShape {
     Circular,
 }
 
-/// A fresh copy of the pairs of proper list `list` whose last `cdr` is `tail` (`tail` itself
-/// for an empty list): `append`'s copy, built front to back. The copy is reached by nothing
-/// but its own head and ends in a value that existed before, so it is acyclic and its pairs
-/// need no registration with the collector (which `set_cdr` would make).
-pub(crate) fn copy_list_onto(list: &Value, tail: Value) -> Value {
-    let Value::Pair(first) = list else {
-        return tail;
-    };
-    let head = Rc::new(Pair::new(first.car(), Value::Nil));
-    let mut end = head.clone();
-    let mut cur = first.cdr();
-    while let Value::Pair(p) = cur {
-        let cell = Rc::new(Pair::new(p.car(), Value::Nil));
-        end.replace_cdr(Value::Pair(cell.clone()));
-        end = cell;
-        cur = p.cdr();
+/// `append`'s copy of its lists but the last, built front to back in one walk of each list:
+/// [`ListCopy::extend`] copies a list's elements onto the end of the copy so far,
+/// [`ListCopy::finish`] ends it in the shared tail. The copy is reached by nothing but its own
+/// head and ends in a value that existed before, so it is acyclic and its pairs need no
+/// registration with the collector (which `set_cdr` would make).
+#[derive(Default)]
+pub(crate) struct ListCopy {
+    /// The first pair of the copy, once there is one.
+    head: Option<Rc<Pair>>,
+    /// The last pair of the copy (its `cdr` is `Nil` until [`ListCopy::finish`]).
+    end: Option<Rc<Pair>>,
+    /// The pairs copied.
+    len: usize,
+}
+
+impl ListCopy {
+    /// The pairs copied so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
-    end.replace_cdr(tail);
-    Value::Pair(head)
+
+    /// Copies the elements of `list` onto the end of the copy. Stops with `Err(())` — what
+    /// was copied of `list` is left in place, to be dropped with the copy — when `list` is not
+    /// a proper list (a non-pair tail, or a cycle found by [`CycleCheck`], which also charges
+    /// the walk as work) or the copy would grow past `cap` pairs; the caller tells which
+    /// (`list_length`). One walk where shape, length and copy were three.
+    pub(crate) fn extend(&mut self, list: &Value, cap: usize) -> Result<(), ()> {
+        let mut cur = list.clone();
+        let mut check = CycleCheck::new();
+        loop {
+            match cur {
+                Value::Nil => return Ok(()),
+                Value::Pair(p) => {
+                    if self.len >= cap || check.circular(&p) {
+                        return Err(());
+                    }
+                    let cell = Rc::new(Pair::new(p.car(), Value::Nil));
+                    match &self.end {
+                        Some(end) => {
+                            end.replace_cdr(Value::Pair(Rc::clone(&cell)));
+                        }
+                        None => self.head = Some(Rc::clone(&cell)),
+                    }
+                    self.end = Some(cell);
+                    self.len += 1;
+                    cur = p.cdr();
+                }
+                _ => return Err(()),
+            }
+        }
+    }
+
+    /// The copy ending in `tail` (`tail` itself when nothing was copied).
+    pub(crate) fn finish(self, tail: Value) -> Value {
+        match (self.head, self.end) {
+            (Some(head), Some(end)) => {
+                end.replace_cdr(tail);
+                Value::Pair(head)
+            }
+            _ => tail,
+        }
+    }
+}
+
+/// The number of pairs along the `cdr`s of `v`, counted up to `cap + 1` (so a circular or
+/// too-long list is known to be longer than `cap` without being walked further): a walk that
+/// takes no element, where a [`ListIter`] would clone each.
+pub(crate) fn list_len_upto(v: &Value, cap: usize) -> usize {
+    let mut n = 0usize;
+    let mut cur = v.clone();
+    while n <= cap {
+        match cur {
+            Value::Pair(p) => {
+                n += 1;
+                cur = p.cdr();
+            }
+            _ => break,
+        }
+    }
+    n
 }
 
 /// The shape of `v` as a list, in time linear in its length and constant space (Brent's

@@ -63,6 +63,27 @@ fn max_string_len_and_max_list_len_are_limits() {
     assert!(err.message().contains("max_list_len (1000)"), "{err}");
     let err = eval(&rt, "(append (range 600) (range 600) '())").expect_err("limit");
     assert!(err.message().contains("max_list_len"), "{err}");
+    // `append`'s result is held to the limit as a whole, the shared last list included; a
+    // list that is not proper is reported as such even when it is also too long (its shape is
+    // found before the limit, as when they were checked before copying).
+    assert_eq!(
+        eval(&rt, "(length (append (range 500) (range 500)))").expect("at the limit"),
+        Value::Int(1000)
+    );
+    let err = eval(&rt, "(append '(1) (range 1000))").expect_err("limit");
+    assert!(err.message().contains("max_list_len (1000)"), "{err}");
+    let err = eval(
+        &rt,
+        "(define c (list 1 2)) (set-cdr! (cdr c) c) (append '(0) c)",
+    )
+    .expect_err("a circular last list is past any limit");
+    assert!(err.message().contains("max_list_len (1000)"), "{err}");
+    let err = eval(
+        &rt,
+        "(define d (let loop ((i 0) (l 5)) (if (= i 1500) l (loop (+ i 1) (cons i l))))) (append d '())",
+    )
+    .expect_err("dotted");
+    assert_eq!(*err.kind(), ErrorKind::TypeError, "{err}");
     assert_eq!(
         eval(&rt, "(length (range 10))").expect("usable"),
         Value::Int(10)

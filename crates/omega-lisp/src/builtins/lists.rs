@@ -105,27 +105,30 @@ fn append(st: &mut State, a: &[Value]) -> LispResult<Value> {
     let Some((last, init)) = a.split_last() else {
         return Ok(Value::Nil);
     };
-    // Left to right, as errors are reported: every list but the last must be proper.
-    let mut copied = 0usize;
+    st.check_heap()?;
+    let max = st.limits.max_list_len;
+    // Left to right, as errors are reported: every list but the last is copied as it is
+    // walked, and must be proper; a walk that stops says which error by the list's shape
+    // (its shape first, then the length limit, as when they were checked before copying).
+    let mut copy = value::ListCopy::default();
     for l in init {
-        match value::list_length(l) {
-            ListShape::Proper(n) => copied += n,
-            ListShape::Dotted(_) => return Err(LispError::type_error("append", "a list", l)),
-            ListShape::Circular => return Err(value::circular_list_error("append", l)),
+        if copy.extend(l, max).is_err() {
+            return Err(match value::list_length(l) {
+                ListShape::Dotted(_) => LispError::type_error("append", "a list", l),
+                ListShape::Circular => value::circular_list_error("append", l),
+                ListShape::Proper(_) => LispError::limit("max_list_len", max),
+            });
         }
-        st.check_list_len(copied)?;
     }
     // The result shares the last list: count it too (up to the limit), so the result is
     // held to max_list_len as a whole (a circular last list is past any limit).
-    let room = st.limits.max_list_len.saturating_sub(copied);
-    st.check_list_len(copied + last.iter().take(room.saturating_add(1)).count())?;
-    // The copies, right to left, each onto the next (no vector of the elements between).
-    let mut out = last.clone();
-    for l in init.iter().rev() {
-        out = value::copy_list_onto(l, out);
+    let copied = copy.len();
+    let room = max.saturating_sub(copied);
+    if copied + value::list_len_upto(last, room) > max {
+        return Err(LispError::limit("max_list_len", max));
     }
     crate::work::charge(copied);
-    Ok(out)
+    Ok(copy.finish(last.clone()))
 }
 
 fn reverse(st: &mut State, a: &[Value]) -> LispResult<Value> {

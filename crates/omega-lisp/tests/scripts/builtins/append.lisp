@@ -34,3 +34,10 @@
 (write (length (append (range 200000) '(end))))
 (newline)
 ; expect-output: 200001
+;; A circular list but the last is an error naming it (a circular last list would make a
+;; result longer than any limit: tests/vm.rs).
+(define c (list 1 2))
+(set-cdr! (cdr c) c)
+(write (try (append '(0) c '()) (catch e (error-message e))))
+(newline)
+; expect-output: "append: expected a proper list, got a circular list: #0=(1 2 . #0#)"
