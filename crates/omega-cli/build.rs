@@ -1,22 +1,26 @@
 //! Pins the interpreter's dispatch loop (`omega_lisp::vm::VmCore::run_slice`, and the
 //! out-of-line loop edges of `vm::edge` after it) to a fixed place in the `omega` binary on
 //! Linux: a section of its own, page-aligned, starting `OMEGA_VM_PHASE` bytes into the page
-//! (default 16).
+//! (default 32).
 //!
 //! Why: where the linker happened to put `run_slice` changed `fib` and `tak` by 7–10 % from one
 //! build to the next with the same code (its offset within a 64-byte line decides how its hot
 //! branches fall into the CPU's fetch and prediction windows), so unrelated changes moved the
 //! speed table and no change could be judged by its time. Measured on an Intel Xeon (stop
-//! 30, `benches/README.md`): with the loop at offset 16 of a line, `fib` 33.7 ms, `tak` 39.4,
-//! `ack` 165; at offsets 0, 32 and 48, 35.3–37.8, 41.9–43.9 and 172–175; the other programs
-//! within 2 %. Another CPU may prefer another phase: build with `OMEGA_VM_PHASE=0`, `32`,
-//! `48` and time `benches/programs/run.sh` to see.
+//! 30, `benches/README.md`): the fast placement is the one where the head of the dispatch
+//! loop (the block that bounds-checks the pc and jumps through the op table) starts a 64-byte
+//! line; one 16-byte step off, `fib` 5–12 % and `tak` 6–11 % slower, `ack` 4–6 %. The
+//! default puts it there for the current `run_slice` (whose head LLVM places 1,248 bytes into
+//! the function, 16 short of a line); a change to `run_slice` that moves its head needs the
+//! phase moved with it — `objdump -d` shows the head (the `jmp` through the table of `Op`
+//! handlers), and building with `OMEGA_VM_PHASE=0`, `16`, `32`, `48` and timing
+//! `benches/programs/run.sh` confirms it. Another CPU may prefer another phase.
 //!
 //! How: a linker script that only inserts one output section before `.text` (the default
 //! layout stays; `INSERT` scripts are understood by LLD, Rust's default linker on this target,
 //! and by GNU ld). Its input patterns match the functions' sections (`-ffunction-sections` is
 //! rustc's default) under either symbol mangling; if they ever match nothing, the section is
-//! empty and the binary is laid out as before.
+//! empty and the binary is laid out as before (`tests/layout.rs` fails then).
 use std::env;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -32,12 +36,12 @@ fn main() {
             Some(p) => p,
             None => {
                 println!(
-                    "cargo:warning=OMEGA_VM_PHASE={v} is not a multiple of 16 below 4096; using 16"
+                    "cargo:warning=OMEGA_VM_PHASE={v} is not a multiple of 16 below 4096; using 32"
                 );
-                16
+                32
             }
         },
-        Err(_) => 16,
+        Err(_) => 32,
     };
     let mut script = String::new();
     // The section names are `.text.` and the mangled symbol: legacy (`_ZN10omega_lisp2vm6VmCore

@@ -72,6 +72,12 @@ impl PrimOp {
         self as usize
     }
 
+    /// This primitive's bit in a set of primitives (`Edge::needs`, `State::prims_redefined`).
+    #[inline]
+    pub(crate) fn bit(self) -> u64 {
+        1 << self.index()
+    }
+
     #[inline]
     pub(crate) fn argc(self) -> u32 {
         match self {
@@ -556,6 +562,14 @@ pub(crate) struct Edge {
     pub(crate) shape: EdgeShape,
     /// With [`EdgeShape::Pairs`], the arguments decoded; `None` otherwise.
     pub(crate) pairs: Option<PairsEdge>,
+    /// Every primitive the edge's fast paths apply, as [`PrimOp::bit`]s: the arguments'
+    /// (`prims`), the test's and `not` for a negated test ([`Edge::resolve_test`]). The
+    /// counter-and-accumulator path runs only when none of them is redefined, tested at once
+    /// against `State::prims_redefined`.
+    pub(crate) needs: u64,
+    /// The test is on the counter itself (its slot is `first`): with
+    /// [`EdgeShape::CountAcc`], it is run on the counter's new value as computed.
+    pub(crate) on_counter: bool,
     /// With [`EdgeShape::CountAcc`], the counter's step on a float as the number added
     /// (`(- i k)` adds `-k`: the same float, IEEE subtraction being the addition of the
     /// negation); 0 otherwise.
@@ -653,6 +667,22 @@ impl PairsEdge {
             num,
             num_dst: first.checked_add(n)?,
         })
+    }
+}
+
+impl Edge {
+    /// Folds the loop's exit test `t` in (when the function is finished and its branch
+    /// targets are patched): sets [`Edge::test`], [`Edge::needs`] and [`Edge::on_counter`].
+    pub(crate) fn resolve_test(&mut self, t: Option<EdgeTest>) {
+        self.test = t;
+        self.needs = self.prims.iter().fold(0, |m, p| m | p.bit());
+        if let Some(t) = t {
+            self.needs |= t.p.bit();
+            if t.neg {
+                self.needs |= PrimOp::Not.bit();
+            }
+        }
+        self.on_counter = t.is_some_and(|t| t.slot == self.first);
     }
 }
 

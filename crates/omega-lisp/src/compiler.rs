@@ -228,7 +228,7 @@ impl FnGen {
     fn finish(mut self, nparams: u32, rest: bool) -> Proto {
         // Every branch target is patched by now: fold each loop's exit test into its edges.
         for e in &mut self.edges {
-            e.test = edge_test(&self.code, &self.consts, e.head as usize + 1);
+            e.resolve_test(edge_test(&self.code, &self.consts, e.head as usize + 1));
         }
         for c in &mut self.compares {
             if let Some(Op::BranchPrim(_, _, t)) = self.code.get(c.branch as usize) {
@@ -827,6 +827,8 @@ impl Compiler<'_> {
                     first,
                     shape,
                     pairs: PairsEdge::of(first, &args),
+                    needs: 0,
+                    on_counter: false,
                     fstep,
                     istep,
                     args,

@@ -11,7 +11,8 @@
 //!
 //! 1. Global slots `0..PrimOp::ALL.len()` hold the inlined primitives, in `PrimOp` order, so a
 //!    `Prim` op knows its fallback slot without a lookup.
-//! 2. `prim_intact[i]` is true until the program (re)defines or `set!`s global slot `i`.
+//! 2. `prim_intact[i]` is true until the program (re)defines or `set!`s global slot `i`; bit `i`
+//!    of `prims_redefined` is set at the same moment (the same set, read all at once).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -127,6 +128,8 @@ impl AsyncCtx {
 }
 
 pub(crate) const PRIM_COUNT: usize = PrimOp::ALL.len();
+// `State::prims_redefined` has a bit for each primitive.
+const _: () = assert!(PRIM_COUNT <= 64);
 
 /// Room for the globals a new runtime defines (the builtins and the preludes' names, about
 /// 350) without rehashing its tables as it installs them.
@@ -139,6 +142,9 @@ pub(crate) struct State {
     global_index: HashMap<Symbol, u32>,
     pub(crate) macros: HashMap<Symbol, Value>,
     pub(crate) prim_intact: [bool; PRIM_COUNT],
+    /// The primitives redefined, as [`PrimOp::bit`]s: the set `prim_intact` is `false` for
+    /// (invariant 2), for fast paths that need several primitives at once (`vm/edge.rs`).
+    pub(crate) prims_redefined: u64,
     /// Builtins by name, unaffected by user redefinition (used by the expander). Hashed with
     /// FxHash: its keys are the runtime's own static names, never a script's.
     pub(crate) builtins: FxHashMap<&'static str, Value>,
@@ -163,6 +169,7 @@ impl State {
             global_index: HashMap::with_capacity(INITIAL_GLOBALS),
             macros: HashMap::new(),
             prim_intact: [true; PRIM_COUNT],
+            prims_redefined: 0,
             builtins: FxHashMap::with_capacity_and_hasher(INITIAL_GLOBALS, Default::default()),
             output,
             limits,
@@ -196,6 +203,7 @@ impl State {
         if i < PRIM_COUNT {
             // Invariant 2.
             self.prim_intact[i] = false;
+            self.prims_redefined |= 1 << i;
         }
         self.lazy.forget(slot);
         self.globals[i] = Some(v);

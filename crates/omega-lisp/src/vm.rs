@@ -1783,6 +1783,7 @@ impl VmCore {
                                 e,
                                 (code, pc),
                                 &proto.consts,
+                                st.prims_redefined,
                                 &st.prim_intact,
                             );
                             if let Some(next) = done {

@@ -497,6 +497,13 @@ fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
     // Its integer constant decoded as the range of counters for which the test holds (the
     // branch falls through): `i <= -1`.
     assert_eq!(t.range, Some((i64::MIN, i64::MAX as u64)));
+    // The primitives its fast path needs intact, the test's included; the test is on the
+    // counter.
+    assert_eq!(
+        e[0].needs,
+        PrimOp::Sub.bit() | PrimOp::Add.bit() | PrimOp::Lt.bit()
+    );
+    assert!(e[0].on_counter);
     // Floats (`BranchLK`, `PrimLK`), a negated test on two locals whose loop call is in the
     // then-branch (the branch's target is patched after the edge is compiled), an argument
     // left in place.
@@ -517,6 +524,12 @@ fn a_back_edge_is_decoded_and_folds_the_loops_exit_test() {
     assert_eq!(e[0].shape, EdgeShape::General);
     let t = e[0].test.expect("folded");
     assert_eq!((t.p, t.neg, t.rhs), (PrimOp::Ge, true, EdgeRhs::Local(0)));
+    // A negated test needs `not` too; the test is on `i`, the first parameter.
+    assert_eq!(
+        e[0].needs,
+        PrimOp::Add.bit() | PrimOp::Ge.bit() | PrimOp::Not.bit()
+    );
+    assert!(e[0].on_counter);
     assert_ne!(
         t.target, 0,
         "the branch target is resolved when the function is finished"
