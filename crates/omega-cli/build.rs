@@ -1,20 +1,19 @@
 //! Pins the interpreter's dispatch loop (`omega_lisp::vm::VmCore::run_slice`, and the
 //! out-of-line loop edges of `vm::edge` after it) to a fixed place in the `omega` binary on
 //! Linux: a section of its own, page-aligned, starting `OMEGA_VM_PHASE` bytes into the page
-//! (default 32).
+//! (default 0).
 //!
 //! Why: where the linker happened to put `run_slice` changed `fib` and `tak` by 7–10 % from one
 //! build to the next with the same code (its offset within a 64-byte line decides how its hot
 //! branches fall into the CPU's fetch and prediction windows), so unrelated changes moved the
-//! speed table and no change could be judged by its time. Measured on an Intel Xeon (stop
-//! 30, `benches/README.md`): the fast placement is the one where the head of the dispatch
-//! loop (the block that bounds-checks the pc and jumps through the op table) starts a 64-byte
-//! line; one 16-byte step off, `fib` 5–12 % and `tak` 6–11 % slower, `ack` 4–6 %. The
-//! default puts it there for the current `run_slice` (whose head LLVM places 1,248 bytes into
-//! the function, 16 short of a line); a change to `run_slice` that moves its head needs the
-//! phase moved with it — `objdump -d` shows the head (the `jmp` through the table of `Op`
-//! handlers), and building with `OMEGA_VM_PHASE=0`, `16`, `32`, `48` and timing
-//! `benches/programs/run.sh` confirms it. Another CPU may prefer another phase.
+//! speed table and no change could be judged by its time. Pinned, a build's speed depends on
+//! its own code only, and the phase is a setting to measure rather than a lottery: on an Intel
+//! Xeon (stop 30, `benches/README.md`) one 16-byte step of it moves `fib` by up to 12 % and
+//! `tak` by up to 11 %, and which step is best moves when `run_slice` itself changes (16 for
+//! stop 30's first version, 0 for its last). After a change to `run_slice`, build with
+//! `OMEGA_VM_PHASE=0`, `16`, `32` and `48`, time `benches/programs/run.sh` (or the paired
+//! CPU times of its programs) and keep the best as the default here. Another CPU may prefer
+//! another phase.
 //!
 //! How: a linker script that only inserts one output section before `.text` (the default
 //! layout stays; `INSERT` scripts are understood by LLD, Rust's default linker on this target,
@@ -36,12 +35,12 @@ fn main() {
             Some(p) => p,
             None => {
                 println!(
-                    "cargo:warning=OMEGA_VM_PHASE={v} is not a multiple of 16 below 4096; using 32"
+                    "cargo:warning=OMEGA_VM_PHASE={v} is not a multiple of 16 below 4096; using 0"
                 );
-                32
+                0
             }
         },
-        Err(_) => 32,
+        Err(_) => 0,
     };
     let mut script = String::new();
     // The section names are `.text.` and the mangled symbol: legacy (`_ZN10omega_lisp2vm6VmCore

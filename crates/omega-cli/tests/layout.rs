@@ -1,5 +1,5 @@
 //! The `omega` binary's layout (`build.rs`): the dispatch loop, `VmCore::run_slice`, sits
-//! `OMEGA_VM_PHASE` bytes (default 32) into a page of its own section, whatever else changed
+//! `OMEGA_VM_PHASE` bytes (default 0) into a page of its own section, whatever else changed
 //! in the build. If a toolchain update ever renames the function's section so the linker
 //! script no longer matches it, this fails instead of the speed table quietly going back to
 //! the layout lottery.
@@ -24,9 +24,9 @@ fn the_dispatch_loop_is_pinned_at_its_phase_of_a_page() {
     assert_eq!(found.len(), 1, "one dispatch loop: {found:?}");
     let (name, addr) = &found[0];
     let phase = match option_env!("OMEGA_VM_PHASE") {
-        Some(v) if v.starts_with("0x") => u64::from_str_radix(&v[2..], 16).unwrap_or(32),
-        Some(v) => v.parse().unwrap_or(32),
-        None => 32,
+        Some(v) if v.starts_with("0x") => u64::from_str_radix(&v[2..], 16).unwrap_or(0),
+        Some(v) => v.parse().unwrap_or(0),
+        None => 0,
     };
     assert_eq!(
         *addr,

@@ -31,6 +31,7 @@ use crate::value::Value;
 
 use super::args::MAX_NUM_ARGS;
 use super::arith::{float_arith, float_holds, int_holds};
+use super::compare::branch_to;
 
 /// The back edge `e` (invariant 1): stores its arguments and returns the pc to continue at,
 /// or `None` with no effect. `at` is the code and the pc of the argument ops after the `Edge`
@@ -420,7 +421,7 @@ fn counter_int(head: u32, t: EdgeTest, x: i64) -> Option<u32> {
     Some(if on {
         head + 3 + u32::from(t.neg)
     } else {
-        loop_exit(t.target)
+        branch_to(t.target)
     })
 }
 
@@ -431,19 +432,8 @@ fn counter_float(head: u32, t: EdgeTest, x: f64) -> Option<u32> {
     Some(if (lo <= x && x <= hi) != t.neg {
         head + 3 + u32::from(t.neg)
     } else {
-        loop_exit(t.target)
+        branch_to(t.target)
     })
-}
-
-/// Where a loop's folded test sends control when it exits (`target`), behind a call that is
-/// never inlined, so the choice between staying in the loop and leaving is a branch. As a
-/// value selected without branching (a `cmov`, which LLVM chose for the two-way `if`), the
-/// next pc — and so the next op's fetch and dispatch — waited on the counter's new value
-/// every iteration: `sum` and `sumfp` ran 15–60 % slower with 14 % fewer instructions.
-#[cold]
-#[inline(never)]
-fn loop_exit(target: u32) -> u32 {
-    target
 }
 
 /// Writes `new` into `slot`, dropping the old value only if it needs it.
