@@ -23,11 +23,17 @@ fn the_dispatch_loop_is_pinned_at_its_phase_of_a_page() {
         .collect();
     assert_eq!(found.len(), 1, "one dispatch loop: {found:?}");
     let (name, addr) = &found[0];
-    let phase = match option_env!("OMEGA_VM_PHASE") {
-        Some(v) if v.starts_with("0x") => u64::from_str_radix(&v[2..], 16).unwrap_or(0),
-        Some(v) => v.parse().unwrap_or(0),
-        None => 0,
-    };
+    // As build.rs reads it: decimal or 0x hexadecimal, a multiple of 16 below 4096, else 0.
+    let phase = option_env!("OMEGA_VM_PHASE")
+        .and_then(|v| {
+            let v = v.trim();
+            match v.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => v.parse().ok(),
+            }
+        })
+        .filter(|n| *n < 4096 && n % 16 == 0)
+        .unwrap_or(0);
     assert_eq!(
         *addr,
         section.address() + phase,
