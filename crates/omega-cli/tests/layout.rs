@@ -2,7 +2,7 @@
 //! `OMEGA_VM_PHASE` bytes (default 0) into a page of its own section, whatever else changed
 //! in the build. If a toolchain update ever renames the function's section so the linker
 //! script no longer matches it, this fails instead of the speed table quietly going back to
-//! the layout lottery.
+//! the layout lottery. It is also linked without PIE (`build.rs`; `OMEGA_PIE=1` keeps PIE).
 #![cfg(target_os = "linux")]
 
 use object::{Object, ObjectSection, ObjectSymbol};
@@ -50,4 +50,29 @@ fn is_dispatch_loop(name: &str) -> bool {
         || (base.starts_with("_RNv")
             && base.contains("10omega_lisp2vm")
             && base.ends_with("6VmCore9run_slice"))
+}
+
+#[test]
+fn the_binary_is_position_dependent_unless_asked() {
+    let path = env!("CARGO_BIN_EXE_omega");
+    let data = std::fs::read(path).expect("the omega binary can be read");
+    let file = object::File::parse(&*data).expect("the omega binary is an object file");
+    let want = if option_env!("OMEGA_PIE") == Some("1") {
+        object::ObjectKind::Dynamic
+    } else {
+        object::ObjectKind::Executable
+    };
+    assert_eq!(
+        file.kind(),
+        want,
+        "build.rs links with -no-pie unless OMEGA_PIE=1"
+    );
+    // Without PIE the loader has almost nothing to relocate (a few hundred symbol slots of
+    // libc and friends, against ~25,600 relative relocations as a PIE).
+    if want == object::ObjectKind::Executable {
+        let rela = file
+            .section_by_name(".rela.dyn")
+            .map_or(0, |s| s.size() / 24);
+        assert!(rela < 2_000, "{rela} dynamic relocations");
+    }
 }
