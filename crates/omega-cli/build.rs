@@ -1,7 +1,7 @@
 //! Pins the interpreter's dispatch loop (`omega_lisp::vm::VmCore::run_slice`, and the
 //! out-of-line loop edges of `vm::edge` after it) to a fixed place in the `omega` binary on
 //! Linux: a section of its own, page-aligned, starting `OMEGA_VM_PHASE` bytes into the page
-//! (default 0).
+//! (default [`DEFAULT_PHASE`]).
 //!
 //! Why: where the linker happened to put `run_slice` changed `fib` and `tak` by 7–10 % from one
 //! build to the next with the same code (its offset within a 64-byte line decides how its hot
@@ -10,7 +10,8 @@
 //! its own code only, and the phase is a setting to measure rather than a lottery: on an Intel
 //! Xeon (stop 30, `benches/README.md`) one 16-byte step of it moves `fib` by up to 12 % and
 //! `tak` by up to 11 %, and which step is best moves when `run_slice` itself changes (16 for
-//! stop 30's first version, 0 for its last). After a change to `run_slice`, build with
+//! stop 30's first version, 0 for its last, 16 again for stop 31's, whose only change near it was
+//! outside the loop yet moved LLVM's block order inside it). After a change to `run_slice`, build with
 //! `OMEGA_VM_PHASE=0`, `16`, `32` and `48`, time `benches/programs/run.sh` (or the paired
 //! CPU times of its programs) and keep the best as the default here. Another CPU may prefer
 //! another phase.
@@ -35,6 +36,11 @@ use std::env;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+/// The phase measured best for the current `run_slice` (stop 31, Intel Xeon: CPU time of the
+/// seven programs with a Lua port, geometric mean against Lua, two alternated rounds: phase 0
+/// 1.003 and 0.996, 16 0.991 and 0.992, 32 1.001 and 0.998, 48 1.049).
+const DEFAULT_PHASE: u32 = 16;
+
 fn main() {
     println!("cargo:rerun-if-env-changed=OMEGA_VM_PHASE");
     println!("cargo:rerun-if-env-changed=OMEGA_PIE");
@@ -50,12 +56,12 @@ fn main() {
             Some(p) => p,
             None => {
                 println!(
-                    "cargo:warning=OMEGA_VM_PHASE={v} is not a multiple of 16 below 4096; using 0"
+                    "cargo:warning=OMEGA_VM_PHASE={v} is not a multiple of 16 below 4096; using {DEFAULT_PHASE}"
                 );
-                0
+                DEFAULT_PHASE
             }
         },
-        Err(_) => 0,
+        Err(_) => DEFAULT_PHASE,
     };
     let mut script = String::new();
     // The section names are `.text.` and the mangled symbol: legacy (`_ZN10omega_lisp2vm6VmCore

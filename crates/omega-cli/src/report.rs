@@ -2,6 +2,8 @@
 //! `--trace` event lines and the `--progress` status line.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use omega_lisp::{ErrorKind, LispError, Runtime};
@@ -34,84 +36,51 @@ pub fn usage_error(msg: impl std::fmt::Display) -> u8 {
     EXIT_USAGE
 }
 
-static SIGNALS_HANDLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static SIGNALS_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Set by the signal handlers ([`watch_signals`]) at every Ctrl-C, SIGTERM or SIGHUP; never
+/// cleared.
+static SIGNAL_SEEN: std::sync::LazyLock<Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
-/// Whether the watcher ([`watch_signals`]) has seen a Ctrl-C, SIGTERM or SIGHUP.
+/// Whether a Ctrl-C, SIGTERM or SIGHUP has come (see [`watch_signals`]).
 pub fn signal_seen() -> bool {
-    SIGNALS_SEEN.load(std::sync::atomic::Ordering::SeqCst) > 0
+    SIGNAL_SEEN.load(Ordering::SeqCst)
 }
 
-/// Records that the main loop has seen a Ctrl-C/SIGTERM/SIGHUP (see [`watch_signals`]).
+/// Records that the main loop has taken a Ctrl-C/SIGTERM/SIGHUP (see [`watch_signals`]): the
+/// interrupt request the signal made is withdrawn, so the next signal does not find it
+/// pending.
 pub fn signal_handled() {
-    SIGNALS_HANDLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     omega_lisp::clear_interrupt_request();
 }
 
-/// How long the main loop has to take a signal before the watcher steps in.
-const SIGNAL_GRACE: Duration = Duration::from_millis(300);
-
-/// Starts a thread that watches Ctrl-C, SIGTERM and SIGHUP for the case the main loop cannot:
-/// when an evaluation holds the main thread (a long macro expansion, say), the main loop's
-/// `select!` never runs. If the main loop has not taken a signal within [`SIGNAL_GRACE`], the
-/// watcher asks the running evaluation to raise `:cancelled` (`omega_lisp::request_interrupt`);
-/// a second signal still not taken exits at once with the interrupted code.
+/// Sets up Ctrl-C, SIGTERM and SIGHUP for the case the main loop cannot take them: when an
+/// evaluation holds the main thread (a long macro expansion, say), the main loop's `select!`
+/// never runs. Each signal's handler, which may only store to atomics, does three things in
+/// this order:
 ///
-/// The thread blocks on `signal-hook`'s self-pipe. (It ran a tokio runtime of its own before:
-/// building that at every start cost ~0.3 ms of the ~2.8 ms `omega run` took on an empty
-/// script; benches/README, "Stop 29".) The handlers are registered before the thread starts,
-/// so a signal that comes at once is already watched, and the thread allocates nothing until
-/// a signal comes: the allocator sets up no cache or arena for it (about 50 of the ~500 page
-/// faults of `omega run` on an empty script).
+/// 1. if the last signal's interrupt request is still pending — neither an evaluation nor the
+///    main loop has taken it — it exits at once with the interrupted code (130; silently: a
+///    signal handler cannot print);
+/// 2. it requests an interrupt (`omega_lisp::interrupt_request_flag`): the evaluation running
+///    raises `:cancelled` ("cancelled: interrupted") at its next step outside a `finally`
+///    block;
+/// 3. it records that a signal came ([`signal_seen`]), for the exit code.
+///
+/// The main loop takes the same signal through tokio, cancels every task and withdraws the
+/// request ([`signal_handled`]); a second signal it takes exits with a message.
+///
+/// No thread watches: a thread blocked on `signal-hook`'s self-pipe did this before, costing
+/// ~0.4 ms of wall time at every start (its stack, its allocator arena, and joining it at
+/// exit; benches/README, "Stop 31").
 pub fn watch_signals() {
     use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
-    use std::sync::atomic::Ordering::SeqCst;
-    // Registered here, so the thread allocates nothing of its own until a signal comes (the
-    // allocator then sets up no cache and arena for it at start-up).
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-        return;
-    };
-    let spawned = std::thread::Builder::new()
-        .name("omega-signals".into())
-        .spawn(move || {
-            let mut seen = 0u64;
-            for _ in signals.forever() {
-                seen += 1;
-                SIGNALS_SEEN.store(seen, SeqCst);
-                std::thread::sleep(SIGNAL_GRACE);
-                match after_grace(seen, SIGNALS_HANDLED.load(SeqCst)) {
-                    AfterGrace::Exit => {
-                        write_err(format_args!("\nomega: interrupted twice, exiting"));
-                        std::process::exit(i32::from(EXIT_INTERRUPTED));
-                    }
-                    AfterGrace::Interrupt => omega_lisp::request_interrupt(),
-                    AfterGrace::Nothing => {}
-                }
-            }
-        });
-    drop(spawned);
-}
-
-/// What the signal watcher does once the grace period after a signal has passed.
-#[derive(Debug, PartialEq, Eq)]
-enum AfterGrace {
-    /// The main loop took every signal seen: nothing.
-    Nothing,
-    /// One signal is not taken: ask the running evaluation to raise `:cancelled`.
-    Interrupt,
-    /// Two or more are not taken (the evaluation did not stop for the first): exit.
-    Exit,
-}
-
-/// The watcher's decision after the grace period of its `seen`-th signal, the main loop
-/// having taken `handled` signals so far.
-fn after_grace(seen: u64, handled: u64) -> AfterGrace {
-    if handled + 1 < seen {
-        AfterGrace::Exit
-    } else if handled < seen {
-        AfterGrace::Interrupt
-    } else {
-        AfterGrace::Nothing
+    use signal_hook::flag;
+    let request = omega_lisp::interrupt_request_flag();
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // A failed registration leaves the signal to the main loop alone (tokio's handler).
+        let _ = flag::register_conditional_shutdown(sig, EXIT_INTERRUPTED.into(), request.clone())
+            .and_then(|_| flag::register(sig, request.clone()))
+            .and_then(|_| flag::register(sig, SIGNAL_SEEN.clone()));
     }
 }
 
@@ -283,22 +252,4 @@ pub fn clear_progress() {
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "\r\x1b[2K");
     let _ = err.flush();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{after_grace, AfterGrace};
-
-    #[test]
-    fn the_watcher_interrupts_for_one_untaken_signal_and_exits_for_two() {
-        // Taken by the main loop: nothing to do.
-        assert_eq!(after_grace(1, 1), AfterGrace::Nothing);
-        assert_eq!(after_grace(3, 3), AfterGrace::Nothing);
-        // The main loop is held (an evaluation on the main thread): interrupt it.
-        assert_eq!(after_grace(1, 0), AfterGrace::Interrupt);
-        assert_eq!(after_grace(2, 1), AfterGrace::Interrupt);
-        // A second signal the main loop never took: the interrupt did not stop it, exit.
-        assert_eq!(after_grace(2, 0), AfterGrace::Exit);
-        assert_eq!(after_grace(4, 2), AfterGrace::Exit);
-    }
 }

@@ -1,5 +1,5 @@
 //! The `omega` binary's layout (`build.rs`): the dispatch loop, `VmCore::run_slice`, sits
-//! `OMEGA_VM_PHASE` bytes (default 0) into a page of its own section, whatever else changed
+//! `OMEGA_VM_PHASE` bytes (default 16, as in build.rs) into a page of its own section, whatever else changed
 //! in the build. If a toolchain update ever renames the function's section so the linker
 //! script no longer matches it, this fails instead of the speed table quietly going back to
 //! the layout lottery. It is also linked without PIE (`build.rs`; `OMEGA_PIE=1` keeps PIE).
@@ -23,7 +23,8 @@ fn the_dispatch_loop_is_pinned_at_its_phase_of_a_page() {
         .collect();
     assert_eq!(found.len(), 1, "one dispatch loop: {found:?}");
     let (name, addr) = &found[0];
-    // As build.rs reads it: decimal or 0x hexadecimal, a multiple of 16 below 4096, else 0.
+    // As build.rs reads it: decimal or 0x hexadecimal, a multiple of 16 below 4096, else its
+    // default.
     let phase = option_env!("OMEGA_VM_PHASE")
         .and_then(|v| {
             let v = v.trim();
@@ -33,7 +34,7 @@ fn the_dispatch_loop_is_pinned_at_its_phase_of_a_page() {
             }
         })
         .filter(|n| *n < 4096 && n % 16 == 0)
-        .unwrap_or(0);
+        .unwrap_or(16);
     assert_eq!(
         *addr,
         section.address() + phase,

@@ -78,7 +78,9 @@ pub use value::{
     circular_list_error, eq, equal, eqv, list_length, set_car, set_cdr, Closure, CycleCheck,
     Foreign, LispMap, LispVector, ListIter, ListShape, MapKey, Pair, TaskValue, Value,
 };
-pub use vm::{clear_interrupt_request, request_interrupt, Interrupt, InterruptFn};
+pub use vm::{
+    clear_interrupt_request, interrupt_request_flag, request_interrupt, Interrupt, InterruptFn,
+};
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

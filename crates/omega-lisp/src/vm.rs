@@ -73,6 +73,8 @@
 //! that was just stored field by field stalls store-to-load forwarding).
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::builtins::{control, numbers};
 use crate::bytecode::{Capture, HandlerKind, Op, PrimOp, Proto};
@@ -139,22 +141,38 @@ impl Hook {
     }
 }
 
-static INTERRUPT_REQUESTED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+/// The interrupt request ([`request_interrupt`]): one flag for the process, behind an `Arc` so
+/// that a signal handler can set it ([`interrupt_request_flag`]).
+static INTERRUPT_REQUESTED: std::sync::LazyLock<Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 /// Asks the evaluation running now, on any thread, to raise `:cancelled` ("cancelled:
-/// interrupted") at its next step — for a host whose own loop cannot run because an
-/// evaluation holds its thread (a long macro expansion, a loop between yields). May be called
-/// from any thread (e.g. a signal watcher). One request is taken by one evaluation; a host
-/// that handled the interrupt itself withdraws the request with
-/// [`clear_interrupt_request`].
+/// interrupted") at its next step outside a shield (a `finally` block, `shield`: the request
+/// waits for it to end, as a cancellation does) — for a host whose own loop cannot run because
+/// an evaluation holds its thread (a long macro expansion, a loop between yields). May be
+/// called from any thread. One request is taken by one evaluation; a host that handled the
+/// interrupt itself withdraws the request with [`clear_interrupt_request`].
 pub fn request_interrupt() {
-    INTERRUPT_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    INTERRUPT_REQUESTED.store(true, Ordering::SeqCst);
 }
 
 /// Withdraws a [`request_interrupt`] no evaluation has taken yet.
 pub fn clear_interrupt_request() {
-    INTERRUPT_REQUESTED.store(false, std::sync::atomic::Ordering::SeqCst);
+    INTERRUPT_REQUESTED.store(false, Ordering::SeqCst);
+}
+
+/// The flag behind [`request_interrupt`]: storing `true` in it is a request, and it reads
+/// `false` again once an evaluation has taken the request (or a host withdrew it). For a
+/// signal handler, which may do no more than store to an atomic: `omega` registers it with
+/// `signal_hook::flag::register` for Ctrl-C, SIGTERM and SIGHUP, so no thread has to watch
+/// for them.
+pub fn interrupt_request_flag() -> Arc<AtomicBool> {
+    Arc::clone(&INTERRUPT_REQUESTED)
+}
+
+/// Takes a pending [`request_interrupt`], if there is one.
+fn take_interrupt_request() -> bool {
+    INTERRUPT_REQUESTED.load(Ordering::Relaxed) && INTERRUPT_REQUESTED.swap(false, Ordering::SeqCst)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -308,9 +326,7 @@ pub(crate) fn charge_lent(st: &mut State, steps: u64) -> LispResult<()> {
             }
         }
     }
-    if INTERRUPT_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
-        && INTERRUPT_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst)
-    {
+    if take_interrupt_request() {
         return Err(Interrupt::Cancel("interrupted".into()).into_error());
     }
     if let Some(e) = st.lent_interrupt.as_mut().and_then(Hook::poll) {
@@ -641,9 +657,7 @@ impl VmCore {
             }
         }
         self.reset_countdown(st);
-        if INTERRUPT_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
-            && INTERRUPT_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
+        if self.shield_depth == 0 && take_interrupt_request() {
             return Err(Interrupt::Cancel("interrupted".into()).into_error());
         }
         crate::collector::maybe_collect();

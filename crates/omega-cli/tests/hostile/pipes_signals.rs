@@ -88,3 +88,94 @@ fn sigterm_and_sighup_cancel_like_ctrl_c_and_run_finally() {
         );
     }
 }
+
+#[test]
+fn a_signal_during_a_finally_block_lets_it_finish() {
+    // The signal comes while the `finally` block loops (the body has printed `started` and
+    // ended): neither the interrupt request nor the cancellation may cut the block short.
+    let r = signal_after_start(
+        "(try (println \"started\")
+           (finally (let loop ((i 0)) (if (< i 3000000) (loop (+ i 1))))
+                    (println \"finally ran\")))",
+        "INT",
+    );
+    assert_eq!(r.code, Some(130), "{r:?}");
+    assert_eq!(r.stdout, "finally ran", "{r:?}");
+}
+
+/// Starts `omega run` on `src` (which must print `started` first), then sends SIGINT every
+/// 50 ms until it ends (at most 200 times). Signals sent close together may reach it as one, so
+/// "a second signal" is "one more signal after the first was delivered"; returns the exit code
+/// and standard error.
+fn interrupt_repeatedly(src: &str) -> (Option<i32>, String) {
+    use std::io::{BufRead, Read};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m.lisp");
+    std::fs::write(&path, src).expect("temp file is writable");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_omega"))
+        .args(["run", "--no-progress", &path.display().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("omega starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+    assert_eq!(lines.next().expect("a line").expect("utf-8"), "started");
+    let mut status = None;
+    for _ in 0..200 {
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        // The process may have ended between the last check and this signal.
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            status = Some(s);
+            break;
+        }
+        assert!(killed.success());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            status = Some(s);
+            break;
+        }
+    }
+    let status = match status {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            panic!("200 signals did not end omega");
+        }
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr readable");
+    (status.code(), stderr)
+}
+
+#[test]
+fn a_second_signal_nothing_took_ends_the_process() {
+    // The main loop cannot run (a macro expansion holds the thread) and the expansion does not
+    // take the interrupt request either (it waits in a `finally` block, which may not be cut
+    // short): the next signal finds the first still pending and ends the process at once.
+    let (code, stderr) = interrupt_repeatedly(
+        "(defmacro m () (try (println \"started\") (finally (let loop () (loop))))) (m)",
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+}
+
+#[test]
+fn a_second_signal_the_main_loop_took_exits_with_a_message() {
+    // The first signal cancels every task; the `finally` block then waits, and the second
+    // signal, taken by the main loop, exits.
+    let (code, stderr) = interrupt_repeatedly(
+        "(try (begin (println \"started\") (sleep 60000)) (finally (sleep 60000)))",
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("omega: interrupted twice, exiting"),
+        "{stderr}"
+    );
+}
