@@ -48,7 +48,11 @@ fn main() {
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
         return;
     }
-    if env::var("OMEGA_PIE").as_deref() != Ok("1") {
+    // A static build (`-C target-feature=+crt-static`) is left as rustc links it: `-no-pie`
+    // on top of its `-static-pie` would make a binary that crashes at once.
+    let crt_static = env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
+    if env::var("OMEGA_PIE").as_deref() != Ok("1") && !crt_static {
         println!("cargo:rustc-link-arg-bin=omega=-no-pie");
     }
     let phase = match env::var("OMEGA_VM_PHASE") {
