@@ -50,8 +50,8 @@ fn main() {
     }
     // A static build (`-C target-feature=+crt-static`) is left as rustc links it: `-no-pie`
     // on top of its `-static-pie` would make a binary that crashes at once.
-    let crt_static = env::var("CARGO_CFG_TARGET_FEATURE")
-        .is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
+    let crt_static =
+        env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
     if env::var("OMEGA_PIE").as_deref() != Ok("1") && !crt_static {
         println!("cargo:rustc-link-arg-bin=omega=-no-pie");
     }
