@@ -48,6 +48,27 @@ fn the_interrupt_request_is_taken_once_outside_shields() {
     let e = rt.eval_sync(LOOP, "t").expect_err("interrupted");
     assert_eq!(e.kind(), &ErrorKind::Cancelled, "{e}");
 
+    // A syntax-rules expansion takes it too (it holds the thread as long as it runs): a
+    // request pending when the form's exponential expansion starts ends it long before its
+    // work limit.
+    rt.eval_sync(
+        "(define-syntax dbl (syntax-rules () ((_) 1) ((_ x . r) (+ (dbl . r) (dbl . r)))))",
+        "t",
+    )
+    .expect("defines");
+    request_interrupt();
+    let e = rt
+        .eval_sync(
+            "(dbl 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30)",
+            "t",
+        )
+        .expect_err("interrupted");
+    assert_eq!(e.kind(), &ErrorKind::Cancelled, "{e}");
+    assert!(
+        e.to_string().contains("t:1:1: cancelled: interrupted"),
+        "{e}"
+    );
+
     // A withdrawn request is not taken.
     request_interrupt();
     clear_interrupt_request();

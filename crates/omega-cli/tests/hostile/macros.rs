@@ -111,7 +111,10 @@ fn a_hundred_thousand_element_ellipsis_match_is_linear() {
 fn ctrl_c_interrupts_a_long_expansion() {
     // `started` is printed while `(go)` is expanded, just before its expansion, the
     // exponential `dbl` use, is expanded in turn: the signal comes while the expander holds
-    // the main thread.
+    // the main thread (or, on a loaded machine, while `go` is still returning: then `go`
+    // takes it). Either way it ends the expansion at once: left alone it would run for about
+    // a second into `max_expansion_work` (exit 1). That the syntax-rules expander itself
+    // takes the request is checked exactly in omega-lisp's tests/interrupt_request.rs.
     let src = format!(
         "{}\n(defmacro go () (println \"started\") '{})\n(go)",
         EXPONENTIAL.lines().next().expect("two lines"),
@@ -120,10 +123,10 @@ fn ctrl_c_interrupts_a_long_expansion() {
     let r = signal_after_start(&src, "INT");
     assert!(r.after_signal < Duration::from_secs(20), "{r:?}");
     assert_eq!(r.code, Some(130), "{r:?}");
-    // The report names the macro use being expanded.
     assert!(
         r.stderr.contains("error[:cancelled]: ")
-            && r.stderr.contains("m.lisp:3:1: cancelled: interrupted"),
+            && r.stderr.contains("cancelled: interrupted")
+            && r.stderr.contains("m.lisp:3:1"),
         "{r:?}"
     );
 }

@@ -17,8 +17,8 @@ mod source_text;
 mod task_cycles;
 mod walking_builtins;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Lines, Read};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The memory cap for every run, in KiB of virtual memory (`ulimit -v`).
@@ -111,10 +111,20 @@ pub struct Signalled {
     pub after_signal: Duration,
 }
 
-/// Writes `src` to `m.lisp` in a temporary directory and runs `omega run --no-progress` on it;
-/// once the script has printed its first line, which must be `started`, sends it `kill -SIG`
-/// and collects what it prints until it ends.
-pub fn signal_after_start(src: &str, sig: &str) -> Signalled {
+/// `omega run --no-progress m.lisp` running, its script having printed its first line.
+#[derive(Debug)]
+pub struct Started {
+    /// Holds `m.lisp` as long as the process may read it.
+    _dir: tempfile::TempDir,
+    /// The process (its stdout taken into `lines`, its stderr piped).
+    pub child: Child,
+    /// The rest of its standard output.
+    pub lines: Lines<BufReader<ChildStdout>>,
+}
+
+/// Writes `src` to `m.lisp` in a temporary directory, runs `omega run --no-progress` on it
+/// and waits for its first line, which must be `started`.
+pub fn start_script(src: &str) -> Started {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("m.lisp");
     std::fs::write(&path, src).expect("temp file is writable");
@@ -126,13 +136,15 @@ pub fn signal_after_start(src: &str, sig: &str) -> Signalled {
         .expect("omega starts");
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     assert_eq!(lines.next().expect("a line").expect("utf-8"), "started");
-    let sent = Instant::now();
-    let killed = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    Started {
+        _dir: dir,
+        child,
+        lines,
+    }
+}
+
+/// All of `child`'s standard error (piped), up to its end.
+pub fn read_stderr(child: &mut Child) -> String {
     let mut stderr = String::new();
     child
         .stderr
@@ -140,6 +152,30 @@ pub fn signal_after_start(src: &str, sig: &str) -> Signalled {
         .expect("piped")
         .read_to_string(&mut stderr)
         .expect("stderr readable");
+    stderr
+}
+
+/// Sends `kill -SIG` to `pid`; whether `kill` succeeded.
+pub fn send_signal(sig: &str, pid: u32) -> bool {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success()
+}
+
+/// Runs `src` as [`start_script`] does; once it has printed `started`, sends it `kill -SIG`
+/// and collects what it prints until it ends.
+pub fn signal_after_start(src: &str, sig: &str) -> Signalled {
+    let Started {
+        _dir,
+        mut child,
+        lines,
+    } = start_script(src);
+    let sent = Instant::now();
+    assert!(send_signal(sig, child.id()));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let stderr = read_stderr(&mut child);
     let status = child.wait().expect("omega ends");
     Signalled {
         code: status.code(),

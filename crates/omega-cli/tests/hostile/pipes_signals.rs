@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use super::signal_after_start;
+use super::{read_stderr, send_signal, signal_after_start, start_script, Started};
 
 fn omega() -> Command {
     Command::new(env!("CARGO_BIN_EXE_omega"))
@@ -108,30 +108,18 @@ fn a_signal_during_a_finally_block_lets_it_finish() {
 /// "a second signal" is "one more signal after the first was delivered"; returns the exit code
 /// and standard error.
 fn interrupt_repeatedly(src: &str) -> (Option<i32>, String) {
-    use std::io::{BufRead, Read};
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("m.lisp");
-    std::fs::write(&path, src).expect("temp file is writable");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_omega"))
-        .args(["run", "--no-progress", &path.display().to_string()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("omega starts");
-    let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
-    assert_eq!(lines.next().expect("a line").expect("utf-8"), "started");
+    let Started {
+        _dir, mut child, ..
+    } = start_script(src);
     let mut status = None;
     for _ in 0..200 {
-        let killed = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
+        let killed = send_signal("INT", child.id());
         // The process may have ended between the last check and this signal.
         if let Some(s) = child.try_wait().expect("try_wait") {
             status = Some(s);
             break;
         }
-        assert!(killed.success());
+        assert!(killed);
         std::thread::sleep(std::time::Duration::from_millis(50));
         if let Some(s) = child.try_wait().expect("try_wait") {
             status = Some(s);
@@ -145,14 +133,7 @@ fn interrupt_repeatedly(src: &str) -> (Option<i32>, String) {
             panic!("200 signals did not end omega");
         }
     };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stderr)
-        .expect("stderr readable");
-    (status.code(), stderr)
+    (status.code(), read_stderr(&mut child))
 }
 
 #[test]
