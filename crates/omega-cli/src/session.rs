@@ -322,7 +322,8 @@ pub fn eval(expr: &str, opts: &RuntimeOpts) -> u8 {
 
 /// Reports an outcome and picks the exit code.
 fn finish(out: Outcome, on_value: impl FnOnce(&Value)) -> u8 {
-    // A signal the watcher delivered while the main loop was blocked counts too.
+    // A signal the main loop never took (an evaluation took its interrupt request first, or
+    // held the thread to the end) counts too.
     let interrupted = out.interrupted || report::signal_seen();
     match &out.result {
         Ok(v) if !interrupted => {
